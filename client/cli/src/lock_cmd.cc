@@ -1,0 +1,45 @@
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "entrenar/cli/cli.h"
+#include "entrenar/manifest/load.h"
+#include "entrenar/manifest/lock.h"
+#include "manifest_input.h"
+
+namespace entrenar::cli {
+
+void AddLockCommand(CLI::App& app, int* exit_code) {
+  struct Args {
+    std::string file;
+    std::vector<std::string> overrides;
+    std::string out = "-";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "lock", "Print the resolved manifest with the hashes of its files (§15.2)");
+  cmd->add_option("FILE", args->file, "The manifest")->required();
+  cmd->add_option("--set", args->overrides, "Override a key: PATH=VALUE (repeatable)");
+  cmd->add_option("--output,-o", args->out, "Write to this file instead of standard output");
+  cmd->callback([args, exit_code] {
+    manifest::LoadOptions options;
+    options.overrides = args->overrides;
+    manifest::LoadResult r = LoadManifestArg(args->file, options);
+    PrintDiagnostics(r.diagnostics);
+    if (!r.ok()) {
+      *exit_code = kExitInvalid;
+      return;
+    }
+    Result<std::string> lock = manifest::MakeLock(*r.manifest, BaseDir(args->file));
+    if (!lock.ok()) {
+      std::cerr << "error: " << lock.status().message() << "\n";
+      *exit_code = kExitIo;
+      return;
+    }
+    *exit_code = WriteOutput(args->out, lock.value()) ? kExitOk : kExitIo;
+  });
+}
+
+}  // namespace entrenar::cli

@@ -1,0 +1,67 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "commands.h"
+
+namespace entrenar::cli {
+
+void PrintDiagnostics(const std::vector<manifest::Diagnostic>& diags) {
+  const bool color = isatty(STDERR_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
+  int errors = 0, warnings = 0;
+  for (const manifest::Diagnostic& d : diags) {
+    std::string text = manifest::FormatDiagnostic(d);
+    if (color) {
+      const std::string word = d.severity == manifest::Severity::kError ? "error:" : "warning:";
+      const std::string painted = (d.severity == manifest::Severity::kError ? "\033[1;31m"
+                                                                            : "\033[1;33m") +
+                                  word + "\033[0m";
+      const std::size_t at = text.find(word);
+      if (at != std::string::npos) text.replace(at, word.size(), painted);
+    }
+    std::cerr << text << "\n";
+    (d.severity == manifest::Severity::kError ? errors : warnings)++;
+  }
+  if (errors > 0) {
+    std::cerr << errors << (errors == 1 ? " error" : " errors");
+    if (warnings > 0) std::cerr << ", " << warnings << (warnings == 1 ? " warning" : " warnings");
+    std::cerr << "\n";
+  }
+}
+
+bool WriteOutput(const std::string& path, const std::string& text) {
+  if (path == "-" || path.empty()) {
+    std::cout << text;
+    std::cout.flush();
+    return static_cast<bool>(std::cout);
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::cerr << "error: cannot write " << tmp << "\n";
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::cerr << "error: cannot move " << tmp << " to " << path << ": " << ec.message() << "\n";
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string BaseDir(const std::string& manifest_path) {
+  const std::filesystem::path p(manifest_path);
+  return p.has_parent_path() ? p.parent_path().string() : ".";
+}
+
+}  // namespace entrenar::cli

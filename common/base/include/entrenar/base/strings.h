@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace entrenar {
+
+// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions).
+std::size_t EditDistance(std::string_view a, std::string_view b);
+
+// The candidates close enough to `word` to be a likely misspelling, best first (at most 3).
+// Comparison ignores case. Returns an empty list when nothing is close.
+std::vector<std::string> Suggest(std::string_view word, const std::vector<std::string>& candidates);
+
+// "did you mean `a`?" or "did you mean `a` or `b`?"; empty when `suggestions` is empty.
+std::string DidYouMean(const std::vector<std::string>& suggestions);
+
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
+// Quotes each part with backticks, then joins: "`a`, `b`, `c`".
+std::string JoinQuoted(const std::vector<std::string>& parts);
+std::string_view Trim(std::string_view s);
+bool StartsWith(std::string_view s, std::string_view prefix);
+
+}  // namespace entrenar

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "entrenar/manifest/diagnostic.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::manifest {
+
+// How to turn manifest text into a resolved, validated Manifest.
+struct LoadOptions {
+  // `--set PATH=VALUE` overrides, applied in order before templates are resolved.
+  std::vector<std::string> overrides;
+  // The run's fixed `{{ timestamp }}` (ISO 8601, e.g. "2026-11-24T17:10:38Z"); now when empty.
+  std::string timestamp;
+  // Reads `{{ env.VAR }}`; std::getenv when unset. Returns nullopt for an unset variable.
+  std::function<std::optional<std::string>(const std::string&)> getenv;
+};
+
+// The outcome of loading: the manifest (when there are no errors) and every diagnostic found.
+struct LoadResult {
+  std::optional<Manifest> manifest;
+  std::vector<Diagnostic> diagnostics;
+  bool ok() const { return manifest.has_value(); }
+};
+
+// Parses, overrides, resolves templates, reads the typed manifest and validates it against
+// every rule of SPEC §14, collecting all diagnostics in one pass. Never throws.
+LoadResult LoadText(const std::string& text, const std::string& file_name,
+                    const LoadOptions& options = {});
+// As LoadText, reading `path`; a missing or unreadable file is one diagnostic.
+LoadResult LoadFile(const std::string& path, const LoadOptions& options = {});
+
+// The fully resolved manifest as YAML: every key with its value, defaults filled in.
+std::string ToYaml(const Manifest& m);
+// The same as a JSON document.
+std::string ToJson(const Manifest& m);
+
+// The keys written in `m` whose behaviour this build does not have: every written key path not
+// covered by one of `supported` (prefixes such as "data.loader" or "optimizer.lr").
+// Each is an error "not supported yet: KEY" at the key's location.
+std::vector<Diagnostic> UnsupportedKeys(const Manifest& m, const std::vector<std::string>& supported);
+
+}  // namespace entrenar::manifest

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace entrenar::manifest {
+
+// Every key path the manifest accepts, sorted: "data.loader.batch_size",
+// "data.preprocessing[].normalize.method", "callbacks[].trigger", ...
+std::vector<std::string> KeyPaths();
+
+// The JSON Schema (2020-12) of the manifest, as committed in schemas/entrenar-1.0.schema.json.
+std::string JsonSchema();
+
+// The manifest reference in Markdown, as committed in docs/manifest.md.
+std::string MarkdownReference();
+
+}  // namespace entrenar::manifest

@@ -1,0 +1,176 @@
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "entrenar/manifest/load.h"
+#include "pipeline.h"
+#include "reader.h"
+#include "writer.h"
+
+namespace entrenar::manifest {
+namespace {
+
+bool LooksLegacy(const Node& root) {
+  const Node* model = root.Find("model");
+  const Node* data = root.Find("data");
+  return (model && model->IsMap() && model->Find("path")) ||
+         (data && data->IsMap() && data->Find("train") && data->Find("batch_size"));
+}
+
+// A root without `entrenar:` is not a 1.0 manifest at all: say so once instead of listing every
+// key that differs.
+bool CheckFormatMarker(const Node& root, const std::string& file, std::vector<Diagnostic>* diags) {
+  if (root.IsNull() && diags->empty()) {
+    diags->push_back({Severity::kError, "", Location{file, 1, 1}, "the manifest is empty",
+                      {"start from `entrenar init --template minimal`"}});
+    return false;
+  }
+  if (!root.IsMap()) {
+    if (!root.IsNull()) {
+      diags->push_back({Severity::kError, "", root.loc,
+                        "a manifest is a mapping of keys, found " + root.Describe(), {}});
+    }
+    return false;
+  }
+  if (root.Find("entrenar")) return true;
+  std::vector<std::string> hints = {"an entrenar 1.0 manifest starts with `entrenar: \"1.0\"`"};
+  if (LooksLegacy(root)) {
+    hints.insert(hints.begin(),
+                 "this looks like the older TrainSpec format (model.path, data.train), which "
+                 "entrenar does not read; see docs/compatibility.md");
+  }
+  diags->push_back({Severity::kError, "entrenar", Location{file, 1, 1},
+                    "not an entrenar 1.0 manifest: missing required key `entrenar`", hints});
+  return LooksLegacy(root) ? false : true;
+}
+
+void SortByLocation(std::vector<Diagnostic>* diags) {
+  std::stable_sort(diags->begin(), diags->end(), [](const Diagnostic& a, const Diagnostic& b) {
+    const bool a_set = a.location.line == 0, b_set = b.location.line == 0;
+    if (a_set != b_set) return a_set < b_set;  // file positions first, then --set ones
+    if (a.location.line != b.location.line) return a.location.line < b.location.line;
+    return a.location.column < b.location.column;
+  });
+}
+
+// Defaults that depend on what was written. A `split` that names only some ratios means the
+// others are 0, except `train`, which takes the rest (so `{train: 0.9, val: 0.1}` sums to 1).
+void ApplyWrittenDefaults(Manifest& m) {
+  if (m.data.split) {
+    SplitConfig& s = *m.data.split;
+    if (!m.IsSet("data.split.val")) s.val = 0;
+    if (!m.IsSet("data.split.test")) s.test = 0;
+    if (!m.IsSet("data.split.train")) s.train = 1.0 - s.val - s.test;
+  }
+}
+
+}  // namespace
+
+Manifest ReadManifest(const Node& root, const std::string& file, std::vector<Diagnostic>* diags) {
+  Manifest m;
+  m.file = file;
+  ReadContext ctx{diags, &m.locations};
+  ReadStruct(ctx, root, "", m);
+  ApplyWrittenDefaults(m);
+  return m;
+}
+
+LoadResult LoadText(const std::string& text, const std::string& file_name,
+                    const LoadOptions& options) {
+  LoadResult result;
+  std::vector<Diagnostic>& diags = result.diagnostics;
+  Node root = ParseYaml(text, file_name, &diags);
+  if (HasErrors(diags)) return result;
+  for (const std::string& arg : options.overrides) ApplyOverride(root, arg, &diags);
+  if (!CheckFormatMarker(root, file_name, &diags)) return result;
+
+  std::size_t before = diags.size();
+  ResolveTemplates(root, options, &diags);
+  std::set<std::string> failed_templates;
+  for (std::size_t i = before; i < diags.size(); ++i) failed_templates.insert(diags[i].path);
+
+  before = diags.size();
+  Manifest m = ReadManifest(root, file_name, &diags);
+  // A template that failed left a null behind: do not report that null a second time.
+  diags.erase(std::remove_if(diags.begin() + static_cast<long>(before), diags.end(),
+                             [&](const Diagnostic& d) { return failed_templates.count(d.path); }),
+              diags.end());
+  if (!HasErrors(diags)) Validate(m, &diags);
+  SortByLocation(&diags);
+  if (!HasErrors(diags)) result.manifest = std::move(m);
+  return result;
+}
+
+LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.diagnostics.push_back({Severity::kError, "", Location{path, 0, 0},
+                             "cannot open the manifest: " + std::string(std::strerror(errno)),
+                             {}});
+    return r;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return LoadText(text.str(), path, options);
+}
+
+std::string ToYaml(const Manifest& m) { return EmitYaml(WriteValue(m)); }
+std::string ToJson(const Manifest& m) { return EmitJson(WriteValue(m)); }
+
+SplitConfig EffectiveSplit(const DataConfig& d) {
+  if (d.split) return *d.split;
+  SplitConfig s;
+  if (d.train || d.val || d.test) s.train = 1.0, s.val = 0, s.test = 0;
+  return s;
+}
+
+std::int64_t EffectiveEpochs(const TrainingConfig& t) { return t.epochs.value_or(kDefaultEpochs); }
+
+Location Manifest::LocationOf(const std::string& path) const {
+  std::string p = path;
+  while (!p.empty()) {
+    auto it = locations.find(p);
+    if (it != locations.end()) return it->second;
+    const std::size_t cut = p.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    p = p.substr(0, cut);
+  }
+  return Location{file, 1, 1};
+}
+
+std::vector<Diagnostic> UnsupportedKeys(const Manifest& m,
+                                        const std::vector<std::string>& supported) {
+  auto covered = [&](const std::string& path) {
+    for (const std::string& s : supported) {
+      if (path == s || StartsWith(path, s + ".") || StartsWith(path, s + "[")) return true;
+    }
+    return false;
+  };
+  // Report the shallowest unsupported key of each branch, not every key below it.
+  std::vector<Diagnostic> out;
+  std::vector<std::string> reported;
+  for (const auto& [path, loc] : m.locations) {
+    if (covered(path)) continue;
+    bool is_parent_of_supported = false;
+    for (const std::string& s : supported) {
+      if (StartsWith(s, path + ".") || StartsWith(s, path + "[")) is_parent_of_supported = true;
+    }
+    if (is_parent_of_supported) continue;
+    bool under_reported = false;
+    for (const std::string& r : reported) {
+      if (StartsWith(path, r + ".") || StartsWith(path, r + "[")) under_reported = true;
+    }
+    if (under_reported) continue;
+    reported.push_back(path);
+    out.push_back({Severity::kError, path, loc, "not supported yet: " + path,
+                   {"remove it, or run a newer entrenar; see docs/manifest.md for what each "
+                    "version supports"}});
+  }
+  return out;
+}
+
+}  // namespace entrenar::manifest

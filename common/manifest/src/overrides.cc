@@ -1,0 +1,114 @@
+#include <cctype>
+#include <functional>
+
+#include "pipeline.h"
+
+namespace entrenar::manifest {
+namespace {
+
+struct Step {
+  std::string name;
+  std::optional<std::size_t> index;
+};
+
+bool ParsePath(const std::string& path, std::vector<Step>* steps) {
+  std::size_t p = 0;
+  while (p < path.size()) {
+    std::size_t q = p;
+    while (q < path.size() && (std::isalnum(static_cast<unsigned char>(path[q])) ||
+                               path[q] == '_' || path[q] == '-')) {
+      ++q;
+    }
+    if (q == p) return false;
+    steps->push_back(Step{path.substr(p, q - p), std::nullopt});
+    while (q < path.size() && path[q] == '[') {
+      const std::size_t close = path.find(']', q);
+      if (close == std::string::npos || close == q + 1) return false;
+      const std::string digits = path.substr(q + 1, close - q - 1);
+      for (char c : digits) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+      }
+      steps->push_back(Step{"", std::stoul(digits)});
+      q = close + 1;
+    }
+    if (q == path.size()) break;
+    if (path[q] != '.') return false;
+    p = q + 1;
+    if (p == path.size()) return false;
+  }
+  return !steps->empty();
+}
+
+}  // namespace
+
+bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* diags) {
+  const Location where{"--set " + arg, 0, 0};
+  const std::size_t eq = arg.find('=');
+  std::vector<Step> steps;
+  if (eq == std::string::npos || !ParsePath(arg.substr(0, eq), &steps)) {
+    diags->push_back({Severity::kError, "", where, "expected --set PATH=VALUE",
+                      {"e.g. --set optimizer.lr=3e-4 or --set callbacks[0].trigger=step"}});
+    return false;
+  }
+  const std::string path = arg.substr(0, eq);
+  std::vector<Diagnostic> value_diags;
+  Node value = ParseYaml(arg.substr(eq + 1), where.file, &value_diags);
+  if (!value_diags.empty()) {
+    for (Diagnostic& d : value_diags) {
+      d.path = path;
+      d.location = where;
+      diags->push_back(std::move(d));
+    }
+    return false;
+  }
+  // Every node the override makes points at the argument.
+  std::function<void(Node&)> relocate = [&](Node& n) {
+    n.loc = where;
+    for (Node& item : n.items) relocate(item);
+    for (auto& [k, v] : n.entries) {
+      k.loc = where;
+      relocate(v);
+    }
+  };
+  relocate(value);
+  if (root.IsNull()) root = Node::Map(Location{where.file, 1, 1});
+  Node* cur = &root;
+  std::string walked;
+  for (const Step& step : steps) {
+    if (step.index) {
+      if (cur->IsNull()) *cur = Node::Seq(where);
+      if (!cur->IsSeq()) {
+        diags->push_back({Severity::kError, walked, where,
+                          "cannot index `" + walked + "`: it is " + cur->Describe() +
+                              ", not a list", {}});
+        return false;
+      }
+      if (*step.index > cur->items.size()) {
+        diags->push_back({Severity::kError, walked, where,
+                          "`" + walked + "` has " + std::to_string(cur->items.size()) +
+                              " items; index " + std::to_string(*step.index) + " is past the end",
+                          {"use index " + std::to_string(cur->items.size()) + " to append"}});
+        return false;
+      }
+      if (*step.index == cur->items.size()) cur->items.push_back(Node::Null(where));
+      walked += "[" + std::to_string(*step.index) + "]";
+      cur = &cur->items[*step.index];
+      continue;
+    }
+    if (cur->IsNull()) *cur = Node::Map(where);
+    if (!cur->IsMap()) {
+      diags->push_back({Severity::kError, walked, where,
+                        "cannot set `" + step.name + "` inside `" + walked + "`: it is " +
+                            cur->Describe() + ", not a mapping", {}});
+      return false;
+    }
+    walked += (walked.empty() ? "" : ".") + step.name;
+    Node* next = cur->Find(step.name);
+    if (!next) next = &cur->Set(step.name, Node::Null(where), where);
+    cur = next;
+  }
+  *cur = std::move(value);
+  return true;
+}
+
+}  // namespace entrenar::manifest

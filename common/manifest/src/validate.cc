@@ -1,0 +1,484 @@
+// Cross-field rules of SPEC §14: everything a single key's type and range cannot say.
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+#include "entrenar/base/strings.h"
+#include "entrenar/expr/condition.h"
+#include "entrenar/expr/value.h"
+#include "pipeline.h"
+
+namespace entrenar::manifest {
+namespace {
+
+class Checker {
+ public:
+  Checker(const Manifest& m, std::vector<Diagnostic>* diags) : m_(m), diags_(diags) {}
+
+  void Error(const std::string& path, std::string message, std::vector<std::string> hints = {}) {
+    Add(Severity::kError, path, std::move(message), std::move(hints));
+  }
+  // An error about `path` (a key that is missing) shown at the key that asks for it.
+  void ErrorAt(const std::string& path, const std::string& at, std::string message,
+               std::vector<std::string> hints = {}) {
+    std::erase_if(hints, [](const std::string& h) { return h.empty(); });
+    diags_->push_back({Severity::kError, path, m_.LocationOf(m_.IsSet(path) ? path : at),
+                       std::move(message), std::move(hints)});
+  }
+  void Warn(const std::string& path, std::string message, std::vector<std::string> hints = {}) {
+    Add(Severity::kWarning, path, std::move(message), std::move(hints));
+  }
+  // An error when the section is enabled; a warning (the value is ignored) when it is not.
+  void Check(bool enabled, const std::string& section, const std::string& path, bool ok,
+             std::string message) {
+    if (ok) return;
+    if (enabled) {
+      Error(path, std::move(message));
+    } else {
+      Warn(path, message + " (ignored while " + section + ".enabled is false)");
+    }
+  }
+  const Manifest& m() const { return m_; }
+
+ private:
+  void Add(Severity s, const std::string& path, std::string message,
+           std::vector<std::string> hints) {
+    std::erase_if(hints, [](const std::string& h) { return h.empty(); });
+    diags_->push_back({s, path, m_.LocationOf(path), std::move(message), std::move(hints)});
+  }
+
+  const Manifest& m_;
+  std::vector<Diagnostic>* diags_;
+};
+
+std::string Num(double v) { return expr::FormatDouble(v); }
+
+void CheckRoot(Checker& c) {
+  const Manifest& m = c.m();
+  if (m.IsSet("entrenar") && m.entrenar != "1.0") {
+    c.Error("entrenar", "unsupported specification version \"" + m.entrenar +
+                            "\"; this entrenar reads version \"1.0\"",
+            {"write entrenar: \"1.0\""});
+  }
+}
+
+void CheckData(Checker& c) {
+  const DataConfig& d = c.m().data;
+  const Manifest& m = c.m();
+  const bool explicit_files = m.IsSet("data.train") || m.IsSet("data.val") || m.IsSet("data.test");
+  if (d.split && explicit_files) {
+    const std::string other = m.IsSet("data.train") ? "data.train"
+                              : m.IsSet("data.val") ? "data.val" : "data.test";
+    c.Error("data.split", "`data.split` and `" + other + "` are mutually exclusive",
+            {"split one `source` by ratio, or name the train/val/test files, not both"});
+  }
+  if (d.source && d.train) {
+    c.Error("data.train", "`data.source` and `data.train` both name the training data",
+            {"keep one of them"});
+  }
+  if (d.split) {
+    const SplitConfig& s = *d.split;
+    const double sum = s.train + s.val + s.test;
+    if (std::fabs(sum - 1.0) > 1e-6) {
+      c.Error("data.split", "split ratios must sum to 1, found " + Num(s.train) + " + " +
+                                Num(s.val) + " + " + Num(s.test) + " = " + Num(sum),
+              {"an omitted `val` or `test` is 0, and an omitted `train` takes the rest"});
+    }
+  }
+  if (d.loader.pin_memory && c.m().model.device == "cpu") {
+    c.Warn("data.loader.pin_memory", "pin_memory only helps when training on a GPU");
+  }
+  for (std::size_t i = 0; i < d.preprocessing.size(); ++i) {
+    const auto& step = d.preprocessing[i];
+    const std::string path = "data.preprocessing[" + std::to_string(i) + "]";
+    if (step.fillna && step.fillna->strategy == "constant" && !step.fillna->value) {
+      c.Error(path + ".fillna.value", "the `constant` strategy needs a `value`");
+    }
+    if (step.fillna && step.fillna->strategy != "constant" && step.fillna->value) {
+      c.Warn(path + ".fillna.value", "`value` is only used by the `constant` strategy");
+    }
+  }
+  for (std::size_t i = 0; i < d.augmentation.size(); ++i) {
+    const auto& step = d.augmentation[i];
+    const std::string path = "data.augmentation[" + std::to_string(i) + "]";
+    if (step.normalize && step.normalize->mean.size() != step.normalize->std.size()) {
+      c.Error(path + ".normalize", "`mean` has " + std::to_string(step.normalize->mean.size()) +
+                                       " channels but `std` has " +
+                                       std::to_string(step.normalize->std.size()));
+    }
+    if (step.random_crop && step.random_crop->size.size() > 2) {
+      c.Error(path + ".random_crop.size", "expected [height, width] or [side], found " +
+                                              std::to_string(step.random_crop->size.size()) +
+                                              " numbers");
+    }
+  }
+}
+
+// Walks a sequential model's layers, tracking the feature width where it is known.
+void CheckLayers(Checker& c) {
+  const auto& arch = c.m().model.architecture;
+  if (!arch) return;
+  if (arch->type == "sequential") {
+    if (arch->layers.empty()) {
+      c.Error("model.architecture.layers", "a sequential model needs at least one layer");
+    }
+    std::optional<std::int64_t> width;  // features coming out of the previous layer
+    std::string width_from;
+    for (std::size_t i = 0; i < arch->layers.size(); ++i) {
+      const Layer& l = arch->layers[i];
+      const std::string path = "model.architecture.layers[" + std::to_string(i) + "]";
+      auto expect = [&](const std::string& key, std::int64_t got) {
+        if (width && *width != got) {
+          c.Error(path + "." + key, key.substr(key.find('.') + 1) + " is " + std::to_string(got) +
+                                        " but the previous layer (" + width_from + ") gives " +
+                                        std::to_string(*width),
+                  {"set it to " + std::to_string(*width)});
+        }
+      };
+      if (l.linear) {
+        expect("linear.in_features", l.linear->in_features);
+        width = l.linear->out_features;
+        width_from = "layers[" + std::to_string(i) + "], out_features";
+      } else if (l.conv1d || l.conv2d) {
+        const ConvLayer& conv = l.conv1d ? *l.conv1d : *l.conv2d;
+        const std::string kind = l.conv1d ? "conv1d" : "conv2d";
+        expect(kind + ".in_channels", conv.in_channels);
+        width = conv.out_channels;
+        width_from = "layers[" + std::to_string(i) + "], out_channels";
+      } else if (l.batchnorm) {
+        expect("batchnorm.num_features", l.batchnorm->num_features);
+      } else if (l.layernorm) {
+        expect("layernorm.normalized_shape", l.layernorm->normalized_shape);
+      } else if (l.embedding) {
+        width = l.embedding->embedding_dim;
+        width_from = "layers[" + std::to_string(i) + "], embedding_dim";
+      } else if (l.flatten) {
+        width.reset();  // the flattened width depends on the input's spatial size
+      }
+    }
+  } else {
+    for (const char* key : {"hidden_size", "num_layers", "num_heads", "vocab_size"}) {
+      const std::string path = std::string("model.architecture.") + key;
+      const auto& a = *arch;
+      const bool given = (std::string(key) == "hidden_size" && a.hidden_size) ||
+                         (std::string(key) == "num_layers" && a.num_layers) ||
+                         (std::string(key) == "num_heads" && a.num_heads) ||
+                         (std::string(key) == "vocab_size" && a.vocab_size);
+      if (!given && !c.m().model.source) {
+        c.Error(path, std::string("a transformer needs `") + key + "` (or a `model.source` "
+                      "whose config.json gives it)");
+      }
+    }
+    if (!arch->layers.empty()) {
+      c.Error("model.architecture.layers", "`layers` belongs to `type: sequential`",
+              {"a transformer is described by hidden_size, num_layers, num_heads, ..."});
+    }
+    if (arch->hidden_size && arch->num_heads && *arch->hidden_size % *arch->num_heads != 0) {
+      c.Error("model.architecture.num_heads",
+              "hidden_size " + std::to_string(*arch->hidden_size) + " is not divisible by " +
+                  "num_heads " + std::to_string(*arch->num_heads));
+    }
+    if (arch->num_heads && arch->num_kv_heads && *arch->num_heads % *arch->num_kv_heads != 0) {
+      c.Error("model.architecture.num_kv_heads",
+              "num_heads " + std::to_string(*arch->num_heads) + " is not divisible by " +
+                  "num_kv_heads " + std::to_string(*arch->num_kv_heads));
+    }
+  }
+}
+
+void CheckOptimizer(Checker& c) {
+  const Manifest& m = c.m();
+  const OptimizerConfig& o = m.optimizer;
+  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
+    const bool effective = o.name == "sgd";
+    const std::string msg = "nesterov needs momentum > 0 and dampening = 0";
+    if (effective) {
+      c.Error("optimizer.nesterov", msg, {"set optimizer.momentum, e.g. 0.9"});
+    }
+  }
+  // Keys that only some algorithms read.
+  struct Use {
+    const char* key;
+    std::vector<std::string> by;
+  };
+  const std::vector<Use> uses = {
+      {"betas", {"adam", "adamw", "lamb"}},        {"amsgrad", {"adam", "adamw"}},
+      {"momentum", {"sgd", "rmsprop"}},            {"nesterov", {"sgd"}},
+      {"dampening", {"sgd"}},                      {"alpha", {"rmsprop"}},
+      {"centered", {"rmsprop"}},
+  };
+  // Only values that differ from the default matter: a resolved manifest writes every key.
+  const OptimizerConfig defaults;
+  auto changed = [&](const std::string& key) {
+    if (key == "betas") return o.betas != defaults.betas;
+    if (key == "amsgrad") return o.amsgrad != defaults.amsgrad;
+    if (key == "momentum") return o.momentum != defaults.momentum;
+    if (key == "nesterov") return o.nesterov != defaults.nesterov;
+    if (key == "dampening") return o.dampening != defaults.dampening;
+    if (key == "alpha") return o.alpha != defaults.alpha;
+    return o.centered != defaults.centered;
+  };
+  for (const Use& u : uses) {
+    const std::string path = std::string("optimizer.") + u.key;
+    if (changed(u.key) && std::find(u.by.begin(), u.by.end(), o.name) == u.by.end()) {
+      c.Warn(path, "`" + std::string(u.key) + "` is not used by " + o.name + " (only by " +
+                       Join(u.by, ", ") + ")");
+    }
+  }
+}
+
+void CheckScheduler(Checker& c, const std::vector<std::string>& metrics) {
+  const Manifest& m = c.m();
+  const SchedulerConfig& s = m.scheduler;
+  if (s.warmup.steps.value_or(0) > 0 && s.warmup.ratio) {
+    c.Error("scheduler.warmup.ratio", "`warmup.steps` and `warmup.ratio` are mutually exclusive");
+  }
+  if (s.name == "step" && !s.step_size) {
+    c.ErrorAt("scheduler.step_size", "scheduler.name", "the `step` scheduler needs `step_size`",
+            {"e.g. step_size: 1000 with gamma: 0.1"});
+  }
+  if (s.name == "one_cycle") {
+    if (!s.max_lr) {
+      c.ErrorAt("scheduler.max_lr", "scheduler.name", "the `one_cycle` scheduler needs `max_lr`");
+    } else if (*s.max_lr < m.optimizer.lr) {
+      c.Warn("scheduler.max_lr", "max_lr " + Num(*s.max_lr) + " is below optimizer.lr " +
+                                     Num(m.optimizer.lr));
+    }
+  }
+  if (s.name == "plateau" &&
+      std::find(metrics.begin(), metrics.end(), s.metric) == metrics.end()) {
+    c.Error(m.IsSet("scheduler.metric") ? "scheduler.metric" : "scheduler.name",
+            "the `plateau` scheduler watches `" + s.metric + "`, which this run does not compute",
+            {"plateau needs validation data (data.split.val > 0 or data.val) and a metric from: " +
+             JoinQuoted(metrics)});
+  }
+  if (s.eta_min >= m.optimizer.lr && (s.name == "cosine" || s.name == "cosine_annealing")) {
+    c.Warn("scheduler.eta_min", "eta_min " + Num(s.eta_min) + " is not below optimizer.lr " +
+                                    Num(m.optimizer.lr) + ": the schedule does not decay");
+  }
+}
+
+void CheckMetric(Checker& c, const std::string& path, const std::string& metric,
+                 const std::vector<std::string>& metrics, bool enabled) {
+  if (!enabled || std::find(metrics.begin(), metrics.end(), metric) != metrics.end()) return;
+  std::vector<std::string> hints;
+  const std::string dym = DidYouMean(Suggest(metric, metrics));
+  hints.push_back(dym.empty() ? "this run computes " + JoinQuoted(metrics) : dym);
+  if (StartsWith(metric, "val_")) {
+    hints.push_back("validation metrics need validation data (data.split.val > 0 or data.val) "
+                    "and training.validation.metrics");
+  }
+  c.Error(path, "metric `" + metric + "` is not computed by this run", hints);
+}
+
+void CheckTraining(Checker& c, const std::vector<std::string>& metrics) {
+  const Manifest& m = c.m();
+  const TrainingConfig& t = m.training;
+  std::vector<std::string> given;
+  if (t.epochs) given.emplace_back("training.epochs");
+  if (t.max_steps) given.emplace_back("training.max_steps");
+  if (t.duration) given.emplace_back("training.duration");
+  if (given.size() > 1) {
+    c.Error(given[1], "`" + given[0] + "` and `" + given[1] + "` are mutually exclusive",
+            {"a run is bounded by epochs, max_steps or duration: keep one"});
+  }
+  // save_best left unset means "when the metric is computed"; asked for, it must be.
+  CheckMetric(c, "training.checkpoint.metric", t.checkpoint.metric, metrics,
+              t.checkpoint.save_best.value_or(false));
+  CheckMetric(c, "training.early_stopping.metric", t.early_stopping.metric, metrics,
+              t.early_stopping.enabled);
+  if (t.validation.every && t.validation.every_epoch.value_or(false)) {
+    c.Error("training.validation.every", "`every` and `every_epoch: true` are mutually exclusive");
+  }
+  if (t.effective_batch_size) {
+    const std::int64_t product = m.data.loader.batch_size * t.gradient.accumulation_steps;
+    if (*t.effective_batch_size != product) {
+      c.Error("training.effective_batch_size",
+              "effective_batch_size is " + std::to_string(*t.effective_batch_size) +
+                  " but batch_size x accumulation_steps = " + std::to_string(product),
+              {"compute it: \"{{ data.loader.batch_size * training.gradient.accumulation_steps }}\""});
+    }
+  }
+  if (t.checkpoint.save_every > 0 && t.max_steps && t.checkpoint.save_every > *t.max_steps &&
+      m.IsSet("training.checkpoint.save_every")) {
+    c.Warn("training.checkpoint.save_every", "save_every " + std::to_string(t.checkpoint.save_every) +
+                                                 " is beyond max_steps " +
+                                                 std::to_string(*t.max_steps) +
+                                                 ": only the final checkpoint is written");
+  }
+}
+
+void CheckLora(Checker& c) {
+  const Manifest& m = c.m();
+  const LoraConfig& l = m.lora;
+  const bool on = l.enabled;
+  c.Check(on, "lora", "lora.rank", l.rank >= 1, "expected an integer >= 1, found " +
+                                                     std::to_string(l.rank));
+  c.Check(on, "lora", "lora.alpha", l.alpha > 0, "expected a number > 0, found " + Num(l.alpha));
+  c.Check(on, "lora", "lora.dropout", l.dropout >= 0 && l.dropout < 1,
+          "expected a number in [0, 1), found " + Num(l.dropout));
+  const bool bits_ok = l.quantize_bits == 2 || l.quantize_bits == 4 || l.quantize_bits == 8;
+  c.Check(on, "lora", "lora.quantize_bits", bits_ok,
+          "expected 2, 4 or 8 bits, found " + std::to_string(l.quantize_bits));
+  if (!on) {
+    if (l.quantize_base) {
+      c.Error("lora.quantize_base", "`quantize_base` (QLoRA) needs LoRA",
+              {"set lora.enabled: true"});
+    }
+    return;
+  }
+  if (l.target_modules.empty() && !l.target_modules_pattern) {
+    c.Error("lora.target_modules", "LoRA needs `target_modules` or `target_modules_pattern`",
+            {"e.g. target_modules: [q_proj, v_proj]"});
+  }
+  if (!m.model.source && !m.model.architecture) {
+    c.Error("lora.enabled", "LoRA adapts a model, but neither `model.source` nor "
+                            "`model.architecture` is given",
+            {"set model.source to the base model"});
+  }
+  if (l.quantize_base && bits_ok && l.quantize_bits != 4) {
+    c.Error("lora.quantize_bits", "QLoRA's " + l.quant_type + " data type is 4-bit, found " +
+                                      std::to_string(l.quantize_bits),
+            {"set quantize_bits: 4"});
+  }
+  if (!l.quantize_base && l.double_quantize) {
+    c.Warn("lora.double_quantize", "`lora.double_quantize` is only used with quantize_base: true");
+  }
+}
+
+void CheckQuantize(Checker& c) {
+  const Manifest& m = c.m();
+  const QuantizeConfig& q = m.quantize;
+  const bool on = q.enabled;
+  c.Check(on, "quantize", "quantize.bits", q.bits == 2 || q.bits == 4 || q.bits == 8,
+          "expected 2, 4 or 8 bits, found " + std::to_string(q.bits));
+  c.Check(on, "quantize", "quantize.group_size", !q.group_size || *q.group_size >= 1,
+          "expected an integer >= 1, found " + std::to_string(q.group_size.value_or(0)));
+  if (!on) return;
+  if (q.granularity == "per_group" && !q.group_size) {
+    c.Error("quantize.group_size", "`per_group` granularity needs `group_size`",
+            {"e.g. group_size: 128"});
+  }
+  if (q.granularity != "per_group" && m.IsSet("quantize.group_size")) {
+    c.Warn("quantize.group_size", "group_size is only used with granularity: per_group");
+  }
+}
+
+void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
+  const Manifest& m = c.m();
+  const MonitoringConfig& mon = m.monitoring;
+  if (mon.tracking.enabled && mon.tracking.backend == "wandb") {
+    c.Error("monitoring.tracking.backend", "the wandb backend is not supported",
+            {"use builtin, mlflow or tensorboard"});
+  }
+  if (mon.tracking.enabled && mon.tracking.backend == "mlflow" && !mon.tracking.uri) {
+    c.Error("monitoring.tracking.uri", "the mlflow backend needs `uri` (the tracking server)");
+  }
+  for (std::size_t i = 0; i < mon.terminal.charts.size(); ++i) {
+    const ChartConfig& chart = mon.terminal.charts[i];
+    if (chart.type == "sparkline" && !chart.metric) {
+      c.Error("monitoring.terminal.charts[" + std::to_string(i) + "].metric",
+              "a sparkline needs the `metric` it draws");
+    }
+  }
+  std::vector<std::string> known = metrics;
+  for (const char* s : {"cpu_percent", "memory_mb", "gpu_utilization", "gpu_memory_mb",
+                        "gpu_memory", "disk_io"}) {
+    known.emplace_back(s);
+  }
+  for (std::size_t i = 0; i < mon.alerts.size(); ++i) {
+    const std::string path = "monitoring.alerts[" + std::to_string(i) + "].condition";
+    expr::Outcome<expr::Condition> cond = expr::ParseCondition(mon.alerts[i].condition);
+    if (!cond.ok()) continue;  // reported while reading
+    for (const std::string& metric : cond.value().metrics) {
+      if (std::find(known.begin(), known.end(), metric) != known.end()) {
+        if (metric.rfind("gpu", 0) == 0 || metric == "cpu_percent" || metric == "memory_mb" ||
+            metric == "disk_io") {
+          if (!mon.system.enabled) {
+            c.Warn(path, "`" + metric + "` is only recorded when monitoring.system.enabled is "
+                                        "true");
+          }
+        }
+        continue;
+      }
+      c.Warn(path, "alert reads `" + metric + "`, which this run does not compute",
+             {DidYouMean(Suggest(metric, known))});
+    }
+  }
+}
+
+void CheckCallbacks(Checker& c, const std::vector<std::string>& metrics) {
+  const Manifest& m = c.m();
+  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
+    const CallbackConfig& cb = m.callbacks[i];
+    const std::string path = "callbacks[" + std::to_string(i) + "]";
+    if (cb.type == "custom" && !cb.script && !cb.command) {
+      c.Error(path, "a custom callback needs `command`",
+              {"e.g. command: [python3, hooks/on_step.py]"});
+    }
+    if (cb.type != "custom") {
+      for (const char* k : {"script", "command", "timeout"}) {
+        if (m.IsSet(path + "." + k)) {
+          c.Error(path + "." + k, std::string("`") + k + "` belongs to `type: custom`");
+        }
+      }
+    }
+    struct Use {
+      const char* key;
+      const char* type;
+    };
+    for (const Use& u : {Use{"save_best", "checkpoint"}, Use{"metric", "checkpoint"},
+                         Use{"mode", "checkpoint"}, Use{"log_histogram", "gradient_monitor"},
+                         Use{"per_layer", "gradient_monitor"},
+                         Use{"num_samples", "sample_predictions"},
+                         Use{"max_tokens", "sample_predictions"},
+                         Use{"temperature", "sample_predictions"}}) {
+      const std::string key = path + ".config." + u.key;
+      if (m.IsSet(key) && cb.type != u.type) {
+        c.Warn(key, std::string("`") + u.key + "` is an option of `" + u.type +
+                        "` callbacks, not of `" + cb.type + "`");
+      }
+    }
+    if (cb.type == "checkpoint" && cb.config.metric && cb.config.save_best.value_or(true)) {
+      CheckMetric(c, path + ".config.metric", *cb.config.metric, metrics, true);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ComputedMetrics(const Manifest& m) {
+  std::vector<std::string> out = {"loss", "train_loss", "learning_rate", "lr", "throughput",
+                                  "samples_per_second", "grad_norm", "epoch", "step"};
+  const bool explicit_files = m.data.train || m.data.val || m.data.test;
+  const bool has_val = m.data.val.has_value() ||
+                       (!explicit_files && EffectiveSplit(m.data).val > 0) ||
+                       m.training.validation.cross_validation.has_value();
+  if (!has_val) return out;
+  out.emplace_back("val_loss");
+  std::vector<std::string> names = m.training.validation.metrics.value_or(
+      std::vector<std::string>{"accuracy"});
+  for (const std::string& n : names) {
+    if (n == "confusion_matrix" || n == "loss") continue;
+    out.push_back("val_" + n);
+    out.push_back(n);
+  }
+  return out;
+}
+
+void Validate(const Manifest& m, std::vector<Diagnostic>* diags) {
+  Checker c(m, diags);
+  const std::vector<std::string> metrics = ComputedMetrics(m);
+  CheckRoot(c);
+  CheckData(c);
+  CheckLayers(c);
+  CheckOptimizer(c);
+  CheckScheduler(c, metrics);
+  CheckTraining(c, metrics);
+  CheckLora(c);
+  CheckQuantize(c);
+  CheckMonitoring(c, metrics);
+  CheckCallbacks(c, metrics);
+}
+
+}  // namespace entrenar::manifest

@@ -1,0 +1,200 @@
+// Drives the real `entrenar` binary: exit codes, the diagnostic format, JSON output, init,
+// lock --strict, plan and schema.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "subprocess.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+
+std::string Binary() {
+  const char* b = std::getenv("ENTRENAR_BINARY");
+  REQUIRE(b != nullptr);
+  return b;
+}
+
+ProcessResult Entrenar(std::vector<std::string> args, const std::string& input = "",
+                       const std::string& cwd = "") {
+  args.insert(args.begin(), Binary());
+  return RunProcess(args, input, 60, cwd);
+}
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/entrenar_e2e_XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string path;
+};
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+const char* kInvalid =
+    "entrenar: \"1.0\"\nname: t\nversion: \"1\"\noptimizer:\n  lr: -1\n  nam: adam\n";
+
+TEST_CASE("validate accepts the digits example and prints the checklist", "[e2e]") {
+  ProcessResult r = Entrenar({"validate", kSource + "/examples/digits.yaml"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("✓ Schema version: 1.0") != std::string::npos);
+  CHECK(r.out.find("✓ Cross-field dependencies valid") != std::string::npos);
+  CHECK(r.out.find("Configuration is valid.") != std::string::npos);
+}
+
+TEST_CASE("validate prints every error as FILE:LINE:COL: error: PATH and exits 1", "[e2e]") {
+  TempDir dir;
+  const std::string file = dir.path + "/bad.yaml";
+  WriteFile(file, kInvalid);
+  ProcessResult r = Entrenar({"validate", file});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err.find(file + ":5:7: error: optimizer.lr: expected a number > 0, found -1\n") !=
+        std::string::npos);
+  CHECK(r.err.find(file + ":6:3: error: optimizer.nam: unknown key `nam` in `optimizer`\n"
+                          "  hint: did you mean `name`?\n") != std::string::npos);
+  CHECK(r.err.find("2 errors\n") != std::string::npos);
+}
+
+TEST_CASE("validate --json reports the same diagnostics as data", "[e2e]") {
+  TempDir dir;
+  const std::string file = dir.path + "/bad.yaml";
+  WriteFile(file, kInvalid);
+  ProcessResult r = Entrenar({"validate", file, "--json"});
+  CHECK(r.exit_code == 1);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["valid"] == false);
+  REQUIRE(j["errors"].size() == 2);
+  CHECK(j["errors"][0]["path"] == "optimizer.lr");
+  CHECK(j["errors"][0]["line"] == 5);
+  CHECK(j["errors"][0]["column"] == 7);
+  CHECK(j["errors"][1]["hints"][0] == "did you mean `name`?");
+
+  ProcessResult ok = Entrenar({"validate", kSource + "/examples/digits.yaml", "--json",
+                               "--print-resolved"});
+  CHECK(ok.exit_code == 0);
+  nlohmann::json v = nlohmann::json::parse(ok.out);
+  CHECK(v["valid"] == true);
+  CHECK(v["resolved"]["optimizer"]["lr"] == 0.002);
+  CHECK(v["resolved"]["training"]["effective_batch_size"] == 64);
+  CHECK(v["resolved"]["data"]["preprocessing"][0]["normalize"]["columns"].size() == 64);
+}
+
+TEST_CASE("validate --print-resolved output validates again from standard input", "[e2e]") {
+  ProcessResult r = Entrenar({"validate", kSource + "/examples/digits.yaml", "--print-resolved",
+                              "--set", "optimizer.lr=0.01"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("lr: 0.01") != std::string::npos);
+  ProcessResult again = Entrenar({"validate", "-"}, r.out);
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+}
+
+TEST_CASE("validate --set overrides are applied and validated", "[e2e]") {
+  ProcessResult r = Entrenar({"validate", kSource + "/examples/digits.yaml", "--set",
+                              "training.epochs=0"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--set training.epochs=0: error: training.epochs: expected an integer >= 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("Usage errors exit 2", "[e2e]") {
+  CHECK(Entrenar({}).exit_code == 2);
+  CHECK(Entrenar({"validate"}).exit_code == 2);
+  CHECK(Entrenar({"validate", "x.yaml", "--no-such-flag"}).exit_code == 2);
+  CHECK(Entrenar({"frobnicate"}).exit_code == 2);
+  ProcessResult r = Entrenar({"init", "--template", "qlroa"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("did you mean `qlora`?") != std::string::npos);
+}
+
+TEST_CASE("A missing manifest file is reported, not crashed on", "[e2e]") {
+  ProcessResult r = Entrenar({"validate", "/nonexistent/m.yaml"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("/nonexistent/m.yaml: error: cannot open the manifest") != std::string::npos);
+}
+
+TEST_CASE("Every init template validates as printed", "[e2e]") {
+  for (const char* t : {"minimal", "classifier", "regression", "lora", "qlora", "transformer"}) {
+    INFO(t);
+    ProcessResult init = Entrenar({"init", "--template", t});
+    REQUIRE(init.exit_code == 0);
+    ProcessResult v = Entrenar({"validate", "-"}, init.out);
+    INFO(v.err);
+    CHECK(v.exit_code == 0);
+    CHECK(v.err.empty());
+  }
+}
+
+TEST_CASE("init -o writes the file whole, leaving no temporary behind", "[e2e]") {
+  TempDir dir;
+  ProcessResult r = Entrenar({"init", "-t", "lora", "-o", dir.path + "/lora.yaml"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.empty());
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path)) names.push_back(e.path().filename());
+  CHECK(names == std::vector<std::string>{"lora.yaml"});
+  CHECK(Entrenar({"validate", dir.path + "/lora.yaml"}).exit_code == 0);
+}
+
+TEST_CASE("lock, then validate --strict, refuses a changed data file", "[e2e]") {
+  TempDir dir;
+  fs::copy_file(kSource + "/examples/data/iris.csv", dir.path + "/iris.csv");
+  WriteFile(dir.path + "/iris.yaml",
+            "entrenar: \"1.0\"\nname: iris\nversion: \"1\"\ndata:\n  source: iris.csv\n"
+            "  target: species\noutput:\n  dir: \"./runs/{{ timestamp }}\"\n");
+  ProcessResult lock = Entrenar({"lock", dir.path + "/iris.yaml", "-o", dir.path + "/iris.lock.yaml"});
+  INFO(lock.err);
+  REQUIRE(lock.exit_code == 0);
+  ProcessResult strict = Entrenar({"validate", "--strict", dir.path + "/iris.lock.yaml"});
+  INFO(strict.err);
+  CHECK(strict.exit_code == 0);
+  CHECK(strict.out.find("✓ Locked file hashes match") != std::string::npos);
+
+  std::ofstream(dir.path + "/iris.csv", std::ios::app) << "5.0,3.0,1.0,0.1,setosa\n";
+  ProcessResult changed = Entrenar({"validate", "--strict", dir.path + "/iris.lock.yaml"});
+  CHECK(changed.exit_code == 1);
+  CHECK(changed.err.find("lock.files[0].sha256: `iris.csv` (data.source) changed since it was "
+                         "locked") != std::string::npos);
+  // Without --strict the lock file is still an ordinary valid manifest.
+  CHECK(Entrenar({"validate", dir.path + "/iris.lock.yaml"}).exit_code == 0);
+  // --strict on a manifest with no lock section is refused.
+  CHECK(Entrenar({"validate", "--strict", dir.path + "/iris.yaml"}).exit_code == 1);
+}
+
+TEST_CASE("plan summarises the digits example", "[e2e]") {
+  ProcessResult r = Entrenar({"plan", kSource + "/examples/digits.yaml"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("1,797 rows") != std::string::npos);
+  CHECK(r.out.find("parameters  9,610") != std::string::npos);  // 64*128+128 + 128*10+10
+  CHECK(r.out.find("64 columns") != std::string::npos);
+  CHECK(r.out.find("40 epochs × 23 steps = 920 steps") != std::string::npos);
+}
+
+TEST_CASE("schema prints the JSON Schema and the key list", "[e2e]") {
+  ProcessResult json = Entrenar({"schema"});
+  REQUIRE(json.exit_code == 0);
+  nlohmann::json j = nlohmann::json::parse(json.out);
+  CHECK(j["$schema"] == "https://json-schema.org/draft/2020-12/schema");
+  CHECK(j["required"] == nlohmann::json({"entrenar", "name", "version"}));
+  ProcessResult keys = Entrenar({"schema", "--format", "keys"});
+  REQUIRE(keys.exit_code == 0);
+  CHECK(keys.out.find("\noptimizer.lr\n") != std::string::npos);
+  CHECK(keys.out.find("\nmodel.architecture.layers[].linear.in_features\n") != std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,185 @@
+#include <catch2/catch.hpp>
+
+#include "entrenar/manifest/load.h"
+#include "manifest_helpers.h"
+
+namespace entrenar::manifest {
+namespace {
+
+using testing::FindError;
+using testing::Load;
+using testing::Root;
+
+TEST_CASE("A minimal manifest gets the defaults of SPEC Appendix A", "[unit][manifest]") {
+  LoadResult r = Load(Root());
+  REQUIRE(r.ok());
+  const Manifest& m = *r.manifest;
+  CHECK(m.data.format == "auto");
+  CHECK_FALSE(m.data.split);
+  CHECK(EffectiveSplit(m.data).train == 0.8);
+  CHECK(EffectiveSplit(m.data).test == 0.1);
+  CHECK(m.data.loader.batch_size == 32);
+  CHECK(m.data.loader.shuffle);
+  CHECK(m.model.device == "auto");
+  CHECK(m.model.dtype == "float32");
+  CHECK(m.optimizer.name == "adamw");
+  CHECK(m.optimizer.lr == 0.001);
+  CHECK(m.optimizer.betas == std::vector<double>{0.9, 0.999});
+  CHECK(m.optimizer.eps == 1e-8);
+  CHECK(m.scheduler.name == "cosine_annealing");
+  CHECK(EffectiveEpochs(m.training) == 10);
+  CHECK(m.training.gradient.accumulation_steps == 1);
+  CHECK_FALSE(m.training.gradient.clip_norm);
+  CHECK(m.training.checkpoint.save_every == 1000);
+  CHECK(m.training.checkpoint.keep_last == 3);
+  CHECK(m.lora.rank == 16);
+  CHECK(m.lora.alpha == 32);
+  CHECK(m.quantize.bits == 8);
+  CHECK(m.monitoring.terminal.enabled);
+  CHECK(m.output.dir == "./output");
+  CHECK(m.output.model.format == "safetensors");
+  CHECK_FALSE(m.seed);
+}
+
+TEST_CASE("Floats in 1e-4 form and typed values are read", "[unit][manifest]") {
+  LoadResult r = Load(Root("optimizer:\n  lr: 2e-4\n  eps: 1e-8\nscheduler:\n  eta_min: 1e-6\n"
+                           "training:\n  max_steps: 1e4\n  duration_unused: 1\n"));
+  REQUIRE_FALSE(r.ok());  // duration_unused is unknown
+  r = Load(Root("optimizer:\n  lr: 2e-4\n  eps: 1e-8\ntraining:\n  max_steps: 1e4\n"));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->optimizer.lr == 2e-4);
+  CHECK(r.manifest->training.max_steps == 10000);
+}
+
+TEST_CASE("Durations accept shorthand and ISO 8601", "[unit][manifest]") {
+  for (auto [text, secs] : std::vector<std::pair<std::string, double>>{
+           {"90s", 90}, {"1h30m", 5400}, {"2h", 7200}, {"PT1H30M", 5400}, {"P1DT2H", 93600},
+           {"1.5h", 5400}, {"500ms", 0.5}, {"45", 45}}) {
+    INFO(text);
+    LoadResult r = Load(Root("training:\n  duration: " + text + "\n"));
+    REQUIRE(r.ok());
+    CHECK(r.manifest->training.duration->seconds == Approx(secs));
+  }
+  LoadResult bad = Load(Root("training:\n  duration: 2 hours\n"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(FindError(bad.diagnostics, "training.duration"));
+}
+
+TEST_CASE("Column ranges with ... expand to every name", "[unit][manifest]") {
+  LoadResult r = Load(Root("data:\n  preprocessing:\n    - normalize:\n        columns: [pixel_0, "
+                           "pixel_1, ..., pixel_783]\n"));
+  REQUIRE(r.ok());
+  const auto& cols = *r.manifest->data.preprocessing[0].normalize->columns;
+  REQUIRE(cols.size() == 784);
+  CHECK(cols[0] == "pixel_0");
+  CHECK(cols[2] == "pixel_2");
+  CHECK(cols[783] == "pixel_783");
+}
+
+TEST_CASE("Layer shorthands and bare kinds are read", "[unit][manifest]") {
+  LoadResult r = Load(Root("model:\n  architecture:\n    type: sequential\n    layers:\n"
+                           "      - linear: {in_features: 4, out_features: 8}\n"
+                           "      - activation: gelu\n      - dropout: 0.25\n      - flatten\n"
+                           "      - linear: {in_features: 8, out_features: 3, bias: false}\n"));
+  REQUIRE(r.ok());
+  const auto& layers = r.manifest->model.architecture->layers;
+  REQUIRE(layers.size() == 5);
+  CHECK(layers[1].activation->type == "gelu");
+  CHECK(layers[2].dropout->p == 0.25);
+  CHECK(layers[3].flatten);
+  CHECK_FALSE(layers[4].linear->bias);
+}
+
+TEST_CASE("Aliases are normalised to the canonical spelling", "[unit][manifest]") {
+  LoadResult r = Load(Root("model:\n  dtype: bf16\ntraining:\n  mixed_precision:\n    enabled: true\n"
+                           "    dtype: fp16\n"));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->model.dtype == "bfloat16");
+  CHECK(r.manifest->training.mixed_precision.dtype == "float16");
+}
+
+TEST_CASE("All errors are collected in one pass, sorted by line", "[unit][manifest]") {
+  LoadResult r = Load(Root("optimizer:\n  lr: -1\n  nmae: adam\ntraining:\n  epochs: 0\n"
+                           "data:\n  loader:\n    batch_size: 0\n"));
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == 4);
+  CHECK(r.diagnostics[0].path == "optimizer.lr");
+  CHECK(r.diagnostics[1].path == "optimizer.nmae");
+  CHECK(r.diagnostics[1].hints[0] == "did you mean `name`?");
+  CHECK(r.diagnostics[2].path == "training.epochs");
+  CHECK(r.diagnostics[3].path == "data.loader.batch_size");
+  CHECK(r.diagnostics[3].location.line == 11);
+}
+
+TEST_CASE("Diagnostics are formatted as FILE:LINE:COL: error: PATH: message", "[unit][manifest]") {
+  LoadResult r = Load(Root("optimizer:\n  lr: 0\n"));
+  REQUIRE_FALSE(r.ok());
+  CHECK(FormatDiagnostic(r.diagnostics[0]) ==
+        "t.yaml:5:7: error: optimizer.lr: expected a number > 0, found 0");
+  Diagnostic with_hint{Severity::kWarning, "a.b", Location{"f", 2, 3}, "m", {"h1", "h2"}};
+  CHECK(FormatDiagnostic(with_hint) == "f:2:3: warning: a.b: m\n  hint: h1\n  hint: h2");
+}
+
+TEST_CASE("Warnings leave a manifest valid", "[unit][manifest]") {
+  LoadResult r = Load(Root("optimizer:\n  name: adamw\n  momentum: 0.9\n"));
+  REQUIRE(r.ok());
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].severity == Severity::kWarning);
+  CHECK(r.diagnostics[0].message.find("not used by adamw") != std::string::npos);
+}
+
+TEST_CASE("Keys explicitly written are tracked with their location", "[unit][manifest]") {
+  LoadResult r = Load(Root("training:\n  epochs: 3\n"));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->IsSet("training.epochs"));
+  CHECK_FALSE(r.manifest->IsSet("training.max_steps"));
+  CHECK(r.manifest->LocationOf("training.epochs").line == 5);
+  CHECK(r.manifest->LocationOf("training.gradient.clip_norm").line == 4);  // nearest parent
+}
+
+TEST_CASE("Unsupported keys are reported by path, shallowest first", "[unit][manifest]") {
+  LoadResult r = Load(Root("training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
+                           "    world_size: 2\n"));
+  REQUIRE(r.ok());
+  std::vector<Diagnostic> u = UnsupportedKeys(*r.manifest, {"entrenar", "name", "version",
+                                                            "training.epochs"});
+  REQUIRE(u.size() == 1);
+  CHECK(u[0].path == "training.distributed");
+  CHECK(u[0].message == "not supported yet: training.distributed");
+  CHECK(u[0].location.line == 6);
+  CHECK(UnsupportedKeys(*r.manifest, {"entrenar", "name", "version", "training"}).empty());
+}
+
+TEST_CASE("The resolved manifest round-trips through YAML", "[unit][manifest]") {
+  LoadResult r = Load(Root("seed: 7\noptimizer:\n  lr: 3e-4\n  betas: [0.9, 0.95]\n"
+                           "model:\n  architecture:\n    type: sequential\n    layers:\n"
+                           "      - linear: {in_features: 2, out_features: 2}\n"
+                           "monitoring:\n  tracking:\n    tags: {team: \"vision\", n: \"1\"}\n"));
+  REQUIRE(r.ok());
+  const std::string yaml = ToYaml(*r.manifest);
+  LoadResult again = Load(yaml);
+  INFO(yaml);
+  REQUIRE(again.ok());
+  CHECK(ToYaml(*again.manifest) == yaml);
+  CHECK(again.manifest->optimizer.lr == 3e-4);
+  CHECK(again.manifest->monitoring.tracking.tags.at("n") == "1");
+}
+
+TEST_CASE("Legacy TrainSpec files are rejected as not entrenar 1.0", "[unit][manifest]") {
+  LoadResult r = Load("model:\n  path: model.gguf\ndata:\n  train: t.parquet\n  batch_size: 8\n");
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].message.find("not an entrenar 1.0 manifest") != std::string::npos);
+  CHECK(r.diagnostics[0].hints[0].find("TrainSpec") != std::string::npos);
+}
+
+TEST_CASE("Empty, non-mapping and multi-document files get one clear error", "[unit][manifest]") {
+  CHECK(Load("").diagnostics[0].message == "the manifest is empty");
+  CHECK(Load("- a\n- b\n").diagnostics[0].message.find("a mapping of keys") != std::string::npos);
+  LoadResult multi = Load(Root() + "---\n" + Root());
+  REQUIRE_FALSE(multi.ok());
+  CHECK(multi.diagnostics[0].message.find("one YAML document") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace entrenar::manifest
