@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   for (double m : micros) sum += m;
   const auto pct = [&](double p) { return micros[static_cast<std::size_t>(p * (runs - 1))]; };
   std::printf("validate %s: %d runs\n", path.c_str(), runs);
-  std::printf("  mean %.1f us  median %.1f us  p90 %.1f us  p99 %.1f us  min %.1f us\n",
-              sum / runs, pct(0.5), pct(0.9), pct(0.99), micros.front());
+  std::printf("  mean %.1f us  median %.1f us  p90 %.1f us  p99 %.1f us  min %.1f us\n", sum / runs,
+              pct(0.5), pct(0.9), pct(0.99), micros.front());
   std::printf("  goal < 2000 us: %s\n", pct(0.5) < 2000 ? "met" : "MISSED");
   return 0;
 }

@@ -2,13 +2,14 @@
 // lock --strict, plan and schema.
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "subprocess.h"
 
@@ -83,8 +84,8 @@ TEST_CASE("validate --json reports the same diagnostics as data", "[e2e]") {
   CHECK(j["errors"][0]["column"] == 7);
   CHECK(j["errors"][1]["hints"][0] == "did you mean `name`?");
 
-  ProcessResult ok = Entrenar({"validate", kSource + "/examples/digits.yaml", "--json",
-                               "--print-resolved"});
+  ProcessResult ok =
+      Entrenar({"validate", kSource + "/examples/digits.yaml", "--json", "--print-resolved"});
   CHECK(ok.exit_code == 0);
   nlohmann::json v = nlohmann::json::parse(ok.out);
   CHECK(v["valid"] == true);
@@ -104,8 +105,8 @@ TEST_CASE("validate --print-resolved output validates again from standard input"
 }
 
 TEST_CASE("validate --set overrides are applied and validated", "[e2e]") {
-  ProcessResult r = Entrenar({"validate", kSource + "/examples/digits.yaml", "--set",
-                              "training.epochs=0"});
+  ProcessResult r =
+      Entrenar({"validate", kSource + "/examples/digits.yaml", "--set", "training.epochs=0"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("--set training.epochs=0: error: training.epochs: expected an integer >= 1") !=
         std::string::npos);
@@ -156,7 +157,8 @@ TEST_CASE("lock, then validate --strict, refuses a changed data file", "[e2e]") 
   WriteFile(dir.path + "/iris.yaml",
             "entrenar: \"1.0\"\nname: iris\nversion: \"1\"\ndata:\n  source: iris.csv\n"
             "  target: species\noutput:\n  dir: \"./runs/{{ timestamp }}\"\n");
-  ProcessResult lock = Entrenar({"lock", dir.path + "/iris.yaml", "-o", dir.path + "/iris.lock.yaml"});
+  ProcessResult lock =
+      Entrenar({"lock", dir.path + "/iris.yaml", "-o", dir.path + "/iris.lock.yaml"});
   INFO(lock.err);
   REQUIRE(lock.exit_code == 0);
   ProcessResult strict = Entrenar({"validate", "--strict", dir.path + "/iris.lock.yaml"});

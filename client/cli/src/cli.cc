@@ -1,12 +1,13 @@
 #include "entrenar/cli/cli.h"
 
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 
-#include "commands.h"
+#include <CLI/CLI.hpp>
+
 #include "entrenar/base/logging.h"
 #include "entrenar/base/version.h"
+
+#include "commands.h"
 
 namespace entrenar::cli {
 

@@ -1,11 +1,12 @@
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
-#include "commands.h"
+#include <CLI/CLI.hpp>
+
 #include "entrenar/cli/cli.h"
 #include "entrenar/manifest/init_templates.h"
+
+#include "commands.h"
 
 namespace entrenar::cli {
 

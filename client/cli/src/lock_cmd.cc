@@ -1,12 +1,13 @@
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
-#include "commands.h"
+#include <CLI/CLI.hpp>
+
 #include "entrenar/cli/cli.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
+
+#include "commands.h"
 #include "manifest_input.h"
 
 namespace entrenar::cli {

@@ -16,9 +16,9 @@ void PrintDiagnostics(const std::vector<manifest::Diagnostic>& diags) {
     std::string text = manifest::FormatDiagnostic(d);
     if (color) {
       const std::string word = d.severity == manifest::Severity::kError ? "error:" : "warning:";
-      const std::string painted = (d.severity == manifest::Severity::kError ? "\033[1;31m"
-                                                                            : "\033[1;33m") +
-                                  word + "\033[0m";
+      const std::string painted =
+          (d.severity == manifest::Severity::kError ? "\033[1;31m" : "\033[1;33m") + word +
+          "\033[0m";
       const std::size_t at = text.find(word);
       if (at != std::string::npos) text.replace(at, word.size(), painted);
     }

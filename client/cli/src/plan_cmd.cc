@@ -1,7 +1,5 @@
 // `entrenar plan FILE`: what a manifest asks for, computed from the manifest alone (plus a row
 // count of a local text data file). `entrenar train --dry-run` adds what needs the engine.
-#include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,11 +7,14 @@
 #include <memory>
 #include <sstream>
 
-#include "commands.h"
+#include <CLI/CLI.hpp>
+
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/manifest/load.h"
+
+#include "commands.h"
 #include "manifest_input.h"
 
 namespace entrenar::cli {
@@ -23,7 +24,8 @@ using manifest::Manifest;
 
 std::string Thousands(std::int64_t n) {
   std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3)
+    s.insert(static_cast<std::size_t>(i), ",");
   return s;
 }
 
@@ -70,10 +72,12 @@ LayerSummary Summarize(const manifest::Layer& l) {
   if (l.max_pool1d || l.max_pool2d) return {l.max_pool1d ? "max_pool1d" : "max_pool2d", 0};
   if (l.avg_pool1d || l.avg_pool2d) return {l.avg_pool1d ? "avg_pool1d" : "avg_pool2d", 0};
   if (l.flatten) return {"flatten", 0};
-  if (l.batchnorm) return {"batchnorm " + std::to_string(l.batchnorm->num_features),
-                           2 * l.batchnorm->num_features};
-  if (l.layernorm) return {"layernorm " + std::to_string(l.layernorm->normalized_shape),
-                           2 * l.layernorm->normalized_shape};
+  if (l.batchnorm)
+    return {"batchnorm " + std::to_string(l.batchnorm->num_features),
+            2 * l.batchnorm->num_features};
+  if (l.layernorm)
+    return {"layernorm " + std::to_string(l.layernorm->normalized_shape),
+            2 * l.layernorm->normalized_shape};
   if (l.embedding) {
     return {"embedding " + std::to_string(l.embedding->num_embeddings) + "×" +
                 std::to_string(l.embedding->embedding_dim),
@@ -143,8 +147,8 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
                                       : std::string("all numeric columns"))
           << ")\n";
     } else if (step.encode) {
-      out << "  preprocess  encode " << step.encode->method << " " << Join(step.encode->columns, ", ")
-          << "\n";
+      out << "  preprocess  encode " << step.encode->method << " "
+          << Join(step.encode->columns, ", ") << "\n";
     } else if (step.drop) {
       out << "  preprocess  drop " << Join(step.drop->columns, ", ") << "\n";
     } else if (step.fillna) {
@@ -180,13 +184,15 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
   }
   if (m.model.source) out << "  weights     from " << *m.model.source << "\n";
   out << "  device      " << m.model.device << ", " << m.model.dtype
-      << (m.training.mixed_precision.enabled ? ", mixed precision " + m.training.mixed_precision.dtype
-                                             : std::string())
+      << (m.training.mixed_precision.enabled
+              ? ", mixed precision " + m.training.mixed_precision.dtype
+              : std::string())
       << "\n";
   if (m.lora.enabled) {
     out << "  lora        rank " << m.lora.rank << ", alpha " << expr::FormatDouble(m.lora.alpha)
-        << " on " << (m.lora.target_modules.empty() ? *m.lora.target_modules_pattern
-                                                    : Join(m.lora.target_modules, ", "))
+        << " on "
+        << (m.lora.target_modules.empty() ? *m.lora.target_modules_pattern
+                                          : Join(m.lora.target_modules, ", "))
         << (m.lora.quantize_base ? " (QLoRA " + m.lora.quant_type + ")" : std::string()) << "\n";
   }
 
@@ -225,8 +231,9 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
   out << "\n";
   out << "  checkpoints every " << t.checkpoint.save_every << " steps, keep "
       << t.checkpoint.keep_last
-      << (t.checkpoint.save_best.value_or(true) ? ", best by " + t.checkpoint.metric + " (" + t.checkpoint.mode + ")"
-                                 : std::string())
+      << (t.checkpoint.save_best.value_or(true)
+              ? ", best by " + t.checkpoint.metric + " (" + t.checkpoint.mode + ")"
+              : std::string())
       << "\n";
   out << "  alerts      " << m.monitoring.alerts.size() << "\n";
   out << "  output      " << m.output.dir << " (" << m.output.model.format << " model, "

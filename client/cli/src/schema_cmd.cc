@@ -1,12 +1,13 @@
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 
-#include "commands.h"
+#include <CLI/CLI.hpp>
+
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/manifest/schema.h"
+
+#include "commands.h"
 
 namespace entrenar::cli {
 

@@ -1,14 +1,15 @@
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
+
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/manifest/schema.h"
+
+#include "commands.h"
 #include "manifest_input.h"
 
 namespace entrenar::cli {

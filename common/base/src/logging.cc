@@ -1,9 +1,9 @@
 #include "entrenar/base/logging.h"
 
+#include <string>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <string>
 
 namespace entrenar {
 

@@ -1,12 +1,12 @@
 #include "entrenar/base/sha256.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memory>
+
+#include <openssl/evp.h>
 
 namespace entrenar {
 namespace {

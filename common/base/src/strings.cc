@@ -31,7 +31,8 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
   return d[n][m];
 }
 
-std::vector<std::string> Suggest(std::string_view word, const std::vector<std::string>& candidates) {
+std::vector<std::string> Suggest(std::string_view word,
+                                 const std::vector<std::string>& candidates) {
   const std::string w = Lower(word);
   const std::size_t limit = std::max<std::size_t>(1, (w.size() + 2) / 3);
   std::vector<std::pair<std::size_t, std::string>> scored;

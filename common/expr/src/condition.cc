@@ -39,8 +39,10 @@ class Checker {
         return Error{e.offset, "null has no place in a condition", ""};
       case Expr::Kind::kList:
         return Error{e.offset, "lists have no place in a condition", ""};
-      case Expr::Kind::kRef: return Metric(e, e.path);
-      case Expr::Kind::kCall: return Call(e);
+      case Expr::Kind::kRef:
+        return Metric(e, e.path);
+      case Expr::Kind::kCall:
+        return Call(e);
       case Expr::Kind::kTernary:
         return Error{e.offset, "`if ... else` has no place in a condition",
                      "combine tests with `and`, `or` and `not`"};
@@ -50,7 +52,8 @@ class Checker {
         if (e.op == "not") return Want(*e.args[0], t.value(), Type::kBool, "`not`");
         return Want(*e.args[0], t.value(), Type::kNumber, "`-`");
       }
-      case Expr::Kind::kBinary: return Binary(e);
+      case Expr::Kind::kBinary:
+        return Binary(e);
     }
     return Error{e.offset, "cannot check this condition", ""};
   }
@@ -92,8 +95,10 @@ class Checker {
       if (!m.ok()) return m;
     } else {
       if (e.args.empty() || e.args[0]->kind != Expr::Kind::kRef) {
-        return Error{e.offset, fname + "() needs a metric: write `loss." + fname + "(...)` or `" +
-                                   fname + "(loss, ...)`", ""};
+        return Error{e.offset,
+                     fname + "() needs a metric: write `loss." + fname + "(...)` or `" + fname +
+                         "(loss, ...)`",
+                     ""};
       }
       Outcome<Type> m = Metric(*e.args[0], e.args[0]->path);
       if (!m.ok()) return m;
@@ -101,8 +106,10 @@ class Checker {
     }
     const std::size_t n = e.args.size() - first_arg;
     if (static_cast<int>(n) != f->num_args) {
-      return Error{e.offset, fname + "() takes " + std::to_string(f->num_args) +
-                                 " number(s) after the metric, found " + std::to_string(n), ""};
+      return Error{e.offset,
+                   fname + "() takes " + std::to_string(f->num_args) +
+                       " number(s) after the metric, found " + std::to_string(n),
+                   ""};
     }
     for (std::size_t k = first_arg; k < e.args.size(); ++k) {
       const Expr& a = *e.args[k];
@@ -126,8 +133,8 @@ class Checker {
     }
     if (op == "==" || op == "!=") {
       if (l.value() != r.value()) {
-        return Error{e.offset, "cannot compare " + TypeWord(l.value()) + " with " +
-                                   TypeWord(r.value()), ""};
+        return Error{e.offset,
+                     "cannot compare " + TypeWord(l.value()) + " with " + TypeWord(r.value()), ""};
       }
       return Type::kBool;
     }

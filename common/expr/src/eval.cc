@@ -84,7 +84,8 @@ using Builtin = std::function<Outcome<Value>(const Expr&, const std::vector<Valu
 
 Outcome<Value> ToNumber(const Expr& e, const Value& v, bool integer) {
   if (v.IsNumber()) {
-    return integer ? Value::Int(static_cast<std::int64_t>(v.AsDouble())) : Value::Float(v.AsDouble());
+    return integer ? Value::Int(static_cast<std::int64_t>(v.AsDouble()))
+                   : Value::Float(v.AsDouble());
   }
   if (v.kind == Value::Kind::kString) {
     try {
@@ -101,35 +102,50 @@ Outcome<Value> ToNumber(const Expr& e, const Value& v, bool integer) {
 
 const std::map<std::string, std::pair<int, Builtin>>& Builtins() {
   static const auto* table = new std::map<std::string, std::pair<int, Builtin>>{
-      {"str", {1, [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
-                 return Value::String(a[0].ToString());
-               }}},
-      {"int", {1, [](const Expr& e, const std::vector<Value>& a) { return ToNumber(e, a[0], true); }}},
+      {"str",
+       {1,
+        [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
+          return Value::String(a[0].ToString());
+        }}},
+      {"int",
+       {1, [](const Expr& e, const std::vector<Value>& a) { return ToNumber(e, a[0], true); }}},
       {"float",
        {1, [](const Expr& e, const std::vector<Value>& a) { return ToNumber(e, a[0], false); }}},
-      {"lower", {1, [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
-                   std::string s = a[0].ToString();
-                   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                   return Value::String(s);
-                 }}},
-      {"upper", {1, [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
-                   std::string s = a[0].ToString();
-                   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                   return Value::String(s);
-                 }}},
-      {"min", {2, [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
-                 if (!a[0].IsNumber() || !a[1].IsNumber()) return TypeError(e, "min() takes numbers");
-                 return a[0].AsDouble() <= a[1].AsDouble() ? a[0] : a[1];
-               }}},
-      {"max", {2, [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
-                 if (!a[0].IsNumber() || !a[1].IsNumber()) return TypeError(e, "max() takes numbers");
-                 return a[0].AsDouble() >= a[1].AsDouble() ? a[0] : a[1];
-               }}},
-      {"len", {1, [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
-                 if (a[0].kind == Value::Kind::kString) return Value::Int(static_cast<std::int64_t>(a[0].s.size()));
-                 if (a[0].kind == Value::Kind::kList) return Value::Int(static_cast<std::int64_t>(a[0].list.size()));
-                 return TypeError(e, "len() takes a string or a list");
-               }}},
+      {"lower",
+       {1,
+        [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
+          std::string s = a[0].ToString();
+          for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          return Value::String(s);
+        }}},
+      {"upper",
+       {1,
+        [](const Expr&, const std::vector<Value>& a) -> Outcome<Value> {
+          std::string s = a[0].ToString();
+          for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          return Value::String(s);
+        }}},
+      {"min",
+       {2,
+        [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
+          if (!a[0].IsNumber() || !a[1].IsNumber()) return TypeError(e, "min() takes numbers");
+          return a[0].AsDouble() <= a[1].AsDouble() ? a[0] : a[1];
+        }}},
+      {"max",
+       {2,
+        [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
+          if (!a[0].IsNumber() || !a[1].IsNumber()) return TypeError(e, "max() takes numbers");
+          return a[0].AsDouble() >= a[1].AsDouble() ? a[0] : a[1];
+        }}},
+      {"len",
+       {1,
+        [](const Expr& e, const std::vector<Value>& a) -> Outcome<Value> {
+          if (a[0].kind == Value::Kind::kString)
+            return Value::Int(static_cast<std::int64_t>(a[0].s.size()));
+          if (a[0].kind == Value::Kind::kList)
+            return Value::Int(static_cast<std::int64_t>(a[0].list.size()));
+          return TypeError(e, "len() takes a string or a list");
+        }}},
   };
   return *table;
 }
@@ -141,14 +157,15 @@ Outcome<Value> Call(const Expr& e, Scope& scope) {
     std::vector<std::string> names;
     for (const auto& [n, f] : Builtins()) names.push_back(n);
     return Error{e.offset, "unknown function `" + name + "`",
-                 DidYouMean(Suggest(name, names)).empty()
-                     ? "functions are " + JoinQuoted(names)
-                     : DidYouMean(Suggest(name, names))};
+                 DidYouMean(Suggest(name, names)).empty() ? "functions are " + JoinQuoted(names)
+                                                          : DidYouMean(Suggest(name, names))};
   }
   const auto& [arity, fn] = it->second;
   if (static_cast<int>(e.args.size()) != arity) {
-    return Error{e.offset, name + "() takes " + std::to_string(arity) + " argument(s), found " +
-                               std::to_string(e.args.size()), ""};
+    return Error{e.offset,
+                 name + "() takes " + std::to_string(arity) + " argument(s), found " +
+                     std::to_string(e.args.size()),
+                 ""};
   }
   std::vector<Value> values;
   for (const auto& arg : e.args) {
@@ -165,9 +182,12 @@ Outcome<Value> Call(const Expr& e, Scope& scope) {
 
 Outcome<Value> Evaluate(const Expr& e, Scope& scope) {
   switch (e.kind) {
-    case Expr::Kind::kLiteral: return e.literal;
-    case Expr::Kind::kRef: return scope.Lookup(e.path);
-    case Expr::Kind::kCall: return Call(e, scope);
+    case Expr::Kind::kLiteral:
+      return e.literal;
+    case Expr::Kind::kRef:
+      return scope.Lookup(e.path);
+    case Expr::Kind::kCall:
+      return Call(e, scope);
     case Expr::Kind::kList: {
       std::vector<Value> items;
       for (const auto& arg : e.args) {

@@ -10,9 +10,8 @@ namespace {
 
 constexpr std::array<std::string_view, 11> kKeywords = {
     "and", "or", "not", "if", "else", "true", "false", "null", "True", "False", "None"};
-constexpr std::array<std::string_view, 18> kOps = {"//", "==", "!=", "<=", ">=", "+", "-",
-                                                   "*",  "/",  "%",  "<",  ">",  "(", ")",
-                                                   "[",  "]",  ",",  "."};
+constexpr std::array<std::string_view, 18> kOps = {
+    "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "<", ">", "(", ")", "[", "]", ",", "."};
 
 bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }

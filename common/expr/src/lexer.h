@@ -13,8 +13,8 @@ enum class Tok { kEnd, kNumber, kString, kIdent, kKeyword, kOp };
 
 struct Token {
   Tok kind = Tok::kEnd;
-  std::string text;   // identifier, keyword, operator; a string literal's decoded contents
-  Value number;       // kNumber: an integer or a float
+  std::string text;  // identifier, keyword, operator; a string literal's decoded contents
+  Value number;      // kNumber: an integer or a float
   std::size_t offset = 0;
   std::size_t end = 0;
 };

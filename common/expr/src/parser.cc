@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "entrenar/expr/expr.h"
+
 #include "lexer.h"
 
 namespace entrenar::expr {
@@ -33,9 +34,7 @@ class Parser {
  private:
   const Token& Peek() const { return toks_[pos_]; }
   bool IsOp(std::string_view op) const { return Peek().kind == Tok::kOp && Peek().text == op; }
-  bool IsKw(std::string_view kw) const {
-    return Peek().kind == Tok::kKeyword && Peek().text == kw;
-  }
+  bool IsKw(std::string_view kw) const { return Peek().kind == Tok::kKeyword && Peek().text == kw; }
   const Token& Take() { return toks_[pos_ < toks_.size() - 1 ? pos_++ : pos_]; }
 
   ExprPtr Fail(std::size_t offset, std::string message, std::string hint = "") {

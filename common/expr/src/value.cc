@@ -46,12 +46,18 @@ Value Value::List(std::vector<Value> l) {
 bool Value::Truthy() const {
   switch (kind) {
     case Kind::kUndefined:
-    case Kind::kNull: return false;
-    case Kind::kBool: return b;
-    case Kind::kInt: return i != 0;
-    case Kind::kFloat: return f != 0.0;
-    case Kind::kString: return !s.empty();
-    case Kind::kList: return !list.empty();
+    case Kind::kNull:
+      return false;
+    case Kind::kBool:
+      return b;
+    case Kind::kInt:
+      return i != 0;
+    case Kind::kFloat:
+      return f != 0.0;
+    case Kind::kString:
+      return !s.empty();
+    case Kind::kList:
+      return !list.empty();
   }
   return false;
 }
@@ -73,11 +79,16 @@ std::string FormatDouble(double v) {
 std::string Value::ToString() const {
   switch (kind) {
     case Kind::kUndefined:
-    case Kind::kNull: return "";
-    case Kind::kBool: return b ? "true" : "false";
-    case Kind::kInt: return std::to_string(i);
-    case Kind::kFloat: return FormatDouble(f);
-    case Kind::kString: return s;
+    case Kind::kNull:
+      return "";
+    case Kind::kBool:
+      return b ? "true" : "false";
+    case Kind::kInt:
+      return std::to_string(i);
+    case Kind::kFloat:
+      return FormatDouble(f);
+    case Kind::kString:
+      return s;
     case Kind::kList: {
       std::string out = "[";
       for (std::size_t k = 0; k < list.size(); ++k) {
@@ -92,13 +103,20 @@ std::string Value::ToString() const {
 
 std::string Value::TypeName() const {
   switch (kind) {
-    case Kind::kUndefined: return "undefined";
-    case Kind::kNull: return "null";
-    case Kind::kBool: return "boolean";
-    case Kind::kInt: return "integer";
-    case Kind::kFloat: return "number";
-    case Kind::kString: return "string";
-    case Kind::kList: return "list";
+    case Kind::kUndefined:
+      return "undefined";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kInt:
+      return "integer";
+    case Kind::kFloat:
+      return "number";
+    case Kind::kString:
+      return "string";
+    case Kind::kList:
+      return "list";
   }
   return "?";
 }
@@ -108,11 +126,16 @@ bool operator==(const Value& a, const Value& b) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNull: return true;
-    case Value::Kind::kBool: return a.b == b.b;
-    case Value::Kind::kString: return a.s == b.s;
-    case Value::Kind::kList: return a.list == b.list;
-    default: return false;
+    case Value::Kind::kNull:
+      return true;
+    case Value::Kind::kBool:
+      return a.b == b.b;
+    case Value::Kind::kString:
+      return a.s == b.s;
+    case Value::Kind::kList:
+      return a.list == b.list;
+    default:
+      return false;
   }
 }
 

@@ -12,15 +12,22 @@ namespace entrenar::manifest {
 
 struct KeySpec {
   enum class Type {
-    kBool, kInt, kNumber, kString, kDuration, kNumberOrWord, kStringMap, kObject,
+    kBool,
+    kInt,
+    kNumber,
+    kString,
+    kDuration,
+    kNumberOrWord,
+    kStringMap,
+    kObject,
     kList,   // list of `item`
     kOneOf,  // an object with exactly one of `children` (an item of a one-of list)
   };
   std::string name;
   Type type = Type::kString;
   Rule rule;
-  bool optional = false;        // std::optional: no default
-  Node default_value;           // as written by the Writer (null when optional)
+  bool optional = false;          // std::optional: no default
+  Node default_value;             // as written by the Writer (null when optional)
   std::vector<KeySpec> children;  // kObject: its keys; kOneOf: its kinds
   std::vector<KeySpec> item;      // kList: exactly one spec, the item's
 };

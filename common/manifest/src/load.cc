@@ -1,3 +1,5 @@
+#include "entrenar/manifest/load.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -5,7 +7,6 @@
 #include <set>
 #include <sstream>
 
-#include "entrenar/manifest/load.h"
 #include "pipeline.h"
 #include "reader.h"
 #include "writer.h"
@@ -24,14 +25,20 @@ bool LooksLegacy(const Node& root) {
 // key that differs.
 bool CheckFormatMarker(const Node& root, const std::string& file, std::vector<Diagnostic>* diags) {
   if (root.IsNull() && diags->empty()) {
-    diags->push_back({Severity::kError, "", Location{file, 1, 1}, "the manifest is empty",
+    diags->push_back({Severity::kError,
+                      "",
+                      Location{file, 1, 1},
+                      "the manifest is empty",
                       {"start from `entrenar init --template minimal`"}});
     return false;
   }
   if (!root.IsMap()) {
     if (!root.IsNull()) {
-      diags->push_back({Severity::kError, "", root.loc,
-                        "a manifest is a mapping of keys, found " + root.Describe(), {}});
+      diags->push_back({Severity::kError,
+                        "",
+                        root.loc,
+                        "a manifest is a mapping of keys, found " + root.Describe(),
+                        {}});
     }
     return false;
   }
@@ -108,7 +115,9 @@ LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult r;
-    r.diagnostics.push_back({Severity::kError, "", Location{path, 0, 0},
+    r.diagnostics.push_back({Severity::kError,
+                             "",
+                             Location{path, 0, 0},
                              "cannot open the manifest: " + std::string(std::strerror(errno)),
                              {}});
     return r;
@@ -166,7 +175,10 @@ std::vector<Diagnostic> UnsupportedKeys(const Manifest& m,
     }
     if (under_reported) continue;
     reported.push_back(path);
-    out.push_back({Severity::kError, path, loc, "not supported yet: " + path,
+    out.push_back({Severity::kError,
+                   path,
+                   loc,
+                   "not supported yet: " + path,
                    {"remove it, or run a newer entrenar; see docs/manifest.md for what each "
                     "version supports"}});
   }

@@ -1,17 +1,18 @@
 #include "entrenar/manifest/lock.h"
 
-#include <openssl/opensslv.h>
-#include <spdlog/version.h>
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+
 #include <nlohmann/json.hpp>
+#include <openssl/opensslv.h>
+#include <spdlog/version.h>
 
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/base/version.h"
+
 #include "node.h"
 #include "writer.h"
 
@@ -114,14 +115,17 @@ Result<std::string> MakeLock(const Manifest& m, const std::string& base_dir) {
   info.libraries["compiler"] = std::string("gcc ") + __VERSION__;
   locked.lock = std::move(info);
   return "# Lock file written by `entrenar lock`: the resolved manifest with the hashes of its\n"
-         "# files. `entrenar validate --strict` (and later train/submit) refuse it if they change.\n" +
+         "# files. `entrenar validate --strict` (and later train/submit) refuse it if they "
+         "change.\n" +
          EmitYaml(WriteValue(locked));
 }
 
 std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_dir) {
   std::vector<Diagnostic> out;
   if (!m.lock) {
-    out.push_back({Severity::kError, "lock", m.LocationOf("lock"),
+    out.push_back({Severity::kError,
+                   "lock",
+                   m.LocationOf("lock"),
                    "--strict needs a lock file, and this manifest has no `lock` section",
                    {"write one with `entrenar lock FILE > FILE.lock.yaml`"}});
     return out;
@@ -133,18 +137,24 @@ std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_di
     Result<std::pair<std::string, std::int64_t>> h = HashPath(LocalPath(f.path, base_dir));
     if (!h.ok()) {
       if (f.sha256) {
-        out.push_back({Severity::kError, path, m.LocationOf(path),
+        out.push_back({Severity::kError,
+                       path,
+                       m.LocationOf(path),
                        "`" + f.path + "` (" + f.key + ") is locked but " + h.status().message(),
                        {}});
       }
       continue;
     }
     if (!f.sha256) {
-      out.push_back({Severity::kError, path, m.LocationOf(path),
+      out.push_back({Severity::kError,
+                     path,
+                     m.LocationOf(path),
                      "`" + f.path + "` (" + f.key + ") did not exist when locked but does now",
                      {"lock the manifest again"}});
     } else if (*f.sha256 != h.value().first) {
-      out.push_back({Severity::kError, path + ".sha256", m.LocationOf(path + ".sha256"),
+      out.push_back({Severity::kError,
+                     path + ".sha256",
+                     m.LocationOf(path + ".sha256"),
                      "`" + f.path + "` (" + f.key + ") changed since it was locked: sha256 " +
                          h.value().first.substr(0, 16) + "... is not the locked " +
                          f.sha256->substr(0, 16) + "...",
@@ -153,11 +163,15 @@ std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_di
   }
   // Files the manifest references now but the lock does not cover.
   for (const auto& [key, p] : ReferencedFiles(m)) {
-    const bool covered = std::any_of(files.begin(), files.end(),
-                                     [&](const LockedFile& f) { return f.key == key && f.path == p; });
+    const bool covered = std::any_of(files.begin(), files.end(), [&](const LockedFile& f) {
+      return f.key == key && f.path == p;
+    });
     if (!covered) {
-      out.push_back({Severity::kError, key, m.LocationOf(key),
-                     "`" + p + "` is not covered by the lock", {"lock the manifest again"}});
+      out.push_back({Severity::kError,
+                     key,
+                     m.LocationOf(key),
+                     "`" + p + "` is not covered by the lock",
+                     {"lock the manifest again"}});
     }
   }
   return out;

@@ -15,11 +15,11 @@ struct Node {
   enum class Kind { kNull, kScalar, kSeq, kMap };
 
   Kind kind = Kind::kNull;
-  std::string text;        // kScalar: the text as written (without quotes)
-  bool quoted = false;     // kScalar: written in quotes (so always a string)
-  bool raw = false;        // tagged !raw: never templated
-  bool resolved = false;   // produced by a template: not templated again
-  Location loc;            // where the value starts
+  std::string text;                            // kScalar: the text as written (without quotes)
+  bool quoted = false;                         // kScalar: written in quotes (so always a string)
+  bool raw = false;                            // tagged !raw: never templated
+  bool resolved = false;                       // produced by a template: not templated again
+  Location loc;                                // where the value starts
   std::vector<Node> items;                     // kSeq
   std::vector<std::pair<Node, Node>> entries;  // kMap: key (a scalar) and value, in file order
 

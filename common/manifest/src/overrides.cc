@@ -46,7 +46,10 @@ bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* 
   const std::size_t eq = arg.find('=');
   std::vector<Step> steps;
   if (eq == std::string::npos || !ParsePath(arg.substr(0, eq), &steps)) {
-    diags->push_back({Severity::kError, "", where, "expected --set PATH=VALUE",
+    diags->push_back({Severity::kError,
+                      "",
+                      where,
+                      "expected --set PATH=VALUE",
                       {"e.g. --set optimizer.lr=3e-4 or --set callbacks[0].trigger=step"}});
     return false;
   }
@@ -78,13 +81,18 @@ bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* 
     if (step.index) {
       if (cur->IsNull()) *cur = Node::Seq(where);
       if (!cur->IsSeq()) {
-        diags->push_back({Severity::kError, walked, where,
-                          "cannot index `" + walked + "`: it is " + cur->Describe() +
-                              ", not a list", {}});
+        diags->push_back(
+            {Severity::kError,
+             walked,
+             where,
+             "cannot index `" + walked + "`: it is " + cur->Describe() + ", not a list",
+             {}});
         return false;
       }
       if (*step.index > cur->items.size()) {
-        diags->push_back({Severity::kError, walked, where,
+        diags->push_back({Severity::kError,
+                          walked,
+                          where,
                           "`" + walked + "` has " + std::to_string(cur->items.size()) +
                               " items; index " + std::to_string(*step.index) + " is past the end",
                           {"use index " + std::to_string(cur->items.size()) + " to append"}});
@@ -97,9 +105,12 @@ bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* 
     }
     if (cur->IsNull()) *cur = Node::Map(where);
     if (!cur->IsMap()) {
-      diags->push_back({Severity::kError, walked, where,
+      diags->push_back({Severity::kError,
+                        walked,
+                        where,
                         "cannot set `" + step.name + "` inside `" + walked + "`: it is " +
-                            cur->Describe() + ", not a mapping", {}});
+                            cur->Describe() + ", not a mapping",
+                        {}});
       return false;
     }
     walked += (walked.empty() ? "" : ".") + step.name;

@@ -7,6 +7,7 @@
 
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/manifest.h"
+
 #include "node.h"
 
 namespace entrenar::manifest {

@@ -5,6 +5,7 @@
 
 #include "entrenar/expr/condition.h"
 #include "entrenar/expr/value.h"
+
 #include "scalar.h"
 #include "types.h"
 
@@ -15,14 +16,28 @@ std::string Show(const Node& n) { return n.Describe(); }
 
 // Keys that other implementations accept and entrenar 1.0 does not, with where to go instead.
 std::string ForeignKeyHint(const std::string& path, const std::string& key) {
-  static const std::vector<std::string> kPaimlSections = {
-      "citl",    "rag",   "graph",     "distillation", "inspect", "privacy",
-      "audit",   "session", "stress",  "benchmark",    "debug",   "signing",
-      "verification", "strict_validation", "require_peer_review", "lockfile", "publish"};
+  static const std::vector<std::string> kPaimlSections = {"citl",
+                                                          "rag",
+                                                          "graph",
+                                                          "distillation",
+                                                          "inspect",
+                                                          "privacy",
+                                                          "audit",
+                                                          "session",
+                                                          "stress",
+                                                          "benchmark",
+                                                          "debug",
+                                                          "signing",
+                                                          "verification",
+                                                          "strict_validation",
+                                                          "require_peer_review",
+                                                          "lockfile",
+                                                          "publish"};
   if (path.empty()) {
     for (const std::string& s : kPaimlSections) {
       if (s == key) {
-        return "`" + key + "` is an extension of the paiml/entrenar implementation, not a key of "
+        return "`" + key +
+               "` is an extension of the paiml/entrenar implementation, not a key of "
                "entrenar 1.0 (see docs/compatibility.md)";
       }
     }
@@ -35,7 +50,9 @@ std::string ForeignKeyHint(const std::string& path, const std::string& key) {
   return "";
 }
 
-std::string Where(const std::string& path) { return path.empty() ? "at the top level" : "in `" + path + "`"; }
+std::string Where(const std::string& path) {
+  return path.empty() ? "at the top level" : "in `" + path + "`";
+}
 
 bool NumberFromNode(ReadContext& ctx, const Node& n, const std::string& path,
                     const std::string& want, ScalarValue* v) {
@@ -70,8 +87,8 @@ bool CheckFormat(ReadContext& ctx, const Node& n, const std::string& path, const
     const std::size_t sep = s.find("://");
     if (sep != std::string::npos) {
       const std::string scheme = s.substr(0, sep);
-      static const std::vector<std::string> kSchemes = {"hf", "pacha", "s3", "file", "http",
-                                                        "https"};
+      static const std::vector<std::string> kSchemes = {"hf",   "pacha", "s3",
+                                                        "file", "http",  "https"};
       if (std::find(kSchemes.begin(), kSchemes.end(), scheme) == kSchemes.end()) {
         std::vector<std::string> hints;
         const std::string dym = DidYouMean(Suggest(scheme, kSchemes));
@@ -124,8 +141,7 @@ void Report(ReadContext& ctx, const std::string& path, const Location& loc, std:
   ctx.diags->push_back({Severity::kError, path, loc, std::move(message), std::move(hints)});
 }
 
-bool ReadScalar(ReadContext& ctx, const Node& n, const std::string& path, bool& out,
-                const Rule&) {
+bool ReadScalar(ReadContext& ctx, const Node& n, const std::string& path, bool& out, const Rule&) {
   if (n.IsScalar() && !n.quoted) {
     const ScalarValue v = ClassifyScalar(n.text);
     if (v.kind == ScalarKind::kBool) {
@@ -224,8 +240,8 @@ bool ReadScalar(ReadContext& ctx, const Node& n, const std::string& path, Durati
       return true;
     }
   }
-  Report(ctx, path, n.loc, "expected a positive duration such as `90s`, `1h30m` or `PT2H`, found " +
-                               Show(n),
+  Report(ctx, path, n.loc,
+         "expected a positive duration such as `90s`, `1h30m` or `PT2H`, found " + Show(n),
          {"units are d, h, m, s and ms; ISO 8601 durations start with P"});
   return false;
 }
@@ -249,8 +265,8 @@ bool ReadScalar(ReadContext& ctx, const Node& n, const std::string& path, Number
       out = NumberOrWord{std::nullopt, n.text};
       return true;
     }
-    Report(ctx, path, n.loc, "expected a number or one of " + JoinQuoted(r.one_of) + ", found `" +
-                                 n.text + "`",
+    Report(ctx, path, n.loc,
+           "expected a number or one of " + JoinQuoted(r.one_of) + ", found `" + n.text + "`",
            {DidYouMean(Suggest(n.text, r.one_of))});
     return false;
   }
@@ -315,14 +331,16 @@ bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
     const long from = std::stol(before[2]);
     const long to = std::stol(after[2]);
     if (to <= from) {
-      Report(ctx, item_path, item.loc, "the range `" + out.back() + ", ..., " + next +
-                                           "` is empty: the second number must be larger");
+      Report(ctx, item_path, item.loc,
+             "the range `" + out.back() + ", ..., " + next +
+                 "` is empty: the second number must be larger");
       ok = false;
       continue;
     }
     if (to - from > 1000000) {
-      Report(ctx, item_path, item.loc, "the range `" + out.back() + ", ..., " + next +
-                                           "` is too large (over a million columns)");
+      Report(ctx, item_path, item.loc,
+             "the range `" + out.back() + ", ..., " + next +
+                 "` is too large (over a million columns)");
       ok = false;
       continue;
     }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "entrenar/base/strings.h"
+
 #include "node.h"
 #include "rule.h"
 #include "visit.h"
@@ -41,16 +42,20 @@ bool ReadStringMap(ReadContext& ctx, const Node& n, const std::string& path,
 bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
                    std::vector<std::string>& out);
 
-template <typename T> struct IsOptional : std::false_type {};
-template <typename T> struct IsOptional<std::optional<T>> : std::true_type {};
-template <typename T> struct IsVector : std::false_type {};
-template <typename T> struct IsVector<std::vector<T>> : std::true_type {};
+template <typename T>
+struct IsOptional : std::false_type {};
+template <typename T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+template <typename T>
+struct IsVector : std::false_type {};
+template <typename T>
+struct IsVector<std::vector<T>> : std::true_type {};
 
 template <typename T>
-constexpr bool kIsStruct = std::is_class_v<T> && !std::is_same_v<T, std::string> &&
-                           !std::is_same_v<T, Duration> && !std::is_same_v<T, NumberOrWord> &&
-                           !IsOptional<T>::value && !IsVector<T>::value &&
-                           !std::is_same_v<T, std::map<std::string, std::string>>;
+constexpr bool kIsStruct =
+    std::is_class_v<T> && !std::is_same_v<T, std::string> && !std::is_same_v<T, Duration> &&
+    !std::is_same_v<T, NumberOrWord> && !IsOptional<T>::value && !IsVector<T>::value &&
+    !std::is_same_v<T, std::map<std::string, std::string>>;
 
 class Reader;
 template <typename T>
@@ -139,8 +144,8 @@ void ReadOneOf(ReadContext& ctx, const Node& n, const std::string& path, T& out)
     return;
   }
   if (!n.IsMap()) {
-    Report(ctx, path, n.loc, "expected a mapping with one key naming the kind, found " +
-                                 n.Describe());
+    Report(ctx, path, n.loc,
+           "expected a mapping with one key naming the kind, found " + n.Describe());
     return;
   }
   Reader reader(ctx, n, path);
@@ -189,8 +194,9 @@ void ReadValue(ReadContext& ctx, const Node& n, const std::string& path, T& out,
       out.push_back(std::move(item));
     }
     if (r.length && n.items.size() != *r.length) {
-      Report(ctx, path, n.loc, "expected a list of " + std::to_string(*r.length) +
-                                   " items, found " + std::to_string(n.items.size()));
+      Report(ctx, path, n.loc,
+             "expected a list of " + std::to_string(*r.length) + " items, found " +
+                 std::to_string(n.items.size()));
     } else if (r.non_empty && n.items.empty()) {
       Report(ctx, path, n.loc, "expected a non-empty list, found []");
     }

@@ -3,8 +3,9 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "describe.h"
 #include "entrenar/expr/template.h"
+
+#include "describe.h"
 #include "pipeline.h"
 #include "scalar.h"
 
@@ -28,16 +29,22 @@ std::string NowIso() {
 
 Value NodeToValue(const Node& n) {
   switch (n.kind) {
-    case Node::Kind::kNull: return Value::Null();
+    case Node::Kind::kNull:
+      return Value::Null();
     case Node::Kind::kScalar: {
       if (n.quoted) return Value::String(n.text);
       const ScalarValue v = ClassifyScalar(n.text);
       switch (v.kind) {
-        case ScalarKind::kNull: return Value::Null();
-        case ScalarKind::kBool: return Value::Bool(v.b);
-        case ScalarKind::kInt: return Value::Int(v.i);
-        case ScalarKind::kFloat: return Value::Float(v.f);
-        case ScalarKind::kString: return Value::String(n.text);
+        case ScalarKind::kNull:
+          return Value::Null();
+        case ScalarKind::kBool:
+          return Value::Bool(v.b);
+        case ScalarKind::kInt:
+          return Value::Int(v.i);
+        case ScalarKind::kFloat:
+          return Value::Float(v.f);
+        case ScalarKind::kString:
+          return Value::String(n.text);
       }
       return Value::String(n.text);
     }
@@ -46,7 +53,8 @@ Value NodeToValue(const Node& n) {
       for (const Node& item : n.items) items.push_back(NodeToValue(item));
       return Value::List(std::move(items));
     }
-    case Node::Kind::kMap: return Value::Undefined("a section has no single value");
+    case Node::Kind::kMap:
+      return Value::Undefined("a section has no single value");
   }
   return Value::Null();
 }
@@ -54,14 +62,17 @@ Value NodeToValue(const Node& n) {
 Node ValueToNode(const Value& v, const Location& at) {
   switch (v.kind) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNull: return Node::Null(at);
-    case Value::Kind::kString: return Node::Scalar(v.s, true, at);
+    case Value::Kind::kNull:
+      return Node::Null(at);
+    case Value::Kind::kString:
+      return Node::Scalar(v.s, true, at);
     case Value::Kind::kList: {
       Node seq = Node::Seq(at);
       for (const Value& item : v.list) seq.items.push_back(ValueToNode(item, at));
       return seq;
     }
-    default: return Node::Scalar(v.ToString(), false, at);
+    default:
+      return Node::Scalar(v.ToString(), false, at);
   }
 }
 
@@ -93,7 +104,9 @@ const KeySpec* SpecAt(const std::vector<PathSeg>& path, std::size_t* missing) {
 class Resolver : public expr::Scope {
  public:
   Resolver(Node& root, const LoadOptions& options, std::vector<Diagnostic>* diags)
-      : root_(root), options_(options), diags_(diags),
+      : root_(root),
+        options_(options),
+        diags_(diags),
         defaults_(WriteValue(Manifest{})),
         timestamp_(options.timestamp.empty() ? NowIso() : options.timestamp) {}
 
@@ -114,8 +127,7 @@ class Resolver : public expr::Scope {
       if (path.size() != 2 || path[1].index) {
         return expr::Error{path[0].offset, "write an environment variable as `env.NAME`", ""};
       }
-      const auto value = options_.getenv ? options_.getenv(path[1].name)
-                                         : Getenv(path[1].name);
+      const auto value = options_.getenv ? options_.getenv(path[1].name) : Getenv(path[1].name);
       if (!value) return Value::Undefined("environment variable " + path[1].name + " is not set");
       return Value::String(*value);
     }
@@ -130,16 +142,18 @@ class Resolver : public expr::Scope {
           if (stack_[i] == key) {
             std::vector<std::string> cycle(stack_.begin() + static_cast<long>(i), stack_.end());
             cycle.push_back(key);
-            return expr::Error{path[0].offset, "templates refer to each other in a cycle: " +
-                                                   Join(cycle, " -> "), ""};
+            return expr::Error{path[0].offset,
+                               "templates refer to each other in a cycle: " + Join(cycle, " -> "),
+                               ""};
           }
         }
         if (!Resolve(*n, key)) {
           return expr::Error{path[0].offset, "`" + key + "` has an invalid template", ""};
         }
       }
-      if (n->IsMap()) return expr::Error{path[0].offset, "`" + key + "` is a section, not a value",
-                                         "refer to one of its keys"};
+      if (n->IsMap())
+        return expr::Error{path[0].offset, "`" + key + "` is a section, not a value",
+                           "refer to one of its keys"};
       return NodeToValue(*n);
     }
     if (const Node* d = Find(defaults_, path)) return NodeToValue(*d);
@@ -179,13 +193,14 @@ class Resolver : public expr::Scope {
       for (const KeySpec& c : spec->children) candidates.push_back(c.name);
     }
     if (missing == 0) candidates.insert(candidates.end(), kBuiltins.begin(), kBuiltins.end());
-    const std::string name = path[missing].index ? "[" + std::to_string(*path[missing].index) + "]"
-                                                 : path[missing].name;
+    const std::string name =
+        path[missing].index ? "[" + std::to_string(*path[missing].index) + "]" : path[missing].name;
     const std::string where = missing == 0 ? "" : " in `" + expr::PathToString(parent) + "`";
     std::string hint = DidYouMean(Suggest(name, candidates));
     if (hint.empty() && missing == 0) {
-      hint = "templates can use name, version, seed, timestamp, date, env.VAR and manifest keys "
-             "such as data.loader.batch_size";
+      hint =
+          "templates can use name, version, seed, timestamp, date, env.VAR and manifest keys "
+          "such as data.loader.batch_size";
     }
     return expr::Error{path[missing].offset, "unknown name `" + name + "`" + where, hint};
   }

@@ -12,31 +12,66 @@ namespace entrenar::manifest {
 // validate.cc.
 struct Rule {
   std::string doc;
-  std::vector<std::string> one_of;                            // allowed words
-  std::vector<std::pair<std::string, std::string>> aliases;   // accepted spelling -> canonical
+  std::vector<std::string> one_of;                           // allowed words
+  std::vector<std::pair<std::string, std::string>> aliases;  // accepted spelling -> canonical
   std::optional<double> min, max;
   bool min_exclusive = false, max_exclusive = false;
   bool required = false;
-  bool non_empty = false;        // strings and lists
+  bool non_empty = false;             // strings and lists
   std::optional<std::size_t> length;  // lists of exactly this many items
-  std::string format;            // "uri", "duration", "regex", "glob", "columns", "condition", ...
-  std::string shorthand;         // one-of items: a scalar value sets this field
+  std::string format;     // "uri", "duration", "regex", "glob", "columns", "condition", ...
+  std::string shorthand;  // one-of items: a scalar value sets this field
 
-  Rule& Doc(std::string d) { doc = std::move(d); return *this; }
-  Rule& OneOf(std::vector<std::string> words) { one_of = std::move(words); return *this; }
+  Rule& Doc(std::string d) {
+    doc = std::move(d);
+    return *this;
+  }
+  Rule& OneOf(std::vector<std::string> words) {
+    one_of = std::move(words);
+    return *this;
+  }
   Rule& Alias(std::string from, std::string to) {
     aliases.emplace_back(std::move(from), std::move(to));
     return *this;
   }
-  Rule& Min(double v) { min = v; return *this; }
-  Rule& Above(double v) { min = v; min_exclusive = true; return *this; }
-  Rule& Max(double v) { max = v; return *this; }
-  Rule& Below(double v) { max = v; max_exclusive = true; return *this; }
-  Rule& Required() { required = true; return *this; }
-  Rule& NonEmpty() { non_empty = true; return *this; }
-  Rule& Length(std::size_t n) { length = n; return *this; }
-  Rule& Format(std::string f) { format = std::move(f); return *this; }
-  Rule& Shorthand(std::string field) { shorthand = std::move(field); return *this; }
+  Rule& Min(double v) {
+    min = v;
+    return *this;
+  }
+  Rule& Above(double v) {
+    min = v;
+    min_exclusive = true;
+    return *this;
+  }
+  Rule& Max(double v) {
+    max = v;
+    return *this;
+  }
+  Rule& Below(double v) {
+    max = v;
+    max_exclusive = true;
+    return *this;
+  }
+  Rule& Required() {
+    required = true;
+    return *this;
+  }
+  Rule& NonEmpty() {
+    non_empty = true;
+    return *this;
+  }
+  Rule& Length(std::size_t n) {
+    length = n;
+    return *this;
+  }
+  Rule& Format(std::string f) {
+    format = std::move(f);
+    return *this;
+  }
+  Rule& Shorthand(std::string field) {
+    shorthand = std::move(field);
+    return *this;
+  }
 
   bool HasRange() const { return min.has_value() || max.has_value(); }
   // "an integer >= 1", "a number in (0, 1)", ... for `type` ("integer" or "number").

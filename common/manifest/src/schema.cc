@@ -2,12 +2,14 @@
 #include "entrenar/manifest/schema.h"
 
 #include <algorithm>
+
 #include <nlohmann/json.hpp>
 
-#include "describe.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/base/version.h"
 #include "entrenar/expr/value.h"
+
+#include "describe.h"
 
 namespace entrenar::manifest {
 namespace {
@@ -61,7 +63,8 @@ Json ObjectSchema(const KeySpec& s) {
     props[c.name] = ToSchema(c);
     if (c.rule.required) required.push_back(c.name);
   }
-  Json j = {{"type", Json::array({"object", "null"})}, {"properties", props},
+  Json j = {{"type", Json::array({"object", "null"})},
+            {"properties", props},
             {"additionalProperties", false}};
   if (!required.empty()) j["required"] = required;
   return j;
@@ -90,29 +93,42 @@ Json OneOfSchema(const KeySpec& s) {
 Json ToSchema(const KeySpec& s) {
   Json j;
   switch (s.type) {
-    case KeySpec::Type::kBool: j = OrTemplate({{"type", "boolean"}}); break;
-    case KeySpec::Type::kInt: j = OrTemplate(Range(s.rule, {{"type", "integer"}})); break;
-    case KeySpec::Type::kNumber: j = OrTemplate(Range(s.rule, {{"type", "number"}})); break;
+    case KeySpec::Type::kBool:
+      j = OrTemplate({{"type", "boolean"}});
+      break;
+    case KeySpec::Type::kInt:
+      j = OrTemplate(Range(s.rule, {{"type", "integer"}}));
+      break;
+    case KeySpec::Type::kNumber:
+      j = OrTemplate(Range(s.rule, {{"type", "number"}}));
+      break;
     case KeySpec::Type::kString:
       j = {{"type", "string"}};
       if (!s.rule.one_of.empty()) j = OrTemplate({{"enum", Words(s.rule)}});
       if (s.rule.non_empty && s.rule.one_of.empty()) j["minLength"] = 1;
       break;
     case KeySpec::Type::kDuration:
-      j = {{"anyOf", {{{"type", "number"}, {"exclusiveMinimum", 0}},
-                      {{"type", "string"}, {"pattern", "^(P[0-9TWDHMS.]+|([0-9.]+(d|h|m|min|s|ms))+)$"}},
-                      {{"$ref", "#/$defs/template"}}}}};
+      j = {{"anyOf",
+            {{{"type", "number"}, {"exclusiveMinimum", 0}},
+             {{"type", "string"}, {"pattern", "^(P[0-9TWDHMS.]+|([0-9.]+(d|h|m|min|s|ms))+)$"}},
+             {{"$ref", "#/$defs/template"}}}}};
       break;
     case KeySpec::Type::kNumberOrWord:
-      j = {{"anyOf", {Range(s.rule, {{"type", "number"}}), {{"enum", Words(s.rule)}},
-                      {{"$ref", "#/$defs/template"}}}}};
+      j = {{"anyOf",
+            {Range(s.rule, {{"type", "number"}}),
+             {{"enum", Words(s.rule)}},
+             {{"$ref", "#/$defs/template"}}}}};
       break;
     case KeySpec::Type::kStringMap:
       j = {{"type", Json::array({"object", "null"})},
            {"additionalProperties", {{"type", Json::array({"string", "number", "boolean"})}}}};
       break;
-    case KeySpec::Type::kObject: j = ObjectSchema(s); break;
-    case KeySpec::Type::kOneOf: j = OneOfSchema(s); break;
+    case KeySpec::Type::kObject:
+      j = ObjectSchema(s);
+      break;
+    case KeySpec::Type::kOneOf:
+      j = OneOfSchema(s);
+      break;
     case KeySpec::Type::kList:
       j = {{"type", "array"}, {"items", ToSchema(s.item[0])}};
       if (s.rule.length) j["minItems"] = j["maxItems"] = *s.rule.length;
@@ -134,22 +150,36 @@ Json ToSchema(const KeySpec& s) {
 std::string TypeText(const KeySpec& s) {
   std::string t;
   switch (s.type) {
-    case KeySpec::Type::kBool: t = "bool"; break;
-    case KeySpec::Type::kInt: t = s.rule.HasRange() ? s.rule.RangeText("integer") : "integer"; break;
-    case KeySpec::Type::kNumber: t = s.rule.HasRange() ? s.rule.RangeText("number") : "number"; break;
+    case KeySpec::Type::kBool:
+      t = "bool";
+      break;
+    case KeySpec::Type::kInt:
+      t = s.rule.HasRange() ? s.rule.RangeText("integer") : "integer";
+      break;
+    case KeySpec::Type::kNumber:
+      t = s.rule.HasRange() ? s.rule.RangeText("number") : "number";
+      break;
     case KeySpec::Type::kString:
       t = s.rule.one_of.empty() ? (s.rule.format.empty() ? "string" : s.rule.format)
                                 : "one of " + JoinQuoted(s.rule.one_of);
       break;
-    case KeySpec::Type::kDuration: t = "duration"; break;
+    case KeySpec::Type::kDuration:
+      t = "duration";
+      break;
     case KeySpec::Type::kNumberOrWord:
       t = JoinQuoted(s.rule.one_of) + " or " + s.rule.RangeText("number");
       break;
-    case KeySpec::Type::kStringMap: t = "map of string"; break;
-    case KeySpec::Type::kObject: t = "section"; break;
-    case KeySpec::Type::kOneOf: t = "one of its kinds"; break;
+    case KeySpec::Type::kStringMap:
+      t = "map of string";
+      break;
+    case KeySpec::Type::kObject:
+      t = "section";
+      break;
+    case KeySpec::Type::kOneOf:
+      t = "one of its kinds";
+      break;
     case KeySpec::Type::kList:
-      t = "list of " + (s.item[0].type == KeySpec::Type::kObject   ? std::string("items")
+      t = "list of " + (s.item[0].type == KeySpec::Type::kObject  ? std::string("items")
                         : s.item[0].type == KeySpec::Type::kOneOf ? std::string("steps")
                                                                   : TypeText(s.item[0]));
       if (s.rule.length) t += " (" + std::to_string(*s.rule.length) + " items)";
@@ -217,8 +247,10 @@ std::string JsonSchema() {
               {"title", "entrenar 1.0 training manifest"},
               {"description", "Generated by `entrenar schema`; do not edit by hand."}};
   for (auto it = root.begin(); it != root.end(); ++it) out[it.key()] = it.value();
-  out["$defs"] = {{"template", {{"type", "string"}, {"pattern", "\\{\\{"},
-                                {"description", "A `{{ }}` template, resolved before validation."}}}};
+  out["$defs"] = {{"template",
+                   {{"type", "string"},
+                    {"pattern", "\\{\\{"},
+                    {"description", "A `{{ }}` template, resolved before validation."}}}};
   return out.dump(2) + "\n";
 }
 

@@ -6,6 +6,7 @@
 #include "entrenar/base/strings.h"
 #include "entrenar/expr/condition.h"
 #include "entrenar/expr/value.h"
+
 #include "pipeline.h"
 
 namespace entrenar::manifest {
@@ -56,8 +57,9 @@ std::string Num(double v) { return expr::FormatDouble(v); }
 void CheckRoot(Checker& c) {
   const Manifest& m = c.m();
   if (m.IsSet("entrenar") && m.entrenar != "1.0") {
-    c.Error("entrenar", "unsupported specification version \"" + m.entrenar +
-                            "\"; this entrenar reads version \"1.0\"",
+    c.Error("entrenar",
+            "unsupported specification version \"" + m.entrenar +
+                "\"; this entrenar reads version \"1.0\"",
             {"write entrenar: \"1.0\""});
   }
 }
@@ -68,7 +70,8 @@ void CheckData(Checker& c) {
   const bool explicit_files = m.IsSet("data.train") || m.IsSet("data.val") || m.IsSet("data.test");
   if (d.split && explicit_files) {
     const std::string other = m.IsSet("data.train") ? "data.train"
-                              : m.IsSet("data.val") ? "data.val" : "data.test";
+                              : m.IsSet("data.val") ? "data.val"
+                                                    : "data.test";
     c.Error("data.split", "`data.split` and `" + other + "` are mutually exclusive",
             {"split one `source` by ratio, or name the train/val/test files, not both"});
   }
@@ -80,8 +83,9 @@ void CheckData(Checker& c) {
     const SplitConfig& s = *d.split;
     const double sum = s.train + s.val + s.test;
     if (std::fabs(sum - 1.0) > 1e-6) {
-      c.Error("data.split", "split ratios must sum to 1, found " + Num(s.train) + " + " +
-                                Num(s.val) + " + " + Num(s.test) + " = " + Num(sum),
+      c.Error("data.split",
+              "split ratios must sum to 1, found " + Num(s.train) + " + " + Num(s.val) + " + " +
+                  Num(s.test) + " = " + Num(sum),
               {"an omitted `val` or `test` is 0, and an omitted `train` takes the rest"});
     }
   }
@@ -129,9 +133,10 @@ void CheckLayers(Checker& c) {
       const std::string path = "model.architecture.layers[" + std::to_string(i) + "]";
       auto expect = [&](const std::string& key, std::int64_t got) {
         if (width && *width != got) {
-          c.Error(path + "." + key, key.substr(key.find('.') + 1) + " is " + std::to_string(got) +
-                                        " but the previous layer (" + width_from + ") gives " +
-                                        std::to_string(*width),
+          c.Error(path + "." + key,
+                  key.substr(key.find('.') + 1) + " is " + std::to_string(got) +
+                      " but the previous layer (" + width_from + ") gives " +
+                      std::to_string(*width),
                   {"set it to " + std::to_string(*width)});
         }
       };
@@ -165,8 +170,9 @@ void CheckLayers(Checker& c) {
                          (std::string(key) == "num_heads" && a.num_heads) ||
                          (std::string(key) == "vocab_size" && a.vocab_size);
       if (!given && !c.m().model.source) {
-        c.Error(path, std::string("a transformer needs `") + key + "` (or a `model.source` "
-                      "whose config.json gives it)");
+        c.Error(path, std::string("a transformer needs `") + key +
+                          "` (or a `model.source` "
+                          "whose config.json gives it)");
       }
     }
     if (!arch->layers.empty()) {
@@ -174,14 +180,14 @@ void CheckLayers(Checker& c) {
               {"a transformer is described by hidden_size, num_layers, num_heads, ..."});
     }
     if (arch->hidden_size && arch->num_heads && *arch->hidden_size % *arch->num_heads != 0) {
-      c.Error("model.architecture.num_heads",
-              "hidden_size " + std::to_string(*arch->hidden_size) + " is not divisible by " +
-                  "num_heads " + std::to_string(*arch->num_heads));
+      c.Error("model.architecture.num_heads", "hidden_size " + std::to_string(*arch->hidden_size) +
+                                                  " is not divisible by " + "num_heads " +
+                                                  std::to_string(*arch->num_heads));
     }
     if (arch->num_heads && arch->num_kv_heads && *arch->num_heads % *arch->num_kv_heads != 0) {
-      c.Error("model.architecture.num_kv_heads",
-              "num_heads " + std::to_string(*arch->num_heads) + " is not divisible by " +
-                  "num_kv_heads " + std::to_string(*arch->num_kv_heads));
+      c.Error("model.architecture.num_kv_heads", "num_heads " + std::to_string(*arch->num_heads) +
+                                                     " is not divisible by " + "num_kv_heads " +
+                                                     std::to_string(*arch->num_kv_heads));
     }
   }
 }
@@ -202,9 +208,12 @@ void CheckOptimizer(Checker& c) {
     std::vector<std::string> by;
   };
   const std::vector<Use> uses = {
-      {"betas", {"adam", "adamw", "lamb"}},        {"amsgrad", {"adam", "adamw"}},
-      {"momentum", {"sgd", "rmsprop"}},            {"nesterov", {"sgd"}},
-      {"dampening", {"sgd"}},                      {"alpha", {"rmsprop"}},
+      {"betas", {"adam", "adamw", "lamb"}},
+      {"amsgrad", {"adam", "adamw"}},
+      {"momentum", {"sgd", "rmsprop"}},
+      {"nesterov", {"sgd"}},
+      {"dampening", {"sgd"}},
+      {"alpha", {"rmsprop"}},
       {"centered", {"rmsprop"}},
   };
   // Only values that differ from the default matter: a resolved manifest writes every key.
@@ -235,18 +244,17 @@ void CheckScheduler(Checker& c, const std::vector<std::string>& metrics) {
   }
   if (s.name == "step" && !s.step_size) {
     c.ErrorAt("scheduler.step_size", "scheduler.name", "the `step` scheduler needs `step_size`",
-            {"e.g. step_size: 1000 with gamma: 0.1"});
+              {"e.g. step_size: 1000 with gamma: 0.1"});
   }
   if (s.name == "one_cycle") {
     if (!s.max_lr) {
       c.ErrorAt("scheduler.max_lr", "scheduler.name", "the `one_cycle` scheduler needs `max_lr`");
     } else if (*s.max_lr < m.optimizer.lr) {
-      c.Warn("scheduler.max_lr", "max_lr " + Num(*s.max_lr) + " is below optimizer.lr " +
-                                     Num(m.optimizer.lr));
+      c.Warn("scheduler.max_lr",
+             "max_lr " + Num(*s.max_lr) + " is below optimizer.lr " + Num(m.optimizer.lr));
     }
   }
-  if (s.name == "plateau" &&
-      std::find(metrics.begin(), metrics.end(), s.metric) == metrics.end()) {
+  if (s.name == "plateau" && std::find(metrics.begin(), metrics.end(), s.metric) == metrics.end()) {
     c.Error(m.IsSet("scheduler.metric") ? "scheduler.metric" : "scheduler.name",
             "the `plateau` scheduler watches `" + s.metric + "`, which this run does not compute",
             {"plateau needs validation data (data.split.val > 0 or data.val) and a metric from: " +
@@ -265,8 +273,9 @@ void CheckMetric(Checker& c, const std::string& path, const std::string& metric,
   const std::string dym = DidYouMean(Suggest(metric, metrics));
   hints.push_back(dym.empty() ? "this run computes " + JoinQuoted(metrics) : dym);
   if (StartsWith(metric, "val_")) {
-    hints.push_back("validation metrics need validation data (data.split.val > 0 or data.val) "
-                    "and training.validation.metrics");
+    hints.push_back(
+        "validation metrics need validation data (data.split.val > 0 or data.val) "
+        "and training.validation.metrics");
   }
   c.Error(path, "metric `" + metric + "` is not computed by this run", hints);
 }
@@ -293,18 +302,18 @@ void CheckTraining(Checker& c, const std::vector<std::string>& metrics) {
   if (t.effective_batch_size) {
     const std::int64_t product = m.data.loader.batch_size * t.gradient.accumulation_steps;
     if (*t.effective_batch_size != product) {
-      c.Error("training.effective_batch_size",
-              "effective_batch_size is " + std::to_string(*t.effective_batch_size) +
-                  " but batch_size x accumulation_steps = " + std::to_string(product),
-              {"compute it: \"{{ data.loader.batch_size * training.gradient.accumulation_steps }}\""});
+      c.Error(
+          "training.effective_batch_size",
+          "effective_batch_size is " + std::to_string(*t.effective_batch_size) +
+              " but batch_size x accumulation_steps = " + std::to_string(product),
+          {"compute it: \"{{ data.loader.batch_size * training.gradient.accumulation_steps }}\""});
     }
   }
   if (t.checkpoint.save_every > 0 && t.max_steps && t.checkpoint.save_every > *t.max_steps &&
       m.IsSet("training.checkpoint.save_every")) {
-    c.Warn("training.checkpoint.save_every", "save_every " + std::to_string(t.checkpoint.save_every) +
-                                                 " is beyond max_steps " +
-                                                 std::to_string(*t.max_steps) +
-                                                 ": only the final checkpoint is written");
+    c.Warn("training.checkpoint.save_every",
+           "save_every " + std::to_string(t.checkpoint.save_every) + " is beyond max_steps " +
+               std::to_string(*t.max_steps) + ": only the final checkpoint is written");
   }
 }
 
@@ -312,8 +321,8 @@ void CheckLora(Checker& c) {
   const Manifest& m = c.m();
   const LoraConfig& l = m.lora;
   const bool on = l.enabled;
-  c.Check(on, "lora", "lora.rank", l.rank >= 1, "expected an integer >= 1, found " +
-                                                     std::to_string(l.rank));
+  c.Check(on, "lora", "lora.rank", l.rank >= 1,
+          "expected an integer >= 1, found " + std::to_string(l.rank));
   c.Check(on, "lora", "lora.alpha", l.alpha > 0, "expected a number > 0, found " + Num(l.alpha));
   c.Check(on, "lora", "lora.dropout", l.dropout >= 0 && l.dropout < 1,
           "expected a number in [0, 1), found " + Num(l.dropout));
@@ -332,14 +341,16 @@ void CheckLora(Checker& c) {
             {"e.g. target_modules: [q_proj, v_proj]"});
   }
   if (!m.model.source && !m.model.architecture) {
-    c.Error("lora.enabled", "LoRA adapts a model, but neither `model.source` nor "
-                            "`model.architecture` is given",
+    c.Error("lora.enabled",
+            "LoRA adapts a model, but neither `model.source` nor "
+            "`model.architecture` is given",
             {"set model.source to the base model"});
   }
   if (l.quantize_base && bits_ok && l.quantize_bits != 4) {
-    c.Error("lora.quantize_bits", "QLoRA's " + l.quant_type + " data type is 4-bit, found " +
-                                      std::to_string(l.quantize_bits),
-            {"set quantize_bits: 4"});
+    c.Error(
+        "lora.quantize_bits",
+        "QLoRA's " + l.quant_type + " data type is 4-bit, found " + std::to_string(l.quantize_bits),
+        {"set quantize_bits: 4"});
   }
   if (!l.quantize_base && l.double_quantize) {
     c.Warn("lora.double_quantize", "`lora.double_quantize` is only used with quantize_base: true");
@@ -382,8 +393,8 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
     }
   }
   std::vector<std::string> known = metrics;
-  for (const char* s : {"cpu_percent", "memory_mb", "gpu_utilization", "gpu_memory_mb",
-                        "gpu_memory", "disk_io"}) {
+  for (const char* s :
+       {"cpu_percent", "memory_mb", "gpu_utilization", "gpu_memory_mb", "gpu_memory", "disk_io"}) {
     known.emplace_back(s);
   }
   for (std::size_t i = 0; i < mon.alerts.size(); ++i) {
@@ -395,8 +406,9 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
         if (metric.rfind("gpu", 0) == 0 || metric == "cpu_percent" || metric == "memory_mb" ||
             metric == "disk_io") {
           if (!mon.system.enabled) {
-            c.Warn(path, "`" + metric + "` is only recorded when monitoring.system.enabled is "
-                                        "true");
+            c.Warn(path, "`" + metric +
+                             "` is only recorded when monitoring.system.enabled is "
+                             "true");
           }
         }
         continue;
@@ -427,12 +439,11 @@ void CheckCallbacks(Checker& c, const std::vector<std::string>& metrics) {
       const char* key;
       const char* type;
     };
-    for (const Use& u : {Use{"save_best", "checkpoint"}, Use{"metric", "checkpoint"},
-                         Use{"mode", "checkpoint"}, Use{"log_histogram", "gradient_monitor"},
-                         Use{"per_layer", "gradient_monitor"},
-                         Use{"num_samples", "sample_predictions"},
-                         Use{"max_tokens", "sample_predictions"},
-                         Use{"temperature", "sample_predictions"}}) {
+    for (const Use& u :
+         {Use{"save_best", "checkpoint"}, Use{"metric", "checkpoint"}, Use{"mode", "checkpoint"},
+          Use{"log_histogram", "gradient_monitor"}, Use{"per_layer", "gradient_monitor"},
+          Use{"num_samples", "sample_predictions"}, Use{"max_tokens", "sample_predictions"},
+          Use{"temperature", "sample_predictions"}}) {
       const std::string key = path + ".config." + u.key;
       if (m.IsSet(key) && cb.type != u.type) {
         c.Warn(key, std::string("`") + u.key + "` is an option of `" + u.type +
@@ -448,16 +459,17 @@ void CheckCallbacks(Checker& c, const std::vector<std::string>& metrics) {
 }  // namespace
 
 std::vector<std::string> ComputedMetrics(const Manifest& m) {
-  std::vector<std::string> out = {"loss", "train_loss", "learning_rate", "lr", "throughput",
-                                  "samples_per_second", "grad_norm", "epoch", "step"};
+  std::vector<std::string> out = {"loss",      "train_loss", "learning_rate",
+                                  "lr",        "throughput", "samples_per_second",
+                                  "grad_norm", "epoch",      "step"};
   const bool explicit_files = m.data.train || m.data.val || m.data.test;
   const bool has_val = m.data.val.has_value() ||
                        (!explicit_files && EffectiveSplit(m.data).val > 0) ||
                        m.training.validation.cross_validation.has_value();
   if (!has_val) return out;
   out.emplace_back("val_loss");
-  std::vector<std::string> names = m.training.validation.metrics.value_or(
-      std::vector<std::string>{"accuracy"});
+  std::vector<std::string> names =
+      m.training.validation.metrics.value_or(std::vector<std::string>{"accuracy"});
   for (const std::string& n : names) {
     if (n == "confusion_matrix" || n == "loss") continue;
     out.push_back("val_" + n);

@@ -2,6 +2,7 @@
 
 // Writer: typed structs -> Node tree (every key, defaults included). Walks visit.h.
 #include "entrenar/expr/value.h"
+
 #include "node.h"
 #include "reader.h"
 

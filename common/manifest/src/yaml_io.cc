@@ -1,9 +1,9 @@
 // The only file that touches yaml-cpp: YAML text <-> Node.
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include <nlohmann/json.hpp>
-
 #include "entrenar/expr/value.h"
+
 #include "node.h"
 #include "scalar.h"
 
@@ -47,7 +47,9 @@ Node Convert(const YAML::Node& y, const std::string& file, const Location& fallb
         Node key = Node::Scalar(it->first.Scalar(), false, key_loc);
         if (n.FindEntry(key.text)) {
           const Location first = n.FindEntry(key.text)->first.loc;
-          diags->push_back({Severity::kError, key.text, key_loc,
+          diags->push_back({Severity::kError,
+                            key.text,
+                            key_loc,
                             "duplicate key `" + key.text + "`",
                             {"it was first set at line " + std::to_string(first.line) +
                              "; remove one of them"}});
@@ -72,12 +74,17 @@ Node ParseYaml(const std::string& text, const std::string& file, std::vector<Dia
   } catch (const YAML::Exception& e) {
     Location loc = At(e.mark, file);
     if (loc.line == 0) loc = Location{file, 1, 1};
-    diags->push_back({Severity::kError, "", loc, "not valid YAML: " + e.msg,
+    diags->push_back({Severity::kError,
+                      "",
+                      loc,
+                      "not valid YAML: " + e.msg,
                       {"check the indentation and that every [ { and quote is closed"}});
     return Node::Null(Location{file, 1, 1});
   }
   if (docs.size() > 1) {
-    diags->push_back({Severity::kError, "", At(docs[1].Mark(), file),
+    diags->push_back({Severity::kError,
+                      "",
+                      At(docs[1].Mark(), file),
                       "a manifest is one YAML document, found " + std::to_string(docs.size()),
                       {"remove the `---` separators"}});
   }
@@ -122,16 +129,22 @@ void Emit(YAML::Emitter& out, const Node& n) {
 
 nlohmann::ordered_json ToJsonValue(const Node& n) {
   switch (n.kind) {
-    case Node::Kind::kNull: return nullptr;
+    case Node::Kind::kNull:
+      return nullptr;
     case Node::Kind::kScalar: {
       if (n.quoted) return n.text;
       const ScalarValue v = ClassifyScalar(n.text);
       switch (v.kind) {
-        case ScalarKind::kNull: return nullptr;
-        case ScalarKind::kBool: return v.b;
-        case ScalarKind::kInt: return v.i;
-        case ScalarKind::kFloat: return v.f;
-        default: return n.text;
+        case ScalarKind::kNull:
+          return nullptr;
+        case ScalarKind::kBool:
+          return v.b;
+        case ScalarKind::kInt:
+          return v.i;
+        case ScalarKind::kFloat:
+          return v.f;
+        default:
+          return n.text;
       }
     }
     case Node::Kind::kSeq: {
@@ -161,9 +174,12 @@ std::string EmitJson(const Node& n, int indent) { return ToJsonValue(n).dump(ind
 
 std::string Node::Describe() const {
   switch (kind) {
-    case Kind::kNull: return "nothing (null)";
-    case Kind::kSeq: return "a list";
-    case Kind::kMap: return "a mapping";
+    case Kind::kNull:
+      return "nothing (null)";
+    case Kind::kSeq:
+      return "a list";
+    case Kind::kMap:
+      return "a mapping";
     case Kind::kScalar:
       if (quoted) return "the string \"" + text + "\"";
       return "`" + text + "`";

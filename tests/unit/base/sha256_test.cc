@@ -1,10 +1,11 @@
+#include "entrenar/base/sha256.h"
+
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 
-#include "entrenar/base/sha256.h"
+#include <catch2/catch.hpp>
 
 namespace entrenar {
 namespace {

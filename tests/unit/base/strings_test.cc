@@ -1,7 +1,8 @@
+#include "entrenar/base/strings.h"
+
 #include <catch2/catch.hpp>
 
 #include "entrenar/base/status.h"
-#include "entrenar/base/strings.h"
 
 namespace entrenar {
 namespace {
@@ -17,7 +18,8 @@ TEST_CASE("EditDistance counts insertions, deletions, substitutions and swaps", 
 
 TEST_CASE("Suggest offers the closest valid words for a typo", "[unit][base]") {
   const std::vector<std::string> keys = {"lr", "weight_decay", "betas", "eps", "momentum"};
-  CHECK(Suggest("learning_rat", {"learning_rate", "lr"}) == std::vector<std::string>{"learning_rate"});
+  CHECK(Suggest("learning_rat", {"learning_rate", "lr"}) ==
+        std::vector<std::string>{"learning_rate"});
   CHECK(Suggest("wieght_decay", keys) == std::vector<std::string>{"weight_decay"});
   CHECK(Suggest("betta", keys) == std::vector<std::string>{"betas"});
   CHECK(Suggest("cosine_anealing", {"cosine", "cosine_annealing", "linear"})[0] ==

@@ -1,15 +1,15 @@
-#include <catch2/catch.hpp>
-
 #include "entrenar/expr/condition.h"
+
+#include <catch2/catch.hpp>
 
 namespace entrenar::expr {
 namespace {
 
 TEST_CASE("Alert conditions of SPEC §8 parse and list their metrics", "[unit][expr]") {
-  for (const char* src : {"loss > 10", "loss.stall(50)", "gpu_memory > 0.95", "learning_rate == 0",
-                          "stall(loss, 50)", "loss.nan() or loss.inf()",
-                          "not (val_accuracy < 0.5) and loss.spike(3)",
-                          "loss.mean(20) > 2 * loss.mean(100)", "loss.slope(50) >= 0"}) {
+  for (const char* src :
+       {"loss > 10", "loss.stall(50)", "gpu_memory > 0.95", "learning_rate == 0", "stall(loss, 50)",
+        "loss.nan() or loss.inf()", "not (val_accuracy < 0.5) and loss.spike(3)",
+        "loss.mean(20) > 2 * loss.mean(100)", "loss.slope(50) >= 0"}) {
     INFO(src);
     Outcome<Condition> c = ParseCondition(src);
     if (!c.ok()) FAIL(c.error().message);

@@ -1,7 +1,8 @@
-#include <catch2/catch.hpp>
+#include "entrenar/expr/expr.h"
+
 #include <map>
 
-#include "entrenar/expr/expr.h"
+#include <catch2/catch.hpp>
 
 namespace entrenar::expr {
 namespace {

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "entrenar/expr/template.h"
+
+#include <catch2/catch.hpp>
 
 namespace entrenar::expr {
 namespace {

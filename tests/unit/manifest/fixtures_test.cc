@@ -1,16 +1,17 @@
 // The compatibility corpus of paiml/entrenar (../shared/fixtures, present in CI): every manifest
 // its index marks valid validates here, and every invalid one is rejected naming the same key,
 // except for the differences documented in docs/compatibility.md.
-#include <catch2/catch.hpp>
 #include <filesystem>
-#include <map>
 #include <functional>
+#include <map>
 #include <regex>
 #include <set>
 
-#include "entrenar/base/strings.h"
+#include <catch2/catch.hpp>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/manifest/load.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {
@@ -40,7 +41,7 @@ std::vector<Row> ReadIndex() {
 
 // Valid upstream, rejected here on purpose (docs/compatibility.md says why), with the key named.
 const std::map<std::string, std::string> kDocumentedDifferences = {
-    {"15_validate_accepts_valid_lora_config.yaml", "lora.enabled"},   // LoRA needs a model
+    {"15_validate_accepts_valid_lora_config.yaml", "lora.enabled"},  // LoRA needs a model
     {"27_validate_accepts_lora_with_pattern.yaml", "lora.enabled"},
     {"38_parse_lora_config.yaml", "lora.enabled"},
     {"48_parse_citl_config.yaml", "citl"},  // extension sections are unknown keys here
@@ -72,8 +73,9 @@ std::function<bool(const std::string&)> ExpectedKey(const Row& row) {
     const std::string key = m[1];
     return [key](const std::string& p) { return p == key; };
   }
-  if (std::regex_search(row.stage1, m,
-                        std::regex(R"(Mutually exclusive fields specified: ([a-z_.]+) and ([a-z_.]+))"))) {
+  if (std::regex_search(
+          row.stage1, m,
+          std::regex(R"(Mutually exclusive fields specified: ([a-z_.]+) and ([a-z_.]+))"))) {
     const std::string a = m[1], b = m[2];
     return [a, b](const std::string& p) { return p == a || p == b; };
   }
@@ -121,10 +123,10 @@ TEST_CASE("The paiml-entrenar yaml_mode corpus gets the same verdicts", "[unit][
       REQUIRE_FALSE(r.ok());
       auto expected = ExpectedKey(row);
       if (expected) {
-        const bool named = std::any_of(r.diagnostics.begin(), r.diagnostics.end(),
-                                       [&](const Diagnostic& d) {
-                                         return d.severity == Severity::kError && expected(d.path);
-                                       });
+        const bool named =
+            std::any_of(r.diagnostics.begin(), r.diagnostics.end(), [&](const Diagnostic& d) {
+              return d.severity == Severity::kError && expected(d.path);
+            });
         CHECK(named);
       }
       ++invalid;
@@ -145,7 +147,8 @@ TEST_CASE("The spec's own examples in the corpus validate", "[unit][manifest]") 
     CHECK(r.ok());
   }
   // Appendix A lists defaults without name and version; with them added it validates.
-  std::string appendix = testing::ReadFile(kCorpus + "/docs_examples/d04_spec_appendixA_defaults.yaml");
+  std::string appendix =
+      testing::ReadFile(kCorpus + "/docs_examples/d04_spec_appendixA_defaults.yaml");
   LoadResult r = testing::Load(appendix + "\nname: defaults\nversion: \"1.0.0\"\n");
   INFO(testing::Describe(r.diagnostics));
   CHECK(r.ok());

@@ -2,10 +2,12 @@
 //   # expect: PATH: MESSAGE-FRAGMENT
 //   # hint: HINT-FRAGMENT           (optional, applies to the expect line above it)
 // The error's line is the line marked with a trailing `# <-` comment, or `# line: N`.
-#include <catch2/catch.hpp>
 #include <regex>
 
+#include <catch2/catch.hpp>
+
 #include "entrenar/manifest/load.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {

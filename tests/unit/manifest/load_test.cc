@@ -1,6 +1,7 @@
+#include "entrenar/manifest/load.h"
+
 #include <catch2/catch.hpp>
 
-#include "entrenar/manifest/load.h"
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {
@@ -42,8 +43,9 @@ TEST_CASE("A minimal manifest gets the defaults of SPEC Appendix A", "[unit][man
 }
 
 TEST_CASE("Floats in 1e-4 form and typed values are read", "[unit][manifest]") {
-  LoadResult r = Load(Root("optimizer:\n  lr: 2e-4\n  eps: 1e-8\nscheduler:\n  eta_min: 1e-6\n"
-                           "training:\n  max_steps: 1e4\n  duration_unused: 1\n"));
+  LoadResult r =
+      Load(Root("optimizer:\n  lr: 2e-4\n  eps: 1e-8\nscheduler:\n  eta_min: 1e-6\n"
+                "training:\n  max_steps: 1e4\n  duration_unused: 1\n"));
   REQUIRE_FALSE(r.ok());  // duration_unused is unknown
   r = Load(Root("optimizer:\n  lr: 2e-4\n  eps: 1e-8\ntraining:\n  max_steps: 1e4\n"));
   REQUIRE(r.ok());
@@ -52,9 +54,14 @@ TEST_CASE("Floats in 1e-4 form and typed values are read", "[unit][manifest]") {
 }
 
 TEST_CASE("Durations accept shorthand and ISO 8601", "[unit][manifest]") {
-  for (auto [text, secs] : std::vector<std::pair<std::string, double>>{
-           {"90s", 90}, {"1h30m", 5400}, {"2h", 7200}, {"PT1H30M", 5400}, {"P1DT2H", 93600},
-           {"1.5h", 5400}, {"500ms", 0.5}, {"45", 45}}) {
+  for (auto [text, secs] : std::vector<std::pair<std::string, double>>{{"90s", 90},
+                                                                       {"1h30m", 5400},
+                                                                       {"2h", 7200},
+                                                                       {"PT1H30M", 5400},
+                                                                       {"P1DT2H", 93600},
+                                                                       {"1.5h", 5400},
+                                                                       {"500ms", 0.5},
+                                                                       {"45", 45}}) {
     INFO(text);
     LoadResult r = Load(Root("training:\n  duration: " + text + "\n"));
     REQUIRE(r.ok());
@@ -66,8 +73,9 @@ TEST_CASE("Durations accept shorthand and ISO 8601", "[unit][manifest]") {
 }
 
 TEST_CASE("Column ranges with ... expand to every name", "[unit][manifest]") {
-  LoadResult r = Load(Root("data:\n  preprocessing:\n    - normalize:\n        columns: [pixel_0, "
-                           "pixel_1, ..., pixel_783]\n"));
+  LoadResult r =
+      Load(Root("data:\n  preprocessing:\n    - normalize:\n        columns: [pixel_0, "
+                "pixel_1, ..., pixel_783]\n"));
   REQUIRE(r.ok());
   const auto& cols = *r.manifest->data.preprocessing[0].normalize->columns;
   REQUIRE(cols.size() == 784);
@@ -77,10 +85,11 @@ TEST_CASE("Column ranges with ... expand to every name", "[unit][manifest]") {
 }
 
 TEST_CASE("Layer shorthands and bare kinds are read", "[unit][manifest]") {
-  LoadResult r = Load(Root("model:\n  architecture:\n    type: sequential\n    layers:\n"
-                           "      - linear: {in_features: 4, out_features: 8}\n"
-                           "      - activation: gelu\n      - dropout: 0.25\n      - flatten\n"
-                           "      - linear: {in_features: 8, out_features: 3, bias: false}\n"));
+  LoadResult r =
+      Load(Root("model:\n  architecture:\n    type: sequential\n    layers:\n"
+                "      - linear: {in_features: 4, out_features: 8}\n"
+                "      - activation: gelu\n      - dropout: 0.25\n      - flatten\n"
+                "      - linear: {in_features: 8, out_features: 3, bias: false}\n"));
   REQUIRE(r.ok());
   const auto& layers = r.manifest->model.architecture->layers;
   REQUIRE(layers.size() == 5);
@@ -91,16 +100,18 @@ TEST_CASE("Layer shorthands and bare kinds are read", "[unit][manifest]") {
 }
 
 TEST_CASE("Aliases are normalised to the canonical spelling", "[unit][manifest]") {
-  LoadResult r = Load(Root("model:\n  dtype: bf16\ntraining:\n  mixed_precision:\n    enabled: true\n"
-                           "    dtype: fp16\n"));
+  LoadResult r =
+      Load(Root("model:\n  dtype: bf16\ntraining:\n  mixed_precision:\n    enabled: true\n"
+                "    dtype: fp16\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->model.dtype == "bfloat16");
   CHECK(r.manifest->training.mixed_precision.dtype == "float16");
 }
 
 TEST_CASE("All errors are collected in one pass, sorted by line", "[unit][manifest]") {
-  LoadResult r = Load(Root("optimizer:\n  lr: -1\n  nmae: adam\ntraining:\n  epochs: 0\n"
-                           "data:\n  loader:\n    batch_size: 0\n"));
+  LoadResult r =
+      Load(Root("optimizer:\n  lr: -1\n  nmae: adam\ntraining:\n  epochs: 0\n"
+                "data:\n  loader:\n    batch_size: 0\n"));
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.diagnostics.size() == 4);
   CHECK(r.diagnostics[0].path == "optimizer.lr");
@@ -138,11 +149,12 @@ TEST_CASE("Keys explicitly written are tracked with their location", "[unit][man
 }
 
 TEST_CASE("Unsupported keys are reported by path, shallowest first", "[unit][manifest]") {
-  LoadResult r = Load(Root("training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-                           "    world_size: 2\n"));
+  LoadResult r =
+      Load(Root("training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
+                "    world_size: 2\n"));
   REQUIRE(r.ok());
-  std::vector<Diagnostic> u = UnsupportedKeys(*r.manifest, {"entrenar", "name", "version",
-                                                            "training.epochs"});
+  std::vector<Diagnostic> u =
+      UnsupportedKeys(*r.manifest, {"entrenar", "name", "version", "training.epochs"});
   REQUIRE(u.size() == 1);
   CHECK(u[0].path == "training.distributed");
   CHECK(u[0].message == "not supported yet: training.distributed");
@@ -151,10 +163,11 @@ TEST_CASE("Unsupported keys are reported by path, shallowest first", "[unit][man
 }
 
 TEST_CASE("The resolved manifest round-trips through YAML", "[unit][manifest]") {
-  LoadResult r = Load(Root("seed: 7\noptimizer:\n  lr: 3e-4\n  betas: [0.9, 0.95]\n"
-                           "model:\n  architecture:\n    type: sequential\n    layers:\n"
-                           "      - linear: {in_features: 2, out_features: 2}\n"
-                           "monitoring:\n  tracking:\n    tags: {team: \"vision\", n: \"1\"}\n"));
+  LoadResult r =
+      Load(Root("seed: 7\noptimizer:\n  lr: 3e-4\n  betas: [0.9, 0.95]\n"
+                "model:\n  architecture:\n    type: sequential\n    layers:\n"
+                "      - linear: {in_features: 2, out_features: 2}\n"
+                "monitoring:\n  tracking:\n    tags: {team: \"vision\", n: \"1\"}\n"));
   REQUIRE(r.ok());
   const std::string yaml = ToYaml(*r.manifest);
   LoadResult again = Load(yaml);

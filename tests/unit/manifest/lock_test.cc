@@ -1,12 +1,15 @@
+#include "entrenar/manifest/lock.h"
+
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
+#include <catch2/catch.hpp>
+
 #include "entrenar/base/sha256.h"
 #include "entrenar/manifest/load.h"
-#include "entrenar/manifest/lock.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {
@@ -28,8 +31,9 @@ struct TempDir {
 TEST_CASE("A lock records hashes and verifies until a file changes", "[unit][manifest]") {
   TempDir dir;
   std::ofstream(dir.path + "/train.csv") << "a,label\n1,0\n";
-  const std::string text = Root("data:\n  source: train.csv\n  val: missing.csv\n"
-                                "model:\n  source: hf://org/model\n");
+  const std::string text = Root(
+      "data:\n  source: train.csv\n  val: missing.csv\n"
+      "model:\n  source: hf://org/model\n");
   LoadResult r = Load(text);
   REQUIRE(r.ok());
   Result<std::string> lock = MakeLock(*r.manifest, dir.path);

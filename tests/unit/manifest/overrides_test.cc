@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "entrenar/manifest/load.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {

@@ -1,6 +1,7 @@
+#include "entrenar/manifest/schema.h"
+
 #include <catch2/catch.hpp>
 
-#include "entrenar/manifest/schema.h"
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {
@@ -22,16 +23,16 @@ TEST_CASE("The committed manifest reference is the generated one", "[unit][manif
 
 TEST_CASE("Key paths cover every section of the spec", "[unit][manifest]") {
   const std::vector<std::string> keys = KeyPaths();
-  for (const char* k : {"entrenar", "data.split.stratify", "data.preprocessing[].normalize.method",
-                        "data.augmentation[].color_jitter.brightness", "data.loader.prefetch_factor",
-                        "model.architecture.layers[].linear.in_features", "model.freeze",
-                        "optimizer.param_groups[].params", "scheduler.warmup.start_lr",
-                        "scheduler.final_div_factor", "training.mixed_precision.loss_scale",
-                        "training.distributed.find_unused_parameters",
-                        "training.validation.cross_validation.folds", "lora.quant_type",
-                        "quantize.calibration.percentile", "monitoring.terminal.charts[].show_eta",
-                        "monitoring.alerts[].condition", "callbacks[].config.log_histogram",
-                        "output.registry.include_metrics"}) {
+  for (const char* k :
+       {"entrenar", "data.split.stratify", "data.preprocessing[].normalize.method",
+        "data.augmentation[].color_jitter.brightness", "data.loader.prefetch_factor",
+        "model.architecture.layers[].linear.in_features", "model.freeze",
+        "optimizer.param_groups[].params", "scheduler.warmup.start_lr",
+        "scheduler.final_div_factor", "training.mixed_precision.loss_scale",
+        "training.distributed.find_unused_parameters", "training.validation.cross_validation.folds",
+        "lora.quant_type", "quantize.calibration.percentile",
+        "monitoring.terminal.charts[].show_eta", "monitoring.alerts[].condition",
+        "callbacks[].config.log_histogram", "output.registry.include_metrics"}) {
     INFO(k);
     CHECK(std::find(keys.begin(), keys.end(), k) != keys.end());
   }

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "entrenar/manifest/load.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {
@@ -11,17 +12,18 @@ using testing::Load;
 using testing::Root;
 
 TEST_CASE("Built-ins and manifest references resolve (SPEC §13)", "[unit][manifest]") {
-  LoadResult r = Load(Root("seed: 5\noutput:\n  dir: \"./exp/{{ name }}/{{ version }}/{{ date }}"
-                           "/{{ timestamp }}/s{{ seed }}\"\n"));
+  LoadResult r =
+      Load(Root("seed: 5\noutput:\n  dir: \"./exp/{{ name }}/{{ version }}/{{ date }}"
+                "/{{ timestamp }}/s{{ seed }}\"\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->output.dir == "./exp/t/1/2026-01-02/2026-01-02T03:04:05Z/s5");
 }
 
 TEST_CASE("A whole-value template is typed and sees defaults", "[unit][manifest]") {
-  LoadResult r = Load(Root(
-      "optimizer:\n  lr: \"{{ 1e-4 if lora.enabled else 1e-5 }}\"\n"
-      "training:\n  effective_batch_size: \"{{ data.loader.batch_size * "
-      "training.gradient.accumulation_steps }}\"\n  gradient:\n    accumulation_steps: 4\n"));
+  LoadResult r = Load(
+      Root("optimizer:\n  lr: \"{{ 1e-4 if lora.enabled else 1e-5 }}\"\n"
+           "training:\n  effective_batch_size: \"{{ data.loader.batch_size * "
+           "training.gradient.accumulation_steps }}\"\n  gradient:\n    accumulation_steps: 4\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->optimizer.lr == 1e-5);                  // lora.enabled defaults to false
   CHECK(r.manifest->training.effective_batch_size == 128);  // 32 (default) x 4
@@ -34,7 +36,8 @@ TEST_CASE("Templates see --set overrides", "[unit][manifest]") {
   CHECK(r.manifest->output.dir == "./runs/bs64");
 }
 
-TEST_CASE("Templates: env.VAR reads the environment and needs a default when unset", "[unit][manifest]") {
+TEST_CASE("Templates: env.VAR reads the environment and needs a default when unset",
+          "[unit][manifest]") {
   LoadResult r = Load(Root("data:\n  source: \"{{ env.DATA_PATH }}\"\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->data.source == "/data/train.csv");
@@ -62,7 +65,8 @@ TEST_CASE("Unknown names get suggestions", "[unit][manifest]") {
 }
 
 TEST_CASE("Template cycles are errors naming the cycle", "[unit][manifest]") {
-  LoadResult r = Load(Root("description: \"{{ output.dir }}\"\noutput:\n  dir: \"{{ description }}\"\n"));
+  LoadResult r =
+      Load(Root("description: \"{{ output.dir }}\"\noutput:\n  dir: \"{{ description }}\"\n"));
   REQUIRE_FALSE(r.ok());
   bool found = false;
   for (const Diagnostic& d : r.diagnostics) {
@@ -74,8 +78,9 @@ TEST_CASE("Template cycles are errors naming the cycle", "[unit][manifest]") {
 }
 
 TEST_CASE("Literal braces: {{ '{{' }} and the !raw tag", "[unit][manifest]") {
-  LoadResult r = Load(Root("description: \"chat: {{ '{{' }} message {{ '}}' }}\"\n"
-                           "output:\n  dir: !raw \"./{{ not_a_template }}\"\n"));
+  LoadResult r =
+      Load(Root("description: \"chat: {{ '{{' }} message {{ '}}' }}\"\n"
+                "output:\n  dir: !raw \"./{{ not_a_template }}\"\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->description == "chat: {{ message }}");
   CHECK(r.manifest->output.dir == "./{{ not_a_template }}");
@@ -91,7 +96,8 @@ TEST_CASE("A templated value is still type- and range-checked", "[unit][manifest
 }
 
 TEST_CASE("The timestamp is fixed once per resolution", "[unit][manifest]") {
-  LoadResult r = Load(Root("description: \"{{ timestamp }}\"\noutput:\n  dir: \"{{ timestamp }}\"\n"));
+  LoadResult r =
+      Load(Root("description: \"{{ timestamp }}\"\noutput:\n  dir: \"{{ timestamp }}\"\n"));
   REQUIRE(r.ok());
   CHECK(r.manifest->description == r.manifest->output.dir);
 }

@@ -4,6 +4,7 @@
 
 #include "entrenar/manifest/init_templates.h"
 #include "entrenar/manifest/load.h"
+
 #include "manifest_helpers.h"
 
 namespace entrenar::manifest {

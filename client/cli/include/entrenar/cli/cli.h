@@ -5,10 +5,10 @@ namespace entrenar::cli {
 // Process exit codes of the `entrenar` command, one table for every subcommand.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInvalid = 1,       // the manifest (or lock) is invalid; diagnostics were printed
-  kExitUsage = 2,         // bad command line
-  kExitUnsupported = 3,   // valid, but uses a key this build cannot run yet
-  kExitIo = 4,            // a file could not be read or written
+  kExitInvalid = 1,      // the manifest (or lock) is invalid; diagnostics were printed
+  kExitUsage = 2,        // bad command line
+  kExitUnsupported = 3,  // valid, but uses a key this build cannot run yet
+  kExitIo = 4,           // a file could not be read or written
 };
 
 // Runs the `entrenar` command line. Returns the process exit code.

@@ -50,7 +50,9 @@ class [[nodiscard]] Status {
 };
 
 inline Status OkStatus() { return Status(); }
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
@@ -63,7 +65,7 @@ inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return value_.has_value(); }
@@ -86,9 +88,9 @@ class [[nodiscard]] Result {
 #define ENTRENAR_CONCAT_INNER_(a, b) a##b
 #define ENTRENAR_CONCAT_(a, b) ENTRENAR_CONCAT_INNER_(a, b)
 
-#define ENTRENAR_RETURN_IF_ERROR(expr)                \
-  do {                                                \
-    ::entrenar::Status entrenar_status_ = (expr);     \
+#define ENTRENAR_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::entrenar::Status entrenar_status_ = (expr);        \
     if (!entrenar_status_.ok()) return entrenar_status_; \
   } while (false)
 

@@ -18,8 +18,8 @@ struct Condition {
 // The functions of the condition language, with their argument counts (without the metric).
 struct ConditionFunction {
   std::string name;
-  int num_args;          // numeric arguments after the metric
-  bool returns_bool;     // stall/nan/inf/spike are tests; mean/slope are numbers
+  int num_args;       // numeric arguments after the metric
+  bool returns_bool;  // stall/nan/inf/spike are tests; mean/slope are numbers
 };
 const std::vector<ConditionFunction>& ConditionFunctions();
 

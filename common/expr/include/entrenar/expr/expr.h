@@ -23,8 +23,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Outcome {
  public:
-  Outcome(T value) : v_(std::move(value)) {}       // NOLINT: implicit by design
-  Outcome(Error error) : v_(std::move(error)) {}   // NOLINT: implicit by design
+  Outcome(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Outcome(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
   bool ok() const { return v_.index() == 0; }
   T& value() { return std::get<0>(v_); }
   const T& value() const { return std::get<0>(v_); }
@@ -47,11 +47,11 @@ std::string PathToString(const std::vector<PathSeg>& path);
 struct Expr {
   enum class Kind { kLiteral, kRef, kList, kUnary, kBinary, kTernary, kCall };
   Kind kind = Kind::kLiteral;
-  std::size_t offset = 0;  // where the expression starts in the source
-  std::size_t end = 0;     // one past its last byte
-  Value literal;                       // kLiteral
-  std::vector<PathSeg> path;           // kRef; kCall: the callee (`stall`, `loss.stall`)
-  std::string op;                      // kUnary ("-", "not"), kBinary ("+", "and", "<", ...)
+  std::size_t offset = 0;                   // where the expression starts in the source
+  std::size_t end = 0;                      // one past its last byte
+  Value literal;                            // kLiteral
+  std::vector<PathSeg> path;                // kRef; kCall: the callee (`stall`, `loss.stall`)
+  std::string op;                           // kUnary ("-", "not"), kBinary ("+", "and", "<", ...)
   std::vector<std::unique_ptr<Expr>> args;  // operands, list items or call arguments
 };
 

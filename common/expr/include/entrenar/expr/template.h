@@ -14,9 +14,9 @@ namespace entrenar::expr {
 class Template {
  public:
   struct Part {
-    std::string text;             // literal text, when expr is null
-    std::unique_ptr<Expr> expr;   // the expression of a `{{ }}` hole
-    std::size_t offset = 0;       // where the part starts in the source
+    std::string text;            // literal text, when expr is null
+    std::unique_ptr<Expr> expr;  // the expression of a `{{ }}` hole
+    std::size_t offset = 0;      // where the part starts in the source
   };
 
   // Parses `source`. Returns an Error for an unclosed `{{` or a bad expression inside one.

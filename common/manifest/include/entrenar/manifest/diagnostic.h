@@ -17,9 +17,9 @@ enum class Severity { kError, kWarning };
 // One finding about a manifest: what is wrong, where, and how to fix it.
 struct Diagnostic {
   Severity severity = Severity::kError;
-  std::string path;      // manifest key path, e.g. "training.gradient.clip_norm", "callbacks[2]"
+  std::string path;  // manifest key path, e.g. "training.gradient.clip_norm", "callbacks[2]"
   Location location;
-  std::string message;   // says what was expected and what was found
+  std::string message;  // says what was expected and what was found
   std::vector<std::string> hints;
 };
 

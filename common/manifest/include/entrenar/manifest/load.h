@@ -42,6 +42,7 @@ std::string ToJson(const Manifest& m);
 // The keys written in `m` whose behaviour this build does not have: every written key path not
 // covered by one of `supported` (prefixes such as "data.loader" or "optimizer.lr").
 // Each is an error "not supported yet: KEY" at the key's location.
-std::vector<Diagnostic> UnsupportedKeys(const Manifest& m, const std::vector<std::string>& supported);
+std::vector<Diagnostic> UnsupportedKeys(const Manifest& m,
+                                        const std::vector<std::string>& supported);
 
 }  // namespace entrenar::manifest

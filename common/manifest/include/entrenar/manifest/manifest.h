@@ -439,8 +439,8 @@ struct OutputConfig {
 
 // ---- lock (§15.2): written by `entrenar lock`, checked by `--strict` ---------------------------
 struct LockedFile {
-  std::string key;   // the manifest key that names the file, e.g. "data.source"
-  std::string path;  // as written in the manifest
+  std::string key;                    // the manifest key that names the file, e.g. "data.source"
+  std::string path;                   // as written in the manifest
   std::optional<std::string> sha256;  // absent when the file did not exist at lock time
   std::optional<std::int64_t> size;
 };
