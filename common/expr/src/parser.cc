@@ -64,6 +64,17 @@ class Parser {
   }
 
   ExprPtr ParseExpr() {
+    // Nesting is bounded so a hostile expression cannot exhaust the stack.
+    if (++depth_ > kMaxDepth) {
+      return Fail(Peek().offset,
+                  "expression nested too deeply (over " + std::to_string(kMaxDepth) + " levels)");
+    }
+    ExprPtr result = ParseConditional();
+    --depth_;
+    return result;
+  }
+
+  ExprPtr ParseConditional() {
     ExprPtr value = ParseOr();
     if (!value || !IsKw("if")) return value;
     Take();
@@ -100,7 +111,9 @@ class Parser {
   ExprPtr ParseNot() {
     if (!IsKw("not")) return ParseCompare();
     const std::size_t at = Take().offset;
+    if (++depth_ > kMaxDepth) return Fail(at, "expression nested too deeply");
     ExprPtr operand = ParseNot();
+    --depth_;
     if (!operand) return nullptr;
     ExprPtr e = Node(Expr::Kind::kUnary, at);
     e->end = operand->end;
@@ -137,7 +150,9 @@ class Parser {
   ExprPtr ParseUnary() {
     if (!IsOp("-")) return ParsePostfix();
     const std::size_t at = Take().offset;
+    if (++depth_ > kMaxDepth) return Fail(at, "expression nested too deeply");
     ExprPtr operand = ParseUnary();
+    --depth_;
     if (!operand) return nullptr;
     ExprPtr e = Node(Expr::Kind::kUnary, at);
     e->end = operand->end;
@@ -252,8 +267,11 @@ class Parser {
     return Unexpected("a value");
   }
 
+  static constexpr int kMaxDepth = 200;
+
   std::vector<Token> toks_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
   std::optional<Error> error_;
 };
 
@@ -276,6 +294,10 @@ Outcome<std::unique_ptr<Expr>> Parse(std::string_view source) {
   Outcome<std::vector<Token>> tokens = Lex(source);
   if (!tokens.ok()) return tokens.error();
   if (tokens.value().size() == 1) return Error{0, "empty expression", "write a value or a name"};
+  // Trees are walked recursively: bound their size.
+  if (tokens.value().size() > 2000) {
+    return Error{0, "expression too long (over 2000 tokens)", "split it into several keys"};
+  }
   return Parser(std::move(tokens.value())).ParseAll();
 }
 

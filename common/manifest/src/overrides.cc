@@ -1,4 +1,5 @@
 #include <cctype>
+#include <charconv>
 #include <functional>
 
 #include "pipeline.h"
@@ -28,7 +29,11 @@ bool ParsePath(const std::string& path, std::vector<Step>* steps) {
       for (char c : digits) {
         if (!std::isdigit(static_cast<unsigned char>(c))) return false;
       }
-      steps->push_back(Step{"", std::stoul(digits)});
+      std::size_t index = 0;
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), index).ec != std::errc()) {
+        return false;
+      }
+      steps->push_back(Step{"", index});
       q = close + 1;
     }
     if (q == path.size()) break;

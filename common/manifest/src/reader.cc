@@ -1,5 +1,7 @@
 #include "reader.h"
 
+#include <cctype>
+#include <charconv>
 #include <cmath>
 #include <regex>
 
@@ -48,6 +50,25 @@ std::string ForeignKeyHint(const std::string& path, const std::string& key) {
            "..., max_length: ...}}]`";
   }
   return "";
+}
+
+// `pixel_12` -> {"pixel_", "12"}; digits is empty when the name does not end in a number.
+struct NumberedName {
+  std::string prefix;
+  std::string digits;
+};
+NumberedName SplitNumbered(const std::string& name) {
+  std::size_t p = name.size();
+  while (p > 0 && std::isdigit(static_cast<unsigned char>(name[p - 1]))) --p;
+  return {name.substr(0, p), name.substr(p)};
+}
+
+// auto, cpu, mps, cuda or cuda:N.
+bool IsDevice(const std::string& s) {
+  if (s == "auto" || s == "cpu" || s == "mps" || s == "cuda") return true;
+  if (!StartsWith(s, "cuda:") || s.size() == 5 || s.size() > 9) return false;
+  return std::all_of(s.begin() + 5, s.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 std::string Where(const std::string& path) {
@@ -103,6 +124,10 @@ bool CheckFormat(ReadContext& ctx, const Node& n, const std::string& path, const
       }
     }
   } else if (r.format == "regex") {
+    if (s.size() > 1000) {  // std::regex compiles recursively: keep patterns to a sane size
+      Report(ctx, path, n.loc, "the regular expression is too long (over 1000 characters)");
+      return false;
+    }
     try {
       std::regex re(s);
     } catch (const std::regex_error& e) {
@@ -111,8 +136,7 @@ bool CheckFormat(ReadContext& ctx, const Node& n, const std::string& path, const
       return false;
     }
   } else if (r.format == "device") {
-    static const std::regex kDevice("auto|cpu|mps|cuda(:[0-9]+)?");
-    if (!std::regex_match(s, kDevice)) {
+    if (!IsDevice(s)) {
       std::vector<std::string> hints = {"devices are auto, cpu, cuda, cuda:N and mps"};
       const std::string dym = DidYouMean(Suggest(s, {"auto", "cpu", "cuda", "mps"}));
       if (!dym.empty()) hints.insert(hints.begin(), dym);
@@ -301,7 +325,6 @@ bool ReadStringMap(ReadContext& ctx, const Node& n, const std::string& path,
 
 bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
                    std::vector<std::string>& out) {
-  static const std::regex kNumbered("^(.*?)([0-9]+)$");
   out.clear();
   bool ok = true;
   for (std::size_t i = 0; i < seq.items.size(); ++i) {
@@ -316,35 +339,39 @@ bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
       out.push_back(item.text);
       continue;
     }
-    // `a_1, ..., a_9`: the names between the one before and the one after.
-    std::smatch before, after;
-    const bool has_next = i + 1 < seq.items.size() && seq.items[i + 1].IsScalar();
-    const std::string next = has_next ? seq.items[i + 1].text : "";
-    if (out.empty() || !has_next || !std::regex_match(out.back(), before, kNumbered) ||
-        !std::regex_match(next, after, kNumbered) || before[1] != after[1]) {
+    // `a_1, ..., a_9`: the names between the one before and the one after (`prev` is a copy:
+    // `out` grows below).
+    const std::string prev = out.empty() ? "" : out.back();
+    const std::string next =
+        i + 1 < seq.items.size() && seq.items[i + 1].IsScalar() ? seq.items[i + 1].text : "";
+    const NumberedName a = SplitNumbered(prev), b = SplitNumbered(next);
+    if (a.digits.empty() || b.digits.empty() || a.prefix != b.prefix) {
       Report(ctx, item_path, item.loc,
              "`...` must stand between two names with the same prefix and a number, as in "
              "`pixel_0, ..., pixel_63`");
       ok = false;
       continue;
     }
-    const long from = std::stol(before[2]);
-    const long to = std::stol(after[2]);
+    const std::string& prefix = a.prefix;
+    long from = 0, to = 0;
+    const bool parsed =
+        std::from_chars(a.digits.data(), a.digits.data() + a.digits.size(), from).ec ==
+            std::errc() &&
+        std::from_chars(b.digits.data(), b.digits.data() + b.digits.size(), to).ec == std::errc();
+    if (!parsed || to - from > 1000000) {
+      Report(ctx, item_path, item.loc,
+             "the range `" + prev + ", ..., " + next + "` is too large (over a million columns)");
+      ok = false;
+      continue;
+    }
     if (to <= from) {
-      Report(ctx, item_path, item.loc,
-             "the range `" + out.back() + ", ..., " + next +
-                 "` is empty: the second number must be larger");
+      Report(
+          ctx, item_path, item.loc,
+          "the range `" + prev + ", ..., " + next + "` is empty: the second number must be larger");
       ok = false;
       continue;
     }
-    if (to - from > 1000000) {
-      Report(ctx, item_path, item.loc,
-             "the range `" + out.back() + ", ..., " + next +
-                 "` is too large (over a million columns)");
-      ok = false;
-      continue;
-    }
-    for (long k = from + 1; k < to; ++k) out.push_back(before[1].str() + std::to_string(k));
+    for (long k = from + 1; k < to; ++k) out.push_back(prefix + std::to_string(k));
   }
   return ok;
 }
