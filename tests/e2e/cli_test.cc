@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "subprocess.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -33,14 +34,7 @@ ProcessResult Entrenar(std::vector<std::string> args, const std::string& input =
   return RunProcess(args, input, 60, cwd);
 }
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/entrenar_e2e_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string path;
-};
+using entrenar::testing::TempDir;
 
 void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -9,6 +9,7 @@
 #include <openssl/opensslv.h>
 #include <spdlog/version.h>
 
+#include "entrenar/base/clock.h"
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/base/version.h"
@@ -75,22 +76,13 @@ Result<std::pair<std::string, std::int64_t>> HashPath(const std::string& path) {
   return std::make_pair(h.value(), ec ? std::int64_t{-1} : static_cast<std::int64_t>(size));
 }
 
-std::string NowIso() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 Result<std::string> MakeLock(const Manifest& m, const std::string& base_dir) {
   Manifest locked = m;
   LockInfo info;
   info.entrenar_version = std::string(Version());
-  info.created = NowIso();
+  info.created = NowUtcIso();
   for (const auto& [key, path] : ReferencedFiles(m)) {
     LockedFile f;
     f.key = key;

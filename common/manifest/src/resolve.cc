@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "entrenar/base/clock.h"
 #include "entrenar/expr/template.h"
 
 #include "describe.h"
@@ -17,15 +18,6 @@ using expr::PathSeg;
 using expr::Value;
 
 const std::vector<std::string> kBuiltins = {"name", "version", "seed", "timestamp", "date", "env"};
-
-std::string NowIso() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 Value NodeToValue(const Node& n) {
   switch (n.kind) {
@@ -108,7 +100,7 @@ class Resolver : public expr::Scope {
         options_(options),
         diags_(diags),
         defaults_(WriteValue(Manifest{})),
-        timestamp_(options.timestamp.empty() ? NowIso() : options.timestamp) {}
+        timestamp_(options.timestamp.empty() ? NowUtcIso() : options.timestamp) {}
 
   void ResolveAll(Node& n, const std::string& path) {
     if (n.IsScalar()) {

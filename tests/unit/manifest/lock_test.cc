@@ -11,6 +11,7 @@
 #include "entrenar/manifest/load.h"
 
 #include "manifest_helpers.h"
+#include "temp_dir.h"
 
 namespace entrenar::manifest {
 namespace {
@@ -19,14 +20,7 @@ namespace fs = std::filesystem;
 using testing::Load;
 using testing::Root;
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/entrenar_lock_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string path;
-};
+using entrenar::testing::TempDir;
 
 TEST_CASE("A lock records hashes and verifies until a file changes", "[unit][manifest]") {
   TempDir dir;
