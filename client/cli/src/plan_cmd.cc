@@ -1,6 +1,7 @@
 // `entrenar plan FILE`: what a manifest asks for, computed from the manifest alone (plus a row
 // count of a local text data file). `entrenar train --dry-run` adds what needs the engine.
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -51,55 +52,65 @@ std::optional<std::int64_t> CountRows(const std::string& source, const std::stri
 
 struct LayerSummary {
   std::string text;
-  std::int64_t params = 0;
+  double params = 0;
 };
 
 LayerSummary Summarize(const manifest::Layer& l) {
   auto f = [](double v) { return expr::FormatDouble(v); };
+  auto d = [](std::int64_t v) { return static_cast<double>(v); };
   if (l.linear) {
     return {"linear " + std::to_string(l.linear->in_features) + "→" +
                 std::to_string(l.linear->out_features),
-            l.linear->in_features * l.linear->out_features +
-                (l.linear->bias ? l.linear->out_features : 0)};
+            d(l.linear->in_features) * d(l.linear->out_features) +
+                (l.linear->bias ? d(l.linear->out_features) : 0)};
   }
   if (l.conv1d || l.conv2d) {
     const auto& c = l.conv1d ? *l.conv1d : *l.conv2d;
-    const std::int64_t k = l.conv1d ? c.kernel_size : c.kernel_size * c.kernel_size;
+    const double k = l.conv1d ? d(c.kernel_size) : d(c.kernel_size) * d(c.kernel_size);
     return {std::string(l.conv1d ? "conv1d " : "conv2d ") + std::to_string(c.in_channels) + "→" +
                 std::to_string(c.out_channels) + " k" + std::to_string(c.kernel_size),
-            c.in_channels * c.out_channels * k + (c.bias ? c.out_channels : 0)};
+            d(c.in_channels) * d(c.out_channels) * k + (c.bias ? d(c.out_channels) : 0)};
   }
   if (l.max_pool1d || l.max_pool2d) return {l.max_pool1d ? "max_pool1d" : "max_pool2d", 0};
   if (l.avg_pool1d || l.avg_pool2d) return {l.avg_pool1d ? "avg_pool1d" : "avg_pool2d", 0};
   if (l.flatten) return {"flatten", 0};
   if (l.batchnorm)
     return {"batchnorm " + std::to_string(l.batchnorm->num_features),
-            2 * l.batchnorm->num_features};
+            2 * d(l.batchnorm->num_features)};
   if (l.layernorm)
     return {"layernorm " + std::to_string(l.layernorm->normalized_shape),
-            2 * l.layernorm->normalized_shape};
+            2 * d(l.layernorm->normalized_shape)};
   if (l.embedding) {
     return {"embedding " + std::to_string(l.embedding->num_embeddings) + "×" +
                 std::to_string(l.embedding->embedding_dim),
-            l.embedding->num_embeddings * l.embedding->embedding_dim};
+            d(l.embedding->num_embeddings) * d(l.embedding->embedding_dim)};
   }
   if (l.dropout) return {"dropout " + f(l.dropout->p), 0};
   if (l.activation) return {l.activation->type, 0};
   return {"?", 0};
 }
 
-// Parameters of a LLaMA-style decoder with the manifest's sizes.
-std::optional<std::int64_t> TransformerParams(const manifest::ArchitectureConfig& a) {
+// Parameters of a LLaMA-style decoder with the manifest's sizes (in double: sizes are user input
+// and their products may not fit an integer).
+std::optional<double> TransformerParams(const manifest::ArchitectureConfig& a) {
   if (!a.hidden_size || !a.num_layers || !a.num_heads || !a.vocab_size) return std::nullopt;
-  const std::int64_t h = *a.hidden_size, layers = *a.num_layers, v = *a.vocab_size;
-  const std::int64_t kv = a.num_kv_heads.value_or(*a.num_heads);
-  const std::int64_t head = h / *a.num_heads;
-  const std::int64_t inter = a.intermediate_size.value_or(4 * h);
-  const std::int64_t attn = h * h * 2 + 2 * h * head * kv;
-  const std::int64_t mlp = 3 * h * inter;
-  const std::int64_t per_layer = attn + mlp + 2 * h;
-  const std::int64_t embed = v * h * (a.tie_word_embeddings.value_or(false) ? 1 : 2);
-  return embed + layers * per_layer + h;
+  const double h = static_cast<double>(*a.hidden_size);
+  const double layers = static_cast<double>(*a.num_layers);
+  const double v = static_cast<double>(*a.vocab_size);
+  const double kv = static_cast<double>(a.num_kv_heads.value_or(*a.num_heads));
+  const double head = h / static_cast<double>(*a.num_heads);
+  const double inter = static_cast<double>(a.intermediate_size.value_or(4 * *a.hidden_size));
+  const double attn = h * h * 2 + 2 * h * head * kv;
+  const double mlp = 3 * h * inter;
+  const double embed = v * h * (a.tie_word_embeddings.value_or(false) ? 1 : 2);
+  return embed + layers * (attn + mlp + 2 * h) + h;
+}
+
+std::string Count(double n) {
+  if (n < 9e15) return Thousands(static_cast<std::int64_t>(n));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3g", n);
+  return buf;
 }
 
 int RunPlan(const std::string& file, const std::vector<std::string>& overrides) {
@@ -168,7 +179,7 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
   // Model.
   const auto& arch = m.model.architecture;
   if (arch && arch->type == "sequential") {
-    std::int64_t params = 0;
+    double params = 0;
     std::vector<std::string> names;
     for (const auto& l : arch->layers) {
       LayerSummary s = Summarize(l);
@@ -176,10 +187,10 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
       names.push_back(s.text);
     }
     out << "  model       sequential: " << Join(names, ", ") << "\n";
-    out << "  parameters  " << Thousands(params) << "\n";
+    out << "  parameters  " << Count(params) << "\n";
   } else if (arch) {
     out << "  model       transformer";
-    if (auto p = TransformerParams(*arch)) out << ", ≈" << Thousands(*p) << " parameters";
+    if (auto p = TransformerParams(*arch)) out << ", ≈" << Count(*p) << " parameters";
     out << "\n";
   }
   if (m.model.source) out << "  weights     from " << *m.model.source << "\n";

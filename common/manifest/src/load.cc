@@ -105,7 +105,19 @@ LoadResult LoadText(const std::string& text, const std::string& file_name,
   diags.erase(std::remove_if(diags.begin() + static_cast<long>(before), diags.end(),
                              [&](const Diagnostic& d) { return failed_templates.count(d.path); }),
               diags.end());
-  if (!HasErrors(diags)) Validate(m, &diags);
+  // Cross-field rules run even when some keys failed to read, so one pass reports everything;
+  // a rule about a key that already has an error (and so kept its default) is left out.
+  std::vector<Diagnostic> cross;
+  Validate(m, &cross);
+  const std::vector<Diagnostic> read_errors(diags.begin() + static_cast<long>(before), diags.end());
+  for (Diagnostic& d : cross) {
+    const bool related =
+        std::any_of(read_errors.begin(), read_errors.end(), [&](const Diagnostic& e) {
+          return e.path == d.path || StartsWith(e.path, d.path + ".") ||
+                 StartsWith(d.path, e.path + ".") || StartsWith(e.path, d.path + "[");
+        });
+    if (!related) diags.push_back(std::move(d));
+  }
   SortByLocation(&diags);
   if (!HasErrors(diags)) result.manifest = std::move(m);
   return result;

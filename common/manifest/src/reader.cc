@@ -376,6 +376,17 @@ bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
   return ok;
 }
 
+void Reader::ExplainKey(std::size_t before, const std::string& path, const char* name,
+                        const Rule& rule) {
+  if (rule.doc.empty()) return;
+  for (std::size_t i = before; i < ctx_.diags->size(); ++i) {
+    Diagnostic& d = (*ctx_.diags)[i];
+    const bool about_value = d.path == path || StartsWith(d.path, path + "[");
+    if (about_value && d.hints.empty())
+      d.hints.push_back("`" + std::string(name) + "`: " + rule.doc);
+  }
+}
+
 void Reader::RejectUnknown() {
   for (const auto& [key, value] : node_.entries) {
     if (std::find(known_.begin(), known_.end(), key.text) != known_.end()) continue;

@@ -75,12 +75,14 @@ class Reader {
     if (!entry) {
       if (rule.required) {
         Report(ctx_, path, node_.loc, "missing required key `" + std::string(name) + "`",
-               {rule.doc});
+               {"add `" + std::string(name) + ":` (" + rule.doc + ")"});
       }
       return;
     }
     (*ctx_.locations)[path] = entry->first.loc;
+    const std::size_t before = ctx_.diags->size();
     ReadValue(ctx_, entry->second, path, field, rule);
+    ExplainKey(before, path, name, rule);
   }
 
   template <typename T>
@@ -105,6 +107,9 @@ class Reader {
     }
   }
 
+  // Gives the errors reported since `before` about the value of `path` (or its items) that have
+  // no hint of their own the key's description as one.
+  void ExplainKey(std::size_t before, const std::string& path, const char* name, const Rule& rule);
   // Reports every key of the mapping that no Key/Variant call asked for.
   void RejectUnknown();
   // Checks that a one-of item has exactly one known key.
@@ -161,8 +166,10 @@ void ReadValue(ReadContext& ctx, const Node& n, const std::string& path, T& out,
       out.reset();
       return;
     }
+    const std::size_t before = ctx.diags->size();
     out.emplace();
     ReadValue(ctx, n, path, *out, r);
+    if (ctx.diags->size() > before && !n.IsMap() && !n.IsSeq()) out.reset();  // keep it unset
   } else if constexpr (IsVector<T>::value) {
     using Item = typename T::value_type;
     if (!n.IsSeq()) {

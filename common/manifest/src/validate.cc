@@ -179,12 +179,14 @@ void CheckLayers(Checker& c) {
       c.Error("model.architecture.layers", "`layers` belongs to `type: sequential`",
               {"a transformer is described by hidden_size, num_layers, num_heads, ..."});
     }
-    if (arch->hidden_size && arch->num_heads && *arch->hidden_size % *arch->num_heads != 0) {
+    if (arch->hidden_size && arch->num_heads && *arch->num_heads > 0 &&
+        *arch->hidden_size % *arch->num_heads != 0) {
       c.Error("model.architecture.num_heads", "hidden_size " + std::to_string(*arch->hidden_size) +
                                                   " is not divisible by " + "num_heads " +
                                                   std::to_string(*arch->num_heads));
     }
-    if (arch->num_heads && arch->num_kv_heads && *arch->num_heads % *arch->num_kv_heads != 0) {
+    if (arch->num_heads && arch->num_kv_heads && *arch->num_kv_heads > 0 &&
+        *arch->num_heads % *arch->num_kv_heads != 0) {
       c.Error("model.architecture.num_kv_heads", "num_heads " + std::to_string(*arch->num_heads) +
                                                      " is not divisible by " + "num_kv_heads " +
                                                      std::to_string(*arch->num_kv_heads));

@@ -126,7 +126,8 @@ TEST_CASE("Diagnostics are formatted as FILE:LINE:COL: error: PATH: message", "[
   LoadResult r = Load(Root("optimizer:\n  lr: 0\n"));
   REQUIRE_FALSE(r.ok());
   CHECK(FormatDiagnostic(r.diagnostics[0]) ==
-        "t.yaml:5:7: error: optimizer.lr: expected a number > 0, found 0");
+        "t.yaml:5:7: error: optimizer.lr: expected a number > 0, found 0\n"
+        "  hint: `lr`: Learning rate.");
   Diagnostic with_hint{Severity::kWarning, "a.b", Location{"f", 2, 3}, "m", {"h1", "h2"}};
   CHECK(FormatDiagnostic(with_hint) == "f:2:3: warning: a.b: m\n  hint: h1\n  hint: h2");
 }

@@ -50,7 +50,8 @@ TEST_CASE("Overrides: --set values are validated like the file", "[unit][manifes
   REQUIRE(d);
   CHECK(d->location.file == "--set training.epochs=0");
   CHECK(FormatDiagnostic(*d) ==
-        "--set training.epochs=0: error: training.epochs: expected an integer >= 1, found 0");
+        "--set training.epochs=0: error: training.epochs: expected an integer >= 1, found 0\n"
+        "  hint: `epochs`: Passes over the training set; 10 when no budget is given.");
 }
 
 TEST_CASE("Overrides: malformed --set arguments are usage errors", "[unit][manifest]") {
