@@ -1,6 +1,7 @@
 // Cross-field rules of SPEC §14: everything a single key's type and range cannot say.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <regex>
 
 #include "entrenar/base/strings.h"
@@ -52,7 +53,12 @@ class Checker {
   std::vector<Diagnostic>* diags_;
 };
 
-std::string Num(double v) { return expr::FormatDouble(v); }
+// Numbers in messages: 10 significant digits, so 0.7 + 0.2 reads 0.9, not 0.8999999999999999.
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.10g", v);
+  return buf;
+}
 
 void CheckRoot(Checker& c) {
   const Manifest& m = c.m();
@@ -274,7 +280,9 @@ void CheckMetric(Checker& c, const std::string& path, const std::string& metric,
   std::vector<std::string> hints;
   const std::string dym = DidYouMean(Suggest(metric, metrics));
   hints.push_back(dym.empty() ? "this run computes " + JoinQuoted(metrics) : dym);
-  if (StartsWith(metric, "val_")) {
+  const bool has_validation =
+      std::find(metrics.begin(), metrics.end(), "val_loss") != metrics.end();
+  if (StartsWith(metric, "val_") && !has_validation) {
     hints.push_back(
         "validation metrics need validation data (data.split.val > 0 or data.val) "
         "and training.validation.metrics");
