@@ -128,7 +128,11 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
   std::optional<std::int64_t> rows;
   if (d.source) {
     rows = CountRows(*d.source, d.format, BaseDir(file));
-    out << "  data        " << *d.source << " (" << d.format
+    const std::string ext = std::filesystem::path(*d.source).extension().string();
+    const std::string format = d.format != "auto" ? d.format
+                               : ext.size() > 1   ? ext.substr(1) + ", from the extension"
+                                                  : "format unknown";
+    out << "  data        " << *d.source << " (" << format
         << (rows ? ", " + Thousands(*rows) + " rows" : std::string()) << ")\n";
   } else if (d.train) {
     out << "  data        train " << *d.train << (d.val ? ", val " + *d.val : std::string())
@@ -212,7 +216,9 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
       << ", weight decay " << expr::FormatDouble(m.optimizer.weight_decay) << "\n";
   out << "  schedule    " << m.scheduler.name;
   if (m.scheduler.warmup.ratio) {
-    out << " after " << expr::FormatDouble(*m.scheduler.warmup.ratio * 100) << "% warmup";
+    char pct[32];
+    std::snprintf(pct, sizeof(pct), "%g", *m.scheduler.warmup.ratio * 100);
+    out << " after " << pct << "% warmup";
   } else if (m.scheduler.warmup.steps.value_or(0) > 0) {
     out << " after " << *m.scheduler.warmup.steps << " warmup steps";
   }

@@ -67,7 +67,9 @@ std::optional<double> ParseDuration(std::string_view t) {
     while (u < t.size() && std::isalpha(static_cast<unsigned char>(t[u]))) ++u;
     const std::string_view unit = t.substr(p, u - p);
     p = u;
-    if (unit == "d") {
+    if (unit.empty() && p == t.size() && total == 0) {
+      total = n;  // a bare number is seconds
+    } else if (unit == "d") {
       total += n * 86400;
     } else if (unit == "h") {
       total += n * 3600;

@@ -61,7 +61,8 @@ TEST_CASE("Durations accept shorthand and ISO 8601", "[unit][manifest]") {
                                                                        {"P1DT2H", 93600},
                                                                        {"1.5h", 5400},
                                                                        {"500ms", 0.5},
-                                                                       {"45", 45}}) {
+                                                                       {"45", 45},
+                                                                       {"\"45\"", 45}}) {
     INFO(text);
     LoadResult r = Load(Root("training:\n  duration: " + text + "\n"));
     REQUIRE(r.ok());

@@ -24,6 +24,25 @@ TEST_CASE("The valid manifest corpus validates without errors", "[unit][manifest
   }
 }
 
+TEST_CASE("Every valid manifest's resolved form is valid and a fixed point", "[unit][manifest]") {
+  std::vector<std::string> files =
+      testing::ListFiles(kSource + "/tests/data/manifests/valid", ".yaml");
+  for (const std::string& f : testing::ListFiles(kSource + "/examples", ".yaml"))
+    files.push_back(f);
+  for (const std::string& f : files) {
+    INFO(f);
+    LoadResult r = testing::Load(testing::ReadFile(f));
+    REQUIRE(r.ok());
+    const std::string resolved = ToYaml(*r.manifest);
+    LoadResult again = testing::Load(resolved);
+    INFO(resolved);
+    INFO(testing::Describe(again.diagnostics));
+    REQUIRE(again.ok());
+    CHECK(ToYaml(*again.manifest) == resolved);
+    CHECK(ToJson(*again.manifest) == ToJson(*r.manifest));
+  }
+}
+
 TEST_CASE("The examples validate", "[unit][manifest]") {
   const std::vector<std::string> files = testing::ListFiles(kSource + "/examples", ".yaml");
   REQUIRE_FALSE(files.empty());
