@@ -120,6 +120,10 @@ TEST_CASE("A missing manifest file is reported, not crashed on", "[e2e]") {
   ProcessResult r = Entrenar({"validate", "/nonexistent/m.yaml"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("/nonexistent/m.yaml: error: cannot open the manifest") != std::string::npos);
+  ProcessResult dir = Entrenar({"validate", "/tmp"});
+  CHECK(dir.exit_code == 1);
+  CHECK(dir.err.find("/tmp: error: cannot open the manifest: it is a directory") !=
+        std::string::npos);
 }
 
 TEST_CASE("Every init template validates as printed", "[e2e]") {

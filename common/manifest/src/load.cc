@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "pipeline.h"
 #include "reader.h"
@@ -124,6 +128,16 @@ LoadResult LoadText(const std::string& text, const std::string& file_name,
 }
 
 LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    LoadResult r;
+    r.diagnostics.push_back({Severity::kError,
+                             "",
+                             Location{path, 0, 0},
+                             "cannot open the manifest: it is a directory",
+                             {}});
+    return r;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult r;
@@ -136,7 +150,14 @@ LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return LoadText(text.str(), path, options);
+  const auto start = std::chrono::steady_clock::now();
+  LoadResult r = LoadText(text.str(), path, options);
+  spdlog::debug("loaded manifest {} in {} us: {} diagnostics, {}", path,
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count(),
+                r.diagnostics.size(), r.ok() ? "valid" : "invalid");
+  return r;
 }
 
 std::string ToYaml(const Manifest& m) { return EmitYaml(WriteValue(m)); }
