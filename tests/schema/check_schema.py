@@ -93,11 +93,6 @@ def spec_keys(spec_path):
     return keys
 
 
-def cxx_verdict(entrenar, path, env):
-    r = subprocess.run([entrenar, "validate", "--json", path], capture_output=True, text=True, env=env)
-    return json.loads(r.stdout)
-
-
 STRUCTURAL = ("unknown key", "expected one of", "expected an integer", "expected a number",
               "missing required key", "must not be empty", "expected a list", "expected true or false",
               "expected a mapping", "an item names exactly one kind", "expected a positive duration")
@@ -109,7 +104,6 @@ def main():
     ap.add_argument("--root", required=True)
     args = ap.parse_args()
     root = args.root
-    env = dict(os.environ, DATA_PATH="./data/train.csv")
     schema = json.load(open(os.path.join(root, "schemas/entrenar-1.0.schema.json")))
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -137,8 +131,8 @@ def main():
         for f in sorted(os.listdir(os.path.join(root, d))):
             if f.endswith(".yaml"):
                 valid.append(os.path.join(root, d, f))
+    # (that the C++ validator accepts them is tests/unit/manifest/valid_corpus_test.cc)
     for path in valid:
-        check(cxx_verdict(args.entrenar, path, env)["valid"], f"C++ rejects {path}")
         errors = list(validator.iter_errors(load_yaml(open(path).read())))
         check(not errors, f"schema rejects {path}: {errors[0].message if errors else ''}")
     for name in ("minimal", "classifier", "regression", "lora", "qlora", "transformer"):

@@ -17,6 +17,7 @@ void AddInitCommand(CLI::App& app, int* exit_code);
 void AddLockCommand(CLI::App& app, int* exit_code);
 void AddSchemaCommand(CLI::App& app, int* exit_code);
 void AddPlanCommand(CLI::App& app, int* exit_code);
+void AddTrainCommand(CLI::App& app, int* exit_code);
 
 // Prints diagnostics to stderr in the `FILE:LINE:COL: error: PATH: message` form, with colour
 // on a terminal, followed by a one-line summary when there are errors.

@@ -1,0 +1,246 @@
+// `entrenar train FILE`: trains a manifest in the foreground, writing the run directory.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "entrenar/base/clock.h"
+#include "entrenar/base/version.h"
+#include "entrenar/cli/cli.h"
+#include "entrenar/engine/trainer.h"
+#include "entrenar/manifest/load.h"
+
+#include "commands.h"
+#include "manifest_input.h"
+
+namespace entrenar::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnInterrupt(int) { g_stop.store(true); }
+
+// Records the event stream: metrics.jsonl as it happens (a crash keeps every finished step),
+// metrics.csv at the end, logs/train.log, and progress on the terminal.
+class RunRecorder : public engine::EventSink {
+ public:
+  RunRecorder(const std::string& dir, bool tty) : dir_(dir), tty_(tty) {
+    jsonl_.open(dir + "/metrics.jsonl", std::ios::app);
+    log_.open(dir + "/logs/train.log", std::ios::app);
+  }
+
+  void OnEvent(const engine::Event& e) override {
+    switch (e.kind) {
+      case engine::Event::Kind::kMetric:
+        OnStep(e);
+        break;
+      case engine::Event::Kind::kValidation:
+        OnValidation(e);
+        break;
+      case engine::Event::Kind::kLog:
+        Line(e.text);
+        break;
+      case engine::Event::Kind::kState:
+        Line("state: " + e.text);
+        break;
+      case engine::Event::Kind::kCheckpoint:
+        Line("checkpoint: " + e.text);
+        break;
+    }
+  }
+
+  // Writes the last row and metrics.csv. Returns false if a file could not be written.
+  bool Finish() {
+    FlushRow();
+    if (tty_ && progress_shown_) std::cerr << "\n";
+    std::vector<std::string> columns = {"step", "epoch", "train_loss", "learning_rate",
+                                        "samples_per_second"};
+    for (const auto& row : rows_) {
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        if (std::find(columns.begin(), columns.end(), it.key()) == columns.end())
+          columns.push_back(it.key());
+      }
+    }
+    std::ostringstream csv;
+    for (std::size_t i = 0; i < columns.size(); ++i) csv << (i ? "," : "") << columns[i];
+    csv << "\n";
+    for (const auto& row : rows_) {
+      for (std::size_t i = 0; i < columns.size(); ++i) {
+        if (i) csv << ",";
+        if (row.contains(columns[i])) csv << row[columns[i]].dump();
+      }
+      csv << "\n";
+    }
+    return WriteOutput(dir_ + "/metrics.csv", csv.str()) && jsonl_.good() && log_.good();
+  }
+
+ private:
+  void OnStep(const engine::Event& e) {
+    FlushRow();
+    row_ = ordered_json{{"step", e.step}, {"epoch", e.epoch}};
+    for (const auto& [k, v] : e.values) {
+      if (k != "total_steps") row_[k] = v;
+    }
+    total_ =
+        static_cast<std::int64_t>(e.values.count("total_steps") ? e.values.at("total_steps") : 0);
+    if (tty_) {
+      char buf[200];
+      std::snprintf(buf, sizeof(buf),
+                    "\repoch %lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s   ",
+                    static_cast<long long>(e.epoch), static_cast<long long>(e.step),
+                    static_cast<long long>(total_), e.values.at("train_loss"),
+                    e.values.at("learning_rate"), e.values.at("samples_per_second"));
+      std::cerr << buf << std::flush;
+      progress_shown_ = true;
+    }
+  }
+
+  void OnValidation(const engine::Event& e) {
+    std::ostringstream text;
+    text << (e.text == "test" ? "test" : "validation") << " at step " << e.step << ":";
+    for (const auto& [k, v] : e.values) {
+      text << " " << k << "=" << v;
+      if (e.text != "test" && !row_.is_null()) row_[k] = v;
+    }
+    Line(text.str());
+  }
+
+  void FlushRow() {
+    if (row_.is_null()) return;
+    jsonl_ << row_.dump() << "\n" << std::flush;
+    rows_.push_back(row_);
+    row_ = ordered_json();
+  }
+
+  void Line(const std::string& text) {
+    const std::string stamped = NowUtcIso() + " " + text;
+    log_ << stamped << "\n" << std::flush;
+    if (tty_ && progress_shown_) std::cerr << "\n";
+    progress_shown_ = false;
+    std::cerr << text << "\n";
+  }
+
+  std::string dir_;
+  bool tty_;
+  bool progress_shown_ = false;
+  std::int64_t total_ = 0;
+  std::ofstream jsonl_, log_;
+  ordered_json row_;
+  std::vector<ordered_json> rows_;
+};
+
+std::string EnvironmentYaml() {
+  std::ostringstream out;
+  out << "entrenar: \"" << Version() << "\"\n";
+  out << "compiler: \"gcc " << __VERSION__ << "\"\n";
+  for (const auto& [k, v] : engine::Environment()) out << k << ": \"" << v << "\"\n";
+  return out.str();
+}
+
+ordered_json SummaryJson(const engine::TrainSummary& s) {
+  ordered_json j = {{"steps", s.steps},
+                    {"epochs", s.epochs},
+                    {"wall_seconds", s.wall_seconds},
+                    {"samples_per_second", s.samples_per_second},
+                    {"parameters", s.parameters},
+                    {"stopped", s.stopped},
+                    {"early_stopped", s.early_stopped}};
+  if (s.best_value) {
+    j["best"] = {{"metric", s.best_metric}, {"value", *s.best_value}, {"step", s.best_step}};
+  }
+  j["val"] = s.val;
+  j["test"] = s.test;
+  return j;
+}
+
+struct TrainArgs {
+  std::string file;
+  std::vector<std::string> overrides;
+  std::string output;
+};
+
+int RunTrain(const TrainArgs& a) {
+  manifest::LoadOptions options;
+  options.overrides = a.overrides;
+  manifest::LoadResult r = LoadManifestArg(a.file, options);
+  PrintDiagnostics(r.diagnostics);
+  if (!r.ok()) return kExitInvalid;
+  manifest::Manifest m = *r.manifest;
+  const std::vector<manifest::Diagnostic> unsupported = engine::CheckSupport(m);
+  if (!unsupported.empty()) {
+    PrintDiagnostics(unsupported);
+    return kExitUnsupported;
+  }
+  if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+
+  const std::string dir = a.output.empty() ? m.output.dir : a.output;
+  std::error_code ec;
+  if (fs::exists(dir + "/summary.json", ec)) {
+    std::cerr << "error: " << dir << " already holds a finished run; choose another --output\n";
+    return kExitIo;
+  }
+  fs::create_directories(dir + "/logs", ec);
+  if (ec) {
+    std::cerr << "error: cannot create the run directory " << dir << ": " << ec.message() << "\n";
+    return kExitIo;
+  }
+  std::string original;
+  if (a.file != "-") {
+    std::ifstream in(a.file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    original = text.str();
+  }
+  if (!WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) ||
+      !WriteOutput(dir + "/config.resolved.yaml", manifest::ToYaml(m)) ||
+      !WriteOutput(dir + "/environment.yaml", EnvironmentYaml())) {
+    return kExitIo;
+  }
+
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled);
+  engine::TrainOptions train;
+  train.base_dir = a.file == "-" ? "." : BaseDir(a.file);
+  train.run_dir = dir;
+  train.seed = static_cast<std::uint64_t>(*m.seed);
+  train.stop = &g_stop;
+  Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
+  const bool recorded = recorder.Finish();
+  if (!summary.ok()) {
+    std::cerr << "error: " << summary.status().message() << "\n";
+    return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
+    return kExitIo;
+  }
+  std::cout << "run " << dir << ": " << summary->steps << " steps in "
+            << static_cast<int>(summary->wall_seconds * 10) / 10.0 << " s";
+  for (const auto& [k, v] : summary->test) std::cout << ", " << k << " " << v;
+  std::cout << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a manifest here, in the foreground");
+  cmd->add_option("FILE", args->file, "The manifest")->required();
+  cmd->add_option("--set", args->overrides, "Override a key: PATH=VALUE (repeatable)");
+  cmd->add_option("--output,-o", args->output, "Run directory (default: output.dir)");
+  cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
+}
+
+}  // namespace entrenar::cli

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "entrenar/base/status.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::engine {
+
+enum class Task { kClassification, kRegression };
+
+// One split of the data as dense float features (row-major) and targets (class index or value).
+struct Split {
+  std::int64_t rows = 0;
+  std::vector<float> x;
+  std::vector<float> y;
+};
+
+// How a feature column was scaled, fitted on the training split (saved with the model).
+struct ColumnScale {
+  std::string column;
+  std::string method;  // "minmax", "zscore" or "robust"
+  double shift = 0;    // x' = (x - shift) / scale
+  double scale = 1;
+};
+
+// The data of a run after loading, splitting and preprocessing. Plain value type.
+struct PreparedData {
+  Task task = Task::kClassification;
+  std::vector<std::string> features;
+  std::string target;
+  std::vector<std::string> classes;  // classification: class names, in index order
+  std::vector<ColumnScale> scaling;
+  std::uint64_t split_seed = 0;
+  Split train, val, test;
+  std::int64_t NumFeatures() const { return static_cast<std::int64_t>(features.size()); }
+};
+
+// Loads `data.source` (split by ratio, stratified when asked) or `data.train/val/test`, relative
+// to `base_dir`; selects the target and feature columns; applies `drop` and `normalize` with
+// statistics from the training split only. `seed` is the run's seed (data.split.seed wins).
+// Returns kNotFound for a missing file and kInvalidArgument, naming the file and line, for bad
+// values (non-numeric features, missing values, an unknown target column).
+Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
+                                 std::uint64_t seed);
+
+}  // namespace entrenar::engine

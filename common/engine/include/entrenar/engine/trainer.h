@@ -1,0 +1,54 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "entrenar/base/status.h"
+#include "entrenar/engine/events.h"
+#include "entrenar/manifest/diagnostic.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::engine {
+
+// What the engine can run. A manifest key outside these (or a value the engine lacks, such as
+// `scheduler.name: plateau`) stops a run before training with "not supported yet: KEY".
+std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m);
+
+struct TrainOptions {
+  std::string base_dir;  // relative data paths are resolved against it (the manifest's folder)
+  std::string run_dir;   // where model.safetensors and summary.json go; must exist
+  std::uint64_t seed = 0;
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to end after the current step
+};
+
+// The outcome of a run, also written as summary.json.
+struct TrainSummary {
+  std::int64_t steps = 0;
+  std::int64_t epochs = 0;
+  double wall_seconds = 0;
+  double samples_per_second = 0;
+  std::int64_t parameters = 0;
+  bool stopped = false;  // ended by `stop`, not by its budget
+  bool early_stopped = false;
+  std::string best_metric;
+  std::optional<double> best_value;
+  std::int64_t best_step = 0;
+  std::map<std::string, double> val;   // the last validation
+  std::map<std::string, double> test;  // the test split, evaluated once at the end
+};
+
+// Facts about the engine's build and machine for environment.yaml: LibTorch version, threads,
+// BLAS, CPU, CUDA availability.
+std::map<std::string, std::string> Environment();
+
+// Trains `m` (already validated and supported) on the CPU, emitting events to `sink`. Returns
+// kInvalidArgument/kNotFound for bad data, kUnimplemented for an unsupported data format, and
+// kInternal for a LibTorch error. No exception escapes.
+Result<TrainSummary> Train(const manifest::Manifest& m, const TrainOptions& options,
+                           EventSink& sink);
+
+}  // namespace entrenar::engine

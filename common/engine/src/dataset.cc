@@ -1,0 +1,316 @@
+#include "entrenar/engine/dataset.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "entrenar/base/strings.h"
+#include "entrenar/formats/table.h"
+
+namespace entrenar::engine {
+namespace {
+
+using formats::Table;
+
+// Rows read from one file: numeric features, raw target text and the stratification key.
+struct Rows {
+  std::vector<double> x;  // row-major, features.size() per row
+  std::vector<std::string> target;
+  std::vector<std::string> strata;
+};
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return path;
+  const std::string p = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
+  if (std::filesystem::path(p).is_absolute()) return p;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+Result<Table> Load(const manifest::DataConfig& d, const std::string& base_dir,
+                   const std::string& key, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
+    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
+                         "); download it and give a local path");
+  }
+  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
+                            formats::ResolveTableFormat(d.format, path));
+  return formats::ReadTable(Resolve(base_dir, path), format);
+}
+
+std::vector<std::string> DroppedColumns(const manifest::DataConfig& d) {
+  std::vector<std::string> out;
+  for (const auto& step : d.preprocessing) {
+    if (step.drop) out.insert(out.end(), step.drop->columns.begin(), step.drop->columns.end());
+  }
+  return out;
+}
+
+Status CheckColumn(const Table& t, const std::string& column, const std::string& key) {
+  if (t.ColumnIndex(column)) return OkStatus();
+  const std::string dym = DidYouMean(Suggest(column, t.columns));
+  return InvalidArgument(key + ": column `" + column + "` is not in " + t.file + " (" +
+                         (dym.empty() ? "columns: " + JoinQuoted(t.columns) : dym) + ")");
+}
+
+Result<Rows> ToRows(const Table& t, const std::vector<std::string>& features,
+                    const std::string& target, const std::optional<std::string>& stratify) {
+  Rows r;
+  std::vector<std::size_t> cols;
+  for (const std::string& f : features) {
+    const auto idx = t.ColumnIndex(f);
+    if (!idx)
+      return InvalidArgument(t.file + ": column `" + f + "` is missing (the first file has it)");
+    cols.push_back(*idx);
+  }
+  const std::size_t tcol = *t.ColumnIndex(target);
+  const std::optional<std::size_t> found = stratify ? t.ColumnIndex(*stratify) : std::nullopt;
+  const bool has_scol = found.has_value();
+  const std::size_t scol = found.value_or(0);
+  r.x.reserve(t.rows.size() * cols.size());
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    const auto& row = t.rows[i];
+    const std::string where = t.file + ":" + std::to_string(t.row_lines[i]);
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      const auto& cell = row[cols[c]];
+      if (!cell) {
+        return InvalidArgument(where + ": column `" + features[c] +
+                               "` has a missing value (filling missing values with `fillna` is "
+                               "not supported yet; drop the column or the row)");
+      }
+      const std::optional<double> v = formats::ParseNumber(*cell);
+      if (!v) {
+        return InvalidArgument(where + ": column `" + features[c] + "` holds `" + *cell +
+                               "`, not a number (encoding categories is not supported yet; drop "
+                               "the column with a `drop` step)");
+      }
+      r.x.push_back(*v);
+    }
+    if (!row[tcol]) return InvalidArgument(where + ": the target `" + target + "` is missing");
+    r.target.push_back(*row[tcol]);
+    r.strata.push_back(has_scol && row[scol] ? *row[scol] : "");
+  }
+  return r;
+}
+
+// Deterministic Fisher-Yates (std::shuffle's algorithm is not specified across libraries).
+void Shuffle(std::vector<std::size_t>& v, std::mt19937_64& rng) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+}
+
+// Splits row indices 0..n-1 into train/val/test by ratio, per stratum when `strata` differ.
+std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::string>& strata,
+                                                     const manifest::SplitConfig& s,
+                                                     std::uint64_t seed, bool stratified) {
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < strata.size(); ++i) groups[stratified ? strata[i] : ""].push_back(i);
+  std::mt19937_64 rng(seed);
+  std::array<std::vector<std::size_t>, 3> out;
+  for (auto& [key, idx] : groups) {
+    Shuffle(idx, rng);
+    const auto n = static_cast<double>(idx.size());
+    const auto n_val = static_cast<std::size_t>(std::floor(n * s.val + 1e-9));
+    const auto n_test = static_cast<std::size_t>(std::floor(n * s.test + 1e-9));
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      const int part = i < n_val ? 1 : i < n_val + n_test ? 2 : 0;
+      out[static_cast<std::size_t>(part)].push_back(idx[i]);
+    }
+  }
+  for (auto& part : out) std::sort(part.begin(), part.end());
+  return out;
+}
+
+bool IsInteger(double v) { return std::floor(v) == v && std::fabs(v) < 1e15; }
+
+// Decides the task and maps target text to classes or values.
+Status MapTargets(const manifest::Manifest& m, const std::vector<Rows*>& all, PreparedData* out) {
+  const std::string& loss = m.training.loss;
+  bool numeric = true, integral = true;
+  std::set<std::string> words;
+  std::set<double> values;
+  for (const Rows* r : all) {
+    for (const std::string& t : r->target) {
+      const std::optional<double> v = formats::ParseNumber(t);
+      if (!v) {
+        numeric = false;
+        words.insert(t);
+      } else {
+        integral = integral && IsInteger(*v);
+        values.insert(*v);
+      }
+    }
+  }
+  const bool regression =
+      loss == "mse" || loss == "l1" || loss == "huber" || (loss == "auto" && numeric && !integral);
+  if (regression) {
+    if (!numeric) {
+      return InvalidArgument("training.loss: " + loss + " needs a numeric target, but `" +
+                             out->target + "` holds words such as `" + *words.begin() + "`");
+    }
+    out->task = Task::kRegression;
+    return OkStatus();
+  }
+  out->task = Task::kClassification;
+  if (numeric) {
+    if (!integral) {
+      return InvalidArgument("training.loss: " + loss + " needs class labels, but `" + out->target +
+                             "` holds fractional numbers");
+    }
+    for (double v : values) out->classes.push_back(std::to_string(static_cast<long long>(v)));
+  } else {
+    for (double v : values) words.insert(std::to_string(static_cast<long long>(v)));
+    out->classes.assign(words.begin(), words.end());
+  }
+  if (out->classes.size() < 2) {
+    return InvalidArgument("the target `" + out->target +
+                           "` has a single class; a classifier needs two or more");
+  }
+  return OkStatus();
+}
+
+float TargetValue(const PreparedData& d, const std::string& text) {
+  if (d.task == Task::kRegression) return static_cast<float>(*formats::ParseNumber(text));
+  std::string key = text;
+  if (const std::optional<double> v = formats::ParseNumber(text)) {
+    key = std::to_string(static_cast<long long>(*v));
+  }
+  const auto it = std::find(d.classes.begin(), d.classes.end(), key);
+  return static_cast<float>(it - d.classes.begin());
+}
+
+Split MakeSplit(const PreparedData& d, const Rows& r, const std::vector<std::size_t>& idx) {
+  Split s;
+  const std::size_t f = d.features.size();
+  s.rows = static_cast<std::int64_t>(idx.size());
+  s.x.reserve(idx.size() * f);
+  for (std::size_t i : idx) {
+    for (std::size_t c = 0; c < f; ++c) s.x.push_back(static_cast<float>(r.x[i * f + c]));
+    s.y.push_back(TargetValue(d, r.target[i]));
+  }
+  return s;
+}
+
+std::vector<std::size_t> AllRows(std::size_t n) {
+  std::vector<std::size_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+double Quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+// Fits each normalize step on the training split and applies it to every split.
+Status Normalize(const manifest::DataConfig& cfg, PreparedData* d) {
+  const std::size_t f = d->features.size();
+  for (const auto& step : cfg.preprocessing) {
+    if (!step.normalize) continue;
+    const std::vector<std::string> cols = step.normalize->columns.value_or(d->features);
+    for (const std::string& col : cols) {
+      const auto it = std::find(d->features.begin(), d->features.end(), col);
+      if (it == d->features.end()) {
+        const std::string dym = DidYouMean(Suggest(col, d->features));
+        return InvalidArgument("data.preprocessing.normalize: `" + col +
+                               "` is not a feature column" + (dym.empty() ? "" : "; " + dym));
+      }
+      const auto c = static_cast<std::size_t>(it - d->features.begin());
+      std::vector<double> v;
+      for (std::int64_t r = 0; r < d->train.rows; ++r)
+        v.push_back(d->train.x[static_cast<std::size_t>(r) * f + c]);
+      ColumnScale s{col, step.normalize->method, 0, 1};
+      if (s.method == "minmax") {
+        const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+        s.shift = *lo;
+        s.scale = *hi - *lo;
+      } else if (s.method == "zscore") {
+        double mean = 0, var = 0;
+        for (double x : v) mean += x / static_cast<double>(v.size());
+        for (double x : v) var += (x - mean) * (x - mean) / static_cast<double>(v.size());
+        s.shift = mean;
+        s.scale = std::sqrt(var);
+      } else {
+        s.shift = Quantile(v, 0.5);
+        s.scale = Quantile(v, 0.75) - Quantile(v, 0.25);
+      }
+      if (!(s.scale > 1e-12)) s.scale = 1;  // a constant column stays centred, not divided by 0
+      for (Split* split : {&d->train, &d->val, &d->test}) {
+        for (std::int64_t r = 0; r < split->rows; ++r) {
+          float& x = split->x[static_cast<std::size_t>(r) * f + c];
+          x = static_cast<float>((x - s.shift) / s.scale);
+        }
+      }
+      d->scaling.push_back(s);
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
+                                 std::uint64_t seed) {
+  const manifest::DataConfig& d = m.data;
+  if (!d.source && !d.train) {
+    return InvalidArgument("data: no data to train on; set data.source (or data.train)");
+  }
+  PreparedData out;
+  out.target = d.target;
+  const std::string first_key = d.source ? "data.source" : "data.train";
+  ENTRENAR_ASSIGN_OR_RETURN(Table first,
+                            Load(d, base_dir, first_key, d.source ? *d.source : *d.train));
+  ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, d.target, "data.target"));
+  const std::vector<std::string> dropped = DroppedColumns(d);
+  for (const std::string& c : dropped)
+    ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, c, "data.preprocessing.drop"));
+  const manifest::SplitConfig split = manifest::EffectiveSplit(d);
+  std::optional<std::string> stratify = split.stratify;
+  if (stratify) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, *stratify, "data.split.stratify"));
+  for (const std::string& c : first.columns) {
+    if (c != d.target && std::find(dropped.begin(), dropped.end(), c) == dropped.end()) {
+      out.features.push_back(c);
+    }
+  }
+  if (out.features.empty())
+    return InvalidArgument("data: no feature columns are left besides the target");
+
+  ENTRENAR_ASSIGN_OR_RETURN(Rows main_rows, ToRows(first, out.features, d.target, stratify));
+  std::optional<Rows> val_rows, test_rows;
+  if (d.val) {
+    ENTRENAR_ASSIGN_OR_RETURN(Table t, Load(d, base_dir, "data.val", *d.val));
+    ENTRENAR_RETURN_IF_ERROR(CheckColumn(t, d.target, "data.target"));
+    ENTRENAR_ASSIGN_OR_RETURN(val_rows, ToRows(t, out.features, d.target, std::nullopt));
+  }
+  if (d.test) {
+    ENTRENAR_ASSIGN_OR_RETURN(Table t, Load(d, base_dir, "data.test", *d.test));
+    ENTRENAR_RETURN_IF_ERROR(CheckColumn(t, d.target, "data.target"));
+    ENTRENAR_ASSIGN_OR_RETURN(test_rows, ToRows(t, out.features, d.target, std::nullopt));
+  }
+  std::vector<Rows*> all = {&main_rows};
+  if (val_rows) all.push_back(&*val_rows);
+  if (test_rows) all.push_back(&*test_rows);
+  ENTRENAR_RETURN_IF_ERROR(MapTargets(m, all, &out));
+
+  out.split_seed = split.seed ? static_cast<std::uint64_t>(*split.seed) : seed;
+  const bool explicit_files = d.train || d.val || d.test;
+  if (!explicit_files) {
+    const auto parts = SplitIndices(main_rows.strata, split, out.split_seed, stratify.has_value());
+    out.train = MakeSplit(out, main_rows, parts[0]);
+    out.val = MakeSplit(out, main_rows, parts[1]);
+    out.test = MakeSplit(out, main_rows, parts[2]);
+  } else {
+    out.train = MakeSplit(out, main_rows, AllRows(main_rows.target.size()));
+    if (val_rows) out.val = MakeSplit(out, *val_rows, AllRows(val_rows->target.size()));
+    if (test_rows) out.test = MakeSplit(out, *test_rows, AllRows(test_rows->target.size()));
+  }
+  if (out.train.rows == 0) return InvalidArgument("data.split: the training split is empty");
+  ENTRENAR_RETURN_IF_ERROR(Normalize(d, &out));
+  return out;
+}
+
+}  // namespace entrenar::engine

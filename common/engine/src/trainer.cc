@@ -1,0 +1,454 @@
+// The training loop on LibTorch. LibTorch types stay in this file; nothing torch leaves it.
+#include "entrenar/engine/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "entrenar/engine/dataset.h"
+#include "entrenar/engine/metrics.h"
+#include "entrenar/engine/schedule.h"
+#include "entrenar/formats/safetensors.h"
+
+namespace entrenar::engine {
+namespace {
+
+using manifest::Manifest;
+using Clock = std::chrono::steady_clock;
+
+// ---- model ----
+bool IsFinalSoftmax(const manifest::ActivationLayer& a, bool last) {
+  return last && (a.type == "softmax" || a.type == "log_softmax");
+}
+
+Result<torch::nn::Sequential> BuildModel(const manifest::ArchitectureConfig& arch) {
+  torch::nn::Sequential seq;
+  for (std::size_t i = 0; i < arch.layers.size(); ++i) {
+    const manifest::Layer& l = arch.layers[i];
+    const bool last = i + 1 == arch.layers.size();
+    if (l.linear) {
+      seq->push_back(
+          torch::nn::Linear(torch::nn::LinearOptions(l.linear->in_features, l.linear->out_features)
+                                .bias(l.linear->bias)));
+    } else if (l.dropout) {
+      seq->push_back(torch::nn::Dropout(l.dropout->p));
+    } else if (l.flatten) {
+      seq->push_back(torch::nn::Flatten(
+          torch::nn::FlattenOptions().start_dim(l.flatten->start_dim).end_dim(l.flatten->end_dim)));
+    } else if (l.batchnorm) {
+      seq->push_back(torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(l.batchnorm->num_features)
+                                                .eps(l.batchnorm->eps)
+                                                .momentum(l.batchnorm->momentum)));
+    } else if (l.layernorm) {
+      seq->push_back(torch::nn::LayerNorm(
+          torch::nn::LayerNormOptions({l.layernorm->normalized_shape}).eps(l.layernorm->eps)));
+    } else if (l.activation) {
+      const std::string& t = l.activation->type;
+      // A final softmax is applied at inference; training uses the stable log-softmax form.
+      if (IsFinalSoftmax(*l.activation, last)) continue;
+      if (t == "relu")
+        seq->push_back(torch::nn::ReLU());
+      else if (t == "gelu")
+        seq->push_back(torch::nn::GELU());
+      else if (t == "silu")
+        seq->push_back(torch::nn::SiLU());
+      else if (t == "tanh")
+        seq->push_back(torch::nn::Tanh());
+      else if (t == "sigmoid")
+        seq->push_back(torch::nn::Sigmoid());
+      else if (t == "leaky_relu")
+        seq->push_back(torch::nn::LeakyReLU(
+            torch::nn::LeakyReLUOptions().negative_slope(l.activation->negative_slope)));
+      else if (t == "softmax")
+        seq->push_back(torch::nn::Softmax(l.activation->dim));
+      else if (t == "log_softmax")
+        seq->push_back(torch::nn::LogSoftmax(l.activation->dim));
+    } else {
+      return Unimplemented("not supported yet: model.architecture.layers[" + std::to_string(i) +
+                           "]");
+    }
+  }
+  return seq;
+}
+
+// The width of the model's output, from its last linear layer.
+std::optional<std::int64_t> OutputWidth(const manifest::ArchitectureConfig& arch) {
+  for (auto it = arch.layers.rbegin(); it != arch.layers.rend(); ++it) {
+    if (it->linear) return it->linear->out_features;
+  }
+  return std::nullopt;
+}
+
+// ---- optimizer ----
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::OptimizerConfig& o,
+                                                       std::vector<torch::Tensor> params) {
+  namespace optim = torch::optim;
+  if (o.name == "sgd") {
+    return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr)
+                                                    .momentum(o.momentum)
+                                                    .dampening(o.dampening)
+                                                    .weight_decay(o.weight_decay)
+                                                    .nesterov(o.nesterov));
+  }
+  if (o.name == "adam") {
+    return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr)
+                                                     .betas({o.betas[0], o.betas[1]})
+                                                     .eps(o.eps)
+                                                     .weight_decay(o.weight_decay)
+                                                     .amsgrad(o.amsgrad));
+  }
+  if (o.name == "rmsprop") {
+    return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(o.lr)
+                                                        .alpha(o.alpha)
+                                                        .eps(o.eps)
+                                                        .weight_decay(o.weight_decay)
+                                                        .momentum(o.momentum)
+                                                        .centered(o.centered));
+  }
+  if (o.name == "adagrad") {
+    return std::make_unique<optim::Adagrad>(
+        params, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
+  }
+  return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(o.lr)
+                                                    .betas({o.betas[0], o.betas[1]})
+                                                    .eps(o.eps)
+                                                    .weight_decay(o.weight_decay)
+                                                    .amsgrad(o.amsgrad));
+}
+
+// ---- the run ----
+struct Run {
+  Run(const Manifest& manifest, const TrainOptions& opts, EventSink& events, PreparedData prepared)
+      : m(manifest), options(opts), sink(events), data(std::move(prepared)) {}
+
+  const Manifest& m;
+  const TrainOptions& options;
+  EventSink& sink;
+  PreparedData data;
+  torch::nn::Sequential model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  torch::Tensor train_x, train_y, val_x, val_y, test_x, test_y;
+  std::int64_t step = 0, epoch = 0, total_steps = 0, samples = 0;
+  Clock::time_point start = Clock::now();
+  TrainSummary summary;
+  std::vector<torch::Tensor> best_state;
+  std::int64_t stale_validations = 0;
+  std::optional<double> early_best;
+
+  bool Classification() const { return data.task == Task::kClassification; }
+
+  void Emit(Event::Kind kind, std::map<std::string, double> values = {}, std::string text = "") {
+    Event e;
+    e.kind = kind;
+    e.step = step;
+    e.epoch = epoch;
+    e.values = std::move(values);
+    e.text = std::move(text);
+    sink.OnEvent(e);
+  }
+  void Log(std::string text) { Emit(Event::Kind::kLog, {}, std::move(text)); }
+
+  torch::Tensor Loss(const torch::Tensor& out, const torch::Tensor& y) const {
+    if (Classification()) return torch::nn::functional::cross_entropy(out, y.to(torch::kLong));
+    const torch::Tensor pred = out.squeeze(1);
+    if (m.training.loss == "l1") return torch::nn::functional::l1_loss(pred, y);
+    if (m.training.loss == "huber") return torch::nn::functional::huber_loss(pred, y);
+    return torch::nn::functional::mse_loss(pred, y);
+  }
+
+  // Loss and metrics of `x`/`y` in evaluation mode, prefixed `prefix` (val_, test_).
+  std::map<std::string, double> Evaluate(const torch::Tensor& x, const torch::Tensor& y,
+                                         const std::string& prefix) {
+    std::map<std::string, double> out;
+    if (x.size(0) == 0) return out;
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const torch::Tensor logits = model->forward(x);
+    out[prefix + "loss"] = Loss(logits, y).item<double>();
+    if (Classification()) {
+      const torch::Tensor pred = logits.argmax(1).contiguous();
+      const torch::Tensor truth = y.to(torch::kLong).contiguous();
+      std::vector<std::int64_t> p(pred.data_ptr<std::int64_t>(),
+                                  pred.data_ptr<std::int64_t>() + pred.numel());
+      std::vector<std::int64_t> t(truth.data_ptr<std::int64_t>(),
+                                  truth.data_ptr<std::int64_t>() + truth.numel());
+      for (const auto& [k, v] :
+           ClassificationMetrics(p, t, static_cast<std::int64_t>(data.classes.size()))) {
+        out[prefix + k] = v;
+      }
+    } else {
+      const torch::Tensor pred = logits.squeeze(1).to(torch::kDouble).contiguous();
+      const torch::Tensor truth = y.to(torch::kDouble).contiguous();
+      std::vector<double> p(pred.data_ptr<double>(), pred.data_ptr<double>() + pred.numel());
+      std::vector<double> t(truth.data_ptr<double>(), truth.data_ptr<double>() + truth.numel());
+      for (const auto& [k, v] : RegressionMetrics(p, t)) out[prefix + k] = v;
+    }
+    model->train();
+    return out;
+  }
+
+  std::vector<torch::Tensor> State() {
+    std::vector<torch::Tensor> s;
+    for (const auto& p : model->named_parameters()) s.push_back(p.value().detach().clone());
+    for (const auto& b : model->named_buffers()) s.push_back(b.value().detach().clone());
+    return s;
+  }
+  void Restore(const std::vector<torch::Tensor>& s) {
+    torch::NoGradGuard no_grad;
+    std::size_t i = 0;
+    for (auto& p : model->named_parameters()) p.value().copy_(s[i++]);
+    for (auto& b : model->named_buffers()) b.value().copy_(s[i++]);
+  }
+
+  static bool Better(double value, double best, const std::string& mode, double delta) {
+    return mode == "max" ? value > best + delta : value < best - delta;
+  }
+
+  // Validation, best-weights tracking and early stopping. Returns true to stop training.
+  bool Validate() {
+    if (val_x.size(0) == 0) return false;
+    const std::map<std::string, double> v = Evaluate(val_x, val_y, "val_");
+    summary.val = v;
+    Emit(Event::Kind::kValidation, v);
+    // A metric may be named with or without its prefix: `accuracy` is `val_accuracy`.
+    auto lookup = [&](const std::string& name) -> std::optional<double> {
+      if (v.count(name)) return v.at(name);
+      if (v.count("val_" + name)) return v.at("val_" + name);
+      return std::nullopt;
+    };
+    const auto& cp = m.training.checkpoint;
+    if (cp.save_best.value_or(true) && lookup(cp.metric)) {
+      const double value = *lookup(cp.metric);
+      if (!summary.best_value || Better(value, *summary.best_value, cp.mode, 0)) {
+        summary.best_value = value;
+        summary.best_step = step;
+        summary.best_metric = cp.metric;
+        best_state = State();
+      }
+    }
+    const auto& es = m.training.early_stopping;
+    if (es.enabled && lookup(es.metric)) {
+      const double value = *lookup(es.metric);
+      if (!early_best || Better(value, *early_best, es.mode, es.min_delta)) {
+        early_best = value;
+        stale_validations = 0;
+      } else if (++stale_validations >= es.patience) {
+        Log("early stopping: " + es.metric + " has not improved for " +
+            std::to_string(es.patience) + " validations");
+        summary.early_stopped = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  Status Loop() {
+    const std::int64_t n = train_x.size(0);
+    const std::int64_t batch = m.data.loader.batch_size;
+    const std::int64_t accum = m.training.gradient.accumulation_steps;
+    const std::int64_t batches = m.data.loader.drop_last ? n / batch : (n + batch - 1) / batch;
+    if (batches == 0)
+      return InvalidArgument("data.loader: the training split is smaller than one batch");
+    const std::int64_t steps_per_epoch = (batches + accum - 1) / accum;
+    const std::int64_t epochs =
+        m.training.max_steps ? (*m.training.max_steps + steps_per_epoch - 1) / steps_per_epoch
+                             : manifest::EffectiveEpochs(m.training);
+    total_steps = m.training.max_steps.value_or(epochs * steps_per_epoch);
+    const std::optional<std::int64_t> every = m.training.validation.every;
+    Log("training " + std::to_string(n) + " samples, " + std::to_string(steps_per_epoch) +
+        " steps per epoch, " + std::to_string(total_steps) + " steps");
+    model->train();
+    bool done = false;
+    for (epoch = 1; epoch <= epochs && !done; ++epoch) {
+      std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+      if (m.data.loader.shuffle) {
+        // Shuffle seed + epoch, so a resumed run sees the same order.
+        std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(epoch));
+        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+      }
+      const torch::Tensor perm = torch::tensor(order, torch::kLong);
+      std::int64_t micro = 0;
+      double window_loss = 0;
+      std::int64_t window_samples = 0;
+      for (std::int64_t b = 0; b < batches && !done; ++b) {
+        const torch::Tensor idx = perm.slice(0, b * batch, std::min(n, (b + 1) * batch));
+        const torch::Tensor xb = train_x.index_select(0, idx), yb = train_y.index_select(0, idx);
+        // The window's last micro-batches may be fewer than `accum` at an epoch's end.
+        const std::int64_t window = std::min(accum, batches - (b - micro));
+        const torch::Tensor loss = Loss(model->forward(xb), yb);
+        (loss / static_cast<double>(window)).backward();
+        window_loss += loss.item<double>();
+        window_samples += xb.size(0);
+        if (++micro < window) continue;
+        if (m.training.gradient.clip_value) {
+          torch::nn::utils::clip_grad_value_(model->parameters(), *m.training.gradient.clip_value);
+        }
+        double grad_norm = 0;
+        if (m.training.gradient.clip_norm) {
+          grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
+                                                        *m.training.gradient.clip_norm);
+        }
+        const double lr = LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps);
+        for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+        optimizer->step();
+        optimizer->zero_grad();
+        ++step;
+        samples += window_samples;
+        const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+        std::map<std::string, double> values = {
+            {"train_loss", window_loss / static_cast<double>(window)},
+            {"learning_rate", lr},
+            {"samples_per_second", secs > 0 ? samples / secs : 0},
+            {"total_steps", static_cast<double>(total_steps)}};
+        if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
+        if (!std::isfinite(window_loss)) {
+          return InvalidArgument("the training loss became " + std::to_string(window_loss) +
+                                 " at step " + std::to_string(step) + "; lower optimizer.lr");
+        }
+        Emit(Event::Kind::kMetric, values);
+        micro = 0;
+        window_loss = 0;
+        window_samples = 0;
+        if (every && step % *every == 0 && Validate()) done = true;
+        if (step >= total_steps) done = true;
+        if (options.stop && options.stop->load()) {
+          summary.stopped = true;
+          Log("stopped on request after step " + std::to_string(step));
+          done = true;
+        }
+      }
+      if (!done && !every && Validate()) done = true;
+      summary.epochs = epoch;
+    }
+    if (every && step % *every != 0 && !summary.stopped) Validate();
+    return OkStatus();
+  }
+
+  Status Save() {
+    formats::Safetensors st;
+    for (const auto& p : model->named_parameters()) {
+      const torch::Tensor t = p.value().detach().to(torch::kFloat).contiguous();
+      std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      st.tensors.push_back(formats::MakeF32Tensor("layers." + p.key(), t.sizes().vec(), v));
+    }
+    for (const auto& b : model->named_buffers()) {
+      if (b.value().scalar_type() != torch::kFloat) continue;  // e.g. batchnorm's step counter
+      const torch::Tensor t = b.value().detach().contiguous();
+      std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      st.tensors.push_back(formats::MakeF32Tensor("layers." + b.key(), t.sizes().vec(), v));
+    }
+    nlohmann::ordered_json pre = {{"target", data.target},
+                                  {"task", Classification() ? "classification" : "regression"},
+                                  {"features", data.features},
+                                  {"classes", data.classes}};
+    pre["scaling"] = nlohmann::ordered_json::array();
+    for (const ColumnScale& s : data.scaling) {
+      pre["scaling"].push_back(
+          {{"column", s.column}, {"method", s.method}, {"shift", s.shift}, {"scale", s.scale}});
+    }
+    st.metadata["format"] = "pt";
+    st.metadata["entrenar.preprocessing"] = pre.dump();
+    st.metadata["entrenar.name"] = m.name;
+    st.metadata["entrenar.version"] = m.version;
+    return formats::WriteSafetensorsFile(options.run_dir + "/model.safetensors", st);
+  }
+};
+
+torch::Tensor ToTensor(const std::vector<float>& v, std::int64_t rows, std::int64_t cols) {
+  if (rows == 0) return torch::empty({0, cols});
+  return torch::tensor(v).reshape({rows, cols});
+}
+
+Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+  ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
+  Run run(m, options, sink, std::move(data));
+  const PreparedData& d = run.data;
+  const auto& arch = *m.model.architecture;
+  const std::optional<std::int64_t> width = OutputWidth(arch);
+  const std::int64_t want = run.Classification() ? static_cast<std::int64_t>(d.classes.size()) : 1;
+  if (width && *width != want) {
+    return InvalidArgument("model.architecture.layers: the model outputs " +
+                           std::to_string(*width) + " values but the " +
+                           (run.Classification() ? "data has " + std::to_string(want) + " classes"
+                                                 : std::string("regression target needs 1")));
+  }
+  for (const auto& l : arch.layers) {
+    if (l.linear && l.linear->in_features != d.NumFeatures()) {
+      return InvalidArgument("model.architecture.layers[0].linear.in_features is " +
+                             std::to_string(l.linear->in_features) + " but the data has " +
+                             std::to_string(d.NumFeatures()) + " feature columns");
+    }
+    if (l.linear) break;
+  }
+  torch::manual_seed(options.seed);
+  ENTRENAR_ASSIGN_OR_RETURN(run.model, BuildModel(arch));
+  run.optimizer = MakeOptimizer(m.optimizer, run.model->parameters());
+  const std::int64_t f = d.NumFeatures();
+  run.train_x = ToTensor(d.train.x, d.train.rows, f);
+  run.train_y = torch::tensor(d.train.y);
+  run.val_x = ToTensor(d.val.x, d.val.rows, f);
+  run.val_y = d.val.rows ? torch::tensor(d.val.y) : torch::empty({0});
+  run.test_x = ToTensor(d.test.x, d.test.rows, f);
+  run.test_y = d.test.rows ? torch::tensor(d.test.y) : torch::empty({0});
+  for (const auto& p : run.model->parameters()) run.summary.parameters += p.numel();
+  run.Log("data: " + std::to_string(d.train.rows) + " train, " + std::to_string(d.val.rows) +
+          " val, " + std::to_string(d.test.rows) + " test rows; " + std::to_string(f) +
+          " features; " +
+          (run.Classification() ? std::to_string(d.classes.size()) + " classes" : "regression"));
+  run.Emit(Event::Kind::kState, {}, "running");
+  ENTRENAR_RETURN_IF_ERROR(run.Loop());
+  if (!run.best_state.empty()) run.Restore(run.best_state);
+  run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_");
+  if (!run.summary.test.empty()) run.Emit(Event::Kind::kValidation, run.summary.test, "test");
+  ENTRENAR_RETURN_IF_ERROR(run.Save());
+  run.summary.steps = run.step;
+  run.summary.wall_seconds = std::chrono::duration<double>(Clock::now() - run.start).count();
+  run.summary.samples_per_second = run.summary.wall_seconds > 0
+                                       ? static_cast<double>(run.samples) / run.summary.wall_seconds
+                                       : 0;
+  run.Emit(Event::Kind::kState, {}, run.summary.stopped ? "stopped" : "succeeded");
+  return run.summary;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> Environment() {
+  std::map<std::string, std::string> env;
+  env["libtorch"] = TORCH_VERSION;
+  env["threads"] = std::to_string(torch::get_num_threads());
+  env["cuda_available"] = torch::cuda::is_available() ? "true" : "false";
+  env["cuda_devices"] = std::to_string(torch::cuda::device_count());
+  std::string config = torch::show_config();
+  for (const char* blas : {"OpenBLAS", "MKL", "BLIS"}) {
+    if (config.find(blas) != std::string::npos) {
+      env["blas"] = blas;
+      break;
+    }
+  }
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      env["cpu"] = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return env;
+}
+
+Result<TrainSummary> Train(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+  try {
+    return TrainOrThrow(m, options, sink);
+  } catch (const c10::Error& e) {
+    return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Internal(std::string("training failed: ") + e.what());
+  }
+}
+
+}  // namespace entrenar::engine

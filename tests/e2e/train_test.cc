@@ -1,0 +1,132 @@
+// `entrenar train` end to end: the real binary trains the digits example and leaves a complete
+// run directory; unsupported keys and bad data stop it with the right exit code.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::TempDir;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+
+ProcessResult Train(std::vector<std::string> args) {
+  const char* b = std::getenv("ENTRENAR_BINARY");
+  REQUIRE(b != nullptr);
+  args.insert(args.begin(), {b, "train"});
+  return RunProcess(args, "", 240);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<double> TrainLosses(const std::string& jsonl) {
+  std::vector<double> out;
+  std::istringstream in(Slurp(jsonl));
+  std::string line;
+  while (std::getline(in, line))
+    out.push_back(nlohmann::json::parse(line)["train_loss"].get<double>());
+  return out;
+}
+
+TEST_CASE("train: the digits example reaches 0.97 test accuracy and writes its run", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = Train({kSource + "/examples/digits.yaml", "--output", run});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* f : {"config.yaml", "config.resolved.yaml", "environment.yaml", "metrics.csv",
+                        "metrics.jsonl", "model.safetensors", "summary.json", "logs/train.log"}) {
+    INFO(f);
+    CHECK(fs::exists(run + "/" + f));
+  }
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["test"]["test_accuracy"].get<double>() >= 0.97);
+  CHECK(summary["steps"].get<int>() == 920);  // 40 epochs x ceil(1439 / 64)
+  CHECK(summary["parameters"].get<int>() == 9610);
+  CHECK(summary["best"]["metric"] == "val_accuracy");
+  CHECK(TrainLosses(run + "/metrics.jsonl").size() == 920);
+  const std::string csv = Slurp(run + "/metrics.csv");
+  CHECK(csv.rfind("step,epoch,train_loss,learning_rate,samples_per_second", 0) == 0);
+  // The resolved config records the seed the run used.
+  CHECK(Slurp(run + "/config.resolved.yaml").find("seed: 42") != std::string::npos);
+
+  // An independent reader (numpy) sees the weights with their names and shapes.
+  ProcessResult py =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/safetensors_numpy.py", "read",
+                  run + "/model.safetensors"});
+  INFO(py.err);
+  REQUIRE(py.exit_code == 0);
+  const nlohmann::json w = nlohmann::json::parse(py.out);
+  CHECK(w["layers.0.weight"]["shape"] == nlohmann::json({128, 64}));
+  CHECK(w["layers.3.bias"]["shape"] == nlohmann::json({10}));
+  const nlohmann::json pre =
+      nlohmann::json::parse(w["__metadata__"]["entrenar.preprocessing"].get<std::string>());
+  CHECK(pre["features"].size() == 64);
+  CHECK(pre["scaling"].size() == 64);
+  CHECK(pre["classes"][9] == "9");
+
+  // A finished run directory is never overwritten.
+  CHECK(Train({kSource + "/examples/digits.yaml", "--output", run}).exit_code == 4);
+}
+
+TEST_CASE("train: the same seed gives the same losses, bit for bit", "[e2e]") {
+  TempDir dir;
+  const std::vector<std::string> common = {kSource + "/examples/digits.yaml", "--set",
+                                           "training.epochs=2", "--set", "seed=7"};
+  auto args = [&](const std::string& out) {
+    std::vector<std::string> a = common;
+    a.insert(a.end(), {"--output", dir.path + "/" + out});
+    return a;
+  };
+  REQUIRE(Train(args("a")).exit_code == 0);
+  REQUIRE(Train(args("b")).exit_code == 0);
+  const std::vector<double> a = TrainLosses(dir.path + "/a/metrics.jsonl");
+  CHECK(a.size() == 46);
+  CHECK(a == TrainLosses(dir.path + "/b/metrics.jsonl"));
+  std::vector<std::string> other = common;
+  other[4] = "seed=8";
+  other.insert(other.end(), {"--output", dir.path + "/c"});
+  REQUIRE(Train(other).exit_code == 0);
+  CHECK(a != TrainLosses(dir.path + "/c/metrics.jsonl"));
+}
+
+TEST_CASE("train: keys not built yet stop the run before training with exit 3", "[e2e]") {
+  TempDir dir;
+  ProcessResult r =
+      Train({kSource + "/examples/digits.yaml", "--output", dir.path + "/run", "--set",
+             "scheduler.name=plateau", "--set", "callbacks[0].type=lr_monitor"});
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("error: callbacks: not supported yet: callbacks") != std::string::npos);
+  CHECK(r.err.find("not supported yet: scheduler.name: plateau") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/run"));
+}
+
+TEST_CASE("train: bad data stops the run with the file and line", "[e2e]") {
+  TempDir dir;
+  std::ofstream(dir.path + "/d.csv") << "a,b,label\n1,2,0\n3,oops,1\n";
+  std::ofstream(dir.path + "/m.yaml")
+      << "entrenar: \"1.0\"\nname: t\nversion: \"1\"\ndata:\n  source: d.csv\n"
+         "model:\n  architecture:\n    type: sequential\n    layers:\n"
+         "      - linear: {in_features: 2, out_features: 2}\n";
+  ProcessResult r = Train({dir.path + "/m.yaml", "--output", dir.path + "/run"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(dir.path + "/d.csv:3: column `b` holds `oops`, not a number") !=
+        std::string::npos);
+}
+
+}  // namespace
