@@ -225,9 +225,15 @@ int RunTrain(const TrainArgs& a) {
   if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
     return kExitIo;
   }
-  std::cout << "run " << dir << ": " << summary->steps << " steps in "
-            << static_cast<int>(summary->wall_seconds * 10) / 10.0 << " s";
-  for (const auto& [k, v] : summary->test) std::cout << ", " << k << " " << v;
+  char took[64];
+  std::snprintf(took, sizeof(took), "%lld steps in %.2f s", static_cast<long long>(summary->steps),
+                summary->wall_seconds);
+  std::cout << "run " << dir << ": " << took;
+  for (const auto& [k, v] : summary->test) {
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.4f", v);
+    std::cout << ", " << k << " " << value;
+  }
   std::cout << "\n";
   return kExitOk;
 }
