@@ -105,6 +105,20 @@ TEST_CASE("train: the same seed gives the same losses, bit for bit", "[e2e]") {
   CHECK(a != TrainLosses(dir.path + "/c/metrics.jsonl"));
 }
 
+TEST_CASE("train --dry-run prints the plan and trains nothing", "[e2e]") {
+  TempDir dir;
+  ProcessResult r =
+      Train({kSource + "/examples/digits.yaml", "--dry-run", "--output", dir.path + "/run"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("# resolved configuration\n") == 0);
+  CHECK(r.out.find("data:         1445 train / 176 val / 176 test rows") != std::string::npos);
+  CHECK(r.out.find("target:       label (classification, 10 classes") != std::string::npos);
+  CHECK(r.out.find("parameters:   9610 trainable, 0 frozen") != std::string::npos);
+  CHECK(r.out.find("steps:        23 per epoch, 920 in total (40 epochs)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/run"));
+}
+
 TEST_CASE("train: keys not built yet stop the run before training with exit 3", "[e2e]") {
   TempDir dir;
   ProcessResult r =

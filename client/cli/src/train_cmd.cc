@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/strings.h"
 #include "entrenar/base/version.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/engine/trainer.h"
@@ -168,7 +169,44 @@ struct TrainArgs {
   std::string file;
   std::vector<std::string> overrides;
   std::string output;
+  bool dry_run = false;
 };
+
+std::string Bytes(std::int64_t n) {
+  char buf[32];
+  if (n >= (1 << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(n) / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", static_cast<double>(n) / 1024);
+  }
+  return buf;
+}
+
+// --dry-run: the resolved config and what the run would do, without training or writing.
+int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options) {
+  Result<engine::DryRun> plan = engine::PlanRun(m, options);
+  if (!plan.ok()) {
+    std::cerr << "error: " << plan.status().message() << "\n";
+    return plan.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  const engine::DryRun& p = *plan;
+  std::cout << "# resolved configuration\n" << manifest::ToYaml(m) << "\n# plan\n";
+  std::cout << "data:         " << p.train_rows << " train / " << p.val_rows << " val / "
+            << p.test_rows << " test rows\n";
+  std::cout << "features:     " << p.features.size() << " (" << Join(p.features, ", ") << ")\n";
+  std::cout << "target:       " << p.target << " (" << p.task;
+  if (!p.classes.empty())
+    std::cout << ", " << p.classes.size() << " classes: " << Join(p.classes, ", ");
+  std::cout << ")\n";
+  std::cout << "parameters:   " << p.trainable_parameters << " trainable, " << p.frozen_parameters
+            << " frozen\n";
+  std::cout << "steps:        " << p.steps_per_epoch << " per epoch, " << p.total_steps
+            << " in total (" << p.epochs << " epochs)\n";
+  std::cout << "memory:       about " << Bytes(p.estimated_memory_bytes) << "\n";
+  std::cout << "device:       " << p.device << ", " << p.threads << " threads\n";
+  std::cout << "run dir:      " << options.run_dir << " (not created by --dry-run)\n";
+  return kExitOk;
+}
 
 int RunTrain(const TrainArgs& a) {
   manifest::LoadOptions options;
@@ -185,6 +223,13 @@ int RunTrain(const TrainArgs& a) {
   if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
 
   const std::string dir = a.output.empty() ? m.output.dir : a.output;
+  if (a.dry_run) {
+    engine::TrainOptions plan;
+    plan.base_dir = a.file == "-" ? "." : BaseDir(a.file);
+    plan.run_dir = dir;
+    plan.seed = static_cast<std::uint64_t>(*m.seed);
+    return PrintDryRun(m, plan);
+  }
   std::error_code ec;
   if (fs::exists(dir + "/summary.json", ec)) {
     std::cerr << "error: " << dir << " already holds a finished run; choose another --output\n";
@@ -246,6 +291,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("FILE", args->file, "The manifest")->required();
   cmd->add_option("--set", args->overrides, "Override a key: PATH=VALUE (repeatable)");
   cmd->add_option("--output,-o", args->output, "Run directory (default: output.dir)");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "Print the resolved config and the plan (data sizes, parameters, steps, memory) "
+                "without training");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
 }
 

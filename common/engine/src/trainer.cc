@@ -121,6 +121,28 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::Optimizer
 }
 
 // ---- the run ----
+struct Budget {
+  std::int64_t batches = 0, steps_per_epoch = 0, epochs = 0, total_steps = 0;
+};
+
+// Batches per epoch, optimizer steps per epoch, epochs and total steps for `rows` training rows.
+Result<Budget> ComputeBudget(const Manifest& m, std::int64_t rows) {
+  const std::int64_t batch = m.data.loader.batch_size;
+  const std::int64_t accum = m.training.gradient.accumulation_steps;
+  Budget b;
+  b.batches = m.data.loader.drop_last ? rows / batch : (rows + batch - 1) / batch;
+  if (b.batches == 0) {
+    return InvalidArgument("data.loader.batch_size: the training split (" + std::to_string(rows) +
+                           " rows) is smaller than one batch with drop_last");
+  }
+  b.steps_per_epoch = (b.batches + accum - 1) / accum;
+  b.epochs = m.training.max_steps
+                 ? (*m.training.max_steps + b.steps_per_epoch - 1) / b.steps_per_epoch
+                 : manifest::EffectiveEpochs(m.training);
+  b.total_steps = m.training.max_steps.value_or(b.epochs * b.steps_per_epoch);
+  return b;
+}
+
 struct Run {
   Run(const Manifest& manifest, const TrainOptions& opts, EventSink& events, PreparedData prepared)
       : m(manifest), options(opts), sink(events), data(std::move(prepared)) {}
@@ -250,14 +272,10 @@ struct Run {
     const std::int64_t n = train_x.size(0);
     const std::int64_t batch = m.data.loader.batch_size;
     const std::int64_t accum = m.training.gradient.accumulation_steps;
-    const std::int64_t batches = m.data.loader.drop_last ? n / batch : (n + batch - 1) / batch;
-    if (batches == 0)
-      return InvalidArgument("data.loader: the training split is smaller than one batch");
-    const std::int64_t steps_per_epoch = (batches + accum - 1) / accum;
-    const std::int64_t epochs =
-        m.training.max_steps ? (*m.training.max_steps + steps_per_epoch - 1) / steps_per_epoch
-                             : manifest::EffectiveEpochs(m.training);
-    total_steps = m.training.max_steps.value_or(epochs * steps_per_epoch);
+    ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, n));
+    const std::int64_t batches = budget.batches, steps_per_epoch = budget.steps_per_epoch;
+    const std::int64_t epochs = budget.epochs;
+    total_steps = budget.total_steps;
     const std::optional<std::int64_t> every = m.training.validation.every;
     Log("training " + std::to_string(n) + " samples, " + std::to_string(steps_per_epoch) +
         " steps per epoch, " + std::to_string(total_steps) + " steps");
@@ -364,27 +382,74 @@ torch::Tensor ToTensor(const std::vector<float>& v, std::int64_t rows, std::int6
   return torch::tensor(v).reshape({rows, cols});
 }
 
+// The model's input and output widths must fit the data.
+Status CheckShapes(const manifest::ArchitectureConfig& arch, const PreparedData& d) {
+  const bool classification = d.task == Task::kClassification;
+  const std::optional<std::int64_t> width = OutputWidth(arch);
+  const std::int64_t want = classification ? static_cast<std::int64_t>(d.classes.size()) : 1;
+  if (width && *width != want) {
+    return InvalidArgument("model.architecture.layers: the model outputs " +
+                           std::to_string(*width) + " values but the " +
+                           (classification ? "data has " + std::to_string(want) + " classes"
+                                           : std::string("regression target needs 1")));
+  }
+  for (std::size_t i = 0; i < arch.layers.size(); ++i) {
+    const auto& l = arch.layers[i];
+    if (!l.linear) continue;
+    if (l.linear->in_features != d.NumFeatures()) {
+      return InvalidArgument("model.architecture.layers[" + std::to_string(i) +
+                             "].linear.in_features is " + std::to_string(l.linear->in_features) +
+                             " but the data has " + std::to_string(d.NumFeatures()) +
+                             " feature columns");
+    }
+    break;
+  }
+  return OkStatus();
+}
+
+Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
+  ENTRENAR_ASSIGN_OR_RETURN(PreparedData d, PrepareData(m, options.base_dir, options.seed));
+  ENTRENAR_RETURN_IF_ERROR(CheckShapes(*m.model.architecture, d));
+  ENTRENAR_ASSIGN_OR_RETURN(torch::nn::Sequential model, BuildModel(*m.model.architecture));
+  ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, d.train.rows));
+  DryRun plan;
+  plan.train_rows = d.train.rows;
+  plan.val_rows = d.val.rows;
+  plan.test_rows = d.test.rows;
+  plan.features = d.features;
+  plan.target = d.target;
+  plan.task = d.task == Task::kClassification ? "classification" : "regression";
+  plan.classes = d.classes;
+  for (const auto& p : model->parameters()) {
+    (p.requires_grad() ? plan.trainable_parameters : plan.frozen_parameters) += p.numel();
+  }
+  plan.steps_per_epoch = budget.steps_per_epoch;
+  plan.epochs = budget.epochs;
+  plan.total_steps = budget.total_steps;
+  // float32 weights + gradients + optimizer state (two moments for the Adam family, one for
+  // momentum SGD, RMSprop and Adagrad), plus one batch of inputs and the widest activation.
+  const std::string& o = m.optimizer.name;
+  const std::int64_t states = (o == "adam" || o == "adamw")               ? 2
+                              : (o == "sgd" && m.optimizer.momentum == 0) ? 0
+                                                                          : 1;
+  std::int64_t widest = d.NumFeatures();
+  for (const auto& l : m.model.architecture->layers) {
+    if (l.linear) widest = std::max(widest, l.linear->out_features);
+  }
+  plan.estimated_memory_bytes =
+      4 * (plan.trainable_parameters * (2 + states) + plan.frozen_parameters +
+           m.data.loader.batch_size * (d.NumFeatures() + 2 * widest));
+  plan.device = "cpu";
+  plan.threads = torch::get_num_threads();
+  return plan;
+}
+
 Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options, EventSink& sink) {
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
   Run run(m, options, sink, std::move(data));
   const PreparedData& d = run.data;
   const auto& arch = *m.model.architecture;
-  const std::optional<std::int64_t> width = OutputWidth(arch);
-  const std::int64_t want = run.Classification() ? static_cast<std::int64_t>(d.classes.size()) : 1;
-  if (width && *width != want) {
-    return InvalidArgument("model.architecture.layers: the model outputs " +
-                           std::to_string(*width) + " values but the " +
-                           (run.Classification() ? "data has " + std::to_string(want) + " classes"
-                                                 : std::string("regression target needs 1")));
-  }
-  for (const auto& l : arch.layers) {
-    if (l.linear && l.linear->in_features != d.NumFeatures()) {
-      return InvalidArgument("model.architecture.layers[0].linear.in_features is " +
-                             std::to_string(l.linear->in_features) + " but the data has " +
-                             std::to_string(d.NumFeatures()) + " feature columns");
-    }
-    if (l.linear) break;
-  }
+  ENTRENAR_RETURN_IF_ERROR(CheckShapes(arch, d));
   torch::manual_seed(options.seed);
   ENTRENAR_ASSIGN_OR_RETURN(run.model, BuildModel(arch));
   run.optimizer = MakeOptimizer(m.optimizer, run.model->parameters());
@@ -439,6 +504,16 @@ std::map<std::string, std::string> Environment() {
     }
   }
   return env;
+}
+
+Result<DryRun> PlanRun(const Manifest& m, const TrainOptions& options) {
+  try {
+    return PlanOrThrow(m, options);
+  } catch (const c10::Error& e) {
+    return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Internal(std::string("planning failed: ") + e.what());
+  }
 }
 
 Result<TrainSummary> Train(const Manifest& m, const TrainOptions& options, EventSink& sink) {

@@ -91,7 +91,7 @@ TEST_CASE("Normalization is fitted on the training split only", "[unit][engine]"
   CHECK(mean == Approx(0.0).margin(1e-5));
 }
 
-TEST_CASE("A float target makes a regression task; drop removes columns", "[unit][engine]") {
+TEST_CASE("A float target makes a regression task and drop removes columns", "[unit][engine]") {
   testing::TempDir dir;
   std::ofstream(dir.path + "/r.csv")
       << "a,b,id,y\n1,2,9,0.5\n2,3,8,1.5\n3,4,7,2.5\n4,5,6,3.5\n5,6,5,4.5\n";

@@ -41,6 +41,23 @@ struct TrainSummary {
   std::map<std::string, double> test;  // the test split, evaluated once at the end
 };
 
+// What a run would do, computed by loading the data and building the model without training.
+struct DryRun {
+  std::int64_t train_rows = 0, val_rows = 0, test_rows = 0;
+  std::vector<std::string> features;
+  std::string target;
+  std::string task;  // "classification" or "regression"
+  std::vector<std::string> classes;
+  std::int64_t trainable_parameters = 0, frozen_parameters = 0;
+  std::int64_t steps_per_epoch = 0, epochs = 0, total_steps = 0;
+  std::int64_t estimated_memory_bytes = 0;  // weights, gradients, optimizer state, one batch
+  std::string device;
+  int threads = 1;
+};
+
+// Prepares the data and the model of `m` and reports the plan. Errors as for Train().
+Result<DryRun> PlanRun(const manifest::Manifest& m, const TrainOptions& options);
+
 // Facts about the engine's build and machine for environment.yaml: LibTorch version, threads,
 // BLAS, CPU, CUDA availability.
 std::map<std::string, std::string> Environment();
