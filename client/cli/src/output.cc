@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "entrenar/base/files.h"
+
 #include "commands.h"
 
 namespace entrenar::cli {
@@ -38,22 +40,9 @@ bool WriteOutput(const std::string& path, const std::string& text) {
     std::cout.flush();
     return static_cast<bool>(std::cout);
   }
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::cerr << "error: cannot write " << tmp << "\n";
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::cerr << "error: cannot move " << tmp << " to " << path << ": " << ec.message() << "\n";
-    std::remove(tmp.c_str());
+  const Status written = WriteFileAtomic(path, text);
+  if (!written.ok()) {
+    std::cerr << "error: " << written.message() << "\n";
     return false;
   }
   return true;

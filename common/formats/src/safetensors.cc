@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/files.h"
+
 namespace entrenar::formats {
 namespace {
 
@@ -179,33 +181,12 @@ Result<Safetensors> DecodeSafetensors(const std::string& bytes) {
 
 Status WriteSafetensorsFile(const std::string& path, const Safetensors& st) {
   ENTRENAR_ASSIGN_OR_RETURN(std::string bytes, EncodeSafetensors(st));
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return DataLoss("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    return DataLoss("cannot rename " + tmp + " to " + path + ": " + why);
-  }
-  return OkStatus();
+  return WriteFileAtomic(path, bytes);
 }
 
 Result<Safetensors> ReadSafetensorsFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return NotFound("no such file: " + path);
-    return DataLoss("cannot read " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  Result<Safetensors> st = DecodeSafetensors(buf.str());
+  ENTRENAR_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  Result<Safetensors> st = DecodeSafetensors(bytes);
   if (!st.ok()) return Status(st.status().code(), path + ": " + st.status().message());
   return st;
 }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 
 namespace entrenar::formats {
@@ -221,14 +222,11 @@ Result<Table> ParseJsonArray(std::string_view text, const std::string& file) {
 }
 
 Result<Table> ReadTable(const std::string& path, TableFormat format) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return NotFound("data file not found: " + path);
-    return DataLoss("cannot read " + path + ": " + std::strerror(errno));
+  Result<std::string> read = ReadWholeFile(path);
+  if (!read.ok() && read.status().code() == StatusCode::kNotFound) {
+    return NotFound("data file not found: " + path);
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  ENTRENAR_ASSIGN_OR_RETURN(const std::string text, std::move(read));
   switch (format) {
     case TableFormat::kCsv:
       return ParseDelimited(text, ',', path);
