@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -103,6 +104,85 @@ TEST_CASE("train: the same seed gives the same losses, bit for bit", "[e2e]") {
   other.insert(other.end(), {"--output", dir.path + "/c"});
   REQUIRE(Train(other).exit_code == 0);
   CHECK(a != TrainLosses(dir.path + "/c/metrics.jsonl"));
+}
+
+std::map<std::int64_t, double> LossByStep(const std::string& jsonl) {
+  std::map<std::int64_t, double> out;
+  std::istringstream in(Slurp(jsonl));
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json row = nlohmann::json::parse(line);
+    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
+  }
+  return out;
+}
+
+TEST_CASE("train --resume continues exactly: the same losses and test metrics, bit for bit",
+          "[e2e]") {
+  TempDir dir;
+  const std::vector<std::string> budget = {"--set", "training.epochs=null", "--set",
+                                           "training.max_steps=60"};
+  auto args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {kSource + "/examples/digits.yaml"};
+    a.insert(a.end(), budget.begin(), budget.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // 23 steps per epoch: step 20 is mid-epoch, step 46 ends epoch 2 (after its validation).
+  for (const char* every : {"20", "23"}) {
+    INFO("save_every " << every);
+    const std::string full = dir.path + "/full-" + every;
+    REQUIRE(Train(args({"--set", std::string("training.checkpoint.save_every=") + every, "--set",
+                        "training.checkpoint.keep_last=5", "--output", full}))
+                .exit_code == 0);
+    const std::map<std::int64_t, double> reference = LossByStep(full + "/metrics.jsonl");
+    REQUIRE(reference.size() == 60);
+    const std::string from = std::string(every) == "20" ? "step-20" : "step-46";
+    const std::string resumed = dir.path + "/resumed-" + every;
+    ProcessResult r = Train(args({"--resume", full + "/checkpoints/" + from, "--output", resumed}));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::map<std::int64_t, double> again = LossByStep(resumed + "/metrics.jsonl");
+    REQUIRE_FALSE(again.empty());
+    CHECK(again.begin()->first == std::stoi(from.substr(5)) + 1);
+    for (const auto& [step, loss] : again) CHECK(loss == reference.at(step));
+    const nlohmann::json a = nlohmann::json::parse(Slurp(full + "/summary.json"));
+    const nlohmann::json b = nlohmann::json::parse(Slurp(resumed + "/summary.json"));
+    CHECK(a["test"] == b["test"]);
+  }
+  // keep_last prunes the oldest checkpoints.
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(dir.path + "/full-20/checkpoints")) {
+    kept.push_back(e.path().filename());
+  }
+  std::sort(kept.begin(), kept.end());
+  CHECK(kept == std::vector<std::string>{"step-20", "step-40", "step-60"});
+  REQUIRE(Train(args({"--set", "training.checkpoint.save_every=10", "--set",
+                      "training.checkpoint.keep_last=2", "--output", dir.path + "/pruned"}))
+              .exit_code == 0);
+  kept.clear();
+  for (const auto& e : fs::directory_iterator(dir.path + "/pruned/checkpoints")) {
+    kept.push_back(e.path().filename());
+  }
+  std::sort(kept.begin(), kept.end());
+  CHECK(kept == std::vector<std::string>{"step-50", "step-60"});
+}
+
+TEST_CASE("train --resume into the checkpoint's own run keeps earlier rows once", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  REQUIRE(Train({kSource + "/examples/digits.yaml", "--set", "training.epochs=2", "--set",
+                 "training.checkpoint.save_every=10", "--output", run})
+              .exit_code == 0);
+  ProcessResult r =
+      Train({kSource + "/examples/digits.yaml", "--set", "training.epochs=2", "--set",
+             "training.checkpoint.save_every=10", "--resume", run + "/checkpoints/step-30"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::map<std::int64_t, double> rows = LossByStep(run + "/metrics.jsonl");
+  CHECK(rows.size() == 46);  // steps 1-46, each once
+  CHECK(Train({kSource + "/examples/digits.yaml", "--resume", run + "/nonexistent"}).exit_code ==
+        1);
 }
 
 TEST_CASE("train --dry-run prints the plan and trains nothing", "[e2e]") {

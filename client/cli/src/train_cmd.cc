@@ -36,8 +36,25 @@ extern "C" void OnInterrupt(int) { g_stop.store(true); }
 // metrics.csv at the end, logs/train.log, and progress on the terminal.
 class RunRecorder : public engine::EventSink {
  public:
-  RunRecorder(const std::string& dir, bool tty) : dir_(dir), tty_(tty) {
-    jsonl_.open(dir + "/metrics.jsonl", std::ios::app);
+  // `resume_step`: continuing a run from a checkpoint of that step; rows of later steps in an
+  // existing metrics.jsonl are dropped (those steps run again).
+  RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step)
+      : dir_(dir), tty_(tty) {
+    const std::string jsonl = dir + "/metrics.jsonl";
+    if (resume_step) {
+      std::ifstream in(jsonl);
+      std::string line, kept;
+      while (std::getline(in, line)) {
+        ordered_json row = ordered_json::parse(line, nullptr, false);
+        if (row.is_discarded() || !row.contains("step") ||
+            row["step"].get<std::int64_t>() > *resume_step)
+          continue;
+        kept += line + "\n";
+        rows_.push_back(std::move(row));
+      }
+      WriteOutput(jsonl, kept);
+    }
+    jsonl_.open(jsonl, std::ios::app);
     log_.open(dir + "/logs/train.log", std::ios::app);
   }
 
@@ -169,6 +186,7 @@ struct TrainArgs {
   std::string file;
   std::vector<std::string> overrides;
   std::string output;
+  std::string resume;
   bool dry_run = false;
 };
 
@@ -222,7 +240,22 @@ int RunTrain(const TrainArgs& a) {
   }
   if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
 
-  const std::string dir = a.output.empty() ? m.output.dir : a.output;
+  std::optional<std::int64_t> resume_step;
+  if (!a.resume.empty()) {
+    Result<std::int64_t> step = engine::CheckpointStep(a.resume);
+    if (!step.ok()) {
+      std::cerr << "error: --resume: " << step.status().message() << "\n";
+      return kExitInvalid;
+    }
+    resume_step = *step;
+  }
+  // Resuming continues the checkpoint's own run directory unless --output says otherwise.
+  const std::string resume_run =
+      a.resume.empty() ? ""
+                       : fs::path(a.resume).lexically_normal().parent_path().parent_path().string();
+  const std::string dir = !a.output.empty()     ? a.output
+                          : !resume_run.empty() ? resume_run
+                                                : m.output.dir;
   if (a.dry_run) {
     engine::TrainOptions plan;
     plan.base_dir = a.file == "-" ? "." : BaseDir(a.file);
@@ -231,7 +264,7 @@ int RunTrain(const TrainArgs& a) {
     return PrintDryRun(m, plan);
   }
   std::error_code ec;
-  if (fs::exists(dir + "/summary.json", ec)) {
+  if (!resume_step && fs::exists(dir + "/summary.json", ec)) {
     std::cerr << "error: " << dir << " already holds a finished run; choose another --output\n";
     return kExitIo;
   }
@@ -255,12 +288,14 @@ int RunTrain(const TrainArgs& a) {
 
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled);
+  RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
+                       resume_step);
   engine::TrainOptions train;
   train.base_dir = a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;
   train.seed = static_cast<std::uint64_t>(*m.seed);
   train.stop = &g_stop;
+  train.resume_from = a.resume;
   Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
   const bool recorded = recorder.Finish();
   if (!summary.ok()) {
@@ -291,6 +326,8 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("FILE", args->file, "The manifest")->required();
   cmd->add_option("--set", args->overrides, "Override a key: PATH=VALUE (repeatable)");
   cmd->add_option("--output,-o", args->output, "Run directory (default: output.dir)");
+  cmd->add_option("--resume", args->resume,
+                  "Continue exactly from a checkpoint directory (RUN/checkpoints/step-N)");
   cmd->add_flag("--dry-run", args->dry_run,
                 "Print the resolved config and the plan (data sizes, parameters, steps, memory) "
                 "without training");

@@ -3,12 +3,16 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "entrenar/base/files.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/engine/metrics.h"
 #include "entrenar/engine/schedule.h"
@@ -120,6 +124,46 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::Optimizer
                                                     .amsgrad(o.amsgrad));
 }
 
+// ---- weights and checkpoints ----
+formats::Tensor ToF32(const std::string& name, const torch::Tensor& value) {
+  const torch::Tensor t = value.detach().to(torch::kFloat).contiguous();
+  std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  return formats::MakeF32Tensor(name, t.sizes().vec(), v);
+}
+
+// The model's parameters and float buffers as `layers.<name>` tensors.
+formats::Safetensors Weights(const torch::nn::Sequential& model) {
+  formats::Safetensors st;
+  for (const auto& p : model->named_parameters())
+    st.tensors.push_back(ToF32("layers." + p.key(), p.value()));
+  for (const auto& b : model->named_buffers()) {
+    if (b.value().scalar_type() == torch::kFloat)
+      st.tensors.push_back(ToF32("layers." + b.key(), b.value()));
+  }
+  return st;
+}
+
+// Copies `layers.<name>` tensors into the model; every float parameter and buffer must be there.
+Status LoadWeights(torch::nn::Sequential& model, const formats::Safetensors& st,
+                   const std::string& file) {
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor& target) -> Status {
+    const formats::Tensor* t = st.Find("layers." + name);
+    if (!t || t->dtype != formats::DType::kF32 || t->shape != target.sizes().vec()) {
+      return DataLoss(file + ": tensor layers." + name + " is missing or mis-shaped");
+    }
+    const std::vector<float> v = formats::F32Values(*t);
+    target.copy_(torch::tensor(v).reshape(target.sizes()));
+    return OkStatus();
+  };
+  for (auto& p : model->named_parameters()) ENTRENAR_RETURN_IF_ERROR(load(p.key(), p.value()));
+  for (auto& b : model->named_buffers()) {
+    if (b.value().scalar_type() == torch::kFloat)
+      ENTRENAR_RETURN_IF_ERROR(load(b.key(), b.value()));
+  }
+  return OkStatus();
+}
+
 // ---- the run ----
 struct Budget {
   std::int64_t batches = 0, steps_per_epoch = 0, epochs = 0, total_steps = 0;
@@ -160,6 +204,116 @@ struct Run {
   std::vector<torch::Tensor> best_state;
   std::int64_t stale_validations = 0;
   std::optional<double> early_best;
+  std::int64_t start_epoch = 1, start_batch = 0;  // where a resumed run picks up
+  bool checkpoint_due = false;  // save_every fell on an epoch's last step: save after validation
+
+  // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
+  // newest keep_last. `next_epoch`/`next_batch` say where training continues.
+  Status SaveCheckpoint(std::int64_t next_epoch, std::int64_t next_batch) {
+    namespace fs = std::filesystem;
+    const std::string root = options.run_dir + "/checkpoints";
+    const std::string final_dir = root + "/step-" + std::to_string(step);
+    const std::string tmp = root + "/.step-" + std::to_string(step) + ".tmp";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) return DataLoss("cannot create " + tmp + ": " + ec.message());
+    ENTRENAR_RETURN_IF_ERROR(
+        formats::WriteSafetensorsFile(tmp + "/model.safetensors", Weights(model)));
+    if (!best_state.empty()) {
+      std::vector<torch::Tensor> now = State();
+      Restore(best_state);
+      ENTRENAR_RETURN_IF_ERROR(
+          formats::WriteSafetensorsFile(tmp + "/best.safetensors", Weights(model)));
+      Restore(now);
+    }
+    torch::serialize::OutputArchive archive;
+    optimizer->save(archive);
+    archive.save_to(tmp + "/optimizer.pt");
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor rng;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    formats::Safetensors rng_file;
+    formats::Tensor t;
+    t.name = "rng.cpu";
+    t.dtype = formats::DType::kU8;
+    t.shape = {rng.numel()};
+    t.bytes.assign(reinterpret_cast<const char*>(rng.data_ptr<std::uint8_t>()),
+                   static_cast<std::size_t>(rng.numel()));
+    rng_file.tensors.push_back(std::move(t));
+    ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(tmp + "/rng.safetensors", rng_file));
+    nlohmann::ordered_json state = {{"step", step},
+                                    {"next_epoch", next_epoch},
+                                    {"next_batch", next_batch},
+                                    {"samples", samples},
+                                    {"seed", options.seed},
+                                    {"stale_validations", stale_validations},
+                                    {"best_step", summary.best_step},
+                                    {"best_metric", summary.best_metric}};
+    if (summary.best_value) state["best_value"] = *summary.best_value;
+    if (early_best) state["early_best"] = *early_best;
+    ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/state.json", state.dump(2) + "\n"));
+    fs::remove_all(final_dir, ec);
+    fs::rename(tmp, final_dir, ec);
+    if (ec) return DataLoss("cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+    Emit(Event::Kind::kCheckpoint, {}, final_dir);
+    // Keep the newest keep_last.
+    std::vector<std::pair<std::int64_t, fs::path>> all;
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("step-", 0) == 0) all.emplace_back(std::atoll(name.c_str() + 5), e.path());
+    }
+    std::sort(all.begin(), all.end());
+    const auto keep = static_cast<std::size_t>(m.training.checkpoint.keep_last);
+    for (std::size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i].second, ec);
+    return OkStatus();
+  }
+
+  Status Resume(const std::string& dir) {
+    ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(dir + "/state.json"));
+    const nlohmann::json state = nlohmann::json::parse(text, nullptr, false);
+    if (state.is_discarded() || !state.contains("step"))
+      return DataLoss(dir + "/state.json is damaged");
+    ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors weights,
+                              formats::ReadSafetensorsFile(dir + "/model.safetensors"));
+    ENTRENAR_RETURN_IF_ERROR(LoadWeights(model, weights, dir + "/model.safetensors"));
+    Result<formats::Safetensors> best = formats::ReadSafetensorsFile(dir + "/best.safetensors");
+    if (best.ok()) {
+      std::vector<torch::Tensor> now = State();
+      ENTRENAR_RETURN_IF_ERROR(LoadWeights(model, *best, dir + "/best.safetensors"));
+      best_state = State();
+      Restore(now);
+    }
+    torch::serialize::InputArchive archive;
+    archive.load_from(dir + "/optimizer.pt");
+    optimizer->load(archive);
+    ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors rng_file,
+                              formats::ReadSafetensorsFile(dir + "/rng.safetensors"));
+    const formats::Tensor* rng = rng_file.Find("rng.cpu");
+    if (!rng) return DataLoss(dir + "/rng.safetensors has no rng.cpu");
+    torch::Tensor rng_state =
+        torch::empty({static_cast<std::int64_t>(rng->bytes.size())}, torch::kUInt8);
+    std::memcpy(rng_state.data_ptr<std::uint8_t>(), rng->bytes.data(), rng->bytes.size());
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng_state);
+    }
+    step = state["step"].get<std::int64_t>();
+    start_epoch = state["next_epoch"].get<std::int64_t>();
+    start_batch = state["next_batch"].get<std::int64_t>();
+    samples = state["samples"].get<std::int64_t>();
+    stale_validations = state["stale_validations"].get<std::int64_t>();
+    summary.best_step = state["best_step"].get<std::int64_t>();
+    summary.best_metric = state["best_metric"].get<std::string>();
+    if (state.contains("best_value")) summary.best_value = state["best_value"].get<double>();
+    if (state.contains("early_best")) early_best = state["early_best"].get<double>();
+    Log("resumed from " + dir + " at step " + std::to_string(step));
+    return OkStatus();
+  }
 
   bool Classification() const { return data.task == Task::kClassification; }
 
@@ -281,7 +435,8 @@ struct Run {
         " steps per epoch, " + std::to_string(total_steps) + " steps");
     model->train();
     bool done = false;
-    for (epoch = 1; epoch <= epochs && !done; ++epoch) {
+    const std::int64_t save_every = m.training.checkpoint.save_every;
+    for (epoch = start_epoch; epoch <= epochs && !done && step < total_steps; ++epoch) {
       std::vector<std::int64_t> order(static_cast<std::size_t>(n));
       for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
       if (m.data.loader.shuffle) {
@@ -293,7 +448,8 @@ struct Run {
       std::int64_t micro = 0;
       double window_loss = 0;
       std::int64_t window_samples = 0;
-      for (std::int64_t b = 0; b < batches && !done; ++b) {
+      const std::int64_t first_batch = epoch == start_epoch ? start_batch : 0;
+      for (std::int64_t b = first_batch; b < batches && !done; ++b) {
         const torch::Tensor idx = perm.slice(0, b * batch, std::min(n, (b + 1) * batch));
         const torch::Tensor xb = train_x.index_select(0, idx), yb = train_y.index_select(0, idx);
         // The window's last micro-batches may be fewer than `accum` at an epoch's end.
@@ -334,32 +490,40 @@ struct Run {
         window_samples = 0;
         if (every && step % *every == 0 && Validate()) done = true;
         if (step >= total_steps) done = true;
+        const bool last_of_epoch = b + 1 == batches;
         if (options.stop && options.stop->load()) {
           summary.stopped = true;
           Log("stopped on request after step " + std::to_string(step));
           done = true;
+          // Saved now: a resumed run continues with the next batch (validation included).
+          if (!last_of_epoch) {
+            ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
+          } else {
+            checkpoint_due = true;
+          }
+        } else if (step % save_every == 0 && !done) {
+          if (last_of_epoch) {
+            checkpoint_due = true;  // after this epoch's validation
+          } else {
+            ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
+          }
         }
       }
-      if (!done && !every && Validate()) done = true;
+      if (!summary.stopped || checkpoint_due) {
+        if (!every && Validate()) done = true;
+      }
       summary.epochs = epoch;
+      if (checkpoint_due && !(done && !summary.stopped)) {
+        ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch + 1, 0));
+        checkpoint_due = false;
+      }
     }
     if (every && step % *every != 0 && !summary.stopped) Validate();
     return OkStatus();
   }
 
   Status Save() {
-    formats::Safetensors st;
-    for (const auto& p : model->named_parameters()) {
-      const torch::Tensor t = p.value().detach().to(torch::kFloat).contiguous();
-      std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-      st.tensors.push_back(formats::MakeF32Tensor("layers." + p.key(), t.sizes().vec(), v));
-    }
-    for (const auto& b : model->named_buffers()) {
-      if (b.value().scalar_type() != torch::kFloat) continue;  // e.g. batchnorm's step counter
-      const torch::Tensor t = b.value().detach().contiguous();
-      std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-      st.tensors.push_back(formats::MakeF32Tensor("layers." + b.key(), t.sizes().vec(), v));
-    }
+    formats::Safetensors st = Weights(model);
     nlohmann::ordered_json pre = {{"target", data.target},
                                   {"task", Classification() ? "classification" : "regression"},
                                   {"features", data.features},
@@ -466,7 +630,10 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options
           " features; " +
           (run.Classification() ? std::to_string(d.classes.size()) + " classes" : "regression"));
   run.Emit(Event::Kind::kState, {}, "running");
+  if (!options.resume_from.empty()) ENTRENAR_RETURN_IF_ERROR(run.Resume(options.resume_from));
   ENTRENAR_RETURN_IF_ERROR(run.Loop());
+  // The final checkpoint (a stopped run saved its own where it stopped).
+  if (!run.summary.stopped) ENTRENAR_RETURN_IF_ERROR(run.SaveCheckpoint(run.epoch, 0));
   if (!run.best_state.empty()) run.Restore(run.best_state);
   run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_");
   if (!run.summary.test.empty()) run.Emit(Event::Kind::kValidation, run.summary.test, "test");
@@ -504,6 +671,15 @@ std::map<std::string, std::string> Environment() {
     }
   }
   return env;
+}
+
+Result<std::int64_t> CheckpointStep(const std::string& checkpoint_dir) {
+  ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(checkpoint_dir + "/state.json"));
+  const nlohmann::json state = nlohmann::json::parse(text, nullptr, false);
+  if (state.is_discarded() || !state.contains("step") || !state["step"].is_number_integer()) {
+    return DataLoss(checkpoint_dir + "/state.json is damaged");
+  }
+  return state["step"].get<std::int64_t>();
 }
 
 Result<DryRun> PlanRun(const Manifest& m, const TrainOptions& options) {

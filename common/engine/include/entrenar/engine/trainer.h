@@ -23,7 +23,14 @@ struct TrainOptions {
   std::string run_dir;   // where model.safetensors and summary.json go; must exist
   std::uint64_t seed = 0;
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to end after the current step
+  // A checkpoint directory (run_dir/checkpoints/step-N) to continue from exactly: weights,
+  // optimizer, RNG, data position, best and early-stopping state.
+  std::string resume_from;
 };
+
+// The optimizer step a checkpoint directory was written at, from its state.json.
+// Returns kNotFound or kDataLoss for a missing or damaged checkpoint.
+Result<std::int64_t> CheckpointStep(const std::string& checkpoint_dir);
 
 // The outcome of a run, also written as summary.json.
 struct TrainSummary {
