@@ -185,6 +185,28 @@ TEST_CASE("train --resume into the checkpoint's own run keeps earlier rows once"
         1);
 }
 
+TEST_CASE("train: Ctrl-C stops after a step, saves a checkpoint, and the run resumes", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  const char* b = std::getenv("ENTRENAR_BINARY");
+  REQUIRE(b != nullptr);
+  // SIGINT after 5 s, well inside a run of 100000 epochs.
+  ProcessResult r =
+      RunProcess({"/usr/bin/timeout", "--preserve-status", "-s", "INT", "5", b, "train",
+                  kSource + "/examples/digits.yaml", "--set", "training.epochs=100000", "--set",
+                  "training.early_stopping.enabled=false", "--output", run},
+                 "", 120);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["stopped"] == true);
+  const std::int64_t steps = summary["steps"].get<std::int64_t>();
+  REQUIRE(steps > 0);
+  CHECK(fs::exists(run + "/checkpoints/step-" + std::to_string(steps) + "/state.json"));
+  CHECK(fs::exists(run + "/model.safetensors"));
+  CHECK(LossByStep(run + "/metrics.jsonl").size() == static_cast<std::size_t>(steps));
+}
+
 TEST_CASE("train --dry-run prints the plan and trains nothing", "[e2e]") {
   TempDir dir;
   ProcessResult r =
