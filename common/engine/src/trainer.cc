@@ -455,7 +455,11 @@ struct Run {
         // The window's last micro-batches may be fewer than `accum` at an epoch's end.
         const std::int64_t window = std::min(accum, batches - (b - micro));
         const torch::Tensor loss = Loss(model->forward(xb), yb);
-        (loss / static_cast<double>(window)).backward();
+        if (window == 1) {
+          loss.backward();
+        } else {
+          (loss / static_cast<double>(window)).backward();
+        }
         window_loss += loss.item<double>();
         window_samples += xb.size(0);
         if (++micro < window) continue;
