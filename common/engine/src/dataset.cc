@@ -8,6 +8,7 @@
 #include <set>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/expr/value.h"
 #include "entrenar/formats/table.h"
 
 namespace entrenar::engine {
@@ -15,11 +16,13 @@ namespace {
 
 using formats::Table;
 
-// Rows read from one file: numeric features, raw target text and the stratification key.
+// Rows read from one file: raw feature cells, raw target text, stratification key, and where
+// each row came from (file:line) for messages.
 struct Rows {
-  std::vector<double> x;  // row-major, features.size() per row
+  std::vector<std::vector<std::optional<std::string>>> cells;
   std::vector<std::string> target;
   std::vector<std::string> strata;
+  std::vector<std::string> where;
 };
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {
@@ -67,30 +70,19 @@ Result<Rows> ToRows(const Table& t, const std::vector<std::string>& features,
   }
   const std::size_t tcol = *t.ColumnIndex(target);
   const std::optional<std::size_t> found = stratify ? t.ColumnIndex(*stratify) : std::nullopt;
-  const bool has_scol = found.has_value();
+  const bool has_strata = found.has_value();
   const std::size_t scol = found.value_or(0);
-  r.x.reserve(t.rows.size() * cols.size());
   for (std::size_t i = 0; i < t.rows.size(); ++i) {
     const auto& row = t.rows[i];
     const std::string where = t.file + ":" + std::to_string(t.row_lines[i]);
-    for (std::size_t c = 0; c < cols.size(); ++c) {
-      const auto& cell = row[cols[c]];
-      if (!cell) {
-        return InvalidArgument(where + ": column `" + features[c] +
-                               "` has a missing value (filling missing values with `fillna` is "
-                               "not supported yet; drop the column or the row)");
-      }
-      const std::optional<double> v = formats::ParseNumber(*cell);
-      if (!v) {
-        return InvalidArgument(where + ": column `" + features[c] + "` holds `" + *cell +
-                               "`, not a number (encoding categories is not supported yet; drop "
-                               "the column with a `drop` step)");
-      }
-      r.x.push_back(*v);
-    }
     if (!row[tcol]) return InvalidArgument(where + ": the target `" + target + "` is missing");
+    std::vector<std::optional<std::string>> cells;
+    cells.reserve(cols.size());
+    for (std::size_t c : cols) cells.push_back(row[c]);
+    r.cells.push_back(std::move(cells));
     r.target.push_back(*row[tcol]);
-    r.strata.push_back(has_scol && row[scol] ? *row[scol] : "");
+    r.strata.push_back(has_strata && row[scol] ? *row[scol] : "");
+    r.where.push_back(where);
   }
   return r;
 }
@@ -180,14 +172,19 @@ float TargetValue(const PreparedData& d, const std::string& text) {
   return static_cast<float>(it - d.classes.begin());
 }
 
-Split MakeSplit(const PreparedData& d, const Rows& r, const std::vector<std::size_t>& idx) {
-  Split s;
-  const std::size_t f = d.features.size();
-  s.rows = static_cast<std::int64_t>(idx.size());
-  s.x.reserve(idx.size() * f);
+// One split before featurization: raw cells, targets and origins.
+struct RawSplit {
+  std::vector<std::vector<std::optional<std::string>>> cells;
+  std::vector<float> y;
+  std::vector<std::string> where;
+};
+
+RawSplit Subset(const PreparedData& d, const Rows& r, const std::vector<std::size_t>& idx) {
+  RawSplit s;
   for (std::size_t i : idx) {
-    for (std::size_t c = 0; c < f; ++c) s.x.push_back(static_cast<float>(r.x[i * f + c]));
+    s.cells.push_back(r.cells[i]);
     s.y.push_back(TargetValue(d, r.target[i]));
+    s.where.push_back(r.where[i]);
   }
   return s;
 }
@@ -196,6 +193,156 @@ std::vector<std::size_t> AllRows(std::size_t n) {
   std::vector<std::size_t> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = i;
   return v;
+}
+
+double Quantile(std::vector<double> v, double q);
+
+std::optional<std::size_t> FindColumn(const std::vector<std::string>& columns,
+                                      const std::string& c) {
+  const auto it = std::find(columns.begin(), columns.end(), c);
+  if (it == columns.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - columns.begin());
+}
+
+Status UnknownColumn(const std::string& step, const std::string& column,
+                     const std::vector<std::string>& columns) {
+  const std::string dym = DidYouMean(Suggest(column, columns));
+  return InvalidArgument("data.preprocessing." + step + ": `" + column +
+                         "` is not a feature column" + (dym.empty() ? "" : "; " + dym));
+}
+
+std::string MostFrequent(const std::vector<std::string>& values) {
+  std::map<std::string, std::size_t> counts;
+  for (const std::string& v : values) ++counts[v];
+  std::string best;
+  std::size_t n = 0;
+  for (const auto& [v, c] : counts) {
+    if (c > n) best = v, n = c;  // ties: the smallest value, deterministically
+  }
+  return best;
+}
+
+// fillna: fits one value per column on the training split and fills every split.
+Status FillMissing(const manifest::FillnaStep& step, const std::vector<std::string>& columns,
+                   std::array<RawSplit*, 3> splits, PreparedData* d) {
+  const std::vector<std::string> cols = step.columns.value_or(columns);
+  for (const std::string& col : cols) {
+    const std::optional<std::size_t> c = FindColumn(columns, col);
+    if (!c) return UnknownColumn("fillna", col, columns);
+    std::vector<std::string> present;
+    for (const auto& row : splits[0]->cells) {
+      if (row[*c]) present.push_back(*row[*c]);
+    }
+    std::string value;
+    if (step.strategy == "constant") {
+      value = step.value->number ? expr::FormatDouble(*step.value->number) : step.value->word;
+    } else if (step.strategy == "mode") {
+      if (present.empty())
+        return InvalidArgument("data.preprocessing.fillna: `" + col +
+                               "` has no values in the training split");
+      value = MostFrequent(present);
+    } else {
+      std::vector<double> numbers;
+      for (const std::string& v : present) {
+        const std::optional<double> x = formats::ParseNumber(v);
+        if (!x) {
+          return InvalidArgument("data.preprocessing.fillna: `" + col + "` holds `" + v +
+                                 "`; the " + step.strategy +
+                                 " strategy needs numbers (use mode or constant)");
+        }
+        numbers.push_back(*x);
+      }
+      if (numbers.empty())
+        return InvalidArgument("data.preprocessing.fillna: `" + col +
+                               "` has no values in the training split");
+      double v = 0;
+      if (step.strategy == "mean") {
+        for (double x : numbers) v += x / static_cast<double>(numbers.size());
+      } else {
+        v = Quantile(numbers, 0.5);
+      }
+      value = expr::FormatDouble(v);
+    }
+    for (RawSplit* s : splits) {
+      for (auto& row : s->cells) {
+        if (!row[*c]) row[*c] = value;
+      }
+    }
+    d->fills.push_back({col, step.strategy, value});
+  }
+  return OkStatus();
+}
+
+// encode: fits the categories on the training split; replaces the column in every split.
+Status EncodeColumns(const manifest::EncodeStep& step, std::vector<std::string>& columns,
+                     std::array<RawSplit*, 3> splits, PreparedData* d) {
+  for (const std::string& col : step.columns) {
+    const std::optional<std::size_t> c = FindColumn(columns, col);
+    if (!c) return UnknownColumn("encode", col, columns);
+    Encoding e{col, step.method, {}};
+    for (std::size_t i = 0; i < splits[0]->cells.size(); ++i) {
+      const auto& cell = splits[0]->cells[i][*c];
+      if (!cell) {
+        return InvalidArgument(splits[0]->where[i] + ": column `" + col +
+                               "` has a missing value; fill it first with a `fillna` step");
+      }
+      if (std::find(e.categories.begin(), e.categories.end(), *cell) == e.categories.end()) {
+        e.categories.push_back(*cell);
+      }
+    }
+    if (e.method == "ordinal") std::sort(e.categories.begin(), e.categories.end());
+    auto code = [&](const std::optional<std::string>& cell) {
+      const auto it =
+          cell ? std::find(e.categories.begin(), e.categories.end(), *cell) : e.categories.end();
+      return static_cast<std::size_t>(it - e.categories.begin());  // unseen: categories.size()
+    };
+    if (e.method == "onehot") {
+      std::vector<std::string> names;
+      for (const std::string& cat : e.categories) names.push_back(col + "=" + cat);
+      for (RawSplit* s : splits) {
+        for (auto& row : s->cells) {
+          const std::size_t k = code(row[*c]);
+          std::vector<std::optional<std::string>> hot(e.categories.size(), std::string("0"));
+          if (k < hot.size()) hot[k] = "1";
+          row.erase(row.begin() + static_cast<long>(*c));
+          row.insert(row.begin() + static_cast<long>(*c), hot.begin(), hot.end());
+        }
+      }
+      columns.erase(columns.begin() + static_cast<long>(*c));
+      columns.insert(columns.begin() + static_cast<long>(*c), names.begin(), names.end());
+    } else {
+      for (RawSplit* s : splits) {
+        for (auto& row : s->cells) row[*c] = std::to_string(code(row[*c]));
+      }
+    }
+    d->encodings.push_back(std::move(e));
+  }
+  return OkStatus();
+}
+
+// Converts every cell to a number, naming the file and line of the first that is not one.
+Result<Split> ToNumbers(const RawSplit& raw, const std::vector<std::string>& columns) {
+  Split s;
+  s.rows = static_cast<std::int64_t>(raw.cells.size());
+  s.y = raw.y;
+  s.x.reserve(raw.cells.size() * columns.size());
+  for (std::size_t i = 0; i < raw.cells.size(); ++i) {
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      const auto& cell = raw.cells[i][c];
+      if (!cell) {
+        return InvalidArgument(raw.where[i] + ": column `" + columns[c] +
+                               "` has a missing value (fill it with a `fillna` step, or drop the "
+                               "column)");
+      }
+      const std::optional<double> v = formats::ParseNumber(*cell);
+      if (!v) {
+        return InvalidArgument(raw.where[i] + ": column `" + columns[c] + "` holds `" + *cell +
+                               "`, not a number (encode it with an `encode` step, or drop it)");
+      }
+      s.x.push_back(static_cast<float>(*v));
+    }
+  }
+  return s;
 }
 
 double Quantile(std::vector<double> v, double q) {
@@ -298,16 +445,29 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
 
   out.split_seed = split.seed ? static_cast<std::uint64_t>(*split.seed) : seed;
   const bool explicit_files = d.train || d.val || d.test;
+  RawSplit train, val, test;
   if (!explicit_files) {
     const auto parts = SplitIndices(main_rows.strata, split, out.split_seed, stratify.has_value());
-    out.train = MakeSplit(out, main_rows, parts[0]);
-    out.val = MakeSplit(out, main_rows, parts[1]);
-    out.test = MakeSplit(out, main_rows, parts[2]);
+    train = Subset(out, main_rows, parts[0]);
+    val = Subset(out, main_rows, parts[1]);
+    test = Subset(out, main_rows, parts[2]);
   } else {
-    out.train = MakeSplit(out, main_rows, AllRows(main_rows.target.size()));
-    if (val_rows) out.val = MakeSplit(out, *val_rows, AllRows(val_rows->target.size()));
-    if (test_rows) out.test = MakeSplit(out, *test_rows, AllRows(test_rows->target.size()));
+    train = Subset(out, main_rows, AllRows(main_rows.target.size()));
+    if (val_rows) val = Subset(out, *val_rows, AllRows(val_rows->target.size()));
+    if (test_rows) test = Subset(out, *test_rows, AllRows(test_rows->target.size()));
   }
+  if (train.cells.empty()) return InvalidArgument("data.split: the training split is empty");
+  for (const auto& step : d.preprocessing) {
+    if (step.fillna)
+      ENTRENAR_RETURN_IF_ERROR(
+          FillMissing(*step.fillna, out.features, {&train, &val, &test}, &out));
+    if (step.encode)
+      ENTRENAR_RETURN_IF_ERROR(
+          EncodeColumns(*step.encode, out.features, {&train, &val, &test}, &out));
+  }
+  ENTRENAR_ASSIGN_OR_RETURN(out.train, ToNumbers(train, out.features));
+  ENTRENAR_ASSIGN_OR_RETURN(out.val, ToNumbers(val, out.features));
+  ENTRENAR_ASSIGN_OR_RETURN(out.test, ToNumbers(test, out.features));
   if (out.train.rows == 0) return InvalidArgument("data.split: the training split is empty");
   ENTRENAR_RETURN_IF_ERROR(Normalize(d, &out));
   return out;

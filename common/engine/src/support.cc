@@ -67,7 +67,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   if (!m.output.registry.enabled) keys.emplace_back("output.registry");
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
     const auto& s = m.data.preprocessing[i];
-    if (s.normalize || s.drop) keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
+    if (!s.tokenize) keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
   }
   return keys;
 }

@@ -532,6 +532,15 @@ struct Run {
                                   {"task", Classification() ? "classification" : "regression"},
                                   {"features", data.features},
                                   {"classes", data.classes}};
+    pre["fills"] = nlohmann::ordered_json::array();
+    for (const FillValue& f : data.fills) {
+      pre["fills"].push_back({{"column", f.column}, {"strategy", f.strategy}, {"value", f.value}});
+    }
+    pre["encodings"] = nlohmann::ordered_json::array();
+    for (const Encoding& e : data.encodings) {
+      pre["encodings"].push_back(
+          {{"column", e.column}, {"method", e.method}, {"categories", e.categories}});
+    }
     pre["scaling"] = nlohmann::ordered_json::array();
     for (const ColumnScale& s : data.scaling) {
       pre["scaling"].push_back(

@@ -105,6 +105,41 @@ TEST_CASE("A float target makes a regression task and drop removes columns", "[u
   CHECK(d->train.rows == 3);
 }
 
+TEST_CASE("fillna and encode are fitted on the training split", "[unit][engine]") {
+  testing::TempDir dir;
+  std::ofstream(dir.path + "/c.csv") << "size,color,grade,label\n"
+                                        "1,red,b,0\n"
+                                        ",blue,a,1\n"
+                                        "3,red,c,0\n"
+                                        "5,,a,1\n";
+  const manifest::Manifest m = Manifest(
+      "data:\n  train: c.csv\n  preprocessing:\n"
+      "    - fillna: {strategy: mean, columns: [size]}\n"
+      "    - fillna: {strategy: mode, columns: [color]}\n"
+      "    - encode: {columns: [color], method: onehot}\n"
+      "    - encode: {columns: [grade], method: ordinal}\n");
+  Result<PreparedData> d = PrepareData(m, dir.path, 1);
+  INFO(d.status().message());
+  REQUIRE(d.ok());
+  CHECK(d->features == std::vector<std::string>{"size", "color=red", "color=blue", "grade"});
+  REQUIRE(d->fills.size() == 2);
+  CHECK(d->fills[0].value == "3.0");  // mean of 1, 3, 5
+  CHECK(d->fills[1].value == "red");  // the most frequent colour
+  REQUIRE(d->encodings.size() == 2);
+  CHECK(d->encodings[0].categories == std::vector<std::string>{"red", "blue"});  // first seen
+  CHECK(d->encodings[1].categories == std::vector<std::string>{"a", "b", "c"});  // sorted
+  // Row 2: size filled with 3, blue -> [0, 1], grade a -> 0.
+  CHECK(std::vector<float>(d->train.x.begin() + 4, d->train.x.begin() + 8) ==
+        std::vector<float>{3, 0, 1, 0});
+  // Row 4: colour filled with red -> [1, 0].
+  CHECK(std::vector<float>(d->train.x.begin() + 12, d->train.x.begin() + 16) ==
+        std::vector<float>{5, 1, 0, 0});
+  const manifest::Manifest bad =
+      Manifest("data:\n  train: c.csv\n  preprocessing:\n    - encode: {columns: [colour]}\n");
+  CHECK(PrepareData(bad, dir.path, 1).status().message().find("did you mean `color`?") !=
+        std::string::npos);
+}
+
 TEST_CASE("Bad data is reported with the file and line", "[unit][engine]") {
   testing::TempDir dir;
   std::ofstream(dir.path + "/bad.csv") << "a,label\n1,0\nx,1\n";

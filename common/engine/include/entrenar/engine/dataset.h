@@ -28,12 +28,31 @@ struct ColumnScale {
   double scale = 1;
 };
 
+// How a column's missing values were filled (the value fitted on the training split).
+struct FillValue {
+  std::string column;
+  std::string strategy;  // "mean", "median", "mode" or "constant"
+  std::string value;
+};
+
+// How a categorical column was encoded, with the categories seen in the training split.
+// onehot: one 0/1 feature per category (`column=category`), an unseen category is all zeros;
+// label: codes in order of first appearance; ordinal: codes in sorted order. Unseen categories
+// get the code categories.size().
+struct Encoding {
+  std::string column;
+  std::string method;
+  std::vector<std::string> categories;
+};
+
 // The data of a run after loading, splitting and preprocessing. Plain value type.
 struct PreparedData {
   Task task = Task::kClassification;
   std::vector<std::string> features;
   std::string target;
   std::vector<std::string> classes;  // classification: class names, in index order
+  std::vector<FillValue> fills;
+  std::vector<Encoding> encodings;
   std::vector<ColumnScale> scaling;
   std::uint64_t split_seed = 0;
   Split train, val, test;
@@ -41,8 +60,8 @@ struct PreparedData {
 };
 
 // Loads `data.source` (split by ratio, stratified when asked) or `data.train/val/test`, relative
-// to `base_dir`; selects the target and feature columns; applies `drop` and `normalize` with
-// statistics from the training split only. `seed` is the run's seed (data.split.seed wins).
+// to `base_dir`; selects the target and feature columns; applies `drop`, then `fillna` and
+// `encode` in the order written, then `normalize`, all fitted on the training split only. `seed` is the run's seed (data.split.seed wins).
 // Returns kNotFound for a missing file and kInvalidArgument, naming the file and line, for bad
 // values (non-numeric features, missing values, an unknown target column).
 Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
