@@ -61,9 +61,10 @@ struct PreparedData {
 
 // Loads `data.source` (split by ratio, stratified when asked) or `data.train/val/test`, relative
 // to `base_dir`; selects the target and feature columns; applies `drop`, then `fillna` and
-// `encode` in the order written, then `normalize`, all fitted on the training split only. `seed` is the run's seed (data.split.seed wins).
-// Returns kNotFound for a missing file and kInvalidArgument, naming the file and line, for bad
-// values (non-numeric features, missing values, an unknown target column).
+// `encode` in the order written, then `normalize`, all fitted on the training split only. `seed` is
+// the run's seed (data.split.seed wins). Returns kNotFound for a missing file and kInvalidArgument,
+// naming the file and line, for bad values (non-numeric features, missing values, an unknown target
+// column).
 Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
                                  std::uint64_t seed);
 
