@@ -225,10 +225,10 @@ TEST_CASE("train: keys not built yet stop the run before training with exit 3", 
   TempDir dir;
   ProcessResult r =
       Train({kSource + "/examples/digits.yaml", "--output", dir.path + "/run", "--set",
-             "scheduler.name=plateau", "--set", "callbacks[0].type=lr_monitor"});
+             "optimizer.name=lamb", "--set", "callbacks[0].type=lr_monitor"});
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("error: callbacks: not supported yet: callbacks") != std::string::npos);
-  CHECK(r.err.find("not supported yet: scheduler.name: plateau") != std::string::npos);
+  CHECK(r.err.find("not supported yet: optimizer.name: lamb") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run"));
 }
 

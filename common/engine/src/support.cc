@@ -112,10 +112,6 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   }
   if (m.model.dtype != "float32") refuse("model.dtype", m.model.dtype, "use float32");
   if (m.optimizer.name == "lamb") refuse("optimizer.name", "lamb", "use adamw or sgd");
-  if (m.scheduler.name == "plateau" || m.scheduler.name == "one_cycle") {
-    refuse("scheduler.name", m.scheduler.name,
-           "use constant, step, cosine, cosine_annealing, linear or exponential");
-  }
   if (m.training.loss == "bce") refuse("training.loss", "bce", "use cross_entropy (the default)");
   for (const std::string& metric :
        m.training.validation.metrics.value_or(std::vector<std::string>{})) {

@@ -205,6 +205,7 @@ struct Run {
   std::int64_t stale_validations = 0;
   std::optional<double> early_best;
   std::int64_t start_epoch = 1, start_batch = 0;  // where a resumed run picks up
+  PlateauTracker plateau;
   bool checkpoint_due = false;  // save_every fell on an epoch's last step: save after validation
 
   // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
@@ -255,6 +256,9 @@ struct Run {
                                     {"best_metric", summary.best_metric}};
     if (summary.best_value) state["best_value"] = *summary.best_value;
     if (early_best) state["early_best"] = *early_best;
+    state["plateau_scale"] = plateau.scale;
+    state["plateau_bad"] = plateau.bad;
+    if (plateau.best) state["plateau_best"] = *plateau.best;
     ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/state.json", state.dump(2) + "\n"));
     fs::remove_all(final_dir, ec);
     fs::rename(tmp, final_dir, ec);
@@ -311,6 +315,9 @@ struct Run {
     summary.best_metric = state["best_metric"].get<std::string>();
     if (state.contains("best_value")) summary.best_value = state["best_value"].get<double>();
     if (state.contains("early_best")) early_best = state["early_best"].get<double>();
+    plateau.scale = state.value("plateau_scale", 1.0);
+    plateau.bad = state.value("plateau_bad", std::int64_t{0});
+    if (state.contains("plateau_best")) plateau.best = state["plateau_best"].get<double>();
     Log("resumed from " + dir + " at step " + std::to_string(step));
     return OkStatus();
   }
@@ -396,6 +403,11 @@ struct Run {
       if (v.count("val_" + name)) return v.at("val_" + name);
       return std::nullopt;
     };
+    if (m.scheduler.name == "plateau" && lookup(m.scheduler.metric) &&
+        plateau.Observe(m.scheduler, *lookup(m.scheduler.metric))) {
+      Log("plateau: " + m.scheduler.metric + " stopped improving; learning rate scale now " +
+          std::to_string(plateau.scale));
+    }
     const auto& cp = m.training.checkpoint;
     if (cp.save_best.value_or(true) && lookup(cp.metric)) {
       const double value = *lookup(cp.metric);
@@ -471,7 +483,8 @@ struct Run {
           grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
                                                         *m.training.gradient.clip_norm);
         }
-        const double lr = LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps);
+        const double lr =
+            LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps) * plateau.scale;
         for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
         optimizer->step();
         optimizer->zero_grad();

@@ -45,7 +45,35 @@ CASES = [
      lambda o: warm(o, 0.1, 0.001, 5, S.StepLR(o, step_size=10, gamma=0.1))),
 ]
 
-out = []
+CASES += [
+    ("one_cycle_cos", {"name": "one_cycle", "max_lr": 0.1, "pct_start": 0.3, "div_factor": 25,
+                       "final_div_factor": 10000}, 0.1, 50,
+     lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=50, pct_start=0.3, div_factor=25,
+                            final_div_factor=10000, cycle_momentum=False)),
+    ("one_cycle_linear", {"name": "one_cycle", "max_lr": 0.05, "pct_start": 0.25,
+                          "anneal_strategy": "linear", "div_factor": 10, "final_div_factor": 100},
+     0.05, 40,
+     lambda o: S.OneCycleLR(o, max_lr=0.05, total_steps=40, pct_start=0.25, anneal_strategy="linear",
+                            div_factor=10, final_div_factor=100, cycle_momentum=False)),
+]
+
+
+def plateau_case():
+    """ReduceLROnPlateau fed a fixed series of validation losses: the lr after each one."""
+    metrics = [1.0, 0.9, 0.95, 0.92, 0.91, 0.905, 0.93, 0.94, 0.8, 0.85, 0.86, 0.87, 0.88, 0.79]
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = S.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2, threshold=0.01)
+    lrs = []
+    for v in metrics:
+        sched.step(v)
+        lrs.append(opt.param_groups[0]["lr"])
+    return {"name": "plateau", "scheduler": {"name": "plateau", "factor": 0.5, "patience": 2,
+                                              "threshold": 0.01}, "lr": 0.1, "metrics": metrics,
+            "pytorch": torch.__version__, "lrs": lrs}
+
+
+out = [plateau_case()]
 for name, config, base, steps, make in CASES:
     out.append({"name": name, "scheduler": config, "lr": base, "total_steps": steps,
                 "pytorch": torch.__version__, "lrs": sequence(base, make, steps)})

@@ -13,7 +13,7 @@ namespace {
 TEST_CASE("Learning-rate sequences match PyTorch's schedulers", "[unit][engine]") {
   const nlohmann::json cases = nlohmann::json::parse(testing::ReadFile(
       std::string(ENTRENAR_SOURCE_DIR) + "/tests/data/schedules/pytorch_lr.json"));
-  REQUIRE(cases.size() >= 7);
+  REQUIRE(cases.size() >= 10);
   for (const nlohmann::json& c : cases) {
     INFO(c["name"].get<std::string>());
     // The fixture's scheduler config is JSON, which is YAML: it goes through the manifest reader.
@@ -22,6 +22,15 @@ TEST_CASE("Learning-rate sequences match PyTorch's schedulers", "[unit][engine]"
     INFO(testing::Describe(r.diagnostics));
     REQUIRE(r.ok());
     const double lr = c["lr"].get<double>();
+    if (c.contains("metrics")) {  // plateau: the rate after each validation value
+      PlateauTracker tracker;
+      for (std::size_t i = 0; i < c["metrics"].size(); ++i) {
+        INFO("validation " << i);
+        tracker.Observe(r.manifest->scheduler, c["metrics"][i].get<double>());
+        CHECK(lr * tracker.scale == Approx(c["lrs"][i].get<double>()).epsilon(1e-12));
+      }
+      continue;
+    }
     const auto total = c["total_steps"].get<std::int64_t>();
     const auto& expected = c["lrs"];
     REQUIRE(expected.size() == static_cast<std::size_t>(total));

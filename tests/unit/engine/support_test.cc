@@ -28,7 +28,7 @@ TEST_CASE("A manifest the engine implements passes the support check", "[unit][e
 TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`", "[unit][engine]") {
   std::vector<manifest::Diagnostic> d =
       Check(kModel +
-            "scheduler: {name: plateau}\ncallbacks:\n  - type: lr_monitor\n"
+            "optimizer: {name: lamb}\ncallbacks:\n  - type: lr_monitor\n"
             "training:\n  mixed_precision: {enabled: true}\n");
   std::vector<std::string> messages;
   for (const auto& x : d) messages.push_back(x.message);
@@ -36,7 +36,7 @@ TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`",
         messages.end());
   CHECK(std::find(messages.begin(), messages.end(),
                   "not supported yet: training.mixed_precision") != messages.end());
-  CHECK(std::find(messages.begin(), messages.end(), "not supported yet: scheduler.name: plateau") !=
+  CHECK(std::find(messages.begin(), messages.end(), "not supported yet: optimizer.name: lamb") !=
         messages.end());
   // A switched-off section asks nothing.
   CHECK(Check(kModel + "lora: {enabled: false, rank: 8}\n").empty());
