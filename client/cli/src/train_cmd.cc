@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -38,8 +39,9 @@ class RunRecorder : public engine::EventSink {
  public:
   // `resume_step`: continuing a run from a checkpoint of that step; rows of later steps in an
   // existing metrics.jsonl are dropped (those steps run again).
-  RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step)
-      : dir_(dir), tty_(tty) {
+  RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step,
+              std::int64_t refresh_ms)
+      : dir_(dir), tty_(tty), refresh_(std::chrono::milliseconds(refresh_ms)) {
     const std::string jsonl = dir + "/metrics.jsonl";
     if (resume_step) {
       std::ifstream in(jsonl);
@@ -112,16 +114,25 @@ class RunRecorder : public engine::EventSink {
     }
     total_ =
         static_cast<std::int64_t>(e.values.count("total_steps") ? e.values.at("total_steps") : 0);
-    if (tty_) {
-      char buf[200];
-      std::snprintf(buf, sizeof(buf),
-                    "\repoch %lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s   ",
-                    static_cast<long long>(e.epoch), static_cast<long long>(e.step),
-                    static_cast<long long>(total_), e.values.at("train_loss"),
-                    e.values.at("learning_rate"), e.values.at("samples_per_second"));
-      std::cerr << buf << std::flush;
-      progress_shown_ = true;
-    }
+    if (!tty_) return;
+    // Redraw at most every refresh_rate ms, and always on the last step.
+    const auto now = std::chrono::steady_clock::now();
+    if (e.step == 1) first_step_ = now;
+    if (e.step != total_ && now - last_draw_ < refresh_) return;
+    last_draw_ = now;
+    const double elapsed = std::chrono::duration<double>(now - first_step_).count();
+    const double eta = e.step > 1 ? elapsed / static_cast<double>(e.step - 1) *
+                                        static_cast<double>(total_ - e.step)
+                                  : 0;
+    char buf[240];
+    std::snprintf(
+        buf, sizeof(buf),
+        "\repoch %lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %02d:%02d   ",
+        static_cast<long long>(e.epoch), static_cast<long long>(e.step),
+        static_cast<long long>(total_), e.values.at("train_loss"), e.values.at("learning_rate"),
+        e.values.at("samples_per_second"), static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    std::cerr << buf << std::flush;
+    progress_shown_ = true;
   }
 
   void OnValidation(const engine::Event& e) {
@@ -151,6 +162,8 @@ class RunRecorder : public engine::EventSink {
 
   std::string dir_;
   bool tty_;
+  std::chrono::steady_clock::duration refresh_;
+  std::chrono::steady_clock::time_point first_step_{}, last_draw_{};
   bool progress_shown_ = false;
   std::int64_t total_ = 0;
   std::ofstream jsonl_, log_;
@@ -289,7 +302,7 @@ int RunTrain(const TrainArgs& a) {
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
-                       resume_step);
+                       resume_step, m.monitoring.terminal.refresh_rate);
   engine::TrainOptions train;
   train.base_dir = a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;
