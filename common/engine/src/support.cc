@@ -39,6 +39,8 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "optimizer.dampening",
                                    "optimizer.alpha",
                                    "optimizer.centered",
+                                   "optimizer.param_groups",
+                                   "model.freeze",
                                    "scheduler",
                                    "training.epochs",
                                    "training.max_steps",

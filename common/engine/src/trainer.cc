@@ -1,6 +1,8 @@
 // The training loop on LibTorch. LibTorch types stay in this file; nothing torch leaves it.
 #include "entrenar/engine/trainer.h"
 
+#include <fnmatch.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/strings.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/engine/metrics.h"
 #include "entrenar/engine/schedule.h"
@@ -87,41 +90,128 @@ std::optional<std::int64_t> OutputWidth(const manifest::ArchitectureConfig& arch
   return std::nullopt;
 }
 
-// ---- optimizer ----
+// ---- freezing and parameter groups ----
+// A glob matches a parameter by its full name (`layers.0.weight`), its name inside the model
+// (`0.weight`), or as a prefix of either (`layers.0` matches both tensors of layer 0).
+bool Matches(const std::string& pattern, const std::string& name) {
+  const std::string inner = name.substr(name.find('.') + 1);
+  for (const std::string& n : {name, inner}) {
+    if (fnmatch(pattern.c_str(), n.c_str(), 0) == 0) return true;
+    if (n.rfind(pattern + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> ParameterNames(const torch::nn::Sequential& model) {
+  std::vector<std::string> names;
+  for (const auto& p : model->named_parameters()) names.push_back("layers." + p.key());
+  return names;
+}
+
+// model.freeze: matching parameters stop requiring gradients. A pattern matching nothing is an
+// error (a typo would silently train everything).
+Status ApplyFreeze(torch::nn::Sequential& model, const std::vector<std::string>& patterns) {
+  for (const std::string& pattern : patterns) {
+    bool any = false;
+    for (auto& p : model->named_parameters()) {
+      if (Matches(pattern, "layers." + p.key())) {
+        p.value().requires_grad_(false);
+        any = true;
+      }
+    }
+    if (!any) {
+      return InvalidArgument("model.freeze: `" + pattern +
+                             "` matches no parameter; parameters are " +
+                             JoinQuoted(ParameterNames(model)));
+    }
+  }
+  return OkStatus();
+}
+
+// The trainable parameters split into optimizer groups: each of optimizer.param_groups (in
+// order; a parameter joins the first group that matches), then the rest with the defaults.
+struct Group {
+  std::vector<torch::Tensor> params;
+  double lr = 0;
+  double weight_decay = 0;
+};
+
+Result<std::vector<Group>> MakeGroups(const torch::nn::Sequential& model,
+                                      const manifest::OptimizerConfig& o) {
+  std::vector<Group> groups(o.param_groups.size() + 1);
+  groups.back().lr = o.lr;
+  groups.back().weight_decay = o.weight_decay;
+  for (std::size_t g = 0; g < o.param_groups.size(); ++g) {
+    groups[g].lr = o.param_groups[g].lr.value_or(o.lr);
+    groups[g].weight_decay = o.param_groups[g].weight_decay.value_or(o.weight_decay);
+  }
+  for (const auto& p : model->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    std::size_t g = 0;
+    while (g < o.param_groups.size() && !Matches(o.param_groups[g].params, "layers." + p.key()))
+      ++g;
+    groups[g].params.push_back(p.value());
+  }
+  for (std::size_t g = 0; g < o.param_groups.size(); ++g) {
+    if (groups[g].params.empty()) {
+      return InvalidArgument(
+          "optimizer.param_groups[" + std::to_string(g) + "].params: `" + o.param_groups[g].params +
+          "` matches no trainable parameter; parameters are " + JoinQuoted(ParameterNames(model)));
+    }
+  }
+  if (groups.back().params.empty()) groups.pop_back();
+  if (groups.empty())
+    return InvalidArgument("model.freeze: every parameter is frozen; nothing would train");
+  return groups;
+}
+
+template <typename Opt, typename Options>
+std::unique_ptr<torch::optim::Optimizer> WithGroups(const std::vector<Group>& groups,
+                                                    const Options& defaults) {
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  for (const Group& g : groups) {
+    auto options = std::make_unique<Options>(defaults);
+    options->lr(g.lr);
+    options->weight_decay(g.weight_decay);
+    param_groups.emplace_back(g.params, std::move(options));
+  }
+  return std::make_unique<Opt>(std::move(param_groups), defaults);
+}
+
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::OptimizerConfig& o,
-                                                       std::vector<torch::Tensor> params) {
+                                                       const std::vector<Group>& groups) {
   namespace optim = torch::optim;
   if (o.name == "sgd") {
-    return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr)
-                                                    .momentum(o.momentum)
-                                                    .dampening(o.dampening)
-                                                    .weight_decay(o.weight_decay)
-                                                    .nesterov(o.nesterov));
+    return WithGroups<optim::SGD>(groups, optim::SGDOptions(o.lr)
+                                              .momentum(o.momentum)
+                                              .dampening(o.dampening)
+                                              .weight_decay(o.weight_decay)
+                                              .nesterov(o.nesterov));
   }
   if (o.name == "adam") {
-    return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr)
-                                                     .betas({o.betas[0], o.betas[1]})
-                                                     .eps(o.eps)
-                                                     .weight_decay(o.weight_decay)
-                                                     .amsgrad(o.amsgrad));
+    return WithGroups<optim::Adam>(groups, optim::AdamOptions(o.lr)
+                                               .betas({o.betas[0], o.betas[1]})
+                                               .eps(o.eps)
+                                               .weight_decay(o.weight_decay)
+                                               .amsgrad(o.amsgrad));
   }
   if (o.name == "rmsprop") {
-    return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(o.lr)
-                                                        .alpha(o.alpha)
-                                                        .eps(o.eps)
-                                                        .weight_decay(o.weight_decay)
-                                                        .momentum(o.momentum)
-                                                        .centered(o.centered));
+    return WithGroups<optim::RMSprop>(groups, optim::RMSpropOptions(o.lr)
+                                                  .alpha(o.alpha)
+                                                  .eps(o.eps)
+                                                  .weight_decay(o.weight_decay)
+                                                  .momentum(o.momentum)
+                                                  .centered(o.centered));
   }
   if (o.name == "adagrad") {
-    return std::make_unique<optim::Adagrad>(
-        params, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
+    return WithGroups<optim::Adagrad>(
+        groups, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
   }
-  return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(o.lr)
-                                                    .betas({o.betas[0], o.betas[1]})
-                                                    .eps(o.eps)
-                                                    .weight_decay(o.weight_decay)
-                                                    .amsgrad(o.amsgrad));
+  return WithGroups<optim::AdamW>(groups, optim::AdamWOptions(o.lr)
+                                              .betas({o.betas[0], o.betas[1]})
+                                              .eps(o.eps)
+                                              .weight_decay(o.weight_decay)
+                                              .amsgrad(o.amsgrad));
 }
 
 // ---- weights and checkpoints ----
@@ -206,7 +296,8 @@ struct Run {
   std::optional<double> early_best;
   std::int64_t start_epoch = 1, start_batch = 0;  // where a resumed run picks up
   PlateauTracker plateau;
-  bool checkpoint_due = false;  // save_every fell on an epoch's last step: save after validation
+  std::vector<double> group_lr;  // each optimizer group's base learning rate
+  bool checkpoint_due = false;   // save_every fell on an epoch's last step: save after validation
 
   // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
   // newest keep_last. `next_epoch`/`next_batch` say where training continues.
@@ -485,7 +576,10 @@ struct Run {
         }
         const double lr =
             LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps) * plateau.scale;
-        for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+        for (std::size_t g = 0; g < group_lr.size(); ++g) {
+          optimizer->param_groups()[g].options().set_lr(
+              LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
+        }
         optimizer->step();
         optimizer->zero_grad();
         ++step;
@@ -601,6 +695,8 @@ Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData d, PrepareData(m, options.base_dir, options.seed));
   ENTRENAR_RETURN_IF_ERROR(CheckShapes(*m.model.architecture, d));
   ENTRENAR_ASSIGN_OR_RETURN(torch::nn::Sequential model, BuildModel(*m.model.architecture));
+  ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(model, m.model.freeze));
+  ENTRENAR_RETURN_IF_ERROR(MakeGroups(model, m.optimizer).status());
   ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, d.train.rows));
   DryRun plan;
   plan.train_rows = d.train.rows;
@@ -642,7 +738,10 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options
   ENTRENAR_RETURN_IF_ERROR(CheckShapes(arch, d));
   torch::manual_seed(options.seed);
   ENTRENAR_ASSIGN_OR_RETURN(run.model, BuildModel(arch));
-  run.optimizer = MakeOptimizer(m.optimizer, run.model->parameters());
+  ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(run.model, m.model.freeze));
+  ENTRENAR_ASSIGN_OR_RETURN(const std::vector<Group> groups, MakeGroups(run.model, m.optimizer));
+  for (const Group& g : groups) run.group_lr.push_back(g.lr);
+  run.optimizer = MakeOptimizer(m.optimizer, groups);
   const std::int64_t f = d.NumFeatures();
   run.train_x = ToTensor(d.train.x, d.train.rows, f);
   run.train_y = torch::tensor(d.train.y);
