@@ -253,6 +253,33 @@ TEST_CASE("train: freeze and param_groups select what learns", "[e2e]") {
         std::string::npos);
 }
 
+TEST_CASE("train: a duration budget ends the run on time", "[e2e]") {
+  TempDir dir;
+  const std::vector<std::string> base = {kSource + "/examples/digits.yaml",
+                                         "--set",
+                                         "training.epochs=null",
+                                         "--set",
+                                         "training.duration=1s",
+                                         "--set",
+                                         "training.early_stopping.enabled=false"};
+  std::vector<std::string> ok = base;
+  ok.insert(ok.end(), {"--set", "scheduler.name=constant", "--set", "scheduler.warmup.ratio=null",
+                       "--output", dir.path + "/run"});
+  ProcessResult r = Train(ok);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("the time budget of 1s is spent after step") != std::string::npos);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/run/summary.json"));
+  CHECK(summary["wall_seconds"].get<double>() >= 1.0);
+  CHECK(summary["steps"].get<int>() > 23);  // more than one epoch in a second
+  // A schedule that needs the total length cannot run on a time budget.
+  std::vector<std::string> cosine = base;
+  cosine.insert(cosine.end(), {"--output", dir.path + "/cosine"});
+  ProcessResult bad = Train(cosine);
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("set scheduler.T_max") != std::string::npos);
+}
+
 TEST_CASE("train --dry-run prints the plan and trains nothing", "[e2e]") {
   TempDir dir;
   ProcessResult r =

@@ -121,9 +121,9 @@ class RunRecorder : public engine::EventSink {
     if (e.step != total_ && now - last_draw_ < refresh_) return;
     last_draw_ = now;
     const double elapsed = std::chrono::duration<double>(now - first_step_).count();
-    const double eta = e.step > 1 ? elapsed / static_cast<double>(e.step - 1) *
-                                        static_cast<double>(total_ - e.step)
-                                  : 0;
+    const double eta = e.step > 1 && total_ > 0 ? elapsed / static_cast<double>(e.step - 1) *
+                                                      static_cast<double>(total_ - e.step)
+                                                : 0;
     char buf[240];
     std::snprintf(
         buf, sizeof(buf),

@@ -44,6 +44,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "scheduler",
                                    "training.epochs",
                                    "training.max_steps",
+                                   "training.duration",
                                    "training.gradient",
                                    "training.checkpoint",
                                    "training.early_stopping",

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <random>
 
@@ -270,6 +271,23 @@ Result<Budget> ComputeBudget(const Manifest& m, std::int64_t rows) {
                            " rows) is smaller than one batch with drop_last");
   }
   b.steps_per_epoch = (b.batches + accum - 1) / accum;
+  if (m.training.duration) {
+    // Bounded by wall-clock time: as many epochs as fit. Schedules that need the total length
+    // get it from T_max.
+    const auto& s = m.scheduler;
+    const bool needs_total =
+        ((s.name == "cosine" || s.name == "cosine_annealing" || s.name == "linear") && !s.T_max) ||
+        s.name == "one_cycle" || s.warmup.ratio.has_value();
+    if (needs_total) {
+      return InvalidArgument("training.duration: the `" + s.name + "` schedule" +
+                             (s.warmup.ratio ? " with warmup.ratio" : "") +
+                             " needs the run's length in steps, which a time budget does not give; "
+                             "set scheduler.T_max (and warmup.steps), or use max_steps");
+    }
+    b.epochs = std::numeric_limits<std::int64_t>::max() / 4;
+    b.total_steps = s.T_max.value_or(std::numeric_limits<std::int64_t>::max() / 4);
+    return b;
+  }
   b.epochs = m.training.max_steps
                  ? (*m.training.max_steps + b.steps_per_epoch - 1) / b.steps_per_epoch
                  : manifest::EffectiveEpochs(m.training);
@@ -589,7 +607,7 @@ struct Run {
             {"train_loss", window_loss / static_cast<double>(window)},
             {"learning_rate", lr},
             {"samples_per_second", secs > 0 ? samples / secs : 0},
-            {"total_steps", static_cast<double>(total_steps)}};
+            {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
         if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
         if (!std::isfinite(window_loss)) {
           return InvalidArgument("the training loss became " + std::to_string(window_loss) +
@@ -600,7 +618,13 @@ struct Run {
         window_loss = 0;
         window_samples = 0;
         if (every && step % *every == 0 && Validate()) done = true;
-        if (step >= total_steps) done = true;
+        if (!m.training.duration && step >= total_steps) done = true;
+        if (m.training.duration && std::chrono::duration<double>(Clock::now() - start).count() >=
+                                       m.training.duration->seconds) {
+          Log("the time budget of " + m.training.duration->text + " is spent after step " +
+              std::to_string(step));
+          done = true;
+        }
         const bool last_of_epoch = b + 1 == batches;
         if (options.stop && options.stop->load()) {
           summary.stopped = true;
