@@ -16,4 +16,24 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
                          int timeout_seconds = 60, const std::string& cwd = "");
 
+// A child process running in the background, its output going to files. Killed (SIGKILL) and
+// reaped on destruction if still running.
+class BackgroundProcess {
+ public:
+  // Starts `argv`, writing its stdout and stderr to `out_path` and `err_path`.
+  BackgroundProcess(const std::vector<std::string>& argv, const std::string& out_path,
+                    const std::string& err_path);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  void Signal(int signo);
+  // Waits up to `timeout_seconds` for it to exit; returns its exit code, or -1 for a signal or
+  // when it is still running (it is then killed).
+  int Wait(int timeout_seconds);
+
+ private:
+  int pid_ = -1;
+};
+
 }  // namespace entrenar::testing
