@@ -89,6 +89,22 @@ TEST_CASE("train: the digits example reaches 0.97 test accuracy and writes its r
   CHECK(Train({kSource + "/examples/digits.yaml", "--output", run}).exit_code == 4);
 }
 
+TEST_CASE("train: every example trains to a sensible result", "[e2e]") {
+  TempDir dir;
+  for (const char* name : {"iris", "wine", "breast_cancer"}) {
+    INFO(name);
+    const std::string run = dir.path + "/" + name;
+    ProcessResult r = Train({kSource + "/examples/" + name + ".yaml", "--output", run});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+    CHECK(summary["test"]["test_accuracy"].get<double>() >= 0.85);
+  }
+  const nlohmann::json bc = nlohmann::json::parse(Slurp(dir.path + "/breast_cancer/summary.json"));
+  CHECK(bc["test"]["test_auc_roc"].get<double>() > 0.9);
+  CHECK(bc["test"]["test_auc_roc"].get<double>() <= 1.0);
+}
+
 TEST_CASE("train: the same seed gives the same losses, bit for bit", "[e2e]") {
   TempDir dir;
   const std::vector<std::string> common = {kSource + "/examples/digits.yaml", "--set",

@@ -118,9 +118,9 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   if (m.training.loss == "bce") refuse("training.loss", "bce", "use cross_entropy (the default)");
   for (const std::string& metric :
        m.training.validation.metrics.value_or(std::vector<std::string>{})) {
-    if (metric == "auc_roc" || metric == "confusion_matrix" || metric == "perplexity") {
+    if (metric == "confusion_matrix" || metric == "perplexity") {
       refuse("training.validation.metrics", metric,
-             "use accuracy, precision, recall, f1, loss, mse, mae, rmse or r2");
+             "use accuracy, precision, recall, f1, auc_roc, loss, mse, mae, rmse or r2");
     }
   }
   if (m.output.model.format != "safetensors") {

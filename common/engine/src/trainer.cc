@@ -472,6 +472,15 @@ struct Run {
            ClassificationMetrics(p, t, static_cast<std::int64_t>(data.classes.size()))) {
         out[prefix + k] = v;
       }
+      const auto& wanted = m.training.validation.metrics;
+      if (wanted && std::find(wanted->begin(), wanted->end(), "auc_roc") != wanted->end()) {
+        const torch::Tensor probs = torch::softmax(logits, 1).contiguous();
+        const std::vector<float> pr(probs.data_ptr<float>(),
+                                    probs.data_ptr<float>() + probs.numel());
+        if (auto auc = AucRoc(pr, t, static_cast<std::int64_t>(data.classes.size()))) {
+          out[prefix + "auc_roc"] = *auc;
+        }
+      }
     } else {
       const torch::Tensor pred = logits.squeeze(1).to(torch::kDouble).contiguous();
       const torch::Tensor truth = y.to(torch::kDouble).contiguous();

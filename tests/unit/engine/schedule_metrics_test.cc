@@ -66,6 +66,19 @@ TEST_CASE("Classification metrics match a hand computation", "[unit][engine]") {
   CHECK(cm[1] == std::vector<std::int64_t>{0, 1, 1});
 }
 
+TEST_CASE("AUC-ROC matches hand computations, binary and one-vs-rest", "[unit][engine]") {
+  // Binary: P(class 1) = 0.1, 0.4, 0.35, 0.8 for truth 0, 0, 1, 1: 3 of 4 pairs ordered.
+  const std::vector<float> binary = {0.9f, 0.1f, 0.6f, 0.4f, 0.65f, 0.35f, 0.2f, 0.8f};
+  CHECK(*AucRoc(binary, {0, 0, 1, 1}, 2) == Approx(0.75));
+  // Ties count one half.
+  CHECK(*AucRoc({0.5f, 0.5f, 0.5f, 0.5f}, {0, 1}, 2) == Approx(0.5));
+  // Three classes, perfectly separated: every one-vs-rest AUC is 1.
+  const std::vector<float> three = {0.8f, 0.1f, 0.1f, 0.1f, 0.8f, 0.1f, 0.1f, 0.1f, 0.8f};
+  CHECK(*AucRoc(three, {0, 1, 2}, 3) == Approx(1.0));
+  // One class only: undefined.
+  CHECK_FALSE(AucRoc({0.3f, 0.7f, 0.4f, 0.6f}, {1, 1}, 2));
+}
+
 TEST_CASE("Regression metrics match a hand computation", "[unit][engine]") {
   auto m = RegressionMetrics({1, 2, 4}, {1, 3, 3});
   CHECK(m["mse"] == Approx(2.0 / 3));

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@ std::map<std::string, double> ClassificationMetrics(const std::vector<std::int64
 std::vector<std::vector<std::int64_t>> ConfusionMatrix(const std::vector<std::int64_t>& predicted,
                                                        const std::vector<std::int64_t>& truth,
                                                        std::int64_t num_classes);
+
+// Area under the ROC curve from class probabilities (row-major, num_classes per sample): for two
+// classes the AUC of class 1's score, for more the macro average of one-vs-rest AUCs over the
+// classes present (ties count one half). Returns nullopt when no class has both positives and
+// negatives.
+std::optional<double> AucRoc(const std::vector<float>& probabilities,
+                             const std::vector<std::int64_t>& truth, std::int64_t num_classes);
 
 // Regression metrics: mse, rmse, mae and r2 (1 - SSE/SST; 0 when the targets are constant).
 std::map<std::string, double> RegressionMetrics(const std::vector<double>& predicted,
