@@ -136,6 +136,18 @@ class RunRecorder : public engine::EventSink {
   }
 
   void OnValidation(const engine::Event& e) {
+    if (e.text == "cross_validation") {
+      std::ostringstream text;
+      text << "cross-validation:";
+      for (const auto& [k, v] : e.values) {
+        if (k.size() > 5 && k.compare(k.size() - 5, 5, "_mean") == 0) {
+          const std::string name = k.substr(0, k.size() - 5);
+          text << " " << name << "=" << v << " ± " << e.values.at(name + "_std");
+        }
+      }
+      Line(text.str());
+      return;
+    }
     std::ostringstream text;
     text << (e.text == "test" ? "test" : "validation") << " at step " << e.step << ":";
     for (const auto& [k, v] : e.values) {
@@ -192,7 +204,37 @@ ordered_json SummaryJson(const engine::TrainSummary& s) {
   }
   j["val"] = s.val;
   j["test"] = s.test;
+  j["device"] = s.device;
+  if (!s.val_confusion.empty() || !s.test_confusion.empty()) {
+    j["confusion_matrix"] = {
+        {"classes", s.classes}, {"val", s.val_confusion}, {"test", s.test_confusion}};
+  }
+  if (!s.folds.empty()) {
+    j["cross_validation"] = {{"folds", s.folds}, {"mean", s.folds_mean}, {"std", s.folds_std}};
+  }
   return j;
+}
+
+// The test split's confusion matrix as a table: rows are true classes, columns predictions.
+void PrintConfusion(const std::vector<std::string>& classes,
+                    const std::vector<std::vector<std::int64_t>>& m) {
+  if (m.empty()) return;
+  std::size_t width = 4;
+  for (const std::string& c : classes) width = std::max(width, c.size() + 1);
+  for (const auto& row : m) {
+    for (std::int64_t n : row) width = std::max(width, std::to_string(n).size() + 1);
+  }
+  auto cell = [&](const std::string& text) {
+    return std::string(width - std::min(width, text.size()), ' ') + text;
+  };
+  std::cout << "test confusion matrix (rows: true class, columns: predicted)\n" << cell("");
+  for (const std::string& c : classes) std::cout << cell(c);
+  std::cout << "\n";
+  for (std::size_t t = 0; t < m.size(); ++t) {
+    std::cout << cell(classes[t]);
+    for (std::int64_t n : m[t]) std::cout << cell(std::to_string(n));
+    std::cout << "\n";
+  }
 }
 
 struct TrainArgs {
@@ -328,6 +370,7 @@ int RunTrain(const TrainArgs& a) {
     std::cout << ", " << k << " " << value;
   }
   std::cout << "\n";
+  PrintConfusion(summary->classes, summary->test_confusion);
   return kExitOk;
 }
 

@@ -25,13 +25,6 @@ struct Rows {
   std::vector<std::string> where;
 };
 
-std::string Resolve(const std::string& base_dir, const std::string& path) {
-  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return path;
-  const std::string p = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
-  if (std::filesystem::path(p).is_absolute()) return p;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
-}
-
 Result<Table> Load(const manifest::DataConfig& d, const std::string& base_dir,
                    const std::string& key, const std::string& path) {
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
@@ -40,7 +33,7 @@ Result<Table> Load(const manifest::DataConfig& d, const std::string& base_dir,
   }
   ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
                             formats::ResolveTableFormat(d.format, path));
-  return formats::ReadTable(Resolve(base_dir, path), format);
+  return formats::ReadTable(ResolvePath(base_dir, path), format);
 }
 
 std::vector<std::string> DroppedColumns(const manifest::DataConfig& d) {
@@ -398,10 +391,52 @@ Status Normalize(const manifest::DataConfig& cfg, PreparedData* d) {
   return OkStatus();
 }
 
+// Deals the rows of `train` and `val` into folds and makes fold `f.index` the validation split.
+void DealFold(const Fold& f, std::uint64_t seed, bool classification, RawSplit* train,
+              RawSplit* val) {
+  RawSplit pool = std::move(*train);
+  pool.cells.insert(pool.cells.end(), val->cells.begin(), val->cells.end());
+  pool.y.insert(pool.y.end(), val->y.begin(), val->y.end());
+  pool.where.insert(pool.where.end(), val->where.begin(), val->where.end());
+  std::map<float, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < pool.y.size(); ++i) {
+    groups[f.stratified && classification ? pool.y[i] : 0.0F].push_back(i);
+  }
+  std::mt19937_64 rng(seed);
+  std::vector<bool> held(pool.y.size(), false);
+  std::size_t dealt = 0;  // continues across classes so every fold gets its share
+  for (auto& [key, idx] : groups) {
+    if (f.shuffle) Shuffle(idx, rng);
+    for (std::size_t i : idx) {
+      held[i] = static_cast<std::int64_t>(dealt++ % static_cast<std::size_t>(f.count)) == f.index;
+    }
+  }
+  *train = RawSplit();
+  *val = RawSplit();
+  for (std::size_t i = 0; i < pool.y.size(); ++i) {
+    RawSplit* to = held[i] ? val : train;
+    to->cells.push_back(std::move(pool.cells[i]));
+    to->y.push_back(pool.y[i]);
+    to->where.push_back(std::move(pool.where[i]));
+  }
+}
+
 }  // namespace
+
+std::string ResolvePath(const std::string& base_dir, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return path;
+  const std::string p = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
+  if (std::filesystem::path(p).is_absolute()) return p;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
 
 Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
                                  std::uint64_t seed) {
+  return PrepareData(m, base_dir, seed, Fold{0, 1, false, false});
+}
+
+Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
+                                 std::uint64_t seed, const Fold& fold) {
   const manifest::DataConfig& d = m.data;
   if (!d.source && !d.train) {
     return InvalidArgument("data: no data to train on; set data.source (or data.train)");
@@ -455,6 +490,9 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
     train = Subset(out, main_rows, AllRows(main_rows.target.size()));
     if (val_rows) val = Subset(out, *val_rows, AllRows(val_rows->target.size()));
     if (test_rows) test = Subset(out, *test_rows, AllRows(test_rows->target.size()));
+  }
+  if (fold.count > 1) {
+    DealFold(fold, out.split_seed, out.task == Task::kClassification, &train, &val);
   }
   if (train.cells.empty()) return InvalidArgument("data.split: the training split is empty");
   for (const auto& step : d.preprocessing) {

@@ -25,6 +25,11 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "data.loader.shuffle",
                                    "data.loader.drop_last",
                                    "data.loader.seed",
+                                   "data.loader.num_workers",
+                                   "data.loader.prefetch_factor",
+                                   "data.loader.pin_memory",
+                                   "model.source",
+                                   "model.format",
                                    "model.architecture",
                                    "model.device",
                                    "model.dtype",
@@ -55,13 +60,14 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "training.benchmark",
                                    "training.effective_batch_size",
                                    "training.loss",
+                                   "training.mixed_precision",
+                                   "training.validation.cross_validation",
                                    "monitoring.terminal.enabled",
                                    "monitoring.terminal.refresh_rate",
                                    "output.dir",
                                    "output.model.format",
                                    "output.metrics.format"};
   // A section switched off asks nothing of the engine.
-  if (!m.training.mixed_precision.enabled) keys.emplace_back("training.mixed_precision");
   if (!m.lora.enabled) keys.emplace_back("lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
   if (!m.monitoring.tracking.enabled) keys.emplace_back("monitoring.tracking");
@@ -88,39 +94,31 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   };
   const auto& arch = m.model.architecture;
   if (!arch) {
-    refuse("model", "a model without `architecture` (loading models is not built yet)",
+    refuse("model", "a model without `architecture` (weights from model.source load into one)",
            "describe the model: model.architecture.type: sequential with layers");
   } else if (arch->type != "sequential") {
     refuse("model.architecture.type", arch->type, "this version trains sequential models");
-  } else {
-    for (std::size_t i = 0; i < arch->layers.size(); ++i) {
-      const auto& l = arch->layers[i];
-      const std::string path = "model.architecture.layers[" + std::to_string(i) + "]";
-      const char* kind = l.conv1d       ? "conv1d"
-                         : l.conv2d     ? "conv2d"
-                         : l.max_pool1d ? "max_pool1d"
-                         : l.max_pool2d ? "max_pool2d"
-                         : l.avg_pool1d ? "avg_pool1d"
-                         : l.avg_pool2d ? "avg_pool2d"
-                         : l.embedding  ? "embedding"
-                                        : nullptr;
-      if (kind) {
-        refuse(path, std::string(kind) + " layers",
-               "layers available now: linear, activation, dropout, flatten, batchnorm, layernorm");
-      }
+  }
+  if (m.model.source) {
+    const std::string& src = *m.model.source;
+    const bool remote = src.find("://") != std::string::npos && src.rfind("file://", 0) != 0;
+    const std::string format = m.model.format.value_or("");
+    if (remote) {
+      refuse("model.source", "remote models (" + src + ")",
+             "download the weights and give a local .safetensors path");
+    } else if (!format.empty() && format != "safetensors") {
+      refuse("model.format", format, "load weights from a .safetensors file");
+    } else if (format.empty() &&
+               !(src.size() > 12 && src.compare(src.size() - 12, 12, ".safetensors") == 0)) {
+      refuse("model.source", "loading `" + src + "` (only .safetensors files load now)",
+             "convert the weights to safetensors, or set model.format: safetensors");
     }
   }
-  if (m.model.device != "auto" && m.model.device != "cpu") {
-    refuse("model.device", m.model.device, "this version trains on the CPU (device: cpu or auto)");
-  }
-  if (m.model.dtype != "float32") refuse("model.dtype", m.model.dtype, "use float32");
-  if (m.optimizer.name == "lamb") refuse("optimizer.name", "lamb", "use adamw or sgd");
-  if (m.training.loss == "bce") refuse("training.loss", "bce", "use cross_entropy (the default)");
+  if (m.model.device == "mps") refuse("model.device", "mps", "use cpu, cuda or auto");
   for (const std::string& metric :
        m.training.validation.metrics.value_or(std::vector<std::string>{})) {
-    if (metric == "confusion_matrix" || metric == "perplexity") {
-      refuse("training.validation.metrics", metric,
-             "use accuracy, precision, recall, f1, auc_roc, loss, mse, mae, rmse or r2");
+    if (metric == "perplexity") {
+      refuse("training.validation.metrics", metric, "perplexity belongs to language models");
     }
   }
   if (m.output.model.format != "safetensors") {

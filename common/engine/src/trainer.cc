@@ -1,8 +1,6 @@
 // The training loop on LibTorch. LibTorch types stay in this file; nothing torch leaves it.
 #include "entrenar/engine/trainer.h"
 
-#include <fnmatch.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -10,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -18,242 +17,22 @@
 #include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/engine/dataset.h"
+#include "entrenar/engine/loss_scale.h"
 #include "entrenar/engine/metrics.h"
 #include "entrenar/engine/schedule.h"
+#include "entrenar/engine/shape.h"
+#include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
+
+#include "loader.h"
+#include "model.h"
+#include "precision.h"
 
 namespace entrenar::engine {
 namespace {
 
 using manifest::Manifest;
 using Clock = std::chrono::steady_clock;
-
-// ---- model ----
-bool IsFinalSoftmax(const manifest::ActivationLayer& a, bool last) {
-  return last && (a.type == "softmax" || a.type == "log_softmax");
-}
-
-Result<torch::nn::Sequential> BuildModel(const manifest::ArchitectureConfig& arch) {
-  torch::nn::Sequential seq;
-  for (std::size_t i = 0; i < arch.layers.size(); ++i) {
-    const manifest::Layer& l = arch.layers[i];
-    const bool last = i + 1 == arch.layers.size();
-    if (l.linear) {
-      seq->push_back(
-          torch::nn::Linear(torch::nn::LinearOptions(l.linear->in_features, l.linear->out_features)
-                                .bias(l.linear->bias)));
-    } else if (l.dropout) {
-      seq->push_back(torch::nn::Dropout(l.dropout->p));
-    } else if (l.flatten) {
-      seq->push_back(torch::nn::Flatten(
-          torch::nn::FlattenOptions().start_dim(l.flatten->start_dim).end_dim(l.flatten->end_dim)));
-    } else if (l.batchnorm) {
-      seq->push_back(torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(l.batchnorm->num_features)
-                                                .eps(l.batchnorm->eps)
-                                                .momentum(l.batchnorm->momentum)));
-    } else if (l.layernorm) {
-      seq->push_back(torch::nn::LayerNorm(
-          torch::nn::LayerNormOptions({l.layernorm->normalized_shape}).eps(l.layernorm->eps)));
-    } else if (l.activation) {
-      const std::string& t = l.activation->type;
-      // A final softmax is applied at inference; training uses the stable log-softmax form.
-      if (IsFinalSoftmax(*l.activation, last)) continue;
-      if (t == "relu")
-        seq->push_back(torch::nn::ReLU());
-      else if (t == "gelu")
-        seq->push_back(torch::nn::GELU());
-      else if (t == "silu")
-        seq->push_back(torch::nn::SiLU());
-      else if (t == "tanh")
-        seq->push_back(torch::nn::Tanh());
-      else if (t == "sigmoid")
-        seq->push_back(torch::nn::Sigmoid());
-      else if (t == "leaky_relu")
-        seq->push_back(torch::nn::LeakyReLU(
-            torch::nn::LeakyReLUOptions().negative_slope(l.activation->negative_slope)));
-      else if (t == "softmax")
-        seq->push_back(torch::nn::Softmax(l.activation->dim));
-      else if (t == "log_softmax")
-        seq->push_back(torch::nn::LogSoftmax(l.activation->dim));
-    } else {
-      return Unimplemented("not supported yet: model.architecture.layers[" + std::to_string(i) +
-                           "]");
-    }
-  }
-  return seq;
-}
-
-// The width of the model's output, from its last linear layer.
-std::optional<std::int64_t> OutputWidth(const manifest::ArchitectureConfig& arch) {
-  for (auto it = arch.layers.rbegin(); it != arch.layers.rend(); ++it) {
-    if (it->linear) return it->linear->out_features;
-  }
-  return std::nullopt;
-}
-
-// ---- freezing and parameter groups ----
-// A glob matches a parameter by its full name (`layers.0.weight`), its name inside the model
-// (`0.weight`), or as a prefix of either (`layers.0` matches both tensors of layer 0).
-bool Matches(const std::string& pattern, const std::string& name) {
-  const std::string inner = name.substr(name.find('.') + 1);
-  for (const std::string& n : {name, inner}) {
-    if (fnmatch(pattern.c_str(), n.c_str(), 0) == 0) return true;
-    if (n.rfind(pattern + ".", 0) == 0) return true;
-  }
-  return false;
-}
-
-std::vector<std::string> ParameterNames(const torch::nn::Sequential& model) {
-  std::vector<std::string> names;
-  for (const auto& p : model->named_parameters()) names.push_back("layers." + p.key());
-  return names;
-}
-
-// model.freeze: matching parameters stop requiring gradients. A pattern matching nothing is an
-// error (a typo would silently train everything).
-Status ApplyFreeze(torch::nn::Sequential& model, const std::vector<std::string>& patterns) {
-  for (const std::string& pattern : patterns) {
-    bool any = false;
-    for (auto& p : model->named_parameters()) {
-      if (Matches(pattern, "layers." + p.key())) {
-        p.value().requires_grad_(false);
-        any = true;
-      }
-    }
-    if (!any) {
-      return InvalidArgument("model.freeze: `" + pattern +
-                             "` matches no parameter; parameters are " +
-                             JoinQuoted(ParameterNames(model)));
-    }
-  }
-  return OkStatus();
-}
-
-// The trainable parameters split into optimizer groups: each of optimizer.param_groups (in
-// order; a parameter joins the first group that matches), then the rest with the defaults.
-struct Group {
-  std::vector<torch::Tensor> params;
-  double lr = 0;
-  double weight_decay = 0;
-};
-
-Result<std::vector<Group>> MakeGroups(const torch::nn::Sequential& model,
-                                      const manifest::OptimizerConfig& o) {
-  std::vector<Group> groups(o.param_groups.size() + 1);
-  groups.back().lr = o.lr;
-  groups.back().weight_decay = o.weight_decay;
-  for (std::size_t g = 0; g < o.param_groups.size(); ++g) {
-    groups[g].lr = o.param_groups[g].lr.value_or(o.lr);
-    groups[g].weight_decay = o.param_groups[g].weight_decay.value_or(o.weight_decay);
-  }
-  for (const auto& p : model->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    std::size_t g = 0;
-    while (g < o.param_groups.size() && !Matches(o.param_groups[g].params, "layers." + p.key()))
-      ++g;
-    groups[g].params.push_back(p.value());
-  }
-  for (std::size_t g = 0; g < o.param_groups.size(); ++g) {
-    if (groups[g].params.empty()) {
-      return InvalidArgument(
-          "optimizer.param_groups[" + std::to_string(g) + "].params: `" + o.param_groups[g].params +
-          "` matches no trainable parameter; parameters are " + JoinQuoted(ParameterNames(model)));
-    }
-  }
-  if (groups.back().params.empty()) groups.pop_back();
-  if (groups.empty())
-    return InvalidArgument("model.freeze: every parameter is frozen; nothing would train");
-  return groups;
-}
-
-template <typename Opt, typename Options>
-std::unique_ptr<torch::optim::Optimizer> WithGroups(const std::vector<Group>& groups,
-                                                    const Options& defaults) {
-  std::vector<torch::optim::OptimizerParamGroup> param_groups;
-  for (const Group& g : groups) {
-    auto options = std::make_unique<Options>(defaults);
-    options->lr(g.lr);
-    options->weight_decay(g.weight_decay);
-    param_groups.emplace_back(g.params, std::move(options));
-  }
-  return std::make_unique<Opt>(std::move(param_groups), defaults);
-}
-
-std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::OptimizerConfig& o,
-                                                       const std::vector<Group>& groups) {
-  namespace optim = torch::optim;
-  if (o.name == "sgd") {
-    return WithGroups<optim::SGD>(groups, optim::SGDOptions(o.lr)
-                                              .momentum(o.momentum)
-                                              .dampening(o.dampening)
-                                              .weight_decay(o.weight_decay)
-                                              .nesterov(o.nesterov));
-  }
-  if (o.name == "adam") {
-    return WithGroups<optim::Adam>(groups, optim::AdamOptions(o.lr)
-                                               .betas({o.betas[0], o.betas[1]})
-                                               .eps(o.eps)
-                                               .weight_decay(o.weight_decay)
-                                               .amsgrad(o.amsgrad));
-  }
-  if (o.name == "rmsprop") {
-    return WithGroups<optim::RMSprop>(groups, optim::RMSpropOptions(o.lr)
-                                                  .alpha(o.alpha)
-                                                  .eps(o.eps)
-                                                  .weight_decay(o.weight_decay)
-                                                  .momentum(o.momentum)
-                                                  .centered(o.centered));
-  }
-  if (o.name == "adagrad") {
-    return WithGroups<optim::Adagrad>(
-        groups, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
-  }
-  return WithGroups<optim::AdamW>(groups, optim::AdamWOptions(o.lr)
-                                              .betas({o.betas[0], o.betas[1]})
-                                              .eps(o.eps)
-                                              .weight_decay(o.weight_decay)
-                                              .amsgrad(o.amsgrad));
-}
-
-// ---- weights and checkpoints ----
-formats::Tensor ToF32(const std::string& name, const torch::Tensor& value) {
-  const torch::Tensor t = value.detach().to(torch::kFloat).contiguous();
-  std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  return formats::MakeF32Tensor(name, t.sizes().vec(), v);
-}
-
-// The model's parameters and float buffers as `layers.<name>` tensors.
-formats::Safetensors Weights(const torch::nn::Sequential& model) {
-  formats::Safetensors st;
-  for (const auto& p : model->named_parameters())
-    st.tensors.push_back(ToF32("layers." + p.key(), p.value()));
-  for (const auto& b : model->named_buffers()) {
-    if (b.value().scalar_type() == torch::kFloat)
-      st.tensors.push_back(ToF32("layers." + b.key(), b.value()));
-  }
-  return st;
-}
-
-// Copies `layers.<name>` tensors into the model; every float parameter and buffer must be there.
-Status LoadWeights(torch::nn::Sequential& model, const formats::Safetensors& st,
-                   const std::string& file) {
-  torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& name, torch::Tensor& target) -> Status {
-    const formats::Tensor* t = st.Find("layers." + name);
-    if (!t || t->dtype != formats::DType::kF32 || t->shape != target.sizes().vec()) {
-      return DataLoss(file + ": tensor layers." + name + " is missing or mis-shaped");
-    }
-    const std::vector<float> v = formats::F32Values(*t);
-    target.copy_(torch::tensor(v).reshape(target.sizes()));
-    return OkStatus();
-  };
-  for (auto& p : model->named_parameters()) ENTRENAR_RETURN_IF_ERROR(load(p.key(), p.value()));
-  for (auto& b : model->named_buffers()) {
-    if (b.value().scalar_type() == torch::kFloat)
-      ENTRENAR_RETURN_IF_ERROR(load(b.key(), b.value()));
-  }
-  return OkStatus();
-}
 
 // ---- the run ----
 struct Budget {
@@ -316,11 +95,16 @@ struct Run {
   PlateauTracker plateau;
   std::vector<double> group_lr;  // each optimizer group's base learning rate
   bool checkpoint_due = false;   // save_every fell on an epoch's last step: save after validation
+  Precision prec;
+  torch::ScalarType input_dtype = torch::kFloat;  // float32 for embedding ids
+  LossScaler scaler = LossScaler::Dynamic();
+  bool fold_run = false;  // a cross-validation fold: no checkpoints, no saved model
 
   // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
   // newest keep_last. `next_epoch`/`next_batch` say where training continues.
   Status SaveCheckpoint(std::int64_t next_epoch, std::int64_t next_batch) {
     namespace fs = std::filesystem;
+    if (fold_run) return OkStatus();
     const std::string root = options.run_dir + "/checkpoints";
     const std::string final_dir = root + "/step-" + std::to_string(step);
     const std::string tmp = root + "/.step-" + std::to_string(step) + ".tmp";
@@ -368,6 +152,11 @@ struct Run {
     state["plateau_scale"] = plateau.scale;
     state["plateau_bad"] = plateau.bad;
     if (plateau.best) state["plateau_best"] = *plateau.best;
+    if (prec.scale_loss) {
+      state["loss_scale"] = scaler.scale();
+      state["loss_scale_clean_steps"] = scaler.clean_steps();
+      state["loss_scale_skipped_steps"] = scaler.skipped_steps();
+    }
     ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/state.json", state.dump(2) + "\n"));
     fs::remove_all(final_dir, ec);
     fs::rename(tmp, final_dir, ec);
@@ -427,6 +216,11 @@ struct Run {
     plateau.scale = state.value("plateau_scale", 1.0);
     plateau.bad = state.value("plateau_bad", std::int64_t{0});
     if (state.contains("plateau_best")) plateau.best = state["plateau_best"].get<double>();
+    if (state.contains("loss_scale")) {
+      scaler.Restore(state["loss_scale"].get<double>(),
+                     state["loss_scale_clean_steps"].get<std::int64_t>(),
+                     state["loss_scale_skipped_steps"].get<std::int64_t>());
+    }
     Log("resumed from " + dir + " at step " + std::to_string(step));
     return OkStatus();
   }
@@ -444,43 +238,68 @@ struct Run {
   }
   void Log(std::string text) { Emit(Event::Kind::kLog, {}, std::move(text)); }
 
-  torch::Tensor Loss(const torch::Tensor& out, const torch::Tensor& y) const {
-    if (Classification()) return torch::nn::functional::cross_entropy(out, y.to(torch::kLong));
-    const torch::Tensor pred = out.squeeze(1);
-    if (m.training.loss == "l1") return torch::nn::functional::l1_loss(pred, y);
-    if (m.training.loss == "huber") return torch::nn::functional::huber_loss(pred, y);
-    return torch::nn::functional::mse_loss(pred, y);
+  bool Binary() const { return m.training.loss == "bce"; }
+  bool Wants(const std::string& metric) const {
+    const auto& wanted = m.training.validation.metrics;
+    return wanted && std::find(wanted->begin(), wanted->end(), metric) != wanted->end();
   }
 
-  // Loss and metrics of `x`/`y` in evaluation mode, prefixed `prefix` (val_, test_).
+  // The model's float32 outputs for `x` (on the CPU) in evaluation mode, a chunk at a time.
+  torch::Tensor Forward(const torch::Tensor& x) {
+    const std::int64_t chunk = std::max<std::int64_t>(m.data.loader.batch_size, 4096);
+    std::vector<torch::Tensor> parts;
+    for (std::int64_t i = 0; i < x.size(0); i += chunk) {
+      const torch::Tensor xb = x.slice(0, i, std::min(x.size(0), i + chunk)).to(prec.device);
+      AutocastScope autocast(prec);
+      parts.push_back(model->forward(xb).to(torch::kCPU, torch::kFloat));
+    }
+    return parts.size() == 1 ? parts[0] : torch::cat(parts);
+  }
+
+  torch::Tensor Loss(const torch::Tensor& out, const torch::Tensor& y) const {
+    namespace F = torch::nn::functional;
+    if (Binary()) return F::binary_cross_entropy_with_logits(out.squeeze(1), y);
+    if (Classification()) return F::cross_entropy(out, y.to(torch::kLong));
+    const torch::Tensor pred = out.squeeze(1);
+    if (m.training.loss == "l1") return F::l1_loss(pred, y);
+    if (m.training.loss == "huber") return F::huber_loss(pred, y);
+    return F::mse_loss(pred, y);
+  }
+
+  // Class probabilities, one row per sample.
+  torch::Tensor Probabilities(const torch::Tensor& logits) const {
+    if (!Binary()) return torch::softmax(logits, 1);
+    const torch::Tensor p1 = torch::sigmoid(logits);
+    return torch::cat({1 - p1, p1}, 1);
+  }
+
+  // Loss and metrics of `x`/`y` in evaluation mode, prefixed `prefix` (val_, test_). The
+  // confusion matrix, when asked for, goes to `confusion`.
   std::map<std::string, double> Evaluate(const torch::Tensor& x, const torch::Tensor& y,
-                                         const std::string& prefix) {
+                                         const std::string& prefix,
+                                         std::vector<std::vector<std::int64_t>>* confusion) {
     std::map<std::string, double> out;
     if (x.size(0) == 0) return out;
     torch::NoGradGuard no_grad;
     model->eval();
-    const torch::Tensor logits = model->forward(x);
+    const torch::Tensor logits = Forward(x);
     out[prefix + "loss"] = Loss(logits, y).item<double>();
     if (Classification()) {
-      const torch::Tensor pred = logits.argmax(1).contiguous();
+      const torch::Tensor probs = Probabilities(logits).contiguous();
+      const torch::Tensor pred = probs.argmax(1).contiguous();
       const torch::Tensor truth = y.to(torch::kLong).contiguous();
       std::vector<std::int64_t> p(pred.data_ptr<std::int64_t>(),
                                   pred.data_ptr<std::int64_t>() + pred.numel());
       std::vector<std::int64_t> t(truth.data_ptr<std::int64_t>(),
                                   truth.data_ptr<std::int64_t>() + truth.numel());
-      for (const auto& [k, v] :
-           ClassificationMetrics(p, t, static_cast<std::int64_t>(data.classes.size()))) {
-        out[prefix + k] = v;
-      }
-      const auto& wanted = m.training.validation.metrics;
-      if (wanted && std::find(wanted->begin(), wanted->end(), "auc_roc") != wanted->end()) {
-        const torch::Tensor probs = torch::softmax(logits, 1).contiguous();
+      const auto classes = static_cast<std::int64_t>(data.classes.size());
+      for (const auto& [k, v] : ClassificationMetrics(p, t, classes)) out[prefix + k] = v;
+      if (Wants("auc_roc")) {
         const std::vector<float> pr(probs.data_ptr<float>(),
                                     probs.data_ptr<float>() + probs.numel());
-        if (auto auc = AucRoc(pr, t, static_cast<std::int64_t>(data.classes.size()))) {
-          out[prefix + "auc_roc"] = *auc;
-        }
+        if (auto auc = AucRoc(pr, t, classes)) out[prefix + "auc_roc"] = *auc;
       }
+      if (confusion && Wants("confusion_matrix")) *confusion = ConfusionMatrix(p, t, classes);
     } else {
       const torch::Tensor pred = logits.squeeze(1).to(torch::kDouble).contiguous();
       const torch::Tensor truth = y.to(torch::kDouble).contiguous();
@@ -512,7 +331,7 @@ struct Run {
   // Validation, best-weights tracking and early stopping. Returns true to stop training.
   bool Validate() {
     if (val_x.size(0) == 0) return false;
-    const std::map<std::string, double> v = Evaluate(val_x, val_y, "val_");
+    const std::map<std::string, double> v = Evaluate(val_x, val_y, "val_", &summary.val_confusion);
     summary.val = v;
     Emit(Event::Kind::kValidation, v);
     // A metric may be named with or without its prefix: `accuracy` is `val_accuracy`.
@@ -552,9 +371,31 @@ struct Run {
     return false;
   }
 
+  // Divides the gradients by the loss scale and updates the scaler. Returns false (skip the
+  // step) when a gradient overflowed.
+  bool UnscaleGradients() {
+    const double inverse = 1.0 / scaler.scale();
+    bool overflow = false;
+    for (auto& p : model->parameters()) {
+      if (!p.grad().defined()) continue;
+      p.mutable_grad().mul_(inverse);
+      overflow = overflow || !torch::isfinite(p.grad()).all().item<bool>();
+    }
+    if (scaler.Update(overflow)) return true;
+    Log("step " + std::to_string(step + 1) +
+        " skipped: a gradient overflowed float16; loss scale now " +
+        std::to_string(scaler.scale()));
+    return false;
+  }
+
   Status Loop() {
     const std::int64_t n = train_x.size(0);
-    const std::int64_t batch = m.data.loader.batch_size;
+    LoaderOptions loader_options;
+    loader_options.batch_size = m.data.loader.batch_size;
+    loader_options.num_workers = m.data.loader.num_workers;
+    loader_options.prefetch_factor = m.data.loader.prefetch_factor;
+    loader_options.pin_memory = m.data.loader.pin_memory && prec.device.is_cuda();
+    loader_options.device = prec.device;
     const std::int64_t accum = m.training.gradient.accumulation_steps;
     ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, n));
     const std::int64_t batches = budget.batches, steps_per_epoch = budget.steps_per_epoch;
@@ -574,25 +415,32 @@ struct Run {
         std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(epoch));
         for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
       }
-      const torch::Tensor perm = torch::tensor(order, torch::kLong);
+      BatchLoader loader(train_x, train_y, torch::tensor(order, torch::kLong),
+                         epoch == start_epoch ? start_batch : 0, batches, loader_options);
       std::int64_t micro = 0;
       double window_loss = 0;
       std::int64_t window_samples = 0;
       const std::int64_t first_batch = epoch == start_epoch ? start_batch : 0;
       for (std::int64_t b = first_batch; b < batches && !done; ++b) {
-        const torch::Tensor idx = perm.slice(0, b * batch, std::min(n, (b + 1) * batch));
-        const torch::Tensor xb = train_x.index_select(0, idx), yb = train_y.index_select(0, idx);
+        const auto [xb, yb] = loader.Next();
         // The window's last micro-batches may be fewer than `accum` at an epoch's end.
         const std::int64_t window = std::min(accum, batches - (b - micro));
-        const torch::Tensor loss = Loss(model->forward(xb), yb);
-        if (window == 1) {
+        torch::Tensor loss;
+        {
+          AutocastScope autocast(prec);
+          loss = Loss(model->forward(xb).to(torch::kFloat), yb);
+        }
+        const double factor =
+            (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(window);
+        if (factor == 1.0) {
           loss.backward();
         } else {
-          (loss / static_cast<double>(window)).backward();
+          (loss * factor).backward();
         }
         window_loss += loss.item<double>();
         window_samples += xb.size(0);
         if (++micro < window) continue;
+        const bool take_step = !prec.scale_loss || UnscaleGradients();
         if (m.training.gradient.clip_value) {
           torch::nn::utils::clip_grad_value_(model->parameters(), *m.training.gradient.clip_value);
         }
@@ -607,7 +455,7 @@ struct Run {
           optimizer->param_groups()[g].options().set_lr(
               LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
         }
-        optimizer->step();
+        if (take_step) optimizer->step();
         optimizer->zero_grad();
         ++step;
         samples += window_samples;
@@ -618,6 +466,7 @@ struct Run {
             {"samples_per_second", secs > 0 ? samples / secs : 0},
             {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
         if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
+        if (prec.scale_loss) values["loss_scale"] = scaler.scale();
         if (!std::isfinite(window_loss)) {
           return InvalidArgument("the training loss became " + std::to_string(window_loss) +
                                  " at step " + std::to_string(step) + "; lower optimizer.lr");
@@ -699,37 +548,81 @@ torch::Tensor ToTensor(const std::vector<float>& v, std::int64_t rows, std::int6
   return torch::tensor(v).reshape({rows, cols});
 }
 
-// The model's input and output widths must fit the data.
-Status CheckShapes(const manifest::ArchitectureConfig& arch, const PreparedData& d) {
+// The model's output per sample must be one value per class (one for regression and bce).
+Status CheckOutput(const Manifest& m, const PreparedData& d, const Shape& out) {
   const bool classification = d.task == Task::kClassification;
-  const std::optional<std::int64_t> width = OutputWidth(arch);
-  const std::int64_t want = classification ? static_cast<std::int64_t>(d.classes.size()) : 1;
-  if (width && *width != want) {
-    return InvalidArgument("model.architecture.layers: the model outputs " +
-                           std::to_string(*width) + " values but the " +
-                           (classification ? "data has " + std::to_string(want) + " classes"
-                                           : std::string("regression target needs 1")));
+  const bool binary = m.training.loss == "bce";
+  if (binary && d.classes.size() != 2) {
+    return InvalidArgument("training.loss: bce is binary cross-entropy, but the target `" +
+                           d.target + "` has " + std::to_string(d.classes.size()) +
+                           " classes; use cross_entropy");
   }
-  for (std::size_t i = 0; i < arch.layers.size(); ++i) {
-    const auto& l = arch.layers[i];
-    if (!l.linear) continue;
-    if (l.linear->in_features != d.NumFeatures()) {
-      return InvalidArgument("model.architecture.layers[" + std::to_string(i) +
-                             "].linear.in_features is " + std::to_string(l.linear->in_features) +
-                             " but the data has " + std::to_string(d.NumFeatures()) +
-                             " feature columns");
-    }
-    break;
+  const std::int64_t want =
+      classification && !binary ? static_cast<std::int64_t>(d.classes.size()) : 1;
+  if (out.size() != 1 || out[0] != want) {
+    const std::string needs = binary ? "bce needs 1 (the logit of class `" + d.classes[1] + "`)"
+                              : classification ? "the data has " + std::to_string(want) + " classes"
+                                               : std::string("a regression target needs 1");
+    return InvalidArgument("model.architecture.layers: the model outputs " + FormatShape(out) +
+                           " values per sample but " + needs +
+                           (out.size() == 1 ? "" : "; end with flatten and a linear layer"));
   }
   return OkStatus();
 }
 
+// An embedding first layer looks features up as ids: each must be an integer in range.
+Status CheckIds(const Manifest& m, const PreparedData& d) {
+  const auto& layers = m.model.architecture->layers;
+  if (layers.empty() || !layers[0].embedding) return OkStatus();
+  const std::int64_t n = layers[0].embedding->num_embeddings;
+  const std::int64_t f = d.NumFeatures();
+  for (const auto& [name, split] : {std::pair<const char*, const Split*>{"training", &d.train},
+                                    {"validation", &d.val},
+                                    {"test", &d.test}}) {
+    for (std::size_t i = 0; i < split->x.size(); ++i) {
+      const float v = split->x[i];
+      if (v >= 0 && v < static_cast<float>(n) && std::floor(v) == v) continue;
+      return InvalidArgument(
+          "model.architecture.layers[0] (embedding): feature `" +
+          d.features[i % static_cast<std::size_t>(f)] + "` holds " + expr::FormatDouble(v) +
+          " in row " + std::to_string(i / static_cast<std::size_t>(f) + 1) + " of the " + name +
+          " split; an embedding needs integer ids from 0 to " + std::to_string(n - 1) +
+          " (raise num_embeddings, or do not normalize the id columns)");
+    }
+  }
+  return OkStatus();
+}
+
+// The model of `m` for data `d`: shapes checked, weights from model.source, freezing and
+// optimizer groups applied.
+struct ModelParts {
+  torch::nn::Sequential model;
+  std::vector<Group> groups;
+  std::vector<Shape> shapes;
+};
+
+Result<ModelParts> SetUpModel(const Manifest& m, const PreparedData& d,
+                              const TrainOptions& options) {
+  const Shape input = {d.NumFeatures()};
+  ModelParts parts;
+  ENTRENAR_ASSIGN_OR_RETURN(parts.shapes, InferShapes(*m.model.architecture, input));
+  ENTRENAR_RETURN_IF_ERROR(CheckOutput(m, d, parts.shapes.back()));
+  ENTRENAR_RETURN_IF_ERROR(CheckIds(m, d));
+  parts.model = BuildModel(m, input, parts.shapes);
+  if (m.model.source) {
+    const std::string file = ResolvePath(options.base_dir, *m.model.source);
+    ENTRENAR_ASSIGN_OR_RETURN(const formats::Safetensors st, formats::ReadSafetensorsFile(file));
+    ENTRENAR_RETURN_IF_ERROR(LoadWeights(parts.model, st, "model.source: " + file));
+  }
+  ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(parts.model, m.model.freeze));
+  ENTRENAR_ASSIGN_OR_RETURN(parts.groups, MakeGroups(parts.model, m.optimizer));
+  return parts;
+}
+
 Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
+  ENTRENAR_ASSIGN_OR_RETURN(const Precision prec, ResolvePrecision(m));
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData d, PrepareData(m, options.base_dir, options.seed));
-  ENTRENAR_RETURN_IF_ERROR(CheckShapes(*m.model.architecture, d));
-  ENTRENAR_ASSIGN_OR_RETURN(torch::nn::Sequential model, BuildModel(*m.model.architecture));
-  ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(model, m.model.freeze));
-  ENTRENAR_RETURN_IF_ERROR(MakeGroups(model, m.optimizer).status());
+  ENTRENAR_ASSIGN_OR_RETURN(ModelParts parts, SetUpModel(m, d, options));
   ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, d.train.rows));
   DryRun plan;
   plan.train_rows = d.train.rows;
@@ -739,61 +632,105 @@ Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
   plan.target = d.target;
   plan.task = d.task == Task::kClassification ? "classification" : "regression";
   plan.classes = d.classes;
-  for (const auto& p : model->parameters()) {
+  for (const auto& p : parts.model->parameters()) {
     (p.requires_grad() ? plan.trainable_parameters : plan.frozen_parameters) += p.numel();
   }
   plan.steps_per_epoch = budget.steps_per_epoch;
   plan.epochs = budget.epochs;
   plan.total_steps = budget.total_steps;
-  // float32 weights + gradients + optimizer state (two moments for the Adam family, one for
-  // momentum SGD, RMSprop and Adagrad), plus one batch of inputs and the widest activation.
+  // Weights + gradients + optimizer state (two moments for the Adam family and LAMB, one for
+  // momentum SGD, RMSprop and Adagrad), plus one batch of inputs and the two widest activations.
   const std::string& o = m.optimizer.name;
-  const std::int64_t states = (o == "adam" || o == "adamw")               ? 2
-                              : (o == "sgd" && m.optimizer.momentum == 0) ? 0
-                                                                          : 1;
+  const std::int64_t states = (o == "adam" || o == "adamw" || o == "lamb") ? 2
+                              : (o == "sgd" && m.optimizer.momentum == 0)  ? 0
+                                                                           : 1;
   std::int64_t widest = d.NumFeatures();
-  for (const auto& l : m.model.architecture->layers) {
-    if (l.linear) widest = std::max(widest, l.linear->out_features);
+  for (const Shape& s : parts.shapes) {
+    widest =
+        std::max(widest, std::accumulate(s.begin(), s.end(), std::int64_t{1}, std::multiplies<>()));
   }
+  const std::int64_t bytes = static_cast<std::int64_t>(torch::elementSize(prec.param_dtype));
   plan.estimated_memory_bytes =
-      4 * (plan.trainable_parameters * (2 + states) + plan.frozen_parameters +
-           m.data.loader.batch_size * (d.NumFeatures() + 2 * widest));
-  plan.device = "cpu";
+      bytes * (plan.trainable_parameters * (2 + states) + plan.frozen_parameters +
+               m.data.loader.batch_size * (d.NumFeatures() + 2 * widest));
+  plan.device = DeviceName(prec.device);
   plan.threads = torch::get_num_threads();
   return plan;
 }
 
-Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options, EventSink& sink) {
-  ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
+// Forwards a fold's log lines, prefixed, and nothing else: a fold's steps are not the run's.
+class FoldSink : public EventSink {
+ public:
+  FoldSink(EventSink& out, std::string prefix) : out_(out), prefix_(std::move(prefix)) {}
+  void OnEvent(const Event& e) override {
+    if (e.kind != Event::Kind::kLog) return;
+    Event copy = e;
+    copy.text = prefix_ + e.text;
+    out_.OnEvent(copy);
+  }
+
+ private:
+  EventSink& out_;
+  std::string prefix_;
+};
+
+// Trains one model on prepared data: the run itself, or one cross-validation fold.
+Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, EventSink& sink,
+                               PreparedData data, bool fold_run) {
   Run run(m, options, sink, std::move(data));
+  run.fold_run = fold_run;
   const PreparedData& d = run.data;
-  const auto& arch = *m.model.architecture;
-  ENTRENAR_RETURN_IF_ERROR(CheckShapes(arch, d));
+  ENTRENAR_ASSIGN_OR_RETURN(run.prec, ResolvePrecision(m));
+  if (m.training.mixed_precision.loss_scale.number) {
+    run.scaler = LossScaler::Fixed(*m.training.mixed_precision.loss_scale.number);
+  }
+  at::globalContext().setDeterministicCuDNN(m.training.deterministic);
+  at::globalContext().setBenchmarkCuDNN(m.training.benchmark && !m.training.deterministic);
   torch::manual_seed(options.seed);
-  ENTRENAR_ASSIGN_OR_RETURN(run.model, BuildModel(arch));
-  ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(run.model, m.model.freeze));
+  ENTRENAR_ASSIGN_OR_RETURN(ModelParts parts, SetUpModel(m, d, options));
+  run.model = parts.model;
+  run.model->to(run.prec.device, run.prec.param_dtype);
+  // Optimizer groups hold the parameters themselves, so they are made after the move.
   ENTRENAR_ASSIGN_OR_RETURN(const std::vector<Group> groups, MakeGroups(run.model, m.optimizer));
   for (const Group& g : groups) run.group_lr.push_back(g.lr);
   run.optimizer = MakeOptimizer(m.optimizer, groups);
+  const auto& layers = m.model.architecture->layers;
+  run.input_dtype = layers[0].embedding ? torch::kFloat : run.prec.param_dtype;
   const std::int64_t f = d.NumFeatures();
-  run.train_x = ToTensor(d.train.x, d.train.rows, f);
+  run.train_x = ToTensor(d.train.x, d.train.rows, f).to(run.input_dtype);
   run.train_y = torch::tensor(d.train.y);
-  run.val_x = ToTensor(d.val.x, d.val.rows, f);
+  run.val_x = ToTensor(d.val.x, d.val.rows, f).to(run.input_dtype);
   run.val_y = d.val.rows ? torch::tensor(d.val.y) : torch::empty({0});
-  run.test_x = ToTensor(d.test.x, d.test.rows, f);
+  run.test_x = ToTensor(d.test.x, d.test.rows, f).to(run.input_dtype);
   run.test_y = d.test.rows ? torch::tensor(d.test.y) : torch::empty({0});
   for (const auto& p : run.model->parameters()) run.summary.parameters += p.numel();
+  run.summary.classes = d.classes;
+  run.summary.device = DeviceName(run.prec.device);
   run.Log("data: " + std::to_string(d.train.rows) + " train, " + std::to_string(d.val.rows) +
           " val, " + std::to_string(d.test.rows) + " test rows; " + std::to_string(f) +
           " features; " +
-          (run.Classification() ? std::to_string(d.classes.size()) + " classes" : "regression"));
-  run.Emit(Event::Kind::kState, {}, "running");
-  if (!options.resume_from.empty()) ENTRENAR_RETURN_IF_ERROR(run.Resume(options.resume_from));
+          (run.Classification() ? std::to_string(d.classes.size()) + " classes" : "regression") +
+          "; device " + run.summary.device);
+  if (m.model.source) run.Log("weights loaded from " + *m.model.source);
+  if (m.data.loader.pin_memory && !run.prec.device.is_cuda()) {
+    run.Log("data.loader.pin_memory has no effect on the CPU");
+  }
+  if (!fold_run) run.Emit(Event::Kind::kState, {}, "running");
+  if (!options.resume_from.empty() && !fold_run) {
+    ENTRENAR_RETURN_IF_ERROR(run.Resume(options.resume_from));
+  }
   ENTRENAR_RETURN_IF_ERROR(run.Loop());
+  if (fold_run) {
+    if (!run.best_state.empty()) {
+      run.Restore(run.best_state);
+      run.summary.val = run.Evaluate(run.val_x, run.val_y, "val_", nullptr);
+    }
+    return run.summary;
+  }
   // The final checkpoint (a stopped run saved its own where it stopped).
   if (!run.summary.stopped) ENTRENAR_RETURN_IF_ERROR(run.SaveCheckpoint(run.epoch, 0));
   if (!run.best_state.empty()) run.Restore(run.best_state);
-  run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_");
+  run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_", &run.summary.test_confusion);
   if (!run.summary.test.empty()) run.Emit(Event::Kind::kValidation, run.summary.test, "test");
   ENTRENAR_RETURN_IF_ERROR(run.Save());
   run.summary.steps = run.step;
@@ -803,6 +740,90 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options
                                        : 0;
   run.Emit(Event::Kind::kState, {}, run.summary.stopped ? "stopped" : "succeeded");
   return run.summary;
+}
+
+// Cross-validation results, kept in the run directory so a resumed run reports them too.
+struct FoldResults {
+  std::vector<std::map<std::string, double>> folds;
+  std::map<std::string, double> mean, std;
+  bool stopped = false;
+};
+
+void Summarize(FoldResults& r) {
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& fold : r.folds) {
+    for (const auto& [k, v] : fold) values[k].push_back(v);
+  }
+  for (const auto& [k, v] : values) {
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    double var = 0;
+    for (double x : v) var += (x - mean) * (x - mean);
+    r.mean[k] = mean;
+    r.std[k] = std::sqrt(var / static_cast<double>(v.size()));
+  }
+}
+
+Result<FoldResults> CrossValidate(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+  const auto& cv = *m.training.validation.cross_validation;
+  const std::string file = options.run_dir + "/cross_validation.json";
+  FoldResults r;
+  if (!options.resume_from.empty()) {
+    const Result<std::string> text = ReadWholeFile(file);
+    const nlohmann::json j =
+        text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (j.is_object() && j.contains("folds")) {
+      r.folds = j["folds"].get<std::vector<std::map<std::string, double>>>();
+      Summarize(r);
+      return r;
+    }
+  }
+  for (std::int64_t k = 0; k < cv.folds; ++k) {
+    const std::string name = "fold " + std::to_string(k + 1) + "/" + std::to_string(cv.folds);
+    ENTRENAR_ASSIGN_OR_RETURN(PreparedData d,
+                              PrepareData(m, options.base_dir, options.seed,
+                                          Fold{k, cv.folds, cv.stratified, cv.shuffle}));
+    FoldSink fold_sink(sink, name + ": ");
+    ENTRENAR_ASSIGN_OR_RETURN(TrainSummary s, TrainData(m, options, fold_sink, std::move(d), true));
+    std::string line = name + ":";
+    for (const auto& [key, v] : s.val) line += " " + key + "=" + expr::FormatDouble(v);
+    Event e;
+    e.kind = Event::Kind::kLog;
+    e.text = line;
+    sink.OnEvent(e);
+    r.folds.push_back(s.val);
+    if (s.stopped) {
+      r.stopped = true;
+      return r;
+    }
+  }
+  Summarize(r);
+  nlohmann::ordered_json j = {{"folds", r.folds}, {"mean", r.mean}, {"std", r.std}};
+  ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(file, j.dump(2) + "\n"));
+  return r;
+}
+
+Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+  FoldResults cv;
+  if (m.training.validation.cross_validation) {
+    ENTRENAR_ASSIGN_OR_RETURN(cv, CrossValidate(m, options, sink));
+    Event e;
+    e.kind = Event::Kind::kValidation;
+    e.text = "cross_validation";
+    for (const auto& [k, v] : cv.mean) e.values[k + "_mean"] = v;
+    for (const auto& [k, v] : cv.std) e.values[k + "_std"] = v;
+    if (!cv.stopped) sink.OnEvent(e);
+  }
+  TrainSummary summary;
+  if (cv.stopped) {
+    summary.stopped = true;
+  } else {
+    ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
+    ENTRENAR_ASSIGN_OR_RETURN(summary, TrainData(m, options, sink, std::move(data), false));
+  }
+  summary.folds = cv.folds;
+  summary.folds_mean = cv.mean;
+  summary.folds_std = cv.std;
+  return summary;
 }
 
 }  // namespace

@@ -94,8 +94,8 @@ class Reader {
     (*ctx_.locations)[path] = entry->first.loc;
     field.emplace();
     const Node& value = entry->second;
-    if (value.IsScalar() && !rule.shorthand.empty()) {
-      // `dropout: 0.2` means `dropout: {p: 0.2}`.
+    if ((value.IsScalar() || value.IsSeq()) && !rule.shorthand.empty()) {
+      // `dropout: 0.2` means `dropout: {p: 0.2}`; `reshape: [1, 8, 8]` means `{shape: [...]}`.
       Node expanded = Node::Map(value.loc);
       expanded.Set(rule.shorthand, value, value.loc);
       ReadValue(ctx_, expanded, path, *field, rule);

@@ -124,6 +124,19 @@ void CheckData(Checker& c) {
   }
 }
 
+// Entries are sizes >= 1, except one that may be -1 (inferred).
+void CheckReshape(Checker& c, const std::string& path, const std::vector<std::int64_t>& shape) {
+  int inferred = 0;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && ++inferred == 2) {
+      c.Error(path + "[" + std::to_string(i) + "]", "only one size may be -1 (inferred)");
+    } else if (shape[i] == 0 || shape[i] < -1) {
+      c.Error(path + "[" + std::to_string(i) + "]",
+              "expected a size >= 1 or -1, found " + std::to_string(shape[i]));
+    }
+  }
+}
+
 // Walks a sequential model's layers, tracking the feature width where it is known.
 void CheckLayers(Checker& c) {
   const auto& arch = c.m().model.architecture;
@@ -132,39 +145,62 @@ void CheckLayers(Checker& c) {
     if (arch->layers.empty()) {
       c.Error("model.architecture.layers", "a sequential model needs at least one layer");
     }
-    std::optional<std::int64_t> width;  // features coming out of the previous layer
-    std::string width_from;
+    // What the previous layers give, where it is known without the data: the last dimension
+    // (`width`, read by linear and layernorm) and the channels (dimension 0 of a sample with
+    // spatial dimensions, read by conv and batchnorm).
+    struct Known {
+      std::optional<std::int64_t> value;
+      std::string from;
+    } width, channels;
+    bool spatial = false;
     for (std::size_t i = 0; i < arch->layers.size(); ++i) {
       const Layer& l = arch->layers[i];
       const std::string path = "model.architecture.layers[" + std::to_string(i) + "]";
-      auto expect = [&](const std::string& key, std::int64_t got) {
-        if (width && *width != got) {
+      const std::string here = "layers[" + std::to_string(i) + "]";
+      auto expect = [&](const Known& k, const std::string& key, std::int64_t got) {
+        if (k.value && *k.value != got) {
           c.Error(path + "." + key,
                   key.substr(key.find('.') + 1) + " is " + std::to_string(got) +
-                      " but the previous layer (" + width_from + ") gives " +
-                      std::to_string(*width),
-                  {"set it to " + std::to_string(*width)});
+                      " but the previous layer (" + k.from + ") gives " + std::to_string(*k.value),
+                  {"set it to " + std::to_string(*k.value)});
         }
       };
+      auto set = [&](Known& k, std::optional<std::int64_t> v, const std::string& what) {
+        k.value = v && *v > 0 ? v : std::nullopt;
+        k.from = here + ", " + what;
+      };
       if (l.linear) {
-        expect("linear.in_features", l.linear->in_features);
-        width = l.linear->out_features;
-        width_from = "layers[" + std::to_string(i) + "], out_features";
+        expect(width, "linear.in_features", l.linear->in_features);
+        set(width, l.linear->out_features, "out_features");
+        channels = width;
+        spatial = false;
       } else if (l.conv1d || l.conv2d) {
         const ConvLayer& conv = l.conv1d ? *l.conv1d : *l.conv2d;
-        const std::string kind = l.conv1d ? "conv1d" : "conv2d";
-        expect(kind + ".in_channels", conv.in_channels);
-        width = conv.out_channels;
-        width_from = "layers[" + std::to_string(i) + "], out_channels";
+        expect(channels, std::string(l.conv1d ? "conv1d" : "conv2d") + ".in_channels",
+               conv.in_channels);
+        set(channels, conv.out_channels, "out_channels");
+        width = {};
+        spatial = true;
       } else if (l.batchnorm) {
-        expect("batchnorm.num_features", l.batchnorm->num_features);
+        expect(spatial ? channels : width, "batchnorm.num_features", l.batchnorm->num_features);
       } else if (l.layernorm) {
-        expect("layernorm.normalized_shape", l.layernorm->normalized_shape);
+        expect(width, "layernorm.normalized_shape", l.layernorm->normalized_shape);
       } else if (l.embedding) {
-        width = l.embedding->embedding_dim;
-        width_from = "layers[" + std::to_string(i) + "], embedding_dim";
+        set(width, l.embedding->embedding_dim, "embedding_dim");
+        channels = {};
+        spatial = true;
       } else if (l.flatten) {
-        width.reset();  // the flattened width depends on the input's spatial size
+        width = channels = {};  // the flattened width depends on the input's spatial size
+        spatial = false;
+      } else if (l.reshape) {
+        const auto& shape = l.reshape->shape;
+        CheckReshape(c, path + ".reshape.shape", shape);
+        if (shape.empty()) continue;
+        set(width, shape.back(), "reshape");
+        set(channels, shape.front(), "reshape");
+        spatial = shape.size() > 1;
+      } else if (l.max_pool1d || l.max_pool2d || l.avg_pool1d || l.avg_pool2d) {
+        width = {};
       }
     }
   } else {

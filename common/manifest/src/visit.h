@@ -202,6 +202,13 @@ void Visit(V& v, EmbeddingLayer& c) {
   v.Key("embedding_dim", c.embedding_dim, R("Vector width.").Min(1).Required());
 }
 template <class V>
+void Visit(V& v, ReshapeLayer& c) {
+  v.Key("shape", c.shape,
+        R("Each sample's new shape without the batch dimension; one entry may be -1.")
+            .Required()
+            .NonEmpty());
+}
+template <class V>
 void Visit(V& v, DropoutLayer& c) {
   v.Key("p", c.p, R("Probability of zeroing an element.").Min(0).Below(1));
 }
@@ -224,6 +231,10 @@ void Visit(V& v, Layer& c) {
   v.Variant("avg_pool1d", c.avg_pool1d, R("1-D average pooling."));
   v.Variant("avg_pool2d", c.avg_pool2d, R("2-D average pooling."));
   v.Variant("flatten", c.flatten, R("Flatten to one feature dimension."));
+  v.Variant("reshape", c.reshape,
+            R("Reshape each sample (an entrenar extension); `reshape: [1, 8, 8]` is short for "
+              "`{shape: [1, 8, 8]}`.")
+                .Shorthand("shape"));
   v.Variant("batchnorm", c.batchnorm, R("Batch normalization."));
   v.Variant("layernorm", c.layernorm, R("Layer normalization."));
   v.Variant("embedding", c.embedding, R("Token embedding table."));

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/engine/trainer.h"
 
 #include "manifest_helpers.h"
@@ -28,20 +29,51 @@ TEST_CASE("A manifest the engine implements passes the support check", "[unit][e
 TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`", "[unit][engine]") {
   std::vector<manifest::Diagnostic> d =
       Check(kModel +
-            "optimizer: {name: lamb}\ncallbacks:\n  - type: lr_monitor\n"
-            "training:\n  mixed_precision: {enabled: true}\n");
+            "  device: mps\ncallbacks:\n  - type: lr_monitor\n"
+            "training:\n  validation: {metrics: [accuracy, perplexity]}\n");
   std::vector<std::string> messages;
   for (const auto& x : d) messages.push_back(x.message);
-  CHECK(std::find(messages.begin(), messages.end(), "not supported yet: callbacks") !=
-        messages.end());
-  CHECK(std::find(messages.begin(), messages.end(),
-                  "not supported yet: training.mixed_precision") != messages.end());
-  CHECK(std::find(messages.begin(), messages.end(), "not supported yet: optimizer.name: lamb") !=
-        messages.end());
+  INFO(Join(messages, "\n"));
+  auto has = [&](const std::string& m) {
+    return std::find(messages.begin(), messages.end(), m) != messages.end();
+  };
+  CHECK(has("not supported yet: callbacks"));
+  CHECK(has("not supported yet: model.device: mps"));
+  CHECK(has("not supported yet: training.validation.metrics: perplexity"));
+  CHECK(messages.size() == 3);
   // A switched-off section asks nothing.
   CHECK(Check(kModel + "lora: {enabled: false, rank: 8}\n").empty());
-  // No architecture: nothing to train yet.
-  CHECK(Check("model:\n  source: ./base\n")[0].message.find("not supported yet: model") == 0);
+  // No architecture: nothing to load the weights into.
+  CHECK(Check("model:\n  source: ./base.safetensors\n")[0].message.find(
+            "not supported yet: model") == 0);
+}
+
+TEST_CASE("Model sources load from local safetensors files only", "[unit][engine]") {
+  CHECK(Check(kModel + "  source: ./w.safetensors\n").empty());
+  CHECK(Check(kModel + "  source: ./w.bin\n  format: safetensors\n").empty());
+  const auto remote = Check(kModel + "  source: hf://org/model\n");
+  REQUIRE(remote.size() == 1);
+  CHECK(remote[0].message == "not supported yet: model.source: remote models (hf://org/model)");
+  const auto gguf = Check(kModel + "  source: ./w.gguf\n  format: gguf\n");
+  REQUIRE(gguf.size() == 1);
+  CHECK(gguf[0].message == "not supported yet: model.format: gguf");
+  const auto pt = Check(kModel + "  source: ./w.pt\n");
+  REQUIRE(pt.size() == 1);
+  CHECK(pt[0].path == "model.source");
+}
+
+TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pass the check",
+          "[unit][engine]") {
+  CHECK(Check("model:\n  architecture:\n    type: sequential\n    layers:\n"
+              "      - reshape: [1, 8, 8]\n"
+              "      - conv2d: {in_channels: 1, out_channels: 4, kernel_size: 3}\n"
+              "      - max_pool2d: {kernel_size: 2}\n      - avg_pool2d: {kernel_size: 1}\n"
+              "      - flatten\n      - linear: {in_features: 36, out_features: 2}\n"
+              "optimizer: {name: lamb}\n"
+              "training:\n  loss: bce\n  mixed_precision: {enabled: true, dtype: bfloat16}\n"
+              "  validation:\n    metrics: [accuracy, confusion_matrix]\n"
+              "    cross_validation: {folds: 3}\n")
+            .empty());
 }
 
 }  // namespace

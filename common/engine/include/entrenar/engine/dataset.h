@@ -59,6 +59,10 @@ struct PreparedData {
   std::int64_t NumFeatures() const { return static_cast<std::int64_t>(features.size()); }
 };
 
+// `path` from a manifest, relative to `base_dir` (the manifest's folder); `file://` is stripped
+// and other URLs are returned as they are.
+std::string ResolvePath(const std::string& base_dir, const std::string& path);
+
 // Loads `data.source` (split by ratio, stratified when asked) or `data.train/val/test`, relative
 // to `base_dir`; selects the target and feature columns; applies `drop`, then `fillna` and
 // `encode` in the order written, then `normalize`, all fitted on the training split only. `seed` is
@@ -67,5 +71,18 @@ struct PreparedData {
 // column).
 Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
                                  std::uint64_t seed);
+
+// One fold of training.validation.cross_validation: the training and validation rows together are
+// dealt into `count` folds (per class when stratified, after a seeded shuffle when shuffle);
+// fold `index` (0-based) is the validation split and the others train. Preprocessing is fitted
+// on the fold's own training rows; the test split is unchanged.
+struct Fold {
+  std::int64_t index = 0;
+  std::int64_t count = 5;
+  bool stratified = true;
+  bool shuffle = true;
+};
+Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
+                                 std::uint64_t seed, const Fold& fold);
 
 }  // namespace entrenar::engine

@@ -46,6 +46,15 @@ struct TrainSummary {
   std::int64_t best_step = 0;
   std::map<std::string, double> val;   // the last validation
   std::map<std::string, double> test;  // the test split, evaluated once at the end
+  // With `confusion_matrix` among the validation metrics: [true class][predicted class] counts
+  // of the last validation and of the test split, classes in index order.
+  std::vector<std::string> classes;
+  std::vector<std::vector<std::int64_t>> val_confusion, test_confusion;
+  // training.validation.cross_validation: each fold's validation metrics (with the best weights
+  // when save_best applies), and their mean and population standard deviation.
+  std::vector<std::map<std::string, double>> folds;
+  std::map<std::string, double> folds_mean, folds_std;
+  std::string device;
 };
 
 // What a run would do, computed by loading the data and building the model without training.

@@ -158,6 +158,10 @@ struct EmbeddingLayer {
   std::int64_t num_embeddings = 0;
   std::int64_t embedding_dim = 0;
 };
+// Gives each sample a new shape (batch dimension excluded), e.g. [1, 8, 8] for conv2d.
+struct ReshapeLayer {
+  std::vector<std::int64_t> shape;
+};
 struct DropoutLayer {
   double p = 0.5;
 };
@@ -176,6 +180,7 @@ struct Layer {
   std::optional<PoolLayer> avg_pool1d;
   std::optional<PoolLayer> avg_pool2d;
   std::optional<FlattenLayer> flatten;
+  std::optional<ReshapeLayer> reshape;
   std::optional<BatchNormLayer> batchnorm;
   std::optional<LayerNormLayer> layernorm;
   std::optional<EmbeddingLayer> embedding;
