@@ -95,6 +95,7 @@ class Inference {
   }
 
   std::string Input() const { return "its input is " + FormatShape(in_); }
+  std::string TheInput() const { return "the input " + FormatShape(in_); }
 
   // Layers acting on the last dimension.
   Result<Shape> Last(const std::string& key, std::int64_t want, std::int64_t out_width) const {
@@ -123,7 +124,7 @@ class Inference {
     for (std::size_t d = 1; d < rank; ++d) {
       const std::int64_t n = WindowOut(in_[d], c.kernel_size, c.stride, c.padding);
       if (n < 1) {
-        return Fail("kernel_size " + std::to_string(c.kernel_size) + " is larger than " + Input() +
+        return Fail("kernel_size " + std::to_string(c.kernel_size) + " is larger than " + TheInput() +
                         " (with padding " + std::to_string(c.padding) + ")",
                     "use a smaller kernel_size or more padding");
       }
@@ -148,7 +149,7 @@ class Inference {
       const std::int64_t n =
           WindowOut(in_[d], p.kernel_size, p.stride.value_or(p.kernel_size), p.padding);
       if (n < 1) {
-        return Fail("kernel_size " + std::to_string(p.kernel_size) + " is larger than " + Input(),
+        return Fail("kernel_size " + std::to_string(p.kernel_size) + " is larger than " + TheInput(),
                     "use a smaller kernel_size");
       }
       out.push_back(n);
@@ -164,7 +165,7 @@ class Inference {
     if (end < 0) end += rank;
     if (start < 1 || end >= rank || start > end) {
       return Fail("start_dim " + std::to_string(l_.flatten->start_dim) + " and end_dim " +
-                      std::to_string(l_.flatten->end_dim) + " do not fit " + Input() +
+                      std::to_string(l_.flatten->end_dim) + " do not fit " + TheInput() +
                       " (dimension 0 is the batch)",
                   "the defaults (1, -1) flatten each sample");
     }
@@ -188,7 +189,7 @@ class Inference {
     }
     if (inferred < out.size() && known > 0 && total % known == 0) out[inferred] = total / known;
     if (Numel(out) != total) {
-      return Fail("shape " + FormatShape(l_.reshape->shape) + " does not hold " + Input() + " (" +
+      return Fail("shape " + FormatShape(l_.reshape->shape) + " does not hold " + TheInput() + " (" +
                   std::to_string(total) + " values)");
     }
     return out;

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <catch2/catch.hpp>
 
@@ -158,6 +159,40 @@ TEST_CASE("Bad data is reported with the file and line", "[unit][engine]") {
         std::string::npos);
   Result<PreparedData> missing = PrepareData(Manifest("data:\n  source: none.csv\n"), dir.path, 1);
   CHECK(missing.status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("Cross-validation folds deal the train and val rows, stratified, each once",
+          "[unit][engine]") {
+  const manifest::Manifest m = Manifest(
+      "data:\n  source: iris.csv\n  target: species\n"
+      "  split: {train: 0.7, val: 0.1, test: 0.2, stratify: species}\n"
+      "  preprocessing:\n    - normalize: {columns: [sepal_length], method: zscore}\n");
+  Result<PreparedData> plain = PrepareData(m, kData, 3);
+  REQUIRE(plain.ok());
+  const std::int64_t pool = plain->train.rows + plain->val.rows;
+  std::multiset<float> seen_targets;
+  std::int64_t val_rows = 0;
+  std::set<double> shifts;
+  for (std::int64_t k = 0; k < 4; ++k) {
+    Result<PreparedData> d = PrepareData(m, kData, 3, Fold{k, 4, true, true});
+    REQUIRE(d.ok());
+    CHECK(d->train.rows + d->val.rows == pool);
+    CHECK(d->test.y == plain->test.y);  // the test split is never dealt
+    CHECK(d->test.rows == plain->test.rows);
+    val_rows += d->val.rows;
+    // Stratified: each class has about a quarter of its pool rows in every fold.
+    for (const auto& [cls, n] : Counts(d->val)) CHECK(n >= 7);
+    for (float y : d->val.y) seen_targets.insert(y);
+    // Preprocessing is fitted on each fold's own training rows.
+    shifts.insert(d->scaling.at(0).shift);
+  }
+  CHECK(val_rows == pool);  // every pool row is validated exactly once
+  CHECK(static_cast<std::int64_t>(seen_targets.size()) == pool);
+  CHECK(shifts.size() == 4);
+  // Same seed, same folds.
+  Result<PreparedData> again = PrepareData(m, kData, 3, Fold{1, 4, true, true});
+  Result<PreparedData> once = PrepareData(m, kData, 3, Fold{1, 4, true, true});
+  CHECK(again->val.x == once->val.x);
 }
 
 }  // namespace

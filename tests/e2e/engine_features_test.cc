@@ -1,0 +1,304 @@
+// `entrenar train` end to end for the engine's layers, optimizers, losses, weight loading,
+// precision, data loading workers and cross-validation.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::TempDir;
+using nlohmann::json;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+
+ProcessResult Train(std::vector<std::string> args) {
+  const char* b = std::getenv("ENTRENAR_BINARY");
+  REQUIRE(b != nullptr);
+  args.insert(args.begin(), {b, "train"});
+  return RunProcess(args, "", 240);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+json Summary(const std::string& run) { return json::parse(Slurp(run + "/summary.json")); }
+
+std::map<std::int64_t, double> LossByStep(const std::string& run) {
+  std::map<std::int64_t, double> out;
+  std::istringstream in(Slurp(run + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const json row = json::parse(line);
+    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
+  }
+  return out;
+}
+
+// Trains `file` into dir/name with the overrides; requires success.
+json TrainOk(const std::string& file, const std::string& run, std::vector<std::string> sets = {}) {
+  std::vector<std::string> args = {file, "--output", run};
+  for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+  ProcessResult r = Train(args);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return Summary(run);
+}
+
+const std::string kCnn = kSource + "/examples/digits_cnn.yaml";
+const std::string kDigits = kSource + "/examples/digits.yaml";
+
+TEST_CASE("train: a conv2d network with LAMB learns the digits, with a confusion matrix", "[e2e]") {
+  TempDir dir;
+  ProcessResult r = Train({kCnn, "--output", dir.path + "/run"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json s = Summary(dir.path + "/run");
+  const double accuracy = s["test"]["test_accuracy"].get<double>();
+  CHECK(accuracy >= 0.95);
+  // The confusion matrix agrees with the accuracy: its diagonal over its total.
+  const json cm = s["confusion_matrix"]["test"];
+  REQUIRE(cm.size() == 10);
+  std::int64_t total = 0, right = 0;
+  for (std::size_t t = 0; t < cm.size(); ++t) {
+    for (std::size_t p = 0; p < cm[t].size(); ++p) {
+      total += cm[t][p].get<std::int64_t>();
+      if (t == p) right += cm[t][p].get<std::int64_t>();
+    }
+  }
+  CHECK(total == 176);
+  CHECK(static_cast<double>(right) / static_cast<double>(total) == Approx(accuracy));
+  CHECK(s["confusion_matrix"]["val"].size() == 10);
+  CHECK(s["confusion_matrix"]["classes"][3] == "3");
+  CHECK(r.out.find("test confusion matrix (rows: true class, columns: predicted)") !=
+        std::string::npos);
+  CHECK(s["parameters"].get<int>() == 160 + 32 + 4640 + 5130);  // conv, batchnorm, conv, linear
+}
+
+TEST_CASE("train: loader workers prefetch exactly the batches of the single-threaded loader",
+          "[e2e]") {
+  TempDir dir;
+  TrainOk(kCnn, dir.path + "/w0", {"training.epochs=2", "data.loader.num_workers=0"});
+  TrainOk(kCnn, dir.path + "/w3",
+          {"training.epochs=2", "data.loader.num_workers=3", "data.loader.prefetch_factor=1"});
+  const auto a = LossByStep(dir.path + "/w0");
+  CHECK(a.size() == 46);
+  CHECK(a == LossByStep(dir.path + "/w3"));
+}
+
+TEST_CASE("train --resume with LAMB, batchnorm and workers continues bit for bit", "[e2e]") {
+  TempDir dir;
+  const std::vector<std::string> sets = {"training.epochs=null", "training.max_steps=30",
+                                         "training.checkpoint.save_every=10"};
+  TrainOk(kCnn, dir.path + "/full", sets);
+  const auto reference = LossByStep(dir.path + "/full");
+  REQUIRE(reference.size() == 30);
+  std::vector<std::string> args = {kCnn, "--resume", dir.path + "/full/checkpoints/step-10",
+                                   "--output", dir.path + "/resumed"};
+  for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+  ProcessResult r = Train(args);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto again = LossByStep(dir.path + "/resumed");
+  REQUIRE(again.size() == 20);
+  for (const auto& [step, loss] : again) CHECK(loss == reference.at(step));
+}
+
+TEST_CASE("train: conv1d, pooling and embedding layers train", "[e2e]") {
+  TempDir dir;
+  const json conv1d =
+      TrainOk(kDigits, dir.path + "/conv1d",
+              {"training.epochs=15",
+               "model.architecture.layers=[{reshape: [1, 64]}, {conv1d: {in_channels: 1, "
+               "out_channels: 32, kernel_size: 8, stride: 8}}, {activation: relu}, {avg_pool1d: "
+               "{kernel_size: 2}}, {max_pool1d: {kernel_size: 1}}, {flatten: {}}, {linear: "
+               "{in_features: 128, out_features: 10}}]"});
+  CHECK(conv1d["test"]["test_accuracy"].get<double>() >= 0.85);
+
+  // Two id columns; the class is (a + b) mod 3, which an embedding learns from the ids.
+  std::ofstream csv(dir.path + "/ids.csv");
+  csv << "a,b,label\n";
+  for (int i = 0; i < 600; ++i)
+    csv << i % 7 << "," << (i * 5 + 3) % 11 << "," << (i % 7 + (i * 5 + 3) % 11) % 3 << "\n";
+  csv.close();
+  const std::string manifest =
+      "entrenar: \"1.0\"\nname: ids\nversion: \"1\"\n"
+      "data:\n  source: ids.csv\n  split: {train: 0.8, val: 0.1, test: 0.1}\n"
+      "model:\n  architecture:\n    type: sequential\n    layers:\n"
+      "      - embedding: {num_embeddings: 11, embedding_dim: 8}\n"
+      "      - flatten\n      - linear: {in_features: 16, out_features: 32}\n"
+      "      - activation: relu\n      - linear: {in_features: 32, out_features: 3}\n"
+      "optimizer: {name: adam, lr: 0.01}\ntraining:\n  epochs: 40\n";
+  std::ofstream(dir.path + "/ids.yaml") << manifest;
+  const json ids = TrainOk(dir.path + "/ids.yaml", dir.path + "/ids");
+  CHECK(ids["test"]["test_accuracy"].get<double>() >= 0.95);
+
+  // An id beyond the table is an error naming the layer, the column and the row.
+  ProcessResult r = Train({dir.path + "/ids.yaml", "--output", dir.path + "/small", "--set",
+                           "model.architecture.layers[0].embedding.num_embeddings=7"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("model.architecture.layers[0] (embedding): feature `b` holds ") !=
+        std::string::npos);
+  CHECK(r.err.find("an embedding needs integer ids from 0 to 6") != std::string::npos);
+}
+
+TEST_CASE("train: shape errors found with the data name the layer", "[e2e]") {
+  TempDir dir;
+  ProcessResult r =
+      Train({kDigits, "--output", dir.path + "/run", "--set",
+             "model.architecture.layers=[{conv2d: {in_channels: 1, out_channels: 4, kernel_size: "
+             "3}}, {flatten: {}}, {linear: {in_features: 144, out_features: 10}}]"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("model.architecture.layers[0] (conv2d): expects channels x height x width "
+                   "but its input is 64; add `- reshape: [1, 8, 8]` before it") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/run/model.safetensors"));
+  r = Train({kDigits, "--output", dir.path + "/run2", "--set",
+             "model.architecture.layers[3].linear.out_features=7"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("the model outputs 7 values per sample but the data has 10 classes") !=
+        std::string::npos);
+}
+
+TEST_CASE("train: the bce loss trains a binary classifier with one output", "[e2e]") {
+  TempDir dir;
+  const std::string bc = kSource + "/examples/breast_cancer.yaml";
+  const json s =
+      TrainOk(bc, dir.path + "/bce",
+              {"training.loss=bce", "model.architecture.layers[3].linear.out_features=1"});
+  CHECK(s["test"]["test_accuracy"].get<double>() >= 0.85);
+  CHECK(s["test"]["test_auc_roc"].get<double>() > 0.9);
+  // Two outputs do not fit bce; three classes do not either.
+  ProcessResult r = Train({bc, "--output", dir.path + "/two", "--set", "training.loss=bce"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("bce needs 1 (the logit of class") != std::string::npos);
+  r = Train({kSource + "/examples/iris.yaml", "--output", dir.path + "/iris", "--set",
+             "training.loss=bce"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("training.loss: bce is binary cross-entropy, but the target `species` has 3 "
+                   "classes") != std::string::npos);
+}
+
+TEST_CASE("train: model.source loads weights by name and reports what does not fit", "[e2e]") {
+  TempDir dir;
+  // Weights written by PyTorch itself: an nn.Sequential's state_dict, names without `layers.`.
+  ProcessResult py = RunProcess({"/usr/bin/python3", kSource + "/tests/formats/torch_weights.py",
+                                 dir.path + "/torch.safetensors"});
+  INFO(py.err);
+  REQUIRE(py.exit_code == 0);
+  const json torch_weights = json::parse(py.out);
+  TrainOk(kDigits, dir.path + "/loaded",
+          {"model.source=" + dir.path + "/torch.safetensors", "optimizer.name=sgd",
+           "optimizer.lr=1e-30", "optimizer.weight_decay=0", "scheduler.name=constant",
+           "scheduler.warmup.ratio=null", "training.epochs=null", "training.max_steps=1",
+           "training.checkpoint.save_best=false"});
+  ProcessResult read =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/safetensors_numpy.py", "read",
+                  dir.path + "/loaded/model.safetensors"});
+  REQUIRE(read.exit_code == 0);
+  const json ours = json::parse(read.out);
+  for (const char* name : {"0.weight", "0.bias", "3.weight", "3.bias"}) {
+    INFO(name);
+    const auto& want = torch_weights[name];
+    const auto& got = ours[std::string("layers.") + name]["values"];
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].get<double>() == Approx(want[i].get<double>()).margin(1e-6));
+    }
+  }
+
+  // A checkpoint of a different architecture: every problem is listed.
+  TrainOk(kDigits, dir.path + "/base", {"training.epochs=1"});
+  ProcessResult r =
+      Train({kDigits, "--output", dir.path + "/bad", "--set",
+             "model.source=" + dir.path + "/base/model.safetensors", "--set",
+             "model.architecture.layers=[{linear: {in_features: 64, out_features: 32}}, "
+             "{activation: relu}, {batchnorm: {num_features: 32}}, "
+             "{linear: {in_features: 32, out_features: 10}}]"});
+  CHECK(r.exit_code == 1);
+  INFO(r.err);
+  CHECK(r.err.find("does not fit the model: missing layers.2.weight (32), layers.2.bias (32)") !=
+        std::string::npos);
+  CHECK(r.err.find("layers.2.running_var (32);") != std::string::npos);
+  CHECK(r.err.find("mis-shaped layers.0.weight is F32 128x64, the model needs float 32x64") !=
+        std::string::npos);
+  CHECK(r.err.find("layers.3.weight is F32 10x128, the model needs float 10x32") !=
+        std::string::npos);
+  r = Train({kDigits, "--output", dir.path + "/missing", "--set",
+             "model.source=" + dir.path + "/nothing.safetensors"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("nothing.safetensors") != std::string::npos);
+}
+
+TEST_CASE("train: cross-validation reports each fold and the mean and spread", "[e2e]") {
+  TempDir dir;
+  ProcessResult r = Train({kSource + "/examples/iris.yaml", "--output", dir.path + "/cv", "--set",
+                           "training.validation.cross_validation.folds=3"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json s = Summary(dir.path + "/cv");
+  const json cv = s["cross_validation"];
+  REQUIRE(cv["folds"].size() == 3);
+  double sum = 0, sq = 0;
+  for (const auto& fold : cv["folds"]) sum += fold["val_accuracy"].get<double>();
+  const double mean = sum / 3;
+  for (const auto& fold : cv["folds"]) {
+    const double d = fold["val_accuracy"].get<double>() - mean;
+    sq += d * d;
+  }
+  CHECK(cv["mean"]["val_accuracy"].get<double>() == Approx(mean));
+  CHECK(cv["std"]["val_accuracy"].get<double>() == Approx(std::sqrt(sq / 3)));
+  CHECK(mean >= 0.85);
+  CHECK(r.err.find("fold 2/3: val_accuracy=") != std::string::npos);
+  CHECK(r.err.find("cross-validation: val_accuracy=") != std::string::npos);
+  CHECK(fs::exists(dir.path + "/cv/cross_validation.json"));
+  // The run itself still trains and is tested after the folds.
+  CHECK(s["test"]["test_accuracy"].get<double>() >= 0.85);
+}
+
+TEST_CASE("train: bfloat16 trains on the CPU, and float16 or a missing GPU is a clear error",
+          "[e2e]") {
+  TempDir dir;
+  const json autocast = TrainOk(kDigits, dir.path + "/autocast",
+                                {"training.mixed_precision.enabled=true",
+                                 "training.mixed_precision.dtype=bfloat16", "training.epochs=10"});
+  CHECK(autocast["test"]["test_accuracy"].get<double>() >= 0.93);
+  const json bf16 =
+      TrainOk(kDigits, dir.path + "/bf16", {"model.dtype=bfloat16", "training.epochs=10"});
+  CHECK(bf16["test"]["test_accuracy"].get<double>() >= 0.9);
+  // bf16 really ran: its losses differ from float32's.
+  const json f32 = TrainOk(kDigits, dir.path + "/f32", {"training.epochs=10"});
+  CHECK(LossByStep(dir.path + "/bf16") != LossByStep(dir.path + "/f32"));
+  CHECK(LossByStep(dir.path + "/autocast") != LossByStep(dir.path + "/f32"));
+
+  const bool gpu = Slurp(dir.path + "/f32/environment.yaml").find("cuda_available: \"true\"") !=
+                   std::string::npos;
+  if (!gpu) {
+    ProcessResult r =
+        Train({kDigits, "--output", dir.path + "/half", "--set", "model.dtype=float16"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("model.dtype: float16 needs a CUDA device") != std::string::npos);
+    r = Train({kDigits, "--output", dir.path + "/cuda", "--set", "model.device=cuda:1"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("model.device: `cuda:1` asks for a CUDA GPU, but LibTorch finds none") !=
+          std::string::npos);
+    CHECK(f32["device"] == "cpu");
+  } else {
+    CHECK(f32["device"] == "cuda:0");  // device: auto picks the GPU
+  }
+}
+
+}  // namespace
