@@ -124,8 +124,8 @@ class Inference {
     for (std::size_t d = 1; d < rank; ++d) {
       const std::int64_t n = WindowOut(in_[d], c.kernel_size, c.stride, c.padding);
       if (n < 1) {
-        return Fail("kernel_size " + std::to_string(c.kernel_size) + " is larger than " + TheInput() +
-                        " (with padding " + std::to_string(c.padding) + ")",
+        return Fail("kernel_size " + std::to_string(c.kernel_size) + " is larger than " +
+                        TheInput() + " (with padding " + std::to_string(c.padding) + ")",
                     "use a smaller kernel_size or more padding");
       }
       out.push_back(n);
@@ -149,8 +149,9 @@ class Inference {
       const std::int64_t n =
           WindowOut(in_[d], p.kernel_size, p.stride.value_or(p.kernel_size), p.padding);
       if (n < 1) {
-        return Fail("kernel_size " + std::to_string(p.kernel_size) + " is larger than " + TheInput(),
-                    "use a smaller kernel_size");
+        return Fail(
+            "kernel_size " + std::to_string(p.kernel_size) + " is larger than " + TheInput(),
+            "use a smaller kernel_size");
       }
       out.push_back(n);
     }
@@ -189,8 +190,8 @@ class Inference {
     }
     if (inferred < out.size() && known > 0 && total % known == 0) out[inferred] = total / known;
     if (Numel(out) != total) {
-      return Fail("shape " + FormatShape(l_.reshape->shape) + " does not hold " + TheInput() + " (" +
-                  std::to_string(total) + " values)");
+      return Fail("shape " + FormatShape(l_.reshape->shape) + " does not hold " + TheInput() +
+                  " (" + std::to_string(total) + " values)");
     }
     return out;
   }

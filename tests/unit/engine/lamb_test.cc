@@ -13,8 +13,7 @@ namespace {
 struct Reference {
   std::vector<double> w, m, v;
   int t = 0;
-  void Step(const std::vector<double>& g, double lr, double b1, double b2, double eps,
-            double wd) {
+  void Step(const std::vector<double>& g, double lr, double b1, double b2, double eps, double wd) {
     ++t;
     std::vector<double> u(w.size());
     double w_norm = 0, u_norm = 0;

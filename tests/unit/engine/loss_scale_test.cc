@@ -24,8 +24,7 @@ TEST_CASE("A dynamic loss scale halves on overflow and doubles after clean steps
   CHECK(s.scale() == 1.0);  // never below one
 }
 
-TEST_CASE("A fixed loss scale never changes but still skips overflowing steps",
-          "[unit][engine]") {
+TEST_CASE("A fixed loss scale never changes but still skips overflowing steps", "[unit][engine]") {
   LossScaler s = LossScaler::Fixed(128);
   CHECK_FALSE(s.Update(true));
   for (int i = 0; i < 5000; ++i) CHECK(s.Update(false));

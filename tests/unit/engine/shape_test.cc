@@ -89,8 +89,7 @@ TEST_CASE("Shape mismatches name the layer, its input and a fix", "[unit][engine
   CHECK(Error("      - reshape: [-1, 8, 8]\n      - batchnorm: {num_features: 8}\n", {64}) ==
         "model.architecture.layers[1] (batchnorm): num_features is 8 but its input is 1x8x8; "
         "set num_features to 1");
-  CHECK(Error("      - reshape: [1, 8]\n      - max_pool1d: {kernel_size: 2, padding: 2}\n",
-              {8}) ==
+  CHECK(Error("      - reshape: [1, 8]\n      - max_pool1d: {kernel_size: 2, padding: 2}\n", {8}) ==
         "model.architecture.layers[1] (max_pool1d): padding 2 is more than half of kernel_size 2");
   CHECK(Error("      - flatten: {start_dim: 0}\n", {8}) ==
         "model.architecture.layers[0] (flatten): start_dim 0 and end_dim -1 do not fit the input "
