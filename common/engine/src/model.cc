@@ -7,6 +7,7 @@
 
 #include "entrenar/base/strings.h"
 
+#include "fused_adam.h"
 #include "lamb.h"
 
 namespace entrenar::engine {
@@ -126,9 +127,9 @@ std::vector<std::string> ParameterNames(const nn::Sequential& model) {
   return names;
 }
 
-template <typename Opt, typename Options>
+template <typename Opt, typename Options, typename... Args>
 std::unique_ptr<torch::optim::Optimizer> WithGroups(const std::vector<Group>& groups,
-                                                    const Options& defaults) {
+                                                    const Options& defaults, Args... args) {
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   for (const Group& g : groups) {
     auto options = std::make_unique<Options>(defaults);
@@ -136,7 +137,7 @@ std::unique_ptr<torch::optim::Optimizer> WithGroups(const std::vector<Group>& gr
     options->weight_decay(g.weight_decay);
     param_groups.emplace_back(g.params, std::move(options));
   }
-  return std::make_unique<Opt>(std::move(param_groups), defaults);
+  return std::make_unique<Opt>(std::move(param_groups), defaults, args...);
 }
 
 formats::Tensor ToF32(const std::string& name, const torch::Tensor& value) {
@@ -247,12 +248,15 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::Optimizer
                                               .weight_decay(o.weight_decay)
                                               .nesterov(o.nesterov));
   }
-  if (o.name == "adam") {
-    return WithGroups<optim::Adam>(groups, optim::AdamOptions(o.lr)
-                                               .betas({o.betas[0], o.betas[1]})
-                                               .eps(o.eps)
-                                               .weight_decay(o.weight_decay)
-                                               .amsgrad(o.amsgrad));
+  if (o.name == "adam" || o.name == "adamw") {
+    // LibTorch's Adam and AdamW, on flat buffers (fused_adam.h).
+    return WithGroups<FusedAdam>(groups,
+                                 optim::AdamWOptions(o.lr)
+                                     .betas({o.betas[0], o.betas[1]})
+                                     .eps(o.eps)
+                                     .weight_decay(o.weight_decay)
+                                     .amsgrad(o.amsgrad),
+                                 /*decoupled=*/o.name == "adamw");
   }
   if (o.name == "rmsprop") {
     return WithGroups<optim::RMSprop>(groups, optim::RMSpropOptions(o.lr)
@@ -262,20 +266,21 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::Optimizer
                                                   .momentum(o.momentum)
                                                   .centered(o.centered));
   }
-  if (o.name == "adagrad") {
-    return WithGroups<optim::Adagrad>(
-        groups, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
-  }
   if (o.name == "lamb") {
     return WithGroups<Lamb>(
         groups,
         LambOptions(o.lr).betas({o.betas[0], o.betas[1]}).eps(o.eps).weight_decay(o.weight_decay));
   }
-  return WithGroups<optim::AdamW>(groups, optim::AdamWOptions(o.lr)
-                                              .betas({o.betas[0], o.betas[1]})
-                                              .eps(o.eps)
-                                              .weight_decay(o.weight_decay)
-                                              .amsgrad(o.amsgrad));
+  return WithGroups<optim::Adagrad>(
+      groups, optim::AdagradOptions(o.lr).weight_decay(o.weight_decay).eps(o.eps));
+}
+
+void ZeroGrad(torch::optim::Optimizer& optimizer) {
+  if (auto* fused = dynamic_cast<FusedAdam*>(&optimizer)) {
+    fused->ZeroGrad();
+  } else {
+    optimizer.zero_grad();
+  }
 }
 
 formats::Safetensors Weights(const nn::Sequential& model) {

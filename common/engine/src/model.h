@@ -36,8 +36,12 @@ struct Group {
 };
 Result<std::vector<Group>> MakeGroups(const torch::nn::Sequential& model,
                                       const manifest::OptimizerConfig& o);
+// Adam and AdamW flatten their groups' parameters into one buffer each (see fused_adam.h):
+// make the optimizer after the model is on its device and in its dtype.
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::OptimizerConfig& o,
                                                        const std::vector<Group>& groups);
+// Zeroes the gradients the optimizer updates.
+void ZeroGrad(torch::optim::Optimizer& optimizer);
 
 // The model's parameters and float buffers as float32 `layers.<name>` tensors.
 formats::Safetensors Weights(const torch::nn::Sequential& model);

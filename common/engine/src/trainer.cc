@@ -456,7 +456,7 @@ struct Run {
               LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
         }
         if (take_step) optimizer->step();
-        optimizer->zero_grad();
+        ZeroGrad(*optimizer);
         ++step;
         samples += window_samples;
         const double secs = std::chrono::duration<double>(Clock::now() - start).count();
