@@ -301,4 +301,38 @@ TEST_CASE("train: bfloat16 trains on the CPU, and float16 or a missing GPU is a 
   }
 }
 
+TEST_CASE("train: output.model.format pt writes an archive PyTorch loads, and metrics json",
+          "[e2e]") {
+  TempDir dir;
+  TrainOk(kDigits, dir.path + "/st", {"training.epochs=2"});
+  TrainOk(kDigits, dir.path + "/pt",
+          {"training.epochs=2", "output.model.format=pt", "output.metrics.format=json"});
+  // metrics.json holds the rows of metrics.jsonl as one array.
+  const json rows = json::parse(Slurp(dir.path + "/pt/metrics.json"));
+  REQUIRE(rows.size() == 46);
+  CHECK(rows[45]["train_loss"].get<double>() == LossByStep(dir.path + "/pt").at(46));
+  CHECK_FALSE(fs::exists(dir.path + "/st/metrics.json"));
+  CHECK(fs::exists(dir.path + "/pt/model.pt"));
+  CHECK_FALSE(fs::exists(dir.path + "/pt/model.safetensors"));
+  // PyTorch reads the archive; its tensors equal the same run's safetensors weights.
+  const std::string script =
+      "import json, subprocess, sys, torch\n"
+      "m = torch.jit.load(sys.argv[1])\n"
+      "ref = json.loads(subprocess.check_output([sys.executable, sys.argv[3], 'read', "
+      "sys.argv[2]]))\n"
+      "sd = m.state_dict()\n"
+      "assert sorted(sd) == sorted(k for k in ref if k != '__metadata__'), (sorted(sd), "
+      "sorted(ref))\n"
+      "for k, v in sd.items():\n"
+      "    assert v.reshape(-1).tolist() == ref[k]['values'], k\n"
+      "pre = json.loads(m.entrenar_preprocessing)\n"
+      "print(len(pre['features']), len(sd))\n";
+  ProcessResult py = RunProcess({"/usr/bin/python3", "-c", script, dir.path + "/pt/model.pt",
+                                 dir.path + "/st/model.safetensors",
+                                 kSource + "/tests/formats/safetensors_numpy.py"});
+  INFO(py.err);
+  CHECK(py.exit_code == 0);
+  CHECK(py.out == "64 4\n");
+}
+
 }  // namespace

@@ -39,9 +39,13 @@ class RunRecorder : public engine::EventSink {
  public:
   // `resume_step`: continuing a run from a checkpoint of that step; rows of later steps in an
   // existing metrics.jsonl are dropped (those steps run again).
+  // `json_array`: output.metrics.format json also writes metrics.json, the rows as one array.
   RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step,
-              std::int64_t refresh_ms)
-      : dir_(dir), tty_(tty), refresh_(std::chrono::milliseconds(refresh_ms)) {
+              std::int64_t refresh_ms, bool json_array)
+      : dir_(dir),
+        tty_(tty),
+        json_array_(json_array),
+        refresh_(std::chrono::milliseconds(refresh_ms)) {
     const std::string jsonl = dir + "/metrics.jsonl";
     if (resume_step) {
       std::ifstream in(jsonl);
@@ -101,6 +105,9 @@ class RunRecorder : public engine::EventSink {
         if (row.contains(columns[i])) csv << row[columns[i]].dump();
       }
       csv << "\n";
+    }
+    if (json_array_ && !WriteOutput(dir_ + "/metrics.json", ordered_json(rows_).dump(1) + "\n")) {
+      return false;
     }
     return WriteOutput(dir_ + "/metrics.csv", csv.str()) && jsonl_.good() && log_.good();
   }
@@ -174,6 +181,7 @@ class RunRecorder : public engine::EventSink {
 
   std::string dir_;
   bool tty_;
+  bool json_array_;
   std::chrono::steady_clock::duration refresh_;
   std::chrono::steady_clock::time_point first_step_{}, last_draw_{};
   bool progress_shown_ = false;
@@ -344,7 +352,8 @@ int RunTrain(const TrainArgs& a) {
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
-                       resume_step, m.monitoring.terminal.refresh_rate);
+                       resume_step, m.monitoring.terminal.refresh_rate,
+                       m.output.metrics.format == "json");
   engine::TrainOptions train;
   train.base_dir = a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;

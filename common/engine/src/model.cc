@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -291,6 +293,30 @@ formats::Safetensors Weights(const nn::Sequential& model) {
     if (b.value().is_floating_point()) st.tensors.push_back(ToF32("layers." + b.key(), b.value()));
   }
   return st;
+}
+
+Status WritePt(const nn::Sequential& model, const std::map<std::string, std::string>& metadata,
+               const std::string& path) {
+  torch::serialize::OutputArchive root, layers;
+  model->save(layers);
+  root.write("layers", layers);
+  for (const auto& [key, value] : metadata) {
+    std::string name = key;
+    std::replace(name.begin(), name.end(), '.', '_');
+    root.write(name, c10::IValue(value));
+  }
+  const std::string tmp = path + ".tmp";
+  try {
+    root.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::remove(tmp.c_str());
+    return DataLoss("cannot write " + path + ": " + e.what_without_backtrace());
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return DataLoss("cannot rename " + tmp + " to " + path);
+  }
+  return OkStatus();
 }
 
 Status LoadWeights(nn::Sequential& model, const formats::Safetensors& st, const std::string& file) {

@@ -2,6 +2,7 @@
 // engine (includes LibTorch).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ void ZeroGrad(torch::optim::Optimizer& optimizer);
 
 // The model's parameters and float buffers as float32 `layers.<name>` tensors.
 formats::Safetensors Weights(const torch::nn::Sequential& model);
+
+// Writes the model as a LibTorch archive that PyTorch reads with torch.jit.load: parameters and
+// buffers under `layers.<name>`, and each metadata entry as a string attribute (dots in keys
+// become underscores: `entrenar_preprocessing`). Written to a temporary name, then renamed.
+Status WritePt(const torch::nn::Sequential& model,
+               const std::map<std::string, std::string>& metadata, const std::string& path);
 
 // Copies the tensors of `st` into the model by name. Every float parameter and buffer must be
 // there with its shape; any float type converts. `file` names the source in errors, which list

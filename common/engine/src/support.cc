@@ -121,8 +121,8 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
       refuse("training.validation.metrics", metric, "perplexity belongs to language models");
     }
   }
-  if (m.output.model.format != "safetensors") {
-    refuse("output.model.format", m.output.model.format, "use safetensors");
+  if (m.output.model.format != "safetensors" && m.output.model.format != "pt") {
+    refuse("output.model.format", m.output.model.format, "use safetensors or pt");
   }
   if (m.IsSet("output.metrics.format") && m.output.metrics.format == "parquet") {
     refuse("output.metrics.format", "parquet",

@@ -539,6 +539,8 @@ struct Run {
     st.metadata["entrenar.preprocessing"] = pre.dump();
     st.metadata["entrenar.name"] = m.name;
     st.metadata["entrenar.version"] = m.version;
+    if (m.output.model.format == "pt")
+      return WritePt(model, st.metadata, options.run_dir + "/model.pt");
     return formats::WriteSafetensorsFile(options.run_dir + "/model.safetensors", st);
   }
 };
