@@ -1,0 +1,110 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "entrenar/base/status.h"
+
+namespace entrenar::store {
+
+// The job lifecycle (DESIGN.md): QUEUED -> STARTING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED |
+// HALTED, plus INTERRUPTED (lost mid-run; requeued to resume from its last checkpoint).
+enum class JobState {
+  kQueued,
+  kStarting,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelled,
+  kHalted,
+  kInterrupted
+};
+
+std::string_view StateName(JobState s);  // "QUEUED", ...
+std::optional<JobState> ParseState(std::string_view name);
+bool IsTerminal(JobState s);
+// Whether the lifecycle allows going from `from` to `to`.
+bool CanTransition(JobState from, JobState to);
+
+// What a submission asks for.
+struct JobSpec {
+  std::string name;
+  std::uint32_t uid = 0;
+  std::string user;
+  std::int64_t priority = 0;
+  std::int64_t devices = 1;  // devices (GPUs or CPU slots) the job needs
+  std::string manifest;      // the resolved manifest (YAML)
+  std::string base_dir;      // where its relative paths resolve (the client's directory)
+  std::string run_dir;
+};
+
+struct Job {
+  std::int64_t id = 0;
+  JobSpec spec;
+  JobState state = JobState::kQueued;
+  std::string reason;  // why it is in this state (an error, a signal, "cancelled by uid 1000")
+  std::string created_at, updated_at;  // UTC ISO-8601
+  std::int64_t attempts = 0;
+};
+
+// One event of a job, numbered 1, 2, ... in the order it was stored.
+struct Event {
+  std::int64_t job_id = 0;
+  std::int64_t seq = 0;
+  std::string kind;  // log, metric, validation, alert, checkpoint, state
+  std::int64_t step = 0;
+  std::string payload;  // JSON
+  std::string time;
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::uint32_t> uid;
+  std::int64_t after_id = 0;  // paging: jobs with a larger id
+  std::int64_t limit = 100;
+};
+
+// Jobs, their state changes and events in one SQLite file (WAL mode, versioned migrations).
+// Every state change is committed, with its `state` event, before the call returns. Thread-safe.
+class Store {
+ public:
+  // Opens or creates `path` and migrates it to the current schema. A file written by a newer
+  // version is refused (kFailedPrecondition), a file that is not a database is kDataLoss.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  static int CurrentSchema();
+  Result<int> SchemaVersion();
+
+  // Stores a new QUEUED job and its first `state` event; returns its id.
+  Result<std::int64_t> CreateJob(const JobSpec& spec);
+  Result<Job> GetJob(std::int64_t id);
+  Result<std::vector<Job>> ListJobs(const JobFilter& filter);
+  // Moves a job to `to` with `reason`, appending a `state` event. kFailedPrecondition when the
+  // lifecycle does not allow it (a finished job cannot run again); kNotFound for no such job.
+  // Returns the job as it now is.
+  Result<Job> Transition(std::int64_t id, JobState to, const std::string& reason);
+  // Counts a new attempt (a start or a resume).
+  Status AddAttempt(std::int64_t id);
+
+  // Appends events in one transaction, numbering them after the job's last; returns the last
+  // sequence number given.
+  Result<std::int64_t> AppendEvents(std::int64_t job_id, const std::vector<Event>& events);
+  // Events with seq > after_seq, oldest first, at most `limit`.
+  Result<std::vector<Event>> Events(std::int64_t job_id, std::int64_t after_seq,
+                                    std::int64_t limit);
+  Result<std::int64_t> LastSeq(std::int64_t job_id);
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace entrenar::store

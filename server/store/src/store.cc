@@ -1,0 +1,375 @@
+// The daemon's state in SQLite. One connection, serialized by a mutex; WAL so readers of the
+// file (backups, `sqlite3`) never block the daemon.
+#include "entrenar/store/store.h"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <mutex>
+
+#include "entrenar/base/clock.h"
+
+namespace entrenar::store {
+namespace {
+
+constexpr std::array<std::string_view, 8> kStateNames = {
+    "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
+
+// Each migration takes the schema from version i to i + 1.
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  uid INTEGER NOT NULL,
+  user TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  devices INTEGER NOT NULL,
+  manifest TEXT NOT NULL,
+  base_dir TEXT NOT NULL,
+  run_dir TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL);
+CREATE INDEX jobs_by_state ON jobs(state);
+CREATE TABLE events (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  time TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
+)sql"};
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return s_ != nullptr; }
+  void Reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt& Bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return s_ ? sqlite3_step(s_) : SQLITE_ERROR; }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : "";
+  }
+  std::string Error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+constexpr const char* kJobColumns =
+    "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
+    "attempts, created_at, updated_at";
+
+Job ReadJob(const Stmt& s) {
+  Job j;
+  j.id = s.Int(0);
+  j.spec.name = s.Text(1);
+  j.spec.uid = static_cast<std::uint32_t>(s.Int(2));
+  j.spec.user = s.Text(3);
+  j.spec.priority = s.Int(4);
+  j.spec.devices = s.Int(5);
+  j.spec.manifest = s.Text(6);
+  j.spec.base_dir = s.Text(7);
+  j.spec.run_dir = s.Text(8);
+  j.state = ParseState(s.Text(9)).value_or(JobState::kFailed);
+  j.reason = s.Text(10);
+  j.attempts = s.Int(11);
+  j.created_at = s.Text(12);
+  j.updated_at = s.Text(13);
+  return j;
+}
+
+}  // namespace
+
+std::string_view StateName(JobState s) { return kStateNames[static_cast<std::size_t>(s)]; }
+
+std::optional<JobState> ParseState(std::string_view name) {
+  for (std::size_t i = 0; i < kStateNames.size(); ++i) {
+    if (kStateNames[i] == name) return static_cast<JobState>(i);
+  }
+  return std::nullopt;
+}
+
+bool IsTerminal(JobState s) {
+  return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled ||
+         s == JobState::kHalted;
+}
+
+bool CanTransition(JobState from, JobState to) {
+  using S = JobState;
+  switch (from) {
+    case S::kQueued:
+      return to == S::kStarting || to == S::kCancelled || to == S::kFailed;
+    case S::kStarting:
+      return to == S::kRunning || IsTerminal(to) || to == S::kInterrupted;
+    case S::kRunning:
+      return IsTerminal(to) || to == S::kInterrupted;
+    case S::kInterrupted:
+      return to == S::kQueued || to == S::kCancelled || to == S::kFailed;
+    default:  // a finished job runs again only through a resume, which queues it
+      return IsTerminal(from) && to == S::kQueued;
+  }
+}
+
+struct Store::Impl {
+  sqlite3* db = nullptr;
+  std::mutex mu;
+
+  ~Impl() { sqlite3_close(db); }
+
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string message = err ? err : sqlite3_errmsg(db);
+      sqlite3_free(err);
+      return Internal("sqlite: " + message);
+    }
+    return OkStatus();
+  }
+
+  Result<int> Version() {
+    Stmt s(db, "PRAGMA user_version");
+    if (s.Step() != SQLITE_ROW) return DataLoss("sqlite: " + s.Error());
+    return static_cast<int>(s.Int(0));
+  }
+
+  // Runs `body` in a transaction: committed when it returns OK, rolled back otherwise.
+  template <typename F>
+  Status Transaction(F&& body) {
+    ENTRENAR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = body();
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    return Exec("COMMIT");
+  }
+
+  Result<std::int64_t> LastSeqLocked(std::int64_t job_id) {
+    Stmt s(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?");
+    s.Bind(1, job_id);
+    if (s.Step() != SQLITE_ROW) return Internal("sqlite: " + s.Error());
+    return s.Int(0);
+  }
+
+  Result<std::int64_t> AppendLocked(std::int64_t job_id, const std::vector<Event>& events) {
+    ENTRENAR_ASSIGN_OR_RETURN(std::int64_t seq, LastSeqLocked(job_id));
+    const std::string now = NowUtcIso();
+    Stmt insert(db,
+                "INSERT INTO events (job_id, seq, kind, step, payload, time) VALUES (?,?,?,?,?,?)");
+    for (const Event& e : events) {
+      insert.Reset();
+      insert.Bind(1, job_id)
+          .Bind(2, ++seq)
+          .Bind(3, e.kind)
+          .Bind(4, e.step)
+          .Bind(5, e.payload)
+          .Bind(6, e.time.empty() ? now : e.time);
+      if (insert.Step() != SQLITE_DONE) return Internal("sqlite: " + insert.Error());
+    }
+    return seq;
+  }
+
+  Result<Job> GetLocked(std::int64_t id) {
+    const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
+    Stmt s(db, sql.c_str());
+    s.Bind(1, id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return NotFound("no job " + std::to_string(id));
+    if (rc != SQLITE_ROW) return Internal("sqlite: " + s.Error());
+    return ReadJob(s);
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+int Store::CurrentSchema() { return static_cast<int>(kMigrations.size()); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  if (sqlite3_open_v2(path.c_str(), &impl->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return Internal("cannot open " + path + ": " + sqlite3_errmsg(impl->db));
+  }
+  sqlite3_busy_timeout(impl->db, 5000);
+  Result<int> version = impl->Version();
+  if (!version.ok()) {
+    return DataLoss(path + " is not an entrenar state database (" + version.status().message() +
+                    ")");
+  }
+  ENTRENAR_RETURN_IF_ERROR(impl->Exec("PRAGMA journal_mode = WAL"));
+  ENTRENAR_RETURN_IF_ERROR(impl->Exec("PRAGMA synchronous = NORMAL"));
+  ENTRENAR_RETURN_IF_ERROR(impl->Exec("PRAGMA foreign_keys = ON"));
+  if (*version > CurrentSchema()) {
+    return FailedPrecondition(path + " has schema version " + std::to_string(*version) +
+                              ", written by a newer entrenard; this one knows up to " +
+                              std::to_string(CurrentSchema()));
+  }
+  for (int v = *version; v < CurrentSchema(); ++v) {
+    Impl& db = *impl;
+    const Status migrated = db.Transaction([&]() -> Status {
+      ENTRENAR_RETURN_IF_ERROR(db.Exec(kMigrations[static_cast<std::size_t>(v)]));
+      return db.Exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
+    });
+    if (!migrated.ok()) return migrated;
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Result<int> Store::SchemaVersion() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->Version();
+}
+
+Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::int64_t id = 0;
+  ENTRENAR_RETURN_IF_ERROR(impl_->Transaction([&]() -> Status {
+    const std::string now = NowUtcIso();
+    Stmt s(impl_->db,
+           "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
+           "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    s.Bind(1, spec.name)
+        .Bind(2, static_cast<std::int64_t>(spec.uid))
+        .Bind(3, spec.user)
+        .Bind(4, spec.priority)
+        .Bind(5, spec.devices)
+        .Bind(6, spec.manifest)
+        .Bind(7, spec.base_dir)
+        .Bind(8, spec.run_dir)
+        .Bind(9, std::string(StateName(JobState::kQueued)))
+        .Bind(10, now)
+        .Bind(11, now);
+    if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+    id = sqlite3_last_insert_rowid(impl_->db);
+    Event e;
+    e.kind = "state";
+    e.payload = R"({"state":"QUEUED","reason":"submitted"})";
+    return impl_->AppendLocked(id, {e}).status();
+  }));
+  return id;
+}
+
+Result<Job> Store::GetJob(std::int64_t id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->GetLocked(id);
+}
+
+Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const std::string sql = std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE id > ? AND (? = '' OR state = ?) AND (? < 0 OR uid = "
+                          "?) ORDER BY id LIMIT ?";
+  Stmt s(impl_->db, sql.c_str());
+  const std::string state = f.state ? std::string(StateName(*f.state)) : "";
+  const std::int64_t uid = f.uid ? static_cast<std::int64_t>(*f.uid) : -1;
+  s.Bind(1, f.after_id).Bind(2, state).Bind(3, state).Bind(4, uid).Bind(5, uid).Bind(6, f.limit);
+  std::vector<Job> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
+  if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return out;
+}
+
+Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  ENTRENAR_RETURN_IF_ERROR(impl_->Transaction([&]() -> Status {
+    ENTRENAR_ASSIGN_OR_RETURN(const Job job, impl_->GetLocked(id));
+    if (!CanTransition(job.state, to)) {
+      return FailedPrecondition("job " + std::to_string(id) + " is " +
+                                std::string(StateName(job.state)) + " and cannot become " +
+                                std::string(StateName(to)));
+    }
+    Stmt s(impl_->db, "UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ?");
+    s.Bind(1, std::string(StateName(to))).Bind(2, reason).Bind(3, NowUtcIso()).Bind(4, id);
+    if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+    Event e;
+    e.kind = "state";
+    std::string escaped;
+    for (char c : reason) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
+    }
+    e.payload = "{\"state\":\"" + std::string(StateName(to)) + "\",\"reason\":\"" + escaped + "\"}";
+    return impl_->AppendLocked(id, {e}).status();
+  }));
+  return impl_->GetLocked(id);
+}
+
+Status Store::AddAttempt(std::int64_t id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "UPDATE jobs SET attempts = attempts + 1 WHERE id = ?");
+  s.Bind(1, id);
+  if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  if (sqlite3_changes(impl_->db) == 0) return NotFound("no job " + std::to_string(id));
+  return OkStatus();
+}
+
+Result<std::int64_t> Store::AppendEvents(std::int64_t job_id, const std::vector<Event>& events) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::int64_t last = 0;
+  const Status appended = impl_->Transaction([&]() -> Status {
+    ENTRENAR_RETURN_IF_ERROR(impl_->GetLocked(job_id).status());
+    ENTRENAR_ASSIGN_OR_RETURN(last, impl_->AppendLocked(job_id, events));
+    return OkStatus();
+  });
+  if (!appended.ok()) return appended;
+  return last;
+}
+
+Result<std::vector<Event>> Store::Events(std::int64_t job_id, std::int64_t after_seq,
+                                         std::int64_t limit) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db,
+         "SELECT seq, kind, step, payload, time FROM events WHERE job_id = ? AND seq > ? "
+         "ORDER BY seq LIMIT ?");
+  s.Bind(1, job_id).Bind(2, after_seq).Bind(3, limit);
+  std::vector<Event> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    Event e;
+    e.job_id = job_id;
+    e.seq = s.Int(0);
+    e.kind = s.Text(1);
+    e.step = s.Int(2);
+    e.payload = s.Text(3);
+    e.time = s.Text(4);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return out;
+}
+
+Result<std::int64_t> Store::LastSeq(std::int64_t job_id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->LastSeqLocked(job_id);
+}
+
+}  // namespace entrenar::store

@@ -1,0 +1,158 @@
+#include "entrenar/store/store.h"
+
+#include <sqlite3.h>
+
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "temp_dir.h"
+
+namespace entrenar::store {
+namespace {
+
+using testing::TempDir;
+
+JobSpec Spec(const std::string& name, std::uint32_t uid = 1000, std::int64_t priority = 0) {
+  JobSpec s;
+  s.name = name;
+  s.uid = uid;
+  s.user = "u" + std::to_string(uid);
+  s.priority = priority;
+  s.manifest = "name: " + name + "\n";
+  s.base_dir = "/home/u";
+  s.run_dir = "/runs/" + name;
+  return s;
+}
+
+std::unique_ptr<Store> OpenOk(const std::string& path) {
+  Result<std::unique_ptr<Store>> s = Store::Open(path);
+  INFO(s.status().ToString());
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+TEST_CASE("Jobs are stored, listed and survive reopening the file", "[unit][store]") {
+  TempDir dir;
+  const std::string path = dir.path + "/state.db";
+  std::int64_t a = 0, b = 0;
+  {
+    auto store = OpenOk(path);
+    CHECK(store->SchemaVersion().value() == Store::CurrentSchema());
+    a = store->CreateJob(Spec("a")).value();
+    b = store->CreateJob(Spec("b", 1001, 5)).value();
+    CHECK(b > a);
+  }
+  auto store = OpenOk(path);
+  Result<Job> job = store->GetJob(b);
+  REQUIRE(job.ok());
+  CHECK(job->spec.name == "b");
+  CHECK(job->spec.uid == 1001);
+  CHECK(job->spec.priority == 5);
+  CHECK(job->spec.run_dir == "/runs/b");
+  CHECK(job->state == JobState::kQueued);
+  CHECK(job->created_at.size() >= 20);
+  CHECK(store->ListJobs({}).value().size() == 2);
+  JobFilter mine;
+  mine.uid = 1000;
+  REQUIRE(store->ListJobs(mine).value().size() == 1);
+  CHECK(store->ListJobs(mine).value()[0].id == a);
+  JobFilter page;
+  page.limit = 1;
+  CHECK(store->ListJobs(page).value()[0].id == a);
+  page.after_id = a;
+  CHECK(store->ListJobs(page).value()[0].id == b);
+  CHECK(store->GetJob(999).status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("State changes follow the lifecycle and are recorded as events", "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t id = store->CreateJob(Spec("a")).value();
+  CHECK(store->Transition(id, JobState::kStarting, "devices cpu:0").ok());
+  CHECK(store->Transition(id, JobState::kRunning, "").ok());
+  Result<Job> done = store->Transition(id, JobState::kSucceeded, "finished");
+  REQUIRE(done.ok());
+  CHECK(done->state == JobState::kSucceeded);
+  CHECK(done->reason == "finished");
+  Result<Job> again = store->Transition(id, JobState::kRunning, "");
+  CHECK(again.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(again.status().message() == "job 1 is SUCCEEDED and cannot become RUNNING");
+  CHECK(store->GetJob(id)->state == JobState::kSucceeded);  // a refused change changes nothing
+  const std::vector<Event> events = store->Events(id, 0, 100).value();
+  REQUIRE(events.size() == 4);
+  CHECK(events[0].payload == R"({"state":"QUEUED","reason":"submitted"})");
+  CHECK(events[1].payload == R"({"state":"STARTING","reason":"devices cpu:0"})");
+  CHECK(events[3].payload == R"({"state":"SUCCEEDED","reason":"finished"})");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    CHECK(events[i].seq == static_cast<std::int64_t>(i + 1));
+  }
+  // Quotes in a reason stay valid JSON.
+  const std::int64_t other = store->CreateJob(Spec("b")).value();
+  store->Transition(other, JobState::kCancelled, "by \"root\"").status();
+  CHECK(store->Events(other, 1, 10).value()[0].payload ==
+        R"({"state":"CANCELLED","reason":"by \"root\""})");
+  CHECK(CanTransition(JobState::kInterrupted, JobState::kQueued));
+  CHECK(CanTransition(JobState::kFailed, JobState::kQueued));  // resume
+  CHECK_FALSE(CanTransition(JobState::kQueued, JobState::kRunning));
+  CHECK(ParseState("HALTED") == JobState::kHalted);
+  CHECK_FALSE(ParseState("halted").has_value());
+}
+
+TEST_CASE("Events are numbered per job, without gaps, from any number of threads",
+          "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t a = store->CreateJob(Spec("a")).value();
+  const std::int64_t b = store->CreateJob(Spec("b")).value();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        Event e;
+        e.kind = "metric";
+        e.step = i;
+        e.payload = "{\"thread\":" + std::to_string(t) + "}";
+        REQUIRE(store->AppendEvents(t % 2 ? a : b, {e, e}).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::int64_t job : {a, b}) {
+    const std::vector<Event> all = store->Events(job, 0, 1000).value();
+    REQUIRE(all.size() == 101);  // the QUEUED event + 2 threads x 25 x 2
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      CHECK(all[i].seq == static_cast<std::int64_t>(i + 1));
+    }
+    CHECK(store->LastSeq(job).value() == 101);
+  }
+  // Replay from a sequence number, in pages.
+  const std::vector<Event> page = store->Events(a, 90, 5).value();
+  REQUIRE(page.size() == 5);
+  CHECK(page.front().seq == 91);
+  CHECK(store->Events(a, 101, 5).value().empty());
+  CHECK(store->AppendEvents(999, {Event{}}).status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("A damaged or newer state file is refused with the reason", "[unit][store]") {
+  TempDir dir;
+  std::ofstream(dir.path + "/junk.db") << "this is not a database, just some text that is long "
+                                          "enough to fill the sqlite header and more of it......";
+  Result<std::unique_ptr<Store>> junk = Store::Open(dir.path + "/junk.db");
+  CHECK(junk.status().code() == StatusCode::kDataLoss);
+  CHECK(junk.status().message().find("is not an entrenar state database") != std::string::npos);
+  OpenOk(dir.path + "/new.db").reset();
+  // Pretend a newer entrenard wrote it.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir.path + "/new.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  Result<std::unique_ptr<Store>> newer = Store::Open(dir.path + "/new.db");
+  CHECK(newer.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(newer.status().message().find("has schema version 99, written by a newer entrenard") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace entrenar::store
