@@ -24,6 +24,7 @@ int Run(int argc, char** argv) {
   AddLockCommand(app, &exit_code);
   AddPlanCommand(app, &exit_code);
   AddTrainCommand(app, &exit_code);
+  AddDaemonCommands(app, &exit_code);
   AddSchemaCommand(app, &exit_code);
   app.parse_complete_callback([&] { SetupLogging(log_level); });
   try {

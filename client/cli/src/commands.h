@@ -18,6 +18,8 @@ void AddLockCommand(CLI::App& app, int* exit_code);
 void AddSchemaCommand(CLI::App& app, int* exit_code);
 void AddPlanCommand(CLI::App& app, int* exit_code);
 void AddTrainCommand(CLI::App& app, int* exit_code);
+// submit, logs, ls, show, cancel, resume, queue, devices: talk to entrenard.
+void AddDaemonCommands(CLI::App& app, int* exit_code);
 
 // Prints diagnostics to stderr in the `FILE:LINE:COL: error: PATH: message` form, with colour
 // on a terminal, followed by a one-line summary when there are errors.

@@ -41,7 +41,7 @@ class RunRecorder : public engine::EventSink {
   // existing metrics.jsonl are dropped (those steps run again).
   // `json_array`: output.metrics.format json also writes metrics.json, the rows as one array.
   RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step,
-              std::int64_t refresh_ms, bool json_array)
+              std::int64_t refresh_ms, bool json_array, const std::string& events_path)
       : dir_(dir),
         tty_(tty),
         json_array_(json_array),
@@ -61,10 +61,12 @@ class RunRecorder : public engine::EventSink {
       WriteOutput(jsonl, kept);
     }
     jsonl_.open(jsonl, std::ios::app);
+    if (!events_path.empty()) events_.open(events_path, std::ios::app);
     log_.open(dir + "/logs/train.log", std::ios::app);
   }
 
   void OnEvent(const engine::Event& e) override {
+    if (events_.is_open()) WriteEvent(e);
     switch (e.kind) {
       case engine::Event::Kind::kMetric:
         OnStep(e);
@@ -109,7 +111,8 @@ class RunRecorder : public engine::EventSink {
     if (json_array_ && !WriteOutput(dir_ + "/metrics.json", ordered_json(rows_).dump(1) + "\n")) {
       return false;
     }
-    return WriteOutput(dir_ + "/metrics.csv", csv.str()) && jsonl_.good() && log_.good();
+    return WriteOutput(dir_ + "/metrics.csv", csv.str()) && jsonl_.good() && log_.good() &&
+           (!events_.is_open() || events_.good());
   }
 
  private:
@@ -164,6 +167,19 @@ class RunRecorder : public engine::EventSink {
     Line(text.str());
   }
 
+  // One line of the event stream for a daemon (`--events`): complete lines only, flushed.
+  void WriteEvent(const engine::Event& e) {
+    static constexpr const char* kKinds[] = {"log", "metric", "validation", "checkpoint", "state"};
+    ordered_json j = {{"kind", kKinds[static_cast<int>(e.kind)]},
+                      {"step", e.step},
+                      {"epoch", e.epoch},
+                      {"time", NowUtcIso()}};
+    if (!e.values.empty()) j["values"] = e.values;
+    if (!e.text.empty()) j["text"] = e.text;
+    events_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
+            << std::flush;
+  }
+
   void FlushRow() {
     if (row_.is_null()) return;
     jsonl_ << row_.dump() << "\n" << std::flush;
@@ -186,7 +202,7 @@ class RunRecorder : public engine::EventSink {
   std::chrono::steady_clock::time_point first_step_{}, last_draw_{};
   bool progress_shown_ = false;
   std::int64_t total_ = 0;
-  std::ofstream jsonl_, log_;
+  std::ofstream jsonl_, log_, events_;
   ordered_json row_;
   std::vector<ordered_json> rows_;
 };
@@ -251,6 +267,8 @@ struct TrainArgs {
   std::string output;
   std::string resume;
   bool dry_run = false;
+  std::string events;    // also write the event stream here, as JSON lines (for entrenard)
+  std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
 };
 
 std::string Bytes(std::int64_t n) {
@@ -321,7 +339,7 @@ int RunTrain(const TrainArgs& a) {
                                                 : m.output.dir;
   if (a.dry_run) {
     engine::TrainOptions plan;
-    plan.base_dir = a.file == "-" ? "." : BaseDir(a.file);
+    plan.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
     plan.run_dir = dir;
     plan.seed = static_cast<std::uint64_t>(*m.seed);
     return PrintDryRun(m, plan);
@@ -353,9 +371,9 @@ int RunTrain(const TrainArgs& a) {
   std::signal(SIGTERM, OnInterrupt);
   RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
                        resume_step, m.monitoring.terminal.refresh_rate,
-                       m.output.metrics.format == "json");
+                       m.output.metrics.format == "json", a.events);
   engine::TrainOptions train;
-  train.base_dir = a.file == "-" ? "." : BaseDir(a.file);
+  train.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;
   train.seed = static_cast<std::uint64_t>(*m.seed);
   train.stop = &g_stop;
@@ -396,6 +414,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--dry-run", args->dry_run,
                 "Print the resolved config and the plan (data sizes, parameters, steps, memory) "
                 "without training");
+  cmd->add_option("--events", args->events,
+                  "Also append every event as a JSON line to this file (used by entrenard)");
+  cmd->add_option("--base-dir", args->base_dir,
+                  "Resolve relative data paths here (default: the manifest's folder)");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
 }
 

@@ -163,6 +163,13 @@ LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
 std::string ToYaml(const Manifest& m) { return EmitYaml(WriteValue(m)); }
 std::string ToJson(const Manifest& m) { return EmitJson(WriteValue(m)); }
 
+std::string ToWrittenYaml(const Manifest& m) {
+  Node root = Node::Map();
+  WrittenWriter w(&root, m.locations, "");
+  Visit(w, const_cast<Manifest&>(m));
+  return EmitYaml(root);
+}
+
 SplitConfig EffectiveSplit(const DataConfig& d) {
   if (d.split) return *d.split;
   SplitConfig s;

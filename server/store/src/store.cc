@@ -31,6 +31,9 @@ CREATE TABLE jobs (
   state TEXT NOT NULL,
   reason TEXT NOT NULL DEFAULT '',
   attempts INTEGER NOT NULL DEFAULT 0,
+  pid INTEGER NOT NULL DEFAULT 0,
+  events_offset INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL);
 CREATE INDEX jobs_by_state ON jobs(state);
@@ -83,7 +86,7 @@ class Stmt {
 
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
-    "attempts, created_at, updated_at";
+    "attempts, created_at, updated_at, pid, events_offset, cancel_requested";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -101,6 +104,9 @@ Job ReadJob(const Stmt& s) {
   j.attempts = s.Int(11);
   j.created_at = s.Text(12);
   j.updated_at = s.Text(13);
+  j.pid = s.Int(14);
+  j.events_offset = s.Int(15);
+  j.cancel_requested = s.Int(16) != 0;
   return j;
 }
 
@@ -307,8 +313,15 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
                                 std::string(StateName(job.state)) + " and cannot become " +
                                 std::string(StateName(to)));
     }
-    Stmt s(impl_->db, "UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ?");
-    s.Bind(1, std::string(StateName(to))).Bind(2, reason).Bind(3, NowUtcIso()).Bind(4, id);
+    // Queued again (a resume, a requeue): an earlier cancel request no longer applies.
+    Stmt s(impl_->db,
+           "UPDATE jobs SET state = ?, reason = ?, updated_at = ?, cancel_requested = "
+           "(CASE WHEN ? THEN 0 ELSE cancel_requested END) WHERE id = ?");
+    s.Bind(1, std::string(StateName(to)))
+        .Bind(2, reason)
+        .Bind(3, NowUtcIso())
+        .Bind(4, static_cast<std::int64_t>(to == JobState::kQueued))
+        .Bind(5, id);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     Event e;
     e.kind = "state";
@@ -330,6 +343,37 @@ Status Store::AddAttempt(std::int64_t id) {
   if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   if (sqlite3_changes(impl_->db) == 0) return NotFound("no job " + std::to_string(id));
   return OkStatus();
+}
+
+Status Store::SetWorker(std::int64_t id, std::int64_t pid) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "UPDATE jobs SET pid = ? WHERE id = ?");
+  s.Bind(1, pid).Bind(2, id);
+  if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return OkStatus();
+}
+
+Status Store::RequestCancel(std::int64_t id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+  s.Bind(1, id);
+  if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return OkStatus();
+}
+
+Result<std::int64_t> Store::ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
+                                         std::int64_t new_offset) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::int64_t last = 0;
+  const Status imported = impl_->Transaction([&]() -> Status {
+    ENTRENAR_ASSIGN_OR_RETURN(last, impl_->AppendLocked(job_id, events));
+    Stmt s(impl_->db, "UPDATE jobs SET events_offset = ? WHERE id = ?");
+    s.Bind(1, new_offset).Bind(2, job_id);
+    if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+    return OkStatus();
+  });
+  if (!imported.ok()) return imported;
+  return last;
 }
 
 Result<std::int64_t> Store::AppendEvents(std::int64_t job_id, const std::vector<Event>& events) {

@@ -135,6 +135,32 @@ TEST_CASE("Events are numbered per job, without gaps, from any number of threads
   CHECK(store->AppendEvents(999, {Event{}}).status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("Imported worker events and their file offset commit together", "[unit][store]") {
+  TempDir dir;
+  const std::string path = dir.path + "/state.db";
+  std::int64_t id = 0;
+  {
+    auto store = OpenOk(path);
+    id = store->CreateJob(Spec("a")).value();
+    REQUIRE(store->SetWorker(id, 4242).ok());
+    Event e;
+    e.kind = "metric";
+    e.step = 1;
+    e.payload = "{}";
+    CHECK(store->ImportEvents(id, {e, e}, 120).value() == 3);
+    REQUIRE(store->RequestCancel(id).ok());
+  }
+  auto store = OpenOk(path);
+  const Job job = store->GetJob(id).value();
+  CHECK(job.pid == 4242);
+  CHECK(job.events_offset == 120);
+  CHECK(job.cancel_requested);
+  CHECK(store->LastSeq(id).value() == 3);
+  // A failed import leaves the offset as it was.
+  CHECK_FALSE(store->ImportEvents(999, {Event{}}, 7).ok());
+  CHECK(store->GetJob(id)->events_offset == 120);
+}
+
 TEST_CASE("A damaged or newer state file is refused with the reason", "[unit][store]") {
   TempDir dir;
   std::ofstream(dir.path + "/junk.db") << "this is not a database, just some text that is long "

@@ -9,6 +9,9 @@ enum ExitCode : int {
   kExitUsage = 2,        // bad command line
   kExitUnsupported = 3,  // valid, but uses a key this build cannot run yet
   kExitIo = 4,           // a file could not be read or written
+  kExitUnavailable = 5,  // entrenard cannot be reached
+  kExitJobFailed = 6,    // the followed job ended FAILED, CANCELLED or HALTED
+  kExitRefused = 7,      // entrenard refused the request (no such job, not yours, ...)
 };
 
 // Runs the `entrenar` command line. Returns the process exit code.

@@ -36,6 +36,10 @@ LoadResult LoadFile(const std::string& path, const LoadOptions& options = {});
 
 // The fully resolved manifest as YAML: every key with its value, defaults filled in.
 std::string ToYaml(const Manifest& m);
+// Only the keys the author wrote (overrides included), with templates resolved: loading it again
+// gives the same Manifest, and keys left to their defaults stay unwritten (so they ask nothing of
+// the engine). What entrenard hands a worker.
+std::string ToWrittenYaml(const Manifest& m);
 // The same as a JSON document.
 std::string ToJson(const Manifest& m);
 

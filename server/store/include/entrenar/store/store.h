@@ -49,6 +49,9 @@ struct Job {
   std::string reason;  // why it is in this state (an error, a signal, "cancelled by uid 1000")
   std::string created_at, updated_at;  // UTC ISO-8601
   std::int64_t attempts = 0;
+  std::int64_t pid = 0;            // the running worker's process id
+  std::int64_t events_offset = 0;  // bytes of the worker's events.jsonl already imported
+  bool cancel_requested = false;
 };
 
 // One event of a job, numbered 1, 2, ... in the order it was stored.
@@ -92,6 +95,14 @@ class Store {
   Result<Job> Transition(std::int64_t id, JobState to, const std::string& reason);
   // Counts a new attempt (a start or a resume).
   Status AddAttempt(std::int64_t id);
+  // Records the worker process running the job (0: none).
+  Status SetWorker(std::int64_t id, std::int64_t pid);
+  // Marks that the job's owner asked it to stop.
+  Status RequestCancel(std::int64_t id);
+  // Appends events read from the worker's event file and the file offset after them, in one
+  // transaction, so a restart imports each line exactly once. Returns the last seq.
+  Result<std::int64_t> ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
+                                    std::int64_t new_offset);
 
   // Appends events in one transaction, numbering them after the job's last; returns the last
   // sequence number given.

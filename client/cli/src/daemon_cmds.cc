@@ -1,0 +1,435 @@
+// The commands that talk to entrenard over its unix socket: submit, logs, ls, show, cancel,
+// resume, queue, devices.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "entrenar/cli/cli.h"
+#include "entrenar/v1/jobs.grpc.pb.h"
+
+#include "commands.h"
+
+extern char** environ;
+
+namespace entrenar::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string SocketPath(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("ENTRENAR_SOCKET")) return env;
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  if (getuid() == 0 || !runtime) return "/run/entrenar/entrenard.sock";
+  return std::string(runtime) + "/entrenar/entrenard.sock";
+}
+
+struct Connection {
+  std::string socket;
+  std::unique_ptr<v1::JobService::Stub> stub;
+};
+
+Connection Connect(const std::string& socket_flag) {
+  Connection c;
+  c.socket = SocketPath(socket_flag);
+  c.stub = v1::JobService::NewStub(
+      grpc::CreateChannel("unix:" + c.socket, grpc::InsecureChannelCredentials()));
+  return c;
+}
+
+// Prints a failed call and returns the exit code for it.
+int Failed(const Connection& c, const grpc::Status& s) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "error: cannot reach entrenard at " << c.socket
+              << " (is it running? set ENTRENAR_SOCKET or --socket)\n";
+    return kExitUnavailable;
+  }
+  std::string message = s.error_message();
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    std::cerr << message << "\n";
+    return kExitInvalid;
+  }
+  std::cerr << "error: " << message << "\n";
+  return kExitRefused;
+}
+
+std::unique_ptr<grpc::ClientContext> Context(int timeout_seconds = 30) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (timeout_seconds > 0) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+  }
+  return ctx;
+}
+
+std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
+
+bool Terminal(v1::JobState s) {
+  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED || s == v1::HALTED;
+}
+
+json JobJson(const v1::Job& j) {
+  return {{"id", j.id()},
+          {"name", j.name()},
+          {"user", j.user()},
+          {"uid", j.uid()},
+          {"state", StateName(j.state())},
+          {"reason", j.reason()},
+          {"priority", j.priority()},
+          {"devices", j.devices()},
+          {"run_dir", j.run_dir()},
+          {"created_at", j.created_at()},
+          {"updated_at", j.updated_at()},
+          {"attempts", j.attempts()}};
+}
+
+// One event as a line for people.
+std::string EventLine(const v1::Event& e) {
+  const json p = json::parse(e.payload_json(), nullptr, false);
+  if (!p.is_object()) return e.payload_json();
+  if (e.kind() == "state" && p.contains("state")) {
+    const std::string reason = p.value("reason", "");
+    return "state: " + p.value("state", "") + (reason.empty() ? "" : " (" + reason + ")");
+  }
+  if (e.kind() == "metric" && p.contains("values")) {
+    const json& v = p["values"];
+    char buf[200];
+    std::snprintf(buf, sizeof(buf), "step %lld  epoch %lld  loss %.4f  lr %.3g",
+                  static_cast<long long>(e.step()), static_cast<long long>(p.value("epoch", 0)),
+                  v.value("train_loss", 0.0), v.value("learning_rate", 0.0));
+    return buf;
+  }
+  if (e.kind() == "validation" && p.contains("values")) {
+    std::string line = (p.value("text", "") == "test" ? "test" : "validation") +
+                       std::string(" at step ") + std::to_string(e.step()) + ":";
+    for (const auto& [k, v] : p["values"].items()) {
+      if (v.is_number()) line += " " + k + "=" + std::to_string(v.get<double>());
+    }
+    return line;
+  }
+  if (p.contains("text")) return (e.kind() == "log" ? "" : e.kind() + ": ") + p.value("text", "");
+  return e.payload_json();
+}
+
+// Streams a job's events to stdout; returns the job's final state when following.
+int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follow, bool as_json,
+           v1::JobState* final_state) {
+  v1::StreamEventsRequest req;
+  req.set_job_id(job);
+  req.set_after_seq(since);
+  req.set_follow(follow);
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
+  v1::Event e;
+  while (reader->Read(&e)) {
+    if (as_json) {
+      std::cout << json{{"seq", e.seq()},
+                        {"kind", e.kind()},
+                        {"step", e.step()},
+                        {"time", e.time()},
+                        {"payload", json::parse(e.payload_json(), nullptr, false)}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << EventLine(e) << "\n";
+    }
+    std::cout.flush();
+  }
+  const grpc::Status s = reader->Finish();
+  if (!s.ok()) return Failed(c, s);
+  if (final_state) {
+    v1::GetJobRequest get;
+    get.set_job_id(job);
+    v1::Job j;
+    auto gctx = Context();
+    const grpc::Status g = c.stub->GetJob(gctx.get(), get, &j);
+    if (!g.ok()) return Failed(c, g);
+    *final_state = j.state();
+  }
+  return kExitOk;
+}
+
+struct Common {
+  std::string socket;
+  bool json = false;
+};
+
+void AddSocket(CLI::App* cmd, Common& c) {
+  cmd->add_option("--socket", c.socket, "entrenard's socket (default: $ENTRENAR_SOCKET)");
+  cmd->add_flag("--json", c.json, "Machine-readable output");
+}
+
+struct SubmitArgs : Common {
+  std::string file;
+  std::vector<std::string> overrides;
+  int priority = 0;
+  int devices = 0;
+  std::string name;
+  bool follow = false;
+};
+
+int RunSubmit(const SubmitArgs& a) {
+  std::ifstream in(a.file, std::ios::binary);
+  if (!in) {
+    std::cerr << "error: cannot read " << a.file << "\n";
+    return kExitIo;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  v1::SubmitRequest req;
+  v1::ManifestSource* src = req.mutable_manifest();
+  src->set_yaml(text.str());
+  src->set_file_name(a.file);
+  for (const std::string& o : a.overrides) src->add_overrides(o);
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const std::size_t eq = kv.find('=');
+    if (eq != std::string::npos) (*src->mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  // Relative paths in the manifest are relative to its folder, as for `entrenar train`.
+  src->set_working_dir(fs::absolute(fs::path(a.file)).parent_path().lexically_normal().string());
+  req.set_priority(a.priority);
+  req.set_devices(a.devices);
+  req.set_name(a.name);
+  Connection c = Connect(a.socket);
+  v1::SubmitResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->Submit(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  if (a.json) {
+    std::cout << json{{"job_id", resp.job_id()}, {"run_dir", resp.run_dir()}}.dump() << "\n";
+  } else {
+    std::cerr << "job " << resp.job_id() << " submitted; run directory " << resp.run_dir() << "\n";
+    if (!a.follow) std::cout << resp.job_id() << "\n";
+  }
+  if (!a.follow) return kExitOk;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  const int rc = Follow(c, resp.job_id(), 0, true, a.json, &state);
+  if (rc != kExitOk) return rc;
+  return state == v1::SUCCEEDED ? kExitOk : kExitJobFailed;
+}
+
+struct JobArgs : Common {
+  std::int64_t job = 0;
+  bool follow = false;
+  std::int64_t since = 0;
+  bool force = false;
+  std::string state;
+  bool mine = false;
+};
+
+int RunLogs(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  return Follow(c, a.job, a.since, a.follow, a.json, a.follow ? &state : nullptr);
+}
+
+int RunShow(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::GetJobRequest req;
+  req.set_job_id(a.job);
+  v1::Job j;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->GetJob(ctx.get(), req, &j);
+  if (!s.ok()) return Failed(c, s);
+  if (a.json) {
+    std::cout << JobJson(j).dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "job:       " << j.id() << " (" << j.name() << ")\n"
+            << "state:     " << StateName(j.state())
+            << (j.reason().empty() ? "" : " (" + j.reason() + ")") << "\n"
+            << "owner:     " << j.user() << " (uid " << j.uid() << ")\n"
+            << "priority:  " << j.priority() << ", devices " << j.devices() << "\n"
+            << "run dir:   " << j.run_dir() << "\n"
+            << "attempts:  " << j.attempts() << "\n"
+            << "submitted: " << j.created_at() << ", updated " << j.updated_at() << "\n";
+  return kExitOk;
+}
+
+int RunList(const JobArgs& a, bool queue_only) {
+  Connection c = Connect(a.socket);
+  v1::ListJobsRequest req;
+  if (queue_only) {
+    req.set_state(v1::QUEUED);
+  } else if (!a.state.empty()) {
+    v1::JobState st;
+    std::string upper = a.state;
+    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    if (!v1::JobState_Parse(upper, &st)) {
+      std::cerr << "error: --state: unknown state " << a.state << "\n";
+      return kExitUsage;
+    }
+    req.set_state(st);
+  }
+  req.set_mine(a.mine);
+  req.set_page_size(1000);
+  std::vector<v1::Job> jobs;
+  while (true) {
+    v1::ListJobsResponse resp;
+    auto ctx = Context();
+    const grpc::Status s = c.stub->ListJobs(ctx.get(), req, &resp);
+    if (!s.ok()) return Failed(c, s);
+    jobs.insert(jobs.end(), resp.jobs().begin(), resp.jobs().end());
+    if (resp.next_page_token() == 0) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  if (queue_only) {  // the order the scheduler takes them in
+    std::stable_sort(jobs.begin(), jobs.end(), [](const v1::Job& x, const v1::Job& y) {
+      return x.priority() > y.priority();
+    });
+  }
+  if (a.json) {
+    json out = json::array();
+    for (const auto& j : jobs) out.push_back(JobJson(j));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::printf("%-6s %-24s %-10s %-11s %8s  %s\n", queue_only ? "POS" : "ID", "NAME", "USER",
+              "STATE", "PRIORITY", queue_only ? "JOB" : "SUBMITTED");
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const v1::Job& j = jobs[i];
+    std::printf("%-6lld %-24s %-10s %-11s %8lld  %s\n",
+                static_cast<long long>(queue_only ? static_cast<std::int64_t>(i + 1) : j.id()),
+                j.name().substr(0, 24).c_str(), j.user().substr(0, 10).c_str(),
+                StateName(j.state()).c_str(), static_cast<long long>(j.priority()),
+                queue_only ? std::to_string(j.id()).c_str() : j.created_at().c_str());
+  }
+  return kExitOk;
+}
+
+int RunCancel(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::CancelJobRequest req;
+  req.set_job_id(a.job);
+  req.set_force(a.force);
+  v1::CancelJobResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->CancelJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  std::cout << "job " << a.job << ": " << StateName(resp.job().state())
+            << (Terminal(resp.job().state()) ? "" : " (stopping after a checkpoint)") << "\n";
+  return kExitOk;
+}
+
+int RunResume(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::ResumeJobRequest req;
+  req.set_job_id(a.job);
+  v1::ResumeJobResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->ResumeJob(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  std::cout << "job " << a.job << ": " << StateName(resp.job().state()) << "\n";
+  if (!a.follow) return kExitOk;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  // Only the new events: those after the ones stored before the resume.
+  const int rc = Follow(c, a.job, a.since, true, a.json, &state);
+  if (rc != kExitOk) return rc;
+  return state == v1::SUCCEEDED ? kExitOk : kExitJobFailed;
+}
+
+int RunDevices(const Common& a) {
+  Connection c = Connect(a.socket);
+  v1::ClusterStatusRequest req;
+  v1::ClusterStatusResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->ClusterStatus(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  if (a.json) {
+    json devices = json::array();
+    for (const auto& d : resp.devices()) {
+      devices.push_back({{"name", d.name()}, {"kind", d.kind()}, {"job_id", d.job_id()}});
+    }
+    std::cout << json{{"version", resp.version()},
+                      {"devices", devices},
+                      {"queued", resp.queued()},
+                      {"running", resp.running()}}
+                     .dump(2)
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "entrenard " << resp.version() << ": " << resp.running() << " running, "
+            << resp.queued() << " queued\n";
+  for (const auto& d : resp.devices()) {
+    std::cout << "  " << d.name() << "  "
+              << (d.job_id() ? "job " + std::to_string(d.job_id()) : std::string("free")) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDaemonCommands(CLI::App& app, int* exit_code) {
+  auto submit = std::make_shared<SubmitArgs>();
+  CLI::App* cmd = app.add_subcommand("submit", "Queue a manifest on entrenard");
+  cmd->add_option("FILE", submit->file, "The manifest")->required();
+  cmd->add_option("--set", submit->overrides, "Override a key: PATH=VALUE (repeatable)");
+  cmd->add_option("--priority", submit->priority, "Higher runs first (default 0)");
+  cmd->add_option("--devices", submit->devices, "Devices the job needs (default 1)");
+  cmd->add_option("--name", submit->name, "Job name (default: the manifest's name)");
+  cmd->add_flag("--follow,-f", submit->follow,
+                "Follow the job to its end; exit 0 only if it succeeds");
+  AddSocket(cmd, *submit);
+  cmd->callback([submit, exit_code] { *exit_code = RunSubmit(*submit); });
+
+  auto job_command = [&](const char* name, const char* help) {
+    auto args = std::make_shared<JobArgs>();
+    CLI::App* c = app.add_subcommand(name, help);
+    c->add_option("JOB", args->job, "The job id")->required();
+    AddSocket(c, *args);
+    return std::make_pair(c, args);
+  };
+  {
+    auto [c, args] = job_command("logs", "Print a job's events; --follow until it ends");
+    c->add_flag("--follow,-f", args->follow, "Keep printing until the job ends");
+    c->add_option("--since", args->since, "Only events after this sequence number");
+    c->callback([args = args, exit_code] { *exit_code = RunLogs(*args); });
+  }
+  {
+    auto [c, args] = job_command("show", "Show one job");
+    c->callback([args = args, exit_code] { *exit_code = RunShow(*args); });
+  }
+  {
+    auto [c, args] = job_command("cancel", "Stop a job after a checkpoint (yours, or as admin)");
+    c->add_flag("--force", args->force, "Kill it now, without waiting for a checkpoint");
+    c->callback([args = args, exit_code] { *exit_code = RunCancel(*args); });
+  }
+  {
+    auto [c, args] = job_command("resume", "Queue a stopped job again from its last checkpoint");
+    c->add_flag("--follow,-f", args->follow, "Follow it to its end");
+    c->callback([args = args, exit_code] { *exit_code = RunResume(*args); });
+  }
+  {
+    auto args = std::make_shared<JobArgs>();
+    CLI::App* c = app.add_subcommand("ls", "List jobs");
+    c->add_option("--state", args->state, "Only jobs in this state (queued, running, ...)");
+    c->add_flag("--mine", args->mine, "Only your jobs");
+    AddSocket(c, *args);
+    c->callback([args, exit_code] { *exit_code = RunList(*args, false); });
+  }
+  {
+    auto args = std::make_shared<JobArgs>();
+    CLI::App* c = app.add_subcommand("queue", "Waiting jobs in the order they will start");
+    AddSocket(c, *args);
+    c->callback([args, exit_code] { *exit_code = RunList(*args, true); });
+  }
+  {
+    auto args = std::make_shared<Common>();
+    CLI::App* c = app.add_subcommand("devices", "Devices, what runs where, and the queue depth");
+    AddSocket(c, *args);
+    c->callback([args, exit_code] { *exit_code = RunDevices(*args); });
+  }
+}
+
+}  // namespace entrenar::cli

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "entrenar/store/store.h"
+#include "entrenar/supervisor/supervisor.h"
+#include "entrenar/v1/jobs.grpc.pb.h"
+
+namespace entrenar::service {
+
+struct ServiceConfig {
+  std::set<std::uint32_t> admins;  // uids that may cancel and resume any job
+  std::size_t max_manifest_bytes = 1 << 20;
+};
+
+// Who is calling: the uid behind a gRPC peer string ("fd:N" on our unix socket), or nullopt
+// when unknown.
+using PeerUid = std::function<std::optional<std::uint32_t>(const std::string& peer)>;
+
+// The public API (proto/entrenar/v1/jobs.proto) over the store and the supervisor. Adapters
+// only: requests are checked and turned into store and supervisor calls.
+class JobService final : public entrenar::v1::JobService::Service {
+ public:
+  JobService(store::Store& store, supervisor::Supervisor& supervisor, ServiceConfig config,
+             PeerUid peer_uid);
+
+  grpc::Status Validate(grpc::ServerContext* ctx, const v1::ValidateRequest* req,
+                        v1::ValidateResponse* resp) override;
+  grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
+                      v1::SubmitResponse* resp) override;
+  grpc::Status GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
+                      v1::Job* resp) override;
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+                        v1::ListJobsResponse* resp) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
+                         v1::CancelJobResponse* resp) override;
+  grpc::Status ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJobRequest* req,
+                         v1::ResumeJobResponse* resp) override;
+  grpc::Status StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
+                            grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::Status GetMetrics(grpc::ServerContext* ctx, const v1::GetMetricsRequest* req,
+                          v1::GetMetricsResponse* resp) override;
+  grpc::Status ListCheckpoints(grpc::ServerContext* ctx, const v1::ListCheckpointsRequest* req,
+                               v1::ListCheckpointsResponse* resp) override;
+  grpc::Status ClusterStatus(grpc::ServerContext* ctx, const v1::ClusterStatusRequest* req,
+                             v1::ClusterStatusResponse* resp) override;
+
+ private:
+  // The caller's uid, or PERMISSION_DENIED when it cannot be known.
+  grpc::Status Caller(grpc::ServerContext* ctx, std::uint32_t* uid) const;
+  // OK when `uid` owns job `id` or is an admin.
+  grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
+
+  store::Store& store_;
+  supervisor::Supervisor& supervisor_;
+  ServiceConfig config_;
+  PeerUid peer_uid_;
+};
+
+}  // namespace entrenar::service

@@ -1,0 +1,334 @@
+#include "entrenar/service/job_service.h"
+
+#include <pwd.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "entrenar/base/clock.h"
+#include "entrenar/base/version.h"
+#include "entrenar/manifest/load.h"
+
+namespace entrenar::service {
+namespace {
+
+namespace fs = std::filesystem;
+using grpc::StatusCode;
+
+grpc::Status FromStatus(const Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+void ToProto(const store::Job& j, v1::Job* out) {
+  out->set_id(j.id);
+  out->set_name(j.spec.name);
+  out->set_uid(j.spec.uid);
+  out->set_user(j.spec.user);
+  out->set_state(static_cast<v1::JobState>(static_cast<int>(j.state) + 1));
+  out->set_reason(j.reason);
+  out->set_priority(j.spec.priority);
+  out->set_devices(j.spec.devices);
+  out->set_run_dir(j.spec.run_dir);
+  out->set_created_at(j.created_at);
+  out->set_updated_at(j.updated_at);
+  out->set_attempts(j.attempts);
+}
+
+void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
+  out->set_severity(d.severity == manifest::Severity::kError ? "error" : "warning");
+  out->set_path(d.path);
+  out->set_file(d.location.file);
+  out->set_line(d.location.line);
+  out->set_column(d.location.column);
+  out->set_message(d.message);
+  for (const std::string& h : d.hints) out->add_hints(h);
+}
+
+std::string UserName(std::uint32_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found) return pw.pw_name;
+  return std::to_string(uid);
+}
+
+// Loads a manifest as the client sees it: its environment, its directory, its overrides.
+manifest::LoadResult Load(const v1::ManifestSource& src) {
+  manifest::LoadOptions options;
+  options.overrides.assign(src.overrides().begin(), src.overrides().end());
+  options.timestamp = NowUtcIso();
+  std::map<std::string, std::string> env(src.env().begin(), src.env().end());
+  options.getenv = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return manifest::LoadText(src.yaml(), src.file_name().empty() ? "manifest.yaml" : src.file_name(),
+                            options);
+}
+
+std::string Errors(const std::vector<manifest::Diagnostic>& diags) {
+  std::string out;
+  for (const auto& d : diags) {
+    if (d.severity == manifest::Severity::kError) out += manifest::FormatDiagnostic(d) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+JobService::JobService(store::Store& store, supervisor::Supervisor& supervisor,
+                       ServiceConfig config, PeerUid peer_uid)
+    : store_(store),
+      supervisor_(supervisor),
+      config_(std::move(config)),
+      peer_uid_(std::move(peer_uid)) {}
+
+grpc::Status JobService::Caller(grpc::ServerContext* ctx, std::uint32_t* uid) const {
+  const std::optional<std::uint32_t> found = peer_uid_(ctx->peer());
+  if (!found) return {StatusCode::PERMISSION_DENIED, "cannot tell who is calling"};
+  *uid = *found;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::MayChange(std::uint32_t uid, const store::Job& job) const {
+  if (uid == job.spec.uid || config_.admins.count(uid)) return grpc::Status::OK;
+  return {StatusCode::PERMISSION_DENIED, "job " + std::to_string(job.id) + " belongs to " +
+                                             job.spec.user +
+                                             "; only its owner or an admin may "
+                                             "change it"};
+}
+
+grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateRequest* req,
+                                  v1::ValidateResponse* resp) {
+  if (req->manifest().yaml().size() > config_.max_manifest_bytes) {
+    return {StatusCode::INVALID_ARGUMENT,
+            "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
+  }
+  const manifest::LoadResult r = Load(req->manifest());
+  resp->set_ok(r.ok());
+  for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
+  if (r.ok()) resp->set_resolved_yaml(manifest::ToYaml(*r.manifest));
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
+                                v1::SubmitResponse* resp) {
+  std::uint32_t uid = 0;
+  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  const v1::ManifestSource& src = req->manifest();
+  if (src.yaml().size() > config_.max_manifest_bytes) {
+    return {StatusCode::INVALID_ARGUMENT,
+            "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
+  }
+  if (src.working_dir().empty() || src.working_dir()[0] != '/') {
+    return {StatusCode::INVALID_ARGUMENT, "manifest.working_dir must be an absolute path"};
+  }
+  manifest::LoadResult r = Load(src);
+  for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
+  if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
+  manifest::Manifest& m = *r.manifest;
+  if (!m.seed) {
+    // Drawn once here, so every attempt of the job (resumes included) uses the same seed.
+    m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+    m.locations["seed"] = manifest::Location{"entrenard", 0, 0};
+  }
+  const std::int64_t devices = req->devices() > 0 ? req->devices() : 1;
+  if (devices > supervisor_.Slots()) {
+    return {StatusCode::FAILED_PRECONDITION,
+            "the job needs " + std::to_string(devices) + " devices but this server has " +
+                std::to_string(supervisor_.Slots()) + "; it could never start"};
+  }
+  store::JobSpec spec;
+  spec.name = req->name().empty() ? m.name : req->name();
+  spec.uid = uid;
+  spec.user = UserName(uid);
+  spec.priority = req->priority();
+  spec.devices = devices;
+  // The keys the author wrote, resolved: the worker's support check sees what the author asked.
+  spec.manifest = manifest::ToWrittenYaml(m);
+  spec.base_dir = src.working_dir();
+  const fs::path out(m.output.dir);
+  spec.run_dir =
+      (out.is_absolute() ? out : fs::path(src.working_dir()) / out).lexically_normal().string();
+  const Result<std::int64_t> id = store_.CreateJob(spec);
+  if (!id.ok()) return FromStatus(id.status());
+  resp->set_job_id(*id);
+  resp->set_run_dir(spec.run_dir);
+  supervisor_.Poke();
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::Job* resp) {
+  const Result<store::Job> job = store_.GetJob(req->job_id());
+  if (!job.ok()) return FromStatus(job.status());
+  ToProto(*job, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+                                  v1::ListJobsResponse* resp) {
+  store::JobFilter f;
+  if (req->state() != v1::JOB_STATE_UNSPECIFIED) {
+    f.state = static_cast<store::JobState>(static_cast<int>(req->state()) - 1);
+  }
+  if (req->mine()) {
+    std::uint32_t uid = 0;
+    if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+    f.uid = uid;
+  }
+  f.after_id = req->page_token();
+  f.limit = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
+  const Result<std::vector<store::Job>> jobs = store_.ListJobs(f);
+  if (!jobs.ok()) return FromStatus(jobs.status());
+  for (const store::Job& j : *jobs) ToProto(j, resp->add_jobs());
+  if (static_cast<std::int64_t>(jobs->size()) == f.limit) {
+    resp->set_next_page_token(jobs->back().id);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
+                                   v1::CancelJobResponse* resp) {
+  std::uint32_t uid = 0;
+  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  const Result<store::Job> job = store_.GetJob(req->job_id());
+  if (!job.ok()) return FromStatus(job.status());
+  if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
+  const Status s = supervisor_.Cancel(req->job_id(), req->force(), "uid " + std::to_string(uid));
+  if (!s.ok()) return FromStatus(s);
+  ToProto(store_.GetJob(req->job_id()).value(), resp->mutable_job());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJobRequest* req,
+                                   v1::ResumeJobResponse* resp) {
+  std::uint32_t uid = 0;
+  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  const Result<store::Job> job = store_.GetJob(req->job_id());
+  if (!job.ok()) return FromStatus(job.status());
+  if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
+  if (!req->checkpoint().empty()) {
+    return {StatusCode::UNIMPLEMENTED,
+            "not supported yet: resuming from a named checkpoint; resume continues from the "
+            "last one"};
+  }
+  if (job->state == store::JobState::kSucceeded) {
+    return {StatusCode::FAILED_PRECONDITION,
+            "job " + std::to_string(job->id) + " has succeeded; there is nothing to resume"};
+  }
+  const Result<store::Job> moved =
+      store_.Transition(job->id, store::JobState::kQueued, "resumed by uid " + std::to_string(uid));
+  if (!moved.ok()) return FromStatus(moved.status());
+  supervisor_.Poke();
+  ToProto(*moved, resp->mutable_job());
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
+                                      grpc::ServerWriter<v1::Event>* writer) {
+  if (!store_.GetJob(req->job_id()).ok()) {
+    return {StatusCode::NOT_FOUND, "no job " + std::to_string(req->job_id())};
+  }
+  std::int64_t after = req->after_seq();
+  while (!ctx->IsCancelled()) {
+    const Result<std::vector<store::Event>> events = store_.Events(req->job_id(), after, 500);
+    if (!events.ok()) return FromStatus(events.status());
+    for (const store::Event& e : *events) {
+      v1::Event out;
+      out.set_job_id(e.job_id);
+      out.set_seq(e.seq);
+      out.set_kind(e.kind);
+      out.set_step(e.step);
+      out.set_payload_json(e.payload);
+      out.set_time(e.time);
+      if (!writer->Write(out)) return grpc::Status::OK;  // the follower went away
+      after = e.seq;
+    }
+    if (!events->empty()) continue;
+    if (!req->follow()) return grpc::Status::OK;
+    const Result<store::Job> job = store_.GetJob(req->job_id());
+    // Ended, and every event read: the stream is complete.
+    if (job.ok() && store::IsTerminal(job->state) && store_.LastSeq(job->id).value() <= after) {
+      return grpc::Status::OK;
+    }
+    supervisor_.WaitForEvents(req->job_id(), after,
+                              std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
+  }
+  return {StatusCode::CANCELLED, "the follower went away"};
+}
+
+grpc::Status JobService::GetMetrics(grpc::ServerContext*, const v1::GetMetricsRequest* req,
+                                    v1::GetMetricsResponse* resp) {
+  std::map<std::string, v1::Series> series;
+  std::int64_t after = 0;
+  while (true) {
+    const Result<std::vector<store::Event>> events = store_.Events(req->job_id(), after, 5000);
+    if (!events.ok()) return FromStatus(events.status());
+    if (events->empty()) break;
+    for (const store::Event& e : *events) {
+      after = e.seq;
+      if (e.kind != "metric" && e.kind != "validation") continue;
+      const nlohmann::json j = nlohmann::json::parse(e.payload, nullptr, false);
+      if (!j.is_object() || !j.contains("values") || !j["values"].is_object()) continue;
+      for (const auto& [name, value] : j["values"].items()) {
+        if (!value.is_number()) continue;
+        if (req->names_size() > 0 &&
+            std::find(req->names().begin(), req->names().end(), name) == req->names().end()) {
+          continue;
+        }
+        v1::Series& s = series[name];
+        s.set_name(name);
+        s.add_steps(e.step);
+        s.add_values(value.get<double>());
+      }
+    }
+  }
+  for (auto& [name, s] : series) *resp->add_series() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::ListCheckpoints(grpc::ServerContext*,
+                                         const v1::ListCheckpointsRequest* req,
+                                         v1::ListCheckpointsResponse* resp) {
+  const Result<store::Job> job = store_.GetJob(req->job_id());
+  if (!job.ok()) return FromStatus(job.status());
+  std::vector<std::pair<std::int64_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(job->spec.run_dir + "/checkpoints", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("step-", 0) == 0) found.emplace_back(std::atoll(name.c_str() + 5), e.path());
+  }
+  std::sort(found.begin(), found.end());
+  for (const auto& [step, path] : found) {
+    v1::Checkpoint* c = resp->add_checkpoints();
+    c->set_step(step);
+    c->set_path(path);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::ClusterStatus(grpc::ServerContext*, const v1::ClusterStatusRequest*,
+                                       v1::ClusterStatusResponse* resp) {
+  resp->set_version(std::string(Version()));
+  for (const supervisor::Slot& s : supervisor_.SlotStates()) {
+    v1::Device* d = resp->add_devices();
+    d->set_name(s.name);
+    d->set_kind("cpu");
+    d->set_job_id(s.job_id);
+  }
+  for (auto [state, field] :
+       {std::pair{store::JobState::kQueued, 0}, std::pair{store::JobState::kRunning, 1}}) {
+    store::JobFilter f;
+    f.state = state;
+    f.limit = 1000000;
+    const auto n = static_cast<std::int64_t>(store_.ListJobs(f).value().size());
+    field == 0 ? resp->set_queued(n) : resp->set_running(n);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace entrenar::service
