@@ -195,6 +195,11 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   const pid_t pid = fork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
+    // The daemon blocks SIGTERM and SIGINT for sigwait; a worker must receive them.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
     setsid();
     const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -289,8 +294,10 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
   const Result<Job> job = store_.GetJob(id);
   if (!job.ok()) return;
   const std::string log_tail = Tail(job->spec.run_dir + "/logs/worker.log", 3);
-  std::error_code ec;
-  const bool finished = fs::exists(job->spec.run_dir + "/summary.json", ec);
+  // A summary of a run that was stopped (SIGTERM) is not a finished run.
+  const nlohmann::json summary =
+      nlohmann::json::parse(std::ifstream(job->spec.run_dir + "/summary.json"), nullptr, false);
+  const bool finished = summary.is_object() && !summary.value("stopped", false);
   JobState to = JobState::kFailed;
   std::string reason;
   if (job->cancel_requested) {

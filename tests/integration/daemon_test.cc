@@ -1,0 +1,341 @@
+// The real entrenard on a temporary socket and state directory, driven by the real `entrenar`
+// client, running real workers.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::BackgroundProcess;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::TempDir;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+
+std::string Binary(const char* name) {
+  const char* b = std::getenv("ENTRENAR_BINARY");
+  REQUIRE(b != nullptr);
+  return (fs::path(b).parent_path() / name).string();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::map<std::int64_t, double> LossByStep(const std::string& run) {
+  std::map<std::int64_t, double> out;
+  std::istringstream in(Slurp(run + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const json row = json::parse(line);
+    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
+  }
+  return out;
+}
+
+// A daemon of our own, on a socket in a temporary directory.
+class Daemon {
+ public:
+  explicit Daemon(int slots = 2, int grace = 30) { Start(slots, grace); }
+  ~Daemon() { Stop(); }
+
+  void Start(int slots = 2, int grace = 30) {
+    process_ = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{Binary("entrenard"), "--socket", socket(), "--state-dir",
+                                 dir.path + "/state", "--cpu-slots", std::to_string(slots),
+                                 "--grace", std::to_string(grace)},
+        dir.path + "/daemon.out", dir.path + "/daemon.err");
+    for (int i = 0; i < 200 && Cli({"devices"}).exit_code != 0; ++i)
+      std::this_thread::sleep_for(20ms);
+    REQUIRE(Cli({"devices"}).exit_code == 0);
+  }
+  void Stop() {
+    if (!process_) return;
+    process_->Signal(SIGTERM);
+    process_->Wait(10);
+    process_.reset();
+  }
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait(10);
+    process_.reset();
+  }
+
+  std::string socket() const { return dir.path + "/s.sock"; }
+
+  ProcessResult Cli(std::vector<std::string> args, int timeout = 120) {
+    args.insert(args.begin(), Binary("entrenar"));
+    args.insert(args.end(), {"--socket", socket()});
+    return RunProcess(args, "", timeout);
+  }
+
+  json Show(std::int64_t job) {
+    ProcessResult r = Cli({"show", std::to_string(job), "--json"});
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+  }
+
+  std::vector<json> Events(std::int64_t job) {
+    ProcessResult r = Cli({"logs", std::to_string(job), "--json"});
+    REQUIRE(r.exit_code == 0);
+    std::vector<json> out;
+    std::istringstream in(r.out);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(json::parse(line));
+    return out;
+  }
+
+  // Submits `manifest` with overrides; returns the job id.
+  std::int64_t Submit(const std::string& manifest, const std::vector<std::string>& sets,
+                      std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"submit", manifest};
+    for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = Cli(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return std::stoll(r.out);
+  }
+
+  // Waits until `pred(show)` holds; fails after `seconds`.
+  template <typename Pred>
+  json WaitFor(std::int64_t job, Pred pred, int seconds = 60) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    json j;
+    while (std::chrono::steady_clock::now() < deadline) {
+      j = Show(job);
+      if (pred(j)) return j;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("timed out; last state " << j.dump());
+    return j;
+  }
+
+  TempDir dir;
+
+ private:
+  std::unique_ptr<BackgroundProcess> process_;
+};
+
+const std::string kDigits = kSource + "/examples/digits.yaml";
+
+TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrenar train",
+          "[integration]") {
+  Daemon d;
+  const std::string run = d.dir.path + "/runs/a";
+  ProcessResult r = d.Cli(
+      {"submit", kDigits, "--set", "training.epochs=3", "--set", "output.dir=" + run, "--follow"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("state: SUCCEEDED (finished)") != std::string::npos);
+  CHECK(r.out.find("test at step 69:") != std::string::npos);
+  // The same manifest trained here, with no daemon, gives the same losses bit for bit.
+  ProcessResult local = RunProcess({Binary("entrenar"), "train", kDigits, "--set",
+                                    "training.epochs=3", "--output", d.dir.path + "/local"});
+  REQUIRE(local.exit_code == 0);
+  const auto reference = LossByStep(d.dir.path + "/local");
+  REQUIRE(reference.size() == 69);
+  CHECK(LossByStep(run) == reference);
+  CHECK(json::parse(Slurp(run + "/summary.json"))["test"] ==
+        json::parse(Slurp(d.dir.path + "/local/summary.json"))["test"]);
+  // Every event is stored once, numbered without gaps; one metric event per step.
+  const std::vector<json> events = d.Events(1);
+  std::int64_t metrics = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    CHECK(events[i]["seq"].get<std::int64_t>() == static_cast<std::int64_t>(i + 1));
+    if (events[i]["kind"] == "metric") ++metrics;
+  }
+  CHECK(metrics == 69);
+  const json job = d.Show(1);
+  CHECK(job["state"] == "SUCCEEDED");
+  CHECK(job["attempts"] == 1);
+  CHECK(job["run_dir"] == run);
+  // Replay from a sequence number.
+  ProcessResult tail = d.Cli({"logs", "1", "--since", std::to_string(events.size() - 1)});
+  CHECK(tail.out == "state: SUCCEEDED (finished)\n");
+}
+
+TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it exactly",
+          "[integration]") {
+  Daemon d;
+  const std::string run = d.dir.path + "/runs/c";
+  const std::vector<std::string> sets = {"training.epochs=300", "training.checkpoint.save_every=25",
+                                         "training.early_stopping.enabled=false"};
+  std::vector<std::string> with_dir = sets;
+  with_dir.push_back("output.dir=" + run);
+  const std::int64_t id = d.Submit(kDigits, with_dir);
+  d.WaitFor(id, [&](const json&) { return LossByStep(run).size() >= 30; });
+  ProcessResult cancel = d.Cli({"cancel", std::to_string(id)});
+  INFO(cancel.err);
+  CHECK(cancel.exit_code == 0);
+  const json cancelled = d.WaitFor(id, [](const json& j) { return j["state"] == "CANCELLED"; });
+  CHECK(cancelled["reason"].get<std::string>().find("cancelled; last checkpoint step-") == 0);
+  CHECK(LossByStep(run).size() < 6900);  // it stopped early
+  CHECK(json::parse(Slurp(run + "/summary.json"))["stopped"] == true);
+
+  ProcessResult resumed = d.Cli({"resume", std::to_string(id), "--follow"});
+  INFO(resumed.err);
+  CHECK(resumed.exit_code == 0);
+  const json done = d.Show(id);
+  CHECK(done["state"] == "SUCCEEDED");
+  CHECK(done["attempts"] == 2);
+  // The same losses, step for step, as a run never interrupted.
+  std::vector<std::string> local = {Binary("entrenar"), "train", kDigits, "--output",
+                                    d.dir.path + "/local"};
+  for (const std::string& s : sets) local.insert(local.end(), {"--set", s});
+  REQUIRE(RunProcess(local).exit_code == 0);
+  const auto reference = LossByStep(d.dir.path + "/local");
+  REQUIRE(reference.size() == 6900);
+  CHECK(LossByStep(run) == reference);
+  // A finished job cannot be resumed.
+  CHECK(d.Cli({"resume", std::to_string(id)}).exit_code == 7);
+}
+
+TEST_CASE("daemon: a worker killed with SIGKILL fails its job with the signal", "[integration]") {
+  Daemon d;
+  const std::int64_t id =
+      d.Submit(kDigits, {"training.epochs=400", "training.early_stopping.enabled=false",
+                         "output.dir=" + d.dir.path + "/runs/k"});
+  const json running = d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  const std::string reason = running["reason"];  // "pid N"
+  REQUIRE(reason.rfind("pid ", 0) == 0);
+  REQUIRE(kill(std::stoi(reason.substr(4)), SIGKILL) == 0);
+  const json failed = d.WaitFor(id, [](const json& j) { return j["state"] == "FAILED"; });
+  CHECK(failed["reason"].get<std::string>().find("killed by signal 9") != std::string::npos);
+  // The slot is free again: the next job runs.
+  ProcessResult next = d.Cli({"submit", kSource + "/examples/iris.yaml", "--set",
+                              "output.dir=" + d.dir.path + "/runs/next", "--follow"});
+  CHECK(next.exit_code == 0);
+}
+
+TEST_CASE("daemon: queued jobs start by priority, then in order of submission", "[integration]") {
+  Daemon d(1);
+  const std::string iris = kSource + "/examples/iris.yaml";
+  auto out = [&](const char* name) { return "output.dir=" + d.dir.path + "/runs/" + name; };
+  const std::int64_t blocker = d.Submit(
+      kDigits, {"training.epochs=5000", "training.early_stopping.enabled=false", out("a")});
+  d.WaitFor(blocker, [](const json& j) { return j["state"] == "RUNNING"; });
+  const std::int64_t b = d.Submit(iris, {out("b")});
+  const std::int64_t c = d.Submit(iris, {out("c")}, {"--priority", "5"});
+  const std::int64_t e = d.Submit(iris, {out("e")});
+  ProcessResult queue = d.Cli({"queue", "--json"});
+  REQUIRE(queue.exit_code == 0);
+  const json q = json::parse(queue.out);
+  REQUIRE(q.size() == 3);
+  CHECK(q[0]["id"] == c);
+  CHECK(q[1]["id"] == b);
+  CHECK(q[2]["id"] == e);
+  REQUIRE(d.Cli({"cancel", std::to_string(blocker), "--force"}).exit_code == 0);
+  for (std::int64_t id : {b, c, e}) {
+    d.WaitFor(id, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+  }
+  // Each started after the one before it in the queue had started.
+  auto started = [&](std::int64_t id) {
+    for (const json& ev : d.Events(id)) {
+      if (ev["kind"] == "state" && ev["payload"]["state"] == "STARTING") return ev["seq"];
+    }
+    return json();
+  };
+  CHECK_FALSE(started(c).is_null());
+  const auto order = [&](std::int64_t id) {
+    return fs::last_write_time(d.dir.path + "/runs/" +
+                               (id == b   ? "b"
+                                : id == c ? "c"
+                                          : "e") +
+                               "/config.yaml");
+  };
+  CHECK(order(c) <= order(b));
+  CHECK(order(b) <= order(e));
+}
+
+TEST_CASE("daemon: killed mid-run and restarted, it re-adopts the job and loses no step",
+          "[integration]") {
+  Daemon d;
+  const std::string run = d.dir.path + "/runs/r";
+  const std::int64_t id = d.Submit(
+      kDigits,
+      {"training.epochs=150", "training.early_stopping.enabled=false", "output.dir=" + run});
+  d.WaitFor(id, [&](const json&) { return LossByStep(run).size() >= 50; });
+  d.Kill();
+  std::this_thread::sleep_for(200ms);
+  d.Start();
+  ProcessResult follow = d.Cli({"logs", std::to_string(id), "--follow"});
+  CHECK(follow.exit_code == 0);
+  CHECK(d.Show(id)["state"] == "SUCCEEDED");
+  std::set<std::int64_t> steps;
+  std::int64_t metric_events = 0;
+  for (const json& ev : d.Events(id)) {
+    if (ev["kind"] != "metric") continue;
+    ++metric_events;
+    steps.insert(ev["step"].get<std::int64_t>());
+  }
+  CHECK(metric_events == 3450);  // 150 epochs x 23 steps, each once
+  CHECK(steps.size() == 3450);
+}
+
+TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps serving",
+          "[integration]") {
+  Daemon d;
+  // Bytes that are not HTTP/2 at all.
+  const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, d.socket().c_str(), sizeof(addr.sun_path) - 1);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  const std::string junk(4096, '\x17');
+  CHECK(write(fd, junk.data(), junk.size()) > 0);
+  close(fd);
+  // An invalid manifest: its diagnostics, exit 1.
+  std::ofstream(d.dir.path + "/bad.yaml") << "entrenar: \"1.0\"\nname: x\nversion: \"1\"\n"
+                                             "optimizer: {name: adamw, lrr: 0.1}\n";
+  ProcessResult bad = d.Cli({"submit", d.dir.path + "/bad.yaml"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("bad.yaml:4:") != std::string::npos);
+  CHECK(bad.err.find("did you mean `lr`?") != std::string::npos);
+  // Too large.
+  std::ofstream(d.dir.path + "/big.yaml") << "name: x\n# " << std::string(2 << 20, 'x') << "\n";
+  ProcessResult big = d.Cli({"submit", d.dir.path + "/big.yaml"});
+  CHECK(big.exit_code == 1);
+  CHECK(big.err.find("larger than") != std::string::npos);
+  // Impossible: more devices than the server has.
+  ProcessResult wide = d.Cli({"submit", kDigits, "--devices", "5"});
+  CHECK(wide.exit_code == 7);
+  CHECK(wide.err.find("the job needs 5 devices but this server has 2; it could never start") !=
+        std::string::npos);
+  CHECK(d.Cli({"cancel", "999"}).exit_code == 7);
+  CHECK(d.Cli({"show", "999"}).err.find("no job 999") != std::string::npos);
+  // Still serving.
+  CHECK(d.Cli({"devices"}).exit_code == 0);
+  CHECK(d.Cli({"ls"}).exit_code == 0);
+}
+
+TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
+  TempDir dir;
+  ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});
+  CHECK(r.exit_code == 5);
+  CHECK(r.err.find("cannot reach entrenard at " + dir.path + "/nothing.sock") != std::string::npos);
+}
+
+}  // namespace
