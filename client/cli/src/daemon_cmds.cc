@@ -130,6 +130,8 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
   req.set_follow(follow);
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  bool progress = false;
   v1::Event e;
   while (reader->Read(&e)) {
     if (as_json) {
@@ -140,11 +142,28 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
                         {"payload", json::parse(e.payload_json(), nullptr, false)}}
                        .dump()
                 << "\n";
+    } else if (e.kind() == "metric") {
+      // A live line on a terminal; otherwise about twenty lines over the run.
+      const json p = json::parse(e.payload_json(), nullptr, false);
+      const std::int64_t total =
+          p.is_object() && p.contains("values")
+              ? static_cast<std::int64_t>(p["values"].value("total_steps", 0.0))
+              : 0;
+      if (tty) {
+        std::cout << "\r" << EventLine(e) << (total ? " / " + std::to_string(total) : "") << "   ";
+        progress = true;
+      } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
+                 e.step() == total) {
+        std::cout << EventLine(e) << "\n";
+      }
     } else {
+      if (progress) std::cout << "\n";
+      progress = false;
       std::cout << EventLine(e) << "\n";
     }
     std::cout.flush();
   }
+  if (progress) std::cout << "\n";
   const grpc::Status s = reader->Finish();
   if (!s.ok()) return Failed(c, s);
   if (final_state) {
