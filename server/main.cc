@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
   const char* home = std::getenv("HOME");
   flags.state_dir = getuid() == 0 ? "/var/lib/entrenar"
                                   : std::string(home ? home : ".") + "/.local/state/entrenar";
-  flags.worker = (fs::read_symlink("/proc/self/exe").parent_path() / "entrenar").string();
+  flags.worker = (fs::read_symlink("/proc/self/exe").parent_path() / "entrenar-train").string();
   CLI::App app{"entrenard: the entrenar training daemon"};
   app.add_option("--socket", flags.socket, "Unix socket to serve on")->capture_default_str();
   app.add_option("--state-dir", flags.state_dir, "Where the state database lives")
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
                  "Seconds a cancelled job has to checkpoint before SIGKILL")
       ->capture_default_str();
   app.add_option("--admin", flags.admins, "A uid that may cancel and resume any job");
-  app.add_option("--worker", flags.worker, "The entrenar binary that runs jobs")
+  app.add_option("--worker", flags.worker, "The entrenar-train binary that runs jobs")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -61,12 +61,14 @@ class Daemon {
   explicit Daemon(int slots = 2, int grace = 30) { Start(slots, grace); }
   ~Daemon() { Stop(); }
 
-  void Start(int slots = 2, int grace = 30) {
-    process_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{Binary("entrenard"), "--socket", socket(), "--state-dir",
-                                 dir.path + "/state", "--cpu-slots", std::to_string(slots),
-                                 "--grace", std::to_string(grace)},
-        dir.path + "/daemon.out", dir.path + "/daemon.err");
+  void Start(int slots = 2, int grace = 30, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {
+        Binary("entrenard"),   "--socket",          socket(),
+        "--state-dir",         dir.path + "/state", "--cpu-slots",
+        std::to_string(slots), "--grace",           std::to_string(grace)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<BackgroundProcess>(argv, dir.path + "/daemon.out",
+                                                   dir.path + "/daemon.err");
     for (int i = 0; i < 200 && Cli({"devices"}).exit_code != 0; ++i)
       std::this_thread::sleep_for(20ms);
     REQUIRE(Cli({"devices"}).exit_code == 0);
@@ -329,6 +331,44 @@ TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps
   // Still serving.
   CHECK(d.Cli({"devices"}).exit_code == 0);
   CHECK(d.Cli({"ls"}).exit_code == 0);
+}
+
+TEST_CASE("daemon: only a job's owner or an admin may cancel or resume it", "[integration]") {
+  // Another user needs root to become (util-linux's setpriv); as anyone else, the owner's side.
+  Daemon d(1);
+  const std::int64_t id =
+      d.Submit(kDigits, {"training.epochs=5000", "training.early_stopping.enabled=false",
+                         "output.dir=" + d.dir.path + "/runs/o"});
+  d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {
+    fs::permissions(d.dir.path, fs::perms::all, fs::perm_options::add);
+    auto as_nobody = [&](const std::string& socket, std::vector<std::string> args) {
+      args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                 "--clear-groups", Binary("entrenar")});
+      args.insert(args.end(), {"--socket", socket});
+      return RunProcess(args, "", 60);
+    };
+    ProcessResult denied = as_nobody(d.socket(), {"cancel", std::to_string(id)});
+    CHECK(denied.exit_code == 7);
+    CHECK(denied.err.find("belongs to root; only its owner or an admin may change it") !=
+          std::string::npos);
+    CHECK(as_nobody(d.socket(), {"resume", std::to_string(id)}).exit_code == 7);
+    // Reading is for everyone.
+    CHECK(as_nobody(d.socket(), {"show", std::to_string(id)}).exit_code == 0);
+    CHECK(d.Show(id)["state"] == "RUNNING");
+    // Made an admin, the same user may (the restarted daemon adopts the running worker).
+    d.Stop();
+    d.Start(1, 30, {"--admin", "65534"});
+    CHECK(d.Show(id)["state"] == "RUNNING");
+    ProcessResult allowed = as_nobody(d.socket(), {"cancel", std::to_string(id)});
+    INFO(allowed.err);
+    CHECK(allowed.exit_code == 0);
+  } else {
+    WARN("not root: the other-user half of this test needs root and setpriv");
+    CHECK(d.Cli({"cancel", std::to_string(id)}).exit_code == 0);
+  }
+  const json cancelled = d.WaitFor(id, [](const json& j) { return j["state"] == "CANCELLED"; });
+  CHECK(cancelled["reason"].get<std::string>().find("cancelled") == 0);
 }
 
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {

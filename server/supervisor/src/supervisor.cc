@@ -50,7 +50,16 @@ std::string Tail(const std::string& path, std::size_t n) {
   return out;
 }
 
-bool Alive(std::int64_t pid) { return pid > 0 && kill(static_cast<pid_t>(pid), 0) == 0; }
+// Whether a process exists and has not exited. An adopted worker is not our child: when it exits
+// it may linger as a zombie until its new parent reaps it, which counts as exited.
+bool Alive(std::int64_t pid) {
+  if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const std::size_t close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
 
 }  // namespace
 

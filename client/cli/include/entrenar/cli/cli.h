@@ -14,7 +14,10 @@ enum ExitCode : int {
   kExitRefused = 7,      // entrenard refused the request (no such job, not yours, ...)
 };
 
-// Runs the `entrenar` command line. Returns the process exit code.
+// Runs the `entrenar` command line. Returns the process exit code. `train` execs
+// `entrenar-train` from the same directory.
 int Run(int argc, char** argv);
+// Runs `entrenar-train train ...`: the one command that needs LibTorch.
+int RunTrainer(int argc, char** argv);
 
 }  // namespace entrenar::cli

@@ -1,0 +1,34 @@
+// entrenar-train: the `train` command in its own binary, the only one that loads LibTorch.
+#include <CLI/CLI.hpp>
+
+#include "entrenar/base/logging.h"
+#include "entrenar/base/version.h"
+#include "entrenar/cli/cli.h"
+
+#include "commands.h"
+
+namespace entrenar::cli {
+
+int RunTrainer(int argc, char** argv) {
+  CLI::App app{"entrenar-train: trains a manifest (run as `entrenar train`)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(Version()));
+  int exit_code = kExitOk;
+  AddTrainCommand(app, &exit_code);
+  SetupLogging("warn");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  return exit_code;
+}
+
+}  // namespace entrenar::cli
