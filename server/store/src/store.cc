@@ -36,7 +36,7 @@ CREATE TABLE jobs (
   cancel_requested INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL);
-CREATE INDEX jobs_by_state ON jobs(state);
+CREATE INDEX jobs_by_state ON jobs(state, priority DESC, id);
 CREATE TABLE events (
   job_id INTEGER NOT NULL REFERENCES jobs(id),
   seq INTEGER NOT NULL,
@@ -297,6 +297,19 @@ Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
   const std::string state = f.state ? std::string(StateName(*f.state)) : "";
   const std::int64_t uid = f.uid ? static_cast<std::int64_t>(*f.uid) : -1;
   s.Bind(1, f.after_id).Bind(2, state).Bind(3, state).Bind(4, uid).Bind(5, uid).Bind(6, f.limit);
+  std::vector<Job> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
+  if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return out;
+}
+
+Result<std::vector<Job>> Store::NextQueued(std::int64_t limit) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const std::string sql = std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE state = 'QUEUED' ORDER BY priority DESC, id LIMIT ?";
+  Stmt s(impl_->db, sql.c_str());
+  s.Bind(1, limit);
   std::vector<Job> out;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));

@@ -85,7 +85,13 @@ void Supervisor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Supervisor::Poke() { wake_.notify_all(); }
+void Supervisor::Poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedule_due_ = true;
+  }
+  wake_.notify_all();
+}
 
 // Taking the lock orders this after a waiter's check of the store, so no wakeup is lost.
 void Supervisor::NotifyEvents() {
@@ -114,7 +120,15 @@ void Supervisor::Loop() {
 
 void Supervisor::Tick() {
   Reap();
-  ScheduleQueued();
+  // The queue is read when something changed, and at least every 20 polls.
+  static thread_local int ticks = 0;
+  bool due = ++ticks % 20 == 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    due = due || schedule_due_;
+    schedule_due_ = false;
+  }
+  if (due) ScheduleQueued();
 }
 
 // Jobs the store says are running: re-adopt live workers, requeue the ones that died while no
@@ -132,6 +146,7 @@ void Supervisor::Adopt() {
         Worker w;
         w.pid = job.pid;
         w.child = false;
+        w.events_path = job.spec.run_dir + "/events.jsonl";
         for (std::size_t i = 0;
              i < slots_.size() && static_cast<std::int64_t>(w.slots.size()) < job.spec.devices;
              ++i) {
@@ -154,14 +169,15 @@ void Supervisor::Adopt() {
 }
 
 void Supervisor::ScheduleQueued() {
-  store::JobFilter f;
-  f.state = JobState::kQueued;
-  f.limit = 100000;
-  Result<std::vector<Job>> queued = store_.ListJobs(f);
+  std::int64_t free_slots = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_slots = std::count(slots_.begin(), slots_.end(), 0);
+  }
+  if (free_slots == 0) return;
+  // Every job needs at least one slot, so no more than `free_slots` can start now.
+  Result<std::vector<Job>> queued = store_.NextQueued(free_slots);
   if (!queued.ok() || queued->empty()) return;
-  std::stable_sort(queued->begin(), queued->end(), [](const Job& a, const Job& b) {
-    return a.spec.priority > b.spec.priority;  // then by id: ListJobs orders by id
-  });
   for (const Job& job : *queued) {
     std::vector<std::size_t> free;
     {
@@ -229,6 +245,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     Worker w;
     w.pid = pid;
     w.slots = slots;
+    w.events_path = dir + "/events.jsonl";
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
@@ -240,13 +257,13 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
 }
 
 // Reads the complete lines of the worker's events.jsonl after the imported offset.
-void Supervisor::ImportEvents(const Job& job) {
+std::int64_t Supervisor::ImportEvents(const Job& job) {
   std::ifstream in(job.spec.run_dir + "/events.jsonl", std::ios::binary);
-  if (!in) return;
+  if (!in) return job.events_offset;
   in.seekg(job.events_offset);
   std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::size_t end = chunk.rfind('\n');
-  if (end == std::string::npos) return;
+  if (end == std::string::npos) return job.events_offset;
   std::vector<store::Event> events;
   std::istringstream lines(chunk.substr(0, end + 1));
   std::string line;
@@ -259,11 +276,14 @@ void Supervisor::ImportEvents(const Job& job) {
     e.payload = j.is_discarded() ? nlohmann::json{{"text", line}}.dump() : line;
     events.push_back(std::move(e));
   }
-  if (events.empty()) return;
-  const Result<std::int64_t> seq =
-      store_.ImportEvents(job.id, events, job.events_offset + static_cast<std::int64_t>(end + 1));
-  if (!seq.ok()) spdlog::error("job {}: importing events: {}", job.id, seq.status().message());
+  const std::int64_t offset = job.events_offset + static_cast<std::int64_t>(end + 1);
+  const Result<std::int64_t> seq = store_.ImportEvents(job.id, events, offset);
+  if (!seq.ok()) {
+    spdlog::error("job {}: importing events: {}", job.id, seq.status().message());
+    return job.events_offset;
+  }
   NotifyEvents();
+  return offset;
 }
 
 void Supervisor::Reap() {
@@ -273,9 +293,17 @@ void Supervisor::Reap() {
     running = workers_;
   }
   for (auto& [id, w] : running) {
-    const Result<Job> job = store_.GetJob(id);
-    if (!job.ok()) continue;
-    ImportEvents(*job);
+    // New lines in the worker's event file (a stat per worker per poll; the store only when
+    // it grew).
+    std::error_code ec;
+    const auto size = static_cast<std::int64_t>(fs::file_size(w.events_path, ec));
+    if (!ec && size > w.imported) {
+      const Result<Job> job = store_.GetJob(id);
+      if (!job.ok()) continue;
+      const std::int64_t imported = ImportEvents(*job);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = workers_.find(id); it != workers_.end()) it->second.imported = imported;
+    }
     int status = 0;
     bool exited = false;
     if (w.child) {
@@ -335,6 +363,7 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
     std::lock_guard<std::mutex> lock(mu_);
     for (std::size_t s : w.slots) slots_[s] = 0;
     workers_.erase(id);
+    schedule_due_ = true;
   }
   NotifyEvents();
 }

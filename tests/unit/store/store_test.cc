@@ -66,6 +66,21 @@ TEST_CASE("Jobs are stored, listed and survive reopening the file", "[unit][stor
   CHECK(store->GetJob(999).status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("Queued jobs come out by priority, then by age", "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t a = store->CreateJob(Spec("a", 1, 0)).value();
+  const std::int64_t b = store->CreateJob(Spec("b", 1, 5)).value();
+  const std::int64_t c = store->CreateJob(Spec("c", 1, 0)).value();
+  const std::int64_t d = store->CreateJob(Spec("d", 1, 5)).value();
+  REQUIRE(store->Transition(d, JobState::kCancelled, "").ok());
+  std::vector<std::int64_t> order;
+  const std::vector<Job> next = store->NextQueued(10).value();
+  for (const Job& j : next) order.push_back(j.id);
+  CHECK(order == std::vector<std::int64_t>{b, a, c});
+  CHECK(store->NextQueued(1).value().size() == 1);
+}
+
 TEST_CASE("State changes follow the lifecycle and are recorded as events", "[unit][store]") {
   TempDir dir;
   auto store = OpenOk(dir.path + "/state.db");

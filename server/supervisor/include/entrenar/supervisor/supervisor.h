@@ -17,8 +17,8 @@ namespace entrenar::supervisor {
 struct Config {
   std::string worker_binary;  // the `entrenar` binary; a worker is `entrenar train --events ...`
   std::int64_t cpu_slots = 2;
-  std::chrono::milliseconds poll{50};
-  std::chrono::seconds grace{60};  // SIGTERM -> checkpoint -> exit, else SIGKILL after this
+  std::chrono::milliseconds poll{10};  // how often workers' event files are looked at
+  std::chrono::seconds grace{60};      // SIGTERM -> checkpoint -> exit, else SIGKILL after this
 };
 
 // One schedulable device (a CPU slot here) and the job on it (0: free).
@@ -59,6 +59,8 @@ class Supervisor {
     bool child = true;  // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     std::chrono::steady_clock::time_point term_sent{};
+    std::string events_path;
+    std::int64_t imported = -1;  // bytes of events_path imported (-1: ask the store)
   };
 
   void Loop();
@@ -66,7 +68,8 @@ class Supervisor {
   void Adopt();
   void ScheduleQueued();
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
-  void ImportEvents(const store::Job& job);
+  // Imports the complete new lines of the job's events.jsonl; returns the offset after them.
+  std::int64_t ImportEvents(const store::Job& job);
   void Reap();
   void Finish(std::int64_t id, Worker& w, bool exited, int status);
   void NotifyEvents();
@@ -79,6 +82,7 @@ class Supervisor {
   std::map<std::int64_t, Worker> workers_;
   std::vector<std::int64_t> slots_;  // job per slot (0: free)
   bool stop_ = false;
+  bool schedule_due_ = true;  // a submit, a cancel or a finished job: look at the queue
   std::thread thread_;
 };
 
