@@ -90,7 +90,11 @@ class Daemon {
   ProcessResult Cli(std::vector<std::string> args, int timeout = 120) {
     args.insert(args.begin(), Binary("entrenar"));
     args.insert(args.end(), {"--socket", socket()});
-    return RunProcess(args, "", timeout);
+    ProcessResult r = RunProcess(args, "", timeout);
+    if (r.exit_code == 5) {  // unreachable: show what the daemon said last
+      WARN("entrenard unreachable; its log:\n" << Slurp(dir.path + "/daemon.err"));
+    }
+    return r;
   }
 
   json Show(std::int64_t job) {

@@ -112,7 +112,11 @@ void Supervisor::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();
-    Tick();
+    try {
+      Tick();
+    } catch (const std::exception& e) {  // never let one job's oddity stop the daemon
+      spdlog::error("supervisor: {}", e.what());
+    }
     lock.lock();
     wake_.wait_for(lock, config_.poll);
   }
