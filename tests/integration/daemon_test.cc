@@ -69,8 +69,10 @@ class Daemon {
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<BackgroundProcess>(argv, dir.path + "/daemon.out",
                                                    dir.path + "/daemon.err");
-    for (int i = 0; i < 200 && Cli({"devices"}).exit_code != 0; ++i)
-      std::this_thread::sleep_for(20ms);
+    auto ready = [&] {
+      return RunProcess({Binary("entrenar"), "devices", "--socket", socket()}).exit_code == 0;
+    };
+    for (int i = 0; i < 200 && !ready(); ++i) std::this_thread::sleep_for(20ms);
     REQUIRE(Cli({"devices"}).exit_code == 0);
   }
   void Stop() {
@@ -373,6 +375,27 @@ TEST_CASE("daemon: only a job's owner or an admin may cancel or resume it", "[in
   }
   const json cancelled = d.WaitFor(id, [](const json& j) { return j["state"] == "CANCELLED"; });
   CHECK(cancelled["reason"].get<std::string>().find("cancelled") == 0);
+}
+
+TEST_CASE("daemon: a Python client built from the proto submits and follows a job",
+          "[integration]") {
+  Daemon d;
+  ProcessResult r = RunProcess(
+      {"/usr/bin/python3", kSource + "/examples/python_client.py", kSource + "/examples/iris.yaml",
+       "--set", "output.dir=" + d.dir.path + "/runs/py", "--socket", d.socket()},
+      "", 120);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("job 1: " + d.dir.path + "/runs/py\n") == 0);
+  CHECK(r.out.find("  state RUNNING pid ") != std::string::npos);
+  CHECK(r.out.find("final state SUCCEEDED\n") != std::string::npos);
+  // The metrics it printed are the run's own.
+  const json summary = json::parse(Slurp(d.dir.path + "/runs/py/summary.json"));
+  char line[64];
+  std::snprintf(line, sizeof(line), "  test_accuracy %.4f\n",
+                summary["test"]["test_accuracy"].get<double>());
+  CHECK(r.out.find(line) != std::string::npos);
+  CHECK(d.Show(1)["state"] == "SUCCEEDED");
 }
 
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {

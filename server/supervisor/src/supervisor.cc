@@ -272,9 +272,16 @@ std::int64_t Supervisor::ImportEvents(const Job& job) {
   std::istringstream lines(chunk.substr(0, end + 1));
   std::string line;
   while (std::getline(lines, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     store::Event e;
     e.kind = j.is_object() ? j.value("kind", "log") : "log";
+    if (e.kind == "state") {
+      // Job states are the daemon's; the worker's own ("running", "succeeded") become log lines.
+      e.kind = "log";
+      j["kind"] = "log";
+      j["text"] = "worker: " + j.value("text", "");
+      line = j.dump();
+    }
     e.step = j.is_object() ? j.value("step", std::int64_t{0}) : 0;
     e.time = j.is_object() ? j.value("time", "") : "";
     e.payload = j.is_discarded() ? nlohmann::json{{"text", line}}.dump() : line;
