@@ -18,7 +18,9 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 
@@ -118,6 +120,9 @@ int Run(const Flags& flags) {
   config.admins.insert(getuid());  // the daemon's own user administers it
   entrenar::service::JobService service(**store, supervisor, config,
                                         [&peers](const std::string& p) { return peers.Find(p); });
+  // Standard gRPC health checking and server reflection, for load balancers and grpcurl.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(4 << 20);

@@ -398,6 +398,25 @@ TEST_CASE("daemon: a Python client built from the proto submits and follows a jo
   CHECK(d.Show(1)["state"] == "SUCCEEDED");
 }
 
+TEST_CASE("daemon: gRPC health checking and server reflection answer", "[integration]") {
+  Daemon d;
+  // Raw calls from Python's grpc (no stubs): Health/Check with an empty request, and
+  // ServerReflectionInfo with list_services (field 7, empty).
+  const std::string script =
+      "import grpc, sys\n"
+      "ch = grpc.insecure_channel('unix:' + sys.argv[1])\n"
+      "check = ch.unary_unary('/grpc.health.v1.Health/Check', lambda b: b, lambda b: b)\n"
+      "print(check(b'', timeout=10).hex())\n"
+      "info = ch.stream_stream('/grpc.reflection.v1alpha.ServerReflection/"
+      "ServerReflectionInfo', lambda b: b, lambda b: b)\n"
+      "for reply in info(iter([b'\\x3a\\x00']), timeout=10):\n"
+      "    print(b'entrenar.v1.JobService' in reply)\n";
+  ProcessResult r = RunProcess({"/usr/bin/python3", "-c", script, d.socket()}, "", 60);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "0801\nTrue\n");  // status: SERVING (1); the service is listed
+}
+
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
   TempDir dir;
   ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});
