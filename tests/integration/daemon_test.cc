@@ -398,6 +398,44 @@ TEST_CASE("daemon: a Python client built from the proto submits and follows a jo
   CHECK(d.Show(1)["state"] == "SUCCEEDED");
 }
 
+TEST_CASE("daemon: among equal priorities, the user with fewer running jobs starts first",
+          "[integration]") {
+  Daemon d(2);
+  auto out = [&](const char* name) { return "output.dir=" + d.dir.path + "/runs/" + name; };
+  const std::vector<std::string> long_job = {"training.epochs=5000",
+                                             "training.early_stopping.enabled=false"};
+  auto with = [](std::vector<std::string> v, const std::string& extra) {
+    v.push_back(extra);
+    return v;
+  };
+  const std::int64_t a1 = d.Submit(kDigits, with(long_job, out("a1")));
+  const std::int64_t a2 = d.Submit(kDigits, with(long_job, out("a2")));
+  d.WaitFor(a2, [](const json& j) { return j["state"] == "RUNNING"; });
+  const std::string iris = kSource + "/examples/iris.yaml";
+  const std::int64_t mine = d.Submit(iris, {out("mine")});
+  std::int64_t theirs = 0;
+  if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {
+    fs::permissions(d.dir.path, fs::perms::all, fs::perm_options::add);  // reach the socket
+    ProcessResult r = RunProcess({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                  "--clear-groups", Binary("entrenar"), "submit", iris, "--set",
+                                  out("theirs"), "--socket", d.socket()});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    theirs = std::stoll(r.out);
+  } else {
+    WARN("not root: fair share between two users needs root and setpriv to be a second user");
+  }
+  // One slot frees: root has a job running, the other user none.
+  REQUIRE(d.Cli({"cancel", std::to_string(a1), "--force"}).exit_code == 0);
+  if (theirs) {
+    d.WaitFor(theirs, [](const json& j) { return j["state"] != "QUEUED"; });
+    CHECK(d.Show(mine)["state"] == "QUEUED");  // older, but its owner already has a job running
+  }
+  REQUIRE(d.Cli({"cancel", std::to_string(a2), "--force"}).exit_code == 0);
+  d.WaitFor(mine, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+  if (theirs) d.WaitFor(theirs, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+}
+
 TEST_CASE("daemon: gRPC health checking and server reflection answer", "[integration]") {
   Daemon d;
   // Raw calls from Python's grpc (no stubs): Health/Check with an empty request, and

@@ -149,6 +149,7 @@ void Supervisor::Adopt() {
         std::lock_guard<std::mutex> lock(mu_);
         Worker w;
         w.pid = job.pid;
+        w.uid = job.spec.uid;
         w.child = false;
         w.events_path = job.spec.run_dir + "/events.jsonl";
         for (std::size_t i = 0;
@@ -172,33 +173,49 @@ void Supervisor::Adopt() {
   }
 }
 
+// Starts queued jobs while slots are free: the highest priority first; among jobs of equal
+// priority, the one whose owner has the fewest jobs running (fair share), then the oldest. A job
+// that does not fit waits, and so does everything behind it (no backfill).
 void Supervisor::ScheduleQueued() {
-  std::int64_t free_slots = 0;
+  std::vector<std::size_t> free;
+  std::map<std::uint32_t, std::int64_t> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    free_slots = std::count(slots_.begin(), slots_.end(), 0);
-  }
-  if (free_slots == 0) return;
-  // Every job needs at least one slot, so no more than `free_slots` can start now.
-  Result<std::vector<Job>> queued = store_.NextQueued(free_slots);
-  if (!queued.ok() || queued->empty()) return;
-  for (const Job& job : *queued) {
-    std::vector<std::size_t> free;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-      for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (slots_[i] == 0) free.push_back(i);
-      }
+    if (stop_) return;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i] == 0) free.push_back(i);
     }
-    // Strict order: the first job that does not fit waits, and so do the ones behind it.
+    for (const auto& [id, w] : workers_) ++running[w.uid];
+  }
+  if (free.empty()) return;
+  Result<std::vector<Job>> queued = store_.NextQueued(1000);
+  if (!queued.ok() || queued->empty()) return;
+  const std::int64_t top = queued->front().spec.priority;
+  std::vector<Job> equals;
+  for (Job& j : *queued) {
+    if (j.spec.priority == top) equals.push_back(std::move(j));
+  }
+  while (!free.empty() && !equals.empty()) {
+    const auto next =
+        std::min_element(equals.begin(), equals.end(), [&](const Job& x, const Job& y) {
+          const std::int64_t rx = running[x.spec.uid], ry = running[y.spec.uid];
+          return rx != ry ? rx < ry : x.id < y.id;
+        });
+    const Job job = *next;
     if (static_cast<std::int64_t>(free.size()) < job.spec.devices) return;
-    free.resize(static_cast<std::size_t>(job.spec.devices));
-    const Status s = Spawn(job, free);
+    std::vector<std::size_t> slots(free.begin(), free.begin() + job.spec.devices);
+    free.erase(free.begin(), free.begin() + job.spec.devices);
+    equals.erase(next);
+    ++running[job.spec.uid];
+    const Status s = Spawn(job, slots);
     if (!s.ok()) {
       spdlog::error("job {} could not start: {}", job.id, s.message());
       (void)store_.Transition(job.id, JobState::kFailed, s.message());
     }
+  }
+  if (!free.empty()) {  // this priority is drained: look at the next one now
+    std::lock_guard<std::mutex> lock(mu_);
+    schedule_due_ = true;
   }
 }
 
@@ -248,6 +265,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     std::lock_guard<std::mutex> lock(mu_);
     Worker w;
     w.pid = pid;
+    w.uid = job.spec.uid;
     w.slots = slots;
     w.events_path = dir + "/events.jsonl";
     for (std::size_t s : slots) slots_[s] = job.id;

@@ -28,7 +28,8 @@ struct Slot {
 };
 
 // Runs queued jobs as worker processes on free slots, imports their events into the store,
-// notices how they end, and stops them on request. Higher priority first, then the oldest.
+// notices how they end, and stops them on request. Higher priority first; among equals, the
+// owner with the fewest running jobs, then the oldest.
 // Workers run in their own session, so they outlive the daemon; a restarted supervisor adopts
 // the ones still alive and requeues (to resume from their last checkpoint) those that died.
 class Supervisor {
@@ -56,7 +57,8 @@ class Supervisor {
  private:
   struct Worker {
     std::int64_t pid = 0;
-    bool child = true;  // false: adopted from an earlier daemon (no exit status)
+    std::uint32_t uid = 0;  // the job's owner, for fair share
+    bool child = true;      // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     std::chrono::steady_clock::time_point term_sent{};
     std::string events_path;
