@@ -190,6 +190,7 @@ TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it 
   Daemon d;
   const std::string run = d.dir.path + "/runs/c";
   const std::vector<std::string> sets = {"training.epochs=300", "training.checkpoint.save_every=25",
+                                         "training.checkpoint.keep_last=1000",
                                          "training.early_stopping.enabled=false"};
   std::vector<std::string> with_dir = sets;
   with_dir.push_back("output.dir=" + run);
@@ -203,7 +204,14 @@ TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it 
   CHECK(LossByStep(run).size() < 6900);  // it stopped early
   CHECK(json::parse(Slurp(run + "/summary.json"))["stopped"] == true);
 
-  ProcessResult resumed = d.Cli({"resume", std::to_string(id), "--follow"});
+  // Only this job's own checkpoints, by name.
+  ProcessResult missing = d.Cli({"resume", std::to_string(id), "--from", "step-99999"});
+  CHECK(missing.exit_code == 7);
+  CHECK(missing.err.find("has no checkpoint `step-99999`") != std::string::npos);
+  CHECK(d.Cli({"resume", std::to_string(id), "--from", "../../etc"}).exit_code == 7);
+  // From the first checkpoint rather than the last: the steps after it are trained again.
+  REQUIRE(fs::exists(run + "/checkpoints/step-25"));
+  ProcessResult resumed = d.Cli({"resume", std::to_string(id), "--from", "step-25", "--follow"});
   INFO(resumed.err);
   CHECK(resumed.exit_code == 0);
   const json done = d.Show(id);

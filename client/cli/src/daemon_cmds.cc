@@ -245,6 +245,7 @@ struct JobArgs : Common {
   bool force = false;
   std::string state;
   bool mine = false;
+  std::string from;  // resume: a checkpoint name (step-N)
 };
 
 int RunLogs(const JobArgs& a) {
@@ -345,6 +346,7 @@ int RunResume(const JobArgs& a) {
   Connection c = Connect(a.socket);
   v1::ResumeJobRequest req;
   req.set_job_id(a.job);
+  req.set_checkpoint(a.from);
   v1::ResumeJobResponse resp;
   auto ctx = Context();
   const grpc::Status s = c.stub->ResumeJob(ctx.get(), req, &resp);
@@ -427,6 +429,7 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
   {
     auto [c, args] = job_command("resume", "Queue a stopped job again from its last checkpoint");
     c->add_flag("--follow,-f", args->follow, "Follow it to its end");
+    c->add_option("--from", args->from, "Resume from this checkpoint (step-N) instead of the last");
     c->callback([args = args, exit_code] { *exit_code = RunResume(*args); });
   }
   {

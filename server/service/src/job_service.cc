@@ -211,17 +211,28 @@ grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJob
   const Result<store::Job> job = store_.GetJob(req->job_id());
   if (!job.ok()) return FromStatus(job.status());
   if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
+  std::string from;
   if (!req->checkpoint().empty()) {
-    return {StatusCode::UNIMPLEMENTED,
-            "not supported yet: resuming from a named checkpoint; resume continues from the "
-            "last one"};
+    // A checkpoint of this job's run, by name (step-N): never a path elsewhere.
+    const std::string& name = req->checkpoint();
+    const fs::path dir = fs::path(job->spec.run_dir) / "checkpoints" / name;
+    std::error_code ec;
+    if (name.find('/') != std::string::npos || name.rfind("step-", 0) != 0 ||
+        !fs::exists(dir / "state.json", ec)) {
+      return {StatusCode::NOT_FOUND,
+              "job " + std::to_string(job->id) + " has no checkpoint `" + name + "`"};
+    }
+    from = dir.string();
   }
   if (job->state == store::JobState::kSucceeded) {
     return {StatusCode::FAILED_PRECONDITION,
             "job " + std::to_string(job->id) + " has succeeded; there is nothing to resume"};
   }
+  if (const Status s = store_.SetResumeFrom(job->id, from); !s.ok()) return FromStatus(s);
   const Result<store::Job> moved =
-      store_.Transition(job->id, store::JobState::kQueued, "resumed by uid " + std::to_string(uid));
+      store_.Transition(job->id, store::JobState::kQueued,
+                        "resumed by uid " + std::to_string(uid) +
+                            (from.empty() ? "" : " from " + fs::path(from).filename().string()));
   if (!moved.ok()) return FromStatus(moved.status());
   supervisor_.Poke();
   ToProto(*moved, resp->mutable_job());

@@ -16,7 +16,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,6 +45,10 @@ CREATE TABLE events (
   payload TEXT NOT NULL,
   time TEXT NOT NULL,
   PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
+)sql",
+    // 2: resuming from a named checkpoint.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN resume_from TEXT NOT NULL DEFAULT '';
 )sql"};
 
 // A prepared statement, finalized on scope exit.
@@ -86,7 +90,7 @@ class Stmt {
 
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
-    "attempts, created_at, updated_at, pid, events_offset, cancel_requested";
+    "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -107,6 +111,7 @@ Job ReadJob(const Stmt& s) {
   j.pid = s.Int(14);
   j.events_offset = s.Int(15);
   j.cancel_requested = s.Int(16) != 0;
+  j.resume_from = s.Text(17);
   return j;
 }
 
@@ -362,6 +367,14 @@ Status Store::SetWorker(std::int64_t id, std::int64_t pid) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Stmt s(impl_->db, "UPDATE jobs SET pid = ? WHERE id = ?");
   s.Bind(1, pid).Bind(2, id);
+  if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return OkStatus();
+}
+
+Status Store::SetResumeFrom(std::int64_t id, const std::string& checkpoint) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "UPDATE jobs SET resume_from = ? WHERE id = ?");
+  s.Bind(1, checkpoint).Bind(2, id);
   if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   return OkStatus();
 }

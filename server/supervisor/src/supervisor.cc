@@ -235,7 +235,10 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   std::vector<std::string> args = {
       config_.worker_binary, "train",           manifest,   "--output",           dir,
       "--base-dir",          job.spec.base_dir, "--events", dir + "/events.jsonl"};
-  const std::string resume = LastCheckpoint(dir);
+  const std::string resume = job.resume_from.empty() ? LastCheckpoint(dir) : job.resume_from;
+  if (!job.resume_from.empty()) {
+    ENTRENAR_RETURN_IF_ERROR(store_.SetResumeFrom(job.id, ""));  // used once: later, the newest
+  }
   if (!resume.empty()) args.insert(args.end(), {"--resume", resume});
   const std::string log_path = dir + "/logs/worker.log";
   const pid_t pid = fork();

@@ -176,6 +176,38 @@ TEST_CASE("Imported worker events and their file offset commit together", "[unit
   CHECK(store->GetJob(id)->events_offset == 120);
 }
 
+TEST_CASE("A version 1 state file is migrated in place, its jobs kept", "[unit][store]") {
+  TempDir dir;
+  const std::string path = dir.path + "/v1.db";
+  // The schema as the first release wrote it, with one job.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, uid INTEGER "
+      "NOT NULL, user TEXT NOT NULL, priority INTEGER NOT NULL, devices INTEGER NOT NULL, "
+      "manifest TEXT NOT NULL, base_dir TEXT NOT NULL, run_dir TEXT NOT NULL, state TEXT NOT "
+      "NULL, reason TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0, pid INTEGER "
+      "NOT NULL DEFAULT 0, events_offset INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER "
+      "NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+      "CREATE TABLE events (job_id INTEGER NOT NULL REFERENCES jobs(id), seq INTEGER NOT NULL, "
+      "kind TEXT NOT NULL, step INTEGER NOT NULL, payload TEXT NOT NULL, time TEXT NOT NULL, "
+      "PRIMARY KEY (job_id, seq)) WITHOUT ROWID;"
+      "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, state, "
+      "created_at, updated_at) VALUES ('old', 7, 'u7', 0, 1, 'name: old', '/', '/r', 'CANCELLED', "
+      "'t', 't');"
+      "PRAGMA user_version = 1;";
+  REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenOk(path);
+  CHECK(store->SchemaVersion().value() == 2);
+  const Job old = store->GetJob(1).value();
+  CHECK(old.spec.name == "old");
+  CHECK(old.state == JobState::kCancelled);
+  CHECK(old.resume_from.empty());
+  REQUIRE(store->SetResumeFrom(1, "/r/checkpoints/step-5").ok());
+  CHECK(store->GetJob(1)->resume_from == "/r/checkpoints/step-5");
+}
+
 TEST_CASE("A damaged or newer state file is refused with the reason", "[unit][store]") {
   TempDir dir;
   std::ofstream(dir.path + "/junk.db") << "this is not a database, just some text that is long "

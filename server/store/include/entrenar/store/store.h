@@ -52,6 +52,7 @@ struct Job {
   std::int64_t pid = 0;            // the running worker's process id
   std::int64_t events_offset = 0;  // bytes of the worker's events.jsonl already imported
   bool cancel_requested = false;
+  std::string resume_from;  // the checkpoint the next attempt starts from ("" : the last one)
 };
 
 // One event of a job, numbered 1, 2, ... in the order it was stored.
@@ -99,6 +100,8 @@ class Store {
   Status AddAttempt(std::int64_t id);
   // Records the worker process running the job (0: none).
   Status SetWorker(std::int64_t id, std::int64_t pid);
+  // The checkpoint directory the next attempt resumes from ("" : the newest).
+  Status SetResumeFrom(std::int64_t id, const std::string& checkpoint);
   // Marks that the job's owner asked it to stop.
   Status RequestCancel(std::int64_t id);
   // Appends events read from the worker's event file and the file offset after them, in one
