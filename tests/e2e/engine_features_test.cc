@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "run_files.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -16,36 +17,18 @@ namespace {
 namespace fs = std::filesystem;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
+using entrenar::testing::Train;
 using nlohmann::json;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
-ProcessResult Train(std::vector<std::string> args) {
-  const char* b = std::getenv("ENTRENAR_BINARY");
-  REQUIRE(b != nullptr);
-  args.insert(args.begin(), {b, "train"});
-  return RunProcess(args, "", 240);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 json Summary(const std::string& run) { return json::parse(Slurp(run + "/summary.json")); }
 
+// Step -> train_loss of a run directory.
 std::map<std::int64_t, double> LossByStep(const std::string& run) {
-  std::map<std::int64_t, double> out;
-  std::istringstream in(Slurp(run + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    const json row = json::parse(line);
-    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
-  }
-  return out;
+  return entrenar::testing::LossByStep(run + "/metrics.jsonl");
 }
 
 // Trains `file` into dir/name with the overrides; requires success.

@@ -13,31 +13,21 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "run_files.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using entrenar::testing::LossByStep;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
+using entrenar::testing::Train;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
-
-ProcessResult Train(std::vector<std::string> args) {
-  const char* b = std::getenv("ENTRENAR_BINARY");
-  REQUIRE(b != nullptr);
-  args.insert(args.begin(), {b, "train"});
-  return RunProcess(args, "", 240);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<double> TrainLosses(const std::string& jsonl) {
   std::vector<double> out;
@@ -126,29 +116,6 @@ TEST_CASE("train: the same seed gives the same losses, bit for bit", "[e2e]") {
   CHECK(a != TrainLosses(dir.path + "/c/metrics.jsonl"));
 }
 
-// Complete lines only: the file may be being written.
-std::map<std::int64_t, double> LossByStepIfAny(const std::string& jsonl) {
-  std::map<std::int64_t, double> out;
-  std::istringstream in(Slurp(jsonl));
-  std::string line;
-  while (std::getline(in, line)) {
-    const nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
-    if (!row.is_discarded() && row.contains("step")) out[row["step"].get<std::int64_t>()] = 0;
-  }
-  return out;
-}
-
-std::map<std::int64_t, double> LossByStep(const std::string& jsonl) {
-  std::map<std::int64_t, double> out;
-  std::istringstream in(Slurp(jsonl));
-  std::string line;
-  while (std::getline(in, line)) {
-    const nlohmann::json row = nlohmann::json::parse(line);
-    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
-  }
-  return out;
-}
-
 TEST_CASE("train --resume continues exactly: the same losses and test metrics, bit for bit",
           "[e2e]") {
   TempDir dir;
@@ -229,7 +196,7 @@ TEST_CASE("train: Ctrl-C stops after a step, saves a checkpoint, and the run res
   // SIGINT once training is under way (a few steps recorded), never by a fixed sleep.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline &&
-         LossByStepIfAny(run + "/metrics.jsonl").size() < 5) {
+         LossByStep(run + "/metrics.jsonl").size() < 5) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   p.Signal(SIGINT);

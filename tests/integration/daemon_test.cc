@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "run_files.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 using entrenar::testing::BackgroundProcess;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -32,27 +34,12 @@ using namespace std::chrono_literals;
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
 std::string Binary(const char* name) {
-  const char* b = std::getenv("ENTRENAR_BINARY");
-  REQUIRE(b != nullptr);
-  return (fs::path(b).parent_path() / name).string();
+  return (fs::path(entrenar::testing::EntrenarBinary()).parent_path() / name).string();
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
+// Step -> train_loss of a run directory (complete lines: it may be being written).
 std::map<std::int64_t, double> LossByStep(const std::string& run) {
-  std::map<std::int64_t, double> out;
-  std::istringstream in(Slurp(run + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    const json row = json::parse(line);
-    out[row["step"].get<std::int64_t>()] = row["train_loss"].get<double>();
-  }
-  return out;
+  return entrenar::testing::LossByStep(run + "/metrics.jsonl");
 }
 
 // A daemon of our own, on a socket in a temporary directory.

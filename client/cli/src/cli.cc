@@ -59,6 +59,10 @@ int Run(int argc, char** argv) {
   AddDaemonCommands(app, &exit_code);
   AddSchemaCommand(app, &exit_code);
   app.parse_complete_callback([&] { SetupLogging(log_level); });
+  return ParseAndRun(app, argc, argv, exit_code);
+}
+
+int ParseAndRun(CLI::App& app, int argc, char** argv, const int& exit_code) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

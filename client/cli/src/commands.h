@@ -21,6 +21,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code);
 // submit, logs, ls, show, cancel, resume, queue, devices: talk to entrenard.
 void AddDaemonCommands(CLI::App& app, int* exit_code);
 
+// Parses the command line, running the chosen subcommand's callback (which sets `exit_code`).
+// Returns the process exit code: help and --version exit 0, a usage error 2.
+int ParseAndRun(CLI::App& app, int argc, char** argv, const int& exit_code);
+
 // Prints diagnostics to stderr in the `FILE:LINE:COL: error: PATH: message` form, with colour
 // on a terminal, followed by a one-line summary when there are errors.
 void PrintDiagnostics(const std::vector<manifest::Diagnostic>& diags);

@@ -16,19 +16,7 @@ int RunTrainer(int argc, char** argv) {
   int exit_code = kExitOk;
   AddTrainCommand(app, &exit_code);
   SetupLogging("warn");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
-  }
-  return exit_code;
+  return ParseAndRun(app, argc, argv, exit_code);
 }
 
 }  // namespace entrenar::cli

@@ -331,14 +331,12 @@ grpc::Status JobService::ClusterStatus(grpc::ServerContext*, const v1::ClusterSt
     d->set_kind("cpu");
     d->set_job_id(s.job_id);
   }
-  for (auto [state, field] :
-       {std::pair{store::JobState::kQueued, 0}, std::pair{store::JobState::kRunning, 1}}) {
-    store::JobFilter f;
-    f.state = state;
-    f.limit = 1000000;
-    const auto n = static_cast<std::int64_t>(store_.ListJobs(f).value().size());
-    field == 0 ? resp->set_queued(n) : resp->set_running(n);
-  }
+  const Result<std::int64_t> queued = store_.CountJobs(store::JobState::kQueued);
+  const Result<std::int64_t> running = store_.CountJobs(store::JobState::kRunning);
+  if (!queued.ok()) return FromStatus(queued.status());
+  if (!running.ok()) return FromStatus(running.status());
+  resp->set_queued(*queued);
+  resp->set_running(*running);
   return grpc::Status::OK;
 }
 

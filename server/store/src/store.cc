@@ -309,6 +309,14 @@ Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
   return out;
 }
 
+Result<std::int64_t> Store::CountJobs(JobState state) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "SELECT COUNT(*) FROM jobs WHERE state = ?");
+  s.Bind(1, std::string(StateName(state)));
+  if (s.Step() != SQLITE_ROW) return Internal("sqlite: " + s.Error());
+  return s.Int(0);
+}
+
 Result<std::vector<Job>> Store::NextQueued(std::int64_t limit) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const std::string sql = std::string("SELECT ") + kJobColumns +

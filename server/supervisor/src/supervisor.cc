@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "entrenar/base/files.h"
+
 namespace entrenar::supervisor {
 namespace {
 
@@ -125,8 +127,7 @@ void Supervisor::Loop() {
 void Supervisor::Tick() {
   Reap();
   // The queue is read when something changed, and at least every 20 polls.
-  static thread_local int ticks = 0;
-  bool due = ++ticks % 20 == 0;
+  bool due = ++ticks_ % 20 == 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     due = due || schedule_due_;
@@ -229,8 +230,8 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   fs::create_directories(dir + "/logs", ec);
   if (ec) return Internal("cannot create " + dir + ": " + ec.message());
   const std::string manifest = dir + "/job.yaml";
-  if (!fs::exists(manifest, ec)) {
-    std::ofstream(manifest) << job.spec.manifest;
+  if (!fs::exists(manifest, ec)) {  // whole or absent: a temporary name, then a rename
+    ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(manifest, job.spec.manifest));
   }
   std::vector<std::string> args = {
       config_.worker_binary, "train",           manifest,   "--output",           dir,

@@ -12,6 +12,15 @@ namespace {
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
+// The valid corpus and the shipped examples.
+std::vector<std::string> CorpusAndExamples() {
+  std::vector<std::string> files =
+      testing::ListFiles(kSource + "/tests/data/manifests/valid", ".yaml");
+  for (const std::string& f : testing::ListFiles(kSource + "/examples", ".yaml"))
+    files.push_back(f);
+  return files;
+}
+
 TEST_CASE("The valid manifest corpus validates without errors", "[unit][manifest]") {
   const std::vector<std::string> files =
       testing::ListFiles(kSource + "/tests/data/manifests/valid", ".yaml");
@@ -25,10 +34,7 @@ TEST_CASE("The valid manifest corpus validates without errors", "[unit][manifest
 }
 
 TEST_CASE("Every valid manifest's resolved form is valid and a fixed point", "[unit][manifest]") {
-  std::vector<std::string> files =
-      testing::ListFiles(kSource + "/tests/data/manifests/valid", ".yaml");
-  for (const std::string& f : testing::ListFiles(kSource + "/examples", ".yaml"))
-    files.push_back(f);
+  const std::vector<std::string> files = CorpusAndExamples();
   for (const std::string& f : files) {
     INFO(f);
     LoadResult r = testing::Load(testing::ReadFile(f));
@@ -45,10 +51,7 @@ TEST_CASE("Every valid manifest's resolved form is valid and a fixed point", "[u
 
 TEST_CASE("The written-keys form loads to the same manifest and writes only what was written",
           "[unit][manifest]") {
-  std::vector<std::string> files =
-      testing::ListFiles(kSource + "/tests/data/manifests/valid", ".yaml");
-  for (const std::string& f : testing::ListFiles(kSource + "/examples", ".yaml"))
-    files.push_back(f);
+  const std::vector<std::string> files = CorpusAndExamples();
   for (const std::string& f : files) {
     INFO(f);
     LoadResult r = testing::Load(testing::ReadFile(f));

@@ -79,6 +79,8 @@ TEST_CASE("Queued jobs come out by priority, then by age", "[unit][store]") {
   for (const Job& j : next) order.push_back(j.id);
   CHECK(order == std::vector<std::int64_t>{b, a, c});
   CHECK(store->NextQueued(1).value().size() == 1);
+  CHECK(store->CountJobs(JobState::kQueued).value() == 3);
+  CHECK(store->CountJobs(JobState::kCancelled).value() == 1);
 }
 
 TEST_CASE("State changes follow the lifecycle and are recorded as events", "[unit][store]") {

@@ -90,6 +90,8 @@ class Store {
   Result<std::int64_t> CreateJob(const JobSpec& spec);
   Result<Job> GetJob(std::int64_t id);
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
+  // How many jobs are in `state`.
+  Result<std::int64_t> CountJobs(JobState state);
   // The first `limit` QUEUED jobs in the order they start: higher priority first, then older.
   Result<std::vector<Job>> NextQueued(std::int64_t limit);
   // Moves a job to `to` with `reason`, appending a `state` event. kFailedPrecondition when the

@@ -84,7 +84,9 @@ class Supervisor {
   std::map<std::int64_t, Worker> workers_;
   std::vector<std::int64_t> slots_;  // job per slot (0: free)
   bool stop_ = false;
-  bool schedule_due_ = true;  // a submit, a cancel or a finished job: look at the queue
+  bool schedule_due_ = true;
+  std::int64_t ticks_ =
+      0;  // the loop thread's only  // a submit, a cancel or a finished job: look at the queue
   std::thread thread_;
 };
 
