@@ -24,40 +24,30 @@
 #include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/logging.h"
 #include "entrenar/base/version.h"
+#include "entrenar/config/config.h"
+#include "entrenar/devices/devices.h"
 #include "entrenar/service/job_service.h"
+#include "entrenar/service/tokens.h"
 #include "entrenar/store/store.h"
 #include "entrenar/supervisor/supervisor.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using entrenar::service::Caller;
 
-struct Flags {
-  std::string socket;
-  std::string state_dir;
-  std::int64_t cpu_slots = 2;
-  std::int64_t grace_seconds = 60;
-  std::vector<std::uint32_t> admins;
-  std::string worker;
-  std::string log_level = "info";
-};
-
-std::string DefaultSocket() {
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  if (getuid() == 0 || !runtime) return "/run/entrenar/entrenard.sock";
-  return std::string(runtime) + "/entrenar/entrenard.sock";
-}
-
-// The uid of each accepted connection, by file descriptor (the server's peer is "fd:N").
+// The credentials of each accepted unix connection, by file descriptor (the server's peer is
+// "fd:N").
 class Peers {
  public:
-  void Set(int fd, std::uint32_t uid) {
+  void Set(int fd, Caller caller) {
     std::lock_guard<std::mutex> lock(mu_);
-    uids_[fd] = uid;
+    uids_[fd] = caller;
   }
-  std::optional<std::uint32_t> Find(const std::string& peer) {
+  std::optional<Caller> Find(const std::string& peer) {
     if (peer.rfind("fd:", 0) != 0) return std::nullopt;
     const int fd = std::atoi(peer.c_str() + 3);
     std::lock_guard<std::mutex> lock(mu_);
@@ -68,7 +58,7 @@ class Peers {
 
  private:
   std::mutex mu_;
-  std::map<int, std::uint32_t> uids_;
+  std::map<int, Caller> uids_;
 };
 
 // Creates, binds and listens on the unix socket; everyone may connect (identity comes from
@@ -94,7 +84,33 @@ int Listen(const std::string& path) {
   return fd;
 }
 
-int Run(const Flags& flags) {
+std::vector<std::uint32_t> AdminUids(const entrenar::config::Daemon& c) {
+  std::vector<std::uint32_t> out = {getuid()};  // the daemon's own user administers it
+  for (const std::string& a : c.admins) out.push_back(*entrenar::config::ResolveUser(a));
+  return out;
+}
+
+// TLS with bearer tokens, or nullptr (and a logged reason) when the files are unusable.
+std::shared_ptr<grpc::ServerCredentials> TcpCredentials(const entrenar::config::Tcp& tcp,
+                                                        entrenar::service::TokenFile& tokens) {
+  const entrenar::Result<std::string> cert = entrenar::ReadWholeFile(tcp.cert);
+  const entrenar::Result<std::string> key = entrenar::ReadWholeFile(tcp.key);
+  if (!cert.ok() || !key.ok()) {
+    spdlog::error("tcp: cannot read {}", !cert.ok() ? tcp.cert : tcp.key);
+    return nullptr;
+  }
+  if (const entrenar::Status s = tokens.Load(); !s.ok()) {
+    spdlog::error("tcp: {}", s.message());
+    return nullptr;
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::SslServerCredentials(ssl);
+  creds->SetAuthMetadataProcessor(std::make_shared<entrenar::service::TokenAuth>(tokens));
+  return creds;
+}
+
+int Run(const entrenar::config::Daemon& flags) {
   std::error_code ec;
   fs::create_directories(flags.state_dir, ec);
   const std::string lock_path = flags.state_dir + "/entrenard.lock";
@@ -108,27 +124,50 @@ int Run(const Flags& flags) {
     spdlog::error("{}", store.status().message());
     return 1;
   }
+  entrenar::devices::DeviceConfig dc;
+  dc.cpu_slots = flags.cpu_slots;
+  dc.nvml_library = flags.nvml_library;
+  (void)entrenar::config::ParseDevices(flags.devices, &dc.mode, &dc.gpus);  // checked
+  const entrenar::Result<entrenar::devices::Discovery> found = entrenar::devices::Discover(dc);
+  if (!found.ok()) {
+    spdlog::error("devices: {}", found.status().message());
+    return 1;
+  }
+  spdlog::info("devices: {} ({} in all)", found->note, found->devices.size());
   entrenar::supervisor::Config sc;
   sc.worker_binary = flags.worker;
-  sc.cpu_slots = flags.cpu_slots;
+  sc.devices = found->devices;
   sc.grace = std::chrono::seconds(flags.grace_seconds);
+  sc.retention = std::chrono::hours(24 * flags.retention_days);
+  sc.run_as_owner = geteuid() == 0;
   entrenar::supervisor::Supervisor supervisor(**store, sc);
 
   Peers peers;
   entrenar::service::ServiceConfig config;
-  config.admins.insert(flags.admins.begin(), flags.admins.end());
-  config.admins.insert(getuid());  // the daemon's own user administers it
-  entrenar::service::JobService service(**store, supervisor, config,
-                                        [&peers](const std::string& p) { return peers.Find(p); });
+  for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
+  config.devices_note = found->note;
+  entrenar::service::JobService service(
+      **store, supervisor, config, [&peers](grpc::ServerContext* ctx) -> std::optional<Caller> {
+        if (std::optional<Caller> c = peers.Find(ctx->peer())) return c;
+        return entrenar::service::TokenCaller(*ctx);
+      });
   // Standard gRPC health checking and server reflection, for load balancers and grpcurl.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(4 << 20);
+  entrenar::service::TokenFile tokens(flags.tcp.tokens);
+  int tcp_port = 0;
+  if (!flags.tcp.address.empty()) {
+    std::shared_ptr<grpc::ServerCredentials> creds = TcpCredentials(flags.tcp, tokens);
+    if (!creds) return 1;
+    builder.AddListeningPort(flags.tcp.address, creds, &tcp_port);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) {
-    spdlog::error("cannot start the gRPC server");
+  if (!server || (!flags.tcp.address.empty() && tcp_port == 0)) {
+    spdlog::error("cannot start the gRPC server{}",
+                  flags.tcp.address.empty() ? "" : " (cannot listen on " + flags.tcp.address + ")");
     return 1;
   }
   const int listen_fd = Listen(flags.socket);
@@ -151,13 +190,14 @@ int Run(const Flags& flags) {
         close(fd);
         continue;
       }
-      peers.Set(fd, cred.uid);
+      peers.Set(fd, {cred.uid, cred.gid});
       fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
       grpc::AddInsecureChannelFromFd(server.get(), fd);
     }
   });
-  spdlog::info("entrenard {} listening on {} (state {}, {} CPU slots)",
-               std::string(entrenar::Version()), flags.socket, flags.state_dir, flags.cpu_slots);
+  spdlog::info("entrenard {} listening on {}{} (state {})", std::string(entrenar::Version()),
+               flags.socket, tcp_port ? " and TCP port " + std::to_string(tcp_port) + " (TLS)" : "",
+               flags.state_dir);
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -176,6 +216,66 @@ int Run(const Flags& flags) {
   return 0;
 }
 
+// Every option, as a flag; flags given on the command line win over the config file.
+struct Options {
+  std::string config_path;
+  entrenar::config::Daemon flags;
+};
+
+void AddOptions(CLI::App& app, Options& o) {
+  entrenar::config::Daemon& f = o.flags;
+  app.add_option(
+      "--config", o.config_path,
+      "YAML config file (default " + entrenar::config::DefaultPath(getuid()) + ", if it exists)");
+  app.add_option("--socket", f.socket, "Unix socket to serve on");
+  app.add_option("--state-dir", f.state_dir, "Where the state database lives");
+  app.add_option("--devices", f.devices, "auto (GPUs NVML finds), cpu (none), or GPU indices 0,1");
+  app.add_option("--cpu-slots", f.cpu_slots, "Jobs that may train at once on the CPU");
+  app.add_option("--nvml-library", f.nvml_library, "The NVML library to load");
+  app.add_option("--admin", f.admins, "A user (name or uid) that may cancel and resume any job");
+  app.add_option("--grace", f.grace_seconds,
+                 "Seconds a cancelled job has to checkpoint before SIGKILL");
+  app.add_option("--retention-days", f.retention_days,
+                 "Forget ended jobs after this many days (0: keep them)");
+  app.add_option("--worker", f.worker, "The entrenar-train binary that runs jobs");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error");
+  app.add_option("--tcp", f.tcp.address, "Also serve on this TCP address (TLS + tokens)");
+  app.add_option("--tls-cert", f.tcp.cert, "PEM certificate for --tcp");
+  app.add_option("--tls-key", f.tcp.key, "PEM private key for --tcp");
+  app.add_option("--tokens", f.tcp.tokens, "Token file for --tcp (USER SHA256-HEX per line)");
+}
+
+// Defaults, then the config file, then the flags that were given.
+entrenar::Status Resolve(const CLI::App& app, const Options& o, entrenar::config::Daemon* out) {
+  entrenar::config::Daemon c = entrenar::config::Defaults(getuid());
+  c.worker = (fs::read_symlink("/proc/self/exe").parent_path() / "entrenar-train").string();
+  const std::string path =
+      o.config_path.empty() ? entrenar::config::DefaultPath(getuid()) : o.config_path;
+  std::error_code ec;
+  if (!o.config_path.empty() || fs::exists(path, ec)) {
+    ENTRENAR_RETURN_IF_ERROR(entrenar::config::LoadFile(path, &c));
+  }
+  const entrenar::config::Daemon& f = o.flags;
+  const auto given = [&](const char* name) { return app.count(name) > 0; };
+  if (given("--socket")) c.socket = f.socket;
+  if (given("--state-dir")) c.state_dir = f.state_dir;
+  if (given("--devices")) c.devices = f.devices;
+  if (given("--cpu-slots")) c.cpu_slots = f.cpu_slots;
+  if (given("--nvml-library")) c.nvml_library = f.nvml_library;
+  if (given("--admin")) c.admins = f.admins;
+  if (given("--grace")) c.grace_seconds = f.grace_seconds;
+  if (given("--retention-days")) c.retention_days = f.retention_days;
+  if (given("--worker")) c.worker = f.worker;
+  if (given("--log-level")) c.log_level = f.log_level;
+  if (given("--tcp")) c.tcp.address = f.tcp.address;
+  if (given("--tls-cert")) c.tcp.cert = f.tcp.cert;
+  if (given("--tls-key")) c.tcp.key = f.tcp.key;
+  if (given("--tokens")) c.tcp.tokens = f.tcp.tokens;
+  ENTRENAR_RETURN_IF_ERROR(entrenar::config::Check(c));
+  *out = c;
+  return entrenar::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -187,32 +287,19 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Flags flags;
-  flags.socket = DefaultSocket();
-  const char* home = std::getenv("HOME");
-  flags.state_dir = getuid() == 0 ? "/var/lib/entrenar"
-                                  : std::string(home ? home : ".") + "/.local/state/entrenar";
-  flags.worker = (fs::read_symlink("/proc/self/exe").parent_path() / "entrenar-train").string();
+  Options options;
   CLI::App app{"entrenard: the entrenar training daemon"};
-  app.add_option("--socket", flags.socket, "Unix socket to serve on")->capture_default_str();
-  app.add_option("--state-dir", flags.state_dir, "Where the state database lives")
-      ->capture_default_str();
-  app.add_option("--cpu-slots", flags.cpu_slots, "Jobs that may train at once on the CPU")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  app.add_option("--grace", flags.grace_seconds,
-                 "Seconds a cancelled job has to checkpoint before SIGKILL")
-      ->capture_default_str();
-  app.add_option("--admin", flags.admins, "A uid that may cancel and resume any job");
-  app.add_option("--worker", flags.worker, "The entrenar-train binary that runs jobs")
-      ->capture_default_str();
-  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  AddOptions(app, options);
   app.set_version_flag("--version", std::string(entrenar::Version()));
   CLI11_PARSE(app, argc, argv);
-  if (!entrenar::SetupLogging(flags.log_level)) {
-    std::cerr << "error: --log-level: unknown level " << flags.log_level << "\n";
+  entrenar::config::Daemon config;
+  if (const entrenar::Status s = Resolve(app, options, &config); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
     return 2;
   }
-  return Run(flags);
+  if (!entrenar::SetupLogging(config.log_level)) {
+    std::cerr << "error: log_level: unknown level " << config.log_level << "\n";
+    return 2;
+  }
+  return Run(config);
 }

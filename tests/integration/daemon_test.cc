@@ -2,6 +2,7 @@
 // client, running real workers.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,14 +46,17 @@ std::map<std::int64_t, double> LossByStep(const std::string& run) {
 // A daemon of our own, on a socket in a temporary directory.
 class Daemon {
  public:
-  explicit Daemon(int slots = 2, int grace = 30) { Start(slots, grace); }
+  explicit Daemon(int slots = 2, int grace = 30, const std::vector<std::string>& extra = {}) {
+    Start(slots, grace, extra);
+  }
   ~Daemon() { Stop(); }
 
   void Start(int slots = 2, int grace = 30, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {
-        Binary("entrenard"),   "--socket",          socket(),
-        "--state-dir",         dir.path + "/state", "--cpu-slots",
-        std::to_string(slots), "--grace",           std::to_string(grace)};
+    // Negative slots: none given (a config file's, or the default).
+    std::vector<std::string> argv = {Binary("entrenard"),  "--socket",          socket(),
+                                     "--state-dir",        dir.path + "/state", "--grace",
+                                     std::to_string(grace)};
+    if (slots >= 0) argv.insert(argv.end(), {"--cpu-slots", std::to_string(slots)});
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<BackgroundProcess>(argv, dir.path + "/daemon.out",
                                                    dir.path + "/daemon.err");
@@ -135,6 +139,51 @@ class Daemon {
 };
 
 const std::string kDigits = kSource + "/examples/digits.yaml";
+const std::string kIris = kSource + "/examples/iris.yaml";
+const std::vector<std::string> kLongJob = {"training.epochs=5000",
+                                           "training.early_stopping.enabled=false"};
+
+std::vector<std::string> With(std::vector<std::string> sets, const std::string& extra) {
+  sets.push_back(extra);
+  return sets;
+}
+
+// The pid of a RUNNING job's worker (its reason is "pid N").
+int WorkerPid(const json& job) {
+  const std::string reason = job["reason"];
+  REQUIRE(reason.rfind("pid ", 0) == 0);
+  return std::stoi(reason.substr(4));
+}
+
+// NAME=VALUE from a process's environment.
+std::map<std::string, std::string> EnvironOf(int pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ");
+  std::string var;
+  while (std::getline(in, var, '\0')) {
+    const std::size_t eq = var.find('=');
+    if (eq != std::string::npos) out[var.substr(0, eq)] = var.substr(eq + 1);
+  }
+  return out;
+}
+
+// A runs/ directory under the daemon's that any user may create run directories in.
+std::string OpenRunsDir(const Daemon& d) {
+  const std::string runs = d.dir.path + "/runs";
+  fs::create_directories(runs);
+  fs::permissions(runs, fs::perms::all | fs::perms::sticky_bit);
+  return runs;
+}
+
+// `entrenar ARGS` as uid/gid 65534 (needs root and util-linux's setpriv).
+ProcessResult AsNobody(Daemon& d, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             Binary("entrenar")});
+  args.insert(args.end(), {"--socket", d.socket()});
+  return RunProcess(args, "", 60);
+}
+
+bool CanBeNobody() { return getuid() == 0 && fs::exists("/usr/bin/setpriv"); }
 
 TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrenar train",
           "[integration]") {
@@ -247,9 +296,10 @@ TEST_CASE("daemon: queued jobs start by priority, then in order of submission", 
   REQUIRE(queue.exit_code == 0);
   const json q = json::parse(queue.out);
   REQUIRE(q.size() == 3);
-  CHECK(q[0]["id"] == c);
-  CHECK(q[1]["id"] == b);
-  CHECK(q[2]["id"] == e);
+  CHECK(q[0]["job_id"] == c);
+  CHECK(q[1]["job_id"] == b);
+  CHECK(q[2]["job_id"] == e);
+  CHECK(q[2]["position"] == 3);
   REQUIRE(d.Cli({"cancel", std::to_string(blocker), "--force"}).exit_code == 0);
   for (std::int64_t id : {b, c, e}) {
     d.WaitFor(id, [](const json& j) { return j["state"] == "SUCCEEDED"; });
@@ -325,8 +375,12 @@ TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps
   // Impossible: more devices than the server has.
   ProcessResult wide = d.Cli({"submit", kDigits, "--devices", "5"});
   CHECK(wide.exit_code == 7);
-  CHECK(wide.err.find("the job needs 5 devices but this server has 2; it could never start") !=
+  CHECK(wide.err.find("the job needs 5 CPU slot(s) but this server has 2; it could never start") !=
         std::string::npos);
+  // A GPU on a server without one.
+  ProcessResult gpu = d.Cli({"submit", kDigits, "--set", "model.device=cuda"});
+  CHECK(gpu.exit_code == 7);
+  CHECK(gpu.err.find("model.device is `cuda` but this server has no GPU") != std::string::npos);
   CHECK(d.Cli({"cancel", "999"}).exit_code == 7);
   CHECK(d.Cli({"show", "999"}).err.find("no job 999") != std::string::npos);
   // Still serving.
@@ -411,6 +465,7 @@ TEST_CASE("daemon: among equal priorities, the user with fewer running jobs star
   std::int64_t theirs = 0;
   if (getuid() == 0 && fs::exists("/usr/bin/setpriv")) {
     fs::permissions(d.dir.path, fs::perms::all, fs::perm_options::add);  // reach the socket
+    OpenRunsDir(d);  // the worker runs as that user
     ProcessResult r = RunProcess({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
                                   "--clear-groups", Binary("entrenar"), "submit", iris, "--set",
                                   out("theirs"), "--socket", d.socket()});
@@ -448,6 +503,155 @@ TEST_CASE("daemon: gRPC health checking and server reflection answer", "[integra
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out == "0801\nTrue\n");  // status: SERVING (1); the service is listed
+}
+
+TEST_CASE("daemon: GPUs found through NVML go to jobs through CUDA_VISIBLE_DEVICES",
+          "[integration]") {
+  // The fake NVML library reports two 16 GiB GPUs; jobs train on the CPU (LibTorch here has no
+  // CUDA) but are scheduled, and see their devices, as on a GPU server.
+  Daemon d(1, 30, {"--nvml-library", ENTRENAR_FAKE_NVML});
+  ProcessResult devices = d.Cli({"devices", "--json"});
+  REQUIRE(devices.exit_code == 0);
+  const json status = json::parse(devices.out);
+  REQUIRE(status["devices"].size() == 3);
+  CHECK(status["devices"][1]["name"] == "cuda:1");
+  CHECK(status["devices"][1]["model"] == "Fake NVML GPU 1");
+  CHECK(status["devices"][1]["memory_bytes"] == 16LL << 30);
+  CHECK(status["devices"][2]["name"] == "cpu:0");
+  CHECK(status["note"] == "2 GPU(s) found by NVML");
+  CHECK(d.Cli({"devices"}).out.find("cuda:0  free  Fake NVML GPU 0, 16.0 GiB") !=
+        std::string::npos);
+
+  // model.device auto on a GPU server: GPUs. Two of them.
+  const std::int64_t both =
+      d.Submit(kDigits, With(kLongJob, "output.dir=" + d.dir.path + "/r1"), {"--devices", "2"});
+  json job = d.WaitFor(both, [](const json& j) { return j["state"] == "RUNNING"; });
+  CHECK(job["device_kind"] == "gpu");
+  CHECK(job["assigned"] == "cuda:0,cuda:1");
+  std::map<std::string, std::string> env = EnvironOf(WorkerPid(job));
+  CHECK(env["CUDA_VISIBLE_DEVICES"] == "0,1");
+  CHECK(env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID");
+  // model.device cpu: the CPU slot, with no GPU visible.
+  const std::int64_t cpu = d.Submit(
+      kDigits, With(With(kLongJob, "output.dir=" + d.dir.path + "/r2"), "model.device=cpu"));
+  job = d.WaitFor(cpu, [](const json& j) { return j["state"] == "RUNNING"; });
+  CHECK(job["assigned"] == "cpu:0");
+  CHECK(EnvironOf(WorkerPid(job))["CUDA_VISIBLE_DEVICES"].empty());
+  // Everything is busy: the queue says who waits for what.
+  const std::int64_t gpu_waits = d.Submit(kIris, {"output.dir=" + d.dir.path + "/r3"});
+  const std::int64_t cpu_waits =
+      d.Submit(kIris, {"output.dir=" + d.dir.path + "/r4", "model.device=cpu"});
+  const std::int64_t behind = d.Submit(kIris, {"output.dir=" + d.dir.path + "/r5"});
+  ProcessResult queue = d.Cli({"queue", "--json"});
+  REQUIRE(queue.exit_code == 0);
+  const json waiting = json::parse(queue.out);
+  REQUIRE(waiting.size() == 3);
+  CHECK(waiting[0]["job_id"] == gpu_waits);
+  CHECK(waiting[0]["kind"] == "gpu");
+  CHECK(waiting[0]["position"] == 1);
+  CHECK(waiting[0]["reason"] == "needs 1 GPU; 0 of 2 free");
+  CHECK(waiting[1]["job_id"] == cpu_waits);
+  CHECK(waiting[1]["reason"] == "needs 1 CPU slot; 0 of 1 free");
+  CHECK(waiting[2]["job_id"] == behind);
+  CHECK(waiting[2]["position"] == 2);
+  CHECK(waiting[2]["reason"] == "behind 1 job(s); the first, job " + std::to_string(gpu_waits) +
+                                    ", needs 1 GPU; 0 of 2 "
+                                    "free");
+  CHECK(d.Cli({"queue"}).out.find("needs 1 GPU; 0 of 2 free") != std::string::npos);
+  // More GPUs than the server has, or a device the job does not ask for: refused at submit.
+  ProcessResult wide = d.Cli({"submit", kIris, "--devices", "3"});
+  CHECK(wide.exit_code == 7);
+  CHECK(wide.err.find("the job needs 3 GPU(s) but this server has 2") != std::string::npos);
+  ProcessResult ordinal = d.Cli({"submit", kIris, "--set", "model.device=cuda:1"});
+  CHECK(ordinal.err.find("submit with --devices 2 or use `cuda`") != std::string::npos);
+  // The freed GPUs go to the next GPU jobs.
+  REQUIRE(d.Cli({"cancel", std::to_string(both), "--force"}).exit_code == 0);
+  job = d.WaitFor(gpu_waits, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+  CHECK(job["assigned"].get<std::string>().empty());  // cleared when it ended
+  d.WaitFor(behind, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+  REQUIRE(d.Cli({"cancel", std::to_string(cpu), "--force"}).exit_code == 0);
+  d.WaitFor(cpu_waits, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+}
+
+TEST_CASE("daemon: the devices setting and its errors", "[integration]") {
+  TempDir dir;
+  // Only GPU 1, from the config file; the flag's CPU slots win over the file's.
+  std::ofstream(dir.path + "/entrenard.yaml")
+      << "devices: [1]\ncpu_slots: 4\nnvml_library: " << ENTRENAR_FAKE_NVML << "\n";
+  Daemon d(2, 30, {"--config", dir.path + "/entrenard.yaml"});
+  const json status = json::parse(d.Cli({"devices", "--json"}).out);
+  REQUIRE(status["devices"].size() == 3);
+  CHECK(status["devices"][0]["name"] == "cuda:1");
+  CHECK(status["devices"][2]["name"] == "cpu:1");
+  const std::int64_t id = d.Submit(kDigits, With(kLongJob, "output.dir=" + d.dir.path + "/r"));
+  const json job = d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  CHECK(EnvironOf(WorkerPid(job))["CUDA_VISIBLE_DEVICES"] == "1");
+  REQUIRE(d.Cli({"cancel", std::to_string(id), "--force"}).exit_code == 0);
+  d.WaitFor(id, [](const json& j) { return j["state"] == "CANCELLED"; });
+  d.Stop();
+  // A GPU NVML does not know, a config mistake: entrenard refuses to start, saying why.
+  const std::vector<std::string> base = {Binary("entrenard"), "--socket", dir.path + "/x.sock",
+                                         "--state-dir", dir.path + "/state"};
+  auto run = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), base.begin(), base.end());
+    return RunProcess(extra, "", 30);
+  };
+  ProcessResult missing = run({"--nvml-library", ENTRENAR_FAKE_NVML, "--devices", "0,5"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("devices lists GPU 5 but NVML finds 2 GPU(s)") != std::string::npos);
+  std::ofstream(dir.path + "/bad.yaml") << "cpu_slot: 2\n";
+  ProcessResult bad = run({"--config", dir.path + "/bad.yaml"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("bad.yaml:1:1: unknown key `cpu_slot`; did you mean `cpu_slots`?") !=
+        std::string::npos);
+  ProcessResult no_tls = run({"--tcp", "127.0.0.1:0"});
+  CHECK(no_tls.exit_code == 2);
+  CHECK(no_tls.err.find("tcp.cert, tcp.key and tcp.tokens are required") != std::string::npos);
+}
+
+TEST_CASE("daemon: a root daemon runs each job as the user who submitted it", "[integration]") {
+  if (!CanBeNobody()) {
+    WARN("not root: running workers as their owners needs a root daemon");
+    return;
+  }
+  Daemon d(1);
+  fs::permissions(d.dir.path, fs::perms::all, fs::perm_options::add);  // reach the socket
+  const std::string runs = OpenRunsDir(d);
+  std::vector<std::string> args = {"submit", kDigits};
+  for (const std::string& s : With(kLongJob, "output.dir=" + runs + "/theirs")) {
+    args.insert(args.end(), {"--set", s});
+  }
+  ProcessResult submitted = AsNobody(d, args);
+  INFO(submitted.err);
+  REQUIRE(submitted.exit_code == 0);
+  const std::int64_t id = std::stoll(submitted.out);
+  const json job = d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  const int pid = WorkerPid(job);
+  // The worker's real and effective uid and gid, its groups, its HOME.
+  const std::string status = Slurp("/proc/" + std::to_string(pid) + "/status");
+  CHECK(status.find("Uid:\t65534\t65534\t65534\t65534") != std::string::npos);
+  CHECK(status.find("Gid:\t65534\t65534\t65534\t65534") != std::string::npos);
+  CHECK(EnvironOf(pid)["USER"] == "nobody");
+  // Every file of the run is the user's.
+  d.WaitFor(id, [&](const json&) { return fs::exists(runs + "/theirs/metrics.jsonl"); });
+  for (const char* f : {"", "/job.yaml", "/logs", "/logs/worker.log", "/events.jsonl"}) {
+    struct stat st {};
+    REQUIRE(stat((runs + "/theirs" + f).c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
+  }
+  REQUIRE(d.Cli({"cancel", std::to_string(id), "--force"}).exit_code == 0);
+  d.WaitFor(id, [](const json& j) { return j["state"] == "CANCELLED"; });
+  // A directory the user may not write: the job fails with the reason, nothing is created.
+  fs::create_directories(d.dir.path + "/locked");
+  fs::permissions(d.dir.path + "/locked", fs::perms::owner_all);
+  ProcessResult denied =
+      AsNobody(d, {"submit", kIris, "--set", "output.dir=" + d.dir.path + "/locked/run"});
+  REQUIRE(denied.exit_code == 0);
+  const json failed =
+      d.WaitFor(std::stoll(denied.out), [](const json& j) { return j["state"] == "FAILED"; });
+  CHECK(failed["reason"] == "the worker could not create " + d.dir.path +
+                                "/locked/run as uid 65534: Permission denied");
+  CHECK(!fs::exists(d.dir.path + "/locked/run"));
 }
 
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -13,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/status.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
 
@@ -35,12 +38,43 @@ std::string SocketPath(const std::string& flag) {
 }
 
 struct Connection {
-  std::string socket;
+  std::string socket;  // or the TCP address
   std::unique_ptr<v1::JobService::Stub> stub;
 };
 
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// TLS to ENTRENAR_ADDR with the bearer token ENTRENAR_TOKEN (or the file
+// ENTRENAR_TOKEN_FILE), trusting ENTRENAR_CA (a PEM file) or the system's roots.
+std::shared_ptr<grpc::ChannelCredentials> TcpCredentials() {
+  grpc::SslCredentialsOptions ssl;
+  if (const std::string ca = Env("ENTRENAR_CA"); !ca.empty()) {
+    std::ifstream in(ca);
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string token = Env("ENTRENAR_TOKEN");
+  if (token.empty() && !Env("ENTRENAR_TOKEN_FILE").empty()) {
+    std::ifstream in(Env("ENTRENAR_TOKEN_FILE"));
+    std::getline(in, token);
+  }
+  auto creds = grpc::SslCredentials(ssl);
+  if (token.empty()) return creds;
+  return grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
+}
+
+// The unix socket (--socket, ENTRENAR_SOCKET, the default), or TCP when ENTRENAR_ADDR is set
+// and no --socket was given.
 Connection Connect(const std::string& socket_flag) {
   Connection c;
+  const std::string addr = Env("ENTRENAR_ADDR");
+  if (socket_flag.empty() && !addr.empty()) {
+    c.socket = addr;
+    c.stub = v1::JobService::NewStub(grpc::CreateChannel(addr, TcpCredentials()));
+    return c;
+  }
   c.socket = SocketPath(socket_flag);
   c.stub = v1::JobService::NewStub(
       grpc::CreateChannel("unix:" + c.socket, grpc::InsecureChannelCredentials()));
@@ -53,6 +87,10 @@ int Failed(const Connection& c, const grpc::Status& s) {
     std::cerr << "error: cannot reach entrenard at " << c.socket
               << " (is it running? set ENTRENAR_SOCKET or --socket)\n";
     return kExitUnavailable;
+  }
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::cerr << "error: " << s.error_message() << "\n";
+    return kExitRefused;
   }
   std::string message = s.error_message();
   while (!message.empty() && message.back() == '\n') message.pop_back();
@@ -90,7 +128,9 @@ json JobJson(const v1::Job& j) {
           {"run_dir", j.run_dir()},
           {"created_at", j.created_at()},
           {"updated_at", j.updated_at()},
-          {"attempts", j.attempts()}};
+          {"attempts", j.attempts()},
+          {"device_kind", j.device_kind()},
+          {"assigned", j.assigned()}};
 }
 
 // One event as a line for people.
@@ -277,12 +317,10 @@ int RunShow(const JobArgs& a) {
   return kExitOk;
 }
 
-int RunList(const JobArgs& a, bool queue_only) {
+int RunList(const JobArgs& a) {
   Connection c = Connect(a.socket);
   v1::ListJobsRequest req;
-  if (queue_only) {
-    req.set_state(v1::QUEUED);
-  } else if (!a.state.empty()) {
+  if (!a.state.empty()) {
     v1::JobState st;
     std::string upper = a.state;
     std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
@@ -304,26 +342,19 @@ int RunList(const JobArgs& a, bool queue_only) {
     if (resp.next_page_token() == 0) break;
     req.set_page_token(resp.next_page_token());
   }
-  if (queue_only) {  // the order the scheduler takes them in
-    std::stable_sort(jobs.begin(), jobs.end(), [](const v1::Job& x, const v1::Job& y) {
-      return x.priority() > y.priority();
-    });
-  }
   if (a.json) {
     json out = json::array();
     for (const auto& j : jobs) out.push_back(JobJson(j));
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
-  std::printf("%-6s %-24s %-10s %-11s %8s  %s\n", queue_only ? "POS" : "ID", "NAME", "USER",
-              "STATE", "PRIORITY", queue_only ? "JOB" : "SUBMITTED");
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const v1::Job& j = jobs[i];
-    std::printf("%-6lld %-24s %-10s %-11s %8lld  %s\n",
-                static_cast<long long>(queue_only ? static_cast<std::int64_t>(i + 1) : j.id()),
-                j.name().substr(0, 24).c_str(), j.user().substr(0, 10).c_str(),
-                StateName(j.state()).c_str(), static_cast<long long>(j.priority()),
-                queue_only ? std::to_string(j.id()).c_str() : j.created_at().c_str());
+  std::cout << "ID      NAME                     USER        STATE        PRIORITY  SUBMITTED\n";
+  for (const v1::Job& j : jobs) {
+    std::ostringstream line;
+    line << std::left << std::setw(8) << j.id() << std::setw(25) << j.name().substr(0, 24)
+         << std::setw(12) << j.user().substr(0, 11) << std::setw(13) << StateName(j.state())
+         << std::setw(10) << j.priority() << j.created_at();
+    std::cout << line.str() << "\n";
   }
   return kExitOk;
 }
@@ -360,31 +391,103 @@ int RunResume(const JobArgs& a) {
   return state == v1::SUCCEEDED ? kExitOk : kExitJobFailed;
 }
 
-int RunDevices(const Common& a) {
-  Connection c = Connect(a.socket);
+Result<v1::ClusterStatusResponse> FetchStatus(const Connection& c, int* exit) {
   v1::ClusterStatusRequest req;
   v1::ClusterStatusResponse resp;
   auto ctx = Context();
   const grpc::Status s = c.stub->ClusterStatus(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
+  if (!s.ok()) {
+    *exit = Failed(c, s);
+    return Internal(s.error_message());
+  }
+  return resp;
+}
+
+std::string Gib(std::int64_t bytes) {
+  std::ostringstream out;
+  out.precision(1);
+  out << std::fixed << static_cast<double>(bytes) / (1 << 30) << " GiB";
+  return out.str();
+}
+
+int RunDevices(const Common& a) {
+  Connection c = Connect(a.socket);
+  int exit = kExitOk;
+  const Result<v1::ClusterStatusResponse> resp = FetchStatus(c, &exit);
+  if (!resp.ok()) return exit;
   if (a.json) {
     json devices = json::array();
-    for (const auto& d : resp.devices()) {
-      devices.push_back({{"name", d.name()}, {"kind", d.kind()}, {"job_id", d.job_id()}});
+    for (const auto& d : resp->devices()) {
+      devices.push_back({{"name", d.name()},
+                         {"kind", d.kind()},
+                         {"model", d.model()},
+                         {"memory_bytes", d.memory_bytes()},
+                         {"job_id", d.job_id()}});
     }
-    std::cout << json{{"version", resp.version()},
+    std::cout << json{{"version", resp->version()},
                       {"devices", devices},
-                      {"queued", resp.queued()},
-                      {"running", resp.running()}}
+                      {"note", resp->devices_note()},
+                      {"queued", resp->queued()},
+                      {"running", resp->running()}}
                      .dump(2)
               << "\n";
     return kExitOk;
   }
-  std::cout << "entrenard " << resp.version() << ": " << resp.running() << " running, "
-            << resp.queued() << " queued\n";
-  for (const auto& d : resp.devices()) {
+  std::cout << "entrenard " << resp->version() << ": " << resp->running() << " running, "
+            << resp->queued() << " queued (" << resp->devices_note() << ")\n";
+  for (const auto& d : resp->devices()) {
     std::cout << "  " << d.name() << "  "
-              << (d.job_id() ? "job " + std::to_string(d.job_id()) : std::string("free")) << "\n";
+              << (d.job_id() ? "job " + std::to_string(d.job_id()) : std::string("free"));
+    if (!d.model().empty()) std::cout << "  " << d.model() << ", " << Gib(d.memory_bytes());
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+// Every queued job in the order it will start on its kind of device, and why it waits.
+int RunQueue(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  int exit = kExitOk;
+  const Result<v1::ClusterStatusResponse> resp = FetchStatus(c, &exit);
+  if (!resp.ok()) return exit;
+  std::map<std::int64_t, v1::Job> jobs;
+  v1::ListJobsRequest req;
+  req.set_state(v1::QUEUED);
+  req.set_page_size(1000);
+  while (true) {
+    v1::ListJobsResponse page;
+    auto ctx = Context();
+    const grpc::Status s = c.stub->ListJobs(ctx.get(), req, &page);
+    if (!s.ok()) return Failed(c, s);
+    for (const v1::Job& j : page.jobs()) jobs[j.id()] = j;
+    if (page.next_page_token() == 0) break;
+    req.set_page_token(page.next_page_token());
+  }
+  json out = json::array();
+  for (const v1::Waiting& w : resp->waiting()) {
+    const v1::Job& j = jobs[w.job_id()];
+    out.push_back({{"position", w.position()},
+                   {"kind", w.kind()},
+                   {"job_id", w.job_id()},
+                   {"name", j.name()},
+                   {"user", j.user()},
+                   {"priority", j.priority()},
+                   {"devices", j.devices()},
+                   {"reason", w.reason()}});
+  }
+  if (a.json) {
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "POS  KIND  JOB     NAME                     USER        PRIORITY  WHY\n";
+  for (const json& w : out) {
+    std::ostringstream line;
+    line << std::left << std::setw(5) << w["position"].get<std::int64_t>() << std::setw(6)
+         << w["kind"].get<std::string>() << std::setw(8) << w["job_id"].get<std::int64_t>()
+         << std::setw(25) << w["name"].get<std::string>().substr(0, 24) << std::setw(12)
+         << w["user"].get<std::string>().substr(0, 11) << std::setw(10)
+         << w["priority"].get<std::int64_t>() << w["reason"].get<std::string>();
+    std::cout << line.str() << "\n";
   }
   return kExitOk;
 }
@@ -438,13 +541,13 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
     c->add_option("--state", args->state, "Only jobs in this state (queued, running, ...)");
     c->add_flag("--mine", args->mine, "Only your jobs");
     AddSocket(c, *args);
-    c->callback([args, exit_code] { *exit_code = RunList(*args, false); });
+    c->callback([args, exit_code] { *exit_code = RunList(*args); });
   }
   {
     auto args = std::make_shared<JobArgs>();
     CLI::App* c = app.add_subcommand("queue", "Waiting jobs in the order they will start");
     AddSocket(c, *args);
-    c->callback([args, exit_code] { *exit_code = RunList(*args, true); });
+    c->callback([args, exit_code] { *exit_code = RunQueue(*args); });
   }
   {
     auto args = std::make_shared<Common>();

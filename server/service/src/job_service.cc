@@ -35,6 +35,8 @@ void ToProto(const store::Job& j, v1::Job* out) {
   out->set_created_at(j.created_at);
   out->set_updated_at(j.updated_at);
   out->set_attempts(j.attempts);
+  out->set_device_kind(j.spec.device_kind);
+  out->set_assigned(j.assigned);
 }
 
 void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
@@ -87,10 +89,44 @@ JobService::JobService(store::Store& store, supervisor::Supervisor& supervisor,
       config_(std::move(config)),
       peer_uid_(std::move(peer_uid)) {}
 
-grpc::Status JobService::Caller(grpc::ServerContext* ctx, std::uint32_t* uid) const {
-  const std::optional<std::uint32_t> found = peer_uid_(ctx->peer());
+grpc::Status JobService::Identify(grpc::ServerContext* ctx, service::Caller* caller) const {
+  const std::optional<service::Caller> found = peer_uid_(ctx);
   if (!found) return {StatusCode::PERMISSION_DENIED, "cannot tell who is calling"};
-  *uid = *found;
+  *caller = *found;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobService::Placement(const std::string& device, std::int64_t devices,
+                                   std::string* kind) const {
+  const std::int64_t gpus = supervisor_.Count("gpu");
+  if (device == "cpu") {
+    *kind = "cpu";
+  } else if (device.rfind("cuda", 0) == 0) {
+    *kind = "gpu";
+  } else {
+    *kind = gpus > 0 ? "gpu" : "cpu";
+  }
+  if (*kind == "gpu" && gpus == 0) {
+    return {StatusCode::FAILED_PRECONDITION,
+            "model.device is `" + device +
+                "` but this server has no GPU; it could never start (use `cpu` or `auto`)"};
+  }
+  if (device.rfind("cuda:", 0) == 0) {
+    const std::int64_t ordinal = std::atoll(device.c_str() + 5);
+    if (ordinal >= devices) {
+      return {StatusCode::FAILED_PRECONDITION,
+              "model.device `" + device + "` is the job's device " + std::to_string(ordinal) +
+                  " but it asks for " + std::to_string(devices) + " device(s); submit with " +
+                  "--devices " + std::to_string(ordinal + 1) + " or use `cuda`"};
+    }
+  }
+  const std::int64_t have = supervisor_.Count(*kind);
+  if (devices > have) {
+    const std::string unit = *kind == "gpu" ? "GPU(s)" : "CPU slot(s)";
+    return {StatusCode::FAILED_PRECONDITION, "the job needs " + std::to_string(devices) + " " +
+                                                 unit + " but this server has " +
+                                                 std::to_string(have) + "; it could never start"};
+  }
   return grpc::Status::OK;
 }
 
@@ -117,8 +153,8 @@ grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateReques
 
 grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
                                 v1::SubmitResponse* resp) {
-  std::uint32_t uid = 0;
-  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  service::Caller caller;
+  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
   const v1::ManifestSource& src = req->manifest();
   if (src.yaml().size() > config_.max_manifest_bytes) {
     return {StatusCode::INVALID_ARGUMENT,
@@ -137,15 +173,14 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
     m.locations["seed"] = manifest::Location{"entrenard", 0, 0};
   }
   const std::int64_t devices = req->devices() > 0 ? req->devices() : 1;
-  if (devices > supervisor_.Slots()) {
-    return {StatusCode::FAILED_PRECONDITION,
-            "the job needs " + std::to_string(devices) + " devices but this server has " +
-                std::to_string(supervisor_.Slots()) + "; it could never start"};
-  }
+  std::string kind;
+  if (grpc::Status s = Placement(m.model.device, devices, &kind); !s.ok()) return s;
   store::JobSpec spec;
   spec.name = req->name().empty() ? m.name : req->name();
-  spec.uid = uid;
-  spec.user = UserName(uid);
+  spec.uid = caller.uid;
+  spec.gid = caller.gid;
+  spec.user = UserName(caller.uid);
+  spec.device_kind = kind;
   spec.priority = req->priority();
   spec.devices = devices;
   // The keys the author wrote, resolved: the worker's support check sees what the author asked.
@@ -176,9 +211,9 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
     f.state = static_cast<store::JobState>(static_cast<int>(req->state()) - 1);
   }
   if (req->mine()) {
-    std::uint32_t uid = 0;
-    if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
-    f.uid = uid;
+    service::Caller caller;
+    if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
+    f.uid = caller.uid;
   }
   f.after_id = req->page_token();
   f.limit = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
@@ -193,8 +228,9 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
 
 grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                    v1::CancelJobResponse* resp) {
-  std::uint32_t uid = 0;
-  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  service::Caller caller;
+  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
+  const std::uint32_t uid = caller.uid;
   const Result<store::Job> job = store_.GetJob(req->job_id());
   if (!job.ok()) return FromStatus(job.status());
   if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
@@ -206,8 +242,9 @@ grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJob
 
 grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJobRequest* req,
                                    v1::ResumeJobResponse* resp) {
-  std::uint32_t uid = 0;
-  if (grpc::Status s = Caller(ctx, &uid); !s.ok()) return s;
+  service::Caller caller;
+  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
+  const std::uint32_t uid = caller.uid;
   const Result<store::Job> job = store_.GetJob(req->job_id());
   if (!job.ok()) return FromStatus(job.status());
   if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
@@ -327,10 +364,20 @@ grpc::Status JobService::ClusterStatus(grpc::ServerContext*, const v1::ClusterSt
   resp->set_version(std::string(Version()));
   for (const supervisor::Slot& s : supervisor_.SlotStates()) {
     v1::Device* d = resp->add_devices();
-    d->set_name(s.name);
-    d->set_kind("cpu");
+    d->set_name(s.device.name);
+    d->set_kind(s.device.kind);
+    d->set_model(s.device.model);
+    d->set_memory_bytes(s.device.memory_bytes);
     d->set_job_id(s.job_id);
   }
+  for (const supervisor::Decision& q : supervisor_.ExplainQueue()) {
+    v1::Waiting* w = resp->add_waiting();
+    w->set_job_id(q.job_id);
+    w->set_position(q.position);
+    w->set_kind(q.kind);
+    w->set_reason(q.devices.empty() ? q.why : "starting now");
+  }
+  resp->set_devices_note(config_.devices_note);
   const Result<std::int64_t> queued = store_.CountJobs(store::JobState::kQueued);
   const Result<std::int64_t> running = store_.CountJobs(store::JobState::kRunning);
   if (!queued.ok()) return FromStatus(queued.status());

@@ -16,7 +16,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,6 +49,12 @@ CREATE TABLE events (
     // 2: resuming from a named checkpoint.
     R"sql(
 ALTER TABLE jobs ADD COLUMN resume_from TEXT NOT NULL DEFAULT '';
+)sql",
+    // 3: the owner's group (workers run as the owner) and the kind of device a job needs.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN gid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN device_kind TEXT NOT NULL DEFAULT 'cpu';
+ALTER TABLE jobs ADD COLUMN assigned TEXT NOT NULL DEFAULT '';
 )sql"};
 
 // A prepared statement, finalized on scope exit.
@@ -90,7 +96,8 @@ class Stmt {
 
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
-    "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from";
+    "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
+    "device_kind, assigned";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -112,6 +119,9 @@ Job ReadJob(const Stmt& s) {
   j.events_offset = s.Int(15);
   j.cancel_requested = s.Int(16) != 0;
   j.resume_from = s.Text(17);
+  j.spec.gid = static_cast<std::uint32_t>(s.Int(18));
+  j.spec.device_kind = s.Text(19);
+  j.assigned = s.Text(20);
   return j;
 }
 
@@ -266,7 +276,7 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
     const std::string now = NowUtcIso();
     Stmt s(impl_->db,
            "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
-           "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+           "state, created_at, updated_at, gid, device_kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.Bind(1, spec.name)
         .Bind(2, static_cast<std::int64_t>(spec.uid))
         .Bind(3, spec.user)
@@ -277,7 +287,9 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
         .Bind(8, spec.run_dir)
         .Bind(9, std::string(StateName(JobState::kQueued)))
         .Bind(10, now)
-        .Bind(11, now);
+        .Bind(11, now)
+        .Bind(12, static_cast<std::int64_t>(spec.gid))
+        .Bind(13, spec.device_kind);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     id = sqlite3_last_insert_rowid(impl_->db);
     Event e;
@@ -371,10 +383,10 @@ Status Store::AddAttempt(std::int64_t id) {
   return OkStatus();
 }
 
-Status Store::SetWorker(std::int64_t id, std::int64_t pid) {
+Status Store::SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  Stmt s(impl_->db, "UPDATE jobs SET pid = ? WHERE id = ?");
-  s.Bind(1, pid).Bind(2, id);
+  Stmt s(impl_->db, "UPDATE jobs SET pid = ?, assigned = ? WHERE id = ?");
+  s.Bind(1, pid).Bind(2, assigned).Bind(3, id);
   if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   return OkStatus();
 }
@@ -448,6 +460,33 @@ Result<std::vector<Event>> Store::Events(std::int64_t job_id, std::int64_t after
 Result<std::int64_t> Store::LastSeq(std::int64_t job_id) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->LastSeqLocked(job_id);
+}
+
+Result<std::vector<Job>> Store::PurgeEnded(const std::string& before) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<Job> gone;
+  const Status purged = impl_->Transaction([&]() -> Status {
+    const std::string sql = std::string("SELECT ") + kJobColumns +
+                            " FROM jobs WHERE state IN ('SUCCEEDED','FAILED','CANCELLED','HALTED')"
+                            " AND updated_at < ? ORDER BY id";
+    Stmt s(impl_->db, sql.c_str());
+    s.Bind(1, before);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) gone.push_back(ReadJob(s));
+    if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+    Stmt events(impl_->db, "DELETE FROM events WHERE job_id = ?");
+    Stmt jobs(impl_->db, "DELETE FROM jobs WHERE id = ?");
+    for (const Job& j : gone) {
+      events.Reset();
+      jobs.Reset();
+      if (events.Bind(1, j.id).Step() != SQLITE_DONE || jobs.Bind(1, j.id).Step() != SQLITE_DONE) {
+        return Internal("sqlite: " + jobs.Error());
+      }
+    }
+    return OkStatus();
+  });
+  if (!purged.ok()) return purged;
+  return gone;
 }
 
 }  // namespace entrenar::store

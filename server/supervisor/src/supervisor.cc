@@ -14,7 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "entrenar/base/files.h"
+#include "entrenar/base/clock.h"
+
+#include "launch.h"
 
 namespace entrenar::supervisor {
 namespace {
@@ -67,7 +69,7 @@ bool Alive(std::int64_t pid) {
 
 Supervisor::Supervisor(store::Store& store, Config config)
     : store_(store), config_(std::move(config)) {
-  slots_.assign(static_cast<std::size_t>(config_.cpu_slots), 0);
+  slots_.assign(config_.devices.size(), 0);
 }
 
 Supervisor::~Supervisor() { Stop(); }
@@ -101,13 +103,39 @@ void Supervisor::NotifyEvents() {
   events_.notify_all();
 }
 
+std::int64_t Supervisor::Count(const std::string& kind) const {
+  return std::count_if(config_.devices.begin(), config_.devices.end(),
+                       [&](const devices::Device& d) { return d.kind == kind; });
+}
+
 std::vector<Slot> Supervisor::SlotStates() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Slot> out;
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    out.push_back({"cpu:" + std::to_string(i), slots_[i]});
-  }
+  for (std::size_t i = 0; i < slots_.size(); ++i) out.push_back({config_.devices[i], slots_[i]});
   return out;
+}
+
+std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
+  std::vector<QueuedJob> jobs;
+  for (const Job& j : queued) {
+    jobs.push_back({j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind});
+  }
+  std::vector<DeviceUse> uses;
+  std::map<std::uint32_t, std::int64_t> running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      uses.push_back({config_.devices[i].kind, slots_[i]});
+    }
+    for (const auto& [id, w] : workers_) ++running[w.uid];
+  }
+  return PlanQueue(jobs, uses, running);
+}
+
+std::vector<Decision> Supervisor::ExplainQueue() {
+  const Result<std::vector<Job>> queued = store_.NextQueued(100000);
+  if (!queued.ok()) return {};
+  return Plan(*queued);
 }
 
 void Supervisor::Loop() {
@@ -134,6 +162,21 @@ void Supervisor::Tick() {
     schedule_due_ = false;
   }
   if (due) ScheduleQueued();
+  if (std::chrono::steady_clock::now() - purged_ > std::chrono::minutes(10)) Purge();
+}
+
+// Forgets the jobs that ended longer ago than the retention period: their rows and events. Run
+// directories belong to their owners and stay.
+void Supervisor::Purge() {
+  purged_ = std::chrono::steady_clock::now();
+  if (config_.retention.count() == 0) return;
+  const std::string cutoff = FormatUtcIso(std::chrono::system_clock::now() - config_.retention);
+  const Result<std::vector<Job>> gone = store_.PurgeEnded(cutoff);
+  if (!gone.ok()) {
+    spdlog::error("retention: {}", gone.status().message());
+  } else if (!gone->empty()) {
+    spdlog::info("retention: forgot {} job(s) that ended before {}", gone->size(), cutoff);
+  }
 }
 
 // Jobs the store says are running: re-adopt live workers, requeue the ones that died while no
@@ -153,9 +196,9 @@ void Supervisor::Adopt() {
         w.uid = job.spec.uid;
         w.child = false;
         w.events_path = job.spec.run_dir + "/events.jsonl";
-        for (std::size_t i = 0;
-             i < slots_.size() && static_cast<std::int64_t>(w.slots.size()) < job.spec.devices;
-             ++i) {
+        const std::string assigned = "," + job.assigned + ",";
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+          if (assigned.find("," + config_.devices[i].name + ",") == std::string::npos) continue;
           if (slots_[i] == 0) slots_[i] = job.id, w.slots.push_back(i);
         }
         workers_[job.id] = w;
@@ -174,97 +217,57 @@ void Supervisor::Adopt() {
   }
 }
 
-// Starts queued jobs while slots are free: the highest priority first; among jobs of equal
-// priority, the one whose owner has the fewest jobs running (fair share), then the oldest. A job
-// that does not fit waits, and so does everything behind it (no backfill).
+// Starts the queued jobs the plan (plan.h) says can start now.
 void Supervisor::ScheduleQueued() {
-  std::vector<std::size_t> free;
-  std::map<std::uint32_t, std::int64_t> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i] == 0) free.push_back(i);
-    }
-    for (const auto& [id, w] : workers_) ++running[w.uid];
+    if (stop_ || std::find(slots_.begin(), slots_.end(), 0) == slots_.end()) return;
   }
-  if (free.empty()) return;
-  Result<std::vector<Job>> queued = store_.NextQueued(1000);
+  const Result<std::vector<Job>> queued = store_.NextQueued(1000);
   if (!queued.ok() || queued->empty()) return;
-  const std::int64_t top = queued->front().spec.priority;
-  std::vector<Job> equals;
-  for (Job& j : *queued) {
-    if (j.spec.priority == top) equals.push_back(std::move(j));
-  }
-  while (!free.empty() && !equals.empty()) {
-    const auto next =
-        std::min_element(equals.begin(), equals.end(), [&](const Job& x, const Job& y) {
-          const std::int64_t rx = running[x.spec.uid], ry = running[y.spec.uid];
-          return rx != ry ? rx < ry : x.id < y.id;
-        });
-    const Job job = *next;
-    if (static_cast<std::int64_t>(free.size()) < job.spec.devices) return;
-    std::vector<std::size_t> slots(free.begin(), free.begin() + job.spec.devices);
-    free.erase(free.begin(), free.begin() + job.spec.devices);
-    equals.erase(next);
-    ++running[job.spec.uid];
-    const Status s = Spawn(job, slots);
+  for (const Decision& d : Plan(*queued)) {
+    if (d.devices.empty()) continue;
+    const auto job = std::find_if(queued->begin(), queued->end(),
+                                  [&](const Job& j) { return j.id == d.job_id; });
+    const Status s = Spawn(*job, d.devices);
     if (!s.ok()) {
-      spdlog::error("job {} could not start: {}", job.id, s.message());
-      (void)store_.Transition(job.id, JobState::kFailed, s.message());
+      spdlog::error("job {} could not start: {}", job->id, s.message());
+      (void)store_.Transition(job->id, JobState::kFailed, s.message());
+      Poke();  // its devices are free again
     }
-  }
-  if (!free.empty()) {  // this priority is drained: look at the next one now
-    std::lock_guard<std::mutex> lock(mu_);
-    schedule_due_ = true;
   }
 }
 
 Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
-  std::string names;
-  for (std::size_t s : slots) names += (names.empty() ? "cpu:" : ",cpu:") + std::to_string(s);
+  std::string names, cuda_visible;
+  for (std::size_t s : slots) {
+    const devices::Device& d = config_.devices[s];
+    names += (names.empty() ? "" : ",") + d.name;
+    if (d.kind == "gpu")
+      cuda_visible += (cuda_visible.empty() ? "" : ",") + std::to_string(d.index);
+  }
   ENTRENAR_RETURN_IF_ERROR(store_.Transition(job.id, JobState::kStarting, "on " + names).status());
   ENTRENAR_RETURN_IF_ERROR(store_.AddAttempt(job.id));
   const std::string& dir = job.spec.run_dir;
-  std::error_code ec;
-  fs::create_directories(dir + "/logs", ec);
-  if (ec) return Internal("cannot create " + dir + ": " + ec.message());
-  const std::string manifest = dir + "/job.yaml";
-  if (!fs::exists(manifest, ec)) {  // whole or absent: a temporary name, then a rename
-    ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(manifest, job.spec.manifest));
-  }
-  std::vector<std::string> args = {
-      config_.worker_binary, "train",           manifest,   "--output",           dir,
-      "--base-dir",          job.spec.base_dir, "--events", dir + "/events.jsonl"};
+  Launch launch;
+  launch.run_dir = dir;
+  launch.manifest_path = dir + "/job.yaml";
+  launch.manifest_text = job.spec.manifest;
+  launch.log_path = dir + "/logs/worker.log";
+  launch.args = {
+      config_.worker_binary, "train",           launch.manifest_path, "--output",           dir,
+      "--base-dir",          job.spec.base_dir, "--events",           dir + "/events.jsonl"};
   const std::string resume = job.resume_from.empty() ? LastCheckpoint(dir) : job.resume_from;
   if (!job.resume_from.empty()) {
     ENTRENAR_RETURN_IF_ERROR(store_.SetResumeFrom(job.id, ""));  // used once: later, the newest
   }
-  if (!resume.empty()) args.insert(args.end(), {"--resume", resume});
-  const std::string log_path = dir + "/logs/worker.log";
-  const pid_t pid = fork();
-  if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // The daemon blocks SIGTERM and SIGINT for sigwait; a worker must receive them.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);
-    setsid();
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-    }
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    setenv("CUDA_VISIBLE_DEVICES", "", 1);  // CPU slots
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
+  if (!resume.empty()) launch.args.insert(launch.args.end(), {"--resume", resume});
+  std::string user, home;
+  if (config_.run_as_owner && job.spec.uid != 0) {
+    ENTRENAR_RETURN_IF_ERROR(BecomeOwner(job.spec.uid, job.spec.gid, &launch, &user, &home));
   }
+  launch.env = WorkerEnv(cuda_visible, user, home);
+  ENTRENAR_ASSIGN_OR_RETURN(const pid_t pid, StartWorker(launch));
   {
     std::lock_guard<std::mutex> lock(mu_);
     Worker w;
@@ -275,10 +278,11 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
-  ENTRENAR_RETURN_IF_ERROR(store_.SetWorker(job.id, pid));
+  ENTRENAR_RETURN_IF_ERROR(store_.SetWorker(job.id, pid, names));
   ENTRENAR_RETURN_IF_ERROR(
       store_.Transition(job.id, JobState::kRunning, "pid " + std::to_string(pid)).status());
-  spdlog::info("job {} started: pid {} on {}", job.id, pid, names);
+  spdlog::info("job {} started: pid {} on {}{}", job.id, pid, names,
+               launch.become ? " as uid " + std::to_string(launch.uid) : "");
   return OkStatus();
 }
 

@@ -23,6 +23,8 @@ JobSpec Spec(const std::string& name, std::uint32_t uid = 1000, std::int64_t pri
   s.manifest = "name: " + name + "\n";
   s.base_dir = "/home/u";
   s.run_dir = "/runs/" + name;
+  s.gid = uid;
+  s.device_kind = priority > 0 ? "gpu" : "cpu";
   return s;
 }
 
@@ -51,6 +53,8 @@ TEST_CASE("Jobs are stored, listed and survive reopening the file", "[unit][stor
   CHECK(job->spec.uid == 1001);
   CHECK(job->spec.priority == 5);
   CHECK(job->spec.run_dir == "/runs/b");
+  CHECK(job->spec.gid == 1001);
+  CHECK(job->spec.device_kind == "gpu");
   CHECK(job->state == JobState::kQueued);
   CHECK(job->created_at.size() >= 20);
   CHECK(store->ListJobs({}).value().size() == 2);
@@ -201,13 +205,34 @@ TEST_CASE("A version 1 state file is migrated in place, its jobs kept", "[unit][
   REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto store = OpenOk(path);
-  CHECK(store->SchemaVersion().value() == 2);
+  CHECK(store->SchemaVersion().value() == Store::CurrentSchema());
   const Job old = store->GetJob(1).value();
   CHECK(old.spec.name == "old");
   CHECK(old.state == JobState::kCancelled);
   CHECK(old.resume_from.empty());
+  CHECK(old.spec.gid == 0);
+  CHECK(old.spec.device_kind == "cpu");
   REQUIRE(store->SetResumeFrom(1, "/r/checkpoints/step-5").ok());
   CHECK(store->GetJob(1)->resume_from == "/r/checkpoints/step-5");
+}
+
+TEST_CASE("Retention deletes ended jobs older than the cutoff with their events", "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t done = store->CreateJob(Spec("done")).value();
+  const std::int64_t waiting = store->CreateJob(Spec("waiting")).value();
+  const std::int64_t running = store->CreateJob(Spec("running")).value();
+  REQUIRE(store->Transition(done, JobState::kCancelled, "test").ok());
+  REQUIRE(store->Transition(running, JobState::kStarting, "test").ok());
+  // Nothing ended before the epoch.
+  CHECK(store->PurgeEnded("1970-01-01T00:00:00Z").value().empty());
+  const std::vector<Job> gone = store->PurgeEnded("9999-01-01T00:00:00Z").value();
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].id == done);
+  CHECK(store->GetJob(done).status().code() == StatusCode::kNotFound);
+  CHECK(store->Events(done, 0, 100).value().empty());
+  CHECK(store->GetJob(waiting).ok());
+  CHECK(store->GetJob(running).ok());
 }
 
 TEST_CASE("A damaged or newer state file is refused with the reason", "[unit][store]") {

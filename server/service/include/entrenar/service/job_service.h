@@ -15,11 +15,18 @@ namespace entrenar::service {
 struct ServiceConfig {
   std::set<std::uint32_t> admins;  // uids that may cancel and resume any job
   std::size_t max_manifest_bytes = 1 << 20;
+  std::string devices_note;  // how the devices were found, for ClusterStatus
 };
 
-// Who is calling: the uid behind a gRPC peer string ("fd:N" on our unix socket), or nullopt
-// when unknown.
-using PeerUid = std::function<std::optional<std::uint32_t>(const std::string& peer)>;
+// Who is calling.
+struct Caller {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+// The caller behind a request (the peer's credentials on our unix socket, a bearer token's
+// user on TCP), or nullopt when unknown.
+using PeerUid = std::function<std::optional<Caller>(grpc::ServerContext* ctx)>;
 
 // The public API (proto/entrenar/v1/jobs.proto) over the store and the supervisor. Adapters
 // only: requests are checked and turned into store and supervisor calls.
@@ -50,8 +57,10 @@ class JobService final : public entrenar::v1::JobService::Service {
                              v1::ClusterStatusResponse* resp) override;
 
  private:
-  // The caller's uid, or PERMISSION_DENIED when it cannot be known.
-  grpc::Status Caller(grpc::ServerContext* ctx, std::uint32_t* uid) const;
+  // The caller, or PERMISSION_DENIED when it cannot be known.
+  grpc::Status Identify(grpc::ServerContext* ctx, service::Caller* caller) const;
+  // Which devices a job needs (model.device and --devices), or why it could never start.
+  grpc::Status Placement(const std::string& device, std::int64_t devices, std::string* kind) const;
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
 

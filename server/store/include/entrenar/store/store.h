@@ -34,11 +34,13 @@ bool CanTransition(JobState from, JobState to);
 struct JobSpec {
   std::string name;
   std::uint32_t uid = 0;
+  std::uint32_t gid = 0;  // the owner's primary group: a root daemon runs the worker as uid:gid
   std::string user;
   std::int64_t priority = 0;
-  std::int64_t devices = 1;  // devices (GPUs or CPU slots) the job needs
-  std::string manifest;      // the resolved manifest (YAML)
-  std::string base_dir;      // where its relative paths resolve (the client's directory)
+  std::int64_t devices = 1;         // devices (GPUs or CPU slots) the job needs
+  std::string device_kind = "cpu";  // "gpu" or "cpu": which devices
+  std::string manifest;             // the resolved manifest (YAML)
+  std::string base_dir;             // where its relative paths resolve (the client's directory)
   std::string run_dir;
 };
 
@@ -52,6 +54,7 @@ struct Job {
   std::int64_t pid = 0;            // the running worker's process id
   std::int64_t events_offset = 0;  // bytes of the worker's events.jsonl already imported
   bool cancel_requested = false;
+  std::string assigned;     // the devices of the running attempt ("cuda:0,cuda:1")
   std::string resume_from;  // the checkpoint the next attempt starts from ("" : the last one)
 };
 
@@ -100,8 +103,8 @@ class Store {
   Result<Job> Transition(std::int64_t id, JobState to, const std::string& reason);
   // Counts a new attempt (a start or a resume).
   Status AddAttempt(std::int64_t id);
-  // Records the worker process running the job (0: none).
-  Status SetWorker(std::int64_t id, std::int64_t pid);
+  // Records the worker process running the job (0: none) and its devices.
+  Status SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned = "");
   // The checkpoint directory the next attempt resumes from ("" : the newest).
   Status SetResumeFrom(std::int64_t id, const std::string& checkpoint);
   // Marks that the job's owner asked it to stop.
@@ -118,6 +121,10 @@ class Store {
   Result<std::vector<Event>> Events(std::int64_t job_id, std::int64_t after_seq,
                                     std::int64_t limit);
   Result<std::int64_t> LastSeq(std::int64_t job_id);
+
+  // Retention: deletes the jobs that ended before `before` (UTC ISO-8601) and their events;
+  // returns them (their run directories are the caller's).
+  Result<std::vector<Job>> PurgeEnded(const std::string& before);
 
  private:
   struct Impl;

@@ -10,20 +10,26 @@
 #include <vector>
 
 #include "entrenar/base/status.h"
+#include "entrenar/devices/devices.h"
 #include "entrenar/store/store.h"
+#include "entrenar/supervisor/plan.h"
 
 namespace entrenar::supervisor {
 
 struct Config {
-  std::string worker_binary;  // the `entrenar` binary; a worker is `entrenar train --events ...`
-  std::int64_t cpu_slots = 2;
+  std::string worker_binary;  // `entrenar-train`; a worker is `entrenar-train train --events ...`
+  std::vector<devices::Device> devices;  // what jobs are scheduled on
+  // A root daemon runs each worker as the job's owner (uid, gid and groups) before it touches
+  // any file; otherwise workers run as the daemon's user.
+  bool run_as_owner = false;
   std::chrono::milliseconds poll{10};  // how often workers' event files are looked at
   std::chrono::seconds grace{60};      // SIGTERM -> checkpoint -> exit, else SIGKILL after this
+  std::chrono::hours retention{0};     // ended jobs older than this are forgotten (0: never)
 };
 
-// One schedulable device (a CPU slot here) and the job on it (0: free).
+// One schedulable device and the job on it (0: free).
 struct Slot {
-  std::string name;
+  devices::Device device;
   std::int64_t job_id = 0;
 };
 
@@ -43,8 +49,11 @@ class Supervisor {
   void Stop();
   void Poke();  // something changed (a submit, a cancel): look again now
 
-  std::int64_t Slots() const { return config_.cpu_slots; }
+  // How many devices of `kind` ("gpu", "cpu") jobs can use.
+  std::int64_t Count(const std::string& kind) const;
   std::vector<Slot> SlotStates();
+  // Every queued job in the order it will start, with why it waits.
+  std::vector<Decision> ExplainQueue();
 
   // A QUEUED job is cancelled at once; a running one gets SIGTERM (SIGKILL with `force`, or when
   // the grace period ends) and becomes CANCELLED when its worker exits.
@@ -69,12 +78,15 @@ class Supervisor {
   void Tick();
   void Adopt();
   void ScheduleQueued();
+  // The plan for the queue as it is now (`queued` in store order).
+  std::vector<Decision> Plan(const std::vector<store::Job>& queued);
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
   // Imports the complete new lines of the job's events.jsonl; returns the offset after them.
   std::int64_t ImportEvents(const store::Job& job);
   void Reap();
   void Finish(std::int64_t id, Worker& w, bool exited, int status);
   void NotifyEvents();
+  void Purge();  // retention
 
   store::Store& store_;
   Config config_;
@@ -82,11 +94,11 @@ class Supervisor {
   std::condition_variable wake_;
   std::condition_variable events_;  // notified whenever events are imported or a job ends
   std::map<std::int64_t, Worker> workers_;
-  std::vector<std::int64_t> slots_;  // job per slot (0: free)
+  std::vector<std::int64_t> slots_;  // job per device of config_.devices (0: free)
   bool stop_ = false;
-  bool schedule_due_ = true;
-  std::int64_t ticks_ =
-      0;  // the loop thread's only  // a submit, a cancel or a finished job: look at the queue
+  bool schedule_due_ = true;  // a submit, a cancel or a finished job: look at the queue
+  std::int64_t ticks_ = 0;    // the loop thread's only
+  std::chrono::steady_clock::time_point purged_{};  // the loop thread's only
   std::thread thread_;
 };
 

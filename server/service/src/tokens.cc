@@ -1,0 +1,105 @@
+#include "entrenar/service/tokens.h"
+
+#include <pwd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "entrenar/base/sha256.h"
+#include "entrenar/base/strings.h"
+
+namespace entrenar::service {
+namespace {
+
+constexpr char kUid[] = "entrenar-uid";
+constexpr char kGid[] = "entrenar-gid";
+
+std::optional<Caller> LookUp(const std::string& user) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  char* end = nullptr;
+  const unsigned long uid = std::strtoul(user.c_str(), &end, 10);
+  const int rc = *end == '\0' ? getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof(buf), &found)
+                              : getpwnam_r(user.c_str(), &pw, buf, sizeof(buf), &found);
+  if (rc == 0 && found) return Caller{pw.pw_uid, pw.pw_gid};
+  if (*end == '\0' && !user.empty()) return Caller{static_cast<std::uint32_t>(uid), 0};
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status TokenFile::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadLocked();
+}
+
+Status TokenFile::LoadLocked() {
+  struct stat st {};
+  if (stat(path_.c_str(), &st) != 0) return NotFound("cannot read the token file " + path_);
+  std::ifstream in(path_);
+  std::map<std::string, Caller> loaded;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string_view t = Trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    std::istringstream words{std::string(t)};
+    std::string user, hash, extra;
+    words >> user >> hash >> extra;
+    const std::string where = path_ + ":" + std::to_string(number) + ": ";
+    if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos ||
+        !extra.empty()) {
+      return InvalidArgument(where + "expected `USER SHA256-HEX` (64 lower-case hex digits)");
+    }
+    const std::optional<Caller> caller = LookUp(user);
+    if (!caller) return InvalidArgument(where + "no user `" + user + "`");
+    loaded[hash] = *caller;
+  }
+  by_hash_ = std::move(loaded);
+  mtime_ = st.st_mtim;
+  return OkStatus();
+}
+
+std::optional<Caller> TokenFile::Find(const std::string& token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  struct stat st {};
+  if (stat(path_.c_str(), &st) == 0 &&
+      (st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec)) {
+    (void)LoadLocked();  // a broken edit keeps the tokens loaded before it
+  }
+  auto it = by_hash_.find(Sha256Hex(token));
+  if (it == by_hash_.end()) return std::nullopt;
+  return it->second;
+}
+
+grpc::Status TokenAuth::Process(const InputMetadata& metadata, grpc::AuthContext* context,
+                                OutputMetadata* consumed, OutputMetadata*) {
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return {grpc::StatusCode::UNAUTHENTICATED,
+            "entrenard requires a bearer token on TCP (set ENTRENAR_TOKEN)"};
+  }
+  const std::string value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  const std::optional<Caller> caller =
+      StartsWith(value, kBearer) ? tokens_.Find(value.substr(kBearer.size())) : std::nullopt;
+  if (!caller) return {grpc::StatusCode::UNAUTHENTICATED, "the bearer token is not valid"};
+  context->AddProperty(kUid, std::to_string(caller->uid));
+  context->AddProperty(kGid, std::to_string(caller->gid));
+  consumed->insert(std::make_pair(std::string(it->first.data(), it->first.size()), value));
+  return grpc::Status::OK;
+}
+
+std::optional<Caller> TokenCaller(const grpc::ServerContext& ctx) {
+  const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (!auth) return std::nullopt;
+  const auto uid = auth->FindPropertyValues(kUid);
+  const auto gid = auth->FindPropertyValues(kGid);
+  if (uid.empty() || gid.empty()) return std::nullopt;
+  return Caller{static_cast<std::uint32_t>(std::stoul(std::string(uid[0].data(), uid[0].size()))),
+                static_cast<std::uint32_t>(std::stoul(std::string(gid[0].data(), gid[0].size())))};
+}
+
+}  // namespace entrenar::service

@@ -1,0 +1,80 @@
+#include "entrenar/supervisor/plan.h"
+
+#include <algorithm>
+
+namespace entrenar::supervisor {
+namespace {
+
+std::string Unit(const std::string& kind, std::int64_t n) {
+  const std::string unit = kind == "gpu" ? "GPU" : "CPU slot";
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+}
+
+// Per kind of device: the free ones, how many there are, and the first job that waits.
+struct Pool {
+  std::vector<std::size_t> free;
+  std::int64_t total = 0;
+  std::int64_t waiting = 0;
+  std::string first_why;
+  std::int64_t first_id = 0;
+};
+
+}  // namespace
+
+std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
+                                const std::vector<DeviceUse>& devices,
+                                std::map<std::uint32_t, std::int64_t> running) {
+  std::map<std::string, Pool> pools;
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    Pool& p = pools[devices[i].kind];
+    ++p.total;
+    if (devices[i].job_id == 0) p.free.push_back(i);
+  }
+  std::vector<Decision> out;
+  std::size_t begin = 0;
+  while (begin < queued.size()) {
+    // One priority at a time, so fair share only reorders equals.
+    std::size_t end = begin;
+    while (end < queued.size() && queued[end].priority == queued[begin].priority) ++end;
+    std::vector<QueuedJob> group(queued.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 queued.begin() + static_cast<std::ptrdiff_t>(end));
+    begin = end;
+    while (!group.empty()) {
+      const auto next =
+          std::min_element(group.begin(), group.end(), [&](const auto& x, const auto& y) {
+            const std::int64_t rx = running[x.uid], ry = running[y.uid];
+            return rx != ry ? rx < ry : x.id < y.id;
+          });
+      const QueuedJob job = *next;
+      group.erase(next);
+      Pool& pool = pools[job.kind];
+      Decision d;
+      d.job_id = job.id;
+      d.kind = job.kind;
+      const auto free = static_cast<std::int64_t>(pool.free.size());
+      if (pool.waiting == 0 && free >= job.devices) {
+        d.devices.assign(pool.free.begin(), pool.free.begin() + job.devices);
+        pool.free.erase(pool.free.begin(), pool.free.begin() + job.devices);
+        ++running[job.uid];
+        out.push_back(std::move(d));
+        continue;
+      }
+      d.position = ++pool.waiting;
+      if (pool.total < job.devices) {
+        d.why = "needs " + Unit(job.kind, job.devices) + " but this server has " +
+                std::to_string(pool.total);
+      } else if (d.position == 1) {
+        d.why = "needs " + Unit(job.kind, job.devices) + "; " + std::to_string(free) + " of " +
+                std::to_string(pool.total) + " free";
+      } else {
+        d.why = "behind " + std::to_string(d.position - 1) + " job(s); the first, job " +
+                std::to_string(pool.first_id) + ", " + pool.first_why;
+      }
+      if (d.position == 1) pool.first_why = d.why, pool.first_id = job.id;
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+}  // namespace entrenar::supervisor

@@ -1,0 +1,77 @@
+#include "entrenar/supervisor/plan.h"
+
+#include <catch2/catch.hpp>
+
+namespace entrenar::supervisor {
+namespace {
+
+QueuedJob Job(std::int64_t id, std::int64_t priority = 0, std::int64_t devices = 1,
+              const std::string& kind = "cpu", std::uint32_t uid = 1000) {
+  return {id, uid, priority, devices, kind};
+}
+
+std::vector<DeviceUse> Free(int gpus, int cpus) {
+  std::vector<DeviceUse> out;
+  for (int i = 0; i < gpus; ++i) out.push_back({"gpu", 0});
+  for (int i = 0; i < cpus; ++i) out.push_back({"cpu", 0});
+  return out;
+}
+
+TEST_CASE("The plan starts what fits, in queue order, on devices of the job's kind",
+          "[unit][plan]") {
+  // Two GPUs (devices 0, 1) and one CPU slot (device 2).
+  const auto plan = PlanQueue({Job(1, 0, 1, "gpu"), Job(2, 0, 1, "cpu"), Job(3, 0, 1, "gpu"),
+                               Job(4, 0, 1, "cpu"), Job(5, 0, 1, "gpu")},
+                              Free(2, 1), {});
+  REQUIRE(plan.size() == 5);
+  CHECK(plan[0].devices == std::vector<std::size_t>{0});
+  CHECK(plan[1].devices == std::vector<std::size_t>{2});
+  CHECK(plan[2].devices == std::vector<std::size_t>{1});
+  CHECK(plan[3].devices.empty());
+  CHECK(plan[3].position == 1);
+  CHECK(plan[3].why == "needs 1 CPU slot; 0 of 1 free");
+  CHECK(plan[4].devices.empty());
+  CHECK(plan[4].position == 1);  // first in the GPU queue
+  CHECK(plan[4].why == "needs 1 GPU; 0 of 2 free");
+}
+
+TEST_CASE("A job that does not fit holds back the smaller jobs behind it (no backfill)",
+          "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(0, 3);
+  devices[0].job_id = 99;  // one of three slots busy
+  const auto plan = PlanQueue({Job(1, 5, 3), Job(2, 0, 1), Job(3, 0, 1)}, devices, {});
+  REQUIRE(plan.size() == 3);
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].why == "needs 3 CPU slots; 2 of 3 free");
+  CHECK(plan[1].devices.empty());
+  CHECK(plan[1].position == 2);
+  CHECK(plan[1].why == "behind 1 job(s); the first, job 1, needs 3 CPU slots; 2 of 3 free");
+  CHECK(plan[2].position == 3);
+}
+
+TEST_CASE("Fair share reorders equal priorities only, by the owners' running jobs",
+          "[unit][plan]") {
+  // uid 1 has two jobs running; uid 2 none. One slot free.
+  std::vector<DeviceUse> devices = Free(0, 3);
+  devices[0].job_id = 50;
+  devices[1].job_id = 51;
+  const auto plan =
+      PlanQueue({Job(10, 9, 1, "cpu", 1), Job(11, 0, 1, "cpu", 1), Job(12, 0, 1, "cpu", 2)},
+                devices, {{1, 2}});
+  REQUIRE(plan.size() == 3);
+  CHECK(plan[0].job_id == 10);  // a higher priority wins over fair share
+  CHECK(plan[0].devices.size() == 1);
+  CHECK(plan[1].job_id == 12);  // then the owner with fewer running jobs, though younger
+  CHECK(plan[2].job_id == 11);
+  CHECK(plan[1].devices.empty());
+}
+
+TEST_CASE("A job larger than the server waits with the reason", "[unit][plan]") {
+  const auto plan = PlanQueue({Job(1, 0, 4, "gpu")}, Free(2, 2), {});
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].why == "needs 4 GPUs but this server has 2");
+}
+
+}  // namespace
+}  // namespace entrenar::supervisor
