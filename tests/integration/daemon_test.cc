@@ -654,6 +654,72 @@ TEST_CASE("daemon: a root daemon runs each job as the user who submitted it", "[
   CHECK(!fs::exists(d.dir.path + "/locked/run"));
 }
 
+TEST_CASE("daemon: over TCP, TLS and a per-user bearer token are required", "[integration]") {
+  TempDir tls;
+  // A self-signed certificate for localhost (openssl), and tokens stored as SHA-256 hashes
+  // computed by Python's hashlib: the daemon's file never holds a token.
+  ProcessResult cert =
+      RunProcess({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", tls.path + "/key.pem",
+                  "-out", tls.path + "/cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext",
+                  "subjectAltName=DNS:localhost,IP:127.0.0.1"},
+                 "", 60);
+  INFO(cert.err);
+  REQUIRE(cert.exit_code == 0);
+  ProcessResult hashes = RunProcess(
+      {"/usr/bin/python3", "-c",
+       "import hashlib\nfor u, t in (('root', 'root-secret'), ('nobody', 'nobody-secret')):\n"
+       "    print(u, hashlib.sha256(t.encode()).hexdigest())\n"});
+  REQUIRE(hashes.exit_code == 0);
+  std::ofstream(tls.path + "/tokens") << "# user sha256(token)\n" << hashes.out;
+  Daemon d(1, 30,
+           {"--tcp", "127.0.0.1:0", "--tls-cert", tls.path + "/cert.pem", "--tls-key",
+            tls.path + "/key.pem", "--tokens", tls.path + "/tokens"});
+  const std::string log = Slurp(d.dir.path + "/daemon.err");
+  const std::size_t at = log.find("TCP port ");
+  REQUIRE(at != std::string::npos);
+  const std::string addr = "localhost:" + std::to_string(std::stoi(log.substr(at + 9)));
+  CHECK(Slurp(tls.path + "/tokens").find("root-secret") == std::string::npos);
+  auto tcp = [&](const std::string& token, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "-u",
+                                     "ENTRENAR_SOCKET",
+                                     "ENTRENAR_ADDR=" + addr,
+                                     "ENTRENAR_CA=" + tls.path + "/cert.pem",
+                                     "ENTRENAR_TOKEN=" + token,
+                                     Binary("entrenar")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, "", 120);
+  };
+  // No token, a wrong one: refused, whatever the call.
+  ProcessResult none = tcp("", {"ls"});
+  CHECK(none.exit_code == 7);
+  CHECK(none.err.find("entrenard requires a bearer token on TCP") != std::string::npos);
+  ProcessResult wrong = tcp("guess", {"devices"});
+  CHECK(wrong.exit_code == 7);
+  CHECK(wrong.err.find("the bearer token is not valid") != std::string::npos);
+  // A valid token is its user: submit and follow to the end over TLS.
+  ProcessResult ran = tcp("root-secret", {"submit", kIris, "--set",
+                                          "output.dir=" + d.dir.path + "/runs/tcp", "--follow"});
+  INFO(ran.err);
+  CHECK(ran.exit_code == 0);
+  CHECK(d.Show(1)["state"] == "SUCCEEDED");
+  CHECK(d.Show(1)["uid"] == 0);
+  // Another user's token may read but not cancel root's job.
+  const std::int64_t id = d.Submit(kDigits, With(kLongJob, "output.dir=" + d.dir.path + "/r"));
+  CHECK(tcp("nobody-secret", {"show", std::to_string(id)}).exit_code == 0);
+  ProcessResult denied = tcp("nobody-secret", {"cancel", std::to_string(id)});
+  CHECK(denied.exit_code == 7);
+  CHECK(denied.err.find("only its owner or an admin may change it") != std::string::npos);
+  CHECK(tcp("root-secret", {"cancel", std::to_string(id), "--force"}).exit_code == 0);
+  // A client that does not trust the daemon's certificate cannot reach it.
+  ProcessResult plain =
+      RunProcess({"/usr/bin/env", "-u", "ENTRENAR_SOCKET", "ENTRENAR_ADDR=" + addr,
+                  "ENTRENAR_CA=/nonexistent", Binary("entrenar"), "ls"},
+                 "", 60);
+  CHECK(plain.exit_code == 5);
+}
+
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
   TempDir dir;
   ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});
