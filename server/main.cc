@@ -124,6 +124,9 @@ int Run(const entrenar::config::Daemon& flags) {
     spdlog::error("{}", store.status().message());
     return 1;
   }
+  // Every committed event also goes to memory, where followers find it without a query.
+  entrenar::store::EventHub hub;
+  (*store)->SetObserver([&hub](const std::vector<entrenar::store::Event>& e) { hub.Publish(e); });
   entrenar::devices::DeviceConfig dc;
   dc.cpu_slots = flags.cpu_slots;
   dc.nvml_library = flags.nvml_library;
@@ -147,7 +150,8 @@ int Run(const entrenar::config::Daemon& flags) {
   for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
   config.devices_note = found->note;
   entrenar::service::JobService service(
-      **store, supervisor, config, [&peers](grpc::ServerContext* ctx) -> std::optional<Caller> {
+      **store, hub, supervisor, config,
+      [&peers](grpc::ServerContext* ctx) -> std::optional<Caller> {
         if (std::optional<Caller> c = peers.Find(ctx->peer())) return c;
         return entrenar::service::TokenCaller(*ctx);
       });

@@ -82,9 +82,10 @@ std::string Errors(const std::vector<manifest::Diagnostic>& diags) {
 
 }  // namespace
 
-JobService::JobService(store::Store& store, supervisor::Supervisor& supervisor,
-                       ServiceConfig config, PeerUid peer_uid)
+JobService::JobService(store::Store& store, store::EventHub& hub,
+                       supervisor::Supervisor& supervisor, ServiceConfig config, PeerUid peer_uid)
     : store_(store),
+      hub_(hub),
       supervisor_(supervisor),
       config_(std::move(config)),
       peer_uid_(std::move(peer_uid)) {}
@@ -276,15 +277,25 @@ grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJob
   return grpc::Status::OK;
 }
 
+bool JobService::StreamComplete(std::int64_t id, std::int64_t after) {
+  if (const std::optional<bool> known = hub_.Complete(id, after)) return *known;
+  const Result<store::Job> job = store_.GetJob(id);
+  return job.ok() && store::IsTerminal(job->state) && store_.LastSeq(id).value() <= after;
+}
+
+// Replays from the store or, for recent events, from memory (EventHub); then follows live.
 grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
                                       grpc::ServerWriter<v1::Event>* writer) {
-  if (!store_.GetJob(req->job_id()).ok()) {
-    return {StatusCode::NOT_FOUND, "no job " + std::to_string(req->job_id())};
-  }
+  const std::int64_t id = req->job_id();
+  if (!store_.GetJob(id).ok()) return {StatusCode::NOT_FOUND, "no job " + std::to_string(id)};
   std::int64_t after = req->after_seq();
   while (!ctx->IsCancelled()) {
-    const Result<std::vector<store::Event>> events = store_.Events(req->job_id(), after, 500);
-    if (!events.ok()) return FromStatus(events.status());
+    std::optional<std::vector<store::Event>> events = hub_.Read(id, after, 500);
+    if (!events) {
+      Result<std::vector<store::Event>> stored = store_.Events(id, after, 500);
+      if (!stored.ok()) return FromStatus(stored.status());
+      events = std::move(stored).value();
+    }
     for (const store::Event& e : *events) {
       v1::Event out;
       out.set_job_id(e.job_id);
@@ -297,14 +308,8 @@ grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::Stream
       after = e.seq;
     }
     if (!events->empty()) continue;
-    if (!req->follow()) return grpc::Status::OK;
-    const Result<store::Job> job = store_.GetJob(req->job_id());
-    // Ended, and every event read: the stream is complete.
-    if (job.ok() && store::IsTerminal(job->state) && store_.LastSeq(job->id).value() <= after) {
-      return grpc::Status::OK;
-    }
-    supervisor_.WaitForEvents(req->job_id(), after,
-                              std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
+    if (!req->follow() || StreamComplete(id, after)) return grpc::Status::OK;
+    hub_.Wait(id, after, std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
   }
   return {StatusCode::CANCELLED, "the follower went away"};
 }

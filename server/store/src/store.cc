@@ -160,6 +160,8 @@ bool CanTransition(JobState from, JobState to) {
 struct Store::Impl {
   sqlite3* db = nullptr;
   std::mutex mu;
+  Observer observer;
+  std::vector<Event> pending;  // appended in the open transaction, for the observer
 
   ~Impl() { sqlite3_close(db); }
 
@@ -183,12 +185,17 @@ struct Store::Impl {
   template <typename F>
   Status Transaction(F&& body) {
     ENTRENAR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    pending.clear();
     Status s = body();
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
+      pending.clear();
       return s;
     }
-    return Exec("COMMIT");
+    ENTRENAR_RETURN_IF_ERROR(Exec("COMMIT"));
+    if (observer && !pending.empty()) observer(pending);
+    pending.clear();
+    return OkStatus();
   }
 
   Result<std::int64_t> LastSeqLocked(std::int64_t job_id) {
@@ -212,6 +219,13 @@ struct Store::Impl {
           .Bind(5, e.payload)
           .Bind(6, e.time.empty() ? now : e.time);
       if (insert.Step() != SQLITE_DONE) return Internal("sqlite: " + insert.Error());
+      if (observer) {
+        pending.push_back(e);
+        Event& p = pending.back();
+        p.job_id = job_id;
+        p.seq = seq;
+        if (p.time.empty()) p.time = now;
+      }
     }
     return seq;
   }
@@ -229,6 +243,11 @@ struct Store::Impl {
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
+
+void Store::SetObserver(Observer observer) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->observer = std::move(observer);
+}
 
 int Store::CurrentSchema() { return static_cast<int>(kMigrations.size()); }
 

@@ -85,7 +85,6 @@ void Supervisor::Stop() {
     stop_ = true;
   }
   wake_.notify_all();
-  NotifyEvents();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -95,12 +94,6 @@ void Supervisor::Poke() {
     schedule_due_ = true;
   }
   wake_.notify_all();
-}
-
-// Taking the lock orders this after a waiter's check of the store, so no wakeup is lost.
-void Supervisor::NotifyEvents() {
-  { std::lock_guard<std::mutex> lock(mu_); }
-  events_.notify_all();
 }
 
 std::int64_t Supervisor::Count(const std::string& kind) const {
@@ -319,7 +312,6 @@ std::int64_t Supervisor::ImportEvents(const Job& job) {
     spdlog::error("job {}: importing events: {}", job.id, seq.status().message());
     return job.events_offset;
   }
-  NotifyEvents();
   return offset;
 }
 
@@ -402,7 +394,6 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
     workers_.erase(id);
     schedule_due_ = true;
   }
-  NotifyEvents();
 }
 
 Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by) {
@@ -415,7 +406,6 @@ Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by
   if (job.state == JobState::kQueued || job.state == JobState::kInterrupted) {
     ENTRENAR_RETURN_IF_ERROR(
         store_.Transition(job_id, JobState::kCancelled, "cancelled by " + by).status());
-    NotifyEvents();
     return OkStatus();
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -428,16 +418,6 @@ Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by
   }
   wake_.notify_all();
   return OkStatus();
-}
-
-void Supervisor::WaitForEvents(std::int64_t id, std::int64_t seq,
-                               std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  events_.wait_until(lock, deadline, [&] {
-    if (stop_) return true;
-    const Result<std::int64_t> last = store_.LastSeq(id);
-    return !last.ok() || *last > seq;
-  });
 }
 
 }  // namespace entrenar::supervisor

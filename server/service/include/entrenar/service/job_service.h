@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "entrenar/store/event_hub.h"
 #include "entrenar/store/store.h"
 #include "entrenar/supervisor/supervisor.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
@@ -32,8 +33,8 @@ using PeerUid = std::function<std::optional<Caller>(grpc::ServerContext* ctx)>;
 // only: requests are checked and turned into store and supervisor calls.
 class JobService final : public entrenar::v1::JobService::Service {
  public:
-  JobService(store::Store& store, supervisor::Supervisor& supervisor, ServiceConfig config,
-             PeerUid peer_uid);
+  JobService(store::Store& store, store::EventHub& hub, supervisor::Supervisor& supervisor,
+             ServiceConfig config, PeerUid peer_uid);
 
   grpc::Status Validate(grpc::ServerContext* ctx, const v1::ValidateRequest* req,
                         v1::ValidateResponse* resp) override;
@@ -64,7 +65,11 @@ class JobService final : public entrenar::v1::JobService::Service {
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
 
+  // Whether a follower at `after` has seen all of job `id`'s events and the job has ended.
+  bool StreamComplete(std::int64_t id, std::int64_t after);
+
   store::Store& store_;
+  store::EventHub& hub_;
   supervisor::Supervisor& supervisor_;
   ServiceConfig config_;
   PeerUid peer_uid_;

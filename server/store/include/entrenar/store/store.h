@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,12 @@ class Store {
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+
+  // Called after each commit with the events it stored (numbered, in order), under the store's
+  // lock: it must be quick and must not call the store. Set it before other threads use the
+  // store.
+  using Observer = std::function<void(const std::vector<Event>&)>;
+  void SetObserver(Observer observer);
 
   static int CurrentSchema();
   Result<int> SchemaVersion();

@@ -59,10 +59,6 @@ class Supervisor {
   // the grace period ends) and becomes CANCELLED when its worker exits.
   Status Cancel(std::int64_t job_id, bool force, const std::string& by);
 
-  // Returns when job `id` has events after `seq`, has ended, or `deadline` passed.
-  void WaitForEvents(std::int64_t id, std::int64_t seq,
-                     std::chrono::steady_clock::time_point deadline);
-
  private:
   struct Worker {
     std::int64_t pid = 0;
@@ -85,14 +81,12 @@ class Supervisor {
   std::int64_t ImportEvents(const store::Job& job);
   void Reap();
   void Finish(std::int64_t id, Worker& w, bool exited, int status);
-  void NotifyEvents();
   void Purge();  // retention
 
   store::Store& store_;
   Config config_;
   std::mutex mu_;  // guards workers_, slots_, stop_
   std::condition_variable wake_;
-  std::condition_variable events_;  // notified whenever events are imported or a job ends
   std::map<std::int64_t, Worker> workers_;
   std::vector<std::int64_t> slots_;  // job per device of config_.devices (0: free)
   bool stop_ = false;
