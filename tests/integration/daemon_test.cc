@@ -783,6 +783,28 @@ TEST_CASE("daemon: 200 jobs of mixed priorities drain on 2 slots in order, none 
   }
 }
 
+TEST_CASE("daemon: logs --follow on a terminal draws a progress line, piped it prints plain lines",
+          "[integration]") {
+  Daemon d;
+  const std::int64_t id = d.Submit(kIris, {"output.dir=" + d.dir.path + "/runs/tty"});
+  // util-linux's `script` gives the client a pseudo-terminal.
+  const std::string command = "TERM=xterm " + Binary("entrenar") + " logs " + std::to_string(id) +
+                              " --follow --socket " + d.socket();
+  ProcessResult tty = RunProcess({"/usr/bin/script", "-qefc", command, "/dev/null"}, "", 120);
+  INFO(tty.out);
+  REQUIRE(tty.exit_code == 0);
+  const json summary = json::parse(Slurp(d.dir.path + "/runs/tty/summary.json"));
+  const std::string total = std::to_string(summary["steps"].get<std::int64_t>());
+  CHECK(tty.out.find("\r\033[K[████████████████████████] 100%  step " + total + "/" + total) !=
+        std::string::npos);
+  CHECK(tty.out.find("loss ") != std::string::npos);
+  CHECK(tty.out.find("state: SUCCEEDED") != std::string::npos);
+  // Piped: no control characters, and about twenty step lines.
+  ProcessResult piped = d.Cli({"logs", std::to_string(id), "--follow"});
+  CHECK(piped.out.find("\033[") == std::string::npos);
+  CHECK(piped.out.find("step " + total + "  epoch") != std::string::npos);
+}
+
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
   TempDir dir;
   ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});

@@ -1,5 +1,6 @@
 // The commands that talk to entrenard over its unix socket: submit, logs, ls, show, cancel,
 // resume, queue, devices.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "entrenar/v1/jobs.grpc.pb.h"
 
 #include "commands.h"
+#include "live_view.h"
 
 extern char** environ;
 
@@ -161,6 +163,21 @@ std::string EventLine(const v1::Event& e) {
   return e.payload_json();
 }
 
+// How an event stands out on a terminal: alerts and failures in red, warnings in yellow.
+LiveView::Tone ToneOf(const v1::Event& e) {
+  if (e.kind() == "alert") return LiveView::Tone::kAlert;
+  const std::string& p = e.payload_json();
+  if (e.kind() == "state" && p.find("\"FAILED\"") != std::string::npos) {
+    return LiveView::Tone::kAlert;
+  }
+  const json j = json::parse(p, nullptr, false);
+  const std::string text = j.is_object() ? j.value("text", "") : "";
+  if (text.rfind("warning", 0) == 0 || text.find(" warning:") != std::string::npos) {
+    return LiveView::Tone::kWarning;
+  }
+  return LiveView::Tone::kPlain;
+}
+
 // Streams a job's events to stdout; returns the job's final state when following.
 int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follow, bool as_json,
            v1::JobState* final_state) {
@@ -170,8 +187,10 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
   req.set_follow(follow);
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
-  const bool tty = isatty(STDOUT_FILENO) != 0;
-  bool progress = false;
+  const bool tty = isatty(STDOUT_FILENO) != 0 && !as_json;
+  const char* term = std::getenv("TERM");
+  LiveView view(std::cout,
+                std::getenv("NO_COLOR") == nullptr && !(term && std::string(term) == "dumb"));
   v1::Event e;
   while (reader->Read(&e)) {
     if (as_json) {
@@ -183,27 +202,24 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
                        .dump()
                 << "\n";
     } else if (e.kind() == "metric") {
-      // A live line on a terminal; otherwise about twenty lines over the run.
       const json p = json::parse(e.payload_json(), nullptr, false);
-      const std::int64_t total =
-          p.is_object() && p.contains("values")
-              ? static_cast<std::int64_t>(p["values"].value("total_steps", 0.0))
-              : 0;
+      const json v = p.is_object() && p.contains("values") ? p["values"] : json::object();
+      const auto total = static_cast<std::int64_t>(v.value("total_steps", 0.0));
       if (tty) {
-        std::cout << "\r" << EventLine(e) << (total ? " / " + std::to_string(total) : "") << "   ";
-        progress = true;
+        view.Step(e.step(), total, p.value("epoch", std::int64_t{0}), v.value("train_loss", 0.0),
+                  e.time());
       } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
                  e.step() == total) {
-        std::cout << EventLine(e) << "\n";
+        std::cout << EventLine(e) << "\n";  // about twenty lines over the run
       }
+    } else if (tty) {
+      view.Line(EventLine(e), ToneOf(e));
     } else {
-      if (progress) std::cout << "\n";
-      progress = false;
       std::cout << EventLine(e) << "\n";
     }
     std::cout.flush();
   }
-  if (progress) std::cout << "\n";
+  view.Finish();
   const grpc::Status s = reader->Finish();
   if (!s.ok()) return Failed(c, s);
   if (final_state) {
