@@ -79,6 +79,14 @@ TEST_CASE("Config mistakes name the file, line, column and key", "[unit][config]
   CHECK(LoadFile("/nonexistent/entrenard.yaml", &c).code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("The example config in deploy/ loads", "[unit][config]") {
+  Daemon c = Defaults(0);
+  const Status s = LoadFile(std::string(ENTRENAR_SOURCE_DIR) + "/deploy/entrenard.yaml", &c);
+  INFO(s.ToString());
+  CHECK(s.ok());
+  CHECK(c.retention_days == 90);
+}
+
 TEST_CASE("Devices are auto, cpu or a list of GPU indices", "[unit][config]") {
   std::string mode;
   std::vector<int> gpus;
