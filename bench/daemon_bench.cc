@@ -22,6 +22,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/report/reporter.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
 
 namespace {
@@ -35,7 +36,8 @@ std::int64_t NowNs() {
       .count();
 }
 
-// As a worker: `bench_daemon train FILE --output DIR ... --events PATH`: 400 events 5 ms apart.
+// As a worker: `bench_daemon train FILE --output DIR ... --events PATH --report TARGET
+// --job-id N`: 400 events 5 ms apart, streamed to the daemon as entrenar-train streams them.
 int FakeWorker(int argc, char** argv) {
   if (const char* hold = std::getenv("BENCH_HOLD_SECONDS")) {
     // Occupy the slot, doing nothing, until the benchmark's daemon is gone.
@@ -45,16 +47,26 @@ int FakeWorker(int argc, char** argv) {
     }
     return 0;
   }
-  std::string events;
+  std::string events, target;
+  std::int64_t job = 0;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--events") events = argv[i + 1];
+    if (std::string(argv[i]) == "--report") target = argv[i + 1];
+    if (std::string(argv[i]) == "--job-id") job = std::atoll(argv[i + 1]);
+  }
+  const char* token = std::getenv("ENTRENAR_WORKER_TOKEN");
+  std::unique_ptr<entrenar::report::Reporter> reporter;
+  if (!target.empty() && token) {
+    reporter = std::make_unique<entrenar::report::Reporter>(target, job, token, events);
   }
   std::ofstream out(events, std::ios::app);
   for (int i = 1; i <= 400; ++i) {
     out << nlohmann::json{{"kind", "metric"}, {"step", i}, {"sent_ns", NowNs()}}.dump() << "\n"
         << std::flush;
+    if (reporter) reporter->Notify();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (reporter) reporter->Stop(std::chrono::seconds(2));
   return 0;
 }
 

@@ -31,6 +31,7 @@
 #include "entrenar/devices/devices.h"
 #include "entrenar/service/job_service.h"
 #include "entrenar/service/tokens.h"
+#include "entrenar/service/worker_service.h"
 #include "entrenar/store/store.h"
 #include "entrenar/supervisor/supervisor.h"
 
@@ -143,6 +144,7 @@ int Run(const entrenar::config::Daemon& flags) {
   sc.grace = std::chrono::seconds(flags.grace_seconds);
   sc.retention = std::chrono::hours(24 * flags.retention_days);
   sc.run_as_owner = geteuid() == 0;
+  sc.report_target = "unix:" + fs::absolute(flags.socket).string();
   entrenar::supervisor::Supervisor supervisor(**store, sc);
 
   Peers peers;
@@ -159,7 +161,9 @@ int Run(const entrenar::config::Daemon& flags) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  entrenar::service::WorkerService workers(supervisor);
   builder.RegisterService(&service);
+  builder.RegisterService(&workers);
   builder.SetMaxReceiveMessageSize(4 << 20);
   entrenar::service::TokenFile tokens(flags.tcp.tokens);
   int tcp_port = 0;

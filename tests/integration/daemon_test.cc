@@ -346,6 +346,13 @@ TEST_CASE("daemon: killed mid-run and restarted, it re-adopts the job and loses 
   }
   CHECK(metric_events == 3450);  // 150 epochs x 23 steps, each once
   CHECK(steps.size() == 3450);
+  // The worker (or, had it finished meanwhile, its resumed successor) reconnected to the new
+  // daemon's WorkerService and went on from what the store already had.
+  const std::string log = Slurp(d.dir.path + "/daemon.err");
+  const std::string connected = "job " + std::to_string(id) + ": worker connected (";
+  const std::size_t at = log.find(connected);
+  REQUIRE(at != std::string::npos);
+  CHECK(log[at + connected.size()] != '0');
 }
 
 TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps serving",

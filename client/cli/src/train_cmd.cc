@@ -20,6 +20,7 @@
 #include "entrenar/cli/cli.h"
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/report/reporter.h"
 
 #include "commands.h"
 #include "manifest_input.h"
@@ -40,9 +41,12 @@ class RunRecorder : public engine::EventSink {
   // `resume_step`: continuing a run from a checkpoint of that step; rows of later steps in an
   // existing metrics.jsonl are dropped (those steps run again).
   // `json_array`: output.metrics.format json also writes metrics.json, the rows as one array.
+  // `reporter`: told of each line appended to `events_path` (null: no daemon to stream to).
   RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step,
-              std::int64_t refresh_ms, bool json_array, const std::string& events_path)
+              std::int64_t refresh_ms, bool json_array, const std::string& events_path,
+              report::Reporter* reporter)
       : dir_(dir),
+        reporter_(reporter),
         tty_(tty),
         json_array_(json_array),
         refresh_(std::chrono::milliseconds(refresh_ms)) {
@@ -178,6 +182,7 @@ class RunRecorder : public engine::EventSink {
     if (!e.text.empty()) j["text"] = e.text;
     events_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
             << std::flush;
+    if (reporter_) reporter_->Notify();
   }
 
   void FlushRow() {
@@ -197,6 +202,7 @@ class RunRecorder : public engine::EventSink {
 
   std::string dir_;
   bool tty_;
+  report::Reporter* reporter_;
   bool json_array_;
   std::chrono::steady_clock::duration refresh_;
   std::chrono::steady_clock::time_point first_step_{}, last_draw_{};
@@ -269,6 +275,8 @@ struct TrainArgs {
   bool dry_run = false;
   std::string events;    // also write the event stream here, as JSON lines (for entrenard)
   std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
+  std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
+  std::int64_t job_id = 0;
 };
 
 std::string Bytes(std::int64_t n) {
@@ -369,9 +377,16 @@ int RunTrain(const TrainArgs& a) {
 
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
+  // Under entrenard: stream the event file to the daemon as it grows (the secret comes in the
+  // environment, not on the command line where `ps` shows it).
+  std::unique_ptr<report::Reporter> reporter;
+  const char* token = std::getenv("ENTRENAR_WORKER_TOKEN");
+  if (!a.report.empty() && !a.events.empty() && token) {
+    reporter = std::make_unique<report::Reporter>(a.report, a.job_id, token, a.events);
+  }
   RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
                        resume_step, m.monitoring.terminal.refresh_rate,
-                       m.output.metrics.format == "json", a.events);
+                       m.output.metrics.format == "json", a.events, reporter.get());
   engine::TrainOptions train;
   train.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;
@@ -380,6 +395,7 @@ int RunTrain(const TrainArgs& a) {
   train.resume_from = a.resume;
   Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
   const bool recorded = recorder.Finish();
+  if (reporter) reporter->Stop(std::chrono::seconds(2));  // the rest stays in the file
   if (!summary.ok()) {
     std::cerr << "error: " << summary.status().message() << "\n";
     return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
@@ -416,6 +432,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                 "without training");
   cmd->add_option("--events", args->events,
                   "Also append every event as a JSON line to this file (used by entrenard)");
+  cmd->add_option(
+      "--report", args->report,
+      "Stream the --events lines to entrenard's WorkerService here (used by entrenard)");
+  cmd->add_option("--job-id", args->job_id, "The entrenard job this run is (with --report)");
   cmd->add_option("--base-dir", args->base_dir,
                   "Resolve relative data paths here (default: the manifest's folder)");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });

@@ -16,7 +16,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +55,12 @@ ALTER TABLE jobs ADD COLUMN resume_from TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN gid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN device_kind TEXT NOT NULL DEFAULT 'cpu';
 ALTER TABLE jobs ADD COLUMN assigned TEXT NOT NULL DEFAULT '';
+)sql",
+    // 4: workers report over WorkerService: the attempt's secret, and how many of the lines
+    // of events.jsonl are stored (the worker's event numbers).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN worker_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN worker_seq INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // A prepared statement, finalized on scope exit.
@@ -97,7 +103,7 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned";
+    "device_kind, assigned, worker_token, worker_seq";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -122,6 +128,8 @@ Job ReadJob(const Stmt& s) {
   j.spec.gid = static_cast<std::uint32_t>(s.Int(18));
   j.spec.device_kind = s.Text(19);
   j.assigned = s.Text(20);
+  j.worker_token = s.Text(21);
+  j.worker_seq = s.Int(22);
   return j;
 }
 
@@ -402,10 +410,11 @@ Status Store::AddAttempt(std::int64_t id) {
   return OkStatus();
 }
 
-Status Store::SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned) {
+Status Store::SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned,
+                        const std::string& token) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  Stmt s(impl_->db, "UPDATE jobs SET pid = ?, assigned = ? WHERE id = ?");
-  s.Bind(1, pid).Bind(2, assigned).Bind(3, id);
+  Stmt s(impl_->db, "UPDATE jobs SET pid = ?, assigned = ?, worker_token = ? WHERE id = ?");
+  s.Bind(1, pid).Bind(2, assigned).Bind(3, token).Bind(4, id);
   if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   return OkStatus();
 }
@@ -432,8 +441,9 @@ Result<std::int64_t> Store::ImportEvents(std::int64_t job_id, const std::vector<
   std::int64_t last = 0;
   const Status imported = impl_->Transaction([&]() -> Status {
     ENTRENAR_ASSIGN_OR_RETURN(last, impl_->AppendLocked(job_id, events));
-    Stmt s(impl_->db, "UPDATE jobs SET events_offset = ? WHERE id = ?");
-    s.Bind(1, new_offset).Bind(2, job_id);
+    Stmt s(impl_->db,
+           "UPDATE jobs SET events_offset = ?, worker_seq = worker_seq + ? WHERE id = ?");
+    s.Bind(1, new_offset).Bind(2, static_cast<std::int64_t>(events.size())).Bind(3, job_id);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     return OkStatus();
   });

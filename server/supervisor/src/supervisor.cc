@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -51,6 +52,18 @@ std::string Tail(const std::string& path, std::size_t n) {
   }
   std::string out;
   for (const std::string& l : lines) out += (out.empty() ? "" : " | ") + l;
+  return out;
+}
+
+// A fresh secret for a worker (128 bits, hex).
+std::string NewToken() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    char part[9];
+    std::snprintf(part, sizeof(part), "%08x", rd());
+    out += part;
+  }
   return out;
 }
 
@@ -198,7 +211,7 @@ void Supervisor::Adopt() {
         spdlog::info("adopted the worker of job {} (pid {})", job.id, job.pid);
         continue;
       }
-      ImportEvents(job);
+      ImportFile(job.id);
       (void)store_.SetWorker(job.id, 0);
       if (store_
               .Transition(job.id, JobState::kInterrupted,
@@ -255,11 +268,17 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     ENTRENAR_RETURN_IF_ERROR(store_.SetResumeFrom(job.id, ""));  // used once: later, the newest
   }
   if (!resume.empty()) launch.args.insert(launch.args.end(), {"--resume", resume});
+  const std::string token = NewToken();
+  if (!config_.report_target.empty()) {
+    launch.args.insert(launch.args.end(),
+                       {"--report", config_.report_target, "--job-id", std::to_string(job.id)});
+  }
   std::string user, home;
   if (config_.run_as_owner && job.spec.uid != 0) {
     ENTRENAR_RETURN_IF_ERROR(BecomeOwner(job.spec.uid, job.spec.gid, &launch, &user, &home));
   }
   launch.env = WorkerEnv(cuda_visible, user, home);
+  launch.env.push_back("ENTRENAR_WORKER_TOKEN=" + token);
   ENTRENAR_ASSIGN_OR_RETURN(const pid_t pid, StartWorker(launch));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -271,7 +290,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
-  ENTRENAR_RETURN_IF_ERROR(store_.SetWorker(job.id, pid, names));
+  ENTRENAR_RETURN_IF_ERROR(store_.SetWorker(job.id, pid, names, token));
   ENTRENAR_RETURN_IF_ERROR(
       store_.Transition(job.id, JobState::kRunning, "pid " + std::to_string(pid)).status());
   spdlog::info("job {} started: pid {} on {}{}", job.id, pid, names,
@@ -279,40 +298,81 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   return OkStatus();
 }
 
-// Reads the complete lines of the worker's events.jsonl after the imported offset.
-std::int64_t Supervisor::ImportEvents(const Job& job) {
-  std::ifstream in(job.spec.run_dir + "/events.jsonl", std::ios::binary);
-  if (!in) return job.events_offset;
-  in.seekg(job.events_offset);
+namespace {
+
+// One line of a worker's events.jsonl as a stored event. Job states are the daemon's: the
+// worker's own ("running", "succeeded") become log lines.
+store::Event FromLine(std::string line) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  store::Event e;
+  e.kind = j.is_object() ? j.value("kind", "log") : "log";
+  if (e.kind == "state") {
+    e.kind = "log";
+    j["kind"] = "log";
+    j["text"] = "worker: " + j.value("text", "");
+    line = j.dump();
+  }
+  e.step = j.is_object() ? j.value("step", std::int64_t{0}) : 0;
+  e.time = j.is_object() ? j.value("time", "") : "";
+  e.payload = j.is_discarded() ? nlohmann::json{{"text", line}}.dump() : line;
+  return e;
+}
+
+}  // namespace
+
+// Reads the complete lines of job `id`'s events.jsonl after the stored offset.
+std::int64_t Supervisor::ImportFile(std::int64_t id) {
+  std::lock_guard<std::mutex> lock(import_mu_);
+  const Result<Job> job = store_.GetJob(id);
+  if (!job.ok()) return 0;
+  std::ifstream in(job->spec.run_dir + "/events.jsonl", std::ios::binary);
+  if (!in) return job->events_offset;
+  in.seekg(job->events_offset);
   std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::size_t end = chunk.rfind('\n');
-  if (end == std::string::npos) return job.events_offset;
+  if (end == std::string::npos) return job->events_offset;
   std::vector<store::Event> events;
   std::istringstream lines(chunk.substr(0, end + 1));
   std::string line;
-  while (std::getline(lines, line)) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    store::Event e;
-    e.kind = j.is_object() ? j.value("kind", "log") : "log";
-    if (e.kind == "state") {
-      // Job states are the daemon's; the worker's own ("running", "succeeded") become log lines.
-      e.kind = "log";
-      j["kind"] = "log";
-      j["text"] = "worker: " + j.value("text", "");
-      line = j.dump();
-    }
-    e.step = j.is_object() ? j.value("step", std::int64_t{0}) : 0;
-    e.time = j.is_object() ? j.value("time", "") : "";
-    e.payload = j.is_discarded() ? nlohmann::json{{"text", line}}.dump() : line;
-    events.push_back(std::move(e));
-  }
-  const std::int64_t offset = job.events_offset + static_cast<std::int64_t>(end + 1);
-  const Result<std::int64_t> seq = store_.ImportEvents(job.id, events, offset);
+  while (std::getline(lines, line)) events.push_back(FromLine(line));
+  const std::int64_t offset = job->events_offset + static_cast<std::int64_t>(end + 1);
+  const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
   if (!seq.ok()) {
-    spdlog::error("job {}: importing events: {}", job.id, seq.status().message());
-    return job.events_offset;
+    spdlog::error("job {}: importing events: {}", id, seq.status().message());
+    return job->events_offset;
   }
   return offset;
+}
+
+Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64_t first_seq,
+                           const std::vector<std::string>& lines, std::int64_t file_offset,
+                           std::int64_t* acked, std::int64_t* acked_offset) {
+  std::lock_guard<std::mutex> lock(import_mu_);
+  ENTRENAR_ASSIGN_OR_RETURN(const Job job, store_.GetJob(id));
+  if (job.worker_token.empty() || token != job.worker_token) {
+    return PermissionDenied("not the worker of job " + std::to_string(id));
+  }
+  *acked = job.worker_seq;
+  *acked_offset = job.events_offset;
+  if (lines.empty()) {
+    spdlog::info("job {}: worker connected ({} events stored)", id, job.worker_seq);
+    return OkStatus();
+  }
+  const std::int64_t last = first_seq + static_cast<std::int64_t>(lines.size()) - 1;
+  if (last <= job.worker_seq) return OkStatus();  // stored already (from the file)
+  if (first_seq > job.worker_seq + 1) {
+    return FailedPrecondition("events " + std::to_string(job.worker_seq + 1) + ".." +
+                              std::to_string(first_seq - 1) + " are missing");
+  }
+  std::vector<store::Event> events;
+  for (std::size_t i = static_cast<std::size_t>(job.worker_seq + 1 - first_seq); i < lines.size();
+       ++i) {
+    events.push_back(FromLine(lines[i]));
+  }
+  ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset).status());
+  *acked = last;
+  *acked_offset = file_offset;
+  return OkStatus();
 }
 
 void Supervisor::Reap() {
@@ -327,9 +387,7 @@ void Supervisor::Reap() {
     std::error_code ec;
     const auto size = static_cast<std::int64_t>(fs::file_size(w.events_path, ec));
     if (!ec && size > w.imported) {
-      const Result<Job> job = store_.GetJob(id);
-      if (!job.ok()) continue;
-      const std::int64_t imported = ImportEvents(*job);
+      const std::int64_t imported = ImportFile(id);
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = workers_.find(id); it != workers_.end()) it->second.imported = imported;
     }
@@ -349,8 +407,7 @@ void Supervisor::Reap() {
       }
       continue;
     }
-    const Result<Job> last = store_.GetJob(id);
-    if (last.ok()) ImportEvents(*last);
+    ImportFile(id);  // what the worker wrote and did not get to send
     Finish(id, w, w.child, status);
   }
 }

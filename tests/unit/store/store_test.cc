@@ -163,7 +163,7 @@ TEST_CASE("Imported worker events and their file offset commit together", "[unit
   {
     auto store = OpenOk(path);
     id = store->CreateJob(Spec("a")).value();
-    REQUIRE(store->SetWorker(id, 4242).ok());
+    REQUIRE(store->SetWorker(id, 4242, "cpu:0", "secret").ok());
     Event e;
     e.kind = "metric";
     e.step = 1;
@@ -175,6 +175,9 @@ TEST_CASE("Imported worker events and their file offset commit together", "[unit
   const Job job = store->GetJob(id).value();
   CHECK(job.pid == 4242);
   CHECK(job.events_offset == 120);
+  CHECK(job.worker_seq == 2);  // two lines of the worker's file
+  CHECK(job.worker_token == "secret");
+  CHECK(job.assigned == "cpu:0");
   CHECK(job.cancel_requested);
   CHECK(store->LastSeq(id).value() == 3);
   // A failed import leaves the offset as it was.

@@ -55,8 +55,10 @@ struct Job {
   std::int64_t pid = 0;            // the running worker's process id
   std::int64_t events_offset = 0;  // bytes of the worker's events.jsonl already imported
   bool cancel_requested = false;
-  std::string assigned;     // the devices of the running attempt ("cuda:0,cuda:1")
-  std::string resume_from;  // the checkpoint the next attempt starts from ("" : the last one)
+  std::string assigned;         // the devices of the running attempt ("cuda:0,cuda:1")
+  std::string worker_token;     // the running attempt's secret for WorkerService
+  std::int64_t worker_seq = 0;  // lines of events.jsonl stored (the worker numbers them from 1)
+  std::string resume_from;      // the checkpoint the next attempt starts from ("" : the last one)
 };
 
 // One event of a job, numbered 1, 2, ... in the order it was stored.
@@ -110,14 +112,16 @@ class Store {
   Result<Job> Transition(std::int64_t id, JobState to, const std::string& reason);
   // Counts a new attempt (a start or a resume).
   Status AddAttempt(std::int64_t id);
-  // Records the worker process running the job (0: none) and its devices.
-  Status SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned = "");
+  // Records the worker process running the job (0: none), its devices and its secret.
+  Status SetWorker(std::int64_t id, std::int64_t pid, const std::string& assigned = "",
+                   const std::string& token = "");
   // The checkpoint directory the next attempt resumes from ("" : the newest).
   Status SetResumeFrom(std::int64_t id, const std::string& checkpoint);
   // Marks that the job's owner asked it to stop.
   Status RequestCancel(std::int64_t id);
-  // Appends events read from the worker's event file and the file offset after them, in one
-  // transaction, so a restart imports each line exactly once. Returns the last seq.
+  // Appends events read from the worker's event file (one per line) and the file offset after
+  // them, counting the lines in worker_seq, in one transaction, so each line is stored exactly
+  // once whichever way it arrives. Returns the last seq.
   Result<std::int64_t> ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
                                     std::int64_t new_offset);
 

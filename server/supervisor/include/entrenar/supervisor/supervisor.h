@@ -25,6 +25,7 @@ struct Config {
   std::chrono::milliseconds poll{10};  // how often workers' event files are looked at
   std::chrono::seconds grace{60};      // SIGTERM -> checkpoint -> exit, else SIGKILL after this
   std::chrono::hours retention{0};     // ended jobs older than this are forgotten (0: never)
+  std::string report_target;  // where workers stream their events ("unix:/run/...sock"); "": none
 };
 
 // One schedulable device and the job on it (0: free).
@@ -55,6 +56,14 @@ class Supervisor {
   // Every queued job in the order it will start, with why it waits.
   std::vector<Decision> ExplainQueue();
 
+  // A worker's report (WorkerService): lines of its events.jsonl numbered from `first_seq`,
+  // `file_offset` the byte offset after them. Stores the ones not stored yet; `acked` and
+  // `acked_offset` say how far the store has the file. No lines: a worker (re)connecting asks
+  // where to start. kPermissionDenied for a wrong token, kFailedPrecondition for a gap.
+  Status Receive(std::int64_t job_id, const std::string& token, std::int64_t first_seq,
+                 const std::vector<std::string>& lines, std::int64_t file_offset,
+                 std::int64_t* acked, std::int64_t* acked_offset);
+
   // A QUEUED job is cancelled at once; a running one gets SIGTERM (SIGKILL with `force`, or when
   // the grace period ends) and becomes CANCELLED when its worker exits.
   Status Cancel(std::int64_t job_id, bool force, const std::string& by);
@@ -78,14 +87,15 @@ class Supervisor {
   std::vector<Decision> Plan(const std::vector<store::Job>& queued);
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
   // Imports the complete new lines of the job's events.jsonl; returns the offset after them.
-  std::int64_t ImportEvents(const store::Job& job);
+  std::int64_t ImportFile(std::int64_t id);
   void Reap();
   void Finish(std::int64_t id, Worker& w, bool exited, int status);
   void Purge();  // retention
 
   store::Store& store_;
   Config config_;
-  std::mutex mu_;  // guards workers_, slots_, stop_
+  std::mutex import_mu_;  // one import at a time: from files, or from WorkerService
+  std::mutex mu_;         // guards workers_, slots_, stop_
   std::condition_variable wake_;
   std::map<std::int64_t, Worker> workers_;
   std::vector<std::int64_t> slots_;  // job per device of config_.devices (0: free)
