@@ -219,6 +219,32 @@ TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrena
   // Replay from a sequence number.
   ProcessResult tail = d.Cli({"logs", "1", "--since", std::to_string(events.size() - 1)});
   CHECK(tail.out == "state: SUCCEEDED (finished)\n");
+  // GetMetrics: the train loss series is the run's metrics.jsonl, step by step.
+  ProcessResult metrics_out = d.Cli({"metrics", "1", "--name", "train_loss", "--json"});
+  REQUIRE(metrics_out.exit_code == 0);
+  const json series = json::parse(metrics_out.out);
+  REQUIRE(series.size() == 1);
+  REQUIRE(series["train_loss"]["steps"].size() == 69);
+  for (std::size_t i = 0; i < 69; ++i) {
+    const std::int64_t step = series["train_loss"]["steps"][i];
+    CHECK(series["train_loss"]["values"][i].get<double>() == reference.at(step));
+  }
+  CHECK(d.Cli({"metrics", "1"}).out.find("test_accuracy") != std::string::npos);
+  // ListCheckpoints: the run's checkpoint directories.
+  const json checkpoints = json::parse(d.Cli({"checkpoints", "1", "--json"}).out);
+  REQUIRE(!checkpoints.empty());
+  for (const json& cp : checkpoints) {
+    CHECK(fs::exists(cp["path"].get<std::string>() + "/state.json"));
+    CHECK(cp["path"] == run + "/checkpoints/step-" + std::to_string(cp["step"].get<int>()));
+  }
+  CHECK(checkpoints.back()["step"] == 69);
+  // Filtering the list by user.
+  CHECK(json::parse(d.Cli({"ls", "--user", "root", "--json"}).out).size() ==
+        (getuid() == 0 ? 1u : 0u));
+  CHECK(json::parse(d.Cli({"ls", "--user", std::to_string(getuid()), "--json"}).out).size() == 1);
+  ProcessResult nobody = d.Cli({"ls", "--user", "no_such_user_here"});
+  CHECK(nobody.exit_code == 1);
+  CHECK(nobody.err.find("no user `no_such_user_here`") != std::string::npos);
 }
 
 TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it exactly",

@@ -301,7 +301,9 @@ struct JobArgs : Common {
   bool force = false;
   std::string state;
   bool mine = false;
-  std::string from;  // resume: a checkpoint name (step-N)
+  std::string from;                // resume: a checkpoint name (step-N)
+  std::string user;                // ls: only this user's jobs (name or uid)
+  std::vector<std::string> names;  // metrics: only these series
 };
 
 int RunLogs(const JobArgs& a) {
@@ -333,6 +335,54 @@ int RunShow(const JobArgs& a) {
   return kExitOk;
 }
 
+// Every series of a job's metrics: name, points, last step and value; --json gives them all.
+int RunMetrics(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::GetMetricsRequest req;
+  req.set_job_id(a.job);
+  for (const std::string& n : a.names) req.add_names(n);
+  v1::GetMetricsResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->GetMetrics(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  if (a.json) {
+    json out = json::object();
+    for (const v1::Series& series : resp.series()) {
+      out[series.name()] = {{"steps", series.steps()}, {"values", series.values()}};
+    }
+    std::cout << out.dump() << "\n";
+    return kExitOk;
+  }
+  std::cout << "SERIES                    POINTS  LAST STEP  LAST VALUE\n";
+  for (const v1::Series& series : resp.series()) {
+    std::ostringstream line;
+    line << std::left << std::setw(26) << series.name() << std::setw(8) << series.values_size();
+    if (series.values_size() > 0) {
+      line << std::setw(11) << series.steps(series.steps_size() - 1)
+           << series.values(series.values_size() - 1);
+    }
+    std::cout << line.str() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunCheckpoints(const JobArgs& a) {
+  Connection c = Connect(a.socket);
+  v1::ListCheckpointsRequest req;
+  req.set_job_id(a.job);
+  v1::ListCheckpointsResponse resp;
+  auto ctx = Context();
+  const grpc::Status s = c.stub->ListCheckpoints(ctx.get(), req, &resp);
+  if (!s.ok()) return Failed(c, s);
+  json out = json::array();
+  for (const v1::Checkpoint& cp : resp.checkpoints()) {
+    out.push_back({{"step", cp.step()}, {"path", cp.path()}});
+    if (!a.json) std::cout << "step-" << cp.step() << "  " << cp.path() << "\n";
+  }
+  if (a.json) std::cout << out.dump(2) << "\n";
+  return kExitOk;
+}
+
 int RunList(const JobArgs& a) {
   Connection c = Connect(a.socket);
   v1::ListJobsRequest req;
@@ -347,6 +397,7 @@ int RunList(const JobArgs& a) {
     req.set_state(st);
   }
   req.set_mine(a.mine);
+  req.set_user(a.user);
   req.set_page_size(1000);
   std::vector<v1::Job> jobs;
   while (true) {
@@ -537,6 +588,15 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
     c->callback([args = args, exit_code] { *exit_code = RunLogs(*args); });
   }
   {
+    auto [c, args] = job_command("metrics", "A job's metric series (every value with --json)");
+    c->add_option("--name", args->names, "Only this series (repeatable)");
+    c->callback([args = args, exit_code] { *exit_code = RunMetrics(*args); });
+  }
+  {
+    auto [c, args] = job_command("checkpoints", "A job's checkpoints, oldest first");
+    c->callback([args = args, exit_code] { *exit_code = RunCheckpoints(*args); });
+  }
+  {
     auto [c, args] = job_command("show", "Show one job");
     c->callback([args = args, exit_code] { *exit_code = RunShow(*args); });
   }
@@ -556,6 +616,7 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
     CLI::App* c = app.add_subcommand("ls", "List jobs");
     c->add_option("--state", args->state, "Only jobs in this state (queued, running, ...)");
     c->add_flag("--mine", args->mine, "Only your jobs");
+    c->add_option("--user", args->user, "Only this user's jobs (name or uid)");
     AddSocket(c, *args);
     c->callback([args, exit_code] { *exit_code = RunList(*args); });
   }

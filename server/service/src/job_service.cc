@@ -216,6 +216,20 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
     if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
     f.uid = caller.uid;
   }
+  if (!req->user().empty()) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    char buf[4096];
+    char* end = nullptr;
+    const unsigned long uid = std::strtoul(req->user().c_str(), &end, 10);
+    if (*end == '\0') {
+      f.uid = static_cast<std::uint32_t>(uid);
+    } else if (getpwnam_r(req->user().c_str(), &pw, buf, sizeof(buf), &found) == 0 && found) {
+      f.uid = pw.pw_uid;
+    } else {
+      return {StatusCode::INVALID_ARGUMENT, "no user `" + req->user() + "`"};
+    }
+  }
   f.after_id = req->page_token();
   f.limit = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
   const Result<std::vector<store::Job>> jobs = store_.ListJobs(f);
