@@ -606,6 +606,35 @@ TEST_CASE("daemon: GPUs found through NVML go to jobs through CUDA_VISIBLE_DEVIC
   d.WaitFor(cpu_waits, [](const json& j) { return j["state"] == "SUCCEEDED"; });
 }
 
+TEST_CASE("daemon: a job submitted for named devices runs on exactly those", "[integration]") {
+  Daemon d(1, 30, {"--nvml-library", ENTRENAR_FAKE_NVML});
+  const std::int64_t id =
+      d.Submit(kDigits, With(kLongJob, "output.dir=" + d.dir.path + "/r"), {"--devices", "cuda:1"});
+  const json job = d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  CHECK(job["pinned"] == "cuda:1");
+  CHECK(job["assigned"] == "cuda:1");
+  CHECK(EnvironOf(WorkerPid(job))["CUDA_VISIBLE_DEVICES"] == "1");
+  // Waiting for a named device that is busy, though another GPU is free.
+  const std::int64_t waits =
+      d.Submit(kIris, {"output.dir=" + d.dir.path + "/w"}, {"--devices", "cuda:1"});
+  const json queue = json::parse(d.Cli({"queue", "--json"}).out);
+  REQUIRE(queue.size() == 1);
+  CHECK(queue[0]["job_id"] == waits);
+  CHECK(queue[0]["reason"] == "needs cuda:1; cuda:1 busy");
+  ProcessResult unknown = d.Cli({"submit", kIris, "--devices", "cuda:7"});
+  CHECK(unknown.exit_code == 7);
+  CHECK(unknown.err.find("this server has no device `cuda:7` (it has cuda:0, cuda:1, cpu:0)") !=
+        std::string::npos);
+  ProcessResult mixed = d.Cli({"submit", kIris, "--devices", "cuda:0,cpu:0"});
+  CHECK(mixed.err.find("a job runs on GPUs or on CPU slots, not both") != std::string::npos);
+  ProcessResult contradicts =
+      d.Cli({"submit", kIris, "--devices", "cuda:0", "--set", "model.device=cpu"});
+  CHECK(contradicts.err.find("model.device is `cpu` but the devices named are GPUs") !=
+        std::string::npos);
+  REQUIRE(d.Cli({"cancel", std::to_string(id), "--force"}).exit_code == 0);
+  d.WaitFor(waits, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+}
+
 TEST_CASE("daemon: the devices setting and its errors", "[integration]") {
   TempDir dir;
   // Only GPU 1, from the config file; the flag's CPU slots win over the file's.

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/status.h"
+#include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
 
@@ -132,7 +133,8 @@ json JobJson(const v1::Job& j) {
           {"updated_at", j.updated_at()},
           {"attempts", j.attempts()},
           {"device_kind", j.device_kind()},
-          {"assigned", j.assigned()}};
+          {"assigned", j.assigned()},
+          {"pinned", j.pinned()}};
 }
 
 // One event as a line for people.
@@ -248,7 +250,7 @@ struct SubmitArgs : Common {
   std::string file;
   std::vector<std::string> overrides;
   int priority = 0;
-  int devices = 0;
+  std::string devices;  // a count ("2") or device names ("cuda:0,cuda:2")
   std::string name;
   bool follow = false;
 };
@@ -274,7 +276,12 @@ int RunSubmit(const SubmitArgs& a) {
   // Relative paths in the manifest are relative to its folder, as for `entrenar train`.
   src->set_working_dir(fs::absolute(fs::path(a.file)).parent_path().lexically_normal().string());
   req.set_priority(a.priority);
-  req.set_devices(a.devices);
+  if (!a.devices.empty() && a.devices.find_first_not_of("0123456789") == std::string::npos) {
+    req.set_devices(std::stoi(a.devices.substr(0, 6)));
+  } else if (!a.devices.empty()) {
+    std::istringstream names(a.devices);
+    for (std::string n; std::getline(names, n, ',');) req.add_device_names(std::string(Trim(n)));
+  }
   req.set_name(a.name);
   Connection c = Connect(a.socket);
   v1::SubmitResponse resp;
@@ -567,7 +574,8 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
   cmd->add_option("FILE", submit->file, "The manifest")->required();
   cmd->add_option("--set", submit->overrides, "Override a key: PATH=VALUE (repeatable)");
   cmd->add_option("--priority", submit->priority, "Higher runs first (default 0)");
-  cmd->add_option("--devices", submit->devices, "Devices the job needs (default 1)");
+  cmd->add_option("--devices", submit->devices,
+                  "How many devices the job needs (default 1), or which: cuda:0,cuda:2");
   cmd->add_option("--name", submit->name, "Job name (default: the manifest's name)");
   cmd->add_flag("--follow,-f", submit->follow,
                 "Follow the job to its end; exit 0 only if it succeeds");

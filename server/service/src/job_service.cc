@@ -2,9 +2,11 @@
 
 #include <pwd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +39,7 @@ void ToProto(const store::Job& j, v1::Job* out) {
   out->set_attempts(j.attempts);
   out->set_device_kind(j.spec.device_kind);
   out->set_assigned(j.assigned);
+  out->set_pinned(j.spec.pinned);
 }
 
 void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
@@ -97,10 +100,42 @@ grpc::Status JobService::Identify(grpc::ServerContext* ctx, service::Caller* cal
   return grpc::Status::OK;
 }
 
+grpc::Status JobService::Pinned(const v1::SubmitRequest& req, std::string* kind,
+                                std::string* pinned) const {
+  const std::vector<supervisor::Slot> slots = supervisor_.SlotStates();
+  std::set<std::string> seen;
+  for (const std::string& name : req.device_names()) {
+    auto it = std::find_if(slots.begin(), slots.end(),
+                           [&](const supervisor::Slot& s) { return s.device.name == name; });
+    if (it == slots.end()) {
+      std::string known;
+      for (const supervisor::Slot& s : slots) known += (known.empty() ? "" : ", ") + s.device.name;
+      return {StatusCode::FAILED_PRECONDITION,
+              "this server has no device `" + name + "` (it has " + known + ")"};
+    }
+    if (!seen.insert(name).second) {
+      return {StatusCode::INVALID_ARGUMENT, "device `" + name + "` is listed twice"};
+    }
+    if (!kind->empty() && *kind != it->device.kind) {
+      return {StatusCode::INVALID_ARGUMENT, "a job runs on GPUs or on CPU slots, not both"};
+    }
+    *kind = it->device.kind;
+    *pinned += (pinned->empty() ? "" : ",") + name;
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status JobService::Placement(const std::string& device, std::int64_t devices,
                                    std::string* kind) const {
   const std::int64_t gpus = supervisor_.Count("gpu");
-  if (device == "cpu") {
+  const std::string named = *kind;  // from pinned device names, if any
+  if (!named.empty()) {
+    if ((device == "cpu" && named == "gpu") || (device.rfind("cuda", 0) == 0 && named == "cpu")) {
+      return {StatusCode::INVALID_ARGUMENT, "model.device is `" + device +
+                                                "` but the devices named are " +
+                                                (named == "gpu" ? "GPUs" : "CPU slots")};
+    }
+  } else if (device == "cpu") {
     *kind = "cpu";
   } else if (device.rfind("cuda", 0) == 0) {
     *kind = "gpu";
@@ -173,8 +208,12 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
     m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
     m.locations["seed"] = manifest::Location{"entrenard", 0, 0};
   }
-  const std::int64_t devices = req->devices() > 0 ? req->devices() : 1;
-  std::string kind;
+  std::int64_t devices = req->devices() > 0 ? req->devices() : 1;
+  std::string kind, pinned;
+  if (req->device_names_size() > 0) {
+    if (grpc::Status s = Pinned(*req, &kind, &pinned); !s.ok()) return s;
+    devices = req->device_names_size();
+  }
   if (grpc::Status s = Placement(m.model.device, devices, &kind); !s.ok()) return s;
   store::JobSpec spec;
   spec.name = req->name().empty() ? m.name : req->name();
@@ -182,6 +221,7 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   spec.gid = caller.gid;
   spec.user = UserName(caller.uid);
   spec.device_kind = kind;
+  spec.pinned = pinned;
   spec.priority = req->priority();
   spec.devices = devices;
   // The keys the author wrote, resolved: the worker's support check sees what the author asked.

@@ -57,10 +57,11 @@ ALTER TABLE jobs ADD COLUMN device_kind TEXT NOT NULL DEFAULT 'cpu';
 ALTER TABLE jobs ADD COLUMN assigned TEXT NOT NULL DEFAULT '';
 )sql",
     // 4: workers report over WorkerService: the attempt's secret, and how many of the lines
-    // of events.jsonl are stored (the worker's event numbers).
+    // of events.jsonl are stored (the worker's event numbers); jobs pinned to named devices.
     R"sql(
 ALTER TABLE jobs ADD COLUMN worker_token TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN worker_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN pinned TEXT NOT NULL DEFAULT '';
 )sql"};
 
 // A prepared statement, finalized on scope exit.
@@ -103,7 +104,7 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned, worker_token, worker_seq";
+    "device_kind, assigned, worker_token, worker_seq, pinned";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -130,6 +131,7 @@ Job ReadJob(const Stmt& s) {
   j.assigned = s.Text(20);
   j.worker_token = s.Text(21);
   j.worker_seq = s.Int(22);
+  j.spec.pinned = s.Text(23);
   return j;
 }
 
@@ -303,7 +305,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
     const std::string now = NowUtcIso();
     Stmt s(impl_->db,
            "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
-           "state, created_at, updated_at, gid, device_kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "state, created_at, updated_at, gid, device_kind, pinned) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.Bind(1, spec.name)
         .Bind(2, static_cast<std::int64_t>(spec.uid))
         .Bind(3, spec.user)
@@ -316,7 +319,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
         .Bind(10, now)
         .Bind(11, now)
         .Bind(12, static_cast<std::int64_t>(spec.gid))
-        .Bind(13, spec.device_kind);
+        .Bind(13, spec.device_kind)
+        .Bind(14, spec.pinned);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     id = sqlite3_last_insert_rowid(impl_->db);
     Event e;

@@ -19,6 +19,41 @@ struct Pool {
   std::int64_t first_id = 0;
 };
 
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+// The free devices the job would take: its pinned ones when all are free, else the first free
+// ones; fewer than it needs when it cannot start.
+std::vector<std::size_t> Choose(const QueuedJob& job, const std::vector<DeviceUse>& devices,
+                                const std::vector<std::size_t>& free) {
+  if (job.pinned.empty()) {
+    const std::size_t n = std::min(free.size(), static_cast<std::size_t>(job.devices));
+    return std::vector<std::size_t>(free.begin(), free.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<std::size_t> out;
+  for (const std::string& name : job.pinned) {
+    for (std::size_t i : free) {
+      if (devices[i].name == name) out.push_back(i);
+    }
+  }
+  return out;
+}
+
+// The pinned devices of `job` that are not free.
+std::string Busy(const QueuedJob& job, const std::vector<DeviceUse>& devices,
+                 const std::vector<std::size_t>& free) {
+  std::vector<std::string> busy;
+  for (const std::string& name : job.pinned) {
+    const bool is_free = std::any_of(free.begin(), free.end(),
+                                     [&](std::size_t i) { return devices[i].name == name; });
+    if (!is_free) busy.push_back(name);
+  }
+  return Join(busy);
+}
+
 }  // namespace
 
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
@@ -52,15 +87,19 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
       d.job_id = job.id;
       d.kind = job.kind;
       const auto free = static_cast<std::int64_t>(pool.free.size());
-      if (pool.waiting == 0 && free >= job.devices) {
-        d.devices.assign(pool.free.begin(), pool.free.begin() + job.devices);
-        pool.free.erase(pool.free.begin(), pool.free.begin() + job.devices);
+      const std::vector<std::size_t> chosen = Choose(job, devices, pool.free);
+      if (pool.waiting == 0 && static_cast<std::int64_t>(chosen.size()) == job.devices) {
+        for (std::size_t c : chosen)
+          pool.free.erase(std::find(pool.free.begin(), pool.free.end(), c));
+        d.devices = chosen;
         ++running[job.uid];
         out.push_back(std::move(d));
         continue;
       }
       d.position = ++pool.waiting;
-      if (pool.total < job.devices) {
+      if (!job.pinned.empty() && d.position == 1) {
+        d.why = "needs " + Join(job.pinned) + "; " + Busy(job, devices, pool.free) + " busy";
+      } else if (pool.total < job.devices) {
         d.why = "needs " + Unit(job.kind, job.devices) + " but this server has " +
                 std::to_string(pool.total);
       } else if (d.position == 1) {

@@ -124,14 +124,17 @@ std::vector<Slot> Supervisor::SlotStates() {
 std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
   std::vector<QueuedJob> jobs;
   for (const Job& j : queued) {
-    jobs.push_back({j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind});
+    QueuedJob q{j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind, {}};
+    std::istringstream names(j.spec.pinned);
+    for (std::string name; std::getline(names, name, ',');) q.pinned.push_back(name);
+    jobs.push_back(std::move(q));
   }
   std::vector<DeviceUse> uses;
   std::map<std::uint32_t, std::int64_t> running;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-      uses.push_back({config_.devices[i].kind, slots_[i]});
+      uses.push_back({config_.devices[i].kind, config_.devices[i].name, slots_[i]});
     }
     for (const auto& [id, w] : workers_) ++running[w.uid];
   }

@@ -7,13 +7,13 @@ namespace {
 
 QueuedJob Job(std::int64_t id, std::int64_t priority = 0, std::int64_t devices = 1,
               const std::string& kind = "cpu", std::uint32_t uid = 1000) {
-  return {id, uid, priority, devices, kind};
+  return {id, uid, priority, devices, kind, {}};
 }
 
 std::vector<DeviceUse> Free(int gpus, int cpus) {
   std::vector<DeviceUse> out;
-  for (int i = 0; i < gpus; ++i) out.push_back({"gpu", 0});
-  for (int i = 0; i < cpus; ++i) out.push_back({"cpu", 0});
+  for (int i = 0; i < gpus; ++i) out.push_back({"gpu", "cuda:" + std::to_string(i), 0});
+  for (int i = 0; i < cpus; ++i) out.push_back({"cpu", "cpu:" + std::to_string(i), 0});
   return out;
 }
 
@@ -64,6 +64,21 @@ TEST_CASE("Fair share reorders equal priorities only, by the owners' running job
   CHECK(plan[1].job_id == 12);  // then the owner with fewer running jobs, though younger
   CHECK(plan[2].job_id == 11);
   CHECK(plan[1].devices.empty());
+}
+
+TEST_CASE("A job pinned to named devices starts on exactly those, or waits for them",
+          "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(3, 0);
+  QueuedJob pinned = Job(1, 0, 2, "gpu");
+  pinned.pinned = {"cuda:0", "cuda:2"};
+  auto plan = PlanQueue({pinned}, devices, {});
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].devices == std::vector<std::size_t>{0, 2});
+  devices[2].job_id = 9;  // cuda:2 busy
+  plan = PlanQueue({pinned, Job(2, 0, 1, "gpu")}, devices, {});
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].why == "needs cuda:0,cuda:2; cuda:2 busy");
+  CHECK(plan[1].devices.empty());  // no backfill behind it
 }
 
 TEST_CASE("A job larger than the server waits with the reason", "[unit][plan]") {

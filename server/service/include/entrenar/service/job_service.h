@@ -60,7 +60,10 @@ class JobService final : public entrenar::v1::JobService::Service {
  private:
   // The caller, or PERMISSION_DENIED when it cannot be known.
   grpc::Status Identify(grpc::ServerContext* ctx, service::Caller* caller) const;
+  // A submission naming its devices: their kind and the list, or why not.
+  grpc::Status Pinned(const v1::SubmitRequest& req, std::string* kind, std::string* pinned) const;
   // Which devices a job needs (model.device and --devices), or why it could never start.
+  // `kind` comes in set when the devices were named.
   grpc::Status Placement(const std::string& device, std::int64_t devices, std::string* kind) const;
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;

@@ -40,8 +40,9 @@ struct JobSpec {
   std::int64_t priority = 0;
   std::int64_t devices = 1;         // devices (GPUs or CPU slots) the job needs
   std::string device_kind = "cpu";  // "gpu" or "cpu": which devices
-  std::string manifest;             // the resolved manifest (YAML)
-  std::string base_dir;             // where its relative paths resolve (the client's directory)
+  std::string pinned;    // exactly these devices ("cuda:0,cuda:2"); "": any `devices` of the kind
+  std::string manifest;  // the resolved manifest (YAML)
+  std::string base_dir;  // where its relative paths resolve (the client's directory)
   std::string run_dir;
 };
 

@@ -13,12 +13,14 @@ struct QueuedJob {
   std::uint32_t uid = 0;
   std::int64_t priority = 0;
   std::int64_t devices = 1;
-  std::string kind = "cpu";  // "gpu" or "cpu"
+  std::string kind = "cpu";         // "gpu" or "cpu"
+  std::vector<std::string> pinned;  // exactly these devices, by name (empty: any)
 };
 
 // A device and the job on it (0: free).
 struct DeviceUse {
   std::string kind;
+  std::string name;
   std::int64_t job_id = 0;
 };
 
