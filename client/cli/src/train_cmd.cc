@@ -46,8 +46,8 @@ class RunRecorder : public engine::EventSink {
               std::int64_t refresh_ms, bool json_array, const std::string& events_path,
               report::Reporter* reporter)
       : dir_(dir),
-        reporter_(reporter),
         tty_(tty),
+        reporter_(reporter),
         json_array_(json_array),
         refresh_(std::chrono::milliseconds(refresh_ms)) {
     const std::string jsonl = dir + "/metrics.jsonl";
