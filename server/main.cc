@@ -114,6 +114,8 @@ std::shared_ptr<grpc::ServerCredentials> TcpCredentials(const entrenar::config::
 int Run(const entrenar::config::Daemon& flags) {
   std::error_code ec;
   fs::create_directories(flags.state_dir, ec);
+  // The database holds every job's manifest and its worker's secret: the daemon's alone.
+  chmod(flags.state_dir.c_str(), 0700);
   const std::string lock_path = flags.state_dir + "/entrenard.lock";
   const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {

@@ -215,6 +215,8 @@ TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrena
   const json job = d.Show(1);
   CHECK(job["state"] == "SUCCEEDED");
   CHECK(job["attempts"] == 1);
+  // The state directory (manifests, workers' secrets) is the daemon's alone.
+  CHECK(fs::status(d.dir.path + "/state").permissions() == fs::perms::owner_all);
   CHECK(job["run_dir"] == run);
   // Replay from a sequence number.
   ProcessResult tail = d.Cli({"logs", "1", "--since", std::to_string(events.size() - 1)});
