@@ -53,8 +53,8 @@ bool WriteAll(int fd, const std::string& text) {
 }
 
 // The child: system calls only, from here to exec.
-[[noreturn]] void Child(const Launch& l, const std::vector<std::string>& dirs, char* const* argv,
-                        char* const* envp, int pipe_fd) {
+[[noreturn]] void Child(const Launch& l, const std::vector<std::string>& dirs,
+                        const std::string& tmp, char* const* argv, char* const* envp, int pipe_fd) {
   // The daemon blocks SIGTERM and SIGINT for sigwait; a worker must receive them.
   sigset_t none;
   sigemptyset(&none);
@@ -71,7 +71,6 @@ bool WriteAll(int fd, const std::string& text) {
     if (mkdir(dirs[i].c_str(), 0755) != 0 && errno != EEXIST) Fail(pipe_fd, 1, static_cast<int>(i));
   }
   if (access(l.manifest_path.c_str(), F_OK) != 0) {  // whole or absent: a temporary name first
-    const std::string tmp = l.manifest_path + ".tmp";
     const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || !WriteAll(fd, l.manifest_text) || fsync(fd) != 0 || close(fd) != 0 ||
         rename(tmp.c_str(), l.manifest_path.c_str()) != 0) {
@@ -145,6 +144,7 @@ Status BecomeOwner(std::uint32_t uid, std::uint32_t gid, Launch* launch, std::st
 
 Result<pid_t> StartWorker(const Launch& launch) {
   const std::vector<std::string> dirs = Parents(launch.run_dir);
+  const std::string tmp = launch.manifest_path + ".tmp";
   std::vector<std::string> args = launch.args, env = launch.env;
   const std::vector<char*> argv = Pointers(args), envp = Pointers(env);
   int fds[2];
@@ -154,7 +154,7 @@ Result<pid_t> StartWorker(const Launch& launch) {
     close(fds[0]), close(fds[1]);
     return Internal(std::string("fork: ") + std::strerror(errno));
   }
-  if (pid == 0) Child(launch, dirs, argv.data(), envp.data(), fds[1]);
+  if (pid == 0) Child(launch, dirs, tmp, argv.data(), envp.data(), fds[1]);
   close(fds[1]);
   ChildError e;
   ssize_t n;
