@@ -358,12 +358,27 @@ TEST_CASE("daemon: killed mid-run and restarted, it re-adopts the job and loses 
   const std::int64_t id = d.Submit(
       kDigits,
       {"training.epochs=150", "training.early_stopping.enabled=false", "output.dir=" + run});
+  // A follower that is there before, through and after the restart.
+  BackgroundProcess follower({Binary("entrenar"), "logs", std::to_string(id), "--follow", "--json",
+                              "--socket", d.socket()},
+                             d.dir.path + "/follower.out", d.dir.path + "/follower.err");
   d.WaitFor(id, [&](const json&) { return LossByStep(run).size() >= 50; });
   d.Kill();
   std::this_thread::sleep_for(200ms);
   d.Start();
   ProcessResult follow = d.Cli({"logs", std::to_string(id), "--follow"});
   CHECK(follow.exit_code == 0);
+  CHECK(follower.Wait(60) == 0);
+  std::istringstream followed(Slurp(d.dir.path + "/follower.out"));
+  std::int64_t expect_seq = 1, followed_metrics = 0;
+  for (std::string line; std::getline(followed, line);) {
+    const json ev = json::parse(line);
+    CHECK(ev["seq"] == expect_seq++);  // every event once, in order, across the restart
+    if (ev["kind"] == "metric") ++followed_metrics;
+  }
+  CHECK(followed_metrics == 3450);
+  CHECK(Slurp(d.dir.path + "/follower.err").find("entrenard went away; reconnecting") !=
+        std::string::npos);
   CHECK(d.Show(id)["state"] == "SUCCEEDED");
   std::set<std::int64_t> steps;
   std::int64_t metric_events = 0;

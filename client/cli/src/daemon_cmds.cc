@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
@@ -180,50 +181,85 @@ LiveView::Tone ToneOf(const v1::Event& e) {
   return LiveView::Tone::kPlain;
 }
 
-// Streams a job's events to stdout; returns the job's final state when following.
+// Prints one event: JSON, a line, or (on a terminal) the live view.
+void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view) {
+  if (as_json) {
+    std::cout << json{{"seq", e.seq()},
+                      {"kind", e.kind()},
+                      {"step", e.step()},
+                      {"time", e.time()},
+                      {"payload", json::parse(e.payload_json(), nullptr, false)}}
+                     .dump()
+              << "\n";
+  } else if (e.kind() == "metric") {
+    const json p = json::parse(e.payload_json(), nullptr, false);
+    const json v = p.is_object() && p.contains("values") ? p["values"] : json::object();
+    const auto total = static_cast<std::int64_t>(v.value("total_steps", 0.0));
+    if (tty) {
+      view.Step(e.step(), total, p.value("epoch", std::int64_t{0}), v.value("train_loss", 0.0),
+                e.time());
+    } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
+               e.step() == total) {
+      std::cout << EventLine(e) << "\n";  // about twenty lines over the run
+    }
+  } else if (tty) {
+    view.Line(EventLine(e), ToneOf(e));
+  } else {
+    std::cout << EventLine(e) << "\n";
+  }
+  std::cout.flush();
+}
+
+// Streams a job's events to stdout; returns the job's final state when following. A follower
+// whose daemon goes away (a restart) reconnects for up to two minutes and goes on after the
+// last event it printed: nothing is missed or printed twice.
 int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follow, bool as_json,
            v1::JobState* final_state) {
-  v1::StreamEventsRequest req;
-  req.set_job_id(job);
-  req.set_after_seq(since);
-  req.set_follow(follow);
-  grpc::ClientContext ctx;
-  std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
   const bool tty = isatty(STDOUT_FILENO) != 0 && !as_json;
   const char* term = std::getenv("TERM");
+  winsize size{};
+  const int columns = ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
   LiveView view(std::cout,
-                std::getenv("NO_COLOR") == nullptr && !(term && std::string(term) == "dumb"));
-  v1::Event e;
-  while (reader->Read(&e)) {
-    if (as_json) {
-      std::cout << json{{"seq", e.seq()},
-                        {"kind", e.kind()},
-                        {"step", e.step()},
-                        {"time", e.time()},
-                        {"payload", json::parse(e.payload_json(), nullptr, false)}}
-                       .dump()
-                << "\n";
-    } else if (e.kind() == "metric") {
-      const json p = json::parse(e.payload_json(), nullptr, false);
-      const json v = p.is_object() && p.contains("values") ? p["values"] : json::object();
-      const auto total = static_cast<std::int64_t>(v.value("total_steps", 0.0));
-      if (tty) {
-        view.Step(e.step(), total, p.value("epoch", std::int64_t{0}), v.value("train_loss", 0.0),
-                  e.time());
-      } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
-                 e.step() == total) {
-        std::cout << EventLine(e) << "\n";  // about twenty lines over the run
-      }
-    } else if (tty) {
-      view.Line(EventLine(e), ToneOf(e));
-    } else {
-      std::cout << EventLine(e) << "\n";
+                std::getenv("NO_COLOR") == nullptr && !(term && std::string(term) == "dumb"),
+                columns);
+  std::int64_t last = since;
+  bool reached = false;  // the daemon answered at least once
+  auto retry_until = std::chrono::steady_clock::time_point{};
+  while (true) {
+    v1::StreamEventsRequest req;
+    req.set_job_id(job);
+    req.set_after_seq(last);
+    req.set_follow(follow);
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
+    v1::Event e;
+    while (reader->Read(&e)) {
+      reached = true;
+      retry_until = {};
+      PrintEvent(e, as_json, tty, view);
+      last = e.seq();
     }
-    std::cout.flush();
+    const grpc::Status s = reader->Finish();
+    if (s.ok()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!follow || !reached || s.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        (retry_until != std::chrono::steady_clock::time_point{} && now > retry_until)) {
+      view.Finish();
+      return Failed(c, s);
+    }
+    if (retry_until == std::chrono::steady_clock::time_point{}) {
+      retry_until = now + std::chrono::minutes(2);
+      const std::string note =
+          "entrenard went away; reconnecting (after event " + std::to_string(last) + ")";
+      if (tty) {
+        view.Line(note, LiveView::Tone::kWarning);
+      } else {
+        std::cerr << note << "\n";
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   view.Finish();
-  const grpc::Status s = reader->Finish();
-  if (!s.ok()) return Failed(c, s);
   if (final_state) {
     v1::GetJobRequest get;
     get.set_job_id(job);
