@@ -631,6 +631,8 @@ TEST_CASE("daemon: a job submitted for named devices runs on exactly those", "[i
   CHECK(job["pinned"] == "cuda:1");
   CHECK(job["assigned"] == "cuda:1");
   CHECK(EnvironOf(WorkerPid(job))["CUDA_VISIBLE_DEVICES"] == "1");
+  CHECK(d.Cli({"show", std::to_string(id)})
+            .out.find("devices:   1 GPU (cuda:1), running on cuda:1\n") != std::string::npos);
   // Waiting for a named device that is busy, though another GPU is free.
   const std::int64_t waits =
       d.Submit(kIris, {"output.dir=" + d.dir.path + "/w"}, {"--devices", "cuda:1"});

@@ -371,7 +371,11 @@ int RunShow(const JobArgs& a) {
             << "state:     " << StateName(j.state())
             << (j.reason().empty() ? "" : " (" + j.reason() + ")") << "\n"
             << "owner:     " << j.user() << " (uid " << j.uid() << ")\n"
-            << "priority:  " << j.priority() << ", devices " << j.devices() << "\n"
+            << "priority:  " << j.priority() << "\n"
+            << "devices:   " << j.devices() << " "
+            << (j.device_kind() == "gpu" ? "GPU" : "CPU slot") << (j.devices() == 1 ? "" : "s")
+            << (j.pinned().empty() ? "" : " (" + j.pinned() + ")")
+            << (j.assigned().empty() ? "" : ", running on " + j.assigned()) << "\n"
             << "run dir:   " << j.run_dir() << "\n"
             << "attempts:  " << j.attempts() << "\n"
             << "submitted: " << j.created_at() << ", updated " << j.updated_at() << "\n";
