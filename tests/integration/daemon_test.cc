@@ -887,6 +887,41 @@ TEST_CASE("daemon: logs --follow on a terminal draws a progress line, piped it p
   CHECK(piped.out.find("step " + total + "  epoch") != std::string::npos);
 }
 
+TEST_CASE("daemon: the client finds the user's own daemon, else the system one", "[integration]") {
+  TempDir runtime, empty;
+  const std::string own = runtime.path + "/entrenar/entrenard.sock";
+  BackgroundProcess daemon(
+      {Binary("entrenard"), "--socket", own, "--state-dir", runtime.path + "/state"},
+      runtime.path + "/out", runtime.path + "/err");
+  auto client = [&](const std::string& xdg) {
+    // As a user (uid 65534 when root, since root always uses the system socket).
+    std::vector<std::string> argv = {
+        "/usr/bin/env", "-u", "ENTRENAR_SOCKET", "-u", "ENTRENAR_ADDR", "XDG_RUNTIME_DIR=" + xdg};
+    if (CanBeNobody()) {
+      argv.insert(argv.end(),
+                  {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    }
+    argv.insert(argv.end(), {Binary("entrenar"), "devices"});
+    return RunProcess(argv, "", 30);
+  };
+  fs::permissions(runtime.path, fs::perms::all, fs::perm_options::add);
+  ProcessResult found;
+  for (int i = 0; i < 200; ++i) {
+    found = client(runtime.path);
+    if (found.exit_code == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  INFO(found.err);
+  CHECK(found.exit_code == 0);
+  // No daemon of one's own: the system daemon's socket (none runs here).
+  ProcessResult system = client(empty.path);
+  CHECK(system.exit_code == 5);
+  CHECK(system.err.find("cannot reach entrenard at /run/entrenar/entrenard.sock") !=
+        std::string::npos);
+  daemon.Signal(SIGTERM);
+  CHECK(daemon.Wait(10) == 0);
+}
+
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
   TempDir dir;
   ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});

@@ -33,12 +33,18 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// --socket, else $ENTRENAR_SOCKET, else your own daemon's socket if it exists (where a per-user
+// entrenard puts it), else the system daemon's.
 std::string SocketPath(const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("ENTRENAR_SOCKET")) return env;
   const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  if (getuid() == 0 || !runtime) return "/run/entrenar/entrenard.sock";
-  return std::string(runtime) + "/entrenar/entrenard.sock";
+  const std::string own = runtime && *runtime
+                              ? std::string(runtime) + "/entrenar/entrenard.sock"
+                              : "/tmp/entrenar-" + std::to_string(getuid()) + "/entrenard.sock";
+  std::error_code ec;
+  if (getuid() != 0 && fs::is_socket(own, ec)) return own;
+  return "/run/entrenar/entrenard.sock";
 }
 
 struct Connection {
