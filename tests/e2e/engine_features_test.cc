@@ -319,3 +319,54 @@ TEST_CASE("train: output.model.format pt writes an archive PyTorch loads, and me
 }
 
 }  // namespace
+
+namespace {
+
+const std::string kHaltOnDivergence =
+    "monitoring.alerts=[{condition: \"loss > 10\", action: halt, message: \"the loss is "
+    "diverging\"}, {condition: \"val_accuracy < 0\", action: warn}]";
+
+TEST_CASE("train: an alert halts a diverging run after a checkpoint, once", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r =
+      Train({kDigits, "--set", "optimizer.lr=5", "--set", kHaltOnDivergence, "--output", run});
+  INFO(r.err);
+  CHECK(r.exit_code == 6);
+  const json s = Summary(run);
+  CHECK(s["halted"] == true);
+  REQUIRE(s["alerts"].size() == 1);  // the never-true rule never fires
+  const json& alert = s["alerts"][0];
+  CHECK(alert["condition"] == "loss > 10");
+  CHECK(alert["action"] == "halt");
+  CHECK(alert["message"] == "the loss is diverging");
+  const std::int64_t step = alert["step"];
+  // It fired on the first step whose loss exceeded 10, and the run stopped right there.
+  const auto losses = LossByStep(run);
+  REQUIRE(losses.count(step));
+  CHECK(losses.at(step) > 10);
+  for (const auto& [at, loss] : losses) {
+    if (at < step) CHECK(loss <= 10);
+  }
+  CHECK(s["steps"] == step);
+  CHECK(fs::exists(run + "/checkpoints/step-" + std::to_string(step) + "/state.json"));
+  CHECK(r.err.find("alert: the loss is diverging (loss > 10, action halt, step " +
+                   std::to_string(step) + ")") != std::string::npos);
+  CHECK(r.err.find("resume it with --resume " + run + "/checkpoints/step-" +
+                   std::to_string(step)) != std::string::npos);
+}
+
+TEST_CASE("train: alerts that never hold leave a run alone", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r =
+      Train({kDigits, "--set", "training.epochs=2", "--set", kHaltOnDivergence, "--output", run});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  const json s = Summary(run);
+  CHECK(s["halted"] == false);
+  CHECK(s["alerts"].empty());
+  CHECK(s["steps"] == 46);
+}
+
+}  // namespace

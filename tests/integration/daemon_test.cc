@@ -922,6 +922,35 @@ TEST_CASE("daemon: the client finds the user's own daemon, else the system one",
   CHECK(daemon.Wait(10) == 0);
 }
 
+TEST_CASE("daemon: an alert's halt ends a job HALTED, and the alert reaches logs --follow",
+          "[integration]") {
+  Daemon d;
+  ProcessResult r =
+      d.Cli({"submit", kDigits, "--set", "optimizer.lr=5", "--set",
+             "monitoring.alerts=[{condition: \"loss > 10\", action: halt, message: \"the loss "
+             "is diverging\"}]",
+             "--set", "output.dir=" + d.dir.path + "/runs/h", "--follow"});
+  CHECK(r.exit_code == 6);  // the followed job did not succeed
+  CHECK(r.out.find("alert: the loss is diverging") != std::string::npos);
+  const json job = d.Show(1);
+  CHECK(job["state"] == "HALTED");
+  CHECK(job["reason"].get<std::string>().rfind("halted by an alert: the loss is diverging (step ",
+                                               0) == 0);
+  // The alert event carries its condition and action.
+  bool seen = false;
+  for (const json& ev : d.Events(1)) {
+    if (ev["kind"] != "alert") continue;
+    seen = true;
+    CHECK(ev["payload"]["condition"] == "loss > 10");
+    CHECK(ev["payload"]["action"] == "halt");
+  }
+  CHECK(seen);
+  // The checkpoint it stopped at is there to resume from.
+  const std::string step =
+      job["reason"].get<std::string>().substr(job["reason"].get<std::string>().find("(step ") + 6);
+  CHECK(fs::exists(d.dir.path + "/runs/h/checkpoints/step-" + step.substr(0, step.size() - 1)));
+}
+
 TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]") {
   TempDir dir;
   ProcessResult r = RunProcess({Binary("entrenar"), "ls", "--socket", dir.path + "/nothing.sock"});

@@ -87,6 +87,10 @@ class RunRecorder : public engine::EventSink {
       case engine::Event::Kind::kCheckpoint:
         Line("checkpoint: " + e.text);
         break;
+      case engine::Event::Kind::kAlert:
+        Line("alert: " + e.text + " (" + e.fields.at("condition") + ", action " +
+             e.fields.at("action") + ", step " + std::to_string(e.step) + ")");
+        break;
     }
   }
 
@@ -173,13 +177,15 @@ class RunRecorder : public engine::EventSink {
 
   // One line of the event stream for a daemon (`--events`): complete lines only, flushed.
   void WriteEvent(const engine::Event& e) {
-    static constexpr const char* kKinds[] = {"log", "metric", "validation", "checkpoint", "state"};
+    static constexpr const char* kKinds[] = {"log",        "metric", "validation",
+                                             "checkpoint", "state",  "alert"};
     ordered_json j = {{"kind", kKinds[static_cast<int>(e.kind)]},
                       {"step", e.step},
                       {"epoch", e.epoch},
                       {"time", NowUtcIso()}};
     if (!e.values.empty()) j["values"] = e.values;
     if (!e.text.empty()) j["text"] = e.text;
+    for (const auto& [k, v] : e.fields) j[k] = v;
     events_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
             << std::flush;
     if (reporter_) reporter_->Notify();
@@ -228,7 +234,15 @@ ordered_json SummaryJson(const engine::TrainSummary& s) {
                     {"samples_per_second", s.samples_per_second},
                     {"parameters", s.parameters},
                     {"stopped", s.stopped},
+                    {"halted", s.halted},
                     {"early_stopped", s.early_stopped}};
+  j["alerts"] = ordered_json::array();
+  for (const engine::AlertRecord& a : s.alerts) {
+    j["alerts"].push_back({{"step", a.step},
+                           {"condition", a.condition},
+                           {"action", a.action},
+                           {"message", a.message}});
+  }
   if (s.best_value) {
     j["best"] = {{"metric", s.best_metric}, {"value", *s.best_value}, {"step", s.best_step}};
   }
@@ -414,6 +428,12 @@ int RunTrain(const TrainArgs& a) {
   }
   std::cout << "\n";
   PrintConfusion(summary->classes, summary->test_confusion);
+  if (summary->halted) {
+    std::cerr << "halted by an alert (" << summary->alerts.back().message
+              << "); resume it with --resume " << dir << "/checkpoints/step-" << summary->steps
+              << "\n";
+    return kExitJobFailed;
+  }
   return kExitOk;
 }
 

@@ -64,6 +64,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "training.validation.cross_validation",
                                    "monitoring.terminal.enabled",
                                    "monitoring.terminal.refresh_rate",
+                                   "monitoring.alerts",
                                    "output.dir",
                                    "output.model.format",
                                    "output.metrics.format"};

@@ -24,6 +24,7 @@
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
 
+#include "alert_sink.h"
 #include "loader.h"
 #include "model.h"
 #include "precision.h"
@@ -494,7 +495,9 @@ struct Run {
           } else {
             checkpoint_due = true;
           }
-        } else if (step % save_every == 0 && !done) {
+        } else if ((step % save_every == 0 ||
+                    (options.checkpoint_now && options.checkpoint_now->exchange(false))) &&
+                   !done) {
           if (last_of_epoch) {
             checkpoint_due = true;  // after this epoch's validation
           } else {
@@ -804,7 +807,13 @@ Result<FoldResults> CrossValidate(const Manifest& m, const TrainOptions& options
   return r;
 }
 
-Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
+                                  EventSink& outer_sink) {
+  // Alerts watch every metric of the run; a halt stops it as SIGTERM would, after a checkpoint.
+  AlertSink sink(m, outer_sink, outer.stop);
+  TrainOptions options = outer;
+  options.stop = sink.stop();
+  options.checkpoint_now = sink.checkpoint();
   FoldResults cv;
   if (m.training.validation.cross_validation) {
     ENTRENAR_ASSIGN_OR_RETURN(cv, CrossValidate(m, options, sink));
@@ -825,6 +834,8 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& options
   summary.folds = cv.folds;
   summary.folds_mean = cv.mean;
   summary.folds_std = cv.std;
+  summary.halted = sink.halted();
+  summary.alerts = sink.fired();
   return summary;
 }
 

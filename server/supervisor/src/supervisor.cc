@@ -431,6 +431,15 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
     reason = "cancelled";
     const std::string cp = LastCheckpoint(job->spec.run_dir);
     if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
+  } else if (summary.is_object() && summary.value("halted", false)) {
+    // An alert's `halt`: the worker checkpointed and stopped (exit 6).
+    to = JobState::kHalted;
+    const nlohmann::json& alerts = summary["alerts"];
+    reason = "halted by an alert";
+    if (alerts.is_array() && !alerts.empty() && alerts.back().is_object()) {
+      reason += ": " + alerts.back().value("message", "") + " (step " +
+                std::to_string(alerts.back().value("step", std::int64_t{0})) + ")";
+    }
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;
     reason = "finished";

@@ -10,7 +10,8 @@ enum ExitCode : int {
   kExitUnsupported = 3,  // valid, but uses a key this build cannot run yet
   kExitIo = 4,           // a file could not be read or written
   kExitUnavailable = 5,  // entrenard cannot be reached
-  kExitJobFailed = 6,    // the followed job ended FAILED, CANCELLED or HALTED
+  kExitJobFailed = 6,    // the followed job ended FAILED, CANCELLED or HALTED; a run halted by
+                         // an alert
   kExitRefused = 7,      // entrenard refused the request (no such job, not yours, ...)
 };
 

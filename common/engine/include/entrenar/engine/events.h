@@ -9,12 +9,14 @@ namespace entrenar::engine {
 // One thing that happened in a run. The engine emits a single ordered stream of these; the local
 // CLI prints and records them now, and the daemon's worker will forward the same stream.
 struct Event {
-  enum class Kind { kLog, kMetric, kValidation, kCheckpoint, kState };
+  enum class Kind { kLog, kMetric, kValidation, kCheckpoint, kState, kAlert };
   Kind kind = Kind::kLog;
   std::int64_t step = 0;                 // optimizer steps done
   std::int64_t epoch = 0;                // 1-based epoch in progress
   std::map<std::string, double> values;  // metrics (kMetric, kValidation)
-  std::string text;  // a log line, a state ("running", "succeeded", ...), a checkpoint path
+  std::string text;  // a log line, a state ("running", "succeeded", ...), a checkpoint path,
+                     // an alert's message
+  std::map<std::string, std::string> fields;  // kAlert: "condition" and "action"
 };
 
 // Receives events, on the training thread. Implementations must not block for long: the step

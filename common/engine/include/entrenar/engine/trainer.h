@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string run_dir;   // where model.safetensors and summary.json go; must exist
   std::uint64_t seed = 0;
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to end after the current step
+  std::atomic<bool>* checkpoint_now = nullptr;  // set to checkpoint after the current step
   // A checkpoint directory (run_dir/checkpoints/step-N) to continue from exactly: weights,
   // optimizer, RNG, data position, best and early-stopping state.
   std::string resume_from;
@@ -32,6 +33,12 @@ struct TrainOptions {
 // Returns kNotFound or kDataLoss for a missing or damaged checkpoint.
 Result<std::int64_t> CheckpointStep(const std::string& checkpoint_dir);
 
+// An alert that fired (monitoring.alerts).
+struct AlertRecord {
+  std::int64_t step = 0;
+  std::string condition, action, message;
+};
+
 // The outcome of a run, also written as summary.json.
 struct TrainSummary {
   std::int64_t steps = 0;
@@ -40,6 +47,8 @@ struct TrainSummary {
   double samples_per_second = 0;
   std::int64_t parameters = 0;
   bool stopped = false;  // ended by `stop`, not by its budget
+  bool halted = false;   // stopped by an alert whose action is `halt`
+  std::vector<AlertRecord> alerts;
   bool early_stopped = false;
   std::string best_metric;
   std::optional<double> best_value;

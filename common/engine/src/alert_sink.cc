@@ -1,0 +1,51 @@
+#include "alert_sink.h"
+
+namespace entrenar::engine {
+
+AlertSink::AlertSink(const manifest::Manifest& m, EventSink& out,
+                     const std::atomic<bool>* outer_stop)
+    : out_(out), outer_stop_(outer_stop) {
+  std::vector<expr::AlertMonitor::Rule> rules;
+  for (const manifest::AlertConfig& a : m.monitoring.alerts) {
+    rules.push_back({a.condition, a.action, a.message.value_or("")});
+  }
+  expr::Outcome<expr::AlertMonitor> monitor = expr::AlertMonitor::Create(rules);
+  if (monitor.ok()) monitor_ = std::move(monitor.value());  // validation checked them already
+}
+
+void AlertSink::OnEvent(const Event& e) {
+  if (outer_stop_ && outer_stop_->load()) stop_ = true;
+  Event forwarded = e;
+  if (halted_ && e.kind == Event::Kind::kState && e.text == "stopped") forwarded.text = "halted";
+  out_.OnEvent(forwarded);
+  const bool observed =
+      e.kind == Event::Kind::kMetric ||
+      (e.kind == Event::Kind::kValidation && e.text != "test" && e.text != "cross_validation");
+  if (!monitor_ || !observed) return;
+  std::map<std::string, double> values = e.values;
+  if (auto it = values.find("train_loss"); it != values.end()) values["loss"] = it->second;
+  for (const expr::AlertMonitor::Fired& f : monitor_->Observe(e.step, values)) {
+    Event alert;
+    alert.kind = Event::Kind::kAlert;
+    alert.step = e.step;
+    alert.epoch = e.epoch;
+    alert.text = f.message;
+    alert.fields = {{"condition", f.condition}, {"action", f.action}};
+    out_.OnEvent(alert);
+    fired_.push_back({e.step, f.condition, f.action, f.message});
+    if (f.action == "halt" && !halted_) {
+      halted_ = true;
+      stop_ = true;
+      Event log;
+      log.kind = Event::Kind::kLog;
+      log.step = e.step;
+      log.epoch = e.epoch;
+      log.text = "halted by an alert at step " + std::to_string(e.step) + ": " + f.message;
+      out_.OnEvent(log);
+    } else if (f.action == "checkpoint") {
+      checkpoint_ = true;
+    }
+  }
+}
+
+}  // namespace entrenar::engine

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <atomic>
+#include <vector>
+
+#include "entrenar/engine/events.h"
+#include "entrenar/engine/trainer.h"
+#include "entrenar/expr/monitor.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::engine {
+
+// monitoring.alerts, between the trainer and the run's sink: every metric and validation event
+// is checked against the rules; a rule that fires sends an `alert` event on, and its action
+// runs: `warn` only the event, `checkpoint` a checkpoint at the end of the step, `halt` a
+// checkpoint and the end of the run (HALTED). `loss` names the training loss.
+class AlertSink : public EventSink {
+ public:
+  // `outer_stop`: the caller's stop request (SIGTERM), passed on through stop().
+  AlertSink(const manifest::Manifest& m, EventSink& out, const std::atomic<bool>* outer_stop);
+
+  void OnEvent(const Event& e) override;
+
+  // For the trainer: stop after this step / checkpoint now (cleared by the trainer).
+  const std::atomic<bool>* stop() const { return &stop_; }
+  std::atomic<bool>* checkpoint() { return &checkpoint_; }
+
+  bool halted() const { return halted_; }
+  const std::vector<AlertRecord>& fired() const { return fired_; }
+
+ private:
+  EventSink& out_;
+  const std::atomic<bool>* outer_stop_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> checkpoint_{false};
+  bool halted_ = false;
+  std::vector<AlertRecord> fired_;
+  std::optional<expr::AlertMonitor> monitor_;
+};
+
+}  // namespace entrenar::engine
