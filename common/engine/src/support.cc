@@ -72,7 +72,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   if (!m.lora.enabled) keys.emplace_back("lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
   if (!m.monitoring.tracking.enabled) keys.emplace_back("monitoring.tracking");
-  if (!m.monitoring.system.enabled) keys.emplace_back("monitoring.system");
+  keys.emplace_back("monitoring.system");
   if (!m.output.report.enabled) keys.emplace_back("output.report");
   if (!m.output.registry.enabled) keys.emplace_back("output.registry");
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
@@ -128,6 +128,12 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   if (m.IsSet("output.metrics.format") && m.output.metrics.format == "parquet") {
     refuse("output.metrics.format", "parquet",
            "use csv or json (metrics.csv and metrics.jsonl are always written)");
+  }
+  for (const std::string& metric : m.monitoring.system.metrics) {
+    if (metric.rfind("gpu", 0) == 0 && m.monitoring.system.enabled) {
+      refuse("monitoring.system.metrics", metric + " (GPU metrics are not sampled yet)",
+             "cpu_percent, memory_mb and disk_io are; leave the GPU ones out for now");
+    }
   }
   return out;
 }

@@ -24,9 +24,9 @@
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
 
-#include "alert_sink.h"
 #include "loader.h"
 #include "model.h"
+#include "monitor_sink.h"
 #include "precision.h"
 
 namespace entrenar::engine {
@@ -810,7 +810,7 @@ Result<FoldResults> CrossValidate(const Manifest& m, const TrainOptions& options
 Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
                                   EventSink& outer_sink) {
   // Alerts watch every metric of the run; a halt stops it as SIGTERM would, after a checkpoint.
-  AlertSink sink(m, outer_sink, outer.stop);
+  MonitorSink sink(m, outer_sink, outer.stop);
   TrainOptions options = outer;
   options.stop = sink.stop();
   options.checkpoint_now = sink.checkpoint();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 #include "entrenar/engine/events.h"
@@ -8,16 +9,20 @@
 #include "entrenar/expr/monitor.h"
 #include "entrenar/manifest/manifest.h"
 
+#include "system_sampler.h"
+
 namespace entrenar::engine {
 
-// monitoring.alerts, between the trainer and the run's sink: every metric and validation event
-// is checked against the rules; a rule that fires sends an `alert` event on, and its action
-// runs: `warn` only the event, `checkpoint` a checkpoint at the end of the step, `halt` a
-// checkpoint and the end of the run (HALTED). `loss` names the training loss.
-class AlertSink : public EventSink {
+// monitoring.system and monitoring.alerts, between the trainer and the run's sink: each step's
+// metrics get the latest system sample (so they are recorded and alerts can read them), then
+// every metric and validation event is checked against the rules; a rule that fires sends an
+// `alert` event on, and its action runs: `warn` only the event, `checkpoint` a checkpoint at the
+// end of the step, `halt` a checkpoint and the end of the run (HALTED). `loss` names the training
+// loss.
+class MonitorSink : public EventSink {
  public:
   // `outer_stop`: the caller's stop request (SIGTERM), passed on through stop().
-  AlertSink(const manifest::Manifest& m, EventSink& out, const std::atomic<bool>* outer_stop);
+  MonitorSink(const manifest::Manifest& m, EventSink& out, const std::atomic<bool>* outer_stop);
 
   void OnEvent(const Event& e) override;
 
@@ -36,6 +41,7 @@ class AlertSink : public EventSink {
   bool halted_ = false;
   std::vector<AlertRecord> fired_;
   std::optional<expr::AlertMonitor> monitor_;
+  std::unique_ptr<SystemSampler> sampler_;
 };
 
 }  // namespace entrenar::engine

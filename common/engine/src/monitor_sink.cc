@@ -1,9 +1,9 @@
-#include "alert_sink.h"
+#include "monitor_sink.h"
 
 namespace entrenar::engine {
 
-AlertSink::AlertSink(const manifest::Manifest& m, EventSink& out,
-                     const std::atomic<bool>* outer_stop)
+MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
+                         const std::atomic<bool>* outer_stop)
     : out_(out), outer_stop_(outer_stop) {
   std::vector<expr::AlertMonitor::Rule> rules;
   for (const manifest::AlertConfig& a : m.monitoring.alerts) {
@@ -11,18 +11,25 @@ AlertSink::AlertSink(const manifest::Manifest& m, EventSink& out,
   }
   expr::Outcome<expr::AlertMonitor> monitor = expr::AlertMonitor::Create(rules);
   if (monitor.ok()) monitor_ = std::move(monitor.value());  // validation checked them already
+  if (m.monitoring.system.enabled) {
+    sampler_ = std::make_unique<SystemSampler>(
+        std::chrono::milliseconds(m.monitoring.system.interval), m.monitoring.system.metrics);
+  }
 }
 
-void AlertSink::OnEvent(const Event& e) {
+void MonitorSink::OnEvent(const Event& e) {
   if (outer_stop_ && outer_stop_->load()) stop_ = true;
   Event forwarded = e;
+  if (sampler_ && e.kind == Event::Kind::kMetric) {
+    for (const auto& [k, v] : sampler_->Latest()) forwarded.values[k] = v;
+  }
   if (halted_ && e.kind == Event::Kind::kState && e.text == "stopped") forwarded.text = "halted";
   out_.OnEvent(forwarded);
   const bool observed =
       e.kind == Event::Kind::kMetric ||
       (e.kind == Event::Kind::kValidation && e.text != "test" && e.text != "cross_validation");
   if (!monitor_ || !observed) return;
-  std::map<std::string, double> values = e.values;
+  std::map<std::string, double> values = forwarded.values;
   if (auto it = values.find("train_loss"); it != values.end()) values["loss"] = it->second;
   for (const expr::AlertMonitor::Fired& f : monitor_->Observe(e.step, values)) {
     Event alert;
