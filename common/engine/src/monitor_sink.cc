@@ -21,7 +21,11 @@ void MonitorSink::OnEvent(const Event& e) {
   if (outer_stop_ && outer_stop_->load()) stop_ = true;
   Event forwarded = e;
   if (sampler_ && e.kind == Event::Kind::kMetric) {
-    for (const auto& [k, v] : sampler_->Latest()) forwarded.values[k] = v;
+    if (sampler_->version() != sample_version_) {
+      sample_version_ = sampler_->version();
+      sample_ = sampler_->Latest();
+    }
+    for (const auto& [k, v] : sample_) forwarded.values[k] = v;
   }
   if (halted_ && e.kind == Event::Kind::kState && e.text == "stopped") forwarded.text = "halted";
   out_.OnEvent(forwarded);

@@ -42,6 +42,8 @@ class MonitorSink : public EventSink {
   std::vector<AlertRecord> fired_;
   std::optional<expr::AlertMonitor> monitor_;
   std::unique_ptr<SystemSampler> sampler_;
+  std::uint64_t sample_version_ = 0;
+  std::map<std::string, double> sample_;  // the latest system sample
 };
 
 }  // namespace entrenar::engine

@@ -97,6 +97,7 @@ void SystemSampler::Sample(const Counters& before, const Counters& now) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   latest_ = std::move(s);
+  version_.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace entrenar::engine

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,6 +28,8 @@ class SystemSampler {
 
   // The latest sample (empty until the first interval has passed).
   std::map<std::string, double> Latest();
+  // Changes with each sample: Latest() is worth reading again.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
   struct Counters {
@@ -42,6 +46,7 @@ class SystemSampler {
   std::condition_variable stop_cv_;
   bool stop_ = false;
   std::map<std::string, double> latest_;
+  std::atomic<std::uint64_t> version_{0};
   std::thread thread_;
 };
 

@@ -38,16 +38,14 @@ double Mean(std::deque<double>::const_iterator begin, std::deque<double>::const_
   return n ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
-bool Stall(const std::string& metric, const std::deque<double>& v, std::size_t n) {
-  if (v.size() <= n) return false;
+bool Stall(const MetricHistory& h, const std::string& metric, std::size_t n) {
+  const std::optional<std::pair<double, double>> before = h.RangeBefore(metric, n);
+  if (!before) return false;
+  const std::deque<double>& v = h.Values(metric);
   const bool lower = LowerIsBetter(metric);
-  const auto split = v.end() - static_cast<std::ptrdiff_t>(n);
-  const auto better = [lower](double a, double b) { return lower ? a < b : a > b; };
-  double best = *v.begin();
-  for (auto it = v.begin(); it != split; ++it) {
-    if (better(*it, best)) best = *it;
-  }
-  return std::none_of(split, v.end(), [&](double x) { return better(x, best); });
+  const double best = lower ? before->first : before->second;
+  return std::none_of(v.end() - static_cast<std::ptrdiff_t>(n), v.end(),
+                      [&](double x) { return lower ? x < best : x > best; });
 }
 
 double Slope(const std::deque<double>& v, std::size_t n) {
@@ -71,9 +69,12 @@ struct Val {
   bool truth = false;
 };
 
+// Names and arguments of a condition's nodes, worked out once (evaluation runs every step).
+using PartsCache = std::map<const Expr*, CallParts>;
+
 class Evaluator {
  public:
-  explicit Evaluator(const MetricHistory& h) : h_(h) {}
+  Evaluator(const MetricHistory& h, PartsCache& cache) : h_(h), cache_(cache) {}
 
   std::optional<Val> Eval(const Expr& e) const {
     switch (e.kind) {
@@ -81,7 +82,7 @@ class Evaluator {
         if (e.literal.kind == Value::Kind::kBool) return Val{true, 0, e.literal.b};
         return Val{false, e.literal.AsDouble(), false};
       case Expr::Kind::kRef: {
-        const std::deque<double>& v = h_.Values(PathToString(e.path));
+        const std::deque<double>& v = h_.Values(Cached(e).metric);
         if (v.empty()) return std::nullopt;
         return Val{false, v.back(), false};
       }
@@ -102,14 +103,14 @@ class Evaluator {
 
  private:
   std::optional<Val> Call(const Expr& e) const {
-    const CallParts p = Parts(e);
+    const CallParts& p = Cached(e);
     const std::deque<double>& v = h_.Values(p.metric);
     if (v.empty()) return std::nullopt;
     const double last = v.back();
     const auto n = static_cast<std::size_t>(p.args.empty() ? 0 : std::max(1.0, p.args[0]));
     if (p.function == "nan") return Val{true, 0, std::isnan(last)};
     if (p.function == "inf") return Val{true, 0, std::isinf(last)};
-    if (p.function == "stall") return Val{true, 0, Stall(p.metric, v, n)};
+    if (p.function == "stall") return Val{true, 0, Stall(h_, p.metric, n)};
     if (p.function == "spike") {
       if (v.size() < 2) return Val{true, 0, false};
       const auto end = v.end() - 1;
@@ -149,21 +150,54 @@ class Evaluator {
     return std::nullopt;
   }
 
+  const CallParts& Cached(const Expr& e) const {
+    auto it = cache_.find(&e);
+    if (it != cache_.end()) return it->second;
+    CallParts p;
+    if (e.kind == Expr::Kind::kRef) {
+      p.metric = PathToString(e.path);
+    } else {
+      p = Parts(e);
+    }
+    return cache_.emplace(&e, std::move(p)).first->second;
+  }
+
   const MetricHistory& h_;
+  PartsCache& cache_;
 };
 
 }  // namespace
 
 void MetricHistory::Add(const std::string& metric, double value) {
-  std::deque<double>& v = values_[metric];
-  v.push_back(value);
-  if (v.size() > capacity_) v.pop_front();
+  Series& s = series_[metric];
+  const double lo = s.min.empty()       ? value
+                    : std::isnan(value) ? s.min.back()
+                                        : std::fmin(s.min.back(), value);
+  const double hi = s.max.empty()       ? value
+                    : std::isnan(value) ? s.max.back()
+                                        : std::fmax(s.max.back(), value);
+  s.values.push_back(value);
+  s.min.push_back(lo);
+  s.max.push_back(hi);
+  if (s.values.size() > capacity_) {
+    s.values.pop_front();
+    s.min.pop_front();
+    s.max.pop_front();
+  }
 }
 
 const std::deque<double>& MetricHistory::Values(const std::string& metric) const {
   static const std::deque<double> kNone;
-  auto it = values_.find(metric);
-  return it == values_.end() ? kNone : it->second;
+  auto it = series_.find(metric);
+  return it == series_.end() ? kNone : it->second.values;
+}
+
+std::optional<std::pair<double, double>> MetricHistory::RangeBefore(const std::string& metric,
+                                                                    std::size_t n) const {
+  auto it = series_.find(metric);
+  if (it == series_.end() || it->second.values.size() <= n) return std::nullopt;
+  const std::size_t at = it->second.values.size() - n - 1;
+  return std::make_pair(it->second.min[at], it->second.max[at]);
 }
 
 bool LowerIsBetter(const std::string& metric) {
@@ -173,10 +207,23 @@ bool LowerIsBetter(const std::string& metric) {
   return false;
 }
 
-bool EvaluateCondition(const Condition& condition, const MetricHistory& history) {
+struct AlertMonitor::Cache {
+  PartsCache parts;
+};
+
+namespace {
+
+bool Holds(const Condition& condition, const MetricHistory& history, PartsCache& cache) {
   if (!condition.expr) return false;
-  const std::optional<Val> v = Evaluator(history).Eval(*condition.expr);
+  const std::optional<Val> v = Evaluator(history, cache).Eval(*condition.expr);
   return v && v->is_bool && v->truth;
+}
+
+}  // namespace
+
+bool EvaluateCondition(const Condition& condition, const MetricHistory& history) {
+  PartsCache cache;
+  return Holds(condition, history, cache);
 }
 
 Outcome<AlertMonitor> AlertMonitor::Create(const std::vector<Rule>& rules) {
@@ -187,6 +234,7 @@ Outcome<AlertMonitor> AlertMonitor::Create(const std::vector<Rule>& rules) {
     m.conditions_.push_back(std::make_shared<Condition>(std::move(c.value())));
     m.rules_.push_back(r);
     m.active_.push_back(false);
+    m.caches_.push_back(std::make_shared<Cache>());
   }
   return m;
 }
@@ -196,7 +244,7 @@ std::vector<AlertMonitor::Fired> AlertMonitor::Observe(
   for (const auto& [name, value] : values) history_.Add(name, value);
   std::vector<Fired> fired;
   for (std::size_t i = 0; i < rules_.size(); ++i) {
-    const bool now = EvaluateCondition(*conditions_[i], history_);
+    const bool now = Holds(*conditions_[i], history_, caches_[i]->parts);
     if (now && !active_[i]) {
       const Rule& r = rules_[i];
       fired.push_back(

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "entrenar/expr/condition.h"
@@ -17,10 +19,19 @@ class MetricHistory {
   void Add(const std::string& metric, double value);
   // Empty when the metric was never logged.
   const std::deque<double>& Values(const std::string& metric) const;
+  // The smallest and largest value logged before the last `n` (all of history, including
+  // values no longer held); nullopt when there are not more than `n` values.
+  std::optional<std::pair<double, double>> RangeBefore(const std::string& metric,
+                                                       std::size_t n) const;
 
  private:
+  struct Series {
+    std::deque<double> values;
+    // Running minimum and maximum up to each held value (NaN-free: NaNs do not count).
+    std::deque<double> min, max;
+  };
   std::size_t capacity_;
-  std::map<std::string, std::deque<double>> values_;
+  std::map<std::string, Series> series_;
 };
 
 // Whether lower values of `metric` are better (losses, errors, perplexity), for stall().
@@ -63,8 +74,10 @@ class AlertMonitor {
   const MetricHistory& history() const { return history_; }
 
  private:
+  struct Cache;  // what evaluating a condition works out once
   std::vector<Rule> rules_;
   std::vector<std::shared_ptr<Condition>> conditions_;
+  std::vector<std::shared_ptr<Cache>> caches_;
   std::vector<bool> active_;
   MetricHistory history_;
 };
