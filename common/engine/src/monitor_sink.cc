@@ -10,7 +10,8 @@ MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
     rules.push_back({a.condition, a.action, a.message.value_or("")});
   }
   expr::Outcome<expr::AlertMonitor> monitor = expr::AlertMonitor::Create(rules);
-  if (monitor.ok()) monitor_ = std::move(monitor.value());  // validation checked them already
+  // Validation checked the conditions already.
+  if (monitor.ok() && !rules.empty()) monitor_ = std::move(monitor.value());
   if (m.monitoring.system.enabled) {
     sampler_ = std::make_unique<SystemSampler>(
         std::chrono::milliseconds(m.monitoring.system.interval), m.monitoring.system.metrics);
@@ -19,6 +20,10 @@ MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
 
 void MonitorSink::OnEvent(const Event& e) {
   if (outer_stop_ && outer_stop_->load()) stop_ = true;
+  if (!monitor_ && !sampler_) {  // nothing to watch: passed on as it is
+    out_.OnEvent(e);
+    return;
+  }
   Event forwarded = e;
   if (sampler_ && e.kind == Event::Kind::kMetric) {
     if (sampler_->version() != sample_version_) {

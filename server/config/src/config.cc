@@ -1,7 +1,5 @@
 #include "entrenar/config/config.h"
 
-#include <pwd.h>
-
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -9,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/base/users.h"
 
 namespace entrenar::config {
 namespace {
@@ -106,15 +105,7 @@ Status ParseDevices(const std::string& text, std::string* mode, std::vector<int>
 }
 
 Result<std::uint32_t> ResolveUser(const std::string& name_or_uid) {
-  char* end = nullptr;
-  const unsigned long uid = std::strtoul(name_or_uid.c_str(), &end, 10);
-  if (!name_or_uid.empty() && *end == '\0') return static_cast<std::uint32_t>(uid);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (getpwnam_r(name_or_uid.c_str(), &pw, buf, sizeof(buf), &found) == 0 && found) {
-    return static_cast<std::uint32_t>(pw.pw_uid);
-  }
+  if (const std::optional<User> u = FindUser(name_or_uid)) return u->uid;
   return NotFound("no user `" + name_or_uid + "`");
 }
 

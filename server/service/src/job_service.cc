@@ -1,7 +1,5 @@
 #include "entrenar/service/job_service.h"
 
-#include <pwd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/users.h"
 #include "entrenar/base/version.h"
 #include "entrenar/manifest/load.h"
 
@@ -53,11 +52,8 @@ void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
 }
 
 std::string UserName(std::uint32_t uid) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found) return pw.pw_name;
-  return std::to_string(uid);
+  const std::optional<User> u = UserById(uid);
+  return u ? u->name : std::to_string(uid);
 }
 
 // Loads a manifest as the client sees it: its environment, its directory, its overrides.
@@ -166,6 +162,18 @@ grpc::Status JobService::Placement(const std::string& device, std::int64_t devic
   return grpc::Status::OK;
 }
 
+grpc::Status JobService::Authorize(grpc::ServerContext* ctx, std::int64_t id, std::uint32_t* uid,
+                                   store::Job* job) const {
+  service::Caller caller;
+  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
+  Result<store::Job> found = store_.GetJob(id);
+  if (!found.ok()) return FromStatus(found.status());
+  if (grpc::Status s = MayChange(caller.uid, *found); !s.ok()) return s;
+  *uid = caller.uid;
+  *job = std::move(found).value();
+  return grpc::Status::OK;
+}
+
 grpc::Status JobService::MayChange(std::uint32_t uid, const store::Job& job) const {
   if (uid == job.spec.uid || config_.admins.count(uid)) return grpc::Status::OK;
   return {StatusCode::PERMISSION_DENIED, "job " + std::to_string(job.id) + " belongs to " +
@@ -257,18 +265,9 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
     f.uid = caller.uid;
   }
   if (!req->user().empty()) {
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    char buf[4096];
-    char* end = nullptr;
-    const unsigned long uid = std::strtoul(req->user().c_str(), &end, 10);
-    if (*end == '\0') {
-      f.uid = static_cast<std::uint32_t>(uid);
-    } else if (getpwnam_r(req->user().c_str(), &pw, buf, sizeof(buf), &found) == 0 && found) {
-      f.uid = pw.pw_uid;
-    } else {
-      return {StatusCode::INVALID_ARGUMENT, "no user `" + req->user() + "`"};
-    }
+    const std::optional<User> user = FindUser(req->user());
+    if (!user) return {StatusCode::INVALID_ARGUMENT, "no user `" + req->user() + "`"};
+    f.uid = user->uid;
   }
   f.after_id = req->page_token();
   f.limit = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
@@ -283,12 +282,9 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
 
 grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                    v1::CancelJobResponse* resp) {
-  service::Caller caller;
-  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
-  const std::uint32_t uid = caller.uid;
-  const Result<store::Job> job = store_.GetJob(req->job_id());
-  if (!job.ok()) return FromStatus(job.status());
-  if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
+  std::uint32_t uid = 0;
+  store::Job job;
+  if (grpc::Status s = Authorize(ctx, req->job_id(), &uid, &job); !s.ok()) return s;
   const Status s = supervisor_.Cancel(req->job_id(), req->force(), "uid " + std::to_string(uid));
   if (!s.ok()) return FromStatus(s);
   ToProto(store_.GetJob(req->job_id()).value(), resp->mutable_job());
@@ -297,32 +293,29 @@ grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJob
 
 grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJobRequest* req,
                                    v1::ResumeJobResponse* resp) {
-  service::Caller caller;
-  if (grpc::Status s = Identify(ctx, &caller); !s.ok()) return s;
-  const std::uint32_t uid = caller.uid;
-  const Result<store::Job> job = store_.GetJob(req->job_id());
-  if (!job.ok()) return FromStatus(job.status());
-  if (grpc::Status s = MayChange(uid, *job); !s.ok()) return s;
+  std::uint32_t uid = 0;
+  store::Job job;
+  if (grpc::Status s = Authorize(ctx, req->job_id(), &uid, &job); !s.ok()) return s;
   std::string from;
   if (!req->checkpoint().empty()) {
     // A checkpoint of this job's run, by name (step-N): never a path elsewhere.
     const std::string& name = req->checkpoint();
-    const fs::path dir = fs::path(job->spec.run_dir) / "checkpoints" / name;
+    const fs::path dir = fs::path(job.spec.run_dir) / "checkpoints" / name;
     std::error_code ec;
     if (name.find('/') != std::string::npos || name.rfind("step-", 0) != 0 ||
         !fs::exists(dir / "state.json", ec)) {
       return {StatusCode::NOT_FOUND,
-              "job " + std::to_string(job->id) + " has no checkpoint `" + name + "`"};
+              "job " + std::to_string(job.id) + " has no checkpoint `" + name + "`"};
     }
     from = dir.string();
   }
-  if (job->state == store::JobState::kSucceeded) {
+  if (job.state == store::JobState::kSucceeded) {
     return {StatusCode::FAILED_PRECONDITION,
-            "job " + std::to_string(job->id) + " has succeeded; there is nothing to resume"};
+            "job " + std::to_string(job.id) + " has succeeded; there is nothing to resume"};
   }
-  if (const Status s = store_.SetResumeFrom(job->id, from); !s.ok()) return FromStatus(s);
+  if (const Status s = store_.SetResumeFrom(job.id, from); !s.ok()) return FromStatus(s);
   const Result<store::Job> moved =
-      store_.Transition(job->id, store::JobState::kQueued,
+      store_.Transition(job.id, store::JobState::kQueued,
                         "resumed by uid " + std::to_string(uid) +
                             (from.empty() ? "" : " from " + fs::path(from).filename().string()));
   if (!moved.ok()) return FromStatus(moved.status());

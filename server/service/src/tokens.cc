@@ -1,12 +1,11 @@
 #include "entrenar/service/tokens.h"
 
-#include <pwd.h>
-
 #include <fstream>
 #include <sstream>
 
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
+#include "entrenar/base/users.h"
 
 namespace entrenar::service {
 namespace {
@@ -15,15 +14,7 @@ constexpr char kUid[] = "entrenar-uid";
 constexpr char kGid[] = "entrenar-gid";
 
 std::optional<Caller> LookUp(const std::string& user) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  char* end = nullptr;
-  const unsigned long uid = std::strtoul(user.c_str(), &end, 10);
-  const int rc = *end == '\0' ? getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof(buf), &found)
-                              : getpwnam_r(user.c_str(), &pw, buf, sizeof(buf), &found);
-  if (rc == 0 && found) return Caller{pw.pw_uid, pw.pw_gid};
-  if (*end == '\0' && !user.empty()) return Caller{static_cast<std::uint32_t>(uid), 0};
+  if (const std::optional<User> u = FindUser(user)) return Caller{u->uid, u->gid};
   return std::nullopt;
 }
 

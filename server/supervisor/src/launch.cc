@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "entrenar/base/users.h"
 
 extern char** environ;
 
@@ -116,27 +117,25 @@ std::vector<std::string> WorkerEnv(const std::string& cuda_visible, const std::s
 
 Status BecomeOwner(std::uint32_t uid, std::uint32_t gid, Launch* launch, std::string* user,
                    std::string* home) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  std::vector<char> buf(16384);
   launch->become = true;
   launch->uid = uid;
   launch->gid = gid;
   *user = std::to_string(uid);
   *home = "/";
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+  const std::optional<User> pw = UserById(uid);
+  if (!pw) {
     if (gid == 0) return FailedPrecondition("uid " + std::to_string(uid) + " has no passwd entry");
     launch->groups = {gid};
     return OkStatus();
   }
-  if (launch->gid == 0) launch->gid = pw.pw_gid;
-  *user = pw.pw_name;
-  *home = pw.pw_dir;
+  if (launch->gid == 0) launch->gid = pw->gid;
+  *user = pw->name;
+  *home = pw->home;
   int n = 64;
   launch->groups.assign(static_cast<std::size_t>(n), 0);
-  if (getgrouplist(pw.pw_name, launch->gid, launch->groups.data(), &n) < 0) {
+  if (getgrouplist(pw->name.c_str(), launch->gid, launch->groups.data(), &n) < 0) {
     launch->groups.assign(static_cast<std::size_t>(n), 0);
-    getgrouplist(pw.pw_name, launch->gid, launch->groups.data(), &n);
+    getgrouplist(pw->name.c_str(), launch->gid, launch->groups.data(), &n);
   }
   launch->groups.resize(static_cast<std::size_t>(n));
   return OkStatus();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "entrenar/base/strings.h"
+
 namespace entrenar::supervisor {
 namespace {
 
@@ -18,12 +20,6 @@ struct Pool {
   std::string first_why;
   std::int64_t first_id = 0;
 };
-
-std::string Join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
 
 // The free devices the job would take: its pinned ones when all are free, else the first free
 // ones; fewer than it needs when it cannot start.
@@ -51,7 +47,7 @@ std::string Busy(const QueuedJob& job, const std::vector<DeviceUse>& devices,
                                      [&](std::size_t i) { return devices[i].name == name; });
     if (!is_free) busy.push_back(name);
   }
-  return Join(busy);
+  return Join(busy, ",");
 }
 
 }  // namespace
@@ -98,7 +94,7 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
       }
       d.position = ++pool.waiting;
       if (!job.pinned.empty() && d.position == 1) {
-        d.why = "needs " + Join(job.pinned) + "; " + Busy(job, devices, pool.free) + " busy";
+        d.why = "needs " + Join(job.pinned, ",") + "; " + Busy(job, devices, pool.free) + " busy";
       } else if (pool.total < job.devices) {
         d.why = "needs " + Unit(job.kind, job.devices) + " but this server has " +
                 std::to_string(pool.total);

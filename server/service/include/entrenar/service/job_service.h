@@ -65,6 +65,9 @@ class JobService final : public entrenar::v1::JobService::Service {
   // Which devices a job needs (model.device and --devices), or why it could never start.
   // `kind` comes in set when the devices were named.
   grpc::Status Placement(const std::string& device, std::int64_t devices, std::string* kind) const;
+  // Who calls, and job `id` when the caller may change it (its owner or an admin).
+  grpc::Status Authorize(grpc::ServerContext* ctx, std::int64_t id, std::uint32_t* uid,
+                         store::Job* job) const;
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
 
