@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,10 @@
 #include "entrenar/cli/cli.h"
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/monitor/metrics_table.h"
+#include "entrenar/monitor/quality.h"
+#include "entrenar/monitor/report.h"
+#include "entrenar/monitor/tensorboard.h"
 #include "entrenar/report/reporter.h"
 
 #include "commands.h"
@@ -40,16 +45,10 @@ class RunRecorder : public engine::EventSink {
  public:
   // `resume_step`: continuing a run from a checkpoint of that step; rows of later steps in an
   // existing metrics.jsonl are dropped (those steps run again).
-  // `json_array`: output.metrics.format json also writes metrics.json, the rows as one array.
   // `reporter`: told of each line appended to `events_path` (null: no daemon to stream to).
   RunRecorder(const std::string& dir, bool tty, std::optional<std::int64_t> resume_step,
-              std::int64_t refresh_ms, bool json_array, const std::string& events_path,
-              report::Reporter* reporter)
-      : dir_(dir),
-        tty_(tty),
-        reporter_(reporter),
-        json_array_(json_array),
-        refresh_(std::chrono::milliseconds(refresh_ms)) {
+              std::int64_t refresh_ms, const std::string& events_path, report::Reporter* reporter)
+      : dir_(dir), tty_(tty), reporter_(reporter), refresh_(std::chrono::milliseconds(refresh_ms)) {
     const std::string jsonl = dir + "/metrics.jsonl";
     if (resume_step) {
       std::ifstream in(jsonl);
@@ -94,33 +93,65 @@ class RunRecorder : public engine::EventSink {
     }
   }
 
-  // Writes the last row and metrics.csv. Returns false if a file could not be written.
-  bool Finish() {
+  // Writes the last row, metrics.csv and the export in `format` (`include` filtering it).
+  // Returns false if a file could not be written.
+  bool Finish(const manifest::MetricsOutputConfig& metrics) {
     FlushRow();
     if (tty_ && progress_shown_) std::cerr << "\n";
-    std::vector<std::string> columns = {"step", "epoch", "train_loss", "learning_rate",
-                                        "samples_per_second"};
+    if (tracker_) {
+      const Status closed = tracker_->Close();
+      if (!closed.ok()) Line("warning: tensorboard: " + closed.message());
+    }
+    const monitor::MetricTable table = Table();
+    std::vector<std::string> unmatched;
+    const monitor::MetricTable kept = monitor::SelectColumns(table, metrics.include, &unmatched);
+    for (const std::string& name : unmatched) {
+      Line("warning: output.metrics.include: no metric `" + name +
+           "` was logged (logged: " + Join(table.columns, ", ") + ")");
+    }
+    const monitor::MetricsFormat format = metrics.format == "json" ? monitor::MetricsFormat::kJson
+                                          : metrics.format == "parquet"
+                                              ? monitor::MetricsFormat::kParquet
+                                              : monitor::MetricsFormat::kCsv;
+    bool ok = WriteOr(monitor::WriteMetrics(format == monitor::MetricsFormat::kCsv ? kept : table,
+                                            monitor::MetricsFormat::kCsv, dir_ + "/metrics.csv"));
+    if (format != monitor::MetricsFormat::kCsv) {
+      ok = WriteOr(monitor::WriteMetrics(kept, format, dir_ + "/metrics." + metrics.format)) && ok;
+    }
+    return ok && jsonl_.good() && log_.good() && (!events_.is_open() || events_.good());
+  }
+
+  // Also write every logged row to TensorBoard.
+  void SetTracker(std::unique_ptr<monitor::TensorBoardTracker> tracker) {
+    tracker_ = std::move(tracker);
+  }
+
+  // Every logged row as numeric columns: step, epoch, train_loss, learning_rate,
+  // samples_per_second, then the others in the order they first appear.
+  monitor::MetricTable Table() const {
+    monitor::MetricTable t;
+    t.columns = {"step", "epoch", "train_loss", "learning_rate", "samples_per_second"};
     for (const auto& row : rows_) {
       for (auto it = row.begin(); it != row.end(); ++it) {
-        if (std::find(columns.begin(), columns.end(), it.key()) == columns.end())
-          columns.push_back(it.key());
+        if (std::find(t.columns.begin(), t.columns.end(), it.key()) == t.columns.end())
+          t.columns.push_back(it.key());
       }
     }
-    std::ostringstream csv;
-    for (std::size_t i = 0; i < columns.size(); ++i) csv << (i ? "," : "") << columns[i];
-    csv << "\n";
     for (const auto& row : rows_) {
-      for (std::size_t i = 0; i < columns.size(); ++i) {
-        if (i) csv << ",";
-        if (row.contains(columns[i])) csv << row[columns[i]].dump();
+      std::vector<std::optional<double>> cells;
+      for (const std::string& c : t.columns) {
+        const auto it = row.find(c);
+        if (it != row.end() && it->is_number()) {
+          cells.emplace_back(it->get<double>());
+        } else if (it != row.end() && it->is_null()) {
+          cells.emplace_back(std::nan(""));  // a non-finite value (JSON has none)
+        } else {
+          cells.emplace_back();
+        }
       }
-      csv << "\n";
+      t.rows.push_back(std::move(cells));
     }
-    if (json_array_ && !WriteOutput(dir_ + "/metrics.json", ordered_json(rows_).dump(1) + "\n")) {
-      return false;
-    }
-    return WriteOutput(dir_ + "/metrics.csv", csv.str()) && jsonl_.good() && log_.good() &&
-           (!events_.is_open() || events_.good());
+    return t;
   }
 
  private:
@@ -193,6 +224,14 @@ class RunRecorder : public engine::EventSink {
 
   void FlushRow() {
     if (row_.is_null()) return;
+    if (tracker_) {
+      std::map<std::string, double> values;
+      for (auto it = row_.begin(); it != row_.end(); ++it) {
+        if (it.key() != "step" && it.key() != "epoch" && it->is_number())
+          values[it.key()] = it->get<double>();
+      }
+      tracker_->OnRow(row_["step"].get<std::int64_t>(), UnixSeconds(), values);
+    }
     jsonl_ << row_.dump() << "\n" << std::flush;
     rows_.push_back(row_);
     row_ = ordered_json();
@@ -206,10 +245,20 @@ class RunRecorder : public engine::EventSink {
     std::cerr << text << "\n";
   }
 
+  bool WriteOr(const Status& s) {
+    if (!s.ok()) std::cerr << "error: " << s.message() << "\n";
+    return s.ok();
+  }
+
+  static double UnixSeconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  std::unique_ptr<monitor::TensorBoardTracker> tracker_;
   std::string dir_;
   bool tty_;
   report::Reporter* reporter_;
-  bool json_array_;
   std::chrono::steady_clock::duration refresh_;
   std::chrono::steady_clock::time_point first_step_{}, last_draw_{};
   bool progress_shown_ = false;
@@ -279,6 +328,98 @@ void PrintConfusion(const std::vector<std::string>& classes,
     for (std::int64_t n : m[t]) std::cout << cell(std::to_string(n));
     std::cout << "\n";
   }
+}
+
+// monitoring.tracking: builtin (and trueno-db, its name in the spec) is the run directory and,
+// under entrenard, the job's store; tensorboard also writes event files, to RUN/tensorboard or,
+// with `uri`, to URI/[PROJECT/]EXPERIMENT (EXPERIMENT defaulting to the run's name).
+bool OpenTracking(const manifest::Manifest& m, const std::string& dir, RunRecorder* recorder) {
+  const manifest::TrackingConfig& t = m.monitoring.tracking;
+  if (!t.enabled || t.backend != "tensorboard") return true;
+  std::string logdir = dir + "/tensorboard";
+  if (t.uri) {
+    logdir = t.uri->rfind("file://", 0) == 0 ? t.uri->substr(7) : *t.uri;
+    if (t.project) logdir += "/" + *t.project;
+    logdir += "/" + t.experiment.value_or(m.name);
+  }
+  Result<std::unique_ptr<monitor::TensorBoardTracker>> tracker =
+      monitor::TensorBoardTracker::Open(logdir);
+  if (!tracker.ok()) {
+    std::cerr << "error: monitoring.tracking: " << tracker.status().message() << "\n";
+    return false;
+  }
+  std::cerr << "tensorboard: " << (*tracker)->path() << " (tensorboard --logdir " << logdir
+            << ")\n";
+  recorder->SetTracker(std::move(*tracker));
+  return true;
+}
+
+// The quality score (SPEC §16) of a finished run from its rows and summary.
+monitor::QualityScore Quality(const monitor::MetricTable& t, const engine::TrainSummary& s) {
+  monitor::QualityInput in;
+  in.train_loss = t.Values("train_loss");
+  in.samples_per_second = t.Values("samples_per_second");
+  in.grad_norm = t.Values("grad_norm");
+  for (double epoch : t.Values("epoch")) in.steps_per_epoch += epoch == 1 ? 1 : 0;
+  if (s.val.count("val_loss")) in.val_loss = s.val.at("val_loss");
+  in.alerts = static_cast<std::int64_t>(s.alerts.size());
+  const std::string metric = s.best_metric.empty() ? "val_loss" : s.best_metric;
+  for (const auto& fold : s.folds) {
+    if (fold.count(metric)) in.fold_scores.push_back(fold.at(metric));
+  }
+  return monitor::ComputeQuality(in);
+}
+
+// output.report: report.md with plots/*.svg, and for `html` also the self-contained
+// report.html. Returns false if a file could not be written.
+bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,
+                 const monitor::MetricTable& table, const monitor::QualityScore& quality) {
+  monitor::ReportInput in;
+  in.name = m.name;
+  in.version = m.version;
+  in.description = m.description.value_or("");
+  in.state = s.halted ? "halted" : s.stopped ? "stopped" : "succeeded";
+  char wall[32], rate[32];
+  std::snprintf(wall, sizeof(wall), "%.2f s", s.wall_seconds);
+  std::snprintf(rate, sizeof(rate), "%.0f", s.samples_per_second);
+  in.facts = {{"steps", std::to_string(s.steps)},
+              {"epochs", std::to_string(s.epochs)},
+              {"wall time", wall},
+              {"samples/s", rate},
+              {"parameters", std::to_string(s.parameters)},
+              {"device", s.device},
+              {"seed", std::to_string(m.seed.value_or(0))},
+              {"run directory", dir}};
+  in.environment.emplace_back("entrenar", Version());
+  for (const auto& [k, v] : engine::Environment()) in.environment.emplace_back(k, v);
+  in.val = s.val;
+  in.test = s.test;
+  if (s.best_value) {
+    char best[128];
+    std::snprintf(best, sizeof(best), "%s %.6g at step %lld", s.best_metric.c_str(), *s.best_value,
+                  static_cast<long long>(s.best_step));
+    in.best = best;
+  }
+  for (const engine::AlertRecord& a : s.alerts) {
+    in.alerts.push_back({a.step, a.condition, a.action, a.message});
+  }
+  in.classes = s.classes;
+  in.confusion = !s.test_confusion.empty() ? s.test_confusion : s.val_confusion;
+  in.confusion_split = !s.test_confusion.empty() ? "test" : "val";
+  in.quality = quality;
+  in.metrics = table;
+  in.config_yaml = manifest::ToYaml(m);
+  in.include_plots = m.output.report.include_plots;
+  if (in.include_plots) {
+    std::error_code ec;
+    fs::create_directories(dir + "/plots", ec);
+    for (const auto& [name, svg] : monitor::ReportCharts(in)) {
+      if (!WriteOutput(dir + "/plots/" + name + ".svg", svg + "\n")) return false;
+    }
+  }
+  if (!WriteOutput(dir + "/report.md", monitor::RenderMarkdown(in))) return false;
+  return m.output.report.format != "html" ||
+         WriteOutput(dir + "/report.html", monitor::RenderHtml(in));
 }
 
 struct TrainArgs {
@@ -399,8 +540,8 @@ int RunTrain(const TrainArgs& a) {
     reporter = std::make_unique<report::Reporter>(a.report, a.job_id, token, a.events);
   }
   RunRecorder recorder(dir, isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled,
-                       resume_step, m.monitoring.terminal.refresh_rate,
-                       m.output.metrics.format == "json", a.events, reporter.get());
+                       resume_step, m.monitoring.terminal.refresh_rate, a.events, reporter.get());
+  if (!OpenTracking(m, dir, &recorder)) return kExitIo;
   engine::TrainOptions train;
   train.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
   train.run_dir = dir;
@@ -408,13 +549,19 @@ int RunTrain(const TrainArgs& a) {
   train.stop = &g_stop;
   train.resume_from = a.resume;
   Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
-  const bool recorded = recorder.Finish();
+  const bool recorded = recorder.Finish(m.output.metrics);
   if (reporter) reporter->Stop(std::chrono::seconds(2));  // the rest stays in the file
   if (!summary.ok()) {
     std::cerr << "error: " << summary.status().message() << "\n";
     return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
   }
   if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
+    return kExitIo;
+  }
+  const monitor::QualityScore quality = Quality(recorder.Table(), *summary);
+  if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
+  if (m.IsSet("output.report") && m.output.report.enabled &&
+      !WriteReport(m, dir, *summary, recorder.Table(), quality)) {
     return kExitIo;
   }
   char took[64];
@@ -427,6 +574,10 @@ int RunTrain(const TrainArgs& a) {
     std::cout << ", " << k << " " << value;
   }
   std::cout << "\n";
+  char score[64];
+  std::snprintf(score, sizeof(score), "%.1f", quality.score);
+  std::cout << "quality " << quality.grade << " (" << score << "/100): " << dir
+            << "/quality.yaml\n";
   PrintConfusion(summary->classes, summary->test_confusion);
   if (summary->halted) {
     std::cerr << "halted by an alert (" << summary->alerts.back().message

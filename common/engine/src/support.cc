@@ -67,13 +67,15 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "monitoring.alerts",
                                    "output.dir",
                                    "output.model.format",
-                                   "output.metrics.format"};
+                                   "output.metrics.format",
+                                   "output.metrics.include"};
   // A section switched off asks nothing of the engine.
   if (!m.lora.enabled) keys.emplace_back("lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
-  if (!m.monitoring.tracking.enabled) keys.emplace_back("monitoring.tracking");
+  if (!m.monitoring.tracking.enabled || m.monitoring.tracking.backend != "mlflow")
+    keys.emplace_back("monitoring.tracking");
   keys.emplace_back("monitoring.system");
-  if (!m.output.report.enabled) keys.emplace_back("output.report");
+  keys.emplace_back("output.report");
   if (!m.output.registry.enabled) keys.emplace_back("output.registry");
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
     const auto& s = m.data.preprocessing[i];
@@ -125,9 +127,9 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   if (m.output.model.format != "safetensors" && m.output.model.format != "pt") {
     refuse("output.model.format", m.output.model.format, "use safetensors or pt");
   }
-  if (m.IsSet("output.metrics.format") && m.output.metrics.format == "parquet") {
-    refuse("output.metrics.format", "parquet",
-           "use csv or json (metrics.csv and metrics.jsonl are always written)");
+  if (m.output.report.enabled && m.output.report.format == "pdf") {
+    refuse("output.report.format", "pdf",
+           "use html and print it: chromium --headless --print-to-pdf=report.pdf report.html");
   }
   for (const std::string& metric : m.monitoring.system.metrics) {
     if (metric.rfind("gpu", 0) == 0 && m.monitoring.system.enabled) {

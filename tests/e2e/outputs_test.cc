@@ -1,0 +1,191 @@
+// `entrenar train` end to end for what a run leaves besides the model: metric exports, tracking
+// backends and the quality score, each read back by an independent reader where one exists.
+#include <filesystem>
+#include <map>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run_files.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::LossByStep;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
+using entrenar::testing::TempDir;
+using entrenar::testing::Train;
+using nlohmann::json;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+const std::string kDigits = kSource + "/examples/digits.yaml";
+
+ProcessResult TrainDigits(const std::string& run, const std::vector<std::string>& sets) {
+  std::vector<std::string> args = {kDigits, "--output", run, "--set", "training.epochs=3"};
+  for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+  return Train(args);
+}
+
+TEST_CASE("train: metrics.parquet holds the included columns, read by hyparquet", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = TrainDigits(run, {"output.metrics.format=parquet",
+                                      "output.metrics.include=[train_loss, accuracy, acuracy]"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("output.metrics.include: no metric `acuracy` was logged") != std::string::npos);
+  ProcessResult node =
+      RunProcess({"/usr/bin/env", "node", kSource + "/tests/formats/parquet_read.mjs",
+                  run + "/metrics.parquet"});
+  INFO(node.err);
+  REQUIRE(node.exit_code == 0);
+  const json j = json::parse(node.out);
+  std::vector<std::string> names;
+  for (const auto& c : j["schema"]) names.push_back(c["name"]);
+  CHECK(names == std::vector<std::string>{"step", "epoch", "train_loss", "val_accuracy"});
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  REQUIRE(j["rows"].size() == loss.size());
+  int validations = 0;
+  for (const auto& row : j["rows"]) {
+    CHECK(row["train_loss"].get<double>() == loss.at(row["step"].get<std::int64_t>()));
+    if (!row["val_accuracy"].is_null()) ++validations;
+  }
+  CHECK(validations == 3);  // every epoch
+  // metrics.csv keeps every column.
+  CHECK(Slurp(run + "/metrics.csv").find("learning_rate") != std::string::npos);
+}
+
+TEST_CASE("train: the tensorboard backend writes event files an independent reader reads",
+          "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = TrainDigits(
+      run, {"monitoring.tracking.enabled=true", "monitoring.tracking.backend=tensorboard"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(run + "/tensorboard")) files.push_back(e.path());
+  REQUIRE(files.size() == 1);
+  ProcessResult py =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/tfevents_read.py", files[0]});
+  INFO(py.err);
+  REQUIRE(py.exit_code == 0);
+  const json events = json::parse(py.out);
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  REQUIRE(events.size() == loss.size() + 1);
+  CHECK(events[0]["file_version"] == "brain.Event:2");
+  int validations = 0;
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    const auto step = events[i]["step"].get<std::int64_t>();
+    CHECK(step == static_cast<std::int64_t>(i));
+    CHECK(events[i]["scalars"]["train_loss"].get<double>() ==
+          Approx(loss.at(step)).epsilon(1e-6));  // stored as float32
+    if (events[i]["scalars"].contains("val_loss")) ++validations;
+  }
+  CHECK(validations == 3);
+
+  // With a uri, the events go to URI/PROJECT/EXPERIMENT.
+  ProcessResult shared = TrainDigits(
+      dir.path + "/run2",
+      {"monitoring.tracking.enabled=true", "monitoring.tracking.backend=tensorboard",
+       "monitoring.tracking.uri=" + dir.path + "/tb", "monitoring.tracking.project=digits",
+       "monitoring.tracking.experiment=trial-{{ seed }}"});
+  INFO(shared.err);
+  REQUIRE(shared.exit_code == 0);
+  CHECK(fs::is_directory(dir.path + "/tb/digits/trial-42"));
+}
+
+TEST_CASE("train: quality.yaml grades the run by the SPEC 16.2 thresholds", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = TrainDigits(run, {});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string q = Slurp(run + "/quality.yaml");
+  CHECK(q.find("reproducibility: null") != std::string::npos);  // no folds: not invented
+  for (const char* c : {"convergence: ", "stability: ", "efficiency: ", "generalization: "}) {
+    const auto at = q.find(c);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(q.substr(at + std::string(c).size())) > 50);  // a run that learns
+  }
+  CHECK(r.out.find("quality ") != std::string::npos);
+  // A flat run (learning rate 1e-12) does not converge: its convergence is at most 30.
+  ProcessResult flat = TrainDigits(dir.path + "/flat", {"optimizer.lr=1e-12"});
+  INFO(flat.err);
+  REQUIRE(flat.exit_code == 0);
+  const std::string fq = Slurp(dir.path + "/flat/quality.yaml");
+  const auto at = fq.find("convergence: ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(fq.substr(at + 13)) <= 31);
+}
+
+TEST_CASE("train: report.html opens in headless Chromium with no errors and charts with data",
+          "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r =
+      TrainDigits(run, {"output.report.format=html",
+                        "training.validation.metrics=[accuracy, f1, confusion_matrix]"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* plot : {"loss", "validation", "learning_rate", "throughput", "confusion"}) {
+    CHECK(fs::exists(run + "/plots/" + std::string(plot) + ".svg"));
+  }
+  const std::string md = Slurp(run + "/report.md");
+  for (const char* part :
+       {"# Training report: digits-mlp 1.0.0", "## Quality: ", "| val_accuracy |",
+        "![loss](plots/loss.svg)", "No alert fired.", "```yaml\n", "| libtorch |"}) {
+    CHECK(md.find(part) != std::string::npos);
+  }
+  ProcessResult browser = RunProcess(
+      {"/usr/bin/env", "node", kSource + "/tests/formats/report_check.mjs", run + "/report.html"},
+      "", 120);
+  INFO(browser.err);
+  REQUIRE(browser.exit_code == 0);
+  const json seen = json::parse(browser.out);
+  CHECK(seen["errors"].empty());
+  CHECK(seen["title"] == "Training report: digits-mlp 1.0.0");
+  CHECK(seen["cells"] == 100);  // the 10 × 10 confusion matrix
+  std::map<std::string, json> charts;
+  for (const auto& c : seen["charts"]) charts[c["label"]] = c;
+  REQUIRE(charts.count("Loss"));
+  CHECK(charts["Loss"]["lines"] == 2);  // train and validation
+  CHECK(charts["Loss"]["points"].get<int>() == 69 + 3);
+  for (const char* label :
+       {"Loss", "Validation metrics", "Learning rate", "Throughput (samples/s)"}) {
+    INFO(label);
+    REQUIRE(charts.count(label));
+    CHECK(charts[label]["points"].get<int>() >= 3);
+    CHECK(charts[label]["drawn"].get<double>() > 0);
+    CHECK(charts[label]["width"].get<double>() > 100);
+  }
+}
+
+TEST_CASE("train: a halted run's report names the alert, and pdf reports are refused", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = Train({kDigits, "--output", run, "--set", "optimizer.lr=5", "--set",
+                           "monitoring.alerts=[{condition: \"loss > 10\", action: halt, "
+                           "message: \"diverging\"}]",
+                           "--set", "output.report.format=markdown"});
+  CHECK(r.exit_code == 6);
+  const std::string md = Slurp(run + "/report.md");
+  CHECK(md.find("| state | halted |") != std::string::npos);
+  CHECK(md.find("| halt | `loss > 10` | diverging |") != std::string::npos);
+  CHECK_FALSE(fs::exists(run + "/report.html"));
+  const std::string q = Slurp(run + "/quality.yaml");
+  CHECK(q.find("1 alerts") != std::string::npos);
+
+  ProcessResult pdf =
+      Train({kDigits, "--output", dir.path + "/pdf", "--set", "output.report.format=pdf"});
+  CHECK(pdf.exit_code == 3);
+  CHECK(pdf.err.find("not supported yet: output.report.format: pdf") != std::string::npos);
+  CHECK(pdf.err.find("chromium --headless --print-to-pdf") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/pdf"));
+}
+
+}  // namespace
