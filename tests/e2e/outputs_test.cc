@@ -1,7 +1,9 @@
 // `entrenar train` end to end for what a run leaves besides the model: metric exports, tracking
 // backends and the quality score, each read back by an independent reader where one exists.
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -186,6 +188,114 @@ TEST_CASE("train: a halted run's report names the alert, and pdf reports are ref
   CHECK(pdf.err.find("not supported yet: output.report.format: pdf") != std::string::npos);
   CHECK(pdf.err.find("chromium --headless --print-to-pdf") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/pdf"));
+}
+
+// The local MLflow server (tests/support/mlflow_server.py) on a free port.
+struct MlflowServer {
+  explicit MlflowServer(const std::string& dir, std::vector<std::string> flags = {})
+      : process(
+            [&] {
+              std::vector<std::string> argv = {"/usr/bin/python3",
+                                               kSource + "/tests/support/mlflow_server.py"};
+              argv.insert(argv.end(), flags.begin(), flags.end());
+              return argv;
+            }(),
+            dir + "/mlflow.out", dir + "/mlflow.err") {
+    for (int i = 0; i < 200 && port.empty(); ++i) {
+      const std::string out = Slurp(dir + "/mlflow.out");
+      if (out.rfind("PORT ", 0) == 0 && out.back() == '\n') {
+        port = out.substr(5, out.size() - 6);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    REQUIRE(!port.empty());
+  }
+  std::string Uri() const { return "http://127.0.0.1:" + port; }
+  json State() const {
+    ProcessResult r = RunProcess(
+        {"/usr/bin/python3", "-c",
+         "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1]).read().decode())",
+         Uri() + "/__state"});
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+  }
+  entrenar::testing::BackgroundProcess process;
+  std::string port;
+};
+
+std::vector<std::string> MlflowSets(const std::string& uri) {
+  return {"monitoring.tracking.enabled=true",
+          "monitoring.tracking.backend=mlflow",
+          "monitoring.tracking.uri=" + uri,
+          "monitoring.tracking.project=digits-study",
+          "monitoring.tracking.experiment=\"{{ name }}-seed-{{ seed }}\"",
+          "monitoring.tracking.tags={team: vision, data: \"{{ data.source }}\"}"};
+}
+
+TEST_CASE("train: the mlflow backend records the run through the REST API", "[e2e]") {
+  TempDir dir;
+  MlflowServer server(dir.path);
+  const std::string run = dir.path + "/run";
+  ProcessResult r = TrainDigits(run, MlflowSets(server.Uri()));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("warning: mlflow") == std::string::npos);
+  const json st = server.State();
+  CHECK(st["experiments"].contains("digits-study"));
+  REQUIRE(st["runs"].size() == 1);
+  const json& mr = st["runs"].begin().value();
+  CHECK(mr["run_name"] == "digits-mlp-seed-42");
+  CHECK(mr["status"] == "FINISHED");
+  CHECK(mr["tags"]["team"] == "vision");
+  CHECK(mr["tags"]["data"] == "./data/digits.csv");
+  CHECK(mr["params"]["optimizer.lr"] == "0.002");
+  CHECK(mr["params"]["training.epochs"] == "3");
+  // Every step's train_loss, exactly, with its step; validation metrics on their steps.
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  std::map<std::int64_t, double> logged;
+  int validations = 0;
+  for (const auto& m : mr["metrics"]) {
+    if (m["key"] == "train_loss") logged[m["step"].get<std::int64_t>()] = m["value"];
+    if (m["key"] == "val_accuracy") ++validations;
+    CHECK(m["timestamp"].get<std::int64_t>() > 1700000000000);
+  }
+  CHECK(logged == loss);
+  CHECK(validations == 3);
+  for (const auto& req : st["requests"]) {
+    if (req["method"] == "POST") CHECK(req["content_type"] == "application/json");
+  }
+}
+
+TEST_CASE("train: mlflow retries a failing server and never stops training", "[e2e]") {
+  TempDir dir;
+  {
+    // Three 503s: retried with backoff, nothing lost.
+    MlflowServer flaky(dir.path, {"--fail-batches", "3"});
+    ProcessResult r = TrainDigits(dir.path + "/flaky", MlflowSets(flaky.Uri()));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const json st = flaky.State();
+    CHECK(st["failed_batches"] == 3);
+    const json& mr = st["runs"].begin().value();
+    std::size_t losses = 0;
+    for (const auto& m : mr["metrics"]) losses += m["key"] == "train_loss" ? 1 : 0;
+    CHECK(losses == LossByStep(dir.path + "/flaky/metrics.jsonl").size());
+    CHECK(mr["status"] == "FINISHED");
+  }
+  // Nobody listening: a warning, and the run completes with all its files.
+  ProcessResult r = TrainDigits(dir.path + "/down", MlflowSets("http://127.0.0.1:9"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("warning: mlflow: finding experiment digits-study failed: cannot reach "
+                   "127.0.0.1:9") != std::string::npos);
+  CHECK(fs::exists(dir.path + "/down/summary.json"));
+  // https is refused before anything is written, naming the key.
+  ProcessResult tls = TrainDigits(dir.path + "/tls", MlflowSets("https://mlflow.example"));
+  CHECK(tls.exit_code == 3);
+  CHECK(tls.err.find("not supported yet: monitoring.tracking.uri: https://mlflow.example") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/tls"));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/monitor/metrics_table.h"
+#include "entrenar/monitor/mlflow.h"
 #include "entrenar/monitor/quality.h"
 #include "entrenar/monitor/report.h"
 #include "entrenar/monitor/tensorboard.h"
@@ -119,6 +120,13 @@ class RunRecorder : public engine::EventSink {
       ok = WriteOr(monitor::WriteMetrics(kept, format, dir_ + "/metrics." + metrics.format)) && ok;
     }
     return ok && jsonl_.good() && log_.good() && (!events_.is_open() || events_.good());
+  }
+
+  // Also send every logged row to an MLflow server.
+  void SetMlflow(std::unique_ptr<monitor::MlflowTracker> mlflow) { mlflow_ = std::move(mlflow); }
+  // Ends the MLflow run with `status` (FINISHED, FAILED, KILLED).
+  void FinishTracking(const std::string& status) {
+    if (mlflow_) mlflow_->Finish(status);
   }
 
   // Also write every logged row to TensorBoard.
@@ -224,13 +232,16 @@ class RunRecorder : public engine::EventSink {
 
   void FlushRow() {
     if (row_.is_null()) return;
-    if (tracker_) {
+    if (tracker_ || mlflow_) {
       std::map<std::string, double> values;
       for (auto it = row_.begin(); it != row_.end(); ++it) {
         if (it.key() != "step" && it.key() != "epoch" && it->is_number())
           values[it.key()] = it->get<double>();
       }
-      tracker_->OnRow(row_["step"].get<std::int64_t>(), UnixSeconds(), values);
+      const double now = UnixSeconds();
+      const auto step = row_["step"].get<std::int64_t>();
+      if (tracker_) tracker_->OnRow(step, now, values);
+      if (mlflow_) mlflow_->OnRow(step, static_cast<std::int64_t>(now * 1000), values);
     }
     jsonl_ << row_.dump() << "\n" << std::flush;
     rows_.push_back(row_);
@@ -256,6 +267,7 @@ class RunRecorder : public engine::EventSink {
   }
 
   std::unique_ptr<monitor::TensorBoardTracker> tracker_;
+  std::unique_ptr<monitor::MlflowTracker> mlflow_;
   std::string dir_;
   bool tty_;
   report::Reporter* reporter_;
@@ -330,12 +342,59 @@ void PrintConfusion(const std::vector<std::string>& classes,
   }
 }
 
+// A number as MLflow shows a param: shortest round-trip text.
+std::string ParamNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.10g", v);
+  return buf;
+}
+
+// The hyperparameters an MLflow run lists (the whole resolved config is in the run directory).
+std::map<std::string, std::string> TrackingParams(const manifest::Manifest& m,
+                                                  const std::string& dir) {
+  std::map<std::string, std::string> p = {
+      {"name", m.name},
+      {"seed", std::to_string(m.seed.value_or(0))},
+      {"optimizer.name", m.optimizer.name},
+      {"optimizer.lr", ParamNumber(m.optimizer.lr)},
+      {"optimizer.weight_decay", ParamNumber(m.optimizer.weight_decay)},
+      {"scheduler.name", m.scheduler.name},
+      {"data.loader.batch_size", std::to_string(m.data.loader.batch_size)},
+      {"training.epochs", std::to_string(manifest::EffectiveEpochs(m.training))},
+      {"entrenar.run_dir", dir},
+  };
+  if (!m.version.empty()) p["version"] = m.version;
+  if (m.training.max_steps) p["training.max_steps"] = std::to_string(*m.training.max_steps);
+  if (m.model.architecture) p["model.architecture.type"] = m.model.architecture->type;
+  return p;
+}
+
 // monitoring.tracking: builtin (and trueno-db, its name in the spec) is the run directory and,
-// under entrenard, the job's store; tensorboard also writes event files, to RUN/tensorboard or,
-// with `uri`, to URI/[PROJECT/]EXPERIMENT (EXPERIMENT defaulting to the run's name).
+// under entrenard, the job's store. tensorboard also writes event files, to RUN/tensorboard or,
+// with `uri`, to URI/[PROJECT/]EXPERIMENT (EXPERIMENT defaulting to the run's name). mlflow
+// records the run on the server at `uri`: experiment PROJECT (default: the run's name), run
+// name EXPERIMENT, the tags, key hyperparameters and every logged metric.
 bool OpenTracking(const manifest::Manifest& m, const std::string& dir, RunRecorder* recorder) {
   const manifest::TrackingConfig& t = m.monitoring.tracking;
-  if (!t.enabled || t.backend != "tensorboard") return true;
+  if (!t.enabled) return true;
+  if (t.backend == "mlflow") {
+    monitor::MlflowOptions o;
+    o.uri = t.uri.value_or("");
+    o.experiment = t.project.value_or(m.name);
+    o.run_name = t.experiment.value_or(m.name);
+    o.tags = t.tags;
+    o.params = TrackingParams(m, dir);
+    o.warn = [](const std::string& text) { std::cerr << "warning: " + text + "\n"; };
+    Result<std::unique_ptr<monitor::MlflowTracker>> tracker =
+        monitor::MlflowTracker::Start(std::move(o));
+    if (!tracker.ok()) {
+      std::cerr << "error: monitoring.tracking.uri: " << tracker.status().message() << "\n";
+      return false;
+    }
+    recorder->SetMlflow(std::move(*tracker));
+    return true;
+  }
+  if (t.backend != "tensorboard") return true;
   std::string logdir = dir + "/tensorboard";
   if (t.uri) {
     logdir = t.uri->rfind("file://", 0) == 0 ? t.uri->substr(7) : *t.uri;
@@ -550,6 +609,9 @@ int RunTrain(const TrainArgs& a) {
   train.resume_from = a.resume;
   Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
   const bool recorded = recorder.Finish(m.output.metrics);
+  recorder.FinishTracking(!summary.ok() || summary->halted ? "FAILED"
+                          : summary->stopped               ? "KILLED"
+                                                           : "FINISHED");
   if (reporter) reporter->Stop(std::chrono::seconds(2));  // the rest stays in the file
   if (!summary.ok()) {
     std::cerr << "error: " << summary.status().message() << "\n";

@@ -72,8 +72,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   // A section switched off asks nothing of the engine.
   if (!m.lora.enabled) keys.emplace_back("lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
-  if (!m.monitoring.tracking.enabled || m.monitoring.tracking.backend != "mlflow")
-    keys.emplace_back("monitoring.tracking");
+  keys.emplace_back("monitoring.tracking");
   keys.emplace_back("monitoring.system");
   keys.emplace_back("output.report");
   if (!m.output.registry.enabled) keys.emplace_back("output.registry");
@@ -126,6 +125,12 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   }
   if (m.output.model.format != "safetensors" && m.output.model.format != "pt") {
     refuse("output.model.format", m.output.model.format, "use safetensors or pt");
+  }
+  const auto& tracking = m.monitoring.tracking;
+  if (tracking.enabled && tracking.backend == "mlflow" && tracking.uri &&
+      tracking.uri->rfind("http://", 0) != 0) {
+    refuse("monitoring.tracking.uri", *tracking.uri + " (the mlflow backend speaks plain http://)",
+           "for https, run a TLS-terminating proxy on localhost and give its http:// address");
   }
   if (m.output.report.enabled && m.output.report.format == "pdf") {
     refuse("output.report.format", "pdf",
