@@ -147,12 +147,14 @@ int Run(const entrenar::config::Daemon& flags) {
   sc.retention = std::chrono::hours(24 * flags.retention_days);
   sc.run_as_owner = geteuid() == 0;
   sc.report_target = "unix:" + fs::absolute(flags.socket).string();
+  sc.allow_custom_callbacks = flags.allow_custom_callbacks;
   entrenar::supervisor::Supervisor supervisor(**store, sc);
 
   Peers peers;
   entrenar::service::ServiceConfig config;
   for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
   config.devices_note = found->note;
+  config.allow_custom_callbacks = flags.allow_custom_callbacks;
   entrenar::service::JobService service(
       **store, hub, supervisor, config,
       [&peers](grpc::ServerContext* ctx) -> std::optional<Caller> {
@@ -249,6 +251,8 @@ void AddOptions(CLI::App& app, Options& o) {
                  "Forget ended jobs after this many days (0: keep them)");
   app.add_option("--worker", f.worker, "The entrenar-train binary that runs jobs");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error");
+  app.add_flag("--allow-custom-callbacks", f.allow_custom_callbacks,
+               "Let jobs run `custom` callbacks (their own shell commands, as their user)");
   app.add_option("--tcp", f.tcp.address, "Also serve on this TCP address (TLS + tokens)");
   app.add_option("--tls-cert", f.tcp.cert, "PEM certificate for --tcp");
   app.add_option("--tls-key", f.tcp.key, "PEM private key for --tcp");
@@ -277,6 +281,7 @@ entrenar::Status Resolve(const CLI::App& app, const Options& o, entrenar::config
   if (given("--retention-days")) c.retention_days = f.retention_days;
   if (given("--worker")) c.worker = f.worker;
   if (given("--log-level")) c.log_level = f.log_level;
+  if (given("--allow-custom-callbacks")) c.allow_custom_callbacks = true;
   if (given("--tcp")) c.tcp.address = f.tcp.address;
   if (given("--tls-cert")) c.tcp.cert = f.tcp.cert;
   if (given("--tls-key")) c.tcp.key = f.tcp.key;

@@ -1,8 +1,10 @@
 // `entrenar train` end to end for what a run leaves besides the model: metric exports, tracking
 // backends and the quality score, each read back by an independent reader where one exists.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -296,6 +298,99 @@ TEST_CASE("train: mlflow retries a failing server and never stops training", "[e
   CHECK(tls.err.find("not supported yet: monitoring.tracking.uri: https://mlflow.example") !=
         std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/tls"));
+}
+
+std::vector<json> JsonLines(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(Slurp(path));
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+TEST_CASE(
+    "train: callbacks monitor gradients, learning rates and samples, checkpoint and run "
+    "commands",
+    "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  const std::string callbacks =
+      "callbacks=["
+      "{type: gradient_monitor, trigger: step, interval: 10, "
+      "config: {per_layer: true, log_histogram: true}}, "
+      "{type: lr_monitor, trigger: epoch_end}, "
+      "{type: sample_predictions, trigger: epoch_end, config: {num_samples: 5}}, "
+      "{type: checkpoint, trigger: validation_end, config: {save_best: true, metric: val_loss}}, "
+      "{type: custom, trigger: step, interval: 30, command: [sh, -c, "
+      "'cat >> \"$ENTRENAR_RUN_DIR/hook.jsonl\"; echo \"$ENTRENAR_TRIGGER $ENTRENAR_STEP\"']}, "
+      "{type: custom, trigger: train_end, command: [sh, -c, 'echo failing; exit 3']}]";
+  ProcessResult r = TrainDigits(run, {callbacks, "training.checkpoint.save_every=1000"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // gradient_monitor: every 10th step has the global and per-layer norms, and a histogram.
+  std::map<std::int64_t, json> rows;
+  for (const json& row : JsonLines(run + "/metrics.jsonl")) rows[row["step"]] = row;
+  REQUIRE(rows.size() == 69);
+  CHECK(rows[10].contains("grad_norm"));
+  CHECK(rows[10].contains("grad_norm/0.weight"));
+  CHECK_FALSE(rows[11].contains("grad_norm"));
+  const double layers = std::pow(rows[10]["grad_norm/0.weight"].get<double>(), 2) +
+                        std::pow(rows[10]["grad_norm/0.bias"].get<double>(), 2) +
+                        std::pow(rows[10]["grad_norm/3.weight"].get<double>(), 2) +
+                        std::pow(rows[10]["grad_norm/3.bias"].get<double>(), 2);
+  CHECK(rows[10]["grad_norm"].get<double>() == Approx(std::sqrt(layers)));
+  const auto histograms = JsonLines(run + "/gradients.jsonl");
+  REQUIRE(histograms.size() == 6);  // steps 10, 20, ..., 60
+  std::int64_t counted = 0;
+  for (const auto& c : histograms[0]["histograms"]["0.weight"]["counts"]) counted += c.get<int>();
+  CHECK(histograms[0]["histograms"]["0.weight"]["counts"].size() == 20);
+  CHECK(counted == 64 * 128);
+  // lr_monitor at each epoch's last step (23 steps per epoch).
+  CHECK(rows[23]["learning_rate_group_0"].get<double>() == rows[23]["learning_rate"]);
+  CHECK_FALSE(rows[22].contains("learning_rate_group_0"));
+  CHECK(rows[69].contains("learning_rate_group_0"));
+  // sample_predictions: 5 validation rows per epoch.
+  const auto samples = JsonLines(run + "/samples.jsonl");
+  REQUIRE(samples.size() == 3);
+  CHECK(samples[2]["step"] == 69);
+  CHECK(samples[2]["samples"].size() == 5);
+  CHECK(samples[2]["samples"][0].contains("confidence"));
+  // checkpoint callback: the loss fell at every validation, so each epoch end was saved.
+  for (int step : {23, 46, 69})
+    CHECK(fs::exists(run + "/checkpoints/step-" + std::to_string(step)));
+  // custom: the state as JSON on stdin, the trigger and step in the environment.
+  const auto hooks = JsonLines(run + "/hook.jsonl");
+  REQUIRE(hooks.size() == 2);
+  CHECK(hooks[0]["step"] == 30);
+  CHECK(hooks[0]["trigger"] == "step");
+  CHECK(hooks[0]["metrics"]["train_loss"].get<double>() == rows[30]["train_loss"]);
+  CHECK(hooks[1]["validation"].contains("val_accuracy"));
+  const std::string log = Slurp(run + "/logs/callbacks.log");
+  CHECK(log.find("step 30\nstep 60\nfailing\n") != std::string::npos);
+  // A failing command is an alert, not a failed run.
+  CHECK(r.err.find("alert: callbacks[5] (sh -c echo failing; exit 3): exited with 3") !=
+        std::string::npos);
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  REQUIRE(summary["alerts"].size() == 1);
+  CHECK(summary["alerts"][0]["condition"] == "callbacks[5]");
+}
+
+TEST_CASE("train: custom callbacks can be switched off, and inline scripts are refused", "[e2e]") {
+  TempDir dir;
+  const std::string hook =
+      "callbacks=[{type: custom, trigger: epoch_end, command: [touch, " + dir.path + "/ran]}]";
+  ProcessResult off = RunProcess({"/usr/bin/env", "ENTRENAR_CUSTOM_CALLBACKS=off",
+                                  entrenar::testing::EntrenarBinary(), "train", kDigits, "--output",
+                                  dir.path + "/off", "--set", "training.epochs=1", "--set", hook},
+                                 "", 240);
+  INFO(off.err);
+  REQUIRE(off.exit_code == 0);
+  CHECK_FALSE(fs::exists(dir.path + "/ran"));
+  CHECK(off.err.find("custom callbacks are disabled here") != std::string::npos);
+  ProcessResult script = TrainDigits(dir.path + "/script",
+                                     {"callbacks=[{type: custom, script: \"save_maps(model)\"}]"});
+  CHECK(script.exit_code == 3);
+  CHECK(script.err.find("not supported yet: callbacks[0].script") != std::string::npos);
+  CHECK(script.err.find("command: [python3, hooks/custom.py]") != std::string::npos);
 }
 
 }  // namespace

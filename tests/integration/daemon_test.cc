@@ -959,3 +959,31 @@ TEST_CASE("daemon: a client with no daemon gets a clear error", "[integration]")
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("daemon: custom callbacks run only where the config allows them", "[integration]") {
+  const std::string hook =
+      "callbacks=[{type: custom, trigger: epoch_end, interval: 10, "
+      "command: [sh, -c, 'echo \"$ENTRENAR_STEP\" >> \"$ENTRENAR_RUN_DIR/hook\"']}]";
+  {
+    Daemon d(1);
+    ProcessResult refused = d.Cli({"submit", kIris, "--set", hook});
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.err.find("callbacks[0]: custom callbacks are off on this entrenard; an admin "
+                           "can allow them with `allow_custom_callbacks: true`") !=
+          std::string::npos);
+    CHECK(d.Cli({"show", "1"}).exit_code == 7);  // nothing was queued: there is no job 1
+  }
+  Daemon d(1, 30, {"--allow-custom-callbacks"});
+  const std::string run = d.dir.path + "/runs/hooked";
+  const std::int64_t id = d.Submit(kIris, {hook, "output.dir=" + run});
+  const json done = d.WaitFor(
+      id, [](const json& j) { return j["state"] == "SUCCEEDED"; }, 120);
+  const std::string ran = Slurp(run + "/hook");
+  CHECK_FALSE(ran.empty());
+  CHECK(ran.find('\n') != std::string::npos);
+  CHECK(fs::exists(run + "/quality.yaml"));
+}
+
+}  // namespace

@@ -607,6 +607,8 @@ int RunTrain(const TrainArgs& a) {
   train.seed = static_cast<std::uint64_t>(*m.seed);
   train.stop = &g_stop;
   train.resume_from = a.resume;
+  const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
+  train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
   Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
   const bool recorded = recorder.Finish(m.output.metrics);
   recorder.FinishTracking(!summary.ok() || summary->halted ? "FAILED"

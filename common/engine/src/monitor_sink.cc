@@ -20,6 +20,10 @@ MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
 
 void MonitorSink::OnEvent(const Event& e) {
   if (outer_stop_ && outer_stop_->load()) stop_ = true;
+  if (e.kind == Event::Kind::kAlert) {  // raised by the engine itself (a failed callback)
+    const auto field = [&](const char* k) { return e.fields.count(k) ? e.fields.at(k) : ""; };
+    fired_.push_back({e.step, field("condition"), field("action"), e.text});
+  }
   if (!monitor_ && !sampler_) {  // nothing to watch: passed on as it is
     out_.OnEvent(e);
     return;

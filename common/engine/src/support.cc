@@ -68,7 +68,8 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "output.dir",
                                    "output.model.format",
                                    "output.metrics.format",
-                                   "output.metrics.include"};
+                                   "output.metrics.include",
+                                   "callbacks"};
   // A section switched off asks nothing of the engine.
   if (!m.lora.enabled) keys.emplace_back("lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
@@ -125,6 +126,25 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   }
   if (m.output.model.format != "safetensors" && m.output.model.format != "pt") {
     refuse("output.model.format", m.output.model.format, "use safetensors or pt");
+  }
+  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
+    const manifest::CallbackConfig& cb = m.callbacks[i];
+    const std::string path = "callbacks[" + std::to_string(i) + "]";
+    if (cb.script) {
+      refuse(path + ".script", "an inline script (entrenar runs commands, not embedded Python)",
+             "save the script as a file and run it: command: [python3, hooks/" + cb.type +
+                 ".py]; it gets the run's state as JSON on stdin");
+    }
+    const bool step_bound = cb.type == "gradient_monitor" || cb.type == "lr_monitor";
+    if (step_bound && cb.trigger != "step" && cb.trigger != "epoch_end") {
+      refuse(path + ".trigger", cb.trigger + " for " + cb.type,
+             cb.type + " reads the optimizer step: use trigger step or epoch_end");
+    }
+    for (const char* k : {"max_tokens", "temperature"}) {
+      if (m.IsSet(path + ".config." + k)) {
+        refuse(path + ".config." + k, k, "generation options belong to language models");
+      }
+    }
   }
   const auto& tracking = m.monitoring.tracking;
   if (tracking.enabled && tracking.backend == "mlflow" && tracking.uri &&

@@ -10,12 +10,14 @@
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
+#include "entrenar/engine/callbacks.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/engine/loss_scale.h"
 #include "entrenar/engine/metrics.h"
@@ -99,7 +101,11 @@ struct Run {
   Precision prec;
   torch::ScalarType input_dtype = torch::kFloat;  // float32 for embedding ids
   LossScaler scaler = LossScaler::Dynamic();
-  bool fold_run = false;  // a cross-validation fold: no checkpoints, no saved model
+  bool fold_run = false;             // a cross-validation fold: no checkpoints, no saved model
+  std::int64_t validations = 0;      // done so far, for validation_end callbacks
+  bool callback_checkpoint = false;  // a checkpoint callback asked for one
+  std::map<std::size_t, double> callback_best;  // save_best checkpoint callbacks' best values
+  std::map<std::string, double> last_values;    // the last step's metrics, for custom callbacks
 
   // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
   // newest keep_last. `next_epoch`/`next_batch` say where training continues.
@@ -335,6 +341,7 @@ struct Run {
     const std::map<std::string, double> v = Evaluate(val_x, val_y, "val_", &summary.val_confusion);
     summary.val = v;
     Emit(Event::Kind::kValidation, v);
+    RunCallbacks(Trigger::kValidationEnd, ++validations);
     // A metric may be named with or without its prefix: `accuracy` is `val_accuracy`.
     auto lookup = [&](const std::string& name) -> std::optional<double> {
       if (v.count(name)) return v.at(name);
@@ -387,6 +394,178 @@ struct Run {
         " skipped: a gradient overflowed float16; loss scale now " +
         std::to_string(scaler.scale()));
     return false;
+  }
+
+  // ---- callbacks (SPEC §9); none run in cross-validation folds -------------------------------
+
+  // gradient_monitor, due at this step: the global gradient norm before clipping, per layer
+  // with `per_layer`, and with `log_histogram` 20-bin histograms appended to gradients.jsonl.
+  void GradientCallbacks(std::int64_t at, bool last_of_epoch, std::map<std::string, double>* out) {
+    for (const manifest::CallbackConfig& cb : m.callbacks) {
+      if (fold_run || cb.type != "gradient_monitor" || !StepDue(cb, at, last_of_epoch)) continue;
+      torch::NoGradGuard no_grad;
+      double total = 0;
+      nlohmann::ordered_json histograms = nlohmann::ordered_json::object();
+      for (const auto& p : model->named_parameters()) {
+        if (!p.value().grad().defined()) continue;
+        const torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat);
+        const double norm = g.norm().item<double>();
+        total += norm * norm;
+        if (cb.config.per_layer.value_or(false)) (*out)["grad_norm/" + p.key()] = norm;
+        if (!cb.config.log_histogram.value_or(false)) continue;
+        const double lo = g.min().item<double>(), hi = g.max().item<double>();
+        const torch::Tensor counts = torch::histc(g, 20, lo, hi).to(torch::kLong).contiguous();
+        histograms[p.key()] = {{"min", lo},
+                               {"max", hi},
+                               {"counts", std::vector<std::int64_t>(
+                                              counts.data_ptr<std::int64_t>(),
+                                              counts.data_ptr<std::int64_t>() + counts.numel())}};
+      }
+      (*out)["grad_norm"] = std::sqrt(total);
+      if (!histograms.empty()) {
+        std::ofstream(options.run_dir + "/gradients.jsonl", std::ios::app)
+            << nlohmann::ordered_json{{"step", at}, {"histograms", histograms}}.dump() << "\n";
+      }
+    }
+  }
+
+  // lr_monitor, due at this step: each optimizer group's learning rate.
+  void LearningRateCallbacks(std::int64_t at, bool last_of_epoch,
+                             std::map<std::string, double>* out) {
+    for (const manifest::CallbackConfig& cb : m.callbacks) {
+      if (fold_run || cb.type != "lr_monitor" || !StepDue(cb, at, last_of_epoch)) continue;
+      auto& groups = optimizer->param_groups();
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        (*out)["learning_rate_group_" + std::to_string(g)] = groups[g].options().get_lr();
+      }
+    }
+  }
+
+  // Step-bound callbacks run at their step, or with epoch_end at the epoch's last step.
+  bool StepDue(const manifest::CallbackConfig& cb, std::int64_t at, bool last_of_epoch) const {
+    return CallbackDue(cb, Trigger::kStep, at) ||
+           (last_of_epoch && CallbackDue(cb, Trigger::kEpochEnd, epoch));
+  }
+
+  // checkpoint, sample_predictions and custom callbacks due at the `count`-th `t`.
+  void RunCallbacks(Trigger t, std::int64_t count) {
+    for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
+      const manifest::CallbackConfig& cb = m.callbacks[i];
+      if (fold_run || !CallbackDue(cb, t, count)) continue;
+      if (cb.type == "checkpoint" && t != Trigger::kTrainEnd) CheckpointCallback(i, cb);
+      if (cb.type == "sample_predictions") SamplePredictions(cb, t);
+      if (cb.type == "custom") CustomCallback(i, cb, t);
+    }
+  }
+
+  // Asks for a checkpoint at the next step boundary; with save_best only when `metric` (from
+  // the last validation) improved on the best this callback saw.
+  void CheckpointCallback(std::size_t i, const manifest::CallbackConfig& cb) {
+    if (!cb.config.save_best.value_or(false)) {
+      callback_checkpoint = true;
+      return;
+    }
+    const std::string metric = cb.config.metric.value_or(m.training.checkpoint.metric);
+    const std::string name = summary.val.count(metric) ? metric : "val_" + metric;
+    if (!summary.val.count(name)) return;
+    const double value = summary.val.at(name);
+    const std::string mode = cb.config.mode.value_or(LowerIsBetterName(name) ? "min" : "max");
+    if (callback_best.count(i) && !Better(value, callback_best[i], mode, 0)) return;
+    callback_best[i] = value;
+    callback_checkpoint = true;
+    Log("callbacks[" + std::to_string(i) + "]: " + name + " improved to " + std::to_string(value) +
+        ", checkpointing");
+  }
+
+  static bool LowerIsBetterName(const std::string& name) {
+    for (const char* word : {"loss", "error", "mse", "mae", "rmse", "perplexity"}) {
+      if (name.find(word) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  // The first num_samples validation rows (test rows without validation) with their target and
+  // prediction, appended to samples.jsonl.
+  void SamplePredictions(const manifest::CallbackConfig& cb, Trigger t) {
+    const bool val = val_x.size(0) > 0;
+    const torch::Tensor& x = val ? val_x : test_x;
+    const torch::Tensor& y = val ? val_y : test_y;
+    const std::int64_t n = std::min<std::int64_t>(cb.config.num_samples.value_or(10), x.size(0));
+    if (n <= 0) return;
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const torch::Tensor logits = Forward(x.slice(0, 0, n));
+    model->train();
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    std::int64_t right = 0;
+    for (std::int64_t r = 0; r < n; ++r) {
+      nlohmann::ordered_json s = {{"row", r}};
+      if (Classification()) {
+        const torch::Tensor p = Probabilities(logits.slice(0, r, r + 1))[0];
+        const auto pred = p.argmax().item<std::int64_t>();
+        const auto truth = static_cast<std::int64_t>(y[r].item<double>());
+        s["target"] = data.classes[static_cast<std::size_t>(truth)];
+        s["prediction"] = data.classes[static_cast<std::size_t>(pred)];
+        s["confidence"] = p[pred].item<double>();
+        right += pred == truth;
+      } else {
+        s["target"] = y[r].item<double>();
+        s["prediction"] = logits[r][0].item<double>();
+      }
+      rows.push_back(s);
+    }
+    std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
+        << nlohmann::ordered_json{{"step", step},
+                                  {"epoch", epoch},
+                                  {"trigger", TriggerName(t)},
+                                  {"split", val ? "val" : "test"},
+                                  {"samples", rows}}
+               .dump()
+        << "\n";
+    Log("sample predictions at step " + std::to_string(step) + ": " +
+        (Classification() ? std::to_string(right) + "/" + std::to_string(n) + " right"
+                          : std::to_string(n) + " rows") +
+        " (samples.jsonl)");
+  }
+
+  // Runs a custom callback's command with the run's state; a failure is an alert.
+  void CustomCallback(std::size_t i, const manifest::CallbackConfig& cb, Trigger t) {
+    const std::string name = "callbacks[" + std::to_string(i) + "]";
+    auto alert = [&](const std::string& why) {
+      Event e;
+      e.kind = Event::Kind::kAlert;
+      e.step = step;
+      e.epoch = epoch;
+      e.text =
+          name + " (" + Join(cb.command.value_or(std::vector<std::string>{}), " ") + "): " + why;
+      e.fields = {{"condition", name}, {"action", "warn"}};
+      sink.OnEvent(e);
+    };
+    if (!options.allow_custom_callbacks) return alert("custom callbacks are disabled here");
+    nlohmann::ordered_json state = {{"callback", i},
+                                    {"trigger", TriggerName(t)},
+                                    {"step", step},
+                                    {"epoch", epoch},
+                                    {"run_dir", options.run_dir},
+                                    {"metrics", last_values},
+                                    {"validation", summary.val}};
+    const std::map<std::string, std::string> env = {
+        {"ENTRENAR_RUN_DIR", options.run_dir},
+        {"ENTRENAR_STEP", std::to_string(step)},
+        {"ENTRENAR_EPOCH", std::to_string(epoch)},
+        {"ENTRENAR_TRIGGER", std::string(TriggerName(t))},
+        {"ENTRENAR_CALLBACK", std::to_string(i)}};
+    const auto timeout = std::chrono::milliseconds(
+        static_cast<std::int64_t>(1000 * (cb.timeout ? cb.timeout->seconds : 60.0)));
+    const CommandResult r = RunCommand(*cb.command, state.dump() + "\n", env, timeout,
+                                       options.run_dir + "/logs/callbacks.log", options.base_dir);
+    if (!r.error.empty()) return alert(r.error);
+    if (r.timed_out) return alert("timed out after " + (cb.timeout ? cb.timeout->text : "60s"));
+    if (r.exit_code != 0) {
+      alert(r.exit_code < 0 ? "killed by a signal"
+                            : "exited with " + std::to_string(r.exit_code) +
+                                  " (its output is in logs/callbacks.log)");
+    }
   }
 
   Status Loop() {
@@ -442,6 +621,9 @@ struct Run {
         window_samples += xb.size(0);
         if (++micro < window) continue;
         const bool take_step = !prec.scale_loss || UnscaleGradients();
+        const bool last_of_epoch = b + 1 == batches;
+        std::map<std::string, double> callback_values;
+        GradientCallbacks(step + 1, last_of_epoch, &callback_values);
         if (m.training.gradient.clip_value) {
           torch::nn::utils::clip_grad_value_(model->parameters(), *m.training.gradient.clip_value);
         }
@@ -456,6 +638,7 @@ struct Run {
           optimizer->param_groups()[g].options().set_lr(
               LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
         }
+        LearningRateCallbacks(step + 1, last_of_epoch, &callback_values);
         if (take_step) optimizer->step();
         ZeroGrad(*optimizer);
         ++step;
@@ -468,11 +651,15 @@ struct Run {
             {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
         if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
         if (prec.scale_loss) values["loss_scale"] = scaler.scale();
+        values.insert(callback_values.begin(), callback_values.end());
         if (!std::isfinite(window_loss)) {
           return InvalidArgument("the training loss became " + std::to_string(window_loss) +
                                  " at step " + std::to_string(step) + "; lower optimizer.lr");
         }
+        last_values = values;
+        last_values.erase("total_steps");
         Emit(Event::Kind::kMetric, values);
+        RunCallbacks(Trigger::kStep, step);
         micro = 0;
         window_loss = 0;
         window_samples = 0;
@@ -484,7 +671,6 @@ struct Run {
               std::to_string(step));
           done = true;
         }
-        const bool last_of_epoch = b + 1 == batches;
         if (options.stop && options.stop->load()) {
           summary.stopped = true;
           Log("stopped on request after step " + std::to_string(step));
@@ -495,7 +681,7 @@ struct Run {
           } else {
             checkpoint_due = true;
           }
-        } else if ((step % save_every == 0 ||
+        } else if ((step % save_every == 0 || std::exchange(callback_checkpoint, false) ||
                     (options.checkpoint_now && options.checkpoint_now->exchange(false))) &&
                    !done) {
           if (last_of_epoch) {
@@ -509,6 +695,8 @@ struct Run {
         if (!every && Validate()) done = true;
       }
       summary.epochs = epoch;
+      RunCallbacks(Trigger::kEpochEnd, epoch);
+      if (std::exchange(callback_checkpoint, false)) checkpoint_due = true;
       if (checkpoint_due && !(done && !summary.stopped)) {
         ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch + 1, 0));
         checkpoint_due = false;
@@ -725,6 +913,7 @@ Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, E
     ENTRENAR_RETURN_IF_ERROR(run.Resume(options.resume_from));
   }
   ENTRENAR_RETURN_IF_ERROR(run.Loop());
+  run.RunCallbacks(Trigger::kTrainEnd, 1);
   if (fold_run) {
     if (!run.best_state.empty()) {
       run.Restore(run.best_state);

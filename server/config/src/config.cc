@@ -141,6 +141,11 @@ Status LoadFile(const std::string& path, Daemon* c) {
       {"retention_days", integer("retention_days", &c->retention_days)},
       {"worker", text("worker", &c->worker)},
       {"log_level", text("log_level", &c->log_level)},
+      {"allow_custom_callbacks",
+       [&path, c](const YAML::Node& n) {
+         return Read(path, n, "allow_custom_callbacks", "true or false",
+                     &c->allow_custom_callbacks);
+       }},
       {"devices",
        [&](const YAML::Node& n) -> Status {
          if (n.IsScalar()) {

@@ -211,6 +211,17 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
   manifest::Manifest& m = *r.manifest;
+  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
+    if (m.callbacks[i].type == "custom" && !config_.allow_custom_callbacks) {
+      const std::string key = "callbacks[" + std::to_string(i) + "]";
+      const manifest::Location at = m.LocationOf(key);
+      return {StatusCode::FAILED_PRECONDITION,
+              at.file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
+                  key +
+                  ": custom callbacks are off on this entrenard; an admin can allow them with "
+                  "`allow_custom_callbacks: true` in entrenard.yaml"};
+    }
+  }
   if (!m.seed) {
     // Drawn once here, so every attempt of the job (resumes included) uses the same seed.
     m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);

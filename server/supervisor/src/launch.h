@@ -28,8 +28,8 @@ struct Launch {
 // The environment of a worker: the daemon's, with the devices it may use
 // (`CUDA_VISIBLE_DEVICES`, NVML/PCI order; empty for CPU slots) and, when it runs as another
 // user, that user's HOME, USER and LOGNAME.
-std::vector<std::string> WorkerEnv(const std::string& cuda_visible, const std::string& user,
-                                   const std::string& home);
+std::vector<std::string> WorkerEnv(bool allow_custom_callbacks, const std::string& cuda_visible,
+                                   const std::string& user, const std::string& home);
 
 // Fills become/uid/gid/groups for the user `uid` (its primary group when `gid` is 0).
 Status BecomeOwner(std::uint32_t uid, std::uint32_t gid, Launch* launch, std::string* user,

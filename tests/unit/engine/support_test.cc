@@ -29,7 +29,7 @@ TEST_CASE("A manifest the engine implements passes the support check", "[unit][e
 TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`", "[unit][engine]") {
   std::vector<manifest::Diagnostic> d =
       Check(kModel +
-            "  device: mps\ncallbacks:\n  - type: lr_monitor\n"
+            "  device: mps\ncallbacks:\n  - {type: lr_monitor, trigger: validation_end}\n"
             "training:\n  validation: {metrics: [accuracy, perplexity]}\n");
   std::vector<std::string> messages;
   for (const auto& x : d) messages.push_back(x.message);
@@ -37,7 +37,7 @@ TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`",
   auto has = [&](const std::string& m) {
     return std::find(messages.begin(), messages.end(), m) != messages.end();
   };
-  CHECK(has("not supported yet: callbacks"));
+  CHECK(has("not supported yet: callbacks[0].trigger: validation_end for lr_monitor"));
   CHECK(has("not supported yet: model.device: mps"));
   CHECK(has("not supported yet: training.validation.metrics: perplexity"));
   CHECK(messages.size() == 3);
@@ -46,6 +46,17 @@ TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`",
   // No architecture: nothing to load the weights into.
   CHECK(Check("model:\n  source: ./base.safetensors\n")[0].message.find(
             "not supported yet: model") == 0);
+}
+
+TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {
+  CHECK(Check(kModel + "callbacks:\n  - {type: gradient_monitor, trigger: step, interval: 10}\n"
+                       "  - {type: custom, trigger: epoch_end, command: [python3, hook.py]}\n"
+                       "  - {type: sample_predictions, config: {num_samples: 4}}\n")
+            .empty());
+  const auto script = Check(kModel + "callbacks:\n  - type: custom\n    script: \"save(model)\"\n");
+  REQUIRE(script.size() == 1);
+  CHECK(script[0].path == "callbacks[0].script");
+  CHECK(script[0].hints.at(0).find("command: [python3, hooks/custom.py]") != std::string::npos);
 }
 
 TEST_CASE("Model sources load from local safetensors files only", "[unit][engine]") {

@@ -31,6 +31,7 @@ TEST_CASE("The config file sets every option", "[unit][config]") {
       "retention_days: 30\n"
       "worker: /opt/entrenar-train\n"
       "log_level: debug\n"
+      "allow_custom_callbacks: true\n"
       "tcp:\n"
       "  address: 127.0.0.1:7443\n"
       "  cert: /etc/c.pem\n"
@@ -49,6 +50,7 @@ TEST_CASE("The config file sets every option", "[unit][config]") {
   CHECK(c.retention_days == 30);
   CHECK(c.worker == "/opt/entrenar-train");
   CHECK(c.log_level == "debug");
+  CHECK(c.allow_custom_callbacks);
   CHECK(c.tcp.address == "127.0.0.1:7443");
   CHECK(c.tcp.tokens == "/etc/tokens");
 }
@@ -59,6 +61,9 @@ TEST_CASE("Config mistakes name the file, line, column and key", "[unit][config]
   CHECK(s.code() == StatusCode::kInvalidArgument);
   CHECK(s.message().find("entrenard.yaml:2:1: unknown key `grace_perod`; did you mean "
                          "`grace_period`?") != std::string::npos);
+  s = Load("allow_custom_callbacks: sometimes\n", &c);
+  CHECK(s.message().find("allow_custom_callbacks: expected true or false, got `sometimes`") !=
+        std::string::npos);
   s = Load("cpu_slots: many\n", &c);
   CHECK(s.message().find(":1:12: cpu_slots: expected an integer, got `many`") != std::string::npos);
   s = Load("tcp:\n  adress: x\n", &c);
@@ -85,6 +90,7 @@ TEST_CASE("The example config in deploy/ loads", "[unit][config]") {
   INFO(s.ToString());
   CHECK(s.ok());
   CHECK(c.retention_days == 90);
+  CHECK_FALSE(c.allow_custom_callbacks);
 }
 
 TEST_CASE("Devices are auto, cpu or a list of GPU indices", "[unit][config]") {

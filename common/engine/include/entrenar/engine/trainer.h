@@ -27,6 +27,9 @@ struct TrainOptions {
   // A checkpoint directory (run_dir/checkpoints/step-N) to continue from exactly: weights,
   // optimizer, RNG, data position, best and early-stopping state.
   std::string resume_from;
+  // Custom callbacks run their commands (entrenard turns them off unless its config allows
+  // them: they then fire an alert instead).
+  bool allow_custom_callbacks = true;
 };
 
 // The optimizer step a checkpoint directory was written at, from its state.json.

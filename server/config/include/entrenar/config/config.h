@@ -28,6 +28,8 @@ struct Daemon {
   std::int64_t retention_days = 0;  // ended jobs older than this are deleted; 0 keeps them all
   std::string worker;               // the entrenar-train binary
   std::string log_level = "info";
+  // Jobs may have `custom` callbacks, which run the job's own shell commands (as its user).
+  bool allow_custom_callbacks = false;
   Tcp tcp;
 };
 

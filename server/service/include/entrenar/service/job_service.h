@@ -16,7 +16,8 @@ namespace entrenar::service {
 struct ServiceConfig {
   std::set<std::uint32_t> admins;  // uids that may cancel and resume any job
   std::size_t max_manifest_bytes = 1 << 20;
-  std::string devices_note;  // how the devices were found, for ClusterStatus
+  std::string devices_note;             // how the devices were found, for ClusterStatus
+  bool allow_custom_callbacks = false;  // else Submit refuses jobs with `custom` callbacks
 };
 
 // Who is calling.
