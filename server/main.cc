@@ -148,6 +148,7 @@ int Run(const entrenar::config::Daemon& flags) {
   sc.run_as_owner = geteuid() == 0;
   sc.report_target = "unix:" + fs::absolute(flags.socket).string();
   sc.allow_custom_callbacks = flags.allow_custom_callbacks;
+  sc.nvml_library = flags.nvml_library;
   entrenar::supervisor::Supervisor supervisor(**store, sc);
 
   Peers peers;

@@ -401,13 +401,51 @@ TEST_CASE("train: system metrics are sampled into the step rows and alerts read 
   const json s = Summary(run);
   REQUIRE(s["alerts"].size() == 1);
   CHECK(s["alerts"][0]["step"] == first);
-  // GPU metrics are refused by name until they are sampled.
-  ProcessResult gpu = Train({kDigits, "--set", "monitoring.system.enabled=true", "--set",
-                             "monitoring.system.metrics=[cpu_percent, gpu_utilization]", "--output",
-                             dir.path + "/gpu"});
-  CHECK(gpu.exit_code == 3);
-  CHECK(gpu.err.find("not supported yet: monitoring.system.metrics: gpu_utilization") !=
-        std::string::npos);
+}
+
+// `entrenar train` with the fake NVML library (tests/support/fake_nvml.cc) and the GPUs that
+// CUDA_VISIBLE_DEVICES names; returns the rows that carry GPU metrics.
+std::vector<json> GpuRows(const std::string& run, const std::string& visible,
+                          const std::string& library = ENTRENAR_FAKE_NVML) {
+  ProcessResult r = RunProcess(
+      {"/usr/bin/env", "ENTRENAR_NVML_LIBRARY=" + library, "FAKE_NVML_USED_MIB=4096",
+       "FAKE_NVML_UTIL=30", "CUDA_VISIBLE_DEVICES=" + visible, entrenar::testing::EntrenarBinary(),
+       "train", kDigits, "--output", run, "--set", "training.epochs=3", "--set",
+       "monitoring.system.enabled=true", "--set", "monitoring.system.interval=10", "--set",
+       "monitoring.alerts=[{condition: \"gpu_memory > 0.4\", action: warn}]"},
+      "", 240);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::vector<json> rows;
+  std::ifstream in(run + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const json row = json::parse(line);
+    if (row.contains("gpu_memory")) rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST_CASE("train: GPU metrics come from NVML for the visible GPUs, and alerts read them", "[e2e]") {
+  TempDir dir;
+  // GPU 1 of the fake driver: 2 × 4096 MiB used of 16 GiB, 2 × 30 % busy.
+  const std::vector<json> one = GpuRows(dir.path + "/one", "1");
+  REQUIRE_FALSE(one.empty());
+  CHECK(one[0]["gpu_memory_mb"] == 8192);
+  CHECK(one[0]["gpu_memory"] == 0.5);
+  CHECK(one[0]["gpu_utilization"] == 60);
+  const json s = Summary(dir.path + "/one");
+  REQUIRE(s["alerts"].size() == 1);
+  CHECK(s["alerts"][0]["condition"] == "gpu_memory > 0.4");
+  // Both GPUs: memory adds up, utilization is the mean; the alert (0.375) does not fire.
+  const std::vector<json> both = GpuRows(dir.path + "/both", "0,1");
+  REQUIRE_FALSE(both.empty());
+  CHECK(both[0]["gpu_memory_mb"] == 4096 + 8192);
+  CHECK(both[0]["gpu_memory"] == Approx(12288.0 / 32768));
+  CHECK(both[0]["gpu_utilization"] == 45);
+  CHECK(Summary(dir.path + "/both")["alerts"].empty());
+  // A CPU job (no visible GPU) and a machine without the driver: no GPU metrics, no error.
+  CHECK(GpuRows(dir.path + "/cpu", "").empty());
+  CHECK(GpuRows(dir.path + "/none", "0", "/nonexistent/libnvidia-ml.so.1").empty());
 }
 
 }  // namespace

@@ -965,7 +965,8 @@ namespace {
 TEST_CASE("daemon: custom callbacks run only where the config allows them", "[integration]") {
   const std::string hook =
       "callbacks=[{type: custom, trigger: epoch_end, interval: 10, "
-      "command: [sh, -c, 'echo \"$ENTRENAR_STEP\" >> \"$ENTRENAR_RUN_DIR/hook\"']}]";
+      "command: [sh, -c, 'echo \"$ENTRENAR_STEP $ENTRENAR_NVML_LIBRARY\" >> "
+      "\"$ENTRENAR_RUN_DIR/hook\"']}]";
   {
     Daemon d(1);
     ProcessResult refused = d.Cli({"submit", kIris, "--set", hook});
@@ -975,14 +976,16 @@ TEST_CASE("daemon: custom callbacks run only where the config allows them", "[in
           std::string::npos);
     CHECK(d.Cli({"show", "1"}).exit_code == 7);  // nothing was queued: there is no job 1
   }
-  Daemon d(1, 30, {"--allow-custom-callbacks"});
+  // The daemon's NVML library reaches workers (for GPU metrics), here seen by the hook.
+  Daemon d(1, 30,
+           {"--allow-custom-callbacks", "--devices", "cpu", "--nvml-library", ENTRENAR_FAKE_NVML});
   const std::string run = d.dir.path + "/runs/hooked";
   const std::int64_t id = d.Submit(kIris, {hook, "output.dir=" + run});
   const json done = d.WaitFor(
       id, [](const json& j) { return j["state"] == "SUCCEEDED"; }, 120);
   const std::string ran = Slurp(run + "/hook");
   CHECK_FALSE(ran.empty());
-  CHECK(ran.find('\n') != std::string::npos);
+  CHECK(ran.find(std::string(" ") + ENTRENAR_FAKE_NVML + "\n") != std::string::npos);
   CHECK(fs::exists(run + "/quality.yaml"));
 }
 

@@ -1,7 +1,8 @@
 // A stand-in for the NVIDIA driver's libnvidia-ml.so.1, for machines without a GPU: it speaks
 // the NVML C ABI (the calls entrenard makes) and reports FAKE_NVML_GPUS devices (default 2),
 // "Fake NVML GPU N" with 16 GiB each. FAKE_NVML_FAIL_INIT=1 makes nvmlInit fail like a driver
-// whose kernel module is not loaded.
+// whose kernel module is not loaded. GPU N is (N + 1) × FAKE_NVML_USED_MIB (default 0) MiB used
+// and (N + 1) × FAKE_NVML_UTIL percent (default 0) busy.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,10 +52,22 @@ int nvmlDeviceGetUUID(void* device, char* uuid, unsigned length) {
   std::snprintf(uuid, length, "GPU-00000000-0000-0000-0000-%012u", Index(device));
   return kSuccess;
 }
-int nvmlDeviceGetMemoryInfo(void*, FakeNvmlMemory* memory) {
+unsigned long long EnvNumber(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::strtoull(v, nullptr, 10) : 0;
+}
+int nvmlDeviceGetMemoryInfo(void* device, FakeNvmlMemory* memory) {
   memory->total = 16ULL << 30;
-  memory->free = memory->total;
-  memory->used = 0;
+  memory->used = (Index(device) + 1) * (EnvNumber("FAKE_NVML_USED_MIB") << 20);
+  memory->free = memory->total - memory->used;
+  return kSuccess;
+}
+struct FakeNvmlUtilization {
+  unsigned gpu, memory;
+};
+int nvmlDeviceGetUtilizationRates(void* device, FakeNvmlUtilization* rates) {
+  rates->gpu = static_cast<unsigned>((Index(device) + 1) * EnvNumber("FAKE_NVML_UTIL"));
+  rates->memory = 0;
   return kSuccess;
 }
 const char* nvmlErrorString(int result) {

@@ -156,12 +156,6 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
     refuse("output.report.format", "pdf",
            "use html and print it: chromium --headless --print-to-pdf=report.pdf report.html");
   }
-  for (const std::string& metric : m.monitoring.system.metrics) {
-    if (metric.rfind("gpu", 0) == 0 && m.monitoring.system.enabled) {
-      refuse("monitoring.system.metrics", metric + " (GPU metrics are not sampled yet)",
-             "cpu_percent, memory_mb and disk_io are; leave the GPU ones out for now");
-    }
-  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -19,11 +20,71 @@ double Field(const std::string& path, const std::string& key) {
   return -1;
 }
 
+// The NVML indices CUDA_VISIBLE_DEVICES names (indices, or UUIDs and their prefixes), in order;
+// all `count` when it is unset. An empty value (a CPU job) names none.
+std::vector<int> VisibleGpus(nvml::Library& nvml, int count) {
+  std::vector<int> out;
+  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!env) {
+    for (int i = 0; i < count; ++i) out.push_back(i);
+    return out;
+  }
+  std::stringstream list(env);
+  for (std::string item; std::getline(list, item, ',');) {
+    if (item.empty()) continue;
+    if (item.rfind("GPU-", 0) != 0) {
+      const int index = std::atoi(item.c_str());
+      if (index < 0 || index >= count) break;  // CUDA stops at the first invalid entry
+      out.push_back(index);
+      continue;
+    }
+    for (int i = 0; i < count; ++i) {
+      const Result<nvml::GpuInfo> info = nvml.Info(i);
+      if (info.ok() && info->uuid.rfind(item, 0) == 0) out.push_back(i);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+void SystemSampler::OpenGpus() {
+  if (!Wants("gpu_utilization") && !Wants("gpu_memory_mb") && !Wants("gpu_memory")) return;
+  const char* path = std::getenv("ENTRENAR_NVML_LIBRARY");
+  Result<std::unique_ptr<nvml::Library>> lib =
+      nvml::Library::Load(path && *path ? path : "libnvidia-ml.so.1");
+  if (!lib.ok()) return;  // no driver: no GPU metrics
+  const Result<int> count = (*lib)->Count();
+  if (!count.ok()) return;
+  gpus_ = VisibleGpus(**lib, *count);
+  if (!gpus_.empty()) nvml_ = std::move(*lib);
+}
+
+void SystemSampler::SampleGpus(std::map<std::string, double>* s) {
+  if (!nvml_) return;
+  double utilization = 0;
+  std::int64_t used = 0, total = 0;
+  int seen = 0;
+  for (int index : gpus_) {
+    const std::optional<nvml::GpuUsage> u = nvml_->Usage(index);
+    if (!u) continue;
+    utilization += u->utilization_percent;
+    used += u->memory_used_bytes;
+    total += u->memory_total_bytes;
+    ++seen;
+  }
+  if (seen == 0) return;
+  if (Wants("gpu_utilization")) (*s)["gpu_utilization"] = utilization / seen;
+  if (Wants("gpu_memory_mb")) (*s)["gpu_memory_mb"] = static_cast<double>(used) / (1 << 20);
+  if (Wants("gpu_memory") && total > 0) {
+    (*s)["gpu_memory"] = static_cast<double>(used) / static_cast<double>(total);
+  }
+}
 
 SystemSampler::SystemSampler(std::chrono::milliseconds interval, std::vector<std::string> metrics)
     : interval_(std::max(interval, std::chrono::milliseconds(10))), metrics_(std::move(metrics)) {
   thread_ = std::thread([this] {
+    OpenGpus();  // on this thread: loading the driver's library takes a moment
     Counters before = Read();
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_cv_.wait_for(lock, interval_, [this] { return stop_; })) {
@@ -95,6 +156,7 @@ void SystemSampler::Sample(const Counters& before, const Counters& now) {
     s["disk_write_bytes_per_s"] = write;
     s["disk_io"] = read + write;
   }
+  SampleGpus(&s);
   std::lock_guard<std::mutex> lock(mu_);
   latest_ = std::move(s);
   version_.fetch_add(1, std::memory_order_release);

@@ -5,10 +5,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "entrenar/nvml/nvml.h"
 
 namespace entrenar::engine {
 
@@ -18,7 +21,14 @@ namespace entrenar::engine {
 //   memory_system_mb   memory in use on the machine (MemTotal - MemAvailable), MiB
 //   disk_io            bytes/s the process read plus wrote (read_bytes, write_bytes), with
 //                      disk_read_bytes_per_s and disk_write_bytes_per_s
-// `metrics` picks among cpu_percent, memory_mb (with memory_system_mb) and disk_io (empty: all).
+//   gpu_utilization    mean utilization of this process's GPUs, percent (NVML)
+//   gpu_memory_mb      memory in use on them, MiB
+//   gpu_memory         that memory as a fraction of theirs (0..1)
+// This process's GPUs: those CUDA_VISIBLE_DEVICES names (NVML indices or GPU-UUIDs), else all.
+// NVML comes from ENTRENAR_NVML_LIBRARY (default libnvidia-ml.so.1); without it, or without
+// GPUs, there are no GPU metrics and no error.
+// `metrics` picks among cpu_percent, memory_mb (with memory_system_mb), disk_io,
+// gpu_utilization, gpu_memory_mb and gpu_memory (empty: all).
 class SystemSampler {
  public:
   SystemSampler(std::chrono::milliseconds interval, std::vector<std::string> metrics);
@@ -39,6 +49,8 @@ class SystemSampler {
   static Counters Read();
   void Sample(const Counters& before, const Counters& now);
   bool Wants(const std::string& metric) const;
+  void OpenGpus();
+  void SampleGpus(std::map<std::string, double>* s);
 
   const std::chrono::milliseconds interval_;
   const std::vector<std::string> metrics_;
@@ -47,6 +59,8 @@ class SystemSampler {
   bool stop_ = false;
   std::map<std::string, double> latest_;
   std::atomic<std::uint64_t> version_{0};
+  std::unique_ptr<nvml::Library> nvml_;  // null: no GPU metrics
+  std::vector<int> gpus_;                // NVML indices
   std::thread thread_;
 };
 

@@ -97,14 +97,14 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 
 }  // namespace
 
-std::vector<std::string> WorkerEnv(bool allow_custom_callbacks, const std::string& cuda_visible,
+std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda_visible,
                                    const std::string& user, const std::string& home) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string var(*e);
     const std::string name = var.substr(0, var.find('='));
     if (name == "CUDA_VISIBLE_DEVICES" || name == "CUDA_DEVICE_ORDER" ||
-        name == "ENTRENAR_CUSTOM_CALLBACKS")
+        name == "ENTRENAR_CUSTOM_CALLBACKS" || name == "ENTRENAR_NVML_LIBRARY")
       continue;
     if (!user.empty() && (name == "HOME" || name == "USER" || name == "LOGNAME")) continue;
     env.push_back(var);
@@ -112,7 +112,8 @@ std::vector<std::string> WorkerEnv(bool allow_custom_callbacks, const std::strin
   env.push_back("CUDA_VISIBLE_DEVICES=" + cuda_visible);
   env.push_back("CUDA_DEVICE_ORDER=PCI_BUS_ID");  // NVML's order, which names our devices
   // A job queued before an admin turned custom callbacks off does not run them.
-  if (!allow_custom_callbacks) env.push_back("ENTRENAR_CUSTOM_CALLBACKS=off");
+  if (!config.allow_custom_callbacks) env.push_back("ENTRENAR_CUSTOM_CALLBACKS=off");
+  if (!config.nvml_library.empty()) env.push_back("ENTRENAR_NVML_LIBRARY=" + config.nvml_library);
   if (!user.empty()) {
     env.insert(env.end(), {"HOME=" + home, "USER=" + user, "LOGNAME=" + user});
   }

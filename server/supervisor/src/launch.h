@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "entrenar/base/status.h"
+#include "entrenar/supervisor/supervisor.h"
 
 namespace entrenar::supervisor {
 
@@ -28,7 +29,7 @@ struct Launch {
 // The environment of a worker: the daemon's, with the devices it may use
 // (`CUDA_VISIBLE_DEVICES`, NVML/PCI order; empty for CPU slots) and, when it runs as another
 // user, that user's HOME, USER and LOGNAME.
-std::vector<std::string> WorkerEnv(bool allow_custom_callbacks, const std::string& cuda_visible,
+std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda_visible,
                                    const std::string& user, const std::string& home);
 
 // Fills become/uid/gid/groups for the user `uid` (its primary group when `gid` is 0).

@@ -280,7 +280,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   if (config_.run_as_owner && job.spec.uid != 0) {
     ENTRENAR_RETURN_IF_ERROR(BecomeOwner(job.spec.uid, job.spec.gid, &launch, &user, &home));
   }
-  launch.env = WorkerEnv(config_.allow_custom_callbacks, cuda_visible, user, home);
+  launch.env = WorkerEnv(config_, cuda_visible, user, home);
   launch.env.push_back("ENTRENAR_WORKER_TOKEN=" + token);
   ENTRENAR_ASSIGN_OR_RETURN(const pid_t pid, StartWorker(launch));
   {

@@ -27,6 +27,7 @@ struct Config {
   std::chrono::hours retention{0};     // ended jobs older than this are forgotten (0: never)
   std::string report_target;  // where workers stream their events ("unix:/run/...sock"); "": none
   bool allow_custom_callbacks = false;  // else workers get ENTRENAR_CUSTOM_CALLBACKS=off
+  std::string nvml_library;             // workers' ENTRENAR_NVML_LIBRARY, for GPU metrics
 };
 
 // One schedulable device and the job on it (0: free).
