@@ -300,6 +300,11 @@ TEST_CASE("train: mlflow retries a failing server and never stops training", "[e
   CHECK_FALSE(fs::exists(dir.path + "/tls"));
 }
 
+std::vector<std::string> With(std::vector<std::string> sets, const std::string& extra) {
+  sets.push_back(extra);
+  return sets;
+}
+
 std::vector<json> JsonLines(const std::string& path) {
   std::vector<json> out;
   std::istringstream in(Slurp(path));
@@ -391,6 +396,72 @@ TEST_CASE("train: custom callbacks can be switched off, and inline scripts are r
   CHECK(script.exit_code == 3);
   CHECK(script.err.find("not supported yet: callbacks[0].script") != std::string::npos);
   CHECK(script.err.find("command: [python3, hooks/custom.py]") != std::string::npos);
+}
+
+TEST_CASE("train: output.registry publishes to the local registry, `entrenar registry` reads it",
+          "[e2e]") {
+  TempDir dir;
+  const std::string reg = dir.path + "/registry";
+  auto train = [&](const std::string& run, std::vector<std::string> sets) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "ENTRENAR_REGISTRY=" + reg,
+                                     entrenar::testing::EntrenarBinary(),
+                                     "train",
+                                     kDigits,
+                                     "--output",
+                                     run,
+                                     "--set",
+                                     "training.epochs=2"};
+    for (const std::string& s : sets) argv.insert(argv.end(), {"--set", s});
+    return RunProcess(argv, "", 240);
+  };
+  const std::vector<std::string> publish = {
+      "output.registry.enabled=true",
+      "output.registry.target=\"pacha://models/vision/{{ name }}:{{ version }}\""};
+  ProcessResult r = train(dir.path + "/a", publish);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("published pacha://models/vision/digits-mlp:1.0.0") != std::string::npos);
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {entrenar::testing::EntrenarBinary(), "registry", "--root", reg});
+    return RunProcess(args);
+  };
+  ProcessResult ls = cli({"ls"});
+  REQUIRE(ls.exit_code == 0);
+  CHECK(ls.out.find("vision/digits-mlp:1.0.0") != std::string::npos);
+  ProcessResult show = cli({"show", "vision/digits-mlp:1.0.0"});
+  INFO(show.err);
+  REQUIRE(show.exit_code == 0);
+  CHECK(show.out.find("test_accuracy") != std::string::npos);
+  // The stored weights are the run's, named by their SHA-256 (checked with Python's hashlib).
+  const auto at = show.out.find("model.safetensors");
+  REQUIRE(at != std::string::npos);
+  const std::string line = show.out.substr(at, show.out.find('\n', at) - at);
+  const std::string blob = line.substr(line.rfind(' ') + 1);
+  ProcessResult sum = RunProcess(
+      {"/usr/bin/python3", "-c",
+       "import hashlib, sys\nprint(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+       dir.path + "/a/model.safetensors"});
+  REQUIRE(sum.exit_code == 0);
+  CHECK(fs::path(blob).filename().string() + "\n" == sum.out);
+  CHECK(Slurp(blob) == Slurp(dir.path + "/a/model.safetensors"));
+  // Another run under the same version is refused (versions are immutable); a new one is fine.
+  ProcessResult again = train(dir.path + "/b", With(publish, "optimizer.lr=1e-2"));
+  CHECK(again.exit_code == 4);
+  CHECK(again.err.find("already published with other files") != std::string::npos);
+  ProcessResult v2 =
+      train(dir.path + "/c", With(With(publish, "optimizer.lr=1e-2"), "version=\"1.1.0\""));
+  INFO(v2.err);
+  CHECK(v2.exit_code == 0);
+  CHECK(cli({"ls", "vision/digits-mlp"}).out.find("1.1.0") != std::string::npos);
+  CHECK(cli({"show", "vision/digits-mlp:9"}).exit_code == 7);
+  // Another scheme, or a malformed address, stops the run before training.
+  ProcessResult s3 = train(
+      dir.path + "/d", {"output.registry.enabled=true", "output.registry.target=s3://bucket/m:1"});
+  CHECK(s3.exit_code == 3);
+  CHECK(s3.err.find("not supported yet: output.registry.target: s3://bucket/m:1") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/d"));
 }
 
 }  // namespace

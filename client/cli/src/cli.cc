@@ -58,6 +58,7 @@ int Run(int argc, char** argv) {
   AddTrainForwarder(app, &exit_code);
   AddDaemonCommands(app, &exit_code);
   AddSchemaCommand(app, &exit_code);
+  AddRegistryCommands(app, &exit_code);
   app.parse_complete_callback([&] { SetupLogging(log_level); });
   return ParseAndRun(app, argc, argv, exit_code);
 }

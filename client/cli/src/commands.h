@@ -20,6 +20,8 @@ void AddPlanCommand(CLI::App& app, int* exit_code);
 void AddTrainCommand(CLI::App& app, int* exit_code);
 // submit, logs, ls, show, cancel, resume, queue, devices: talk to entrenard.
 void AddDaemonCommands(CLI::App& app, int* exit_code);
+// registry ls, registry show: the local model registry.
+void AddRegistryCommands(CLI::App& app, int* exit_code);
 
 // Parses the command line, running the chosen subcommand's callback (which sets `exit_code`).
 // Returns the process exit code: help and --version exit 0, a usage error 2.

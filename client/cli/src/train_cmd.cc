@@ -26,6 +26,7 @@
 #include "entrenar/monitor/quality.h"
 #include "entrenar/monitor/report.h"
 #include "entrenar/monitor/tensorboard.h"
+#include "entrenar/registry/registry.h"
 #include "entrenar/report/reporter.h"
 
 #include "commands.h"
@@ -481,6 +482,41 @@ bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engi
          WriteOutput(dir + "/report.html", monitor::RenderHtml(in));
 }
 
+// output.registry: the model, config, metrics and quality into the local registry.
+bool Publish(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,
+             const monitor::QualityScore& quality) {
+  const manifest::RegistryConfig& r = m.output.registry;
+  Result<registry::ModelRef> ref =
+      registry::ParseModelRef(r.target.value_or("pacha://models/" + m.name + ":" + m.version));
+  if (!ref.ok()) {  // CheckSupport parsed it already
+    std::cerr << "error: output.registry.target: " << ref.status().message() << "\n";
+    return false;
+  }
+  registry::Entry entry;
+  entry.ref = *ref;
+  entry.created = NowUtcIso();
+  entry.run_dir = fs::absolute(dir).lexically_normal().string();
+  entry.metrics = !s.test.empty() ? s.test : s.val;
+  entry.quality_score = quality.score;
+  entry.quality_grade = quality.grade;
+  const std::string model = m.output.model.format == "pt" ? "model.pt" : "model.safetensors";
+  std::map<std::string, std::string> files = {{model, dir + "/" + model},
+                                              {"quality.yaml", dir + "/quality.yaml"}};
+  if (r.include_config) files["config.yaml"] = dir + "/config.resolved.yaml";
+  if (r.include_metrics) {
+    files["metrics.csv"] = dir + "/metrics.csv";
+    files["summary.json"] = dir + "/summary.json";
+  }
+  registry::Registry reg(registry::DefaultRoot());
+  const Status published = reg.Publish(entry, files);
+  if (!published.ok()) {
+    std::cerr << "error: output.registry: " << published.message() << "\n";
+    return false;
+  }
+  std::cout << "published " << ref->ToString() << " (" << reg.root() << ")\n";
+  return true;
+}
+
 struct TrainArgs {
   std::string file;
   std::vector<std::string> overrides;
@@ -626,6 +662,9 @@ int RunTrain(const TrainArgs& a) {
   if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
   if (m.IsSet("output.report") && m.output.report.enabled &&
       !WriteReport(m, dir, *summary, recorder.Table(), quality)) {
+    return kExitIo;
+  }
+  if (m.output.registry.enabled && !summary->halted && !Publish(m, dir, *summary, quality)) {
     return kExitIo;
   }
   char took[64];

@@ -3,6 +3,7 @@
 
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/registry/registry.h"
 
 namespace entrenar::engine {
 namespace {
@@ -76,7 +77,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   keys.emplace_back("monitoring.tracking");
   keys.emplace_back("monitoring.system");
   keys.emplace_back("output.report");
-  if (!m.output.registry.enabled) keys.emplace_back("output.registry");
+  keys.emplace_back("output.registry");
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
     const auto& s = m.data.preprocessing[i];
     if (!s.tokenize) keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
@@ -144,6 +145,20 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
       if (m.IsSet(path + ".config." + k)) {
         refuse(path + ".config." + k, k, "generation options belong to language models");
       }
+    }
+  }
+  const auto& reg = m.output.registry;
+  if (reg.enabled) {
+    const std::string target = reg.target.value_or("pacha://models/" + m.name + ":" + m.version);
+    if (target.rfind("pacha://", 0) != 0) {
+      refuse("output.registry.target", target + " (only pacha://, the local registry)",
+             "publish to pacha://models/NAME:VERSION and copy from `entrenar registry show`");
+    } else if (Result<registry::ModelRef> ref = registry::ParseModelRef(target); !ref.ok()) {
+      out.push_back({manifest::Severity::kError,
+                     "output.registry.target",
+                     m.LocationOf("output.registry.target"),
+                     "output.registry.target: " + ref.status().message(),
+                     {"e.g. target: \"pacha://models/{{ name }}:{{ version }}\""}});
     }
   }
   const auto& tracking = m.monitoring.tracking;
