@@ -301,10 +301,11 @@ TEST_CASE("train --dry-run prints the plan and trains nothing", "[e2e]") {
 
 TEST_CASE("train: keys not built yet stop the run before training with exit 3", "[e2e]") {
   TempDir dir;
-  ProcessResult r = Train({kSource + "/examples/digits.yaml", "--output", dir.path + "/run",
-                           "--set", "model.device=mps", "--set", "callbacks[0].type=lr_monitor"});
+  ProcessResult r =
+      Train({kSource + "/examples/digits.yaml", "--output", dir.path + "/run", "--set",
+             "model.device=mps", "--set", "lora={enabled: true, target_modules: [q_proj]}"});
   CHECK(r.exit_code == 3);
-  CHECK(r.err.find("error: callbacks: not supported yet: callbacks") != std::string::npos);
+  CHECK(r.err.find("error: lora: not supported yet: lora") != std::string::npos);
   CHECK(r.err.find("not supported yet: model.device: mps") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run"));
 }

@@ -28,22 +28,37 @@ void MonitorSink::OnEvent(const Event& e) {
     out_.OnEvent(e);
     return;
   }
-  Event forwarded = e;
-  if (sampler_ && e.kind == Event::Kind::kMetric) {
-    if (sampler_->version() != sample_version_) {
-      sample_version_ = sampler_->version();
-      sample_ = sampler_->Latest();
-    }
-    for (const auto& [k, v] : sample_) forwarded.values[k] = v;
+  // A new system sample goes into the first step row after it was taken; alerts read the
+  // latest sample at every step.
+  const bool fresh =
+      sampler_ && e.kind == Event::Kind::kMetric && sampler_->version() != sample_version_;
+  const bool renamed = halted_ && e.kind == Event::Kind::kState && e.text == "stopped";
+  if (fresh) {
+    sample_version_ = sampler_->version();
+    sample_ = sampler_->Latest();
   }
-  if (halted_ && e.kind == Event::Kind::kState && e.text == "stopped") forwarded.text = "halted";
-  out_.OnEvent(forwarded);
+  if (fresh || renamed) {
+    Event forwarded = e;
+    if (fresh) forwarded.values.insert(sample_.begin(), sample_.end());
+    if (renamed) forwarded.text = "halted";
+    out_.OnEvent(forwarded);
+  } else {
+    out_.OnEvent(e);
+  }
   const bool observed =
       e.kind == Event::Kind::kMetric ||
       (e.kind == Event::Kind::kValidation && e.text != "test" && e.text != "cross_validation");
   if (!monitor_ || !observed) return;
-  std::map<std::string, double> values = forwarded.values;
-  if (auto it = values.find("train_loss"); it != values.end()) values["loss"] = it->second;
+  // Only what the rules read (`loss` is the training loss), from the event or the sample.
+  std::map<std::string, double> values;
+  for (const std::string& name : monitor_->watched()) {
+    const std::string& key = name == "loss" && !e.values.count("loss") ? "train_loss" : name;
+    if (auto it = e.values.find(key); it != e.values.end()) {
+      values.emplace(name, it->second);
+    } else if (auto s = sample_.find(key); s != sample_.end() && e.kind == Event::Kind::kMetric) {
+      values.emplace(name, s->second);
+    }
+  }
   for (const expr::AlertMonitor::Fired& f : monitor_->Observe(e.step, values)) {
     Event alert;
     alert.kind = Event::Kind::kAlert;

@@ -13,12 +13,12 @@
 
 namespace entrenar::engine {
 
-// monitoring.system and monitoring.alerts, between the trainer and the run's sink: each step's
-// metrics get the latest system sample (so they are recorded and alerts can read them), then
-// every metric and validation event is checked against the rules; a rule that fires sends an
-// `alert` event on, and its action runs: `warn` only the event, `checkpoint` a checkpoint at the
-// end of the step, `halt` a checkpoint and the end of the run (HALTED). `loss` names the training
-// loss.
+// monitoring.system and monitoring.alerts, between the trainer and the run's sink: the first
+// step after each system sample carries it (so it is recorded), alerts read the latest sample
+// at every step, and every metric and validation event is checked against the rules; a rule that
+// fires sends an `alert` event on, and its action runs: `warn` only the event, `checkpoint` a
+// checkpoint at the end of the step, `halt` a checkpoint and the end of the run (HALTED). `loss`
+// names the training loss.
 class MonitorSink : public EventSink {
  public:
   // `outer_stop`: the caller's stop request (SIGTERM), passed on through stop().

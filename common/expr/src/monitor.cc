@@ -235,13 +235,19 @@ Outcome<AlertMonitor> AlertMonitor::Create(const std::vector<Rule>& rules) {
     m.rules_.push_back(r);
     m.active_.push_back(false);
     m.caches_.push_back(std::make_shared<Cache>());
+    const auto& reads = m.conditions_.back()->metrics;
+    m.watched_.insert(m.watched_.end(), reads.begin(), reads.end());
   }
+  std::sort(m.watched_.begin(), m.watched_.end());
+  m.watched_.erase(std::unique(m.watched_.begin(), m.watched_.end()), m.watched_.end());
   return m;
 }
 
 std::vector<AlertMonitor::Fired> AlertMonitor::Observe(
     std::int64_t step, const std::map<std::string, double>& values) {
-  for (const auto& [name, value] : values) history_.Add(name, value);
+  for (const std::string& name : watched_) {
+    if (auto it = values.find(name); it != values.end()) history_.Add(name, it->second);
+  }
   std::vector<Fired> fired;
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const bool now = Holds(*conditions_[i], history_, caches_[i]->parts);

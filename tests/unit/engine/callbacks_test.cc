@@ -36,7 +36,7 @@ TEST_CASE("callbacks are due at every interval-th occurrence of their trigger", 
   CHECK(TriggerName(Trigger::kValidationEnd) == "validation_end");
 }
 
-TEST_CASE("a callback command gets stdin, environment and cwd; its output goes to the log",
+TEST_CASE("a callback command gets stdin, environment and cwd, and its output goes to the log",
           "[unit][engine]") {
   testing::TempDir dir;
   const std::string log = dir.path + "/cb.log";

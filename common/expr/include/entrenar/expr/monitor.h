@@ -68,8 +68,11 @@ class AlertMonitor {
   // checked them; this is the engine's own guard).
   static Outcome<AlertMonitor> Create(const std::vector<Rule>& rules);
 
-  // New values logged at `step`; returns the alerts that fire now.
+  // New values logged at `step`; returns the alerts that fire now. Only the metrics the rules
+  // read are kept.
   std::vector<Fired> Observe(std::int64_t step, const std::map<std::string, double>& values);
+  // The metrics the rules read, sorted.
+  const std::vector<std::string>& watched() const { return watched_; }
 
   const MetricHistory& history() const { return history_; }
 
@@ -79,6 +82,7 @@ class AlertMonitor {
   std::vector<std::shared_ptr<Condition>> conditions_;
   std::vector<std::shared_ptr<Cache>> caches_;
   std::vector<bool> active_;
+  std::vector<std::string> watched_;
   MetricHistory history_;
 };
 
