@@ -1,0 +1,222 @@
+// The LLaMA decoder: RMSNorm, rotary position embeddings, grouped-query attention, SwiGLU.
+#include "llama.h"
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace entrenar::engine {
+namespace {
+
+namespace nn = torch::nn;
+
+// (cos, sin) [seq, head_dim] of the rotary embedding: frequencies theta^(-2i/d), positions
+// divided by the linear scaling factor, the halves repeated (the rotate_half layout).
+std::pair<torch::Tensor, torch::Tensor> Rotary(const LlamaConfig& c, std::int64_t seq,
+                                               torch::Device device) {
+  const std::int64_t d = c.HeadDim();
+  const torch::Tensor inv =
+      torch::pow(c.rope_theta, -torch::arange(0, d, 2, torch::kDouble) / static_cast<double>(d));
+  const torch::Tensor pos = torch::arange(seq, torch::kDouble) / c.rope_scaling_factor;
+  const torch::Tensor freqs = torch::outer(pos, inv);
+  const torch::Tensor emb = torch::cat({freqs, freqs}, -1);
+  return {emb.cos().to(torch::kFloat).to(device), emb.sin().to(torch::kFloat).to(device)};
+}
+
+torch::Tensor RotateHalf(const torch::Tensor& x) {
+  const std::int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+template <typename T>
+Status Key(const nlohmann::json& j, const char* key, T* out, bool required = true) {
+  if (!j.contains(key)) {
+    return required ? InvalidArgument(std::string("config.json: `") + key + "` is missing")
+                    : OkStatus();
+  }
+  try {
+    *out = j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return InvalidArgument(std::string("config.json: `") + key + "` has the wrong type");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<LlamaConfig> ParseLlamaConfig(const std::string& json) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return InvalidArgument("config.json is not a JSON object");
+  const std::string type = j.value("model_type", "llama");
+  if (type != "llama" && type != "mistral") {
+    return Unimplemented("config.json: model_type " + type + " (llama and mistral are built)");
+  }
+  LlamaConfig c;
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "vocab_size", &c.vocab_size));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "hidden_size", &c.hidden_size));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "intermediate_size", &c.intermediate_size));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "num_hidden_layers", &c.num_hidden_layers));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "num_attention_heads", &c.num_attention_heads));
+  c.num_key_value_heads = c.num_attention_heads;
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "num_key_value_heads", &c.num_key_value_heads, false));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "max_position_embeddings", &c.max_position_embeddings, false));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "rope_theta", &c.rope_theta, false));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "rms_norm_eps", &c.rms_norm_eps, false));
+  ENTRENAR_RETURN_IF_ERROR(Key(j, "tie_word_embeddings", &c.tie_word_embeddings, false));
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const nlohmann::json& s = j["rope_scaling"];
+    const std::string kind = s.value("type", s.value("rope_type", ""));
+    if (kind != "linear") return Unimplemented("config.json: rope_scaling type " + kind);
+    ENTRENAR_RETURN_IF_ERROR(Key(s, "factor", &c.rope_scaling_factor));
+  }
+  if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 ||
+      c.hidden_size % c.num_attention_heads != 0 ||
+      c.num_attention_heads % c.num_key_value_heads != 0 || c.HeadDim() % 2 != 0) {
+    return InvalidArgument(
+        "config.json: hidden_size must split into num_attention_heads heads of an even size, "
+        "and the heads into num_key_value_heads groups");
+  }
+  return c;
+}
+
+LlamaImpl::LlamaImpl(const LlamaConfig& c) : config_(c) {
+  auto model = register_module("model", std::make_shared<nn::Module>());
+  embed_ = model->register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  auto layers = model->register_module("layers", std::make_shared<nn::Module>());
+  const std::int64_t kv = c.num_key_value_heads * c.HeadDim();
+  auto linear = [](std::int64_t in, std::int64_t out) {
+    return nn::Linear(nn::LinearOptions(in, out).bias(false));
+  };
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    auto layer = layers->register_module(std::to_string(i), std::make_shared<nn::Module>());
+    auto attn = layer->register_module("self_attn", std::make_shared<nn::Module>());
+    auto mlp = layer->register_module("mlp", std::make_shared<nn::Module>());
+    Layer l{attn->register_module("q_proj", linear(c.hidden_size, c.hidden_size)),
+            attn->register_module("k_proj", linear(c.hidden_size, kv)),
+            attn->register_module("v_proj", linear(c.hidden_size, kv)),
+            attn->register_module("o_proj", linear(c.hidden_size, c.hidden_size)),
+            mlp->register_module("gate_proj", linear(c.hidden_size, c.intermediate_size)),
+            mlp->register_module("up_proj", linear(c.hidden_size, c.intermediate_size)),
+            mlp->register_module("down_proj", linear(c.intermediate_size, c.hidden_size)),
+            {},
+            {}};
+    auto in_norm = layer->register_module("input_layernorm", std::make_shared<nn::Module>());
+    l.input_norm = in_norm->register_parameter("weight", torch::ones({c.hidden_size}));
+    auto post_norm =
+        layer->register_module("post_attention_layernorm", std::make_shared<nn::Module>());
+    l.post_norm = post_norm->register_parameter("weight", torch::ones({c.hidden_size}));
+    layers_.push_back(std::move(l));
+  }
+  auto norm = model->register_module("norm", std::make_shared<nn::Module>());
+  norm_ = norm->register_parameter("weight", torch::ones({c.hidden_size}));
+  if (!c.tie_word_embeddings)
+    lm_head_ = register_module("lm_head", linear(c.hidden_size, c.vocab_size));
+}
+
+torch::Tensor LlamaImpl::RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {
+  const torch::Tensor x32 = x.to(torch::kFloat);
+  const torch::Tensor normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, true) + config_.rms_norm_eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch::Tensor& cos,
+                                   const torch::Tensor& sin, const torch::Tensor& mask) {
+  const std::int64_t b = x.size(0), t = x.size(1), d = config_.HeadDim();
+  const std::int64_t heads = config_.num_attention_heads, kv = config_.num_key_value_heads;
+  torch::Tensor q = l.q->forward(x).view({b, t, heads, d}).transpose(1, 2);
+  torch::Tensor k = l.k->forward(x).view({b, t, kv, d}).transpose(1, 2);
+  torch::Tensor v = l.v->forward(x).view({b, t, kv, d}).transpose(1, 2);
+  q = q * cos + RotateHalf(q) * sin;
+  k = k * cos + RotateHalf(k) * sin;
+  if (kv != heads) {  // each key/value head serves heads / kv query heads
+    k = k.repeat_interleave(heads / kv, 1);
+    v = v.repeat_interleave(heads / kv, 1);
+  }
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
+  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  const torch::Tensor probs = torch::softmax(scores.to(torch::kFloat), -1).to(q.scalar_type());
+  return l.o->forward(torch::matmul(probs, v).transpose(1, 2).reshape({b, t, heads * d}));
+}
+
+torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask) {
+  const std::int64_t t = ids.size(1);
+  torch::Tensor h = embed_->forward(ids);
+  const auto [cos, sin] = Rotary(config_, t, h.device());
+  // True where attention is not allowed: future positions, and padded keys.
+  torch::Tensor mask =
+      torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(h.device())).triu(1);
+  mask = mask.view({1, 1, t, t});
+  if (attention_mask.defined()) {
+    mask = mask | (attention_mask.to(torch::kBool).logical_not().view({ids.size(0), 1, 1, t}));
+  }
+  for (Layer& l : layers_) {
+    h = h + Attention(l, RmsNorm(h, l.input_norm), cos, sin, mask);
+    const torch::Tensor x = RmsNorm(h, l.post_norm);
+    h = h + l.down->forward(torch::silu(l.gate->forward(x)) * l.up->forward(x));
+  }
+  h = RmsNorm(h, norm_);
+  return lm_head_ ? lm_head_->forward(h) : torch::matmul(h, embed_->weight.t());
+}
+
+Status LoadLlamaWeights(Llama& model, const formats::Safetensors& st, const std::string& file) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing, shape;
+  std::set<std::string> used;
+  for (auto& p : model->named_parameters()) {
+    const formats::Tensor* t = st.Find(p.key());
+    if (!t) {
+      missing.push_back(p.key());
+      continue;
+    }
+    used.insert(p.key());
+    std::vector<std::int64_t> want = p.value().sizes().vec();
+    if (t->shape != want) {
+      shape.push_back(p.key());
+      continue;
+    }
+    torch::Tensor src;
+    if (t->dtype == formats::DType::kF32) {
+      src = torch::from_blob(const_cast<char*>(t->bytes.data()), want, torch::kFloat).clone();
+    } else if (t->dtype == formats::DType::kF16 || t->dtype == formats::DType::kBF16) {
+      src = torch::from_blob(const_cast<char*>(t->bytes.data()), want,
+                             t->dtype == formats::DType::kF16 ? torch::kHalf : torch::kBFloat16)
+                .to(torch::kFloat);
+    } else {
+      shape.push_back(p.key() + " (dtype " + formats::DTypeName(t->dtype) + ")");
+      continue;
+    }
+    p.value().copy_(src);
+  }
+  std::vector<std::string> unexpected;
+  for (const formats::Tensor& t : st.tensors) {
+    const bool tied_head = t.name == "lm_head.weight" && model->config().tie_word_embeddings;
+    if (!used.count(t.name) && !tied_head && t.name.find("rotary_emb") == std::string::npos) {
+      unexpected.push_back(t.name);
+    }
+  }
+  if (missing.empty() && shape.empty() && unexpected.empty()) return OkStatus();
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size() && i < 8; ++i) out += (i ? ", " : "") + v[i];
+    return v.size() > 8 ? out + ", ..." : out;
+  };
+  std::string message = file + " does not fit the model:";
+  if (!missing.empty()) message += " missing " + list(missing) + ";";
+  if (!shape.empty()) message += " wrong shape " + list(shape) + ";";
+  if (!unexpected.empty()) message += " unexpected " + list(unexpected) + ";";
+  return InvalidArgument(message);
+}
+
+formats::Safetensors LlamaWeights(const Llama& model) {
+  formats::Safetensors st;
+  for (const auto& p : model->named_parameters()) {
+    const torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
+    st.tensors.push_back(formats::MakeF32Tensor(
+        p.key(), t.sizes().vec(),
+        std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel())));
+  }
+  return st;
+}
+
+}  // namespace entrenar::engine

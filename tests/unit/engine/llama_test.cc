@@ -1,0 +1,138 @@
+#include "llama.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace entrenar::engine {
+namespace {
+
+const std::string kTiny = R"({
+  "model_type": "llama", "vocab_size": 50, "hidden_size": 32, "intermediate_size": 48,
+  "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+  "max_position_embeddings": 64, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
+  "rope_scaling": {"type": "linear", "factor": 2.0}, "tie_word_embeddings": false})";
+
+Llama TinyModel(const std::string& config = kTiny) {
+  torch::manual_seed(3);
+  Llama model(*ParseLlamaConfig(config));
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) p.normal_(0, 0.3);  // norms too: not all ones
+  return model;
+}
+
+TEST_CASE("config.json is read with its defaults and checked", "[unit][engine]") {
+  Result<LlamaConfig> c = ParseLlamaConfig(kTiny);
+  REQUIRE(c.ok());
+  CHECK(c->HeadDim() == 8);
+  CHECK(c->num_key_value_heads == 2);
+  CHECK(c->rope_scaling_factor == 2.0);
+  CHECK(ParseLlamaConfig(R"({"vocab_size": 10, "hidden_size": 8})").status().message() ==
+        "config.json: `intermediate_size` is missing");
+  CHECK(ParseLlamaConfig(R"({"model_type": "gpt2"})").status().code() ==
+        StatusCode::kUnimplemented);
+  CHECK(ParseLlamaConfig(R"({"vocab_size": 10, "hidden_size": 12, "intermediate_size": 8,
+    "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 3})")
+            .status()
+            .code() == StatusCode::kInvalidArgument);
+  CHECK(ParseLlamaConfig(R"({"vocab_size": 10, "hidden_size": 8, "intermediate_size": 8,
+    "num_hidden_layers": 1, "num_attention_heads": 2, "rope_scaling": {"type": "yarn"}})")
+            .status()
+            .code() == StatusCode::kUnimplemented);
+}
+
+TEST_CASE("parameters carry the Hugging Face names", "[unit][engine]") {
+  Llama model = TinyModel();
+  std::vector<std::string> names;
+  for (const auto& p : model->named_parameters()) names.push_back(p.key());
+  for (const char* want :
+       {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.1.self_attn.k_proj.weight", "model.layers.1.mlp.down_proj.weight",
+        "model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight",
+        "model.norm.weight", "lm_head.weight"}) {
+    CHECK(std::find(names.begin(), names.end(), want) != names.end());
+  }
+  CHECK(names.size() == 1 + 2 * 9 + 1 + 1);
+  // k_proj is num_key_value_heads × head_dim wide (grouped-query attention).
+  CHECK(model->named_parameters()["model.layers.0.self_attn.k_proj.weight"].sizes() ==
+        torch::IntArrayRef{16, 32});
+  nlohmann::json tied = nlohmann::json::parse(kTiny);
+  tied["tie_word_embeddings"] = true;
+  Llama t = TinyModel(tied.dump());
+  CHECK(t->named_parameters().find("lm_head.weight") == nullptr);
+}
+
+TEST_CASE("the decoder's logits equal a PyTorch reference written from modeling_llama",
+          "[unit][engine]") {
+  testing::TempDir dir;
+  for (const bool tie : {false, true}) {
+    nlohmann::json config = nlohmann::json::parse(kTiny);
+    config["tie_word_embeddings"] = tie;
+    Llama model = TinyModel(config.dump());
+    std::ofstream(dir.path + "/config.json") << config.dump();
+    REQUIRE(
+        formats::WriteSafetensorsFile(dir.path + "/model.safetensors", LlamaWeights(model)).ok());
+    const std::vector<std::vector<std::int64_t>> ids = {{1, 7, 3, 49, 0, 12, 5, 8, 8, 30},
+                                                        {4, 4, 2, 9, 31, 17, 6, 1, 44, 2}};
+    std::ofstream(dir.path + "/ids.json") << nlohmann::json(ids).dump();
+    const auto r = testing::RunProcess(
+        {"/usr/bin/python3", std::string(ENTRENAR_SOURCE_DIR) + "/tests/formats/llama_reference.py",
+         dir.path, dir.path + "/ids.json"},
+        "", 120);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto reference = nlohmann::json::parse(r.out);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor input =
+        torch::tensor({1, 7, 3, 49, 0, 12, 5, 8, 8, 30, 4, 4, 2, 9, 31, 17, 6, 1, 44, 2},
+                      torch::kLong)
+            .view({2, 10});
+    const torch::Tensor logits = model->forward(input);
+    REQUIRE(logits.sizes() == torch::IntArrayRef{2, 10, 50});
+    double worst = 0;
+    for (int b = 0; b < 2; ++b) {
+      for (int t = 0; t < 10; ++t) {
+        for (int v = 0; v < 50; ++v) {
+          worst = std::max(
+              worst, std::abs(logits[b][t][v].item<double>() - reference[b][t][v].get<double>()));
+        }
+      }
+    }
+    INFO("tied " << tie << ", worst difference " << worst);
+    CHECK(worst < 1e-4);
+    CHECK(logits.abs().max().item<double>() > 0.5);  // not a degenerate comparison
+  }
+}
+
+TEST_CASE("padding is masked, and weights reload by name", "[unit][engine]") {
+  Llama model = TinyModel();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor short_ids = torch::tensor({3, 9, 27}, torch::kLong).view({1, 3});
+  const torch::Tensor padded = torch::tensor({3, 9, 27, 0, 0}, torch::kLong).view({1, 5});
+  const torch::Tensor mask = torch::tensor({1, 1, 1, 0, 0}, torch::kLong).view({1, 5});
+  const torch::Tensor a = model->forward(short_ids);
+  const torch::Tensor b = model->forward(padded, mask).slice(1, 0, 3);
+  CHECK(torch::allclose(a, b, 1e-5, 1e-5));
+  // Causal: a prefix's logits do not depend on what follows.
+  const torch::Tensor longer = torch::tensor({3, 9, 27, 11, 12}, torch::kLong).view({1, 5});
+  CHECK(torch::allclose(a, model->forward(longer).slice(1, 0, 3), 1e-5, 1e-5));
+
+  Llama fresh(*ParseLlamaConfig(kTiny));
+  const formats::Safetensors st = LlamaWeights(model);
+  REQUIRE(LoadLlamaWeights(fresh, st, "w.safetensors").ok());
+  CHECK(torch::equal(fresh->forward(longer), model->forward(longer)));
+  formats::Safetensors partial = st;
+  partial.tensors.erase(partial.tensors.begin() + 2);
+  partial.tensors.push_back(formats::MakeF32Tensor("model.extra.weight", {1}, {0.f}));
+  const Status s = LoadLlamaWeights(fresh, partial, "w.safetensors");
+  CHECK(s.message().find("missing " + st.tensors[2].name) != std::string::npos);
+  CHECK(s.message().find("unexpected model.extra.weight") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace entrenar::engine
