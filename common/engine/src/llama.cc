@@ -1,7 +1,10 @@
 // The LLaMA decoder: RMSNorm, rotary position embeddings, grouped-query attention, SwiGLU.
 #include "llama.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
+#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -92,15 +95,14 @@ LlamaImpl::LlamaImpl(const LlamaConfig& c) : config_(c) {
     auto layer = layers->register_module(std::to_string(i), std::make_shared<nn::Module>());
     auto attn = layer->register_module("self_attn", std::make_shared<nn::Module>());
     auto mlp = layer->register_module("mlp", std::make_shared<nn::Module>());
-    Layer l{attn->register_module("q_proj", linear(c.hidden_size, c.hidden_size)),
-            attn->register_module("k_proj", linear(c.hidden_size, kv)),
-            attn->register_module("v_proj", linear(c.hidden_size, kv)),
-            attn->register_module("o_proj", linear(c.hidden_size, c.hidden_size)),
-            mlp->register_module("gate_proj", linear(c.hidden_size, c.intermediate_size)),
-            mlp->register_module("up_proj", linear(c.hidden_size, c.intermediate_size)),
-            mlp->register_module("down_proj", linear(c.intermediate_size, c.hidden_size)),
-            {},
-            {}};
+    Layer l;
+    l.proj = {attn->register_module("q_proj", linear(c.hidden_size, c.hidden_size)),
+              attn->register_module("k_proj", linear(c.hidden_size, kv)),
+              attn->register_module("v_proj", linear(c.hidden_size, kv)),
+              attn->register_module("o_proj", linear(c.hidden_size, c.hidden_size)),
+              mlp->register_module("gate_proj", linear(c.hidden_size, c.intermediate_size)),
+              mlp->register_module("up_proj", linear(c.hidden_size, c.intermediate_size)),
+              mlp->register_module("down_proj", linear(c.intermediate_size, c.hidden_size))};
     auto in_norm = layer->register_module("input_layernorm", std::make_shared<nn::Module>());
     l.input_norm = in_norm->register_parameter("weight", torch::ones({c.hidden_size}));
     auto post_norm =
@@ -114,6 +116,67 @@ LlamaImpl::LlamaImpl(const LlamaConfig& c) : config_(c) {
     lm_head_ = register_module("lm_head", linear(c.hidden_size, c.vocab_size));
 }
 
+torch::Tensor LlamaImpl::Project(Layer& l, Proj p, const torch::Tensor& x) {
+  torch::Tensor y = l.proj[p]->forward(x);
+  Adapter& a = l.lora[p];
+  if (!a.a) return y;
+  const torch::Tensor in = lora_dropout_ ? lora_dropout_->forward(x) : x;
+  return y + lora_scale_ * a.b->forward(a.a->forward(in));
+}
+
+Result<std::vector<std::string>> LlamaImpl::ApplyLora(const manifest::LoraConfig& lora) {
+  if (lora.rank <= 0) return InvalidArgument("lora.rank must be positive");
+  std::optional<std::regex> pattern;
+  if (lora.target_modules_pattern) {
+    try {
+      pattern.emplace(*lora.target_modules_pattern);
+    } catch (const std::regex_error& e) {
+      return InvalidArgument("lora.target_modules_pattern is not a regular expression: " +
+                             std::string(e.what()));
+    }
+  }
+  for (auto& p : parameters()) p.set_requires_grad(false);
+  std::vector<std::string> wrapped;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    for (int p = 0; p < kCount; ++p) {
+      const std::string full = "model.layers." + std::to_string(i) + "." + kProjections[p];
+      const std::string short_name = full.substr(full.rfind('.') + 1);
+      const bool named = std::find(lora.target_modules.begin(), lora.target_modules.end(),
+                                   short_name) != lora.target_modules.end();
+      if (!named && !(pattern && std::regex_search(full, *pattern))) continue;
+      torch::nn::Linear& base = layers_[i].proj[static_cast<std::size_t>(p)];
+      const std::int64_t in = base->weight.size(1), out = base->weight.size(0);
+      Adapter& a = layers_[i].lora[static_cast<std::size_t>(p)];
+      a.a = base->register_module(
+          "lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, lora.rank).bias(false)));
+      a.b = base->register_module(
+          "lora_B", torch::nn::Linear(torch::nn::LinearOptions(lora.rank, out).bias(false)));
+      torch::NoGradGuard no_grad;
+      if (lora.init_weights == "xavier") {
+        torch::nn::init::xavier_uniform_(a.a->weight);
+      } else if (lora.init_weights == "kaiming") {
+        torch::nn::init::kaiming_uniform_(a.a->weight, std::sqrt(5.0));
+      } else {  // gaussian, as PEFT: N(0, 1/rank)
+        a.a->weight.normal_(0, 1.0 / static_cast<double>(lora.rank));
+      }
+      a.b->weight.zero_();
+      a.a->to(base->weight.device(), base->weight.scalar_type());
+      a.b->to(base->weight.device(), base->weight.scalar_type());
+      wrapped.push_back(full);
+    }
+  }
+  if (wrapped.empty()) {
+    return InvalidArgument(lora.target_modules_pattern
+                               ? "lora.target_modules_pattern matches no module"
+                               : "lora.target_modules matches no module (the projections are "
+                                 "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+  }
+  lora_scale_ = lora.alpha / static_cast<double>(lora.rank);
+  if (lora.dropout > 0)
+    lora_dropout_ = register_module("lora_dropout", torch::nn::Dropout(lora.dropout));
+  return wrapped;
+}
+
 torch::Tensor LlamaImpl::RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const {
   const torch::Tensor x32 = x.to(torch::kFloat);
   const torch::Tensor normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, true) + config_.rms_norm_eps);
@@ -124,9 +187,9 @@ torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch
                                    const torch::Tensor& sin, const torch::Tensor& mask) {
   const std::int64_t b = x.size(0), t = x.size(1), d = config_.HeadDim();
   const std::int64_t heads = config_.num_attention_heads, kv = config_.num_key_value_heads;
-  torch::Tensor q = l.q->forward(x).view({b, t, heads, d}).transpose(1, 2);
-  torch::Tensor k = l.k->forward(x).view({b, t, kv, d}).transpose(1, 2);
-  torch::Tensor v = l.v->forward(x).view({b, t, kv, d}).transpose(1, 2);
+  torch::Tensor q = Project(l, kQ, x).view({b, t, heads, d}).transpose(1, 2);
+  torch::Tensor k = Project(l, kK, x).view({b, t, kv, d}).transpose(1, 2);
+  torch::Tensor v = Project(l, kV, x).view({b, t, kv, d}).transpose(1, 2);
   q = q * cos + RotateHalf(q) * sin;
   k = k * cos + RotateHalf(k) * sin;
   if (kv != heads) {  // each key/value head serves heads / kv query heads
@@ -136,7 +199,7 @@ torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
   scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
   const torch::Tensor probs = torch::softmax(scores.to(torch::kFloat), -1).to(q.scalar_type());
-  return l.o->forward(torch::matmul(probs, v).transpose(1, 2).reshape({b, t, heads * d}));
+  return Project(l, kO, torch::matmul(probs, v).transpose(1, 2).reshape({b, t, heads * d}));
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask) {
@@ -153,7 +216,7 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& 
   for (Layer& l : layers_) {
     h = h + Attention(l, RmsNorm(h, l.input_norm), cos, sin, mask);
     const torch::Tensor x = RmsNorm(h, l.post_norm);
-    h = h + l.down->forward(torch::silu(l.gate->forward(x)) * l.up->forward(x));
+    h = h + Project(l, kDown, torch::silu(Project(l, kGate, x)) * Project(l, kUp, x));
   }
   h = RmsNorm(h, norm_);
   return lm_head_ ? lm_head_->forward(h) : torch::matmul(h, embed_->weight.t());
@@ -215,6 +278,88 @@ formats::Safetensors LlamaWeights(const Llama& model) {
     st.tensors.push_back(formats::MakeF32Tensor(
         p.key(), t.sizes().vec(),
         std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel())));
+  }
+  return st;
+}
+
+namespace {
+
+bool IsAdapter(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
+formats::Tensor F32(const std::string& name, const torch::Tensor& value) {
+  const torch::Tensor t = value.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return formats::MakeF32Tensor(
+      name, t.sizes().vec(),
+      std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
+}
+
+}  // namespace
+
+formats::Safetensors AdapterWeights(const Llama& model) {
+  formats::Safetensors st;
+  for (const auto& p : model->named_parameters()) {
+    if (IsAdapter(p.key())) st.tensors.push_back(F32("base_model.model." + p.key(), p.value()));
+  }
+  return st;
+}
+
+std::string AdapterConfigJson(const manifest::LoraConfig& lora,
+                              const std::vector<std::string>& modules,
+                              const std::string& base_model) {
+  std::vector<std::string> targets = lora.target_modules;
+  if (targets.empty()) {
+    for (const std::string& m : modules) {
+      const std::string short_name = m.substr(m.rfind('.') + 1);
+      if (std::find(targets.begin(), targets.end(), short_name) == targets.end())
+        targets.push_back(short_name);
+    }
+  }
+  nlohmann::ordered_json j = {{"peft_type", "LORA"},
+                              {"task_type", "CAUSAL_LM"},
+                              {"base_model_name_or_path", base_model},
+                              {"r", lora.rank},
+                              {"lora_alpha", lora.alpha},
+                              {"lora_dropout", lora.dropout},
+                              {"target_modules", targets},
+                              {"bias", lora.bias},
+                              {"fan_in_fan_out", false},
+                              {"inference_mode", true},
+                              {"init_lora_weights", lora.init_weights}};
+  return j.dump(2) + "\n";
+}
+
+Status LoadAdapterWeights(Llama& model, const formats::Safetensors& st, const std::string& file) {
+  torch::NoGradGuard no_grad;
+  std::size_t loaded = 0;
+  for (auto& p : model->named_parameters()) {
+    if (!IsAdapter(p.key())) continue;
+    const formats::Tensor* t = st.Find("base_model.model." + p.key());
+    if (!t) return InvalidArgument(file + " lacks base_model.model." + p.key());
+    if (t->shape != p.value().sizes().vec() || t->dtype != formats::DType::kF32)
+      return InvalidArgument(file + ": " + t->name + " has another shape or type");
+    p.value().copy_(torch::from_blob(const_cast<char*>(t->bytes.data()), t->shape, torch::kFloat));
+    ++loaded;
+  }
+  if (loaded != st.tensors.size())
+    return InvalidArgument(file + " holds adapters this model does not have");
+  return OkStatus();
+}
+
+formats::Safetensors MergedWeights(const Llama& model) {
+  torch::NoGradGuard no_grad;
+  formats::Safetensors st;
+  const auto params = model->named_parameters();
+  for (const auto& p : params) {
+    if (IsAdapter(p.key())) continue;
+    torch::Tensor w = p.value().detach().to(torch::kFloat);
+    const std::string stem = p.key().substr(0, p.key().size() - std::string(".weight").size());
+    if (const torch::Tensor* a = params.find(stem + ".lora_A.weight")) {
+      const torch::Tensor& b = params[stem + ".lora_B.weight"];
+      w = w + model->lora_scale() * torch::matmul(b.to(torch::kFloat), a->to(torch::kFloat));
+    }
+    st.tensors.push_back(F32(p.key(), w));
   }
   return st;
 }

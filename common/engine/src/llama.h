@@ -4,13 +4,16 @@
 // Internal to the engine (includes LibTorch).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "entrenar/base/status.h"
 #include "entrenar/formats/safetensors.h"
+#include "entrenar/manifest/manifest.h"
 
 namespace entrenar::engine {
 
@@ -43,11 +46,34 @@ class LlamaImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& attention_mask = {});
   const LlamaConfig& config() const { return config_; }
 
- private:
+  // LoRA (SPEC §6) on the projections `lora` selects (target_modules by short name, e.g.
+  // q_proj, or target_modules_pattern, a regex over the full module name): A (rank × in,
+  // `init_weights`) and B (out × rank, zeros, so the model starts exactly as the base) registered
+  // under the projection as lora_A / lora_B (PEFT's names); output base(x) + alpha/rank ·
+  // B(A(dropout(x))). Every base parameter stops requiring gradients. Returns kInvalidArgument
+  // naming the key when nothing matches. Returns the wrapped modules' names.
+  Result<std::vector<std::string>> ApplyLora(const manifest::LoraConfig& lora);
+  bool has_lora() const { return lora_scale_ != 0; }
+  double lora_scale() const { return lora_scale_; }
+
+  // The projections of each layer, in this order.
+  static constexpr const char* kProjections[] = {
+      "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+      "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+  enum Proj { kQ, kK, kV, kO, kGate, kUp, kDown, kCount };
+  struct Adapter {
+    torch::nn::Linear a{nullptr}, b{nullptr};
+  };
   struct Layer {
-    torch::nn::Linear q, k, v, o, gate, up, down;
+    std::array<torch::nn::Linear, kCount> proj{nullptr, nullptr, nullptr, nullptr,
+                                               nullptr, nullptr, nullptr};
+    std::array<Adapter, kCount> lora;
     torch::Tensor input_norm, post_norm;
   };
+  const std::vector<Layer>& layers() const { return layers_; }
+
+ private:
+  torch::Tensor Project(Layer& l, Proj p, const torch::Tensor& x);
   torch::Tensor Attention(Layer& l, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask);
   torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const;
@@ -57,6 +83,8 @@ class LlamaImpl : public torch::nn::Module {
   std::vector<Layer> layers_;
   torch::Tensor norm_;
   torch::nn::Linear lm_head_{nullptr};  // null when tied to the embedding
+  double lora_scale_ = 0;
+  torch::nn::Dropout lora_dropout_{nullptr};
 };
 TORCH_MODULE(Llama);
 
@@ -64,7 +92,20 @@ TORCH_MODULE(Llama);
 // shape; `lm_head.weight` may be absent when the embeddings are tied. Errors list what is
 // missing, unexpected or mis-shaped.
 Status LoadLlamaWeights(Llama& model, const formats::Safetensors& st, const std::string& file);
-// The model's parameters as float32 tensors under their Hugging Face names.
+// The model's parameters as float32 tensors under their Hugging Face names (LoRA adapters
+// included, as `...q_proj.lora_A.weight`).
 formats::Safetensors LlamaWeights(const Llama& model);
+
+// The adapters alone in PEFT's layout: adapter_model.safetensors tensors named
+// `base_model.model.<module>.lora_A.weight`, and adapter_config.json.
+formats::Safetensors AdapterWeights(const Llama& model);
+std::string AdapterConfigJson(const manifest::LoraConfig& lora,
+                              const std::vector<std::string>& modules,
+                              const std::string& base_model);
+// Loads PEFT adapter tensors into a model with the same adapters applied.
+Status LoadAdapterWeights(Llama& model, const formats::Safetensors& st, const std::string& file);
+// The base weights with each adapter merged in (W + alpha/rank · B·A), under the base names and
+// without adapter tensors: a plain model with the adapted behaviour.
+formats::Safetensors MergedWeights(const Llama& model);
 
 }  // namespace entrenar::engine
