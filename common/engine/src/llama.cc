@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -116,8 +117,68 @@ LlamaImpl::LlamaImpl(const LlamaConfig& c) : config_(c) {
     lm_head_ = register_module("lm_head", linear(c.hidden_size, c.vocab_size));
 }
 
+Status LlamaImpl::QuantizeBase(const manifest::LoraConfig& lora) {
+  if (lora.quantize_bits != 4) {
+    return Unimplemented("lora.quantize_bits: " + std::to_string(lora.quantize_bits) +
+                         " (QLoRA stores base weights in 4 bits)");
+  }
+  const quant::Code4 code = lora.quant_type == "fp4" ? quant::Code4::kFp4 : quant::Code4::kNf4;
+  torch::NoGradGuard no_grad;
+  for (Layer& l : layers_) {
+    for (std::size_t p = 0; p < kCount; ++p) {
+      torch::Tensor& w = l.proj[p]->weight;
+      const torch::Tensor f = w.detach().to(torch::kCPU, torch::kFloat).contiguous();
+      l.shape[p] = f.sizes().vec();
+      l.q4[p] = std::make_shared<quant::Quantized4>(
+          quant::Quantize4(f.data_ptr<float>(), f.numel(), code, lora.double_quantize));
+      w.set_requires_grad(false);
+      w.set_();  // the float weight's storage is released
+    }
+  }
+  return OkStatus();
+}
+
+torch::Tensor LlamaImpl::ProjectionWeight(std::size_t layer, int proj) const {
+  const Layer& l = layers_[layer];
+  const auto p = static_cast<std::size_t>(proj);
+  if (!l.q4[p]) return l.proj[p]->weight.detach().to(torch::kFloat);
+  torch::Tensor w = torch::empty(l.shape[p], torch::kFloat);
+  quant::Dequantize4(*l.q4[p], w.data_ptr<float>());
+  return w;
+}
+
+std::size_t LlamaImpl::ProjectionBytes() const {
+  std::size_t bytes = 0;
+  for (const Layer& l : layers_) {
+    for (std::size_t p = 0; p < kCount; ++p) {
+      bytes += l.q4[p] ? l.q4[p]->Bytes()
+                       : static_cast<std::size_t>(l.proj[p]->weight.numel() *
+                                                  l.proj[p]->weight.element_size());
+    }
+  }
+  return bytes;
+}
+
+std::size_t LlamaImpl::ProjectionBytesFloat32() const {
+  std::size_t n = 0;
+  for (const Layer& l : layers_) {
+    for (std::size_t p = 0; p < kCount; ++p) {
+      n += l.q4[p] ? static_cast<std::size_t>(l.q4[p]->count)
+                   : static_cast<std::size_t>(l.proj[p]->weight.numel());
+    }
+  }
+  return 4 * n;
+}
+
 torch::Tensor LlamaImpl::Project(Layer& l, Proj p, const torch::Tensor& x) {
-  torch::Tensor y = l.proj[p]->forward(x);
+  torch::Tensor y;
+  if (l.q4[p]) {  // QLoRA: dequantize the 4-bit weight for this product only
+    torch::Tensor w = torch::empty(l.shape[p], torch::kFloat);
+    quant::Dequantize4(*l.q4[p], w.data_ptr<float>());
+    y = torch::nn::functional::linear(x, w.to(x.device(), x.scalar_type()));
+  } else {
+    y = l.proj[p]->forward(x);
+  }
   Adapter& a = l.lora[p];
   if (!a.a) return y;
   const torch::Tensor in = lora_dropout_ ? lora_dropout_->forward(x) : x;
@@ -145,7 +206,10 @@ Result<std::vector<std::string>> LlamaImpl::ApplyLora(const manifest::LoraConfig
                                    short_name) != lora.target_modules.end();
       if (!named && !(pattern && std::regex_search(full, *pattern))) continue;
       torch::nn::Linear& base = layers_[i].proj[static_cast<std::size_t>(p)];
-      const std::int64_t in = base->weight.size(1), out = base->weight.size(0);
+      const auto& q4_shape = layers_[i].shape[static_cast<std::size_t>(p)];
+      const bool q4 = layers_[i].q4[static_cast<std::size_t>(p)] != nullptr;
+      const std::int64_t in = q4 ? q4_shape[1] : base->weight.size(1);
+      const std::int64_t out = q4 ? q4_shape[0] : base->weight.size(0);
       Adapter& a = layers_[i].lora[static_cast<std::size_t>(p)];
       a.a = base->register_module(
           "lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, lora.rank).bias(false)));
@@ -160,8 +224,9 @@ Result<std::vector<std::string>> LlamaImpl::ApplyLora(const manifest::LoraConfig
         a.a->weight.normal_(0, 1.0 / static_cast<double>(lora.rank));
       }
       a.b->weight.zero_();
-      a.a->to(base->weight.device(), base->weight.scalar_type());
-      a.b->to(base->weight.device(), base->weight.scalar_type());
+      const torch::Tensor& ref = q4 ? embed_->weight : base->weight;
+      a.a->to(ref.device(), ref.scalar_type());
+      a.b->to(ref.device(), ref.scalar_type());
       wrapped.push_back(full);
     }
   }
@@ -351,9 +416,19 @@ formats::Safetensors MergedWeights(const Llama& model) {
   torch::NoGradGuard no_grad;
   formats::Safetensors st;
   const auto params = model->named_parameters();
+  // Projection weights come dequantized when stored 4-bit.
+  std::map<std::string, torch::Tensor> projections;
+  for (std::size_t i = 0; i < model->layers().size(); ++i) {
+    for (int p = 0; p < LlamaImpl::kCount; ++p) {
+      projections["model.layers." + std::to_string(i) + "." + LlamaImpl::kProjections[p] +
+                  ".weight"] = model->ProjectionWeight(i, p);
+    }
+  }
   for (const auto& p : params) {
     if (IsAdapter(p.key())) continue;
-    torch::Tensor w = p.value().detach().to(torch::kFloat);
+    const auto proj = projections.find(p.key());
+    torch::Tensor w =
+        proj != projections.end() ? proj->second : p.value().detach().to(torch::kFloat);
     const std::string stem = p.key().substr(0, p.key().size() - std::string(".weight").size());
     if (const torch::Tensor* a = params.find(stem + ".lora_A.weight")) {
       const torch::Tensor& b = params[stem + ".lora_B.weight"];

@@ -14,6 +14,7 @@
 #include "entrenar/base/status.h"
 #include "entrenar/formats/safetensors.h"
 #include "entrenar/manifest/manifest.h"
+#include "entrenar/quant/blockwise.h"
 
 namespace entrenar::engine {
 
@@ -54,6 +55,17 @@ class LlamaImpl : public torch::nn::Module {
   // naming the key when nothing matches. Returns the wrapped modules' names.
   Result<std::vector<std::string>> ApplyLora(const manifest::LoraConfig& lora);
   bool has_lora() const { return lora_scale_ != 0; }
+
+  // QLoRA (`lora.quantize_base`): the seven projections of every layer stored 4-bit
+  // (`quant_type` nf4 or fp4, blocks of 64, `double_quantize`), dequantized on the fly in
+  // forward; their float weights are released. `quantize_bits` must be 4. Call before
+  // ApplyLora.
+  Status QuantizeBase(const manifest::LoraConfig& lora);
+  // The bytes the projections' weights take now (4-bit storage when quantized), and as float32.
+  std::size_t ProjectionBytes() const;
+  std::size_t ProjectionBytesFloat32() const;
+  // A projection's weight as float32 (dequantized when stored 4-bit).
+  torch::Tensor ProjectionWeight(std::size_t layer, int proj) const;
   double lora_scale() const { return lora_scale_; }
 
   // The projections of each layer, in this order.
@@ -68,6 +80,8 @@ class LlamaImpl : public torch::nn::Module {
     std::array<torch::nn::Linear, kCount> proj{nullptr, nullptr, nullptr, nullptr,
                                                nullptr, nullptr, nullptr};
     std::array<Adapter, kCount> lora;
+    std::array<std::shared_ptr<quant::Quantized4>, kCount> q4;  // QLoRA's 4-bit weights
+    std::array<std::vector<std::int64_t>, kCount> shape;        // of the 4-bit weights
     torch::Tensor input_norm, post_norm;
   };
   const std::vector<Layer>& layers() const { return layers_; }

@@ -247,3 +247,67 @@ TEST_CASE("LoRA adapters save in PEFT's layout, reload, and merge", "[unit][engi
 
 }  // namespace
 }  // namespace entrenar::engine
+
+namespace entrenar::engine {
+namespace {
+
+TEST_CASE("QLoRA keeps the base 4-bit, dequantized exactly in forward, and trains adapters",
+          "[unit][engine]") {
+  for (const char* type : {"nf4", "fp4"}) {
+    INFO(type);
+    Llama model = TinyModel();
+    manifest::LoraConfig lora =
+        Lora({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"});
+    lora.quantize_base = true;
+    lora.quant_type = type;
+    lora.double_quantize = true;
+    const std::size_t fp32 = model->ProjectionBytes();
+    REQUIRE(model->QuantizeBase(lora).ok());
+    CHECK(model->ProjectionBytesFloat32() == fp32);
+    CHECK(static_cast<double>(model->ProjectionBytes()) <= 0.3 * static_cast<double>(fp32));
+    // A plain model holding the dequantized weights computes the same logits.
+    Llama plain = TinyModel();
+    {
+      torch::NoGradGuard no_grad;
+      auto params = plain->named_parameters();
+      for (std::size_t i = 0; i < 2; ++i) {
+        for (int p = 0; p < LlamaImpl::kCount; ++p) {
+          params["model.layers." + std::to_string(i) + "." + LlamaImpl::kProjections[p] + ".weight"]
+              .copy_(model->ProjectionWeight(i, p));
+        }
+      }
+    }
+    const torch::Tensor ids = torch::tensor({3, 9, 27, 11}, torch::kLong).view({1, 4});
+    {
+      torch::NoGradGuard no_grad;
+      CHECK(torch::allclose(model->forward(ids), plain->forward(ids), 1e-5, 1e-6));
+      // ... and differs from the float base by the quantization, not by a mistake.
+      const torch::Tensor diff = (model->forward(ids) - TinyModel()->forward(ids)).abs().max();
+      CHECK(diff.item<double>() > 0);
+      CHECK(diff.item<double>() < 2.0);
+    }
+    REQUIRE(model->ApplyLora(lora).ok());
+    std::vector<torch::Tensor> trainable;
+    for (const auto& p : model->parameters()) {
+      if (p.requires_grad()) trainable.push_back(p);
+    }
+    CHECK(trainable.size() == 2 * 7 * 2);
+    torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(0.1));
+    sgd.zero_grad();
+    model->forward(ids).logsumexp(-1).mean().backward();
+    sgd.step();
+    torch::NoGradGuard no_grad;
+    CHECK(torch::equal(model->ProjectionWeight(0, LlamaImpl::kQ),
+                       plain->named_parameters()["model.layers.0.self_attn.q_proj.weight"]));
+    CHECK_FALSE(torch::allclose(model->forward(ids), plain->forward(ids)));  // adapters moved
+    CHECK(MergedWeights(model).Find("model.layers.1.mlp.up_proj.weight")->shape ==
+          std::vector<std::int64_t>{48, 32});
+  }
+  Llama other = TinyModel();
+  manifest::LoraConfig eight = Lora({"q_proj"});
+  eight.quantize_bits = 8;
+  CHECK(other->QuantizeBase(eight).code() == StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace entrenar::engine
