@@ -60,7 +60,11 @@ bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* 
   }
   const std::string path = arg.substr(0, eq);
   std::vector<Diagnostic> value_diags;
-  Node value = ParseYaml(arg.substr(eq + 1), where.file, &value_diags);
+  const std::string text = arg.substr(eq + 1);
+  // `--set experiment={{ name }}-x` means the template, not a YAML flow mapping: a value that
+  // starts with `{{` is a string, as if quoted.
+  Node value = text.rfind("{{", 0) == 0 ? Node::Scalar(text, true, where)
+                                        : ParseYaml(text, where.file, &value_diags);
   if (!value_diags.empty()) {
     for (Diagnostic& d : value_diags) {
       d.path = path;

@@ -21,6 +21,16 @@ TEST_CASE("Overrides: --set values are parsed as YAML", "[unit][manifest]") {
   CHECK(r.manifest->model.freeze == std::vector<std::string>{"embed_tokens"});
 }
 
+TEST_CASE("Overrides: a --set value that starts with a template is a string", "[unit][manifest]") {
+  LoadResult r = Load(Root(), {"monitoring.tracking.experiment={{ name }}-seed-{{ seed }}",
+                               "output.dir={{ name }}/runs"});
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->monitoring.tracking.experiment.value().find("-seed-") != std::string::npos);
+  CHECK(r.manifest->monitoring.tracking.experiment.value().find("{{") == std::string::npos);
+  CHECK(r.manifest->output.dir.find("/runs") != std::string::npos);
+}
+
 TEST_CASE("Overrides: --set reaches list items by index", "[unit][manifest]") {
   const std::string text = Root("callbacks:\n  - type: lr_monitor\n    trigger: epoch_end\n");
   LoadResult r = Load(text, {"callbacks[0].trigger=step"});
