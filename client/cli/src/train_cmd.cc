@@ -104,7 +104,8 @@ class RunRecorder : public engine::EventSink {
       const Status closed = tracker_->Close();
       if (!closed.ok()) Line("warning: tensorboard: " + closed.message());
     }
-    const monitor::MetricTable table = Table();
+    table_ = BuildTable();
+    const monitor::MetricTable& table = table_;
     std::vector<std::string> unmatched;
     const monitor::MetricTable kept = monitor::SelectColumns(table, metrics.include, &unmatched);
     for (const std::string& name : unmatched) {
@@ -135,9 +136,13 @@ class RunRecorder : public engine::EventSink {
     tracker_ = std::move(tracker);
   }
 
+  // Every logged row as numeric columns (complete once Finish has run).
+  const monitor::MetricTable& table() const { return table_; }
+
+ private:
   // Every logged row as numeric columns: step, epoch, train_loss, learning_rate,
   // samples_per_second, then the others in the order they first appear.
-  monitor::MetricTable Table() const {
+  monitor::MetricTable BuildTable() const {
     monitor::MetricTable t;
     t.columns = {"step", "epoch", "train_loss", "learning_rate", "samples_per_second"};
     for (const auto& row : rows_) {
@@ -163,7 +168,6 @@ class RunRecorder : public engine::EventSink {
     return t;
   }
 
- private:
   void OnStep(const engine::Event& e) {
     FlushRow();
     row_ = ordered_json{{"step", e.step}, {"epoch", e.epoch}};
@@ -267,6 +271,7 @@ class RunRecorder : public engine::EventSink {
         .count();
   }
 
+  monitor::MetricTable table_;
   std::unique_ptr<monitor::TensorBoardTracker> tracker_;
   std::unique_ptr<monitor::MlflowTracker> mlflow_;
   std::string dir_;
@@ -487,7 +492,7 @@ bool Publish(const manifest::Manifest& m, const std::string& dir, const engine::
              const monitor::QualityScore& quality) {
   const manifest::RegistryConfig& r = m.output.registry;
   Result<registry::ModelRef> ref =
-      registry::ParseModelRef(r.target.value_or("pacha://models/" + m.name + ":" + m.version));
+      registry::ParseModelRef(r.target.value_or(registry::DefaultTarget(m.name, m.version)));
   if (!ref.ok()) {  // CheckSupport parsed it already
     std::cerr << "error: output.registry.target: " << ref.status().message() << "\n";
     return false;
@@ -658,10 +663,10 @@ int RunTrain(const TrainArgs& a) {
   if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
     return kExitIo;
   }
-  const monitor::QualityScore quality = Quality(recorder.Table(), *summary);
+  const monitor::QualityScore quality = Quality(recorder.table(), *summary);
   if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
   if (m.IsSet("output.report") && m.output.report.enabled &&
-      !WriteReport(m, dir, *summary, recorder.Table(), quality)) {
+      !WriteReport(m, dir, *summary, recorder.table(), quality)) {
     return kExitIo;
   }
   if (m.output.registry.enabled && !summary->halted && !Publish(m, dir, *summary, quality)) {

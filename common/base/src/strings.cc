@@ -4,15 +4,12 @@
 #include <cctype>
 
 namespace entrenar {
-namespace {
 
-std::string Lower(std::string_view s) {
+std::string ToLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
-
-}  // namespace
 
 std::size_t EditDistance(std::string_view a, std::string_view b) {
   const std::size_t n = a.size(), m = b.size();
@@ -33,11 +30,11 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
 
 std::vector<std::string> Suggest(std::string_view word,
                                  const std::vector<std::string>& candidates) {
-  const std::string w = Lower(word);
+  const std::string w = ToLower(word);
   const std::size_t limit = std::max<std::size_t>(1, (w.size() + 2) / 3);
   std::vector<std::pair<std::size_t, std::string>> scored;
   for (const std::string& c : candidates) {
-    const std::string lc = Lower(c);
+    const std::string lc = ToLower(c);
     std::size_t dist = EditDistance(w, lc);
     // A word that is a clear prefix or suffix of a candidate is a likely abbreviation.
     const bool affix = w.size() >= 3 && (StartsWith(lc, w) || StartsWith(w, lc) ||

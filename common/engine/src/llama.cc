@@ -336,17 +336,6 @@ Status LoadLlamaWeights(Llama& model, const formats::Safetensors& st, const std:
   return InvalidArgument(message);
 }
 
-formats::Safetensors LlamaWeights(const Llama& model) {
-  formats::Safetensors st;
-  for (const auto& p : model->named_parameters()) {
-    const torch::Tensor t = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
-    st.tensors.push_back(formats::MakeF32Tensor(
-        p.key(), t.sizes().vec(),
-        std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel())));
-  }
-  return st;
-}
-
 namespace {
 
 bool IsAdapter(const std::string& name) {
@@ -361,6 +350,12 @@ formats::Tensor F32(const std::string& name, const torch::Tensor& value) {
 }
 
 }  // namespace
+
+formats::Safetensors LlamaWeights(const Llama& model) {
+  formats::Safetensors st;
+  for (const auto& p : model->named_parameters()) st.tensors.push_back(F32(p.key(), p.value()));
+  return st;
+}
 
 formats::Safetensors AdapterWeights(const Llama& model) {
   formats::Safetensors st;

@@ -149,7 +149,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   }
   const auto& reg = m.output.registry;
   if (reg.enabled) {
-    const std::string target = reg.target.value_or("pacha://models/" + m.name + ":" + m.version);
+    const std::string target = reg.target.value_or(registry::DefaultTarget(m.name, m.version));
     if (target.rfind("pacha://", 0) != 0) {
       refuse("output.registry.target", target + " (only pacha://, the local registry)",
              "publish to pacha://models/NAME:VERSION and copy from `entrenar registry show`");

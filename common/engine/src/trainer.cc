@@ -23,6 +23,7 @@
 #include "entrenar/engine/metrics.h"
 #include "entrenar/engine/schedule.h"
 #include "entrenar/engine/shape.h"
+#include "entrenar/expr/monitor.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
 
@@ -469,19 +470,12 @@ struct Run {
     const std::string name = summary.val.count(metric) ? metric : "val_" + metric;
     if (!summary.val.count(name)) return;
     const double value = summary.val.at(name);
-    const std::string mode = cb.config.mode.value_or(LowerIsBetterName(name) ? "min" : "max");
+    const std::string mode = cb.config.mode.value_or(expr::LowerIsBetter(name) ? "min" : "max");
     if (callback_best.count(i) && !Better(value, callback_best[i], mode, 0)) return;
     callback_best[i] = value;
     callback_checkpoint = true;
     Log("callbacks[" + std::to_string(i) + "]: " + name + " improved to " + std::to_string(value) +
         ", checkpointing");
-  }
-
-  static bool LowerIsBetterName(const std::string& name) {
-    for (const char* word : {"loss", "error", "mse", "mae", "rmse", "perplexity"}) {
-      if (name.find(word) != std::string::npos) return true;
-    }
-    return false;
   }
 
   // The first num_samples validation rows (test rows without validation) with their target and

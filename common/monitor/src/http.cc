@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "entrenar/base/strings.h"
+
 namespace entrenar::monitor {
 namespace {
 
@@ -76,11 +78,6 @@ bool ReceiveAll(int fd, std::string* out, Clock::time_point deadline) {
   }
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Decodes a chunked body; false when malformed.
 bool Dechunk(const std::string& in, std::string* out) {
   std::size_t pos = 0;
@@ -106,7 +103,7 @@ Result<HttpResponse> Parse(const std::string& raw) {
     return DataLoss("not an HTTP response");
   HttpResponse r;
   r.status = std::atoi(raw.c_str() + 9);
-  const std::string head = Lower(raw.substr(0, head_end));
+  const std::string head = ToLower(raw.substr(0, head_end));
   std::string body = raw.substr(head_end + 4);
   if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
     if (!Dechunk(body, &r.body)) return DataLoss("a malformed chunked body");

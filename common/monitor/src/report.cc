@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "html.h"
+
 namespace entrenar::monitor {
 namespace {
 
@@ -12,29 +14,6 @@ constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                    "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 constexpr double kWidth = 720, kHeight = 260, kLeft = 64, kRight = 16, kTop = 34, kBottom = 36;
 constexpr std::size_t kMaxPoints = 800;
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Num(double v, int digits = 4) {
   char buf[32];
@@ -94,6 +73,29 @@ std::string Axes(const Range& x, const Range& y) {
 
 }  // namespace
 
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string LineChart(const std::string& title, const std::vector<ChartSeries>& series) {
   Range x{INFINITY, -INFINITY}, y{INFINITY, -INFINITY};
   std::size_t points = 0;
@@ -137,16 +139,16 @@ std::string LineChart(const std::string& title, const std::vector<ChartSeries>& 
     flush();
     legend << "<rect x=\"" << Coord(legend_x) << "\" y=\"20\" width=\"10\" height=\"10\" fill=\""
            << color << "\"/><text x=\"" << Coord(legend_x + 14) << "\" y=\"29\">"
-           << Escape(series[i].name) << "</text>";
+           << HtmlEscape(series[i].name) << "</text>";
     legend_x += 24 + 7 * static_cast<double>(series[i].name.size());
   }
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 " << kWidth << " "
       << kHeight << "\" width=\"" << kWidth << "\" height=\"" << kHeight
-      << "\" role=\"img\" aria-label=\"" << Escape(title) << "\" data-points=\"" << points
+      << "\" role=\"img\" aria-label=\"" << HtmlEscape(title) << "\" data-points=\"" << points
       << "\" font-family=\"sans-serif\">";
   svg << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>";
   svg << "<text x=\"" << kLeft << "\" y=\"14\" font-size=\"13\" font-weight=\"bold\">"
-      << Escape(title) << "</text>";
+      << HtmlEscape(title) << "</text>";
   svg << "<g font-size=\"11\">" << legend.str() << "</g>" << Axes(x, y) << lines.str() << "</svg>";
   return svg.str();
 }
@@ -196,9 +198,9 @@ std::string ConfusionChart(const std::vector<std::string>& classes,
     for (std::int64_t n : m[t]) total += n;
     const std::string label = t < classes.size() ? classes[t] : std::to_string(t);
     svg << "<text x=\"" << left - 6 << "\" y=\"" << Coord(top + cell * (t + 0.5) + 4)
-        << "\" text-anchor=\"end\">" << Escape(label) << "</text>";
+        << "\" text-anchor=\"end\">" << HtmlEscape(label) << "</text>";
     svg << "<text x=\"" << Coord(left + cell * (t + 0.5)) << "\" y=\"" << top - 6
-        << "\" text-anchor=\"middle\">" << Escape(label) << "</text>";
+        << "\" text-anchor=\"middle\">" << HtmlEscape(label) << "</text>";
     for (std::size_t p = 0; p < m[t].size(); ++p) {
       const double share = total ? static_cast<double>(m[t][p]) / static_cast<double>(total) : 0;
       const int shade = static_cast<int>(255 - 200 * share);

@@ -4,29 +4,13 @@
 
 #include "entrenar/monitor/report.h"
 
+#include "html.h"
+
 namespace entrenar::monitor {
 namespace {
 
 constexpr const char* kComponents[] = {"convergence", "stability", "efficiency", "generalization",
                                        "reproducibility"};
-
-std::string Html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') {
-      out += "&lt;";
-    } else if (c == '>') {
-      out += "&gt;";
-    } else if (c == '&') {
-      out += "&amp;";
-    } else if (c == '"') {
-      out += "&quot;";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 // Markdown table cells: pipes escaped, newlines flattened.
 std::string Cell(const std::string& s) {
@@ -123,25 +107,25 @@ std::string RenderHtml(const ReportInput& in) {
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    << "<title>" << Html(Title(in)) << "</title><style>"
+    << "<title>" << HtmlEscape(Title(in)) << "</title><style>"
     << "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;"
     << "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;"
     << "padding:.25em .6em;text-align:left}th{background:#f4f4f4}pre{background:#f7f7f7;"
     << "padding:1em;overflow:auto}.grade{font-size:2em;font-weight:bold}svg{display:block;"
     << "margin:1em 0;max-width:100%;height:auto}.halted{color:#b00}"
     << "</style></head><body>\n";
-  h << "<h1>" << Html(Title(in)) << "</h1>\n";
-  if (!in.description.empty()) h << "<p>" << Html(in.description) << "</p>\n";
-  h << "<table><tr><th>state</th><td class=\"" << Html(in.state) << "\">" << Html(in.state)
-    << "</td></tr>";
+  h << "<h1>" << HtmlEscape(Title(in)) << "</h1>\n";
+  if (!in.description.empty()) h << "<p>" << HtmlEscape(in.description) << "</p>\n";
+  h << "<table><tr><th>state</th><td class=\"" << HtmlEscape(in.state) << "\">"
+    << HtmlEscape(in.state) << "</td></tr>";
   for (const auto& [k, v] : in.facts)
-    h << "<tr><th>" << Html(k) << "</th><td>" << Html(v) << "</td></tr>";
-  h << "</table>\n<h2>Quality</h2>\n<p><span class=\"grade\">" << Html(in.quality.grade)
+    h << "<tr><th>" << HtmlEscape(k) << "</th><td>" << HtmlEscape(v) << "</td></tr>";
+  h << "</table>\n<h2>Quality</h2>\n<p><span class=\"grade\">" << HtmlEscape(in.quality.grade)
     << "</span> " << Score(in.quality.score) << "/100</p>\n";
   h << "<table><tr><th>component</th><th>score</th><th>basis</th></tr>";
   for (const char* c : kComponents) {
     const QualityComponent& q = in.quality.components.at(c);
-    h << "<tr><td>" << c << "</td><td>" << Score(q.value) << "</td><td>" << Html(q.basis)
+    h << "<tr><td>" << c << "</td><td>" << Score(q.value) << "</td><td>" << HtmlEscape(q.basis)
       << "</td></tr>";
   }
   h << "</table>\n";
@@ -149,17 +133,17 @@ std::string RenderHtml(const ReportInput& in) {
   if (!results.empty()) {
     h << "<h2>Results</h2>\n<table><tr><th>metric</th><th>value</th></tr>";
     for (const auto& [k, v] : results)
-      h << "<tr><td>" << Html(k) << "</td><td>" << v << "</td></tr>";
+      h << "<tr><td>" << HtmlEscape(k) << "</td><td>" << v << "</td></tr>";
     h << "</table>\n";
   }
-  if (!in.best.empty()) h << "<p>Best checkpoint: " << Html(in.best) << "</p>\n";
+  if (!in.best.empty()) h << "<p>Best checkpoint: " << HtmlEscape(in.best) << "</p>\n";
   h << "<h2>Alerts</h2>\n";
   if (in.alerts.empty()) h << "<p>No alert fired.</p>\n";
   if (!in.alerts.empty()) {
     h << "<table><tr><th>step</th><th>action</th><th>condition</th><th>message</th></tr>";
     for (const auto& a : in.alerts) {
-      h << "<tr><td>" << a.step << "</td><td>" << Html(a.action) << "</td><td><code>"
-        << Html(a.condition) << "</code></td><td>" << Html(a.message) << "</td></tr>";
+      h << "<tr><td>" << a.step << "</td><td>" << HtmlEscape(a.action) << "</td><td><code>"
+        << HtmlEscape(a.condition) << "</code></td><td>" << HtmlEscape(a.message) << "</td></tr>";
     }
     h << "</table>\n";
   }
@@ -167,10 +151,10 @@ std::string RenderHtml(const ReportInput& in) {
     h << "<h2>Charts</h2>\n";
     for (const auto& [name, svg] : ReportCharts(in)) h << svg << "\n";
   }
-  h << "<h2>Configuration (resolved)</h2>\n<pre>" << Html(in.config_yaml) << "</pre>\n";
+  h << "<h2>Configuration (resolved)</h2>\n<pre>" << HtmlEscape(in.config_yaml) << "</pre>\n";
   h << "<h2>Environment</h2>\n<table>";
   for (const auto& [k, v] : in.environment) {
-    h << "<tr><th>" << Html(k) << "</th><td>" << Html(v) << "</td></tr>";
+    h << "<tr><th>" << HtmlEscape(k) << "</th><td>" << HtmlEscape(v) << "</td></tr>";
   }
   h << "</table>\n</body></html>\n";
   return h.str();

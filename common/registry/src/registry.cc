@@ -68,6 +68,10 @@ Result<Entry> FromJson(const std::string& text, const std::string& path) {
 
 }  // namespace
 
+std::string DefaultTarget(const std::string& name, const std::string& version) {
+  return ModelRef{name, version}.ToString();
+}
+
 Result<ModelRef> ParseModelRef(const std::string& text) {
   const std::string prefix = "pacha://models/";
   if (text.rfind("pacha://", 0) != 0)

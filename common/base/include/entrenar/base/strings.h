@@ -21,6 +21,8 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 // Quotes each part with backticks, then joins: "`a`, `b`, `c`".
 std::string JoinQuoted(const std::vector<std::string>& parts);
 std::string_view Trim(std::string_view s);
+// ASCII lower case.
+std::string ToLower(std::string_view s);
 bool StartsWith(std::string_view s, std::string_view prefix);
 
 }  // namespace entrenar

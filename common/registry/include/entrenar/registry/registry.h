@@ -16,6 +16,10 @@ struct ModelRef {
   std::string ToString() const { return "pacha://models/" + name + ":" + version; }
 };
 
+// The target output.registry publishes to when it names none: pacha://models/NAME:VERSION
+// from the manifest's name and version.
+std::string DefaultTarget(const std::string& name, const std::string& version);
+
 // Parses pacha://models/NAME:VERSION (NAME: letters, digits, . _ - and / between parts;
 // VERSION: letters, digits, . _ - +). Returns kInvalidArgument saying what is wrong.
 Result<ModelRef> ParseModelRef(const std::string& text);
