@@ -101,6 +101,16 @@ TEST_CASE("train: the tensorboard backend writes event files an independent read
   INFO(shared.err);
   REQUIRE(shared.exit_code == 0);
   CHECK(fs::is_directory(dir.path + "/tb/digits/trial-42"));
+
+  // A directory that cannot be made stops the run before training, naming the key.
+  ProcessResult bad =
+      TrainDigits(dir.path + "/run3",
+                  {"monitoring.tracking.enabled=true", "monitoring.tracking.backend=tensorboard",
+                   "monitoring.tracking.uri=/proc/entrenar-no-such-dir"});
+  CHECK(bad.exit_code == 4);
+  CHECK(bad.err.find("error: monitoring.tracking.uri: cannot create /proc/entrenar-no-such-dir") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/run3/summary.json"));
 }
 
 TEST_CASE("train: quality.yaml grades the run by the SPEC 16.2 thresholds", "[e2e]") {

@@ -410,7 +410,8 @@ bool OpenTracking(const manifest::Manifest& m, const std::string& dir, RunRecord
   Result<std::unique_ptr<monitor::TensorBoardTracker>> tracker =
       monitor::TensorBoardTracker::Open(logdir);
   if (!tracker.ok()) {
-    std::cerr << "error: monitoring.tracking: " << tracker.status().message() << "\n";
+    std::cerr << "error: " << (t.uri ? "monitoring.tracking.uri" : "monitoring.tracking") << ": "
+              << tracker.status().message() << "\n";
     return false;
   }
   std::cerr << "tensorboard: " << (*tracker)->path() << " (tensorboard --logdir " << logdir
