@@ -316,6 +316,7 @@ ordered_json SummaryJson(const engine::TrainSummary& s) {
   j["val"] = s.val;
   j["test"] = s.test;
   j["device"] = s.device;
+  j["model_files"] = s.model_files;
   if (!s.val_confusion.empty() || !s.test_confusion.empty()) {
     j["confusion_matrix"] = {
         {"classes", s.classes}, {"val", s.val_confusion}, {"test", s.test_confusion}};
@@ -505,9 +506,8 @@ bool Publish(const manifest::Manifest& m, const std::string& dir, const engine::
   entry.metrics = !s.test.empty() ? s.test : s.val;
   entry.quality_score = quality.score;
   entry.quality_grade = quality.grade;
-  const std::string model = m.output.model.format == "pt" ? "model.pt" : "model.safetensors";
-  std::map<std::string, std::string> files = {{model, dir + "/" + model},
-                                              {"quality.yaml", dir + "/quality.yaml"}};
+  std::map<std::string, std::string> files = {{"quality.yaml", dir + "/quality.yaml"}};
+  for (const std::string& f : s.model_files) files[f] = dir + "/" + f;
   if (r.include_config) files["config.yaml"] = dir + "/config.resolved.yaml";
   if (r.include_metrics) {
     files["metrics.csv"] = dir + "/metrics.csv";
@@ -529,6 +529,7 @@ struct TrainArgs {
   std::string output;
   std::string resume;
   bool dry_run = false;
+  bool evaluate = false;
   std::string events;    // also write the event stream here, as JSON lines (for entrenard)
   std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
   std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
@@ -554,13 +555,19 @@ int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options
   }
   const engine::DryRun& p = *plan;
   std::cout << "# resolved configuration\n" << manifest::ToYaml(m) << "\n# plan\n";
+  const bool text = p.features.empty();
   std::cout << "data:         " << p.train_rows << " train / " << p.val_rows << " val / "
-            << p.test_rows << " test rows\n";
-  std::cout << "features:     " << p.features.size() << " (" << Join(p.features, ", ") << ")\n";
-  std::cout << "target:       " << p.target << " (" << p.task;
-  if (!p.classes.empty())
-    std::cout << ", " << p.classes.size() << " classes: " << Join(p.classes, ", ");
-  std::cout << ")\n";
+            << p.test_rows << (text ? " test sequences\n" : " test rows\n");
+  if (text) {
+    std::cout << "task:         " << p.task << "\n";
+  } else {
+    std::cout << "features:     " << p.features.size() << " (" << Join(p.features, ", ") << ")\n";
+    std::cout << "target:       " << p.target << " (" << p.task;
+    if (!p.classes.empty())
+      std::cout << ", " << p.classes.size() << " classes: " << Join(p.classes, ", ");
+    std::cout << ")\n";
+  }
+  for (const std::string& note : p.notes) std::cout << note << "\n";
   std::cout << "parameters:   " << p.trainable_parameters << " trainable, " << p.frozen_parameters
             << " frozen\n";
   std::cout << "steps:        " << p.steps_per_epoch << " per epoch, " << p.total_steps
@@ -568,6 +575,20 @@ int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options
   std::cout << "memory:       about " << Bytes(p.estimated_memory_bytes) << "\n";
   std::cout << "device:       " << p.device << ", " << p.threads << " threads\n";
   std::cout << "run dir:      " << options.run_dir << " (not created by --dry-run)\n";
+  return kExitOk;
+}
+
+// --evaluate: the metrics of the model as the manifest loads it, as one JSON object.
+int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
+  engine::TrainOptions options;
+  options.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+  options.seed = static_cast<std::uint64_t>(*m.seed);
+  Result<std::map<std::string, double>> metrics = engine::EvaluateModel(m, options);
+  if (!metrics.ok()) {
+    std::cerr << "error: " << metrics.status().message() << "\n";
+    return metrics.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  std::cout << ordered_json(*metrics).dump(2) << "\n";
   return kExitOk;
 }
 
@@ -601,6 +622,7 @@ int RunTrain(const TrainArgs& a) {
   const std::string dir = !a.output.empty()     ? a.output
                           : !resume_run.empty() ? resume_run
                                                 : m.output.dir;
+  if (a.evaluate) return PrintEvaluation(m, a);
   if (a.dry_run) {
     engine::TrainOptions plan;
     plan.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
@@ -710,6 +732,10 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--dry-run", args->dry_run,
                 "Print the resolved config and the plan (data sizes, parameters, steps, memory) "
                 "without training");
+  cmd->add_flag("--evaluate", args->evaluate,
+                "Evaluate the model as the manifest loads it (model.source, LoRA adapters "
+                "included) on the validation and test splits, without training; prints the "
+                "metrics as JSON");
   cmd->add_option("--events", args->events,
                   "Also append every event as a JSON line to this file (used by entrenard)");
   cmd->add_option(

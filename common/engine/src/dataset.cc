@@ -11,10 +11,58 @@
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/table.h"
 
+#include "table_source.h"
+
 namespace entrenar::engine {
-namespace {
 
 using formats::Table;
+
+// Deterministic Fisher-Yates (std::shuffle's algorithm is not specified across libraries).
+void Shuffle(std::vector<std::size_t>& v, std::mt19937_64& rng) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+}
+
+// Splits row indices 0..n-1 into train/val/test by ratio, per stratum when `strata` differ.
+std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::string>& strata,
+                                                     const manifest::SplitConfig& s,
+                                                     std::uint64_t seed, bool stratified) {
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < strata.size(); ++i) groups[stratified ? strata[i] : ""].push_back(i);
+  std::mt19937_64 rng(seed);
+  std::array<std::vector<std::size_t>, 3> out;
+  for (auto& [key, idx] : groups) {
+    Shuffle(idx, rng);
+    const auto n = static_cast<double>(idx.size());
+    const auto n_val = static_cast<std::size_t>(std::floor(n * s.val + 1e-9));
+    const auto n_test = static_cast<std::size_t>(std::floor(n * s.test + 1e-9));
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      const int part = i < n_val ? 1 : i < n_val + n_test ? 2 : 0;
+      out[static_cast<std::size_t>(part)].push_back(idx[i]);
+    }
+  }
+  for (auto& part : out) std::sort(part.begin(), part.end());
+  return out;
+}
+
+Result<Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
+                        const std::string& key, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
+    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
+                         "); download it and give a local path");
+  }
+  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
+                            formats::ResolveTableFormat(d.format, path));
+  return formats::ReadTable(ResolvePath(base_dir, path), format);
+}
+
+Status CheckColumn(const Table& t, const std::string& column, const std::string& key) {
+  if (t.ColumnIndex(column)) return OkStatus();
+  const std::string dym = DidYouMean(Suggest(column, t.columns));
+  return InvalidArgument(key + ": column `" + column + "` is not in " + t.file + " (" +
+                         (dym.empty() ? "columns: " + JoinQuoted(t.columns) : dym) + ")");
+}
+
+namespace {
 
 // Rows read from one file: raw feature cells, raw target text, stratification key, and where
 // each row came from (file:line) for messages.
@@ -25,30 +73,12 @@ struct Rows {
   std::vector<std::string> where;
 };
 
-Result<Table> Load(const manifest::DataConfig& d, const std::string& base_dir,
-                   const std::string& key, const std::string& path) {
-  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
-    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
-                         "); download it and give a local path");
-  }
-  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
-                            formats::ResolveTableFormat(d.format, path));
-  return formats::ReadTable(ResolvePath(base_dir, path), format);
-}
-
 std::vector<std::string> DroppedColumns(const manifest::DataConfig& d) {
   std::vector<std::string> out;
   for (const auto& step : d.preprocessing) {
     if (step.drop) out.insert(out.end(), step.drop->columns.begin(), step.drop->columns.end());
   }
   return out;
-}
-
-Status CheckColumn(const Table& t, const std::string& column, const std::string& key) {
-  if (t.ColumnIndex(column)) return OkStatus();
-  const std::string dym = DidYouMean(Suggest(column, t.columns));
-  return InvalidArgument(key + ": column `" + column + "` is not in " + t.file + " (" +
-                         (dym.empty() ? "columns: " + JoinQuoted(t.columns) : dym) + ")");
 }
 
 Result<Rows> ToRows(const Table& t, const std::vector<std::string>& features,
@@ -78,33 +108,6 @@ Result<Rows> ToRows(const Table& t, const std::vector<std::string>& features,
     r.where.push_back(where);
   }
   return r;
-}
-
-// Deterministic Fisher-Yates (std::shuffle's algorithm is not specified across libraries).
-void Shuffle(std::vector<std::size_t>& v, std::mt19937_64& rng) {
-  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
-}
-
-// Splits row indices 0..n-1 into train/val/test by ratio, per stratum when `strata` differ.
-std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::string>& strata,
-                                                     const manifest::SplitConfig& s,
-                                                     std::uint64_t seed, bool stratified) {
-  std::map<std::string, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < strata.size(); ++i) groups[stratified ? strata[i] : ""].push_back(i);
-  std::mt19937_64 rng(seed);
-  std::array<std::vector<std::size_t>, 3> out;
-  for (auto& [key, idx] : groups) {
-    Shuffle(idx, rng);
-    const auto n = static_cast<double>(idx.size());
-    const auto n_val = static_cast<std::size_t>(std::floor(n * s.val + 1e-9));
-    const auto n_test = static_cast<std::size_t>(std::floor(n * s.test + 1e-9));
-    for (std::size_t i = 0; i < idx.size(); ++i) {
-      const int part = i < n_val ? 1 : i < n_val + n_test ? 2 : 0;
-      out[static_cast<std::size_t>(part)].push_back(idx[i]);
-    }
-  }
-  for (auto& part : out) std::sort(part.begin(), part.end());
-  return out;
 }
 
 bool IsInteger(double v) { return std::floor(v) == v && std::fabs(v) < 1e15; }
@@ -445,7 +448,7 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
   out.target = d.target;
   const std::string first_key = d.source ? "data.source" : "data.train";
   ENTRENAR_ASSIGN_OR_RETURN(Table first,
-                            Load(d, base_dir, first_key, d.source ? *d.source : *d.train));
+                            LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train));
   ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, d.target, "data.target"));
   const std::vector<std::string> dropped = DroppedColumns(d);
   for (const std::string& c : dropped)
@@ -464,12 +467,12 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
   ENTRENAR_ASSIGN_OR_RETURN(Rows main_rows, ToRows(first, out.features, d.target, stratify));
   std::optional<Rows> val_rows, test_rows;
   if (d.val) {
-    ENTRENAR_ASSIGN_OR_RETURN(Table t, Load(d, base_dir, "data.val", *d.val));
+    ENTRENAR_ASSIGN_OR_RETURN(Table t, LoadTable(d, base_dir, "data.val", *d.val));
     ENTRENAR_RETURN_IF_ERROR(CheckColumn(t, d.target, "data.target"));
     ENTRENAR_ASSIGN_OR_RETURN(val_rows, ToRows(t, out.features, d.target, std::nullopt));
   }
   if (d.test) {
-    ENTRENAR_ASSIGN_OR_RETURN(Table t, Load(d, base_dir, "data.test", *d.test));
+    ENTRENAR_ASSIGN_OR_RETURN(Table t, LoadTable(d, base_dir, "data.test", *d.test));
     ENTRENAR_RETURN_IF_ERROR(CheckColumn(t, d.target, "data.target"));
     ENTRENAR_ASSIGN_OR_RETURN(test_rows, ToRows(t, out.features, d.target, std::nullopt));
   }

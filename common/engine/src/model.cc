@@ -123,9 +123,9 @@ bool Matches(const std::string& pattern, const std::string& name) {
   return false;
 }
 
-std::vector<std::string> ParameterNames(const nn::Sequential& model) {
+std::vector<std::string> ParameterNames(const nn::Module& model, const std::string& prefix) {
   std::vector<std::string> names;
-  for (const auto& p : model->named_parameters()) names.push_back("layers." + p.key());
+  for (const auto& p : model.named_parameters()) names.push_back(prefix + p.key());
   return names;
 }
 
@@ -194,10 +194,15 @@ nn::Sequential BuildModel(const manifest::Manifest& m, const Shape& input,
 }
 
 Status ApplyFreeze(nn::Sequential& model, const std::vector<std::string>& patterns) {
+  return ApplyFreeze(*model, "layers.", patterns);
+}
+
+Status ApplyFreeze(nn::Module& model, const std::string& prefix,
+                   const std::vector<std::string>& patterns) {
   for (const std::string& pattern : patterns) {
     bool any = false;
-    for (auto& p : model->named_parameters()) {
-      if (Matches(pattern, "layers." + p.key())) {
+    for (auto& p : model.named_parameters()) {
+      if (Matches(pattern, prefix + p.key())) {
         p.value().requires_grad_(false);
         any = true;
       }
@@ -205,13 +210,18 @@ Status ApplyFreeze(nn::Sequential& model, const std::vector<std::string>& patter
     if (!any) {
       return InvalidArgument("model.freeze: `" + pattern +
                              "` matches no parameter; parameters are " +
-                             JoinQuoted(ParameterNames(model)));
+                             JoinQuoted(ParameterNames(model, prefix)));
     }
   }
   return OkStatus();
 }
 
 Result<std::vector<Group>> MakeGroups(const nn::Sequential& model,
+                                      const manifest::OptimizerConfig& o) {
+  return MakeGroups(*model, "layers.", o);
+}
+
+Result<std::vector<Group>> MakeGroups(const nn::Module& model, const std::string& prefix,
                                       const manifest::OptimizerConfig& o) {
   std::vector<Group> groups(o.param_groups.size() + 1);
   groups.back().lr = o.lr;
@@ -220,18 +230,18 @@ Result<std::vector<Group>> MakeGroups(const nn::Sequential& model,
     groups[g].lr = o.param_groups[g].lr.value_or(o.lr);
     groups[g].weight_decay = o.param_groups[g].weight_decay.value_or(o.weight_decay);
   }
-  for (const auto& p : model->named_parameters()) {
+  for (const auto& p : model.named_parameters()) {
     if (!p.value().requires_grad()) continue;
     std::size_t g = 0;
-    while (g < o.param_groups.size() && !Matches(o.param_groups[g].params, "layers." + p.key()))
-      ++g;
+    while (g < o.param_groups.size() && !Matches(o.param_groups[g].params, prefix + p.key())) ++g;
     groups[g].params.push_back(p.value());
   }
   for (std::size_t g = 0; g < o.param_groups.size(); ++g) {
     if (groups[g].params.empty()) {
-      return InvalidArgument(
-          "optimizer.param_groups[" + std::to_string(g) + "].params: `" + o.param_groups[g].params +
-          "` matches no trainable parameter; parameters are " + JoinQuoted(ParameterNames(model)));
+      return InvalidArgument("optimizer.param_groups[" + std::to_string(g) + "].params: `" +
+                             o.param_groups[g].params +
+                             "` matches no trainable parameter; parameters are " +
+                             JoinQuoted(ParameterNames(model, prefix)));
     }
   }
   if (groups.back().params.empty()) groups.pop_back();

@@ -26,7 +26,10 @@ torch::nn::Sequential BuildModel(const manifest::Manifest& m, const Shape& input
                                  const std::vector<Shape>& shapes);
 
 // model.freeze: matching parameters stop requiring gradients; a pattern matching nothing fails.
+// Parameter names are `prefix` + the module's name (`layers.` for sequential models).
 Status ApplyFreeze(torch::nn::Sequential& model, const std::vector<std::string>& patterns);
+Status ApplyFreeze(torch::nn::Module& model, const std::string& prefix,
+                   const std::vector<std::string>& patterns);
 
 // Trainable parameters split into optimizer groups: each of optimizer.param_groups (a
 // parameter joins the first that matches), then the rest with the defaults.
@@ -36,6 +39,8 @@ struct Group {
   double weight_decay = 0;
 };
 Result<std::vector<Group>> MakeGroups(const torch::nn::Sequential& model,
+                                      const manifest::OptimizerConfig& o);
+Result<std::vector<Group>> MakeGroups(const torch::nn::Module& model, const std::string& prefix,
                                       const manifest::OptimizerConfig& o);
 // Adam and AdamW flatten their groups' parameters into one buffer each (see fused_adam.h):
 // make the optimizer after the model is on its device and in its dtype.

@@ -1,12 +1,20 @@
 // What this engine implements, as manifest key prefixes and values.
 #include <algorithm>
+#include <functional>
 
+#include "entrenar/engine/text_data.h"
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/registry/registry.h"
 
 namespace entrenar::engine {
 namespace {
+
+// A run on text (a tokenize step) or with a transformer architecture trains a language model.
+bool IsLanguageModel(const manifest::Manifest& m) {
+  const auto& arch = m.model.architecture;
+  return FindTokenize(m) != nullptr || (arch && arch->type == "transformer");
+}
 
 std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   std::vector<std::string> keys = {"entrenar",
@@ -71,8 +79,9 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
                                    "output.metrics.format",
                                    "output.metrics.include",
                                    "callbacks"};
-  // A section switched off asks nothing of the engine.
-  if (!m.lora.enabled) keys.emplace_back("lora");
+  // A section switched off asks nothing of the engine; transformers take LoRA.
+  if (!m.lora.enabled || IsLanguageModel(m)) keys.emplace_back("lora");
+  if (IsLanguageModel(m)) keys.emplace_back("output.model.merge_lora");
   if (!m.quantize.enabled) keys.emplace_back("quantize");
   keys.emplace_back("monitoring.tracking");
   keys.emplace_back("monitoring.system");
@@ -80,9 +89,129 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   keys.emplace_back("output.registry");
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
     const auto& s = m.data.preprocessing[i];
-    if (!s.tokenize) keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
+    if (!s.tokenize || IsLanguageModel(m))
+      keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
   }
   return keys;
+}
+
+using Refuse = std::function<void(const std::string&, const std::string&, const std::string&)>;
+
+void CheckCallbacks(const manifest::Manifest& m, const Refuse& refuse, bool language_model) {
+  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
+    const manifest::CallbackConfig& cb = m.callbacks[i];
+    const std::string path = "callbacks[" + std::to_string(i) + "]";
+    if (cb.script) {
+      refuse(path + ".script", "an inline script (entrenar runs commands, not embedded Python)",
+             "save the script as a file and run it: command: [python3, hooks/" + cb.type +
+                 ".py]; it gets the run's state as JSON on stdin");
+    }
+    const bool step_bound = cb.type == "gradient_monitor" || cb.type == "lr_monitor";
+    if (step_bound && cb.trigger != "step" && cb.trigger != "epoch_end") {
+      refuse(path + ".trigger", cb.trigger + " for " + cb.type,
+             cb.type + " reads the optimizer step: use trigger step or epoch_end");
+    }
+    for (const char* k : {"max_tokens", "temperature"}) {
+      if (!language_model && m.IsSet(path + ".config." + k)) {
+        refuse(path + ".config." + k, k, "generation options belong to language models");
+      }
+    }
+  }
+}
+
+void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& out,
+                  const Refuse& refuse) {
+  const auto& reg = m.output.registry;
+  if (reg.enabled) {
+    const std::string target = reg.target.value_or(registry::DefaultTarget(m.name, m.version));
+    if (target.rfind("pacha://", 0) != 0) {
+      refuse("output.registry.target", target + " (only pacha://, the local registry)",
+             "publish to pacha://models/NAME:VERSION and copy from `entrenar registry show`");
+    } else if (Result<registry::ModelRef> ref = registry::ParseModelRef(target); !ref.ok()) {
+      out.push_back({manifest::Severity::kError,
+                     "output.registry.target",
+                     m.LocationOf("output.registry.target"),
+                     "output.registry.target: " + ref.status().message(),
+                     {"e.g. target: \"pacha://models/{{ name }}:{{ version }}\""}});
+    }
+  }
+  const auto& tracking = m.monitoring.tracking;
+  if (tracking.enabled && tracking.backend == "mlflow" && tracking.uri &&
+      tracking.uri->rfind("http://", 0) != 0) {
+    refuse("monitoring.tracking.uri", *tracking.uri + " (the mlflow backend speaks plain http://)",
+           "for https, run a TLS-terminating proxy on localhost and give its http:// address");
+  }
+  if (m.output.report.enabled && m.output.report.format == "pdf") {
+    refuse("output.report.format", "pdf",
+           "use html and print it: chromium --headless --print-to-pdf=report.pdf report.html");
+  }
+}
+
+// A transformer trained on tokenized text (SPEC §3, §6, §11).
+void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
+  const manifest::TokenizeStep* tokenize = FindTokenize(m);
+  const auto& arch = m.model.architecture;
+  if (!tokenize) {
+    refuse("model.architecture.type", "a transformer without text",
+           "add a tokenize step: data.preprocessing: [{tokenize: {tokenizer: tokenizer.json}}]");
+  }
+  if (arch && arch->type != "transformer") {
+    refuse("data.preprocessing", "tokenized text for a " + arch->type + " model",
+           "text trains a transformer: model.architecture.type: transformer");
+  }
+  if (!arch && !m.model.source) {
+    refuse("model", "a language model without model.source or model.architecture",
+           "name a Hugging Face model directory in model.source, or describe a new model");
+  }
+  if (tokenize && tokenize->tokenizer.size() > 6 &&
+      tokenize->tokenizer.compare(tokenize->tokenizer.size() - 6, 6, ".model") == 0) {
+    for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
+      if (!m.data.preprocessing[i].tokenize) continue;
+      refuse("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
+             "a SentencePiece model (" + tokenize->tokenizer + ")",
+             "give the model's Hugging Face tokenizer.json (byte-level BPE)");
+    }
+  }
+  if (arch && arch->use_bias.value_or(false)) {
+    refuse("model.architecture.use_bias", "biases in a LLaMA decoder",
+           "LLaMA projections have no biases: leave use_bias out");
+  }
+  for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
+    if (!m.data.preprocessing[i].tokenize) {
+      refuse("data.preprocessing[" + std::to_string(i) + "]", "a table step on text",
+             "text takes one tokenize step");
+    }
+  }
+  if (m.model.source) {
+    const std::string& src = *m.model.source;
+    if (src.find("://") != std::string::npos && src.rfind("file://", 0) != 0) {
+      refuse("model.source", "remote models (" + src + ")",
+             "download the model (config.json, model.safetensors, tokenizer.json) and give its "
+             "directory");
+    }
+  }
+  if (m.model.format && *m.model.format != "safetensors") {
+    refuse("model.format", *m.model.format, "load a Hugging Face directory with safetensors");
+  }
+  if (m.model.device == "mps") refuse("model.device", "mps", "use cpu, cuda or auto");
+  if (m.training.validation.cross_validation) {
+    refuse("training.validation.cross_validation", "cross-validation of a language model",
+           "hold out a validation split instead");
+  }
+  if (m.training.loss != "auto" && m.training.loss != "cross_entropy") {
+    refuse("training.loss", m.training.loss, "a language model trains on next-token cross_entropy");
+  }
+  for (const std::string& metric :
+       m.training.validation.metrics.value_or(std::vector<std::string>{})) {
+    if (metric != "loss" && metric != "perplexity" && metric != "accuracy") {
+      refuse("training.validation.metrics", metric,
+             "a language model reports loss, perplexity and (next-token) accuracy");
+    }
+  }
+  if (m.output.model.format != "safetensors") {
+    refuse("output.model.format", m.output.model.format,
+           "a language model is saved as a Hugging Face directory with safetensors");
+  }
 }
 
 }  // namespace
@@ -96,12 +225,16 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
                    "not supported yet: " + path + ": " + what,
                    {hint}});
   };
+  if (IsLanguageModel(m)) {
+    CheckLanguageModel(m, refuse);
+    CheckCallbacks(m, refuse, true);
+    CheckOutputs(m, out, refuse);
+    return out;
+  }
   const auto& arch = m.model.architecture;
   if (!arch) {
     refuse("model", "a model without `architecture` (weights from model.source load into one)",
            "describe the model: model.architecture.type: sequential with layers");
-  } else if (arch->type != "sequential") {
-    refuse("model.architecture.type", arch->type, "this version trains sequential models");
   }
   if (m.model.source) {
     const std::string& src = *m.model.source;
@@ -128,49 +261,8 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   if (m.output.model.format != "safetensors" && m.output.model.format != "pt") {
     refuse("output.model.format", m.output.model.format, "use safetensors or pt");
   }
-  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
-    const manifest::CallbackConfig& cb = m.callbacks[i];
-    const std::string path = "callbacks[" + std::to_string(i) + "]";
-    if (cb.script) {
-      refuse(path + ".script", "an inline script (entrenar runs commands, not embedded Python)",
-             "save the script as a file and run it: command: [python3, hooks/" + cb.type +
-                 ".py]; it gets the run's state as JSON on stdin");
-    }
-    const bool step_bound = cb.type == "gradient_monitor" || cb.type == "lr_monitor";
-    if (step_bound && cb.trigger != "step" && cb.trigger != "epoch_end") {
-      refuse(path + ".trigger", cb.trigger + " for " + cb.type,
-             cb.type + " reads the optimizer step: use trigger step or epoch_end");
-    }
-    for (const char* k : {"max_tokens", "temperature"}) {
-      if (m.IsSet(path + ".config." + k)) {
-        refuse(path + ".config." + k, k, "generation options belong to language models");
-      }
-    }
-  }
-  const auto& reg = m.output.registry;
-  if (reg.enabled) {
-    const std::string target = reg.target.value_or(registry::DefaultTarget(m.name, m.version));
-    if (target.rfind("pacha://", 0) != 0) {
-      refuse("output.registry.target", target + " (only pacha://, the local registry)",
-             "publish to pacha://models/NAME:VERSION and copy from `entrenar registry show`");
-    } else if (Result<registry::ModelRef> ref = registry::ParseModelRef(target); !ref.ok()) {
-      out.push_back({manifest::Severity::kError,
-                     "output.registry.target",
-                     m.LocationOf("output.registry.target"),
-                     "output.registry.target: " + ref.status().message(),
-                     {"e.g. target: \"pacha://models/{{ name }}:{{ version }}\""}});
-    }
-  }
-  const auto& tracking = m.monitoring.tracking;
-  if (tracking.enabled && tracking.backend == "mlflow" && tracking.uri &&
-      tracking.uri->rfind("http://", 0) != 0) {
-    refuse("monitoring.tracking.uri", *tracking.uri + " (the mlflow backend speaks plain http://)",
-           "for https, run a TLS-terminating proxy on localhost and give its http:// address");
-  }
-  if (m.output.report.enabled && m.output.report.format == "pdf") {
-    refuse("output.report.format", "pdf",
-           "use html and print it: chromium --headless --print-to-pdf=report.pdf report.html");
-  }
+  CheckCallbacks(m, refuse, false);
+  CheckOutputs(m, out, refuse);
   return out;
 }
 

@@ -23,10 +23,14 @@
 #include "entrenar/engine/metrics.h"
 #include "entrenar/engine/schedule.h"
 #include "entrenar/engine/shape.h"
+#include "entrenar/engine/text_data.h"
 #include "entrenar/expr/monitor.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
+#include "entrenar/text/bpe.h"
 
+#include "llama.h"
+#include "lm.h"
 #include "loader.h"
 #include "model.h"
 #include "monitor_sink.h"
@@ -86,10 +90,14 @@ struct Run {
   const TrainOptions& options;
   EventSink& sink;
   PreparedData data;
-  torch::nn::Sequential model;
+  TextData text_data;                      // a language model's data
+  torch::nn::Sequential model{nullptr};    // a sequential model, or
+  std::optional<LmModel> lm;               // a transformer
+  std::shared_ptr<torch::nn::Module> net;  // whichever it is
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   torch::Tensor train_x, train_y, val_x, val_y, test_x, test_y;
   std::int64_t step = 0, epoch = 0, total_steps = 0, samples = 0;
+  std::int64_t tokens = 0;  // a language model's input tokens so far (padding left out)
   Clock::time_point start = Clock::now();
   TrainSummary summary;
   std::vector<torch::Tensor> best_state;
@@ -121,12 +129,12 @@ struct Run {
     fs::create_directories(tmp, ec);
     if (ec) return DataLoss("cannot create " + tmp + ": " + ec.message());
     ENTRENAR_RETURN_IF_ERROR(
-        formats::WriteSafetensorsFile(tmp + "/model.safetensors", Weights(model)));
+        formats::WriteSafetensorsFile(tmp + "/model.safetensors", NetWeights()));
     if (!best_state.empty()) {
       std::vector<torch::Tensor> now = State();
       Restore(best_state);
       ENTRENAR_RETURN_IF_ERROR(
-          formats::WriteSafetensorsFile(tmp + "/best.safetensors", Weights(model)));
+          formats::WriteSafetensorsFile(tmp + "/best.safetensors", NetWeights()));
       Restore(now);
     }
     torch::serialize::OutputArchive archive;
@@ -189,11 +197,11 @@ struct Run {
       return DataLoss(dir + "/state.json is damaged");
     ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors weights,
                               formats::ReadSafetensorsFile(dir + "/model.safetensors"));
-    ENTRENAR_RETURN_IF_ERROR(LoadWeights(model, weights, dir + "/model.safetensors"));
+    ENTRENAR_RETURN_IF_ERROR(LoadNetWeights(weights, dir + "/model.safetensors"));
     Result<formats::Safetensors> best = formats::ReadSafetensorsFile(dir + "/best.safetensors");
     if (best.ok()) {
       std::vector<torch::Tensor> now = State();
-      ENTRENAR_RETURN_IF_ERROR(LoadWeights(model, *best, dir + "/best.safetensors"));
+      ENTRENAR_RETURN_IF_ERROR(LoadNetWeights(*best, dir + "/best.safetensors"));
       best_state = State();
       Restore(now);
     }
@@ -234,6 +242,16 @@ struct Run {
   }
 
   bool Classification() const { return data.task == Task::kClassification; }
+
+  // A checkpoint's weights: a sequential model's, or a transformer's (its adapters with LoRA).
+  formats::Safetensors NetWeights() { return lm ? LmCheckpointWeights(*lm) : Weights(model); }
+  Status LoadNetWeights(const formats::Safetensors& st, const std::string& file) {
+    return lm ? LoadLmCheckpoint(*lm, st, file) : LoadWeights(model, st, file);
+  }
+  torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) {
+    if (lm) return LmLoss(LmForward(lm->model, xb), yb);
+    return Loss(model->forward(xb).to(torch::kFloat), yb);
+  }
 
   void Emit(Event::Kind kind, std::map<std::string, double> values = {}, std::string text = "") {
     Event e;
@@ -286,6 +304,7 @@ struct Run {
   std::map<std::string, double> Evaluate(const torch::Tensor& x, const torch::Tensor& y,
                                          const std::string& prefix,
                                          std::vector<std::vector<std::int64_t>>* confusion) {
+    if (lm) return LmEvaluate(lm->model, x, y, m.data.loader.batch_size, prec, prefix);
     std::map<std::string, double> out;
     if (x.size(0) == 0) return out;
     torch::NoGradGuard no_grad;
@@ -319,17 +338,23 @@ struct Run {
     return out;
   }
 
+  // What training changes: the trainable parameters and the buffers (frozen weights, a
+  // transformer's base under LoRA included, never change).
   std::vector<torch::Tensor> State() {
     std::vector<torch::Tensor> s;
-    for (const auto& p : model->named_parameters()) s.push_back(p.value().detach().clone());
-    for (const auto& b : model->named_buffers()) s.push_back(b.value().detach().clone());
+    for (const auto& p : net->parameters()) {
+      if (p.requires_grad()) s.push_back(p.detach().clone());
+    }
+    for (const auto& b : net->buffers()) s.push_back(b.detach().clone());
     return s;
   }
   void Restore(const std::vector<torch::Tensor>& s) {
     torch::NoGradGuard no_grad;
     std::size_t i = 0;
-    for (auto& p : model->named_parameters()) p.value().copy_(s[i++]);
-    for (auto& b : model->named_buffers()) b.value().copy_(s[i++]);
+    for (auto& p : net->parameters()) {
+      if (p.requires_grad()) p.copy_(s[i++]);
+    }
+    for (auto& b : net->buffers()) b.copy_(s[i++]);
   }
 
   static bool Better(double value, double best, const std::string& mode, double delta) {
@@ -385,7 +410,7 @@ struct Run {
   bool UnscaleGradients() {
     const double inverse = 1.0 / scaler.scale();
     bool overflow = false;
-    for (auto& p : model->parameters()) {
+    for (auto& p : net->parameters()) {
       if (!p.grad().defined()) continue;
       p.mutable_grad().mul_(inverse);
       overflow = overflow || !torch::isfinite(p.grad()).all().item<bool>();
@@ -407,7 +432,7 @@ struct Run {
       torch::NoGradGuard no_grad;
       double total = 0;
       nlohmann::ordered_json histograms = nlohmann::ordered_json::object();
-      for (const auto& p : model->named_parameters()) {
+      for (const auto& p : net->named_parameters()) {
         if (!p.value().grad().defined()) continue;
         const torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat);
         const double norm = g.norm().item<double>();
@@ -481,6 +506,7 @@ struct Run {
   // The first num_samples validation rows (test rows without validation) with their target and
   // prediction, appended to samples.jsonl.
   void SamplePredictions(const manifest::CallbackConfig& cb, Trigger t) {
+    if (lm) return SampleText(cb, t);
     const bool val = val_x.size(0) > 0;
     const torch::Tensor& x = val ? val_x : test_x;
     const torch::Tensor& y = val ? val_y : test_y;
@@ -520,6 +546,51 @@ struct Run {
         (Classification() ? std::to_string(right) + "/" + std::to_string(n) + " right"
                           : std::to_string(n) + " rows") +
         " (samples.jsonl)");
+  }
+
+  // A language model's sample_predictions: the first num_samples validation examples (test
+  // without validation) continued by up to max_tokens tokens, greedily or at `temperature`, with
+  // their reference answers, appended to samples.jsonl.
+  void SampleText(const manifest::CallbackConfig& cb, Trigger t) {
+    const bool val = !text_data.val.empty();
+    const std::vector<TextExample>& from = val ? text_data.val : text_data.test;
+    const auto n = std::min<std::size_t>(
+        static_cast<std::size_t>(cb.config.num_samples.value_or(3)), from.size());
+    if (n == 0) return;
+    Result<text::BpeTokenizer> tok = text::BpeTokenizer::FromFile(text_data.tokenizer);
+    if (!tok.ok()) return Log("sample predictions: " + tok.status().message());
+    std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(step));
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (std::size_t r = 0; r < n; ++r) {
+      const TextExample& e = from[r];
+      // The prompt: tokens before the first counted one (half the example for plain text).
+      std::size_t cut = 0;
+      while (cut < e.target.size() && !e.target[cut]) ++cut;
+      if (!text_data.instruction || cut == 0 || cut == e.target.size())
+        cut = (e.ids.size() + 1) / 2;
+      const std::vector<std::int32_t> prompt(e.ids.begin(), e.ids.begin() + cut);
+      std::vector<std::int32_t> reference(e.ids.begin() + cut, e.ids.end());
+      std::vector<std::int32_t> generated =
+          Generate(lm->model, prompt, cb.config.max_tokens.value_or(64),
+                   cb.config.temperature.value_or(0), text_data.eos_id, prec, rng);
+      for (auto* ids : {&reference, &generated}) {
+        if (!ids->empty() && ids->back() == text_data.eos_id) ids->pop_back();
+      }
+      rows.push_back({{"row", r},
+                      {"prompt", tok->Decode(prompt)},
+                      {"reference", tok->Decode(reference)},
+                      {"generated", tok->Decode(generated)}});
+    }
+    std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
+        << nlohmann::ordered_json{{"step", step},
+                                  {"epoch", epoch},
+                                  {"trigger", TriggerName(t)},
+                                  {"split", val ? "val" : "test"},
+                                  {"samples", rows}}
+               .dump()
+        << "\n";
+    Log("sample predictions at step " + std::to_string(step) + ": " + std::to_string(n) +
+        " generations (samples.jsonl); first: " + rows[0]["generated"].get<std::string>());
   }
 
   // Runs a custom callback's command with the run's state; a failure is an alert.
@@ -578,7 +649,7 @@ struct Run {
     const std::optional<std::int64_t> every = m.training.validation.every;
     Log("training " + std::to_string(n) + " samples, " + std::to_string(steps_per_epoch) +
         " steps per epoch, " + std::to_string(total_steps) + " steps");
-    model->train();
+    net->train();
     bool done = false;
     const std::int64_t save_every = m.training.checkpoint.save_every;
     for (epoch = start_epoch; epoch <= epochs && !done && step < total_steps; ++epoch) {
@@ -602,7 +673,7 @@ struct Run {
         torch::Tensor loss;
         {
           AutocastScope autocast(prec);
-          loss = Loss(model->forward(xb).to(torch::kFloat), yb);
+          loss = TrainLoss(xb, yb);
         }
         const double factor =
             (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(window);
@@ -613,18 +684,19 @@ struct Run {
         }
         window_loss += loss.item<double>();
         window_samples += xb.size(0);
+        if (lm) tokens += (xb >= 0).sum().item<std::int64_t>();
         if (++micro < window) continue;
         const bool take_step = !prec.scale_loss || UnscaleGradients();
         const bool last_of_epoch = b + 1 == batches;
         std::map<std::string, double> callback_values;
         GradientCallbacks(step + 1, last_of_epoch, &callback_values);
         if (m.training.gradient.clip_value) {
-          torch::nn::utils::clip_grad_value_(model->parameters(), *m.training.gradient.clip_value);
+          torch::nn::utils::clip_grad_value_(net->parameters(), *m.training.gradient.clip_value);
         }
         double grad_norm = 0;
         if (m.training.gradient.clip_norm) {
-          grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
-                                                        *m.training.gradient.clip_norm);
+          grad_norm =
+              torch::nn::utils::clip_grad_norm_(net->parameters(), *m.training.gradient.clip_norm);
         }
         const double lr =
             LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps) * plateau.scale;
@@ -644,6 +716,7 @@ struct Run {
             {"samples_per_second", secs > 0 ? samples / secs : 0},
             {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
         if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
+        if (lm) values["tokens_per_second"] = secs > 0 ? static_cast<double>(tokens) / secs : 0;
         if (prec.scale_loss) values["loss_scale"] = scaler.scale();
         values.insert(callback_values.begin(), callback_values.end());
         if (!std::isfinite(window_loss)) {
@@ -701,6 +774,11 @@ struct Run {
   }
 
   Status Save() {
+    if (lm) {
+      ENTRENAR_ASSIGN_OR_RETURN(summary.model_files, SaveLm(*lm, m, text_data, options.run_dir));
+      return OkStatus();
+    }
+    summary.model_files = {m.output.model.format == "pt" ? "model.pt" : "model.safetensors"};
     formats::Safetensors st = Weights(model);
     nlohmann::ordered_json pre = {{"target", data.target},
                                   {"task", Classification() ? "classification" : "regression"},
@@ -806,7 +884,62 @@ Result<ModelParts> SetUpModel(const Manifest& m, const PreparedData& d,
   return parts;
 }
 
+// --dry-run of a transformer: sequences, trainable (adapter) and total parameters, memory.
+Result<DryRun> PlanText(const Manifest& m, const TrainOptions& options) {
+  ENTRENAR_ASSIGN_OR_RETURN(const Precision prec, ResolvePrecision(m));
+  ENTRENAR_ASSIGN_OR_RETURN(const TextData d, PrepareText(m, options.base_dir, options.seed));
+  ENTRENAR_ASSIGN_OR_RETURN(const LmModel lm, BuildLm(m, d, options.base_dir));
+  const auto rows = static_cast<std::int64_t>(d.train.size());
+  ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, rows));
+  DryRun plan;
+  plan.train_rows = rows;
+  plan.val_rows = static_cast<std::int64_t>(d.val.size());
+  plan.test_rows = static_cast<std::int64_t>(d.test.size());
+  plan.task =
+      d.instruction ? "causal language model, loss on the answers" : "causal language model";
+  for (const auto& p : lm.model->parameters()) {
+    if (p.requires_grad()) plan.trainable_parameters += p.numel();
+  }
+  // Adapters are new parameters on top of the base model's.
+  std::int64_t adapters = 0;
+  for (const auto& p : lm.model->named_parameters()) {
+    if (p.key().find(".lora_") != std::string::npos) adapters += p.value().numel();
+  }
+  plan.frozen_parameters = lm.total_parameters + adapters - plan.trainable_parameters;
+  plan.steps_per_epoch = budget.steps_per_epoch;
+  plan.epochs = budget.epochs;
+  plan.total_steps = budget.total_steps;
+  const LlamaConfig& c = lm.model->config();
+  plan.notes.push_back("model:        llama, " + std::to_string(c.num_hidden_layers) +
+                       " layers, hidden " + std::to_string(c.hidden_size) + ", vocab " +
+                       std::to_string(c.vocab_size) +
+                       (lm.base.empty() ? ", new weights" : ", from " + lm.base));
+  if (!lm.lora_modules.empty()) {
+    plan.notes.push_back("lora:         rank " + std::to_string(lm.lora.rank) + " on " +
+                         std::to_string(lm.lora_modules.size()) + " projections" +
+                         (m.lora.quantize_base ? ", base " + m.lora.quant_type + " 4-bit" : ""));
+  }
+  // Trainable weights with gradients and two Adam moments in the parameter dtype; frozen ones
+  // once (4-bit projections at their stored size); activations of one batch roughly
+  // 16 · hidden values per token and layer, plus the logits.
+  const auto bytes = static_cast<std::int64_t>(torch::elementSize(prec.param_dtype));
+  std::int64_t frozen_bytes = 0;
+  for (const auto& p : lm.model->parameters()) {
+    if (!p.requires_grad()) frozen_bytes += p.numel() * bytes;
+  }
+  if (m.lora.enabled && m.lora.quantize_base)
+    frozen_bytes += static_cast<std::int64_t>(lm.model->ProjectionBytes());
+  const std::int64_t batch_tokens = m.data.loader.batch_size * d.max_length;
+  plan.estimated_memory_bytes =
+      plan.trainable_parameters * bytes * 4 + frozen_bytes +
+      batch_tokens * (16 * c.hidden_size * c.num_hidden_layers + 2 * c.vocab_size) * bytes;
+  plan.device = DeviceName(prec.device);
+  plan.threads = torch::get_num_threads();
+  return plan;
+}
+
 Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
+  if (FindTokenize(m)) return PlanText(m, options);
   ENTRENAR_ASSIGN_OR_RETURN(const Precision prec, ResolvePrecision(m));
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData d, PrepareData(m, options.base_dir, options.seed));
   ENTRENAR_ASSIGN_OR_RETURN(ModelParts parts, SetUpModel(m, d, options));
@@ -862,25 +995,40 @@ class FoldSink : public EventSink {
 };
 
 // Trains one model on prepared data: the run itself, or one cross-validation fold.
-Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, EventSink& sink,
-                               PreparedData data, bool fold_run) {
-  Run run(m, options, sink, std::move(data));
-  run.fold_run = fold_run;
-  const PreparedData& d = run.data;
+// Precision, loss scaling and seeding of a run, before its model is made.
+Status PrepareRun(Run& run) {
+  const Manifest& m = run.m;
   ENTRENAR_ASSIGN_OR_RETURN(run.prec, ResolvePrecision(m));
   if (m.training.mixed_precision.loss_scale.number) {
     run.scaler = LossScaler::Fixed(*m.training.mixed_precision.loss_scale.number);
   }
   at::globalContext().setDeterministicCuDNN(m.training.deterministic);
   at::globalContext().setBenchmarkCuDNN(m.training.benchmark && !m.training.deterministic);
-  torch::manual_seed(options.seed);
+  torch::manual_seed(run.options.seed);
+  return OkStatus();
+}
+
+// Moves the model to its device and dtype and makes the optimizer.
+Status PlaceModel(Run& run, const std::string& prefix) {
+  run.net->to(run.prec.device, run.prec.param_dtype);
+  // Optimizer groups hold the parameters themselves, so they are made after the move.
+  ENTRENAR_ASSIGN_OR_RETURN(const std::vector<Group> groups,
+                            MakeGroups(*run.net, prefix, run.m.optimizer));
+  for (const Group& g : groups) run.group_lr.push_back(g.lr);
+  run.optimizer = MakeOptimizer(run.m.optimizer, groups);
+  for (const auto& p : run.net->parameters()) run.summary.parameters += p.numel();
+  run.summary.device = DeviceName(run.prec.device);
+  return OkStatus();
+}
+
+// A sequential model on feature data.
+Status SetUpSequential(Run& run, const TrainOptions& options) {
+  const Manifest& m = run.m;
+  const PreparedData& d = run.data;
   ENTRENAR_ASSIGN_OR_RETURN(ModelParts parts, SetUpModel(m, d, options));
   run.model = parts.model;
-  run.model->to(run.prec.device, run.prec.param_dtype);
-  // Optimizer groups hold the parameters themselves, so they are made after the move.
-  ENTRENAR_ASSIGN_OR_RETURN(const std::vector<Group> groups, MakeGroups(run.model, m.optimizer));
-  for (const Group& g : groups) run.group_lr.push_back(g.lr);
-  run.optimizer = MakeOptimizer(m.optimizer, groups);
+  run.net = run.model.ptr();
+  ENTRENAR_RETURN_IF_ERROR(PlaceModel(run, "layers."));
   const auto& layers = m.model.architecture->layers;
   run.input_dtype = layers[0].embedding ? torch::kFloat : run.prec.param_dtype;
   const std::int64_t f = d.NumFeatures();
@@ -890,15 +1038,61 @@ Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, E
   run.val_y = d.val.rows ? torch::tensor(d.val.y) : torch::empty({0});
   run.test_x = ToTensor(d.test.x, d.test.rows, f).to(run.input_dtype);
   run.test_y = d.test.rows ? torch::tensor(d.test.y) : torch::empty({0});
-  for (const auto& p : run.model->parameters()) run.summary.parameters += p.numel();
   run.summary.classes = d.classes;
-  run.summary.device = DeviceName(run.prec.device);
   run.Log("data: " + std::to_string(d.train.rows) + " train, " + std::to_string(d.val.rows) +
           " val, " + std::to_string(d.test.rows) + " test rows; " + std::to_string(f) +
           " features; " +
           (run.Classification() ? std::to_string(d.classes.size()) + " classes" : "regression") +
           "; device " + run.summary.device);
   if (m.model.source) run.Log("weights loaded from " + *m.model.source);
+  return OkStatus();
+}
+
+// A transformer on text data: rows of token ids, padded to max_length or to the longest.
+Status SetUpTransformer(Run& run, const TrainOptions& options) {
+  const Manifest& m = run.m;
+  const TextData& d = run.text_data;
+  ENTRENAR_ASSIGN_OR_RETURN(LmModel lm, BuildLm(m, d, options.base_dir));
+  run.lm = std::move(lm);
+  run.net = run.lm->model.ptr();
+  ENTRENAR_RETURN_IF_ERROR(PlaceModel(run, ""));
+  run.summary.parameters = run.lm->total_parameters;
+  const std::int64_t width = d.padding == "max_length" ? d.max_length : 0;
+  std::tie(run.train_x, run.train_y) = LmTensors(d.train, width);
+  std::tie(run.val_x, run.val_y) = LmTensors(d.val, width);
+  std::tie(run.test_x, run.test_y) = LmTensors(d.test, width);
+  std::int64_t trainable = 0;
+  for (const auto& p : run.net->parameters()) trainable += p.requires_grad() ? p.numel() : 0;
+  const LlamaConfig& c = run.lm->model->config();
+  run.Log("data: " + std::to_string(d.train.size()) + " train, " + std::to_string(d.val.size()) +
+          " val, " + std::to_string(d.test.size()) + " test sequences of up to " +
+          std::to_string(run.train_x.size(1)) + " tokens (" +
+          (d.instruction ? "instruction records, loss on the answers" : "plain text") + ")" +
+          (d.truncated ? "; " + std::to_string(d.truncated) + " truncated" : "") + "; device " +
+          run.summary.device);
+  run.Log("model: " + std::to_string(c.num_hidden_layers) + " layers, hidden " +
+          std::to_string(c.hidden_size) + ", " + std::to_string(c.num_attention_heads) + "/" +
+          std::to_string(c.num_key_value_heads) + " heads, vocab " + std::to_string(c.vocab_size) +
+          "; " + std::to_string(trainable) + " of " + std::to_string(run.lm->total_parameters) +
+          " parameters train" +
+          (run.lm->base.empty() ? "; new weights" : "; weights from " + run.lm->base));
+  if (!run.lm->lora_modules.empty()) {
+    run.Log("lora: rank " + std::to_string(run.lm->lora.rank) + " on " +
+            std::to_string(run.lm->lora_modules.size()) + " projections" +
+            (m.lora.quantize_base
+                 ? "; base weights " + m.lora.quant_type + " 4-bit (" +
+                       std::to_string(run.lm->model->ProjectionBytes()) + " bytes, float32 " +
+                       std::to_string(run.lm->model->ProjectionBytesFloat32()) + ")"
+                 : ""));
+  }
+  return OkStatus();
+}
+
+// Trains `run`, set up: the run itself, or one cross-validation fold.
+Result<TrainSummary> TrainRun(Run& run, bool fold_run) {
+  const Manifest& m = run.m;
+  const TrainOptions& options = run.options;
+  run.fold_run = fold_run;
   if (m.data.loader.pin_memory && !run.prec.device.is_cuda()) {
     run.Log("data.loader.pin_memory has no effect on the CPU");
   }
@@ -928,6 +1122,50 @@ Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, E
                                        : 0;
   run.Emit(Event::Kind::kState, {}, run.summary.stopped ? "stopped" : "succeeded");
   return run.summary;
+}
+
+Result<TrainSummary> TrainData(const Manifest& m, const TrainOptions& options, EventSink& sink,
+                               PreparedData data, bool fold_run) {
+  Run run(m, options, sink, std::move(data));
+  ENTRENAR_RETURN_IF_ERROR(PrepareRun(run));
+  ENTRENAR_RETURN_IF_ERROR(SetUpSequential(run, options));
+  return TrainRun(run, fold_run);
+}
+
+Result<TrainSummary> TrainText(const Manifest& m, const TrainOptions& options, EventSink& sink,
+                               TextData text) {
+  Run run(m, options, sink, PreparedData{});
+  run.text_data = std::move(text);
+  ENTRENAR_RETURN_IF_ERROR(PrepareRun(run));
+  ENTRENAR_RETURN_IF_ERROR(SetUpTransformer(run, options));
+  return TrainRun(run, false);
+}
+
+// Drops every event (evaluation without a run).
+class NullSink : public EventSink {
+ public:
+  void OnEvent(const Event&) override {}
+};
+
+Result<std::map<std::string, double>> EvaluateOrThrow(const Manifest& m,
+                                                      const TrainOptions& options) {
+  NullSink sink;
+  std::unique_ptr<Run> run;
+  if (FindTokenize(m)) {
+    ENTRENAR_ASSIGN_OR_RETURN(TextData text, PrepareText(m, options.base_dir, options.seed));
+    run = std::make_unique<Run>(m, options, sink, PreparedData{});
+    run->text_data = std::move(text);
+    ENTRENAR_RETURN_IF_ERROR(PrepareRun(*run));
+    ENTRENAR_RETURN_IF_ERROR(SetUpTransformer(*run, options));
+  } else {
+    ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
+    run = std::make_unique<Run>(m, options, sink, std::move(data));
+    ENTRENAR_RETURN_IF_ERROR(PrepareRun(*run));
+    ENTRENAR_RETURN_IF_ERROR(SetUpSequential(*run, options));
+  }
+  std::map<std::string, double> out = run->Evaluate(run->val_x, run->val_y, "val_", nullptr);
+  for (const auto& [k, v] : run->Evaluate(run->test_x, run->test_y, "test_", nullptr)) out[k] = v;
+  return out;
 }
 
 // Cross-validation results, kept in the run directory so a resumed run reports them too.
@@ -1010,6 +1248,9 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
   TrainSummary summary;
   if (cv.stopped) {
     summary.stopped = true;
+  } else if (FindTokenize(m)) {
+    ENTRENAR_ASSIGN_OR_RETURN(TextData text, PrepareText(m, options.base_dir, options.seed));
+    ENTRENAR_ASSIGN_OR_RETURN(summary, TrainText(m, options, sink, std::move(text)));
   } else {
     ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
     ENTRENAR_ASSIGN_OR_RETURN(summary, TrainData(m, options, sink, std::move(data), false));
@@ -1064,6 +1305,17 @@ Result<DryRun> PlanRun(const Manifest& m, const TrainOptions& options) {
     return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return Internal(std::string("planning failed: ") + e.what());
+  }
+}
+
+Result<std::map<std::string, double>> EvaluateModel(const Manifest& m,
+                                                    const TrainOptions& options) {
+  try {
+    return EvaluateOrThrow(m, options);
+  } catch (const c10::Error& e) {
+    return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Internal(std::string("evaluation failed: ") + e.what());
   }
 }
 

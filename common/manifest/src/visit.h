@@ -77,9 +77,20 @@ void Visit(V& v, TokenizeStep& c) {
             .Required()
             .NonEmpty());
   v.Key("max_length", c.max_length, R("Longest sequence in tokens.").Min(1));
-  v.Key("padding", c.padding, R("Padding of batches.").OneOf({"max_length", "longest", "none"}));
-  v.Key("truncation", c.truncation, R("Cut sequences longer than `max_length`."));
-  v.Key("column", c.column, R("Text column to tokenize; the text fields when omitted."));
+  v.Key("padding", c.padding,
+        R("Padding of batches: to the batch's `longest` sequence, to `max_length`, or `none` "
+          "(examples packed end to end into windows of max_length tokens).")
+            .OneOf({"max_length", "longest", "none"}));
+  v.Key("truncation", c.truncation,
+        R("Cut sequences longer than `max_length` (false: such a record is an error)."));
+  v.Key("column", c.column,
+        R("Text field of plain-text records (default `text`); records with `instruction` and "
+          "`output` fields are instruction data."));
+  v.Key("template", c.prompt_template,
+        R("Prompt of instruction records: `alpaca` (the Stanford Alpaca prompt) or a text in "
+          "which `{field}` is replaced by the record's field; the loss counts the `output` "
+          "tokens only.")
+            .NonEmpty());
 }
 template <class V>
 void Visit(V& v, PreprocessStep& c) {

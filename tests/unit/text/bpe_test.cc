@@ -66,7 +66,7 @@ TEST_CASE("byte-level BPE matches @huggingface/tokenizers token for token", "[un
   testing::TempDir dir;
   const std::string tok = dir.path + "/tokenizer.json";
   const auto trained =
-      testing::RunProcess({"/usr/bin/python3", kSource + "/tests/formats/bpe_train.py",
+      testing::RunProcess({"/usr/bin/python3", kSource + "/tools/bpe_train.py",
                            "/usr/share/common-licenses/GPL-3", "500", tok});
   INFO(trained.err);
   REQUIRE(trained.exit_code == 0);

@@ -67,6 +67,10 @@ struct TrainSummary {
   std::vector<std::map<std::string, double>> folds;
   std::map<std::string, double> folds_mean, folds_std;
   std::string device;
+  // The files the trained model was saved as, in the run directory (model.safetensors; a
+  // transformer's config.json, tokenizer.json and, with LoRA, adapter_model.safetensors and
+  // adapter_config.json).
+  std::vector<std::string> model_files;
 };
 
 // What a run would do, computed by loading the data and building the model without training.
@@ -74,17 +78,23 @@ struct DryRun {
   std::int64_t train_rows = 0, val_rows = 0, test_rows = 0;
   std::vector<std::string> features;
   std::string target;
-  std::string task;  // "classification" or "regression"
+  std::string task;  // "classification", "regression" or "causal language model..."
   std::vector<std::string> classes;
   std::int64_t trainable_parameters = 0, frozen_parameters = 0;
   std::int64_t steps_per_epoch = 0, epochs = 0, total_steps = 0;
   std::int64_t estimated_memory_bytes = 0;  // weights, gradients, optimizer state, one batch
   std::string device;
   int threads = 1;
+  std::vector<std::string> notes;  // further lines of the plan (a transformer's model, LoRA)
 };
 
 // Prepares the data and the model of `m` and reports the plan. Errors as for Train().
 Result<DryRun> PlanRun(const manifest::Manifest& m, const TrainOptions& options);
+
+// The validation and test metrics (val_*, test_*) of the model as `m` loads it (model.source,
+// a LoRA adapter included), without training. Errors as for Train().
+Result<std::map<std::string, double>> EvaluateModel(const manifest::Manifest& m,
+                                                    const TrainOptions& options);
 
 // Facts about the engine's build and machine for environment.yaml: LibTorch version, threads,
 // BLAS, CPU, CUDA availability.

@@ -57,6 +57,7 @@ struct TokenizeStep {
   std::string padding = "longest";
   bool truncation = true;
   std::optional<std::string> column;
+  std::string prompt_template = "alpaca";  // key `template`
 };
 // One item of `data.preprocessing`: exactly one member is set.
 struct PreprocessStep {

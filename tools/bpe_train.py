@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Trains a small byte-level BPE tokenizer for the tests and writes it as a Hugging Face
+"""Trains a small byte-level BPE tokenizer (for the tests and the examples) and writes it as a Hugging Face
 tokenizer.json (model BPE, ByteLevel pre-tokenizer with GPT-2's pattern, one special token).
 The pre-tokenization used for training is a simple approximation: the test compares two
 implementations on the same file, so only the file's merges matter.

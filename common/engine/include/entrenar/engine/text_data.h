@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "entrenar/base/status.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::engine {
+
+// One example as token ids. `target[i]` is 1 when predicting ids[i] from ids[0..i-1] counts in
+// the loss: the answer and its end-of-sequence token for instruction data, every token after
+// the first for plain text.
+struct TextExample {
+  std::vector<std::int32_t> ids;
+  std::vector<std::uint8_t> target;
+  std::string prompt;  // instruction data: the formatted prompt; plain text: empty
+  std::string answer;  // instruction data: the reference answer
+  std::string where;   // file:line of the record
+};
+
+// The text data of a language-model run after loading, splitting and tokenizing.
+struct TextData {
+  std::string tokenizer;  // the tokenizer file, resolved
+  std::int64_t vocab_size = 0;
+  std::int32_t bos_id = -1, eos_id = -1;  // -1: the tokenizer has none
+  bool instruction = false;     // records with instruction/input/output (Alpaca), else plain text
+  std::string prompt_template;  // instruction data: the template, resolved ("alpaca" expanded)
+  std::int64_t max_length = 512;
+  std::string padding = "longest";  // "none" packs examples into max_length windows
+  std::int64_t truncated = 0;       // examples cut at max_length
+  std::vector<TextExample> train, val, test;
+};
+
+// The Alpaca prompt templates: `{name}` is replaced by the record's `name` field. With an
+// empty `input` the template without the input section is used.
+inline constexpr const char* kAlpacaTemplate =
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n";
+inline constexpr const char* kAlpacaTemplateNoInput =
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
+
+// The `tokenize` step of data.preprocessing, or null: a run with one trains a language model.
+const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m);
+
+// `template_text` with every `{field}` replaced by `fields[field]`. Returns kInvalidArgument
+// naming a field the record lacks (`{{` and `}}` are literal braces).
+Result<std::string> FormatPrompt(const std::string& template_text,
+                                 const std::vector<std::string>& columns,
+                                 const std::vector<std::string>& values);
+
+// Loads data.source (split by ratio) or data.train/val/test (JSONL, JSON, CSV), relative to
+// `base_dir`, and tokenizes it with the `tokenize` step's tokenizer. Records with `instruction`
+// and `output` fields are instruction data (prompt from the template, loss on the answer);
+// otherwise the `column` field (default `text`) is plain text. Errors name the key, or the file
+// and line of a bad record.
+Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& base_dir,
+                             std::uint64_t seed);
+
+}  // namespace entrenar::engine

@@ -1,0 +1,249 @@
+// Text data for language models: records loaded and split, prompts formatted, tokenized.
+#include "entrenar/engine/text_data.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "entrenar/base/strings.h"
+#include "entrenar/engine/dataset.h"
+#include "entrenar/formats/table.h"
+#include "entrenar/text/bpe.h"
+
+#include "table_source.h"
+
+namespace entrenar::engine {
+namespace {
+
+using formats::Table;
+
+// The text-data keys of a run, resolved.
+struct TextPlan {
+  const manifest::TokenizeStep* step = nullptr;
+  std::string key;  // data.preprocessing[i].tokenize
+};
+
+// The record fields instruction data needs.
+bool IsInstructionTable(const Table& t) {
+  return t.ColumnIndex("instruction") && t.ColumnIndex("output");
+}
+
+std::string Cell(const Table& t, std::size_t row, const std::string& column) {
+  const auto idx = t.ColumnIndex(column);
+  if (!idx || !t.rows[row][*idx]) return "";
+  return *t.rows[row][*idx];
+}
+
+// The special tokens a tokenizer may have for the start and end of a sequence.
+std::int32_t FirstToken(const text::BpeTokenizer& tok, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    if (const std::int32_t id = tok.TokenId(n); id >= 0) return id;
+  }
+  return -1;
+}
+
+class Tokenizing {
+ public:
+  Tokenizing(const text::BpeTokenizer& tok, const TextData& d, std::string key)
+      : tok_(tok), d_(d), key_(std::move(key)) {}
+
+  // One record of `t` as an example; nullopt when truncation left it nothing to learn.
+  Result<std::optional<TextExample>> Example(const Table& t, std::size_t row,
+                                             const std::string& column, std::int64_t* truncated) {
+    TextExample e;
+    e.where = t.file + ":" + std::to_string(t.row_lines[row]);
+    if (d_.bos_id >= 0) Append(&e, {d_.bos_id}, 0);
+    if (d_.instruction) {
+      ENTRENAR_ASSIGN_OR_RETURN(e.prompt, Prompt(t, row));
+      e.answer = Cell(t, row, "output");
+      Append(&e, tok_.Encode(e.prompt), 0);
+      Append(&e, tok_.Encode(e.answer), 1);
+    } else {
+      const std::string text = Cell(t, row, column);
+      if (text.empty())
+        return InvalidArgument(e.where + ": the text field `" + column + "` is empty");
+      Append(&e, tok_.Encode(text), 1);
+    }
+    if (d_.eos_id >= 0) Append(&e, {d_.eos_id}, 1);
+    if (!e.target.empty()) e.target[0] = 0;  // nothing predicts the first token
+    if (d_.padding != "none" && static_cast<std::int64_t>(e.ids.size()) > d_.max_length) {
+      if (!step_truncation_) {
+        return InvalidArgument(e.where + ": the record is " + std::to_string(e.ids.size()) +
+                               " tokens, longer than " + key_ + ".max_length (" +
+                               std::to_string(d_.max_length) +
+                               "); raise max_length or set truncation: true");
+      }
+      e.ids.resize(static_cast<std::size_t>(d_.max_length));
+      e.target.resize(static_cast<std::size_t>(d_.max_length));
+      ++*truncated;
+      if (std::find(e.target.begin(), e.target.end(), 1) == e.target.end())
+        return std::optional<TextExample>();
+    }
+    return std::optional<TextExample>(std::move(e));
+  }
+
+  void set_truncation(bool on) { step_truncation_ = on; }
+
+ private:
+  static void Append(TextExample* e, const std::vector<std::int32_t>& ids, std::uint8_t target) {
+    e->ids.insert(e->ids.end(), ids.begin(), ids.end());
+    e->target.insert(e->target.end(), ids.size(), target);
+  }
+
+  Result<std::string> Prompt(const Table& t, std::size_t row) const {
+    std::string tmpl = d_.prompt_template;
+    if (tmpl == kAlpacaTemplate && Cell(t, row, "input").empty()) tmpl = kAlpacaTemplateNoInput;
+    std::vector<std::string> values;
+    for (std::size_t c = 0; c < t.columns.size(); ++c) values.push_back(Cell(t, row, t.columns[c]));
+    Result<std::string> p = FormatPrompt(tmpl, t.columns, values);
+    if (!p.ok()) {
+      return InvalidArgument(key_ + ".template: " + p.status().message() + " (record " + t.file +
+                             ":" + std::to_string(t.row_lines[row]) + ")");
+    }
+    return p;
+  }
+
+  const text::BpeTokenizer& tok_;
+  const TextData& d_;
+  std::string key_;
+  bool step_truncation_ = true;
+};
+
+// Packs examples end to end (each already ends with the end-of-sequence token) into windows of
+// max_length tokens; the last, shorter window is kept when it has anything to learn.
+std::vector<TextExample> Pack(const std::vector<TextExample>& in, std::int64_t max_length) {
+  std::vector<TextExample> out;
+  TextExample cur;
+  for (const TextExample& e : in) {
+    for (std::size_t i = 0; i < e.ids.size(); ++i) {
+      if (cur.ids.empty()) cur.where = e.where;
+      cur.ids.push_back(e.ids[i]);
+      // A window's first token is predicted by nothing, nor is an example's first token.
+      cur.target.push_back(cur.ids.size() == 1 ? 0 : e.target[i]);
+      if (static_cast<std::int64_t>(cur.ids.size()) == max_length) {
+        out.push_back(std::move(cur));
+        cur = TextExample{};
+      }
+    }
+  }
+  if (std::count(cur.target.begin(), cur.target.end(), 1) > 0) out.push_back(std::move(cur));
+  return out;
+}
+
+}  // namespace
+
+const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m) {
+  for (const auto& step : m.data.preprocessing) {
+    if (step.tokenize) return &*step.tokenize;
+  }
+  return nullptr;
+}
+
+Result<std::string> FormatPrompt(const std::string& template_text,
+                                 const std::vector<std::string>& columns,
+                                 const std::vector<std::string>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < template_text.size(); ++i) {
+    const char c = template_text[i];
+    if ((c == '{' || c == '}') && i + 1 < template_text.size() && template_text[i + 1] == c) {
+      out += c;
+      ++i;
+      continue;
+    }
+    if (c != '{') {
+      out += c;
+      continue;
+    }
+    const std::size_t close = template_text.find('}', i);
+    if (close == std::string::npos) return InvalidArgument("an unclosed `{` in the template");
+    const std::string field = template_text.substr(i + 1, close - i - 1);
+    const auto it = std::find(columns.begin(), columns.end(), field);
+    if (it == columns.end()) {
+      const std::string dym = DidYouMean(Suggest(field, columns));
+      return InvalidArgument("`{" + field + "}` names no field of the records (" +
+                             (dym.empty() ? "fields: " + JoinQuoted(columns) : dym) + ")");
+    }
+    out += values[static_cast<std::size_t>(it - columns.begin())];
+    i = close;
+  }
+  return out;
+}
+
+Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& base_dir,
+                             std::uint64_t seed) {
+  const manifest::DataConfig& d = m.data;
+  std::string key;
+  for (std::size_t i = 0; i < d.preprocessing.size(); ++i) {
+    if (d.preprocessing[i].tokenize) key = "data.preprocessing[" + std::to_string(i) + "].tokenize";
+  }
+  const manifest::TokenizeStep* step = FindTokenize(m);
+  if (!step) return InvalidArgument("data.preprocessing: text needs a tokenize step");
+  if (!d.source && !d.train) {
+    return InvalidArgument("data: no data to train on; set data.source (or data.train)");
+  }
+  TextData out;
+  out.tokenizer = ResolvePath(base_dir, step->tokenizer);
+  if (out.tokenizer.size() >= 6 &&
+      out.tokenizer.compare(out.tokenizer.size() - 6, 6, ".model") == 0) {
+    return Unimplemented("not supported yet: " + key + ".tokenizer: a SentencePiece model (" +
+                         out.tokenizer + "); give the model's Hugging Face tokenizer.json");
+  }
+  Result<text::BpeTokenizer> tok = text::BpeTokenizer::FromFile(out.tokenizer);
+  if (!tok.ok()) {
+    return Status(tok.status().code(), key + ".tokenizer: " + tok.status().message());
+  }
+  out.vocab_size = static_cast<std::int64_t>(tok->VocabSize());
+  out.bos_id = FirstToken(*tok, {"<s>", "<|begin_of_text|>", "<bos>"});
+  out.eos_id = FirstToken(*tok, {"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"});
+  out.max_length = step->max_length;
+  out.padding = step->padding;
+  out.prompt_template = step->prompt_template == "alpaca" ? kAlpacaTemplate : step->prompt_template;
+
+  const std::string first_key = d.source ? "data.source" : "data.train";
+  ENTRENAR_ASSIGN_OR_RETURN(Table first,
+                            LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train));
+  out.instruction = IsInstructionTable(first);
+  const std::string column = step->column.value_or("text");
+  if (!out.instruction) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, column, key + ".column"));
+  Tokenizing tokenizing(*tok, out, key);
+  tokenizing.set_truncation(step->truncation);
+  auto tokenize = [&](const Table& t, const std::vector<std::size_t>& rows,
+                      std::vector<TextExample>* dst) -> Status {
+    if (out.instruction != IsInstructionTable(t)) {
+      return InvalidArgument(t.file + ": its records are not of the kind of " + first.file +
+                             "'s (instruction/output fields or a text field)");
+    }
+    for (std::size_t r : rows) {
+      ENTRENAR_ASSIGN_OR_RETURN(std::optional<TextExample> e,
+                                tokenizing.Example(t, r, column, &out.truncated));
+      if (e) dst->push_back(std::move(*e));
+    }
+    if (out.padding == "none") *dst = Pack(*dst, out.max_length);
+    return OkStatus();
+  };
+  auto all_rows = [](const Table& t) {
+    std::vector<std::size_t> v(t.rows.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = i;
+    return v;
+  };
+  if (d.source) {
+    const manifest::SplitConfig split = manifest::EffectiveSplit(d);
+    const std::uint64_t split_seed = split.seed ? static_cast<std::uint64_t>(*split.seed) : seed;
+    const auto parts =
+        SplitIndices(std::vector<std::string>(first.rows.size()), split, split_seed, false);
+    ENTRENAR_RETURN_IF_ERROR(tokenize(first, parts[0], &out.train));
+    ENTRENAR_RETURN_IF_ERROR(tokenize(first, parts[1], &out.val));
+    ENTRENAR_RETURN_IF_ERROR(tokenize(first, parts[2], &out.test));
+  } else {
+    ENTRENAR_RETURN_IF_ERROR(tokenize(first, all_rows(first), &out.train));
+    for (const auto& [k, path, dst] :
+         {std::tuple{"data.val", d.val, &out.val}, std::tuple{"data.test", d.test, &out.test}}) {
+      if (!path) continue;
+      ENTRENAR_ASSIGN_OR_RETURN(Table t, LoadTable(d, base_dir, k, *path));
+      ENTRENAR_RETURN_IF_ERROR(tokenize(t, all_rows(t), dst));
+    }
+  }
+  if (out.train.empty()) return InvalidArgument("data.split: the training split is empty");
+  return out;
+}
+
+}  // namespace entrenar::engine
