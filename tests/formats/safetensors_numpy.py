@@ -22,17 +22,27 @@ WRITTEN = {
 
 
 def read(path):
+    tensors, metadata = load(path)
+    out = {"__metadata__": metadata}
+    for name, (dtype, arr) in tensors.items():
+        out[name] = {"dtype": dtype, "shape": list(arr.shape),
+                     "values": [float(x) for x in arr.reshape(-1)]}
+    print(json.dumps(out))
+
+
+def load(path):
+    """({name: (dtype, numpy array)}, metadata) of a safetensors file."""
     raw = open(path, "rb").read()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8:8 + n])
     data = raw[8 + n:]
-    out = {"__metadata__": header.pop("__metadata__", {})}
+    metadata = header.pop("__metadata__", {})
+    tensors = {}
     for name, e in header.items():
         begin, end = e["data_offsets"]
         arr = np.frombuffer(data[begin:end], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
-        out[name] = {"dtype": e["dtype"], "shape": list(arr.shape),
-                     "values": [float(x) for x in arr.reshape(-1)]}
-    print(json.dumps(out))
+        tensors[name] = (e["dtype"], arr)
+    return tensors, metadata
 
 
 def write(path):

@@ -1,0 +1,227 @@
+// `entrenar train` end to end for language models: a tiny LLaMA-style model on the example
+// instruction corpus, from scratch and with LoRA / QLoRA, checked by an independent numpy reader.
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run_files.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::LossByStep;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
+using entrenar::testing::TempDir;
+using entrenar::testing::Train;
+using nlohmann::json;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+const std::string kBase = kSource + "/examples/instruct.yaml";
+const std::string kLora = kSource + "/examples/instruct_lora.yaml";
+
+// The example's model, smaller: hidden 64, 2 layers, 4 query and 2 key/value heads.
+const std::vector<std::string> kTiny = {"--set", "model.architecture.hidden_size=64"};
+
+std::vector<std::string> Args(const std::string& manifest, const std::string& out,
+                              std::vector<std::string> sets) {
+  std::vector<std::string> a = {manifest, "--output", out};
+  for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
+  return a;
+}
+
+// Trains the tiny base model for `epochs` into `out`.
+void TrainBase(const std::string& out, int epochs) {
+  std::vector<std::string> a =
+      Args(kBase, out, {"training.epochs=" + std::to_string(epochs), "callbacks=[]"});
+  a.insert(a.end(), kTiny.begin(), kTiny.end());
+  ProcessResult r = Train(a);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+double Mean(const std::map<std::int64_t, double>& loss, bool first, std::size_t n) {
+  double sum = 0;
+  std::size_t i = 0;
+  if (first) {
+    for (auto it = loss.begin(); it != loss.end() && i < n; ++it, ++i) sum += it->second;
+  } else {
+    for (auto it = loss.rbegin(); it != loss.rend() && i < n; ++it, ++i) sum += it->second;
+  }
+  return sum / static_cast<double>(i);
+}
+
+json Evaluate(const std::string& manifest, const std::vector<std::string>& sets) {
+  std::vector<std::string> a = {manifest, "--evaluate"};
+  for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
+  ProcessResult r = Train(a);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return json::parse(r.out);
+}
+
+TEST_CASE(
+    "train: a tiny LLaMA learns the instruction corpus and is saved as a Hugging Face "
+    "directory",
+    "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/base";
+  std::vector<std::string> a = Args(kBase, run, {"training.epochs=3"});
+  a.insert(a.end(), kTiny.begin(), kTiny.end());
+  ProcessResult r = Train(a);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("instruction records, loss on the answers") != std::string::npos);
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  REQUIRE(loss.size() == 87);  // 456 training records in batches of 16, 3 epochs
+  CHECK(Mean(loss, false, 5) < Mean(loss, true, 5) - 1.0);
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  const double val_loss = summary["val"]["val_loss"];
+  CHECK(summary["val"]["val_perplexity"].get<double>() == Approx(std::exp(val_loss)));
+  CHECK(summary["model_files"] == json({"config.json", "tokenizer.json", "model.safetensors"}));
+  const json config = json::parse(Slurp(run + "/config.json"));
+  CHECK(config["model_type"] == "llama");
+  CHECK(config["hidden_size"] == 64);
+  CHECK(config["num_key_value_heads"] == 2);
+  CHECK(Slurp(run + "/tokenizer.json") ==
+        Slurp(kSource + "/examples/data/instruct_tokenizer.json"));
+  // sample_predictions generated text for validation prompts.
+  const json samples = json::parse(Slurp(run + "/samples.jsonl"));
+  REQUIRE(samples["samples"].size() == 3);
+  for (const json& s : samples["samples"]) {
+    const std::string prompt = s["prompt"];
+    CHECK(prompt.substr(prompt.size() - 14) == "### Response:\n");
+    CHECK_FALSE(s["reference"].get<std::string>().empty());
+    CHECK(s.contains("generated"));
+  }
+  // The saved directory loads as model.source and evaluates to the best validation loss.
+  const json eval = Evaluate(kBase, {"model.source=" + run, "model.architecture.hidden_size=64"});
+  CHECK(eval["val_loss"].get<double>() ==
+        Approx(summary["best"]["value"].get<double>()).epsilon(1e-9));
+}
+
+TEST_CASE("train: LoRA trains only the adapters, which reload to the same validation loss",
+          "[e2e]") {
+  TempDir dir;
+  const std::string base = dir.path + "/base";
+  TrainBase(base, 3);
+  const std::string run = dir.path + "/lora";
+  const std::vector<std::string> sets = {"model.source=" + base, "training.epochs=3",
+                                         "optimizer.lr=5e-3"};
+
+  // --dry-run counts the adapters: rank 8 × (in + out) of each of 7 projections in 2 layers.
+  std::vector<std::string> plan_args = Args(kLora, run, sets);
+  plan_args.push_back("--dry-run");
+  ProcessResult plan = Train(plan_args);
+  INFO(plan.err);
+  REQUIRE(plan.exit_code == 0);
+  const std::int64_t h = 64, kv = 32, mlp = 192, vocab = 657, r = 8, layers = 2;
+  const std::int64_t adapters = layers * r * ((h + h) * 2 + (h + kv) * 2 + (h + mlp) * 3);
+  const std::int64_t base_params =
+      vocab * h * 2 + h + layers * (h * h * 2 + h * kv * 2 + h * mlp * 3 + 2 * h);
+  CHECK(plan.out.find("parameters:   " + std::to_string(adapters) + " trainable, " +
+                      std::to_string(base_params) + " frozen") != std::string::npos);
+  CHECK(plan.out.find("lora:         rank 8 on 14 projections") != std::string::npos);
+
+  ProcessResult t = Train(Args(kLora, run, sets));
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  // The adapters lower the validation loss of the base model.
+  const double base_loss = json::parse(Slurp(base + "/summary.json"))["best"]["value"];
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["best"]["value"].get<double>() < base_loss - 0.04);
+  CHECK(summary["model_files"] ==
+        json({"config.json", "tokenizer.json", "adapter_model.safetensors", "adapter_config.json",
+              "model.safetensors"}));
+  CHECK(summary["parameters"] == base_params);
+
+  // numpy: the base is untouched, each projection is base + alpha/r·B·A, every B learned.
+  ProcessResult check =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/lora_check.py", base, run});
+  INFO(check.err);
+  REQUIRE(check.exit_code == 0);
+  const json c = json::parse(check.out);
+  CHECK(c["adapted"] == 14);
+  CHECK(c["nonzero_b"] == 14);
+  CHECK(c["max_error"].get<double>() < 1e-5);
+  const json config = json::parse(Slurp(run + "/adapter_config.json"));
+  CHECK(config["base_model_name_or_path"] == fs::absolute(base).lexically_normal().string());
+
+  // The adapter directory reloads (base + adapters) to the run's best validation loss; the
+  // merged model agrees within float tolerance.
+  const double best = summary["best"]["value"];
+  const json adapter_eval = Evaluate(kLora, {"model.source=" + run});
+  CHECK(adapter_eval["val_loss"].get<double>() == Approx(best).epsilon(1e-9));
+  const json merged_eval = Evaluate(kLora, {"model.source=" + run, "lora.enabled=false"});
+  CHECK(merged_eval["val_loss"].get<double>() == Approx(best).epsilon(1e-5));
+
+  // Training continues from the adapter; settings that contradict it are refused.
+  ProcessResult clash =
+      Train(Args(kLora, dir.path + "/clash", {"model.source=" + run, "lora.rank=4"}));
+  CHECK(clash.exit_code != 0);
+  CHECK(clash.err.find("lora.rank differs from " + run + "/adapter_config.json") !=
+        std::string::npos);
+}
+
+TEST_CASE("train: QLoRA keeps the base 4-bit from the manifest and still learns", "[e2e]") {
+  TempDir dir;
+  const std::string base = dir.path + "/base";
+  TrainBase(base, 3);
+  const std::string run = dir.path + "/qlora";
+  ProcessResult t = Train(Args(
+      kLora, run,
+      {"model.source=" + base, "training.epochs=3", "optimizer.lr=5e-3", "lora.quantize_base=true",
+       "lora.double_quantize=true", "output.model.merge_lora=false"}));
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  std::smatch match;
+  const std::regex bytes(R"(base weights nf4 4-bit \((\d+) bytes, float32 (\d+)\))");
+  REQUIRE(std::regex_search(t.err, match, bytes));
+  const double ratio = std::stod(match[1]) / std::stod(match[2]);
+  CHECK(ratio < 0.3);
+  CHECK(ratio > 0.125);  // 4 bits are an eighth of float32; the block constants add some
+  const double base_loss = json::parse(Slurp(base + "/summary.json"))["best"]["value"];
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["best"]["value"].get<double>() < base_loss - 0.04);
+  CHECK_FALSE(fs::exists(run + "/model.safetensors"));
+  // Reloaded, the base is quantized the same way: the same validation loss.
+  const json eval = Evaluate(
+      kLora, {"model.source=" + run, "lora.quantize_base=true", "lora.double_quantize=true"});
+  CHECK(eval["val_loss"].get<double>() ==
+        Approx(summary["best"]["value"].get<double>()).epsilon(1e-9));
+}
+
+TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
+  TempDir dir;
+  auto run = [&](const std::string& manifest, const std::vector<std::string>& sets) {
+    return Train(Args(manifest, dir.path + "/run", sets));
+  };
+  ProcessResult no_text = run(kBase, {"data.preprocessing=[]", "data.target=output"});
+  CHECK(no_text.exit_code == 3);
+  CHECK(no_text.err.find("not supported yet: model.architecture.type: a transformer without "
+                         "text") != std::string::npos);
+  ProcessResult sp = run(kBase, {"data.preprocessing[0].tokenize.tokenizer=tok.model"});
+  CHECK(sp.exit_code == 3);
+  CHECK(sp.err.find("not supported yet: data.preprocessing[0].tokenize.tokenizer: a "
+                    "SentencePiece model") != std::string::npos);
+  ProcessResult vocab = run(kBase, {"model.architecture.vocab_size=100"});
+  CHECK(vocab.exit_code != 0);
+  CHECK(vocab.err.find("the tokenizer has 657 tokens but the model's vocab_size is 100") !=
+        std::string::npos);
+  ProcessResult no_config = run(kLora, {"model.source=" + dir.path});
+  CHECK(no_config.exit_code != 0);
+  CHECK(no_config.err.find("has no config.json") != std::string::npos);
+  ProcessResult tmpl = run(kBase, {"data.preprocessing[0].tokenize.template='Q: {question}'"});
+  CHECK(tmpl.exit_code != 0);
+  CHECK(tmpl.err.find("`{question}` names no field of the records") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/run/summary.json"));
+}
+
+}  // namespace
