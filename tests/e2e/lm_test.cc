@@ -225,3 +225,36 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
 }
 
 }  // namespace
+
+TEST_CASE("train --resume of a LoRA run continues exactly from its adapter checkpoint", "[e2e]") {
+  TempDir dir;
+  const std::string base = dir.path + "/base";
+  TrainBase(base, 1);
+  const std::vector<std::string> sets = {"model.source=" + base, "training.epochs=2",
+                                         "training.checkpoint.save_every=20", "callbacks=[]"};
+  ProcessResult a = Train(Args(kLora, dir.path + "/a", sets));
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  // A checkpoint of a LoRA run holds the adapters, not the base.
+  const std::string checkpoint = dir.path + "/a/checkpoints/step-40";
+  ProcessResult names =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/safetensors_numpy.py", "read",
+                  checkpoint + "/model.safetensors"});
+  REQUIRE(names.exit_code == 0);
+  const json tensors = json::parse(names.out);
+  CHECK(tensors.size() == 1 + 28);  // metadata and A, B of 14 projections
+  for (const auto& [name, t] : tensors.items()) {
+    CHECK((name == "__metadata__" || name.find(".lora_") != std::string::npos));
+  }
+  std::vector<std::string> resume = Args(kLora, dir.path + "/b", sets);
+  resume.insert(resume.end(), {"--resume", checkpoint});
+  ProcessResult b = Train(resume);
+  INFO(b.err);
+  REQUIRE(b.exit_code == 0);
+  const auto la = LossByStep(dir.path + "/a/metrics.jsonl");
+  const auto lb = LossByStep(dir.path + "/b/metrics.jsonl");
+  REQUIRE(lb.size() == 18);  // steps 41..58
+  for (const auto& [step, loss] : lb) CHECK(loss == la.at(step));
+  CHECK(json::parse(Slurp(dir.path + "/a/summary.json"))["val"] ==
+        json::parse(Slurp(dir.path + "/b/summary.json"))["val"]);
+}
