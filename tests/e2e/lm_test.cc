@@ -258,3 +258,50 @@ TEST_CASE("train --resume of a LoRA run continues exactly from its adapter check
   CHECK(json::parse(Slurp(dir.path + "/a/summary.json"))["val"] ==
         json::parse(Slurp(dir.path + "/b/summary.json"))["val"]);
 }
+
+TEST_CASE("train: output.model.format gguf also writes model.gguf, read by @huggingface/gguf",
+          "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/lora";
+  const std::string base = dir.path + "/base";
+  TrainBase(base, 1);
+  ProcessResult t =
+      Train(Args(kLora, run,
+                 {"model.source=" + base, "training.max_steps=3", "training.epochs=null",
+                  "output.model.format=gguf", "callbacks=[]"}));
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["model_files"].back() == "model.safetensors");
+  CHECK(std::find(summary["model_files"].begin(), summary["model_files"].end(), "model.gguf") !=
+        summary["model_files"].end());
+  ProcessResult node = RunProcess(
+      {"/usr/bin/env", "node", kSource + "/tests/formats/gguf_read.mjs", run + "/model.gguf"});
+  INFO(node.err);
+  REQUIRE(node.exit_code == 0);
+  const json g = json::parse(node.out);
+  const json& meta = g["metadata"];
+  CHECK(meta["general.architecture"] == "llama");
+  CHECK(meta["general.name"] == "instruct-tiny-lora");
+  CHECK(meta["llama.block_count"] == 2);
+  CHECK(meta["llama.embedding_length"] == 64);
+  CHECK(meta["llama.attention.head_count_kv"] == 2);
+  CHECK(meta["tokenizer.ggml.model"] == "gpt2");
+  const json tokenizer = json::parse(Slurp(kSource + "/examples/data/instruct_tokenizer.json"));
+  REQUIRE(meta["tokenizer.ggml.tokens"].size() == 657);
+  for (const auto& [token, id] : tokenizer["model"]["vocab"].items()) {
+    CHECK(meta["tokenizer.ggml.tokens"][id.get<std::size_t>()] == token);
+  }
+  CHECK(meta["tokenizer.ggml.tokens"][656] == "<|endoftext|>");
+  CHECK(meta["tokenizer.ggml.eos_token_id"] == 656);
+  CHECK(meta["tokenizer.ggml.merges"] == tokenizer["model"]["merges"]);
+  // 2 layers × 9 tensors, the embedding, the final norm and the output head; LoRA merged in.
+  REQUIRE(g["tensors"].size() == 21);
+  for (const json& tensor : g["tensors"]) {
+    const std::string name = tensor["name"];
+    CHECK(name.find("lora") == std::string::npos);
+    CHECK(tensor["dtype"] == 0);  // F32
+  }
+  CHECK(g["tensors"][0]["name"] == "token_embd.weight");
+  CHECK(g["tensors"][0]["shape"] == json({64, 657}));  // ggml order: innermost first
+}

@@ -12,9 +12,14 @@
 #include <torch/torch.h>
 
 #include "entrenar/base/status.h"
+#include "entrenar/formats/gguf.h"
 #include "entrenar/formats/safetensors.h"
 #include "entrenar/manifest/manifest.h"
 #include "entrenar/quant/blockwise.h"
+
+namespace entrenar::text {
+class BpeTokenizer;
+}  // namespace entrenar::text
 
 namespace entrenar::engine {
 
@@ -121,5 +126,16 @@ Status LoadAdapterWeights(Llama& model, const formats::Safetensors& st, const st
 // The base weights with each adapter merged in (W + alpha/rank · B·A), under the base names and
 // without adapter tensors: a plain model with the adapted behaviour.
 formats::Safetensors MergedWeights(const Llama& model);
+
+// The model as a GGUF v3 file that llama.cpp runs (general.architecture llama): tensors under
+// llama.cpp's names (token_embd, blk.N.attn_q, ...), Q and K rows permuted from Hugging Face's
+// rotate-half rotary layout to ggml's interleaved pairs, LoRA adapters merged, 4-bit base
+// weights dequantized; matrices in `type` (norms stay F32; a quantized type falls back to F16
+// for rows that are not a multiple of 32); the hyper-parameters and the byte-level BPE
+// tokenizer (`gpt2` with the `gpt-2` pre-tokenizer) as metadata, the vocabulary padded with
+// unused tokens up to vocab_size.
+Result<formats::Gguf> LlamaGguf(const Llama& model, const text::BpeTokenizer& tok,
+                                const std::string& name, std::int32_t bos, std::int32_t eos,
+                                formats::GgmlType type);
 
 }  // namespace entrenar::engine

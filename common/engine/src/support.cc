@@ -208,9 +208,10 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
              "a language model reports loss, perplexity and (next-token) accuracy");
     }
   }
-  if (m.output.model.format != "safetensors") {
+  if (m.output.model.format != "safetensors" && m.output.model.format != "gguf") {
     refuse("output.model.format", m.output.model.format,
-           "a language model is saved as a Hugging Face directory with safetensors");
+           "a language model is saved as a Hugging Face directory (safetensors), and as "
+           "model.gguf with format: gguf");
   }
 }
 

@@ -301,4 +301,18 @@ std::string BpeTokenizer::Decode(const std::vector<std::int32_t>& ids) const {
   return out;
 }
 
+std::vector<std::string> BpeTokenizer::Merges() const {
+  std::vector<std::string> out(ranks_.size());
+  for (const auto& [pair, rank] : ranks_) {
+    out[static_cast<std::size_t>(rank)] = pair.first + " " + pair.second;
+  }
+  // A merge listed twice keeps its first rank and leaves a gap.
+  out.erase(std::remove(out.begin(), out.end(), std::string()), out.end());
+  return out;
+}
+
+bool BpeTokenizer::IsAdded(std::int32_t id) const {
+  return std::any_of(added_.begin(), added_.end(), [id](const auto& a) { return a.second == id; });
+}
+
 }  // namespace entrenar::text

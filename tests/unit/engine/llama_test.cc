@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/text/bpe.h"
+
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -307,6 +309,90 @@ TEST_CASE("QLoRA keeps the base 4-bit, dequantized exactly in forward, and train
   manifest::LoraConfig eight = Lora({"q_proj"});
   eight.quantize_bits = 8;
   CHECK(other->QuantizeBase(eight).code() == StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace entrenar::engine
+
+namespace entrenar::engine {
+namespace {
+
+// A model over the example tokenizer's 657 tokens, rope scaling and grouped-query attention
+// included, with LoRA adapters that the export merges.
+Llama GgufModel(bool tie, double rope_scaling) {
+  nlohmann::json config = nlohmann::json::parse(kTiny);
+  config["vocab_size"] = 660;  // three unused ids past the tokenizer's 657
+  config["hidden_size"] = 64;  // heads of 16: llama.cpp's CPU attention wants more than 8
+  config["intermediate_size"] = 96;
+  config["max_position_embeddings"] = 128;
+  config["tie_word_embeddings"] = tie;
+  config["rope_scaling"] = rope_scaling == 1
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json{{"type", "linear"}, {"factor", rope_scaling}};
+  Llama model = TinyModel(config.dump());
+  {
+    torch::NoGradGuard no_grad;  // norm weights near 1, as a trained model's
+    for (auto& p : model->named_parameters()) {
+      if (p.key().find("norm") != std::string::npos) p.value().normal_(1, 0.1);
+    }
+  }
+  manifest::LoraConfig lora;
+  lora.rank = 4;
+  lora.alpha = 8;
+  lora.dropout = 0;
+  lora.target_modules = {"q_proj", "k_proj", "down_proj"};
+  REQUIRE(model->ApplyLora(lora).ok());
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    if (p.key().find("lora_B") != std::string::npos) p.value().normal_(0, 0.2);
+  }
+  return model;
+}
+
+TEST_CASE("a GGUF export runs in llama.cpp with our logits and our tokenizer's tokens",
+          "[unit][engine]") {
+  const std::string source = ENTRENAR_SOURCE_DIR;
+  const auto tok = text::BpeTokenizer::FromFile(source + "/examples/data/instruct_tokenizer.json");
+  REQUIRE(tok.ok());
+  const std::string text =
+      "### Instruction:\nReverse the order of the words.\n\n### Input:\nred green blue\n";
+  const std::vector<std::int32_t> ours = tok->Encode(text);
+  testing::TempDir dir;
+  for (const auto& [tie, scaling] : {std::pair{false, 2.0}, std::pair{true, 1.0}}) {
+    INFO("tied " << tie << ", rope scaling " << scaling);
+    Llama model = GgufModel(tie, scaling);
+    const std::int32_t eos = tok->TokenId("<|endoftext|>");
+    Result<formats::Gguf> g = LlamaGguf(model, *tok, "tiny", -1, eos, formats::GgmlType::kF32);
+    REQUIRE(g.ok());
+    const std::string path = dir.path + "/tiny.gguf";
+    REQUIRE(formats::WriteGgufFile(path, *g).ok());
+    REQUIRE(ours.size() >= 16);
+    const std::vector<std::int64_t> ids(ours.begin(), ours.end());
+    testing::ProcessResult r =
+        testing::RunProcess({"/usr/bin/env", "node", source + "/tests/formats/llama_cpp_logits.mjs",
+                             path, text, nlohmann::json(ids).dump()},
+                            "", 120);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    // llama.cpp tokenizes with the exported vocabulary and merges exactly as we do.
+    CHECK(j["tokens"].get<std::vector<std::int32_t>>() == ours);
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const torch::Tensor logits = model->forward(torch::tensor(ids).view({1, -1}))[0];
+    double max_diff = 0, max_abs = 0;
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+      for (std::int64_t v = 0; v < 660; ++v) {
+        const double theirs = j["logits"][t][v].get<double>();
+        const double mine = logits[static_cast<std::int64_t>(t)][v].item<double>();
+        max_diff = std::max(max_diff, std::abs(theirs - mine));
+        max_abs = std::max(max_abs, std::abs(mine));
+      }
+    }
+    INFO("max |logit| " << max_abs << ", max difference " << max_diff);
+    CHECK(max_abs > 1);
+    CHECK(max_diff < 1e-4 * max_abs);
+  }
 }
 
 }  // namespace

@@ -87,7 +87,8 @@ TEST_CASE("Alpaca records become prompt and answer tokens, the loss on the answe
   CHECK(no_input->prompt.find("Name something") != std::string::npos);
 }
 
-TEST_CASE("Plain text trains on every token; packing fills max_length windows", "[unit][engine]") {
+TEST_CASE("Plain text trains on every token, and packing fills max_length windows",
+          "[unit][engine]") {
   testing::TempDir dir;
   std::ofstream(dir.path + "/t.jsonl") << "{\"text\": \"red green blue\"}\n"
                                           "{\"text\": \"The river runs under the bridge.\"}\n"

@@ -65,9 +65,8 @@ std::vector<std::string> Corpus() {
 TEST_CASE("byte-level BPE matches @huggingface/tokenizers token for token", "[unit][text]") {
   testing::TempDir dir;
   const std::string tok = dir.path + "/tokenizer.json";
-  const auto trained =
-      testing::RunProcess({"/usr/bin/python3", kSource + "/tools/bpe_train.py",
-                           "/usr/share/common-licenses/GPL-3", "500", tok});
+  const auto trained = testing::RunProcess({"/usr/bin/python3", kSource + "/tools/bpe_train.py",
+                                            "/usr/share/common-licenses/GPL-3", "500", tok});
   INFO(trained.err);
   REQUIRE(trained.exit_code == 0);
   Result<BpeTokenizer> t = BpeTokenizer::FromFile(tok);

@@ -41,6 +41,13 @@ class BpeTokenizer {
   std::size_t VocabSize() const { return id_to_token_.size(); }
   // -1 when `token` is not in the vocabulary.
   std::int32_t TokenId(const std::string& token) const;
+  // The vocabulary by id, byte-level tokens as tokenizer.json writes them ("Ġthe"); added
+  // tokens as written.
+  const std::vector<std::string>& tokens() const { return id_to_token_; }
+  // The merges, lowest rank (applied first) first, each "left right".
+  std::vector<std::string> Merges() const;
+  // Whether `id` is an added token (`<|endoftext|>`, ...).
+  bool IsAdded(std::int32_t id) const;
 
  private:
   void EncodeWord(std::string_view word, std::vector<std::int32_t>* out) const;

@@ -1,0 +1,132 @@
+// A trained LLaMA as a GGUF file for llama.cpp (see llama.h).
+#include <cstring>
+
+#include "entrenar/text/bpe.h"
+
+#include "llama.h"
+
+namespace entrenar::engine {
+namespace {
+
+using formats::GgufValue;
+
+// Hugging Face rotary layout (rotate_half: the two halves of each head) to ggml's (pairs of
+// neighbours): rows of each head reordered as convert_hf_to_gguf.py's permute does.
+torch::Tensor PermuteRotary(const torch::Tensor& w, std::int64_t heads) {
+  const std::int64_t rows = w.size(0);
+  return w.reshape({heads, 2, rows / heads / 2, w.size(1)}).transpose(1, 2).reshape(w.sizes());
+}
+
+// The GGUF name of a Hugging Face tensor name, or "" for none.
+std::string GgufName(const std::string& hf) {
+  static const std::vector<std::pair<std::string, std::string>> kLayer = {
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"}};
+  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf == "model.norm.weight") return "output_norm.weight";
+  if (hf == "lm_head.weight") return "output.weight";
+  const std::string prefix = "model.layers.";
+  if (hf.rfind(prefix, 0) != 0) return "";
+  const std::size_t dot = hf.find('.', prefix.size());
+  const std::string layer = hf.substr(prefix.size(), dot - prefix.size());
+  const std::string rest = hf.substr(dot + 1);
+  for (const auto& [from, to] : kLayer) {
+    if (rest == from) return "blk." + layer + "." + to;
+  }
+  return "";
+}
+
+// The tokenizer metadata llama.cpp's byte-level BPE ("gpt2") vocabulary reads, padded with
+// unused tokens up to the model's vocab_size.
+void AddTokenizer(const text::BpeTokenizer& tok, std::int64_t vocab, std::int32_t bos,
+                  std::int32_t eos, formats::Gguf* g) {
+  std::vector<std::string> tokens = tok.tokens();
+  std::vector<std::int32_t> types(tokens.size(), 1);  // normal
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tok.IsAdded(static_cast<std::int32_t>(i))) types[i] = 3;  // control
+  }
+  while (static_cast<std::int64_t>(tokens.size()) < vocab) {
+    tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
+    types.push_back(5);  // unused
+  }
+  g->metadata.emplace_back("tokenizer.ggml.model", GgufValue::String("gpt2"));
+  g->metadata.emplace_back("tokenizer.ggml.pre", GgufValue::String("gpt-2"));
+  g->metadata.emplace_back("tokenizer.ggml.tokens", GgufValue::Strings(tokens));
+  g->metadata.emplace_back("tokenizer.ggml.token_type", GgufValue::I32s(types));
+  g->metadata.emplace_back("tokenizer.ggml.merges", GgufValue::Strings(tok.Merges()));
+  if (bos >= 0) {
+    g->metadata.emplace_back("tokenizer.ggml.bos_token_id",
+                             GgufValue::U32(static_cast<std::uint32_t>(bos)));
+  }
+  if (eos >= 0) {
+    g->metadata.emplace_back("tokenizer.ggml.eos_token_id",
+                             GgufValue::U32(static_cast<std::uint32_t>(eos)));
+  }
+  g->metadata.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::Bool(bos >= 0));
+}
+
+}  // namespace
+
+Result<formats::Gguf> LlamaGguf(const Llama& model, const text::BpeTokenizer& tok,
+                                const std::string& name, std::int32_t bos, std::int32_t eos,
+                                formats::GgmlType type) {
+  const LlamaConfig& c = model->config();
+  formats::Gguf g;
+  auto u32 = [](std::int64_t v) { return GgufValue::U32(static_cast<std::uint32_t>(v)); };
+  g.metadata = {{"general.architecture", GgufValue::String("llama")},
+                {"general.name", GgufValue::String(name)},
+                {"general.file_type", u32(type == formats::GgmlType::kF32    ? 0
+                                          : type == formats::GgmlType::kF16  ? 1
+                                          : type == formats::GgmlType::kQ4_0 ? 2
+                                                                             : 7)},
+                {"llama.context_length", u32(c.max_position_embeddings)},
+                {"llama.embedding_length", u32(c.hidden_size)},
+                {"llama.block_count", u32(c.num_hidden_layers)},
+                {"llama.feed_forward_length", u32(c.intermediate_size)},
+                {"llama.rope.dimension_count", u32(c.HeadDim())},
+                {"llama.attention.head_count", u32(c.num_attention_heads)},
+                {"llama.attention.head_count_kv", u32(c.num_key_value_heads)},
+                {"llama.attention.layer_norm_rms_epsilon",
+                 GgufValue::F32(static_cast<float>(c.rms_norm_eps))},
+                {"llama.rope.freq_base", GgufValue::F32(static_cast<float>(c.rope_theta))},
+                {"llama.vocab_size", u32(c.vocab_size)}};
+  if (c.rope_scaling_factor != 1) {
+    g.metadata.emplace_back("llama.rope.scaling.type", GgufValue::String("linear"));
+    g.metadata.emplace_back("llama.rope.scaling.factor",
+                            GgufValue::F32(static_cast<float>(c.rope_scaling_factor)));
+  }
+  AddTokenizer(tok, c.vocab_size, bos, eos, &g);
+  torch::NoGradGuard no_grad;
+  const formats::Safetensors merged = MergedWeights(model);
+  for (const formats::Tensor& t : merged.tensors) {
+    const std::string gguf_name = GgufName(t.name);
+    if (gguf_name.empty()) return Internal("no GGUF name for " + t.name);
+    torch::Tensor w =
+        torch::from_blob(const_cast<char*>(t.bytes.data()), t.shape, torch::kFloat).clone();
+    if (t.name.find("q_proj") != std::string::npos) w = PermuteRotary(w, c.num_attention_heads);
+    if (t.name.find("k_proj") != std::string::npos) w = PermuteRotary(w, c.num_key_value_heads);
+    w = w.contiguous();
+    std::vector<float> values(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    formats::GgufTensor out;
+    out.name = gguf_name;
+    out.shape = t.shape;
+    // Norm weights (one dimension) stay float32, as llama.cpp's converters keep them; a
+    // quantized type needs rows of a multiple of 32 values, else the tensor is kept as F16.
+    out.type = t.shape.size() == 1 ? formats::GgmlType::kF32 : type;
+    const bool quantized =
+        out.type == formats::GgmlType::kQ8_0 || out.type == formats::GgmlType::kQ4_0;
+    if (quantized && t.shape.back() % 32 != 0) out.type = formats::GgmlType::kF16;
+    ENTRENAR_ASSIGN_OR_RETURN(out.data, formats::EncodeGgml(values, out.type));
+    g.tensors.push_back(std::move(out));
+  }
+  return g;
+}
+
+}  // namespace entrenar::engine
