@@ -207,10 +207,6 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
   CHECK(no_text.exit_code == 3);
   CHECK(no_text.err.find("not supported yet: model.architecture.type: a transformer without "
                          "text") != std::string::npos);
-  ProcessResult sp = run(kBase, {"data.preprocessing[0].tokenize.tokenizer=tok.model"});
-  CHECK(sp.exit_code == 3);
-  CHECK(sp.err.find("not supported yet: data.preprocessing[0].tokenize.tokenizer: a "
-                    "SentencePiece model") != std::string::npos);
   ProcessResult vocab = run(kBase, {"model.architecture.vocab_size=100"});
   CHECK(vocab.exit_code != 0);
   CHECK(vocab.err.find("the tokenizer has 657 tokens but the model's vocab_size is 100") !=
@@ -304,4 +300,52 @@ TEST_CASE("train: output.model.format gguf also writes model.gguf, read by @hugg
   }
   CHECK(g["tensors"][0]["name"] == "token_embd.weight");
   CHECK(g["tensors"][0]["shape"] == json({64, 657}));  // ggml order: innermost first
+}
+
+TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is exported to GGUF",
+          "[e2e]") {
+  TempDir dir;
+  ProcessResult spm =
+      RunProcess({"/usr/bin/spm_train", "--input=" + kSource + "/examples/data/instruct.jsonl",
+                  "--model_prefix=" + dir.path + "/sp", "--vocab_size=500", "--model_type=bpe",
+                  "--byte_fallback=true", "--character_coverage=1.0", "--minloglevel=2",
+                  "--normalization_rule_name=identity"});
+  REQUIRE(spm.exit_code == 0);
+  const std::string run = dir.path + "/run";
+  std::vector<std::string> a =
+      Args(kBase, run,
+           {"data.preprocessing[0].tokenize.tokenizer=" + dir.path + "/sp.model",
+            "model.architecture.vocab_size=500", "training.epochs=2", "output.model.format=gguf",
+            "data.preprocessing[0].tokenize.max_length=512"});
+  a.insert(a.end(), kTiny.begin(), kTiny.end());
+  ProcessResult t = Train(a);
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  CHECK(Mean(loss, false, 5) < Mean(loss, true, 5) - 1.0);
+  CHECK(Slurp(run + "/tokenizer.model") == Slurp(dir.path + "/sp.model"));
+  CHECK_FALSE(fs::exists(run + "/tokenizer.json"));
+  // Generations decode through SentencePiece.
+  const json samples = json::parse(Slurp(run + "/samples.jsonl"));
+  CHECK(samples["samples"][0]["prompt"].get<std::string>().rfind("Below is an instruction", 0) ==
+        0);
+  ProcessResult node = RunProcess(
+      {"/usr/bin/env", "node", kSource + "/tests/formats/gguf_read.mjs", run + "/model.gguf"});
+  REQUIRE(node.exit_code == 0);
+  const json meta = json::parse(node.out)["metadata"];
+  CHECK(meta["tokenizer.ggml.model"] == "llama");
+  CHECK(meta["tokenizer.ggml.tokens"].size() == 500);
+  CHECK(meta["tokenizer.ggml.scores"].size() == 500);
+  CHECK(meta["tokenizer.ggml.tokens"][1] == "<s>");
+  CHECK(meta["tokenizer.ggml.bos_token_id"] == 1);
+  CHECK(meta["tokenizer.ggml.eos_token_id"] == 2);
+  // The run directory loads again as model.source with its own tokenizer.model.
+  const json eval =
+      Evaluate(kBase, {"model.source=" + run, "model.architecture.hidden_size=64",
+                       "model.architecture.vocab_size=500",
+                       "data.preprocessing[0].tokenize.tokenizer=" + run + "/tokenizer.model",
+                       "data.preprocessing[0].tokenize.max_length=512"});
+  CHECK(eval["val_loss"].get<double>() ==
+        Approx(json::parse(Slurp(run + "/summary.json"))["best"]["value"].get<double>())
+            .epsilon(1e-9));
 }

@@ -17,10 +17,6 @@
 #include "entrenar/manifest/manifest.h"
 #include "entrenar/quant/blockwise.h"
 
-namespace entrenar::text {
-class BpeTokenizer;
-}  // namespace entrenar::text
-
 namespace entrenar::engine {
 
 // The hyper-parameters of config.json (model_type llama, mistral, qwen2-style without biases).
@@ -131,11 +127,11 @@ formats::Safetensors MergedWeights(const Llama& model);
 // llama.cpp's names (token_embd, blk.N.attn_q, ...), Q and K rows permuted from Hugging Face's
 // rotate-half rotary layout to ggml's interleaved pairs, LoRA adapters merged, 4-bit base
 // weights dequantized; matrices in `type` (norms stay F32; a quantized type falls back to F16
-// for rows that are not a multiple of 32); the hyper-parameters and the byte-level BPE
-// tokenizer (`gpt2` with the `gpt-2` pre-tokenizer) as metadata, the vocabulary padded with
-// unused tokens up to vocab_size.
-Result<formats::Gguf> LlamaGguf(const Llama& model, const text::BpeTokenizer& tok,
-                                const std::string& name, std::int32_t bos, std::int32_t eos,
-                                formats::GgmlType type);
+// for rows that are not a multiple of 32); the hyper-parameters and the tokenizer in
+// `tokenizer` (a tokenizer.json's byte-level BPE as `gpt2` with the `gpt-2` pre-tokenizer, a
+// SentencePiece model as `llama` with scores) as metadata, the vocabulary padded with unused
+// tokens up to vocab_size.
+Result<formats::Gguf> LlamaGguf(const Llama& model, const std::string& tokenizer,
+                                const std::string& name, formats::GgmlType type);
 
 }  // namespace entrenar::engine

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "entrenar/text/bpe.h"
+#include "entrenar/text/tokenizer.h"
 
 #include "llama.h"
 
@@ -43,40 +44,70 @@ std::string GgufName(const std::string& hf) {
   return "";
 }
 
-// The tokenizer metadata llama.cpp's byte-level BPE ("gpt2") vocabulary reads, padded with
-// unused tokens up to the model's vocab_size.
-void AddTokenizer(const text::BpeTokenizer& tok, std::int64_t vocab, std::int32_t bos,
-                  std::int32_t eos, formats::Gguf* g) {
+// Token types and the padding of the vocabulary up to the model's vocab_size with unused ids.
+void PadVocabulary(std::int64_t vocab, std::vector<std::string>* tokens,
+                   std::vector<std::int32_t>* types, std::vector<float>* scores) {
+  while (static_cast<std::int64_t>(tokens->size()) < vocab) {
+    tokens->push_back("[PAD" + std::to_string(tokens->size()) + "]");
+    types->push_back(5);  // unused
+    if (scores) scores->push_back(-1e4F);
+  }
+}
+
+void AddSpecialIds(const text::Tokenizer& tok, formats::Gguf* g) {
+  if (tok.BosId() >= 0) {
+    g->metadata.emplace_back("tokenizer.ggml.bos_token_id",
+                             GgufValue::U32(static_cast<std::uint32_t>(tok.BosId())));
+  }
+  if (tok.EosId() >= 0) {
+    g->metadata.emplace_back("tokenizer.ggml.eos_token_id",
+                             GgufValue::U32(static_cast<std::uint32_t>(tok.EosId())));
+  }
+  g->metadata.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::Bool(tok.BosId() >= 0));
+  g->metadata.emplace_back("tokenizer.ggml.add_eos_token", GgufValue::Bool(false));
+}
+
+// llama.cpp's byte-level BPE vocabulary (`gpt2`, GPT-2's pre-tokenizer) from a tokenizer.json.
+Status AddBpe(const std::string& path, std::int64_t vocab, formats::Gguf* g) {
+  ENTRENAR_ASSIGN_OR_RETURN(const text::BpeTokenizer tok, text::BpeTokenizer::FromFile(path));
   std::vector<std::string> tokens = tok.tokens();
   std::vector<std::int32_t> types(tokens.size(), 1);  // normal
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (tok.IsAdded(static_cast<std::int32_t>(i))) types[i] = 3;  // control
   }
-  while (static_cast<std::int64_t>(tokens.size()) < vocab) {
-    tokens.push_back("[PAD" + std::to_string(tokens.size()) + "]");
-    types.push_back(5);  // unused
-  }
+  PadVocabulary(vocab, &tokens, &types, nullptr);
   g->metadata.emplace_back("tokenizer.ggml.model", GgufValue::String("gpt2"));
   g->metadata.emplace_back("tokenizer.ggml.pre", GgufValue::String("gpt-2"));
   g->metadata.emplace_back("tokenizer.ggml.tokens", GgufValue::Strings(tokens));
   g->metadata.emplace_back("tokenizer.ggml.token_type", GgufValue::I32s(types));
   g->metadata.emplace_back("tokenizer.ggml.merges", GgufValue::Strings(tok.Merges()));
-  if (bos >= 0) {
-    g->metadata.emplace_back("tokenizer.ggml.bos_token_id",
-                             GgufValue::U32(static_cast<std::uint32_t>(bos)));
+  return OkStatus();
+}
+
+// llama.cpp's SentencePiece vocabulary (`llama`): pieces, scores and types.
+Status AddSentencePiece(const std::string& path, std::int64_t vocab, formats::Gguf* g) {
+  ENTRENAR_ASSIGN_OR_RETURN(const auto sp, text::SentencePieceTokenizer::FromFile(path));
+  std::vector<std::string> tokens;
+  std::vector<std::int32_t> types;
+  std::vector<float> scores;
+  for (std::size_t i = 0; i < sp->VocabSize(); ++i) {
+    const auto id = static_cast<std::int32_t>(i);
+    tokens.push_back(sp->Piece(id));
+    scores.push_back(sp->Score(id));
+    types.push_back(sp->GgufType(id));
   }
-  if (eos >= 0) {
-    g->metadata.emplace_back("tokenizer.ggml.eos_token_id",
-                             GgufValue::U32(static_cast<std::uint32_t>(eos)));
-  }
-  g->metadata.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::Bool(bos >= 0));
+  PadVocabulary(vocab, &tokens, &types, &scores);
+  g->metadata.emplace_back("tokenizer.ggml.model", GgufValue::String("llama"));
+  g->metadata.emplace_back("tokenizer.ggml.tokens", GgufValue::Strings(tokens));
+  g->metadata.emplace_back("tokenizer.ggml.scores", GgufValue::F32s(scores));
+  g->metadata.emplace_back("tokenizer.ggml.token_type", GgufValue::I32s(types));
+  return OkStatus();
 }
 
 }  // namespace
 
-Result<formats::Gguf> LlamaGguf(const Llama& model, const text::BpeTokenizer& tok,
-                                const std::string& name, std::int32_t bos, std::int32_t eos,
-                                formats::GgmlType type) {
+Result<formats::Gguf> LlamaGguf(const Llama& model, const std::string& tokenizer,
+                                const std::string& name, formats::GgmlType type) {
   const LlamaConfig& c = model->config();
   formats::Gguf g;
   auto u32 = [](std::int64_t v) { return GgufValue::U32(static_cast<std::uint32_t>(v)); };
@@ -102,7 +133,12 @@ Result<formats::Gguf> LlamaGguf(const Llama& model, const text::BpeTokenizer& to
     g.metadata.emplace_back("llama.rope.scaling.factor",
                             GgufValue::F32(static_cast<float>(c.rope_scaling_factor)));
   }
-  AddTokenizer(tok, c.vocab_size, bos, eos, &g);
+  ENTRENAR_ASSIGN_OR_RETURN(const std::unique_ptr<text::Tokenizer> tok,
+                            text::LoadTokenizer(tokenizer));
+  const bool sentencepiece = dynamic_cast<const text::SentencePieceTokenizer*>(tok.get());
+  ENTRENAR_RETURN_IF_ERROR(sentencepiece ? AddSentencePiece(tokenizer, c.vocab_size, &g)
+                                         : AddBpe(tokenizer, c.vocab_size, &g));
+  AddSpecialIds(*tok, &g);
   torch::NoGradGuard no_grad;
   const formats::Safetensors merged = MergedWeights(model);
   for (const formats::Tensor& t : merged.tensors) {

@@ -10,7 +10,6 @@
 
 #include "entrenar/base/files.h"
 #include "entrenar/engine/dataset.h"
-#include "entrenar/text/bpe.h"
 
 #include "model.h"
 
@@ -408,12 +407,11 @@ Result<std::vector<std::string>> SaveLm(const LmModel& lm, const Manifest& m, co
   };
   ENTRENAR_RETURN_IF_ERROR(write("config.json", ConfigJson(lm.model->config())));
   ENTRENAR_ASSIGN_OR_RETURN(const std::string tokenizer, ReadWholeFile(d.tokenizer));
-  ENTRENAR_RETURN_IF_ERROR(write("tokenizer.json", tokenizer));
+  const bool sentencepiece = fs::path(d.tokenizer).extension() == ".model";
+  ENTRENAR_RETURN_IF_ERROR(write(sentencepiece ? "tokenizer.model" : "tokenizer.json", tokenizer));
   if (m.output.model.format == "gguf") {
-    ENTRENAR_ASSIGN_OR_RETURN(const text::BpeTokenizer tok,
-                              text::BpeTokenizer::FromJson(tokenizer));
-    ENTRENAR_ASSIGN_OR_RETURN(const formats::Gguf g, LlamaGguf(lm.model, tok, m.name, d.bos_id,
-                                                               d.eos_id, formats::GgmlType::kF32));
+    ENTRENAR_ASSIGN_OR_RETURN(const formats::Gguf g,
+                              LlamaGguf(lm.model, d.tokenizer, m.name, formats::GgmlType::kF32));
     ENTRENAR_RETURN_IF_ERROR(formats::WriteGgufFile(dir + "/model.gguf", g));
     written.push_back("model.gguf");
   }

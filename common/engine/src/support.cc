@@ -163,15 +163,6 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
     refuse("model", "a language model without model.source or model.architecture",
            "name a Hugging Face model directory in model.source, or describe a new model");
   }
-  if (tokenize && tokenize->tokenizer.size() > 6 &&
-      tokenize->tokenizer.compare(tokenize->tokenizer.size() - 6, 6, ".model") == 0) {
-    for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
-      if (!m.data.preprocessing[i].tokenize) continue;
-      refuse("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
-             "a SentencePiece model (" + tokenize->tokenizer + ")",
-             "give the model's Hugging Face tokenizer.json (byte-level BPE)");
-    }
-  }
   if (arch && arch->use_bias.value_or(false)) {
     refuse("model.architecture.use_bias", "biases in a LLaMA decoder",
            "LLaMA projections have no biases: leave use_bias out");

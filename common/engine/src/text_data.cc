@@ -7,7 +7,7 @@
 #include "entrenar/base/strings.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/formats/table.h"
-#include "entrenar/text/bpe.h"
+#include "entrenar/text/tokenizer.h"
 
 #include "table_source.h"
 
@@ -33,17 +33,9 @@ std::string Cell(const Table& t, std::size_t row, const std::string& column) {
   return *t.rows[row][*idx];
 }
 
-// The special tokens a tokenizer may have for the start and end of a sequence.
-std::int32_t FirstToken(const text::BpeTokenizer& tok, std::initializer_list<const char*> names) {
-  for (const char* n : names) {
-    if (const std::int32_t id = tok.TokenId(n); id >= 0) return id;
-  }
-  return -1;
-}
-
 class Tokenizing {
  public:
-  Tokenizing(const text::BpeTokenizer& tok, const TextData& d, std::string key)
+  Tokenizing(const text::Tokenizer& tok, const TextData& d, std::string key)
       : tok_(tok), d_(d), key_(std::move(key)) {}
 
   // One record of `t` as an example; nullopt when truncation left it nothing to learn.
@@ -102,7 +94,7 @@ class Tokenizing {
     return p;
   }
 
-  const text::BpeTokenizer& tok_;
+  const text::Tokenizer& tok_;
   const TextData& d_;
   std::string key_;
   bool step_truncation_ = true;
@@ -182,18 +174,13 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
   }
   TextData out;
   out.tokenizer = ResolvePath(base_dir, step->tokenizer);
-  if (out.tokenizer.size() >= 6 &&
-      out.tokenizer.compare(out.tokenizer.size() - 6, 6, ".model") == 0) {
-    return Unimplemented("not supported yet: " + key + ".tokenizer: a SentencePiece model (" +
-                         out.tokenizer + "); give the model's Hugging Face tokenizer.json");
-  }
-  Result<text::BpeTokenizer> tok = text::BpeTokenizer::FromFile(out.tokenizer);
+  Result<std::unique_ptr<text::Tokenizer>> tok = text::LoadTokenizer(out.tokenizer);
   if (!tok.ok()) {
     return Status(tok.status().code(), key + ".tokenizer: " + tok.status().message());
   }
-  out.vocab_size = static_cast<std::int64_t>(tok->VocabSize());
-  out.bos_id = FirstToken(*tok, {"<s>", "<|begin_of_text|>", "<bos>"});
-  out.eos_id = FirstToken(*tok, {"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"});
+  out.vocab_size = static_cast<std::int64_t>((*tok)->VocabSize());
+  out.bos_id = (*tok)->BosId();
+  out.eos_id = (*tok)->EosId();
   out.max_length = step->max_length;
   out.padding = step->padding;
   out.prompt_template = step->prompt_template == "alpaca" ? kAlpacaTemplate : step->prompt_template;
@@ -204,7 +191,7 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
   out.instruction = IsInstructionTable(first);
   const std::string column = step->column.value_or("text");
   if (!out.instruction) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, column, key + ".column"));
-  Tokenizing tokenizing(*tok, out, key);
+  Tokenizing tokenizing(**tok, out, key);
   tokenizing.set_truncation(step->truncation);
   auto tokenize = [&](const Table& t, const std::vector<std::size_t>& rows,
                       std::vector<TextExample>* dst) -> Status {

@@ -27,7 +27,7 @@
 #include "entrenar/expr/monitor.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
-#include "entrenar/text/bpe.h"
+#include "entrenar/text/tokenizer.h"
 
 #include "llama.h"
 #include "lm.h"
@@ -557,7 +557,7 @@ struct Run {
     const auto n = std::min<std::size_t>(
         static_cast<std::size_t>(cb.config.num_samples.value_or(3)), from.size());
     if (n == 0) return;
-    Result<text::BpeTokenizer> tok = text::BpeTokenizer::FromFile(text_data.tokenizer);
+    Result<std::unique_ptr<text::Tokenizer>> tok = text::LoadTokenizer(text_data.tokenizer);
     if (!tok.ok()) return Log("sample predictions: " + tok.status().message());
     std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(step));
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
@@ -577,9 +577,9 @@ struct Run {
         if (!ids->empty() && ids->back() == text_data.eos_id) ids->pop_back();
       }
       rows.push_back({{"row", r},
-                      {"prompt", tok->Decode(prompt)},
-                      {"reference", tok->Decode(reference)},
-                      {"generated", tok->Decode(generated)}});
+                      {"prompt", (*tok)->Decode(prompt)},
+                      {"reference", (*tok)->Decode(reference)},
+                      {"generated", (*tok)->Decode(generated)}});
     }
     std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
         << nlohmann::ordered_json{{"step", step},
@@ -587,10 +587,11 @@ struct Run {
                                   {"trigger", TriggerName(t)},
                                   {"split", val ? "val" : "test"},
                                   {"samples", rows}}
-               .dump()
+               // A generation may end inside a UTF-8 character: replaced, not an error.
+               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
         << "\n";
     Log("sample predictions at step " + std::to_string(step) + ": " + std::to_string(n) +
-        " generations (samples.jsonl); first: " + rows[0]["generated"].get<std::string>());
+        " generations (samples.jsonl)");
   }
 
   // Runs a custom callback's command with the run's state; a failure is an alert.

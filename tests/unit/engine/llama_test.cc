@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "entrenar/text/bpe.h"
+#include "entrenar/text/tokenizer.h"
 
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -349,33 +349,53 @@ Llama GgufModel(bool tie, double rope_scaling) {
   return model;
 }
 
+// Our logits and llama.cpp's for `ids`, and llama.cpp's tokens for `text`, from `gguf`.
+nlohmann::json LlamaCpp(const std::string& gguf, const std::string& text,
+                        const std::vector<std::int64_t>& ids) {
+  testing::ProcessResult r =
+      testing::RunProcess({"/usr/bin/env", "node",
+                           std::string(ENTRENAR_SOURCE_DIR) + "/tests/formats/llama_cpp_logits.mjs",
+                           gguf, text, nlohmann::json(ids).dump()},
+                          "", 120);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
 TEST_CASE("a GGUF export runs in llama.cpp with our logits and our tokenizer's tokens",
           "[unit][engine]") {
   const std::string source = ENTRENAR_SOURCE_DIR;
-  const auto tok = text::BpeTokenizer::FromFile(source + "/examples/data/instruct_tokenizer.json");
-  REQUIRE(tok.ok());
+  testing::TempDir dir;
+  // A SentencePiece model (LLaMA's kind: BPE, byte fallback, identity normalizer) beside the
+  // example's byte-level BPE tokenizer.json.
+  testing::ProcessResult spm = testing::RunProcess(
+      {"/usr/bin/spm_train", "--input=" + source + "/examples/data/instruct.jsonl",
+       "--model_prefix=" + dir.path + "/sp", "--vocab_size=500", "--model_type=bpe",
+       "--byte_fallback=true", "--character_coverage=1.0", "--minloglevel=2",
+       "--normalization_rule_name=identity"});
+  REQUIRE(spm.exit_code == 0);
   const std::string text =
       "### Instruction:\nReverse the order of the words.\n\n### Input:\nred green blue\n";
-  const std::vector<std::int32_t> ours = tok->Encode(text);
-  testing::TempDir dir;
-  for (const auto& [tie, scaling] : {std::pair{false, 2.0}, std::pair{true, 1.0}}) {
-    INFO("tied " << tie << ", rope scaling " << scaling);
-    Llama model = GgufModel(tie, scaling);
-    const std::int32_t eos = tok->TokenId("<|endoftext|>");
-    Result<formats::Gguf> g = LlamaGguf(model, *tok, "tiny", -1, eos, formats::GgmlType::kF32);
+  struct Case {
+    std::string tokenizer;
+    bool tie;
+    double rope_scaling;
+  };
+  for (const Case& c : {Case{source + "/examples/data/instruct_tokenizer.json", false, 2.0},
+                        Case{dir.path + "/sp.model", true, 1.0}}) {
+    INFO(c.tokenizer << ", tied " << c.tie << ", rope scaling " << c.rope_scaling);
+    const auto tok = text::LoadTokenizer(c.tokenizer);
+    REQUIRE(tok.ok());
+    const std::vector<std::int32_t> ours = (*tok)->Encode(text);
+    REQUIRE(ours.size() >= 16);
+    Llama model = GgufModel(c.tie, c.rope_scaling);
+    Result<formats::Gguf> g = LlamaGguf(model, c.tokenizer, "tiny", formats::GgmlType::kF32);
     REQUIRE(g.ok());
     const std::string path = dir.path + "/tiny.gguf";
     REQUIRE(formats::WriteGgufFile(path, *g).ok());
-    REQUIRE(ours.size() >= 16);
     const std::vector<std::int64_t> ids(ours.begin(), ours.end());
-    testing::ProcessResult r =
-        testing::RunProcess({"/usr/bin/env", "node", source + "/tests/formats/llama_cpp_logits.mjs",
-                             path, text, nlohmann::json(ids).dump()},
-                            "", 120);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    const nlohmann::json j = nlohmann::json::parse(r.out);
-    // llama.cpp tokenizes with the exported vocabulary and merges exactly as we do.
+    const nlohmann::json j = LlamaCpp(path, text, ids);
+    // llama.cpp tokenizes with the exported vocabulary exactly as we do.
     CHECK(j["tokens"].get<std::vector<std::int32_t>>() == ours);
     torch::NoGradGuard no_grad;
     model->eval();

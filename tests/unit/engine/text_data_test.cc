@@ -141,7 +141,7 @@ TEST_CASE("Long records are truncated or refused, with the file and line", "[uni
         std::string::npos);
 }
 
-TEST_CASE("Bad text data is named: a missing text field, a template field, a SentencePiece model",
+TEST_CASE("Bad text data is named: a missing text field, a template field, a missing tokenizer",
           "[unit][engine]") {
   testing::TempDir dir;
   std::ofstream(dir.path + "/t.jsonl") << "{\"body\": \"red green blue\"}\n";
@@ -157,12 +157,13 @@ TEST_CASE("Bad text data is named: a missing text field, a template field, a Sen
   REQUIRE_FALSE(tmpl.ok());
   CHECK(tmpl.status().message().find("data.preprocessing[0].tokenize.template: `{question}` names "
                                      "no field") == 0);
-  Result<TextData> sp = PrepareText(
+  Result<TextData> missing = PrepareText(
       Manifest("data:\n  source: instruct.jsonl\n  preprocessing:\n    - tokenize: {tokenizer: "
                "llama.model}\n"),
       kData, 42);
-  REQUIRE_FALSE(sp.ok());
-  CHECK(sp.status().code() == StatusCode::kUnimplemented);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == StatusCode::kNotFound);
+  CHECK(missing.status().message().find("data.preprocessing[0].tokenize.tokenizer: ") == 0);
 }
 
 }  // namespace
