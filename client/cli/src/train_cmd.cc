@@ -317,6 +317,9 @@ ordered_json SummaryJson(const engine::TrainSummary& s) {
   j["test"] = s.test;
   j["device"] = s.device;
   j["model_files"] = s.model_files;
+  if (!s.quantized_after.empty()) {
+    j["quantization"] = {{"before", s.quantized_before}, {"after", s.quantized_after}};
+  }
   if (!s.val_confusion.empty() || !s.test_confusion.empty()) {
     j["confusion_matrix"] = {
         {"classes", s.classes}, {"val", s.val_confusion}, {"test", s.test_confusion}};

@@ -170,7 +170,10 @@ std::size_t LlamaImpl::ProjectionBytesFloat32() const {
   return 4 * n;
 }
 
-torch::Tensor LlamaImpl::Project(Layer& l, Proj p, const torch::Tensor& x) {
+torch::Tensor LlamaImpl::Project(Layer& l, Proj p, const torch::Tensor& input) {
+  const torch::Tensor x =
+      input_hook_ ? input_hook_(static_cast<std::size_t>(&l - layers_.data()) * kCount + p, input)
+                  : input;
   torch::Tensor y;
   if (l.q4[p]) {  // QLoRA: dequantize the 4-bit weight for this product only
     torch::Tensor w = torch::empty(l.shape[p], torch::kFloat);

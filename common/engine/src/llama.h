@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,11 @@ class LlamaImpl : public torch::nn::Module {
   torch::Tensor ProjectionWeight(std::size_t layer, int proj) const;
   double lora_scale() const { return lora_scale_; }
 
+  // Called on the input of every projection (index layer · kCount + projection) before its
+  // product, e.g. to quantize activations; none by default.
+  using InputHook = std::function<torch::Tensor(std::size_t, const torch::Tensor&)>;
+  void set_input_hook(InputHook hook) { input_hook_ = std::move(hook); }
+
   // The projections of each layer, in this order.
   static constexpr const char* kProjections[] = {
       "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -100,6 +106,7 @@ class LlamaImpl : public torch::nn::Module {
   torch::nn::Linear lm_head_{nullptr};  // null when tied to the embedding
   double lora_scale_ = 0;
   torch::nn::Dropout lora_dropout_{nullptr};
+  InputHook input_hook_;
 };
 TORCH_MODULE(Llama);
 

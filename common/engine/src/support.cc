@@ -82,7 +82,7 @@ std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
   // A section switched off asks nothing of the engine; transformers take LoRA.
   if (!m.lora.enabled || IsLanguageModel(m)) keys.emplace_back("lora");
   if (IsLanguageModel(m)) keys.emplace_back("output.model.merge_lora");
-  if (!m.quantize.enabled) keys.emplace_back("quantize");
+  keys.emplace_back("quantize");
   keys.emplace_back("monitoring.tracking");
   keys.emplace_back("monitoring.system");
   keys.emplace_back("output.report");
@@ -198,6 +198,11 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
       refuse("training.validation.metrics", metric,
              "a language model reports loss, perplexity and (next-token) accuracy");
     }
+  }
+  if (m.quantize.enabled && m.lora.enabled) {
+    refuse("quantize.enabled", "quantizing a LoRA run",
+           "train the adapters, merge them (output.model.merge_lora), then quantize the merged "
+           "model in a run of its own");
   }
   if (m.output.model.format != "safetensors" && m.output.model.format != "gguf") {
     refuse("output.model.format", m.output.model.format,

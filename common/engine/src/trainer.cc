@@ -29,6 +29,7 @@
 #include "entrenar/formats/safetensors.h"
 #include "entrenar/text/tokenizer.h"
 
+#include "fake_quant.h"
 #include "llama.h"
 #include "lm.h"
 #include "loader.h"
@@ -115,6 +116,9 @@ struct Run {
   bool callback_checkpoint = false;  // a checkpoint callback asked for one
   std::map<std::size_t, double> callback_best;  // save_best checkpoint callbacks' best values
   std::map<std::string, double> last_values;    // the last step's metrics, for custom callbacks
+  // quantize (SPEC §7): activation quantizers by sequential module index or LLaMA projection.
+  std::map<std::size_t, ActivationQuantizer> act_quant;
+  bool act_observing = false;  // calibrating: record activations instead of quantizing them
 
   // Writes checkpoints/step-N atomically (a temporary directory, then a rename) and keeps the
   // newest keep_last. `next_epoch`/`next_batch` say where training continues.
@@ -250,8 +254,177 @@ struct Run {
   }
   torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) {
     if (lm) return LmLoss(LmForward(lm->model, xb), yb);
-    return Loss(model->forward(xb).to(torch::kFloat), yb);
+    return Loss(SeqForward(xb).to(torch::kFloat), yb);
   }
+
+  // ---- quantization (SPEC §7) ----------------------------------------------------------------
+
+  // The weights quantization rounds: matrices and kernels (2 or more dimensions) under their
+  // saved names, less quantize.exclude.
+  std::vector<std::pair<std::string, torch::Tensor>> QuantTargets() {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (auto& p : net->named_parameters()) {
+      const std::string name = (lm ? "" : "layers.") + p.key();
+      if (p.value().dim() >= 2 && p.value().numel() > 0 && !Excluded(m, name)) {
+        out.emplace_back(name, p.value());
+      }
+    }
+    return out;
+  }
+
+  // The sequential model's forward, with activation quantizers before their modules.
+  torch::Tensor SeqForward(const torch::Tensor& x) {
+    if (act_quant.empty()) return model->forward(x);
+    torch::Tensor h = x;
+    std::size_t i = 0;
+    for (auto& module : *model) {
+      const auto q = act_quant.find(i++);
+      if (q != act_quant.end()) {
+        if (act_observing) {
+          q->second.Observe(h);
+        } else {
+          h = q->second.Apply(h);
+        }
+      }
+      h = module.forward(h);
+    }
+    return h;
+  }
+
+  // Activation quantizers on the inputs of the layers whose weights are quantized: linear and
+  // convolution modules, or a transformer's projections; 8-bit, per tensor.
+  void AddActivationQuantizers() {
+    QuantSpec spec = WeightSpec(m);
+    spec.bits = 8;
+    spec.granularity = "per_tensor";
+    const bool dynamic = m.quantize.scheme == "dynamic";
+    if (lm) {
+      const std::size_t layers = lm->model->layers().size();
+      for (std::size_t l = 0; l < layers; ++l) {
+        for (int p = 0; p < LlamaImpl::kCount; ++p) {
+          const std::string name =
+              "model.layers." + std::to_string(l) + "." + LlamaImpl::kProjections[p] + ".weight";
+          if (!Excluded(m, name))
+            act_quant.emplace(l * LlamaImpl::kCount + p, ActivationQuantizer(spec, dynamic));
+        }
+      }
+      lm->model->set_input_hook([this](std::size_t i, const torch::Tensor& x) {
+        const auto q = act_quant.find(i);
+        if (q == act_quant.end()) return x;
+        if (!act_observing) return q->second.Apply(x);
+        q->second.Observe(x);
+        return x;
+      });
+      return;
+    }
+    std::size_t i = 0;
+    for (auto& module : *model) {
+      const bool weighted = module.ptr()->as<torch::nn::Linear>() ||
+                            module.ptr()->as<torch::nn::Conv1d>() ||
+                            module.ptr()->as<torch::nn::Conv2d>();
+      if (weighted && !Excluded(m, "layers." + std::to_string(i) + ".weight")) {
+        act_quant.emplace(i, ActivationQuantizer(spec, dynamic));
+      }
+      ++i;
+    }
+  }
+
+  // Every quantized weight fits the granularity (rows split into groups), checked before
+  // training rather than after it.
+  Status CheckQuantizable() {
+    const QuantSpec spec = WeightSpec(m);
+    if (spec.granularity != "per_group") return OkStatus();
+    for (const auto& [name, w] : QuantTargets()) {
+      const std::int64_t row = w.numel() / w.size(0);
+      if (row % spec.group_size != 0) {
+        return InvalidArgument("quantize.group_size: rows of " + std::to_string(row) +
+                               " weights do not split into groups of " +
+                               std::to_string(spec.group_size) + " (" + name + ")");
+      }
+    }
+    return OkStatus();
+  }
+
+  // Post-training quantization of the trained model: weights rounded to quantize.bits in place,
+  // activation ranges calibrated on calibration.samples validation rows (training rows without
+  // validation), then the validation metrics before and after.
+  Status QuantizeModel() {
+    const QuantSpec spec = WeightSpec(m);
+    summary.quantized_before = Evaluate(val_x, val_y, "val_", nullptr);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& [name, w] : QuantTargets()) {
+        Result<torch::Tensor> q = FakeQuantize(w, spec);
+        if (!q.ok()) return Status(q.status().code(), q.status().message() + " (" + name + ")");
+        w.copy_(*q);
+      }
+    }
+    AddActivationQuantizers();
+    if (m.quantize.scheme != "dynamic") {
+      const torch::Tensor& x = val_x.size(0) > 0 ? val_x : train_x;
+      const std::int64_t n = std::min<std::int64_t>(m.quantize.calibration.samples, x.size(0));
+      torch::NoGradGuard no_grad;
+      net->eval();
+      act_observing = true;
+      for (std::int64_t i = 0; i < n; i += m.data.loader.batch_size) {
+        const torch::Tensor xb =
+            x.slice(0, i, std::min(n, i + m.data.loader.batch_size)).to(prec.device);
+        AutocastScope autocast(prec);
+        if (lm) {
+          LmForward(lm->model, xb);
+        } else {
+          SeqForward(xb);
+        }
+      }
+      act_observing = false;
+      for (auto& [i, q] : act_quant) q.Freeze();
+      net->train();
+    }
+    summary.quantized_after = Evaluate(val_x, val_y, "val_", nullptr);
+    std::string line = "quantize: " + std::to_string(m.quantize.bits) + "-bit " +
+                       m.quantize.scheme + " " + m.quantize.granularity + " weights (" +
+                       spec.method + "), 8-bit activations:";
+    auto fmt = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.4g", v);
+      return std::string(buf);
+    };
+    for (const char* k : {"val_loss", "val_accuracy", "val_perplexity", "val_r2"}) {
+      if (summary.quantized_before.count(k) && summary.quantized_after.count(k)) {
+        line += std::string(" ") + k + " " + fmt(summary.quantized_before.at(k)) + " -> " +
+                fmt(summary.quantized_after.at(k));
+      }
+    }
+    Log(line);
+    return OkStatus();
+  }
+
+  // Quantization-aware training: while alive, the quantized weights hold their fake-quantized
+  // values, so forward and backward see the quantized model; on destruction the float weights
+  // come back, and the optimizer applies the gradients to them (the straight-through estimate).
+  class QatScope {
+   public:
+    explicit QatScope(Run& run) {
+      if (!run.m.quantize.enabled || !run.m.quantize.qat.enabled) return;
+      const QuantSpec spec = WeightSpec(run.m);
+      torch::NoGradGuard no_grad;
+      for (auto& [name, w] : run.QuantTargets()) {
+        Result<torch::Tensor> q = FakeQuantize(w, spec);
+        if (!q.ok()) continue;  // a group_size mismatch is reported by QuantizeModel
+        saved_.emplace_back(w, w.clone());
+        w.copy_(*q);
+      }
+    }
+    ~QatScope() {
+      torch::NoGradGuard no_grad;
+      for (auto& [w, original] : saved_) w.copy_(original);
+    }
+    QatScope(const QatScope&) = delete;
+    QatScope& operator=(const QatScope&) = delete;
+
+   private:
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;
+  };
 
   void Emit(Event::Kind kind, std::map<std::string, double> values = {}, std::string text = "") {
     Event e;
@@ -277,7 +450,7 @@ struct Run {
     for (std::int64_t i = 0; i < x.size(0); i += chunk) {
       const torch::Tensor xb = x.slice(0, i, std::min(x.size(0), i + chunk)).to(prec.device);
       AutocastScope autocast(prec);
-      parts.push_back(model->forward(xb).to(torch::kCPU, torch::kFloat));
+      parts.push_back(SeqForward(xb).to(torch::kCPU, torch::kFloat));
     }
     return parts.size() == 1 ? parts[0] : torch::cat(parts);
   }
@@ -364,7 +537,11 @@ struct Run {
   // Validation, best-weights tracking and early stopping. Returns true to stop training.
   bool Validate() {
     if (val_x.size(0) == 0) return false;
-    const std::map<std::string, double> v = Evaluate(val_x, val_y, "val_", &summary.val_confusion);
+    std::map<std::string, double> v;
+    {
+      QatScope qat(*this);  // a QAT run is validated as the quantized model it trains
+      v = Evaluate(val_x, val_y, "val_", &summary.val_confusion);
+    }
     summary.val = v;
     Emit(Event::Kind::kValidation, v);
     RunCallbacks(Trigger::kValidationEnd, ++validations);
@@ -673,15 +850,18 @@ struct Run {
         const std::int64_t window = std::min(accum, batches - (b - micro));
         torch::Tensor loss;
         {
-          AutocastScope autocast(prec);
-          loss = TrainLoss(xb, yb);
-        }
-        const double factor =
-            (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(window);
-        if (factor == 1.0) {
-          loss.backward();
-        } else {
-          (loss * factor).backward();
+          QatScope qat(*this);
+          {
+            AutocastScope autocast(prec);
+            loss = TrainLoss(xb, yb);
+          }
+          const double factor =
+              (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(window);
+          if (factor == 1.0) {
+            loss.backward();
+          } else {
+            (loss * factor).backward();
+          }
         }
         window_loss += loss.item<double>();
         window_samples += xb.size(0);
@@ -1101,6 +1281,7 @@ Result<TrainSummary> TrainRun(Run& run, bool fold_run) {
   if (!options.resume_from.empty() && !fold_run) {
     ENTRENAR_RETURN_IF_ERROR(run.Resume(options.resume_from));
   }
+  if (m.quantize.enabled) ENTRENAR_RETURN_IF_ERROR(run.CheckQuantizable());
   ENTRENAR_RETURN_IF_ERROR(run.Loop());
   run.RunCallbacks(Trigger::kTrainEnd, 1);
   if (fold_run) {
@@ -1113,6 +1294,7 @@ Result<TrainSummary> TrainRun(Run& run, bool fold_run) {
   // The final checkpoint (a stopped run saved its own where it stopped).
   if (!run.summary.stopped) ENTRENAR_RETURN_IF_ERROR(run.SaveCheckpoint(run.epoch, 0));
   if (!run.best_state.empty()) run.Restore(run.best_state);
+  if (m.quantize.enabled) ENTRENAR_RETURN_IF_ERROR(run.QuantizeModel());
   run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_", &run.summary.test_confusion);
   if (!run.summary.test.empty()) run.Emit(Event::Kind::kValidation, run.summary.test, "test");
   ENTRENAR_RETURN_IF_ERROR(run.Save());

@@ -144,7 +144,10 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
                          " (byte-level BPE is supported)");
   }
   if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-    return Unimplemented("tokenizer.json: normalizer " + j["normalizer"].value("type", "?"));
+    // LLaMA 2 / Mistral tokenizer.json files are SentencePiece models in disguise.
+    return Unimplemented("tokenizer.json: normalizer " + j["normalizer"].value("type", "?") +
+                         " (byte-level BPE is supported; for a SentencePiece-style tokenizer "
+                         "give the model's tokenizer.model)");
   }
   const nlohmann::json pre = j.value("pre_tokenizer", nlohmann::json());
   if (pre.is_null() || pre.value("type", "") != "ByteLevel" || !pre.value("use_regex", true)) {

@@ -71,6 +71,9 @@ struct TrainSummary {
   // transformer's config.json, tokenizer.json and, with LoRA, adapter_model.safetensors and
   // adapter_config.json).
   std::vector<std::string> model_files;
+  // quantize: the validation metrics of the trained model before and after quantization (the
+  // test metrics are the quantized model's).
+  std::map<std::string, double> quantized_before, quantized_after;
 };
 
 // What a run would do, computed by loading the data and building the model without training.

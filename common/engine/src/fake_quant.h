@@ -1,0 +1,58 @@
+// Quantization of weights and activations (SPEC §7), simulated in float: values are rounded to
+// their `bits`-bit grid and mapped back ("fake quantization"), so a model computes exactly what
+// the quantized model would. Internal to the engine (includes LibTorch).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "entrenar/base/status.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::engine {
+
+// How values are quantized: quantize.bits, scheme, granularity, group_size, and the range
+// estimate (calibration.method, or the QAT observer).
+struct QuantSpec {
+  std::int64_t bits = 8;
+  bool symmetric = true;  // scheme symmetric (and dynamic's weights); else a zero point
+  std::string granularity = "per_channel";
+  std::int64_t group_size = 128;
+  std::string method = "minmax";  // minmax, percentile or mse
+  double percentile = 99.99;
+};
+
+// The spec of `m.quantize`; QAT uses its observer (minmax, percentile; histogram searches the
+// clipping that minimizes the squared error, as the mse method does).
+QuantSpec WeightSpec(const manifest::Manifest& m);
+
+// `w` (rows × anything) fake-quantized: ranges per tensor, per row (output channel), or per
+// group of group_size consecutive values of a row. kInvalidArgument (naming
+// quantize.group_size) when a row does not split into groups.
+Result<torch::Tensor> FakeQuantize(const torch::Tensor& w, const QuantSpec& spec);
+
+// An activation quantizer: a per-tensor range, calibrated over batches (Observe, then Freeze)
+// or taken from each batch (`dynamic`).
+class ActivationQuantizer {
+ public:
+  ActivationQuantizer(QuantSpec spec, bool dynamic) : spec_(std::move(spec)), dynamic_(dynamic) {}
+  void Observe(const torch::Tensor& x);  // while calibrating: remember a sample of values
+  void Freeze();                         // the range from what was observed
+  torch::Tensor Apply(const torch::Tensor& x) const;
+  bool calibrated() const { return calibrated_; }
+
+ private:
+  QuantSpec spec_;
+  bool dynamic_;
+  bool calibrated_ = false;
+  std::vector<torch::Tensor> samples_;
+  double lo_ = 0, hi_ = 0;
+};
+
+// Whether `name` matches one of quantize.exclude (a glob, or a prefix up to a dot).
+bool Excluded(const manifest::Manifest& m, const std::string& name);
+
+}  // namespace entrenar::engine
