@@ -990,3 +990,29 @@ TEST_CASE("daemon: custom callbacks run only where the config allows them", "[in
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("daemon: a language-model job trains a tiny LLaMA from its manifest's relative paths",
+          "[integration]") {
+  Daemon d(1);
+  const std::string run = d.dir.path + "/runs/lm";
+  const std::int64_t id =
+      d.Submit(kSource + "/examples/instruct.yaml",
+               {"training.epochs=2", "model.architecture.hidden_size=64", "output.dir=" + run});
+  const json done = d.WaitFor(
+      id, [](const json& j) { return j["state"] == "SUCCEEDED" || j["state"] == "FAILED"; }, 180);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "SUCCEEDED");
+  for (const char* f : {"config.json", "tokenizer.json", "model.safetensors", "samples.jsonl"}) {
+    CHECK(fs::exists(run + "/" + f));
+  }
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["val"]["val_perplexity"].get<double>() > 1);
+  // The events the worker streamed carry the language-model metrics.
+  ProcessResult logs = d.Cli({"logs", std::to_string(id)});
+  CHECK(logs.out.find("val_perplexity") != std::string::npos);
+  CHECK(logs.out.find("loss on the answers") != std::string::npos);
+}
+
+}  // namespace
