@@ -135,4 +135,34 @@ TEST_CASE("quantize: a transformer's projections quantize per group, embeddings 
   CHECK(MostDistinct(w["lm_head.weight"], 64) > 16);
 }
 
+TEST_CASE("quantize: an 8-bit model with groups of 32 exports to GGUF as ggml's Q8_0 blocks",
+          "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/lm";
+  ProcessResult r = Train({kSource + "/examples/instruct.yaml", "--output", run, "--set",
+                           "training.epochs=1", "--set", "callbacks=[]", "--set",
+                           "model.architecture.hidden_size=64", "--set", "quantize.enabled=true",
+                           "--set", "quantize.bits=8", "--set", "quantize.granularity=per_group",
+                           "--set", "quantize.group_size=32", "--set", "output.model.format=gguf"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  ProcessResult g = RunProcess(
+      {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", run + "/model.gguf"});
+  REQUIRE(g.exit_code == 0);
+  const json tensors = json::parse(g.out)["tensors"];
+  const json w = Weights(run);
+  CHECK(tensors["blk.0.attn_v.weight"]["type"] == 8);     // Q8_0
+  CHECK(tensors["blk.0.attn_norm.weight"]["type"] == 0);  // norms stay F32
+  // The Q8_0 values are the quantized model's, up to the float16 rounding of each block scale.
+  const json& v = tensors["blk.0.attn_v.weight"]["values"];
+  const json& ours = w["model.layers.0.self_attn.v_proj.weight"]["values"];
+  REQUIRE(v.size() == ours.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double a = v[i].get<double>(), b = ours[i].get<double>();
+    worst = std::max(worst, std::abs(a - b) / std::max(std::abs(b), 1e-6));
+  }
+  CHECK(worst < 1e-3);
+}
+
 }  // namespace

@@ -211,6 +211,17 @@ Result<std::optional<AdapterSource>> ReadAdapterSource(const Manifest& m, const 
   return std::optional<AdapterSource>(std::move(a));
 }
 
+// The GGUF tensor type of an export: ggml's Q8_0 (blocks of 32 with one scale each) for a model
+// quantized to exactly that grid (8 bits, symmetric, per_group of 32, minmax ranges), else
+// float32 tensors that hold whatever values the model has.
+formats::GgmlType GgufType(const Manifest& m) {
+  const manifest::QuantizeConfig& q = m.quantize;
+  const bool q8_0 = q.enabled && q.bits == 8 && q.scheme == "symmetric" &&
+                    q.granularity == "per_group" && q.group_size.value_or(0) == 32 &&
+                    (q.qat.enabled ? q.qat.observer == "minmax" : q.calibration.method == "minmax");
+  return q8_0 ? formats::GgmlType::kQ8_0 : formats::GgmlType::kF32;
+}
+
 }  // namespace
 
 Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string& base_dir) {
@@ -411,7 +422,7 @@ Result<std::vector<std::string>> SaveLm(const LmModel& lm, const Manifest& m, co
   ENTRENAR_RETURN_IF_ERROR(write(sentencepiece ? "tokenizer.model" : "tokenizer.json", tokenizer));
   if (m.output.model.format == "gguf") {
     ENTRENAR_ASSIGN_OR_RETURN(const formats::Gguf g,
-                              LlamaGguf(lm.model, d.tokenizer, m.name, formats::GgmlType::kF32));
+                              LlamaGguf(lm.model, d.tokenizer, m.name, GgufType(m)));
     ENTRENAR_RETURN_IF_ERROR(formats::WriteGgufFile(dir + "/model.gguf", g));
     written.push_back("model.gguf");
   }
