@@ -680,6 +680,19 @@ struct Run {
         ", checkpointing");
   }
 
+  // One line of samples.jsonl: the step, the trigger, the split and its samples (text that ends
+  // inside a UTF-8 character, as a generation may, gets replacement characters).
+  void AppendSamples(Trigger t, bool val, const nlohmann::ordered_json& rows) {
+    std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
+        << nlohmann::ordered_json{{"step", step},
+                                  {"epoch", epoch},
+                                  {"trigger", TriggerName(t)},
+                                  {"split", val ? "val" : "test"},
+                                  {"samples", rows}}
+               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+        << "\n";
+  }
+
   // The first num_samples validation rows (test rows without validation) with their target and
   // prediction, appended to samples.jsonl.
   void SamplePredictions(const manifest::CallbackConfig& cb, Trigger t) {
@@ -711,14 +724,7 @@ struct Run {
       }
       rows.push_back(s);
     }
-    std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
-        << nlohmann::ordered_json{{"step", step},
-                                  {"epoch", epoch},
-                                  {"trigger", TriggerName(t)},
-                                  {"split", val ? "val" : "test"},
-                                  {"samples", rows}}
-               .dump()
-        << "\n";
+    AppendSamples(t, val, rows);
     Log("sample predictions at step " + std::to_string(step) + ": " +
         (Classification() ? std::to_string(right) + "/" + std::to_string(n) + " right"
                           : std::to_string(n) + " rows") +
@@ -758,15 +764,7 @@ struct Run {
                       {"reference", (*tok)->Decode(reference)},
                       {"generated", (*tok)->Decode(generated)}});
     }
-    std::ofstream(options.run_dir + "/samples.jsonl", std::ios::app)
-        << nlohmann::ordered_json{{"step", step},
-                                  {"epoch", epoch},
-                                  {"trigger", TriggerName(t)},
-                                  {"split", val ? "val" : "test"},
-                                  {"samples", rows}}
-               // A generation may end inside a UTF-8 character: replaced, not an error.
-               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-        << "\n";
+    AppendSamples(t, val, rows);
     Log("sample predictions at step " + std::to_string(step) + ": " + std::to_string(n) +
         " generations (samples.jsonl)");
   }
