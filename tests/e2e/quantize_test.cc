@@ -135,7 +135,7 @@ TEST_CASE("quantize: a transformer's projections quantize per group, embeddings 
   CHECK(MostDistinct(w["lm_head.weight"], 64) > 16);
 }
 
-TEST_CASE("quantize: an 8-bit model with groups of 32 exports to GGUF as ggml's Q8_0 blocks",
+TEST_CASE("quantize: models quantized in groups of 32 export to GGUF as Q8_0 and Q4_0 blocks",
           "[e2e]") {
   TempDir dir;
   const std::string run = dir.path + "/lm";
@@ -163,6 +163,35 @@ TEST_CASE("quantize: an 8-bit model with groups of 32 exports to GGUF as ggml's 
     worst = std::max(worst, std::abs(a - b) / std::max(std::abs(b), 1e-6));
   }
   CHECK(worst < 1e-3);
+  // 4 bits in groups of 32 export as Q4_0 blocks.
+  const std::string run4 = dir.path + "/lm4";
+  ProcessResult r4 = Train({kSource + "/examples/instruct.yaml",
+                            "--output",
+                            run4,
+                            "--set",
+                            "training.max_steps=2",
+                            "--set",
+                            "training.epochs=null",
+                            "--set",
+                            "callbacks=[]",
+                            "--set",
+                            "model.architecture.hidden_size=64",
+                            "--set",
+                            "quantize.enabled=true",
+                            "--set",
+                            "quantize.bits=4",
+                            "--set",
+                            "quantize.granularity=per_group",
+                            "--set",
+                            "quantize.group_size=32",
+                            "--set",
+                            "output.model.format=gguf"});
+  INFO(r4.err);
+  REQUIRE(r4.exit_code == 0);
+  ProcessResult g4 = RunProcess(
+      {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", run4 + "/model.gguf"});
+  REQUIRE(g4.exit_code == 0);
+  CHECK(json::parse(g4.out)["tensors"]["blk.1.ffn_down.weight"]["type"] == 2);  // Q4_0
 }
 
 }  // namespace

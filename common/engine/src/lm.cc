@@ -212,14 +212,19 @@ Result<std::optional<AdapterSource>> ReadAdapterSource(const Manifest& m, const 
 }
 
 // The GGUF tensor type of an export: ggml's Q8_0 (blocks of 32 with one scale each) for a model
-// quantized to exactly that grid (8 bits, symmetric, per_group of 32, minmax ranges), else
-// float32 tensors that hold whatever values the model has.
+// quantized to exactly that grid (8 bits, symmetric, per_group of 32, minmax ranges); Q4_0 for
+// 4 bits, symmetric, per_group of 32 (ggml's 4-bit grid differs from ours: values are rounded
+// again); F16 for a float16 or bfloat16 model; else float32, holding whatever values the model
+// has.
 formats::GgmlType GgufType(const Manifest& m) {
   const manifest::QuantizeConfig& q = m.quantize;
-  const bool q8_0 = q.enabled && q.bits == 8 && q.scheme == "symmetric" &&
-                    q.granularity == "per_group" && q.group_size.value_or(0) == 32 &&
-                    (q.qat.enabled ? q.qat.observer == "minmax" : q.calibration.method == "minmax");
-  return q8_0 ? formats::GgmlType::kQ8_0 : formats::GgmlType::kF32;
+  const bool blocks = q.enabled && q.scheme == "symmetric" && q.granularity == "per_group" &&
+                      q.group_size.value_or(0) == 32;
+  const std::string method = q.qat.enabled ? q.qat.observer : q.calibration.method;
+  if (blocks && q.bits == 8 && method == "minmax") return formats::GgmlType::kQ8_0;
+  if (blocks && q.bits == 4) return formats::GgmlType::kQ4_0;
+  if (!q.enabled && m.model.dtype != "float32") return formats::GgmlType::kF16;
+  return formats::GgmlType::kF32;
 }
 
 }  // namespace

@@ -393,6 +393,15 @@ TEST_CASE("a GGUF export runs in llama.cpp with our logits and our tokenizer's t
     REQUIRE(g.ok());
     const std::string path = dir.path + "/tiny.gguf";
     REQUIRE(formats::WriteGgufFile(path, *g).ok());
+    // Our own reader reads the export back whole.
+    Result<formats::Gguf> back = formats::ReadGgufFile(path);
+    REQUIRE(back.ok());
+    REQUIRE(back->tensors.size() == g->tensors.size());
+    for (std::size_t i = 0; i < g->tensors.size(); ++i) {
+      CHECK(back->tensors[i].name == g->tensors[i].name);
+      CHECK(back->tensors[i].data == g->tensors[i].data);
+    }
+    CHECK(back->Find("general.architecture")->s == "llama");
     const std::vector<std::int64_t> ids(ours.begin(), ours.end());
     const nlohmann::json j = LlamaCpp(path, text, ids);
     // llama.cpp tokenizes with the exported vocabulary exactly as we do.
