@@ -135,8 +135,10 @@ TEST_CASE("quantize: a transformer's projections quantize per group, embeddings 
   CHECK(MostDistinct(w["lm_head.weight"], 64) > 16);
 }
 
-TEST_CASE("quantize: models quantized in groups of 32 export to GGUF as Q8_0 and Q4_0 blocks",
-          "[e2e]") {
+TEST_CASE(
+    "quantize: GGUF exports hold Q8_0 or Q4_0 blocks for models quantized in groups of 32, F16 for "
+    "bfloat16 ones",
+    "[e2e]") {
   TempDir dir;
   const std::string run = dir.path + "/lm";
   ProcessResult r = Train({kSource + "/examples/instruct.yaml", "--output", run, "--set",
@@ -192,6 +194,20 @@ TEST_CASE("quantize: models quantized in groups of 32 export to GGUF as Q8_0 and
       {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", run4 + "/model.gguf"});
   REQUIRE(g4.exit_code == 0);
   CHECK(json::parse(g4.out)["tensors"]["blk.1.ffn_down.weight"]["type"] == 2);  // Q4_0
+  // A bfloat16 model, not quantized, exports F16 matrices.
+  const std::string half = dir.path + "/half";
+  ProcessResult rh = Train({kSource + "/examples/instruct.yaml", "--output", half, "--set",
+                            "training.max_steps=2", "--set", "training.epochs=null", "--set",
+                            "callbacks=[]", "--set", "model.architecture.hidden_size=64", "--set",
+                            "model.dtype=bfloat16", "--set", "output.model.format=gguf"});
+  INFO(rh.err);
+  REQUIRE(rh.exit_code == 0);
+  ProcessResult gh = RunProcess(
+      {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", half + "/model.gguf"});
+  REQUIRE(gh.exit_code == 0);
+  const json th = json::parse(gh.out)["tensors"];
+  CHECK(th["blk.0.attn_q.weight"]["type"] == 1);  // F16
+  CHECK(th["output_norm.weight"]["type"] == 0);   // F32
 }
 
 }  // namespace

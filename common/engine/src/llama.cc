@@ -273,7 +273,9 @@ torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch
 torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask) {
   const std::int64_t t = ids.size(1);
   torch::Tensor h = embed_->forward(ids);
-  const auto [cos, sin] = Rotary(config_, t, h.device());
+  auto [cos, sin] = Rotary(config_, t, h.device());
+  cos = cos.to(h.scalar_type());  // a bfloat16 or float16 model computes in its own type
+  sin = sin.to(h.scalar_type());
   // True where attention is not allowed: future positions, and padded keys.
   torch::Tensor mask =
       torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(h.device())).triu(1);
