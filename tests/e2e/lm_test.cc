@@ -349,3 +349,18 @@ TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is e
         Approx(json::parse(Slurp(run + "/summary.json"))["best"]["value"].get<double>())
             .epsilon(1e-9));
 }
+
+TEST_CASE("plan and train --dry-run agree on a transformer's size", "[e2e]") {
+  ProcessResult plan = RunProcess({entrenar::testing::EntrenarBinary(), "plan", kBase}, "", 60);
+  REQUIRE(plan.exit_code == 0);
+  CHECK(plan.out.find("task        causal language model") != std::string::npos);
+  CHECK(plan.out.find("target") == std::string::npos);
+  ProcessResult dry = Train({kBase, "--dry-run"});
+  REQUIRE(dry.exit_code == 0);
+  std::smatch trained, planned;
+  REQUIRE(std::regex_search(dry.out, trained, std::regex(R"(parameters: +(\d+) trainable)")));
+  REQUIRE(std::regex_search(plan.out, planned, std::regex(R"(transformer, ≈([\d,]+) parameters)")));
+  std::string digits = planned[1];
+  digits.erase(std::remove(digits.begin(), digits.end(), ','), digits.end());
+  CHECK(digits == trained[1].str());
+}

@@ -1,5 +1,6 @@
 // `entrenar plan FILE`: what a manifest asks for, computed from the manifest alone (plus a row
 // count of a local text data file). `entrenar train --dry-run` adds what needs the engine.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -99,7 +100,9 @@ std::optional<double> TransformerParams(const manifest::ArchitectureConfig& a) {
   const double v = static_cast<double>(*a.vocab_size);
   const double kv = static_cast<double>(a.num_kv_heads.value_or(*a.num_heads));
   const double head = h / static_cast<double>(*a.num_heads);
-  const double inter = static_cast<double>(a.intermediate_size.value_or(4 * *a.hidden_size));
+  // The engine's default MLP width: 8/3 of hidden, rounded up to a multiple of 64 (LLaMA's).
+  const double inter =
+      static_cast<double>(a.intermediate_size.value_or((8 * *a.hidden_size / 3 + 63) / 64 * 64));
   const double attn = h * h * 2 + 2 * h * head * kv;
   const double mlp = 3 * h * inter;
   const double embed = v * h * (a.tie_word_embeddings.value_or(false) ? 1 : 2);
@@ -154,7 +157,13 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
     if (split.stratify) out << ", stratified by " << *split.stratify;
     out << "\n";
   }
-  out << "  target      " << d.target << "\n";
+  const bool text = std::any_of(d.preprocessing.begin(), d.preprocessing.end(),
+                                [](const auto& step) { return step.tokenize.has_value(); });
+  if (text) {
+    out << "  task        causal language model (loss on the answers of instruction records)\n";
+  } else {
+    out << "  target      " << d.target << "\n";
+  }
   for (const auto& step : d.preprocessing) {
     if (step.normalize) {
       out << "  preprocess  normalize " << step.normalize->method << " ("
