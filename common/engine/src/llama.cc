@@ -252,7 +252,8 @@ torch::Tensor LlamaImpl::RmsNorm(const torch::Tensor& x, const torch::Tensor& we
 }
 
 torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch::Tensor& cos,
-                                   const torch::Tensor& sin, const torch::Tensor& mask) {
+                                   const torch::Tensor& sin, const torch::Tensor& mask,
+                                   KvCache* cache) {
   const std::int64_t b = x.size(0), t = x.size(1), d = config_.HeadDim();
   const std::int64_t heads = config_.num_attention_heads, kv = config_.num_key_value_heads;
   torch::Tensor q = Project(l, kQ, x).view({b, t, heads, d}).transpose(1, 2);
@@ -260,6 +261,16 @@ torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch
   torch::Tensor v = Project(l, kV, x).view({b, t, kv, d}).transpose(1, 2);
   q = q * cos + RotateHalf(q) * sin;
   k = k * cos + RotateHalf(k) * sin;
+  if (cache) {  // earlier positions' keys and values come first
+    const auto i = static_cast<std::size_t>(&l - layers_.data());
+    if (cache->k.size() <= i) {
+      cache->k.push_back(k);
+      cache->v.push_back(v);
+    } else {
+      cache->k[i] = k = torch::cat({cache->k[i], k}, 2);
+      cache->v[i] = v = torch::cat({cache->v[i], v}, 2);
+    }
+  }
   if (kv != heads) {  // each key/value head serves heads / kv query heads
     k = k.repeat_interleave(heads / kv, 1);
     v = v.repeat_interleave(heads / kv, 1);
@@ -271,20 +282,32 @@ torch::Tensor LlamaImpl::Attention(Layer& l, const torch::Tensor& x, const torch
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask) {
-  const std::int64_t t = ids.size(1);
+  return Decode(ids, attention_mask, nullptr);
+}
+
+torch::Tensor LlamaImpl::forward_cached(const torch::Tensor& ids, KvCache& cache) {
+  torch::Tensor logits = Decode(ids, {}, &cache);
+  cache.length += ids.size(1);
+  return logits;
+}
+
+torch::Tensor LlamaImpl::Decode(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                                KvCache* cache) {
+  const std::int64_t t = ids.size(1), past = cache ? cache->length : 0, total = past + t;
   torch::Tensor h = embed_->forward(ids);
-  auto [cos, sin] = Rotary(config_, t, h.device());
-  cos = cos.to(h.scalar_type());  // a bfloat16 or float16 model computes in its own type
-  sin = sin.to(h.scalar_type());
-  // True where attention is not allowed: future positions, and padded keys.
+  auto [cos, sin] = Rotary(config_, total, h.device());
+  cos = cos.slice(0, past).to(h.scalar_type());  // a bfloat16 or float16 model computes in
+  sin = sin.slice(0, past).to(h.scalar_type());  // its own type
+  // True where attention is not allowed: later positions, and padded keys.
   torch::Tensor mask =
-      torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(h.device())).triu(1);
-  mask = mask.view({1, 1, t, t});
+      torch::ones({t, total}, torch::TensorOptions().dtype(torch::kBool).device(h.device()))
+          .triu(1 + past);
+  mask = mask.view({1, 1, t, total});
   if (attention_mask.defined()) {
     mask = mask | (attention_mask.to(torch::kBool).logical_not().view({ids.size(0), 1, 1, t}));
   }
   for (Layer& l : layers_) {
-    h = h + Attention(l, RmsNorm(h, l.input_norm), cos, sin, mask);
+    h = h + Attention(l, RmsNorm(h, l.input_norm), cos, sin, mask, cache);
     const torch::Tensor x = RmsNorm(h, l.post_norm);
     h = h + Project(l, kDown, torch::silu(Project(l, kGate, x)) * Project(l, kUp, x));
   }

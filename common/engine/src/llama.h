@@ -47,6 +47,17 @@ class LlamaImpl : public torch::nn::Module {
   // ids [batch, seq] (int64) -> logits [batch, seq, vocab]; causal attention. With an
   // `attention_mask` [batch, seq] of 1/0, padded keys are masked out as well.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& attention_mask = {});
+
+  // The keys and values of the positions a sequence has seen, per layer, so that generation
+  // computes each new token once.
+  struct KvCache {
+    std::vector<torch::Tensor> k, v;  // [batch, key/value heads, length, head_dim]
+    std::int64_t length = 0;
+  };
+  // Logits [batch, t, vocab] of `ids` continuing the sequence `cache` holds (empty: from the
+  // start), whose keys and values it then appends: the same logits as forward() on the whole
+  // sequence.
+  torch::Tensor forward_cached(const torch::Tensor& ids, KvCache& cache);
   const LlamaConfig& config() const { return config_; }
 
   // LoRA (SPEC §6) on the projections `lora` selects (target_modules by short name, e.g.
@@ -96,7 +107,9 @@ class LlamaImpl : public torch::nn::Module {
  private:
   torch::Tensor Project(Layer& l, Proj p, const torch::Tensor& x);
   torch::Tensor Attention(Layer& l, const torch::Tensor& x, const torch::Tensor& cos,
-                          const torch::Tensor& sin, const torch::Tensor& mask);
+                          const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache);
+  torch::Tensor Decode(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                       KvCache* cache);
   torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const;
 
   LlamaConfig config_;

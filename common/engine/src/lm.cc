@@ -360,16 +360,19 @@ std::vector<std::int32_t> Generate(Llama& model, std::vector<std::int32_t> promp
   model->eval();
   std::vector<std::int32_t> out;
   const std::int64_t limit = model->config().max_position_embeddings;
-  for (std::int64_t i = 0; i < max_tokens; ++i) {
-    if (static_cast<std::int64_t>(prompt.size()) >= limit) break;
+  LlamaImpl::KvCache cache;
+  // The prompt once, then each new token against the cached keys and values.
+  std::vector<std::int32_t> next_input = std::move(prompt);
+  for (std::int64_t i = 0; i < max_tokens && !next_input.empty(); ++i) {
+    if (cache.length + static_cast<std::int64_t>(next_input.size()) > limit) break;
     const torch::Tensor ids =
-        torch::tensor(std::vector<std::int64_t>(prompt.begin(), prompt.end()), torch::kLong)
+        torch::tensor(std::vector<std::int64_t>(next_input.begin(), next_input.end()), torch::kLong)
             .view({1, -1})
             .to(prec.device);
     torch::Tensor logits;
     {
       AutocastScope autocast(prec);
-      logits = model->forward(ids)[0][-1].to(torch::kCPU, torch::kDouble);
+      logits = model->forward_cached(ids, cache)[0][-1].to(torch::kCPU, torch::kDouble);
     }
     std::int32_t next = 0;
     if (temperature <= 0) {
@@ -387,8 +390,8 @@ std::vector<std::int32_t> Generate(Llama& model, std::vector<std::int32_t> promp
       }
     }
     out.push_back(next);
-    prompt.push_back(next);
     if (next == eos) break;
+    next_input = {next};
   }
   model->train();
   return out;

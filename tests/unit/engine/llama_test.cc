@@ -426,3 +426,29 @@ TEST_CASE("a GGUF export runs in llama.cpp with our logits and our tokenizer's t
 
 }  // namespace
 }  // namespace entrenar::engine
+
+namespace entrenar::engine {
+namespace {
+
+TEST_CASE("cached decoding gives the logits of a full forward, chunk by chunk", "[unit][engine]") {
+  Llama model = TinyModel();  // grouped-query attention, linear rope scaling
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor ids =
+      torch::tensor(std::vector<std::int64_t>{1, 7, 3, 49, 0, 12, 5, 8, 8, 30, 2, 9}).view({1, -1});
+  const torch::Tensor full = model->forward(ids);
+  LlamaImpl::KvCache cache;
+  std::vector<torch::Tensor> parts;
+  for (const auto& [from, to] : {std::pair{0, 5}, {5, 6}, {6, 7}, {7, 10}, {10, 12}}) {
+    parts.push_back(model->forward_cached(ids.slice(1, from, to), cache));
+  }
+  CHECK(cache.length == 12);
+  CHECK(cache.k.size() == 2);
+  CHECK(cache.k[0].sizes() == torch::IntArrayRef{1, 2, 12, 8});  // key/value heads, not repeated
+  const double diff = (torch::cat(parts, 1) - full).abs().max().item<double>();
+  CHECK(diff < 1e-5);
+  CHECK(full.abs().max().item<double>() > 0.1);
+}
+
+}  // namespace
+}  // namespace entrenar::engine
