@@ -364,3 +364,19 @@ TEST_CASE("plan and train --dry-run agree on a transformer's size", "[e2e]") {
   digits.erase(std::remove(digits.begin(), digits.end(), ','), digits.end());
   CHECK(digits == trained[1].str());
 }
+
+TEST_CASE("train: packed windows (padding none) train and validate", "[e2e]") {
+  TempDir dir;
+  const std::string run = dir.path + "/packed";
+  std::vector<std::string> a =
+      Args(kBase, run,
+           {"training.epochs=2", "callbacks=[]", "data.preprocessing[0].tokenize.padding=none"});
+  a.insert(a.end(), kTiny.begin(), kTiny.end());
+  ProcessResult t = Train(a);
+  INFO(t.err);
+  REQUIRE(t.exit_code == 0);
+  const auto loss = LossByStep(run + "/metrics.jsonl");
+  CHECK(Mean(loss, false, 3) < Mean(loss, true, 3) - 0.5);
+  const json summary = json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["val"]["val_perplexity"].get<double>() > 1);
+}

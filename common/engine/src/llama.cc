@@ -306,6 +306,21 @@ torch::Tensor LlamaImpl::Decode(const torch::Tensor& ids, const torch::Tensor& a
   if (attention_mask.defined()) {
     mask = mask | (attention_mask.to(torch::kBool).logical_not().view({ids.size(0), 1, 1, t}));
   }
+  return Layers(h, cos, sin, mask, cache);
+}
+
+torch::Tensor LlamaImpl::forward_packed(const torch::Tensor& ids, const torch::Tensor& positions,
+                                        const torch::Tensor& blocked) {
+  const torch::Tensor h = embed_->forward(ids);
+  const auto [cos_table, sin_table] = Rotary(config_, ids.size(1), h.device());
+  // [batch, 1, seq, head_dim]: each token's own position.
+  const torch::Tensor cos = cos_table.index({positions}).unsqueeze(1).to(h.scalar_type());
+  const torch::Tensor sin = sin_table.index({positions}).unsqueeze(1).to(h.scalar_type());
+  return Layers(h, cos, sin, blocked, nullptr);
+}
+
+torch::Tensor LlamaImpl::Layers(torch::Tensor h, const torch::Tensor& cos, const torch::Tensor& sin,
+                                const torch::Tensor& mask, KvCache* cache) {
   for (Layer& l : layers_) {
     h = h + Attention(l, RmsNorm(h, l.input_norm), cos, sin, mask, cache);
     const torch::Tensor x = RmsNorm(h, l.post_norm);

@@ -48,6 +48,12 @@ class LlamaImpl : public torch::nn::Module {
   // `attention_mask` [batch, seq] of 1/0, padded keys are masked out as well.
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& attention_mask = {});
 
+  // Rows that pack several sequences: `positions` [batch, seq] restart at each sequence's
+  // start, and `blocked` [batch, 1, seq, seq] is true where a query may not see a key (another
+  // sequence's, or a later one). Each sequence gets the logits it would get alone.
+  torch::Tensor forward_packed(const torch::Tensor& ids, const torch::Tensor& positions,
+                               const torch::Tensor& blocked);
+
   // The keys and values of the positions a sequence has seen, per layer, so that generation
   // computes each new token once.
   struct KvCache {
@@ -110,6 +116,8 @@ class LlamaImpl : public torch::nn::Module {
                           const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache);
   torch::Tensor Decode(const torch::Tensor& ids, const torch::Tensor& attention_mask,
                        KvCache* cache);
+  torch::Tensor Layers(torch::Tensor h, const torch::Tensor& cos, const torch::Tensor& sin,
+                       const torch::Tensor& mask, KvCache* cache);
   torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight) const;
 
   LlamaConfig config_;

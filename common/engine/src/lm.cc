@@ -1,6 +1,7 @@
 // Language models in the trainer (see lm.h).
 #include "lm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -281,20 +282,27 @@ Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string&
 
 std::pair<torch::Tensor, torch::Tensor> LmTensors(const std::vector<TextExample>& examples,
                                                   std::int64_t width) {
+  const bool packed = std::any_of(examples.begin(), examples.end(),
+                                  [](const TextExample& e) { return !e.segment.empty(); });
   if (width == 0) {
     for (const TextExample& e : examples)
       width = std::max(width, static_cast<std::int64_t>(e.ids.size()));
   }
+  width = std::max<std::int64_t>(width, 1);
   const auto n = static_cast<std::int64_t>(examples.size());
-  torch::Tensor x = torch::full({n, std::max<std::int64_t>(width, 1)}, -1, torch::kLong);
-  torch::Tensor y = torch::full({n, std::max<std::int64_t>(width, 1)}, -100, torch::kLong);
-  auto xa = x.accessor<std::int64_t, 2>();
+  // Packed rows carry each token's segment as a second channel: [n, 2, width].
+  torch::Tensor x = packed ? torch::full({n, 2, width}, -1, torch::kLong)
+                           : torch::full({n, width}, -1, torch::kLong);
+  torch::Tensor y = torch::full({n, width}, -100, torch::kLong);
+  torch::Tensor ids = packed ? x.select(1, 0) : x;
+  auto xa = ids.accessor<std::int64_t, 2>();
   auto ya = y.accessor<std::int64_t, 2>();
   for (std::int64_t r = 0; r < n; ++r) {
     const TextExample& e = examples[static_cast<std::size_t>(r)];
     const auto len = std::min<std::int64_t>(width, static_cast<std::int64_t>(e.ids.size()));
     for (std::int64_t t = 0; t < len; ++t) {
       xa[r][t] = e.ids[static_cast<std::size_t>(t)];
+      if (packed && !e.segment.empty()) x[r][1][t] = e.segment[static_cast<std::size_t>(t)];
       // Position t predicts token t+1.
       if (t + 1 < len && e.target[static_cast<std::size_t>(t + 1)])
         ya[r][t] = e.ids[static_cast<std::size_t>(t + 1)];
@@ -304,9 +312,24 @@ std::pair<torch::Tensor, torch::Tensor> LmTensors(const std::vector<TextExample>
 }
 
 torch::Tensor LmForward(Llama& model, const torch::Tensor& x) {
+  const torch::Tensor ids_all = x.dim() == 3 ? x.select(1, 0) : x;
+  const std::int64_t t =
+      std::max<std::int64_t>((ids_all >= 0).sum(1).max().item<std::int64_t>(), 1);
+  const torch::Tensor ids = ids_all.slice(1, 0, t).clamp_min(0);
   // Right padding under causal attention: no real token attends to a pad, so no mask is needed.
-  const std::int64_t t = (x >= 0).sum(1).max().item<std::int64_t>();
-  return model->forward(x.slice(1, 0, std::max<std::int64_t>(t, 1)).clamp_min(0));
+  if (x.dim() == 2) return model->forward(ids);
+  // Packed rows: positions restart at each segment, and attention stays inside it.
+  const torch::Tensor segment = x.select(1, 1).slice(1, 0, t);
+  const torch::Tensor index = torch::arange(t, segment.options()).expand_as(segment);
+  const torch::Tensor start = torch::ones_like(segment, torch::kBool);
+  start.slice(1, 1).copy_(segment.slice(1, 1) != segment.slice(1, 0, t - 1));
+  const torch::Tensor first =
+      std::get<0>(torch::cummax(torch::where(start, index, torch::zeros_like(index)), 1));
+  const torch::Tensor positions = index - first;
+  const torch::Tensor later =
+      torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+  const torch::Tensor blocked = (segment.unsqueeze(2) != segment.unsqueeze(1)) | later.unsqueeze(0);
+  return model->forward_packed(ids, positions, blocked.unsqueeze(1));
 }
 
 torch::Tensor LmLoss(const torch::Tensor& logits, const torch::Tensor& y) {

@@ -39,11 +39,13 @@ struct LmModel {
 Result<LmModel> BuildLm(const manifest::Manifest& m, const TextData& d,
                         const std::string& base_dir);
 
-// Examples as rows of width `width` (their longest when 0): ids with -1 past each example's end,
-// and next-token targets (-100 where the loss does not count).
+// Examples as rows of width `width` (their longest when 0): ids with -1 past each example's end
+// ([n, width]; packed windows [n, 2, width], the second channel each token's segment), and
+// next-token targets (-100 where the loss does not count).
 std::pair<torch::Tensor, torch::Tensor> LmTensors(const std::vector<TextExample>& examples,
                                                   std::int64_t width);
-// Logits [batch, t, vocab] of a batch of rows, t being its longest example.
+// Logits [batch, t, vocab] of a batch of rows, t being its longest example; packed rows attend
+// within their segments, whose positions start at 0.
 torch::Tensor LmForward(Llama& model, const torch::Tensor& x);
 // Mean cross-entropy over the counted targets of `y` (cut to the logits' length).
 torch::Tensor LmLoss(const torch::Tensor& logits, const torch::Tensor& y);

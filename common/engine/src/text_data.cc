@@ -108,7 +108,10 @@ std::vector<TextExample> Pack(const std::vector<TextExample>& in, std::int64_t m
   for (const TextExample& e : in) {
     for (std::size_t i = 0; i < e.ids.size(); ++i) {
       if (cur.ids.empty()) cur.where = e.where;
+      // Each example is a segment of its own: attention stays inside it.
+      const std::int32_t segment = cur.segment.empty() ? 0 : cur.segment.back() + (i == 0 ? 1 : 0);
       cur.ids.push_back(e.ids[i]);
+      cur.segment.push_back(segment);
       // A window's first token is predicted by nothing, nor is an example's first token.
       cur.target.push_back(cur.ids.size() == 1 ? 0 : e.target[i]);
       if (static_cast<std::int64_t>(cur.ids.size()) == max_length) {

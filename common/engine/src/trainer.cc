@@ -863,7 +863,7 @@ struct Run {
         }
         window_loss += loss.item<double>();
         window_samples += xb.size(0);
-        if (lm) tokens += (xb >= 0).sum().item<std::int64_t>();
+        if (lm) tokens += ((xb.dim() == 3 ? xb.select(1, 0) : xb) >= 0).sum().item<std::int64_t>();
         if (++micro < window) continue;
         const bool take_step = !prec.scale_loss || UnscaleGradients();
         const bool last_of_epoch = b + 1 == batches;

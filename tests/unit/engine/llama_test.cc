@@ -8,6 +8,7 @@
 
 #include "entrenar/text/tokenizer.h"
 
+#include "lm.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -448,6 +449,35 @@ TEST_CASE("cached decoding gives the logits of a full forward, chunk by chunk", 
   const double diff = (torch::cat(parts, 1) - full).abs().max().item<double>();
   CHECK(diff < 1e-5);
   CHECK(full.abs().max().item<double>() > 0.1);
+}
+
+}  // namespace
+}  // namespace entrenar::engine
+
+namespace entrenar::engine {
+namespace {
+
+TEST_CASE("a packed row gives each of its sequences the logits it gets alone", "[unit][engine]") {
+  Llama model = TinyModel();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const std::vector<std::int64_t> a = {1, 7, 3, 49, 0}, b = {12, 5, 8, 8, 30, 2, 9};
+  std::vector<std::int64_t> ids = a, segment(a.size(), 0);
+  ids.insert(ids.end(), b.begin(), b.end());
+  segment.insert(segment.end(), b.size(), 1);
+  // One packed row, as LmTensors writes it: ids, then segments, padded to 14 with -1.
+  torch::Tensor x = torch::full({1, 2, 14}, -1, torch::kLong);
+  x[0][0].slice(0, 0, 12).copy_(torch::tensor(ids));
+  x[0][1].slice(0, 0, 12).copy_(torch::tensor(segment));
+  const torch::Tensor packed = LmForward(model, x)[0];
+  REQUIRE(packed.size(0) == 12);
+  const torch::Tensor alone_a = model->forward(torch::tensor(a).view({1, -1}))[0];
+  const torch::Tensor alone_b = model->forward(torch::tensor(b).view({1, -1}))[0];
+  CHECK((packed.slice(0, 0, 5) - alone_a).abs().max().item<double>() < 1e-5);
+  CHECK((packed.slice(0, 5, 12) - alone_b).abs().max().item<double>() < 1e-5);
+  // Without the segments (a plain row) the second sequence would see the first.
+  const torch::Tensor joined = model->forward(torch::tensor(ids).view({1, -1}))[0];
+  CHECK((joined.slice(0, 5, 12) - alone_b).abs().max().item<double>() > 1e-3);
 }
 
 }  // namespace

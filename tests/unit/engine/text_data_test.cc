@@ -118,6 +118,13 @@ TEST_CASE("Plain text trains on every token, and packing fills max_length window
     const TextExample& e = packed->train[i];
     if (i + 1 < packed->train.size()) CHECK(e.ids.size() == 4);
     CHECK(e.target[0] == 0);
+    // Segments: which example each token is from, counted from 0 in each window; a new one
+    // starts exactly where an example's first token (not counted in the loss) is.
+    REQUIRE(e.segment.size() == e.ids.size());
+    CHECK(e.segment[0] == 0);
+    for (std::size_t t = 1; t < e.ids.size(); ++t) {
+      CHECK(e.segment[t] - e.segment[t - 1] == (e.target[t] ? 0 : 1));
+    }
     packed_total += e.ids.size();
   }
   // Every token is kept, in order, across windows.

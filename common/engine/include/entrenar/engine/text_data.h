@@ -15,6 +15,9 @@ namespace entrenar::engine {
 struct TextExample {
   std::vector<std::int32_t> ids;
   std::vector<std::uint8_t> target;
+  // Packed windows (padding: none): the example each token belongs to (0, 1, ... within the
+  // window); a token attends only to its own example's earlier tokens. Empty otherwise.
+  std::vector<std::int32_t> segment;
   std::string prompt;  // instruction data: the formatted prompt; plain text: empty
   std::string answer;  // instruction data: the reference answer
   std::string where;   // file:line of the record
@@ -28,7 +31,7 @@ struct TextData {
   bool instruction = false;     // records with instruction/input/output (Alpaca), else plain text
   std::string prompt_template;  // instruction data: the template, resolved ("alpaca" expanded)
   std::int64_t max_length = 512;
-  std::string padding = "longest";  // "none" packs examples into max_length windows
+  std::string padding = "longest";  // "none" packs examples into max_length windows (segments)
   std::int64_t truncated = 0;       // examples cut at max_length
   std::vector<TextExample> train, val, test;
 };
