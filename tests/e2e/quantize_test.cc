@@ -135,24 +135,39 @@ TEST_CASE("quantize: a transformer's projections quantize per group, embeddings 
   CHECK(MostDistinct(w["lm_head.weight"], 64) > 16);
 }
 
-TEST_CASE(
-    "quantize: GGUF exports hold Q8_0 or Q4_0 blocks for models quantized in groups of 32, F16 for "
-    "bfloat16 ones",
-    "[e2e]") {
-  TempDir dir;
-  const std::string run = dir.path + "/lm";
-  ProcessResult r = Train({kSource + "/examples/instruct.yaml", "--output", run, "--set",
-                           "training.epochs=1", "--set", "callbacks=[]", "--set",
-                           "model.architecture.hidden_size=64", "--set", "quantize.enabled=true",
-                           "--set", "quantize.bits=8", "--set", "quantize.granularity=per_group",
-                           "--set", "quantize.group_size=32", "--set", "output.model.format=gguf"});
+// Trains the tiny language model of examples/instruct.yaml with `sets` and output.model.format
+// gguf into `run`; returns model.gguf's tensors as numpy decodes them.
+json ExportGguf(const std::string& run, const std::vector<std::string>& sets) {
+  std::vector<std::string> args = {kSource + "/examples/instruct.yaml",
+                                   "--output",
+                                   run,
+                                   "--set",
+                                   "callbacks=[]",
+                                   "--set",
+                                   "model.architecture.hidden_size=64",
+                                   "--set",
+                                   "output.model.format=gguf"};
+  for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+  ProcessResult r = Train(args);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   ProcessResult g = RunProcess(
       {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", run + "/model.gguf"});
   REQUIRE(g.exit_code == 0);
-  const json tensors = json::parse(g.out)["tensors"];
-  const json w = Weights(run);
+  return json::parse(g.out)["tensors"];
+}
+
+TEST_CASE(
+    "quantize: GGUF exports hold Q8_0 or Q4_0 blocks for models quantized in groups of 32, F16 for "
+    "bfloat16 ones",
+    "[e2e]") {
+  TempDir dir;
+  const std::vector<std::string> groups = {
+      "quantize.enabled=true", "quantize.granularity=per_group", "quantize.group_size=32"};
+  std::vector<std::string> q8 = groups;
+  q8.insert(q8.end(), {"quantize.bits=8", "training.epochs=1"});
+  const json tensors = ExportGguf(dir.path + "/lm", q8);
+  const json w = Weights(dir.path + "/lm");
   CHECK(tensors["blk.0.attn_v.weight"]["type"] == 8);     // Q8_0
   CHECK(tensors["blk.0.attn_norm.weight"]["type"] == 0);  // norms stay F32
   // The Q8_0 values are the quantized model's, up to the float16 rounding of each block scale.
@@ -166,46 +181,12 @@ TEST_CASE(
   }
   CHECK(worst < 1e-3);
   // 4 bits in groups of 32 export as Q4_0 blocks.
-  const std::string run4 = dir.path + "/lm4";
-  ProcessResult r4 = Train({kSource + "/examples/instruct.yaml",
-                            "--output",
-                            run4,
-                            "--set",
-                            "training.max_steps=2",
-                            "--set",
-                            "training.epochs=null",
-                            "--set",
-                            "callbacks=[]",
-                            "--set",
-                            "model.architecture.hidden_size=64",
-                            "--set",
-                            "quantize.enabled=true",
-                            "--set",
-                            "quantize.bits=4",
-                            "--set",
-                            "quantize.granularity=per_group",
-                            "--set",
-                            "quantize.group_size=32",
-                            "--set",
-                            "output.model.format=gguf"});
-  INFO(r4.err);
-  REQUIRE(r4.exit_code == 0);
-  ProcessResult g4 = RunProcess(
-      {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", run4 + "/model.gguf"});
-  REQUIRE(g4.exit_code == 0);
-  CHECK(json::parse(g4.out)["tensors"]["blk.1.ffn_down.weight"]["type"] == 2);  // Q4_0
+  std::vector<std::string> q4 = groups;
+  q4.insert(q4.end(), {"quantize.bits=4", "training.max_steps=2", "training.epochs=null"});
+  CHECK(ExportGguf(dir.path + "/lm4", q4)["blk.1.ffn_down.weight"]["type"] == 2);  // Q4_0
   // A bfloat16 model, not quantized, exports F16 matrices.
-  const std::string half = dir.path + "/half";
-  ProcessResult rh = Train({kSource + "/examples/instruct.yaml", "--output", half, "--set",
-                            "training.max_steps=2", "--set", "training.epochs=null", "--set",
-                            "callbacks=[]", "--set", "model.architecture.hidden_size=64", "--set",
-                            "model.dtype=bfloat16", "--set", "output.model.format=gguf"});
-  INFO(rh.err);
-  REQUIRE(rh.exit_code == 0);
-  ProcessResult gh = RunProcess(
-      {"/usr/bin/python3", kSource + "/tests/formats/gguf_numpy.py", half + "/model.gguf"});
-  REQUIRE(gh.exit_code == 0);
-  const json th = json::parse(gh.out)["tensors"];
+  const json th = ExportGguf(
+      dir.path + "/half", {"model.dtype=bfloat16", "training.max_steps=2", "training.epochs=null"});
   CHECK(th["blk.0.attn_q.weight"]["type"] == 1);  // F16
   CHECK(th["output_norm.weight"]["type"] == 0);   // F32
 }

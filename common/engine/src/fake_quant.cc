@@ -69,6 +69,14 @@ QuantSpec WeightSpec(const manifest::Manifest& m) {
   return s;
 }
 
+Status CheckGroups(const torch::Tensor& w, const QuantSpec& spec) {
+  if (spec.granularity != "per_group" || w.dim() < 2) return OkStatus();
+  const std::int64_t row = w.numel() / w.size(0);
+  if (row % spec.group_size == 0) return OkStatus();
+  return InvalidArgument("quantize.group_size: rows of " + std::to_string(row) +
+                         " weights do not split into groups of " + std::to_string(spec.group_size));
+}
+
 Result<torch::Tensor> FakeQuantize(const torch::Tensor& w, const QuantSpec& spec) {
   torch::Tensor x = w.to(torch::kFloat);
   if (spec.granularity == "per_tensor" || x.dim() < 2) {
@@ -76,12 +84,7 @@ Result<torch::Tensor> FakeQuantize(const torch::Tensor& w, const QuantSpec& spec
   } else if (spec.granularity == "per_channel") {
     x = x.reshape({x.size(0), -1});
   } else {
-    const std::int64_t row = w.numel() / w.size(0);
-    if (row % spec.group_size != 0) {
-      return InvalidArgument("quantize.group_size: rows of " + std::to_string(row) +
-                             " weights do not split into groups of " +
-                             std::to_string(spec.group_size));
-    }
+    ENTRENAR_RETURN_IF_ERROR(CheckGroups(w, spec));
     x = x.reshape({-1, spec.group_size});
   }
   const auto [lo, hi] = Ranges(x.detach(), spec);

@@ -29,9 +29,12 @@ struct QuantSpec {
 // clipping that minimizes the squared error, as the mse method does).
 QuantSpec WeightSpec(const manifest::Manifest& m);
 
+// kInvalidArgument (naming quantize.group_size) when `spec` is per_group and the rows of `w`
+// do not split into groups of group_size.
+Status CheckGroups(const torch::Tensor& w, const QuantSpec& spec);
+
 // `w` (rows × anything) fake-quantized: ranges per tensor, per row (output channel), or per
-// group of group_size consecutive values of a row. kInvalidArgument (naming
-// quantize.group_size) when a row does not split into groups.
+// group of group_size consecutive values of a row. Errors as CheckGroups.
 Result<torch::Tensor> FakeQuantize(const torch::Tensor& w, const QuantSpec& spec);
 
 // An activation quantizer: a per-tensor range, calibrated over batches (Observe, then Freeze)

@@ -333,14 +333,9 @@ struct Run {
   // training rather than after it.
   Status CheckQuantizable() {
     const QuantSpec spec = WeightSpec(m);
-    if (spec.granularity != "per_group") return OkStatus();
     for (const auto& [name, w] : QuantTargets()) {
-      const std::int64_t row = w.numel() / w.size(0);
-      if (row % spec.group_size != 0) {
-        return InvalidArgument("quantize.group_size: rows of " + std::to_string(row) +
-                               " weights do not split into groups of " +
-                               std::to_string(spec.group_size) + " (" + name + ")");
-      }
+      const Status s = CheckGroups(w, spec);
+      if (!s.ok()) return Status(s.code(), s.message() + " (" + name + ")");
     }
     return OkStatus();
   }
