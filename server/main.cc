@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -30,6 +33,7 @@
 #include "entrenar/config/config.h"
 #include "entrenar/devices/devices.h"
 #include "entrenar/service/job_service.h"
+#include "entrenar/service/peers.h"
 #include "entrenar/service/tokens.h"
 #include "entrenar/service/worker_service.h"
 #include "entrenar/store/store.h"
@@ -40,27 +44,52 @@ namespace {
 namespace fs = std::filesystem;
 using entrenar::service::Caller;
 
-// The credentials of each accepted unix connection, by file descriptor (the server's peer is
-// "fd:N").
-class Peers {
- public:
-  void Set(int fd, Caller caller) {
-    std::lock_guard<std::mutex> lock(mu_);
-    uids_[fd] = caller;
+// Accepts unix-socket connections for gRPC until `stopping`, crediting each to its peer's uid.
+// Running out of descriptors (EMFILE, ENFILE) or memory is waited out with backoff, never the
+// end of accepting; a user past their connection cap is disconnected at once.
+void AcceptLoop(int listen_fd, grpc::Server* server, entrenar::service::Peers& peers,
+                const std::atomic<bool>& stopping) {
+  int backoff_ms = 0;
+  auto last_warning = std::chrono::steady_clock::time_point{};
+  while (!stopping) {
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (stopping || err == EBADF || err == EINVAL) break;  // the listening socket was shut down
+      if (err == EINTR || err == ECONNABORTED) continue;
+      backoff_ms = std::min(1000, std::max(10, backoff_ms * 2));
+      if (std::chrono::steady_clock::now() - last_warning > std::chrono::seconds(10)) {
+        spdlog::warn("accept: {}; retrying (every {} ms at most)", std::strerror(err), backoff_ms);
+        last_warning = std::chrono::steady_clock::now();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      continue;
+    }
+    backoff_ms = 0;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        !peers.Add(fd, {cred.uid, cred.gid})) {
+      if (std::chrono::steady_clock::now() - last_warning > std::chrono::seconds(10)) {
+        spdlog::warn("uid {}: too many open connections; refusing more", cred.uid);
+        last_warning = std::chrono::steady_clock::now();
+      }
+      close(fd);
+      continue;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    grpc::AddInsecureChannelFromFd(server, fd);
   }
-  std::optional<Caller> Find(const std::string& peer) {
-    if (peer.rfind("fd:", 0) != 0) return std::nullopt;
-    const int fd = std::atoi(peer.c_str() + 3);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = uids_.find(fd);
-    if (it == uids_.end()) return std::nullopt;
-    return it->second;
-  }
+}
 
- private:
-  std::mutex mu_;
-  std::map<int, Caller> uids_;
-};
+// As many descriptors as the hard limit allows: connections are capped per user instead.
+void RaiseDescriptorLimit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
 
 // Creates, binds and listens on the unix socket; everyone may connect (identity comes from
 // SO_PEERCRED, permissions are checked per call).
@@ -112,6 +141,7 @@ std::shared_ptr<grpc::ServerCredentials> TcpCredentials(const entrenar::config::
 }
 
 int Run(const entrenar::config::Daemon& flags) {
+  RaiseDescriptorLimit();
   std::error_code ec;
   fs::create_directories(flags.state_dir, ec);
   // The database holds every job's manifest and its worker's secret: the daemon's alone.
@@ -151,9 +181,11 @@ int Run(const entrenar::config::Daemon& flags) {
   sc.nvml_library = flags.nvml_library;
   entrenar::supervisor::Supervisor supervisor(**store, sc);
 
-  Peers peers;
   entrenar::service::ServiceConfig config;
   for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
+  config.max_priority = flags.max_priority;
+  config.max_followers_per_user = flags.max_followers_per_user;
+  entrenar::service::Peers peers(flags.max_connections_per_user, config.admins);
   config.devices_note = found->note;
   config.allow_custom_callbacks = flags.allow_custom_callbacks;
   entrenar::service::JobService service(
@@ -170,6 +202,11 @@ int Run(const entrenar::config::Daemon& flags) {
   builder.RegisterService(&service);
   builder.RegisterService(&workers);
   builder.SetMaxReceiveMessageSize(4 << 20);
+  // A thread per call in flight, bounded: past it calls are refused (RESOURCE_EXHAUSTED), and
+  // each user's followers and connections are capped below it.
+  grpc::ResourceQuota quota("entrenard");
+  quota.SetMaxThreads(512);
+  builder.SetResourceQuota(quota);
   entrenar::service::TokenFile tokens(flags.tcp.tokens);
   int tcp_port = 0;
   if (!flags.tcp.address.empty()) {
@@ -190,24 +227,7 @@ int Run(const entrenar::config::Daemon& flags) {
   }
   supervisor.Start();
   std::atomic<bool> stopping{false};
-  std::thread acceptor([&] {
-    while (!stopping) {
-      const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        break;  // the listening socket was shut down
-      }
-      ucred cred{};
-      socklen_t len = sizeof(cred);
-      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-        close(fd);
-        continue;
-      }
-      peers.Set(fd, {cred.uid, cred.gid});
-      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-      grpc::AddInsecureChannelFromFd(server.get(), fd);
-    }
-  });
+  std::thread acceptor([&] { AcceptLoop(listen_fd, server.get(), peers, stopping); });
   spdlog::info("entrenard {} listening on {}{} (state {})", std::string(entrenar::Version()),
                flags.socket, tcp_port ? " and TCP port " + std::to_string(tcp_port) + " (TLS)" : "",
                flags.state_dir);
@@ -254,6 +274,12 @@ void AddOptions(CLI::App& app, Options& o) {
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error");
   app.add_flag("--allow-custom-callbacks", f.allow_custom_callbacks,
                "Let jobs run `custom` callbacks (their own shell commands, as their user)");
+  app.add_option("--max-priority", f.max_priority,
+                 "The highest priority a user who is not an admin may submit with");
+  app.add_option("--max-connections-per-user", f.max_connections_per_user,
+                 "Unix-socket connections a user who is not an admin may hold open");
+  app.add_option("--max-followers-per-user", f.max_followers_per_user,
+                 "Event streams (logs --follow) a user who is not an admin may hold open");
   app.add_option("--tcp", f.tcp.address, "Also serve on this TCP address (TLS + tokens)");
   app.add_option("--tls-cert", f.tcp.cert, "PEM certificate for --tcp");
   app.add_option("--tls-key", f.tcp.key, "PEM private key for --tcp");
@@ -283,6 +309,9 @@ entrenar::Status Resolve(const CLI::App& app, const Options& o, entrenar::config
   if (given("--worker")) c.worker = f.worker;
   if (given("--log-level")) c.log_level = f.log_level;
   if (given("--allow-custom-callbacks")) c.allow_custom_callbacks = true;
+  if (given("--max-priority")) c.max_priority = f.max_priority;
+  if (given("--max-connections-per-user")) c.max_connections_per_user = f.max_connections_per_user;
+  if (given("--max-followers-per-user")) c.max_followers_per_user = f.max_followers_per_user;
   if (given("--tcp")) c.tcp.address = f.tcp.address;
   if (given("--tls-cert")) c.tcp.cert = f.tcp.cert;
   if (given("--tls-key")) c.tcp.key = f.tcp.key;

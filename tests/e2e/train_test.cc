@@ -323,4 +323,18 @@ TEST_CASE("train: bad data stops the run with the file and line", "[e2e]") {
         std::string::npos);
 }
 
+TEST_CASE("train: a Latin-1 label stops the run before training, with its place", "[e2e]") {
+  TempDir dir;
+  std::ofstream(dir.path + "/d.csv") << "a,b,label\n1,2,cat\n3,4,caf\xe9\n5,6,cat\n";
+  std::ofstream(dir.path + "/m.yaml")
+      << "entrenar: \"1.0\"\nname: t\nversion: \"1\"\ndata:\n  source: d.csv\n"
+         "  split: {train: 1.0}\nmodel:\n  architecture:\n    type: sequential\n    layers:\n"
+         "      - linear: {in_features: 2, out_features: 2}\n";
+  ProcessResult r = Train({dir.path + "/m.yaml", "--output", dir.path + "/run"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains(dir.path + "/d.csv:3: column 8: byte 0xE9 is not UTF-8"));
+  CHECK_FALSE(fs::exists(dir.path + "/run/model.safetensors"));
+  CHECK(Slurp(dir.path + "/run/metrics.jsonl").empty());  // not a step trained
+}
+
 }  // namespace

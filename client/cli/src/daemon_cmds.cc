@@ -20,6 +20,7 @@
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
+#include "entrenar/manifest/load.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
 
 #include "commands.h"
@@ -126,6 +127,22 @@ bool Terminal(v1::JobState s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED || s == v1::HALTED;
 }
 
+// A field of an event's payload, or `fallback` when it is missing or has another type: a payload
+// holds what a worker wrote, so its types are never taken on trust.
+template <typename T>
+T Field(const json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return it->is_number() ? it->template get<T>() : fallback;
+  } else {
+    return it->is_number_integer() ? it->template get<T>() : fallback;
+  }
+}
+
 json JobJson(const v1::Job& j) {
   return {{"id", j.id()},
           {"name", j.name()},
@@ -149,26 +166,29 @@ std::string EventLine(const v1::Event& e) {
   const json p = json::parse(e.payload_json(), nullptr, false);
   if (!p.is_object()) return e.payload_json();
   if (e.kind() == "state" && p.contains("state")) {
-    const std::string reason = p.value("reason", "");
-    return "state: " + p.value("state", "") + (reason.empty() ? "" : " (" + reason + ")");
+    const std::string reason = Field(p, "reason", std::string());
+    return "state: " + Field(p, "state", std::string()) +
+           (reason.empty() ? "" : " (" + reason + ")");
   }
   if (e.kind() == "metric" && p.contains("values")) {
     const json& v = p["values"];
     char buf[200];
     std::snprintf(buf, sizeof(buf), "step %lld  epoch %lld  loss %.4f  lr %.3g",
-                  static_cast<long long>(e.step()), static_cast<long long>(p.value("epoch", 0)),
-                  v.value("train_loss", 0.0), v.value("learning_rate", 0.0));
+                  static_cast<long long>(e.step()),
+                  static_cast<long long>(Field(p, "epoch", std::int64_t{0})),
+                  Field(v, "train_loss", 0.0), Field(v, "learning_rate", 0.0));
     return buf;
   }
   if (e.kind() == "validation" && p.contains("values")) {
-    std::string line = (p.value("text", "") == "test" ? "test" : "validation") +
+    std::string line = (Field(p, "text", std::string()) == "test" ? "test" : "validation") +
                        std::string(" at step ") + std::to_string(e.step()) + ":";
     for (const auto& [k, v] : p["values"].items()) {
       if (v.is_number()) line += " " + k + "=" + std::to_string(v.get<double>());
     }
     return line;
   }
-  if (p.contains("text")) return (e.kind() == "log" ? "" : e.kind() + ": ") + p.value("text", "");
+  if (p.contains("text"))
+    return (e.kind() == "log" ? "" : e.kind() + ": ") + Field(p, "text", std::string());
   return e.payload_json();
 }
 
@@ -180,7 +200,7 @@ LiveView::Tone ToneOf(const v1::Event& e) {
     return LiveView::Tone::kAlert;
   }
   const json j = json::parse(p, nullptr, false);
-  const std::string text = j.is_object() ? j.value("text", "") : "";
+  const std::string text = j.is_object() ? Field(j, "text", std::string()) : "";
   if (text.rfind("warning", 0) == 0 || text.find(" warning:") != std::string::npos) {
     return LiveView::Tone::kWarning;
   }
@@ -200,9 +220,9 @@ void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view) {
   } else if (e.kind() == "metric") {
     const json p = json::parse(e.payload_json(), nullptr, false);
     const json v = p.is_object() && p.contains("values") ? p["values"] : json::object();
-    const auto total = static_cast<std::int64_t>(v.value("total_steps", 0.0));
+    const auto total = static_cast<std::int64_t>(Field(v, "total_steps", 0.0));
     if (tty) {
-      view.Step(e.step(), total, p.value("epoch", std::int64_t{0}), v.value("train_loss", 0.0),
+      view.Step(e.step(), total, Field(p, "epoch", std::int64_t{0}), Field(v, "train_loss", 0.0),
                 e.time());
     } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
                e.step() == total) {
@@ -305,6 +325,20 @@ int RunSubmit(const SubmitArgs& a) {
   }
   std::ostringstream text;
   text << in.rdbuf();
+  // gRPC carries text as UTF-8: a file or an override that is not is reported here, where it
+  // can be, with its line and column (the daemon could only drop the request).
+  const bool utf8 =
+      IsValidUtf8(text.str()) && std::all_of(a.overrides.begin(), a.overrides.end(),
+                                             [](const std::string& o) { return IsValidUtf8(o); });
+  if (!utf8) {
+    manifest::LoadOptions options;
+    options.overrides = a.overrides;
+    const manifest::LoadResult r = manifest::LoadText(text.str(), a.file, options);
+    for (const manifest::Diagnostic& d : r.diagnostics) {
+      std::cerr << SanitizeUtf8(manifest::FormatDiagnostic(d)) << "\n";
+    }
+    return kExitInvalid;
+  }
   v1::SubmitRequest req;
   v1::ManifestSource* src = req.mutable_manifest();
   src->set_yaml(text.str());
@@ -313,7 +347,10 @@ int RunSubmit(const SubmitArgs& a) {
   for (char** e = environ; *e; ++e) {
     const std::string kv = *e;
     const std::size_t eq = kv.find('=');
-    if (eq != std::string::npos) (*src->mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    // A variable that is not UTF-8 could not travel; a manifest naming it finds it unset.
+    if (eq != std::string::npos && IsValidUtf8(kv)) {
+      (*src->mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
   }
   // Relative paths in the manifest are relative to its folder, as for `entrenar train`.
   src->set_working_dir(fs::absolute(fs::path(a.file)).parent_path().lexically_normal().string());

@@ -67,7 +67,7 @@ int RunValidate(const ValidateArgs& a) {
     if (valid && a.print_resolved) {
       out["resolved"] = nlohmann::ordered_json::parse(manifest::ToJson(*r.manifest));
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return valid ? kExitOk : kExitInvalid;
   }
   PrintDiagnostics(diags);

@@ -1,5 +1,6 @@
 #include "entrenar/base/clock.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace entrenar {
@@ -11,6 +12,16 @@ std::string FormatUtcIso(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string FormatUtcIsoMillis(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  std::string out = FormatUtcIso(
+      std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::seconds>(ms)));
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(((ms.count() % 1000) + 1000) % 1000));
+  out.insert(out.size() - 1, frac);
+  return out;
 }
 
 std::string NowUtcIso() { return FormatUtcIso(std::chrono::system_clock::now()); }

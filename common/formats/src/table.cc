@@ -1,8 +1,10 @@
 #include "entrenar/formats/table.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -163,7 +165,27 @@ Result<TableFormat> ResolveTableFormat(std::string_view format, std::string_view
                          "`; formats are csv, tsv, jsonl and json");
 }
 
+namespace {
+
+// A table's text must be UTF-8 (its labels and names reach JSON files and the daemon): the first
+// byte that is not is an error naming its line and column, found before any row is read.
+Status CheckUtf8(std::string_view text, const std::string& file) {
+  const std::size_t bad = FindInvalidUtf8(text);
+  if (bad == std::string_view::npos) return OkStatus();
+  const std::size_t line_start = bad == 0 ? std::string_view::npos : text.rfind('\n', bad - 1);
+  const std::size_t column = line_start == std::string_view::npos ? bad + 1 : bad - line_start;
+  const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
+  return Bad(file, line,
+             "column " + std::to_string(column) + ": byte " + byte +
+                 " is not UTF-8 text; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
+}
+
+}  // namespace
+
 Result<Table> ParseDelimited(std::string_view text, char separator, const std::string& file) {
+  ENTRENAR_RETURN_IF_ERROR(CheckUtf8(text, file));
   ENTRENAR_ASSIGN_OR_RETURN(std::vector<Record> records,
                             SplitRecords(StripBom(text), separator, file));
   if (records.empty()) return Bad(file, 1, "the file is empty (expected a header row)");

@@ -11,6 +11,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "entrenar/manifest/limits.h"
+
 #include "pipeline.h"
 #include "reader.h"
 #include "writer.h"
@@ -78,6 +80,19 @@ void ApplyWrittenDefaults(Manifest& m) {
   }
 }
 
+// A manifest of 100k unknown keys gets the first Limits::kMaxDiagnostics and a count of the rest.
+void CapDiagnostics(std::vector<Diagnostic>* diags) {
+  if (diags->size() <= Limits::kMaxDiagnostics) return;
+  const std::size_t more = diags->size() - Limits::kMaxDiagnostics;
+  const Location last = (*diags)[Limits::kMaxDiagnostics].location;
+  diags->resize(Limits::kMaxDiagnostics);
+  diags->push_back({Severity::kError,
+                    "",
+                    last,
+                    "and " + std::to_string(more) + " more errors, from here on",
+                    {"fix the ones above first"}});
+}
+
 }  // namespace
 
 Manifest ReadManifest(const Node& root, const std::string& file, std::vector<Diagnostic>* diags) {
@@ -123,6 +138,7 @@ LoadResult LoadText(const std::string& text, const std::string& file_name,
     if (!related) diags.push_back(std::move(d));
   }
   SortByLocation(&diags);
+  CapDiagnostics(&diags);
   if (!HasErrors(diags)) result.manifest = std::move(m);
   return result;
 }

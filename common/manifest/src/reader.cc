@@ -7,6 +7,7 @@
 
 #include "entrenar/expr/condition.h"
 #include "entrenar/expr/value.h"
+#include "entrenar/manifest/limits.h"
 
 #include "scalar.h"
 #include "types.h"
@@ -371,6 +372,12 @@ bool ExpandColumns(ReadContext& ctx, const Node& seq, const std::string& path,
       ok = false;
       continue;
     }
+    if (out.size() + static_cast<std::size_t>(to - from) > Limits::kMaxColumns) {
+      Report(ctx, item_path, item.loc,
+             "the list names more than " + std::to_string(Limits::kMaxColumns) +
+                 " columns once its `...` ranges are expanded");
+      return false;
+    }
     for (long k = from + 1; k < to; ++k) out.push_back(prefix + std::to_string(k));
   }
   return ok;
@@ -390,6 +397,11 @@ void Reader::ExplainKey(std::size_t before, const std::string& path, const char*
 void Reader::RejectUnknown() {
   for (const auto& [key, value] : node_.entries) {
     if (std::find(known_.begin(), known_.end(), key.text) != known_.end()) continue;
+    const std::string path_text = path_.empty() ? key.text : path_ + "." + key.text;
+    if (ctx_.diags->size() >= Limits::kMaxDiagnostics) {  // counted, not explained (LoadText)
+      Report(ctx_, path_text, key.loc, "unknown key `" + key.text + "` " + Where(path_));
+      continue;
+    }
     const std::string path = path_.empty() ? key.text : path_ + "." + key.text;
     std::vector<std::string> hints;
     const std::string foreign = ForeignKeyHint(path_, key.text);

@@ -1,8 +1,14 @@
 // The only file that touches yaml-cpp: YAML text <-> Node.
+#include <algorithm>
+#include <cstdio>
+#include <unordered_map>
+
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/expr/value.h"
+#include "entrenar/manifest/limits.h"
 
 #include "node.h"
 #include "scalar.h"
@@ -15,59 +21,139 @@ Location At(const YAML::Mark& m, const std::string& file) {
   return Location{file, m.line + 1, m.column + 1};
 }
 
-Node Convert(const YAML::Node& y, const std::string& file, const Location& fallback,
-             std::vector<Diagnostic>* diags) {
-  Location loc = At(y.Mark(), file);
-  if (loc.line == 0) loc = fallback;
-  switch (y.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return Node::Null(fallback.line ? fallback : loc);
-    case YAML::NodeType::Scalar: {
-      Node n = Node::Scalar(y.Scalar(), y.Tag() == "!", loc);
-      if (y.Tag() == "!raw") {
-        n.raw = true;
-        n.quoted = true;
-      }
-      return n;
+// YAML::Node -> Node, bounded: an alias is a reference, and expanding one that contains itself
+// (`a: &a [*a]`) or nesting aliases ten deep would never end or would fill memory, so the
+// conversion counts every node it makes and refuses recursion, depth and size past Limits.
+class Converter {
+ public:
+  Converter(const std::string& file, std::vector<Diagnostic>* diags) : file_(file), diags_(diags) {}
+
+  Node Convert(const YAML::Node& y, const Location& fallback) {
+    Location loc = At(y.Mark(), file_);
+    if (loc.line == 0) loc = fallback;
+    if (failed_) return Node::Null(loc);
+    if (++nodes_ > Limits::kMaxNodes) {
+      return Refuse(loc,
+                    "the manifest has more than " + std::to_string(Limits::kMaxNodes) +
+                        " values (aliases expanded)",
+                    "a `*alias` repeats its anchor's whole value; write the values out, or "
+                    "use fewer aliases of aliases");
     }
-    case YAML::NodeType::Sequence: {
-      Node n = Node::Seq(loc);
-      for (const YAML::Node& item : y) n.items.push_back(Convert(item, file, loc, diags));
-      return n;
-    }
-    case YAML::NodeType::Map: {
-      Node n = Node::Map(loc);
-      for (auto it = y.begin(); it != y.end(); ++it) {
-        Location key_loc = At(it->first.Mark(), file);
-        if (!it->first.IsScalar()) {
-          diags->push_back({Severity::kError, "", key_loc, "a key must be a plain word", {}});
-          continue;
+    if (y.IsSequence() || y.IsMap()) {
+      for (const YAML::Node& up : path_) {
+        if (up.is(y)) {
+          return Refuse(loc, "an alias refers to a value that contains it (a loop)",
+                        "an anchor's value cannot contain `*` of the same anchor");
         }
-        Node key = Node::Scalar(it->first.Scalar(), false, key_loc);
-        if (n.FindEntry(key.text)) {
-          const Location first = n.FindEntry(key.text)->first.loc;
-          diags->push_back({Severity::kError,
-                            key.text,
-                            key_loc,
-                            "duplicate key `" + key.text + "`",
-                            {"it was first set at line " + std::to_string(first.line) +
-                             "; remove one of them"}});
-          continue;
-        }
-        // A value written as nothing (`key:`) has no mark of its own: point at its key.
-        Node value = Convert(it->second, file, key_loc, diags);
-        n.entries.emplace_back(std::move(key), std::move(value));
       }
-      return n;
+      if (path_.size() >= static_cast<std::size_t>(Limits::kMaxDepth)) {
+        return Refuse(loc,
+                      "lists and mappings nest deeper than " + std::to_string(Limits::kMaxDepth),
+                      "no manifest key is that deep; check the brackets");
+      }
     }
+    switch (y.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return Node::Null(fallback.line ? fallback : loc);
+      case YAML::NodeType::Scalar: {
+        Node n = Node::Scalar(y.Scalar(), y.Tag() == "!", loc);
+        if (y.Tag() == "!raw") {
+          n.raw = true;
+          n.quoted = true;
+        }
+        return n;
+      }
+      case YAML::NodeType::Sequence:
+        return Seq(y, loc);
+      case YAML::NodeType::Map:
+        return Map(y, loc);
+    }
+    return Node::Null(loc);
   }
-  return Node::Null(loc);
-}
+
+ private:
+  Node Seq(const YAML::Node& y, const Location& loc) {
+    Node n = Node::Seq(loc);
+    path_.push_back(y);
+    for (const YAML::Node& item : y) {
+      n.items.push_back(Convert(item, loc));
+      if (failed_) break;
+    }
+    path_.pop_back();
+    return n;
+  }
+
+  Node Map(const YAML::Node& y, const Location& loc) {
+    Node n = Node::Map(loc);
+    path_.push_back(y);
+    std::unordered_map<std::string, Location> seen;  // key -> where it was first set
+    for (auto it = y.begin(); it != y.end() && !failed_; ++it) {
+      Location key_loc = At(it->first.Mark(), file_);
+      if (!it->first.IsScalar()) {
+        diags_->push_back({Severity::kError, "", key_loc, "a key must be a plain word", {}});
+        continue;
+      }
+      Node key = Node::Scalar(it->first.Scalar(), false, key_loc);
+      if (const auto first = seen.find(key.text); first != seen.end()) {
+        diags_->push_back({Severity::kError,
+                           key.text,
+                           key_loc,
+                           "duplicate key `" + key.text + "`",
+                           {"it was first set at line " + std::to_string(first->second.line) +
+                            "; remove one of them"}});
+        continue;
+      }
+      seen.emplace(key.text, key_loc);
+      // A value written as nothing (`key:`) has no mark of its own: point at its key.
+      Node value = Convert(it->second, key_loc);
+      n.entries.emplace_back(std::move(key), std::move(value));
+    }
+    path_.pop_back();
+    return n;
+  }
+
+  Node Refuse(const Location& loc, std::string message, std::string hint) {
+    failed_ = true;
+    diags_->push_back({Severity::kError, "", loc, std::move(message), {std::move(hint)}});
+    return Node::Null(loc);
+  }
+
+  const std::string& file_;
+  std::vector<Diagnostic>* diags_;
+  std::vector<YAML::Node> path_;  // the lists and mappings being converted, outermost first
+  std::size_t nodes_ = 0;
+  bool failed_ = false;  // a limit was hit: the tree is not used
+};
 
 }  // namespace
 
 Node ParseYaml(const std::string& text, const std::string& file, std::vector<Diagnostic>* diags) {
+  if (text.size() > Limits::kMaxBytes) {
+    diags->push_back({Severity::kError,
+                      "",
+                      Location{file, 1, 1},
+                      "the manifest is " + std::to_string(text.size()) + " bytes, more than the " +
+                          std::to_string(Limits::kMaxBytes) + " a manifest may have",
+                      {"keep data out of the manifest: name files in `data.*` instead"}});
+    return Node::Null(Location{file, 1, 1});
+  }
+  if (const std::size_t bad = FindInvalidUtf8(text); bad != std::string::npos) {
+    const std::size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const std::size_t col =
+        line_start == std::string::npos || bad == 0 ? bad : bad - line_start - 1;
+    const int line =
+        1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
+    diags->push_back({Severity::kError,
+                      "",
+                      Location{file, line, static_cast<int>(col) + 1},
+                      std::string("the manifest is not UTF-8 text: byte ") + byte +
+                          " does not begin a UTF-8 character",
+                      {"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"}});
+    return Node::Null(Location{file, 1, 1});
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
@@ -89,7 +175,7 @@ Node ParseYaml(const std::string& text, const std::string& file, std::vector<Dia
                       {"remove the `---` separators"}});
   }
   if (docs.empty()) return Node::Null(Location{file, 1, 1});
-  return Convert(docs[0], file, Location{file, 1, 1}, diags);
+  return Converter(file, diags).Convert(docs[0], Location{file, 1, 1});
 }
 
 namespace {
@@ -170,7 +256,9 @@ std::string EmitYaml(const Node& n) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string EmitJson(const Node& n, int indent) { return ToJsonValue(n).dump(indent); }
+std::string EmitJson(const Node& n, int indent) {
+  return ToJsonValue(n).dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string Node::Describe() const {
   switch (kind) {

@@ -139,6 +139,10 @@ Status LoadFile(const std::string& path, Daemon* c) {
       {"nvml_library", text("nvml_library", &c->nvml_library)},
       {"grace_period", integer("grace_period", &c->grace_seconds)},
       {"retention_days", integer("retention_days", &c->retention_days)},
+      {"max_priority", integer("max_priority", &c->max_priority)},
+      {"max_connections_per_user",
+       integer("max_connections_per_user", &c->max_connections_per_user)},
+      {"max_followers_per_user", integer("max_followers_per_user", &c->max_followers_per_user)},
       {"worker", text("worker", &c->worker)},
       {"log_level", text("log_level", &c->log_level)},
       {"allow_custom_callbacks",
@@ -197,6 +201,12 @@ Status Check(const Daemon& c) {
   }
   if (c.grace_seconds < 0) return InvalidArgument("grace_period: expected seconds >= 0");
   if (c.retention_days < 0) return InvalidArgument("retention_days: expected days >= 0 (0: keep)");
+  if (c.max_connections_per_user < 1 || c.max_connections_per_user > 100000) {
+    return InvalidArgument("max_connections_per_user: expected 1 to 100000");
+  }
+  if (c.max_followers_per_user < 1 || c.max_followers_per_user > 100000) {
+    return InvalidArgument("max_followers_per_user: expected 1 to 100000");
+  }
   for (const std::string& a : c.admins) {
     if (!ResolveUser(a).ok()) return InvalidArgument("admins: no user `" + a + "`");
   }

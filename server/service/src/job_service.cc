@@ -9,9 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/strings.h"
 #include "entrenar/base/users.h"
 #include "entrenar/base/version.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/run/layout.h"
+#include "entrenar/run/owner_files.h"
 
 namespace entrenar::service {
 namespace {
@@ -57,10 +60,10 @@ std::string UserName(std::uint32_t uid) {
 }
 
 // Loads a manifest as the client sees it: its environment, its directory, its overrides.
-manifest::LoadResult Load(const v1::ManifestSource& src) {
+manifest::LoadResult Load(const v1::ManifestSource& src, std::string timestamp) {
   manifest::LoadOptions options;
   options.overrides.assign(src.overrides().begin(), src.overrides().end());
-  options.timestamp = NowUtcIso();
+  options.timestamp = std::move(timestamp);
   std::map<std::string, std::string> env(src.env().begin(), src.env().end());
   options.getenv = [env](const std::string& name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -188,7 +191,7 @@ grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateReques
     return {StatusCode::INVALID_ARGUMENT,
             "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
   }
-  const manifest::LoadResult r = Load(req->manifest());
+  const manifest::LoadResult r = Load(req->manifest(), NowUtcIso());
   resp->set_ok(r.ok());
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (r.ok()) resp->set_resolved_yaml(manifest::ToYaml(*r.manifest));
@@ -207,7 +210,9 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   if (src.working_dir().empty() || src.working_dir()[0] != '/') {
     return {StatusCode::INVALID_ARGUMENT, "manifest.working_dir must be an absolute path"};
   }
-  manifest::LoadResult r = Load(src);
+  // One submission at a time from here to the insert: two cannot both find a directory free.
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  manifest::LoadResult r = Load(src, UniqueTimestamp());
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
   manifest::Manifest& m = *r.manifest;
@@ -234,8 +239,21 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
     devices = req->device_names_size();
   }
   if (grpc::Status s = Placement(m.model.device, devices, &kind); !s.ok()) return s;
+  const bool admin = config_.admins.count(caller.uid) > 0;
+  if (req->priority() > config_.max_priority && !admin) {
+    return {StatusCode::PERMISSION_DENIED,
+            "priority " + std::to_string(req->priority()) + " is above " +
+                std::to_string(config_.max_priority) +
+                ", the highest a user may give on this entrenard; an admin may submit it, or "
+                "raise `max_priority` in entrenard.yaml"};
+  }
   store::JobSpec spec;
   spec.name = req->name().empty() ? m.name : req->name();
+  if (spec.name.size() > config_.max_name_bytes || !IsValidUtf8(spec.name)) {
+    return {StatusCode::INVALID_ARGUMENT,
+            "a job's name is UTF-8 text of at most " + std::to_string(config_.max_name_bytes) +
+                " bytes; this one is " + std::to_string(spec.name.size()) + " bytes"};
+  }
   spec.uid = caller.uid;
   spec.gid = caller.gid;
   spec.user = UserName(caller.uid);
@@ -249,12 +267,48 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   const fs::path out(m.output.dir);
   spec.run_dir =
       (out.is_absolute() ? out : fs::path(src.working_dir()) / out).lexically_normal().string();
+  while (spec.run_dir.size() > 1 && spec.run_dir.back() == '/') spec.run_dir.pop_back();
+  if (grpc::Status s = RunDirFree(spec.run_dir, caller); !s.ok()) return s;
   const Result<std::int64_t> id = store_.CreateJob(spec);
   if (!id.ok()) return FromStatus(id.status());
   resp->set_job_id(*id);
   resp->set_run_dir(spec.run_dir);
   supervisor_.Poke();
   return grpc::Status::OK;
+}
+
+grpc::Status JobService::RunDirFree(const std::string& run_dir,
+                                    const service::Caller& caller) const {
+  const Result<std::optional<store::Job>> active = store_.ActiveJobIn(run_dir);
+  if (!active.ok()) return FromStatus(active.status());
+  const std::string hint =
+      "; give this job its own output.dir (a `{{ timestamp }}` in it gives every run its own)";
+  if (*active) {
+    const store::Job& j = **active;
+    return {StatusCode::FAILED_PRECONDITION,
+            run_dir + " is the run directory of job " + std::to_string(j.id) + " (" +
+                std::string(store::StateName(j.state)) + ", " + j.spec.user + ")" + hint};
+  }
+  const run::Layout layout(run_dir);
+  const run::Owner owner = run::OwnerFor(caller.uid, caller.gid);
+  for (const std::string& file : {layout.Job(), layout.Events(), layout.Summary()}) {
+    if (run::ExistsAsOwner(owner, file)) {
+      return {StatusCode::FAILED_PRECONDITION,
+              run_dir + " already holds a run (" + fs::path(file).filename().string() + ")" + hint +
+                  "; `entrenar resume JOB` continues a job's own run"};
+    }
+  }
+  return grpc::Status::OK;
+}
+
+std::string JobService::UniqueTimestamp() {
+  auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  if (now <= last_timestamp_)
+    now = std::chrono::time_point_cast<std::chrono::milliseconds>(last_timestamp_ +
+                                                                  std::chrono::milliseconds(1));
+  last_timestamp_ = now;
+  return FormatUtcIsoMillis(now);
 }
 
 grpc::Status JobService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::Job* resp) {
@@ -284,7 +338,18 @@ grpc::Status JobService::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRe
   f.limit = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
   const Result<std::vector<store::Job>> jobs = store_.ListJobs(f);
   if (!jobs.ok()) return FromStatus(jobs.status());
-  for (const store::Job& j : *jobs) ToProto(j, resp->add_jobs());
+  // A page ends early rather than grow past what a client accepts (4 MiB): the rest follows.
+  constexpr std::size_t kMaxPageBytes = 2 << 20;
+  std::size_t bytes = 0;
+  for (const store::Job& j : *jobs) {
+    v1::Job* out = resp->add_jobs();
+    ToProto(j, out);
+    bytes += out->ByteSizeLong();
+    if (bytes > kMaxPageBytes && &j != &jobs->back()) {
+      resp->set_next_page_token(j.id);
+      return grpc::Status::OK;
+    }
+  }
   if (static_cast<std::int64_t>(jobs->size()) == f.limit) {
     resp->set_next_page_token(jobs->back().id);
   }
@@ -311,14 +376,15 @@ grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJob
   if (!req->checkpoint().empty()) {
     // A checkpoint of this job's run, by name (step-N): never a path elsewhere.
     const std::string& name = req->checkpoint();
-    const fs::path dir = fs::path(job.spec.run_dir) / "checkpoints" / name;
-    std::error_code ec;
-    if (name.find('/') != std::string::npos || name.rfind("step-", 0) != 0 ||
-        !fs::exists(dir / "state.json", ec)) {
-      return {StatusCode::NOT_FOUND,
-              "job " + std::to_string(job.id) + " has no checkpoint `" + name + "`"};
+    const run::Layout layout(job.spec.run_dir);
+    const std::optional<std::int64_t> step = run::Layout::ParseCheckpointName(name);
+    const std::vector<std::int64_t> steps =
+        run::CheckpointStepsAsOwner(run::OwnerFor(job.spec.uid, job.spec.gid), layout);
+    if (!step || std::find(steps.begin(), steps.end(), *step) == steps.end()) {
+      return {StatusCode::NOT_FOUND, "job " + std::to_string(job.id) + " has no checkpoint `" +
+                                         SanitizeUtf8(name.substr(0, 100)) + "`"};
     }
-    from = dir.string();
+    from = layout.Checkpoint(*step);
   }
   if (job.state == store::JobState::kSucceeded) {
     return {StatusCode::FAILED_PRECONDITION,
@@ -346,6 +412,29 @@ grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::Stream
                                       grpc::ServerWriter<v1::Event>* writer) {
   const std::int64_t id = req->job_id();
   if (!store_.GetJob(id).ok()) return {StatusCode::NOT_FOUND, "no job " + std::to_string(id)};
+  // Each follower holds a thread while it streams: a user may hold only so many.
+  service::Caller caller{UINT32_MAX, UINT32_MAX};  // unknown callers share one allowance
+  if (std::optional<Caller> c = peer_uid_(ctx)) caller = *c;
+  const bool admin = config_.admins.count(caller.uid) > 0;
+  {
+    std::lock_guard<std::mutex> lock(follow_mu_);
+    if (!admin && followers_[caller.uid] >= config_.max_followers_per_user) {
+      return {StatusCode::RESOURCE_EXHAUSTED,
+              "uid " + std::to_string(caller.uid) + " already follows " +
+                  std::to_string(config_.max_followers_per_user) +
+                  " event streams, the most one user may (`max_followers_per_user` in "
+                  "entrenard.yaml); end one first"};
+    }
+    ++followers_[caller.uid];
+  }
+  struct Release {
+    JobService* self;
+    std::uint32_t uid;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(self->follow_mu_);
+      if (--self->followers_[uid] == 0) self->followers_.erase(uid);
+    }
+  } release{this, caller.uid};
   std::int64_t after = req->after_seq();
   while (!ctx->IsCancelled()) {
     std::optional<std::vector<store::Event>> events = hub_.Read(id, after, 500);
@@ -407,17 +496,12 @@ grpc::Status JobService::ListCheckpoints(grpc::ServerContext*,
                                          v1::ListCheckpointsResponse* resp) {
   const Result<store::Job> job = store_.GetJob(req->job_id());
   if (!job.ok()) return FromStatus(job.status());
-  std::vector<std::pair<std::int64_t, std::string>> found;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(job->spec.run_dir + "/checkpoints", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("step-", 0) == 0) found.emplace_back(std::atoll(name.c_str() + 5), e.path());
-  }
-  std::sort(found.begin(), found.end());
-  for (const auto& [step, path] : found) {
+  const run::Layout layout(job->spec.run_dir);
+  for (const std::int64_t step :
+       run::CheckpointStepsAsOwner(run::OwnerFor(job->spec.uid, job->spec.gid), layout)) {
     v1::Checkpoint* c = resp->add_checkpoints();
     c->set_step(step);
-    c->set_path(path);
+    c->set_path(layout.Checkpoint(step));
   }
   return grpc::Status::OK;
 }

@@ -360,6 +360,19 @@ Result<std::int64_t> Store::CountJobs(JobState state) {
   return s.Int(0);
 }
 
+Result<std::optional<Job>> Store::ActiveJobIn(const std::string& run_dir) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const std::string sql = std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE run_dir = ? AND state IN ('QUEUED', 'STARTING', "
+                          "'RUNNING', 'INTERRUPTED') ORDER BY id LIMIT 1";
+  Stmt s(impl_->db, sql.c_str());
+  s.Bind(1, run_dir);
+  const int rc = s.Step();
+  if (rc == SQLITE_ROW) return std::optional<Job>(ReadJob(s));
+  if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return std::optional<Job>();
+}
+
 Result<std::vector<Job>> Store::NextQueued(std::int64_t limit) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const std::string sql = std::string("SELECT ") + kJobColumns +

@@ -16,6 +16,10 @@
 #include <spdlog/spdlog.h>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/strings.h"
+#include "entrenar/run/event.h"
+#include "entrenar/run/layout.h"
+#include "entrenar/run/owner_files.h"
 
 #include "launch.h"
 
@@ -26,33 +30,55 @@ namespace fs = std::filesystem;
 using store::Job;
 using store::JobState;
 
-// The newest checkpoints/step-N of a run directory, or "".
-std::string LastCheckpoint(const std::string& run_dir) {
-  std::error_code ec;
-  std::int64_t best = -1;
-  std::string path;
-  for (const auto& e : fs::directory_iterator(run_dir + "/checkpoints", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("step-", 0) != 0 || !fs::exists(e.path() / "state.json", ec)) continue;
-    const std::int64_t step = std::atoll(name.c_str() + 5);
-    if (step > best) best = step, path = e.path().string();
-  }
-  return path;
+// The job's owner, whose rights entrenard reads the run directory with (run/owner_files.h).
+run::Owner OwnerOf(const Job& job) { return run::OwnerFor(job.spec.uid, job.spec.gid); }
+
+// The newest complete checkpoint of a run directory, or "".
+std::string LastCheckpoint(const Job& job) {
+  const run::Layout layout(job.spec.run_dir);
+  const std::vector<std::int64_t> steps = run::CheckpointStepsAsOwner(OwnerOf(job), layout);
+  return steps.empty() ? "" : layout.Checkpoint(steps.back());
 }
 
-// The last `n` lines of a file, joined by " | ".
-std::string Tail(const std::string& path, std::size_t n) {
-  std::ifstream in(path);
+// The last `n` lines of the job's worker log (of its last 16 KiB), joined by " | ", each at most
+// 300 bytes, as UTF-8.
+std::string LogTail(const Job& job, std::size_t n) {
+  const run::Owner owner = OwnerOf(job);
+  const std::string path = run::Layout(job.spec.run_dir).WorkerLog();
+  const Result<std::int64_t> size = run::SizeAsOwner(owner, path);
+  if (!size.ok()) return "";
+  constexpr std::int64_t kTail = 16 << 10;
+  const Result<std::string> text =
+      run::ReadAsOwner(owner, path, std::max<std::int64_t>(0, *size - kTail), kTail);
+  if (!text.ok()) return "";
   std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
+  std::istringstream in(*text);
+  for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
-    lines.push_back(line);
+    lines.push_back(SanitizeUtf8(line.substr(0, 300)));
     if (lines.size() > n) lines.erase(lines.begin());
   }
-  std::string out;
-  for (const std::string& l : lines) out += (out.empty() ? "" : " | ") + l;
-  return out;
+  return Join(lines, " | ");
+}
+
+// The job's summary.json, or null when there is none (or it is not a JSON object of at most
+// 4 MiB that its owner may read).
+nlohmann::json ReadSummary(const Job& job) {
+  const Result<std::string> text =
+      run::ReadAsOwner(OwnerOf(job), run::Layout(job.spec.run_dir).Summary(), 0, 4 << 20);
+  if (!text.ok()) return nullptr;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  return j.is_object() ? j : nullptr;
+}
+
+bool BoolField(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string StringField(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? SanitizeUtf8(it->get_ref<const std::string&>()) : "";
 }
 
 // A fresh secret for a worker (128 bits, hex).
@@ -204,7 +230,6 @@ void Supervisor::Adopt() {
         w.pid = job.pid;
         w.uid = job.spec.uid;
         w.child = false;
-        w.events_path = job.spec.run_dir + "/events.jsonl";
         const std::string assigned = "," + job.assigned + ",";
         for (std::size_t i = 0; i < slots_.size(); ++i) {
           if (assigned.find("," + config_.devices[i].name + ",") == std::string::npos) continue;
@@ -258,15 +283,20 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   ENTRENAR_RETURN_IF_ERROR(store_.Transition(job.id, JobState::kStarting, "on " + names).status());
   ENTRENAR_RETURN_IF_ERROR(store_.AddAttempt(job.id));
   const std::string& dir = job.spec.run_dir;
+  const run::Layout layout(dir);
   Launch launch;
   launch.run_dir = dir;
-  launch.manifest_path = dir + "/job.yaml";
+  launch.manifest_path = layout.Job();
   launch.manifest_text = job.spec.manifest;
-  launch.log_path = dir + "/logs/worker.log";
+  launch.log_path = layout.WorkerLog();
   launch.args = {
-      config_.worker_binary, "train",           launch.manifest_path, "--output",           dir,
-      "--base-dir",          job.spec.base_dir, "--events",           dir + "/events.jsonl"};
-  const std::string resume = job.resume_from.empty() ? LastCheckpoint(dir) : job.resume_from;
+      config_.worker_binary, "train",           launch.manifest_path, "--output",     dir,
+      "--base-dir",          job.spec.base_dir, "--events",           layout.Events()};
+  // A first attempt starts afresh (Submit made sure the directory holds no run); a later one
+  // (after a cancel, a lost worker or `resume`) continues from the newest checkpoint.
+  const std::string resume = !job.resume_from.empty() ? job.resume_from
+                             : job.attempts > 0       ? LastCheckpoint(job)
+                                                      : "";
   if (!job.resume_from.empty()) {
     ENTRENAR_RETURN_IF_ERROR(store_.SetResumeFrom(job.id, ""));  // used once: later, the newest
   }
@@ -289,7 +319,6 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     w.pid = pid;
     w.uid = job.spec.uid;
     w.slots = slots;
-    w.events_path = dir + "/events.jsonl";
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
@@ -303,46 +332,74 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
 
 namespace {
 
-// One line of a worker's events.jsonl as a stored event. Job states are the daemon's: the
-// worker's own ("running", "succeeded") become log lines.
-store::Event FromLine(std::string line) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-  store::Event e;
-  e.kind = j.is_object() ? j.value("kind", "log") : "log";
-  if (e.kind == "state") {
-    e.kind = "log";
+// Line `line_number` of a worker's events.jsonl as a stored event (run/event.h decodes it; a
+// malformed line is stored as a log event saying so). Job states are the daemon's: the worker's
+// own ("running", "succeeded") become log lines.
+store::Event ToStored(std::int64_t line_number, std::string_view line) {
+  Result<run::EventRecord> decoded = run::DecodeEvent(line);
+  run::EventRecord r = decoded.ok() ? std::move(decoded).value()
+                                    : run::MalformedEvent(line_number, decoded.status());
+  if (r.kind == "state") {
+    nlohmann::json j = nlohmann::json::parse(r.payload, nullptr, false);
     j["kind"] = "log";
-    j["text"] = "worker: " + j.value("text", "");
-    line = j.dump();
+    j["text"] = "worker: " + StringField(j, "text");
+    r.kind = "log";
+    r.payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
-  e.step = j.is_object() ? j.value("step", std::int64_t{0}) : 0;
-  e.time = j.is_object() ? j.value("time", "") : "";
-  e.payload = j.is_discarded() ? nlohmann::json{{"text", line}}.dump() : line;
+  store::Event e;
+  e.kind = r.kind;
+  e.step = r.step;
+  e.time = r.time;
+  e.payload = std::move(r.payload);
   return e;
 }
 
 }  // namespace
 
-// Reads the complete lines of job `id`'s events.jsonl after the stored offset.
+// Reads the complete lines of job `id`'s events.jsonl after the stored offset, as the job's owner
+// (a worker that ended before it sent them). At most 64 MiB per call; an error is stored as an
+// event of the job, once.
 std::int64_t Supervisor::ImportFile(std::int64_t id) {
   std::lock_guard<std::mutex> lock(import_mu_);
   const Result<Job> job = store_.GetJob(id);
   if (!job.ok()) return 0;
-  std::ifstream in(job->spec.run_dir + "/events.jsonl", std::ios::binary);
-  if (!in) return job->events_offset;
-  in.seekg(job->events_offset);
-  std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::size_t end = chunk.rfind('\n');
-  if (end == std::string::npos) return job->events_offset;
-  std::vector<store::Event> events;
-  std::istringstream lines(chunk.substr(0, end + 1));
-  std::string line;
-  while (std::getline(lines, line)) events.push_back(FromLine(line));
-  const std::int64_t offset = job->events_offset + static_cast<std::int64_t>(end + 1);
-  const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
-  if (!seq.ok()) {
-    spdlog::error("job {}: importing events: {}", id, seq.status().message());
-    return job->events_offset;
+  const run::Owner owner = OwnerOf(*job);
+  const std::string path = run::Layout(job->spec.run_dir).Events();
+  std::int64_t offset = std::max<std::int64_t>(0, job->events_offset);
+  std::int64_t line_number = job->worker_seq;
+  constexpr std::size_t kChunk = run::kMaxEventBytes + 1;
+  for (int chunks = 0; chunks < 64 * 4; ++chunks) {
+    const Result<std::string> data = run::ReadAsOwner(owner, path, offset, kChunk);
+    if (!data.ok()) {
+      if (data.status().code() != StatusCode::kNotFound) {
+        const std::string text = "entrenard: " + data.status().message();
+        (void)store_.AppendEvents(
+            id, {store::Event{id, 0, "log", 0,
+                              nlohmann::json{{"kind", "log"}, {"text", text}}.dump(
+                                  -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                              ""}});
+      }
+      break;
+    }
+    std::size_t end = data->rfind('\n');
+    if (end == std::string::npos) {
+      if (data->size() < kChunk) break;  // a line being written
+      end = data->size() - 1;            // a line too long to be an event: skip this much of it
+    }
+    std::vector<store::Event> events;
+    std::size_t start = 0;
+    while (start <= end) {
+      std::size_t nl = data->find('\n', start);
+      if (nl == std::string::npos || nl > end) nl = end + 1;
+      events.push_back(ToStored(++line_number, std::string_view(*data).substr(start, nl - start)));
+      start = nl + 1;
+    }
+    offset += static_cast<std::int64_t>(end + 1);
+    const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
+    if (!seq.ok()) {
+      spdlog::error("job {}: importing events: {}", id, seq.status().message());
+      return job->events_offset;
+    }
   }
   return offset;
 }
@@ -370,7 +427,7 @@ Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64
   std::vector<store::Event> events;
   for (std::size_t i = static_cast<std::size_t>(job.worker_seq + 1 - first_seq); i < lines.size();
        ++i) {
-    events.push_back(FromLine(lines[i]));
+    events.push_back(ToStored(first_seq + static_cast<std::int64_t>(i), lines[i]));
   }
   ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset).status());
   *acked = last;
@@ -385,15 +442,8 @@ void Supervisor::Reap() {
     running = workers_;
   }
   for (auto& [id, w] : running) {
-    // New lines in the worker's event file (a stat per worker per poll; the store only when
-    // it grew).
-    std::error_code ec;
-    const auto size = static_cast<std::int64_t>(fs::file_size(w.events_path, ec));
-    if (!ec && size > w.imported) {
-      const std::int64_t imported = ImportFile(id);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = workers_.find(id); it != workers_.end()) it->second.imported = imported;
-    }
+    // A running worker's events arrive over WorkerService (Receive); its file is read only
+    // after it ended, for what it did not get to send.
     int status = 0;
     bool exited = false;
     if (w.child) {
@@ -419,26 +469,31 @@ void Supervisor::Reap() {
 void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status) {
   const Result<Job> job = store_.GetJob(id);
   if (!job.ok()) return;
-  const std::string log_tail = Tail(job->spec.run_dir + "/logs/worker.log", 3);
+  const std::string log_tail = LogTail(*job, 3);
   // A summary of a run that was stopped (SIGTERM) is not a finished run.
-  const nlohmann::json summary =
-      nlohmann::json::parse(std::ifstream(job->spec.run_dir + "/summary.json"), nullptr, false);
-  const bool finished = summary.is_object() && !summary.value("stopped", false);
+  const nlohmann::json summary = ReadSummary(*job);
+  const bool finished = summary.is_object() && !BoolField(summary, "stopped");
   JobState to = JobState::kFailed;
   std::string reason;
   if (job->cancel_requested) {
     to = JobState::kCancelled;
     reason = "cancelled";
-    const std::string cp = LastCheckpoint(job->spec.run_dir);
+    const std::string cp = LastCheckpoint(*job);
     if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
-  } else if (summary.is_object() && summary.value("halted", false)) {
+  } else if (summary.is_object() && BoolField(summary, "halted")) {
     // An alert's `halt`: the worker checkpointed and stopped (exit 6).
     to = JobState::kHalted;
-    const nlohmann::json& alerts = summary["alerts"];
+    const auto alerts = summary.find("alerts");
     reason = "halted by an alert";
-    if (alerts.is_array() && !alerts.empty() && alerts.back().is_object()) {
-      reason += ": " + alerts.back().value("message", "") + " (step " +
-                std::to_string(alerts.back().value("step", std::int64_t{0})) + ")";
+    if (alerts != summary.end() && alerts->is_array() && !alerts->empty() &&
+        alerts->back().is_object()) {
+      const nlohmann::json& last = alerts->back();
+      const auto step = last.find("step");
+      reason += ": " + StringField(last, "message").substr(0, 300) + " (step " +
+                (step != last.end() && step->is_number_integer()
+                     ? std::to_string(step->get<std::int64_t>())
+                     : std::string("?")) +
+                ")";
     }
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;

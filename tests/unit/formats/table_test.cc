@@ -37,6 +37,10 @@ TEST_CASE("Malformed delimited files are reported with file and line", "[unit][f
   CHECK(error("a,a\n1,2\n") == "d.csv:1: the header names column `a` twice");
   CHECK(error("a,\n1,2\n") == "d.csv:1: column 2 of the header has no name");
   CHECK(error("a,b\n1,\"open\n") == "d.csv:2: a quoted field is never closed");
+  // A Latin-1 label: refused where it is, before any row is used (it failed at the run's end).
+  CHECK(error("x,label\n1,caf\xe9\n") ==
+        "d.csv:2: column 6: byte 0xE9 is not UTF-8 text; save the file as UTF-8 (e.g. `iconv -f "
+        "latin1 -t utf-8`)");
 }
 
 TEST_CASE("TSV uses tabs", "[unit][formats]") {

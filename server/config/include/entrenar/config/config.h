@@ -31,6 +31,11 @@ struct Daemon {
   // Jobs may have `custom` callbacks, which run the job's own shell commands (as its user).
   bool allow_custom_callbacks = false;
   Tcp tcp;
+  // Limits per user (admins are exempt from the first): the highest priority a user may submit
+  // with, open connections to the unix socket, and `logs --follow` streams at once.
+  std::int64_t max_priority = 100;
+  std::int64_t max_connections_per_user = 64;
+  std::int64_t max_followers_per_user = 16;
 };
 
 // The built-in defaults for a daemon run by `uid` (root: the system daemon).

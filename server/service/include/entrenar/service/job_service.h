@@ -1,11 +1,15 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "entrenar/service/caller.h"
 #include "entrenar/store/event_hub.h"
 #include "entrenar/store/store.h"
 #include "entrenar/supervisor/supervisor.h"
@@ -16,14 +20,11 @@ namespace entrenar::service {
 struct ServiceConfig {
   std::set<std::uint32_t> admins;  // uids that may cancel and resume any job
   std::size_t max_manifest_bytes = 1 << 20;
-  std::string devices_note;             // how the devices were found, for ClusterStatus
-  bool allow_custom_callbacks = false;  // else Submit refuses jobs with `custom` callbacks
-};
-
-// Who is calling.
-struct Caller {
-  std::uint32_t uid = 0;
-  std::uint32_t gid = 0;
+  std::string devices_note;                  // how the devices were found, for ClusterStatus
+  bool allow_custom_callbacks = false;       // else Submit refuses jobs with `custom` callbacks
+  std::int64_t max_priority = 100;           // above it, only admins may submit
+  std::int64_t max_followers_per_user = 16;  // StreamEvents calls open at once per user
+  std::size_t max_name_bytes = 256;          // a job's name
 };
 
 // The caller behind a request (the peer's credentials on our unix socket, a bearer token's
@@ -32,6 +33,7 @@ using PeerUid = std::function<std::optional<Caller>(grpc::ServerContext* ctx)>;
 
 // The public API (proto/entrenar/v1/jobs.proto) over the store and the supervisor. Adapters
 // only: requests are checked and turned into store and supervisor calls.
+// Thread-safe: gRPC calls it from many threads; submit_mu_ and follow_mu_ say what they guard.
 class JobService final : public entrenar::v1::JobService::Service {
  public:
   JobService(store::Store& store, store::EventHub& hub, supervisor::Supervisor& supervisor,
@@ -72,6 +74,12 @@ class JobService final : public entrenar::v1::JobService::Service {
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
 
+  // Whether `run_dir` may be a new job's: no job that has not ended uses it and it holds no run
+  // (looked at as `caller`). Called under submit_mu_.
+  grpc::Status RunDirFree(const std::string& run_dir, const service::Caller& caller) const;
+  // A `{{ timestamp }}` for a submission, in milliseconds, later than every earlier one.
+  std::string UniqueTimestamp();
+
   // Whether a follower at `after` has seen all of job `id`'s events and the job has ended.
   bool StreamComplete(std::int64_t id, std::int64_t after);
 
@@ -80,6 +88,12 @@ class JobService final : public entrenar::v1::JobService::Service {
   supervisor::Supervisor& supervisor_;
   ServiceConfig config_;
   PeerUid peer_uid_;
+  // Guards the check that a run directory is free and the job's creation (one Submit at a
+  // time from the check to the insert), and last_timestamp_.
+  std::mutex submit_mu_;
+  std::chrono::system_clock::time_point last_timestamp_{};
+  std::mutex follow_mu_;                             // guards followers_
+  std::map<std::uint32_t, std::int64_t> followers_;  // open StreamEvents calls per uid
 };
 
 }  // namespace entrenar::service

@@ -105,6 +105,8 @@ class Store {
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
   // How many jobs are in `state`.
   Result<std::int64_t> CountJobs(JobState state);
+  // The job, not yet ended, whose run directory is `run_dir` (the oldest if several), or nullopt.
+  Result<std::optional<Job>> ActiveJobIn(const std::string& run_dir);
   // The first `limit` QUEUED jobs in the order they start: higher priority first, then older.
   Result<std::vector<Job>> NextQueued(std::int64_t limit);
   // Moves a job to `to` with `reason`, appending a `state` event. kFailedPrecondition when the

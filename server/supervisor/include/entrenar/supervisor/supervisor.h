@@ -36,8 +36,12 @@ struct Slot {
   std::int64_t job_id = 0;
 };
 
-// Runs queued jobs as worker processes on free slots, imports their events into the store,
-// notices how they end, and stops them on request. Higher priority first; among equals, the
+// Runs queued jobs as worker processes on free slots, stores the events their workers send
+// (Receive), notices how they end, and stops them on request. Everything it reads from a run
+// directory (the events a dead worker did not send, summary.json, the log tail, checkpoints)
+// it reads as the job's owner, bounded, through run/owner_files.h: a run directory is its
+// owner's, untrusted input. Thread-safe: the loop runs on its own thread; Receive, Cancel and
+// the accessors are called from gRPC threads. Higher priority first; among equals, the
 // owner with the fewest running jobs, then the oldest.
 // Workers run in their own session, so they outlive the daemon; a restarted supervisor adopts
 // the ones still alive and requeues (to resume from their last checkpoint) those that died.
@@ -77,8 +81,6 @@ class Supervisor {
     bool child = true;      // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     std::chrono::steady_clock::time_point term_sent{};
-    std::string events_path;
-    std::int64_t imported = -1;  // bytes of events_path imported (-1: ask the store)
   };
 
   void Loop();

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "entrenar/base/status.h"
+
+namespace entrenar::run {
+
+// One line of a run's events.jsonl: a JSON object with `kind` (log, metric, validation,
+// checkpoint, state, alert), `step`, `epoch` and `time`, and per kind `text`, `values` (name ->
+// number) or more fields. The worker writes these lines; entrenard decodes them, from the worker
+// or from the file, as untrusted input. A plain value type.
+struct EventRecord {
+  std::string kind = "log";
+  std::int64_t step = 0;
+  std::string time;     // UTC ISO-8601, "" when the line had none
+  std::string payload;  // the whole line: a JSON object with the fields above well typed
+};
+
+// Bounds on one line: bytes, and nesting of arrays and objects.
+inline constexpr std::size_t kMaxEventBytes = 256 << 10;
+inline constexpr int kMaxEventDepth = 16;
+
+// Decodes one line (without its newline). Returns kInvalidArgument saying what is wrong for a
+// line that is too long, not UTF-8, not a JSON object, nested too deeply, of an unknown kind, or
+// whose known fields have the wrong type. Never throws.
+Result<EventRecord> DecodeEvent(std::string_view line);
+
+// What entrenard stores in place of a line it could not decode: a `log` event saying which line
+// and why, without the line's bytes.
+EventRecord MalformedEvent(std::int64_t line_number, const Status& why);
+
+}  // namespace entrenar::run

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace entrenar::run {
+
+// Where each file of a run directory lies (DESIGN.md, "Run directory"). The one owner of the
+// layout: the worker writes it, entrenard and the CLI look into it through these names.
+// A plain value type.
+struct Layout {
+  explicit Layout(std::string dir) : root(std::move(dir)) {}
+
+  std::string root;
+  std::string Job() const { return root + "/job.yaml"; }  // the manifest entrenard ran
+  std::string Events() const { return root + "/events.jsonl"; }
+  std::string Summary() const { return root + "/summary.json"; }
+  std::string Logs() const { return root + "/logs"; }
+  std::string WorkerLog() const { return root + "/logs/worker.log"; }
+  std::string Checkpoints() const { return root + "/checkpoints"; }
+  std::string Checkpoint(std::int64_t step) const {
+    return Checkpoints() + "/" + CheckpointName(step);
+  }
+  // The file whose presence makes a checkpoint directory complete (written last).
+  static std::string CheckpointState(const std::string& checkpoint_dir) {
+    return checkpoint_dir + "/state.json";
+  }
+
+  // "step-N".
+  static std::string CheckpointName(std::int64_t step);
+  // N of "step-N" (digits only, no sign, no leading junk); nullopt for anything else.
+  static std::optional<std::int64_t> ParseCheckpointName(std::string_view name);
+};
+
+}  // namespace entrenar::run

@@ -1,0 +1,23 @@
+#include "entrenar/run/layout.h"
+
+#include <charconv>
+
+namespace entrenar::run {
+
+std::string Layout::CheckpointName(std::int64_t step) { return "step-" + std::to_string(step); }
+
+std::optional<std::int64_t> Layout::ParseCheckpointName(std::string_view name) {
+  constexpr std::string_view kPrefix = "step-";
+  if (name.substr(0, kPrefix.size()) != kPrefix || name.size() == kPrefix.size()) {
+    return std::nullopt;
+  }
+  const std::string_view digits = name.substr(kPrefix.size());
+  std::int64_t step = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), step);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits[0] == '-') {
+    return std::nullopt;
+  }
+  return step;
+}
+
+}  // namespace entrenar::run
