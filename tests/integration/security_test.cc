@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -54,6 +55,31 @@ std::string RootSecret(Daemon& d) {
   Write(path, "TOPSECRET-LINE-1\nTOPSECRET-LINE-2\nTOPSECRET-LINE-3\n");
   chmod(path.c_str(), 0600);
   return path;
+}
+
+// `argv` run as uid/gid 65534 with no other groups.
+std::vector<std::string> Nobody(std::vector<std::string> argv) {
+  argv.insert(argv.begin(),
+              {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+  return argv;
+}
+
+// uid 65534 opens `n` raw connections to the daemon and holds them for `seconds`; returns once
+// they are open (`runs` is a directory it may write in).
+std::unique_ptr<BackgroundProcess> HoldConnections(Daemon& d, const std::string& runs, int n,
+                                                   int seconds) {
+  const std::string ready = runs + "/ready";
+  fs::remove(ready);
+  auto hold = std::make_unique<BackgroundProcess>(
+      Nobody({"/usr/bin/python3", kHostile, "hold", d.socket(), std::to_string(n),
+              std::to_string(seconds), ready}),
+      d.dir.path + "/hold.out", d.dir.path + "/hold.err");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(fs::exists(ready));
+  return hold;
 }
 
 // Everything a user can see of a job: show, logs, checkpoints, metrics.
@@ -132,7 +158,8 @@ TEST_CASE("security: malformed event lines become notes, and scheduling and rest
            << "{\"kind\": \"metric\", \"values\": {\"a\": \"b\"}}\n"
            << "{\"text\": \"caf\xe9\"}\n"
            << "[1, 2, 3]\n"
-           << "{\"kind\": \"state\", \"text\": 7}\n";
+           << "{\"kind\": \"state\", \"text\": 7}\n"
+           << "{\"text\": \"" << std::string(100000, 'a') << "\"}\n";
   }
   // Another job starts on the free slot while the bad lines are being read.
   const std::int64_t other =
@@ -145,7 +172,7 @@ TEST_CASE("security: malformed event lines become notes, and scheduling and rest
       const std::string p = e["payload"].dump();
       if (p.find("of events.jsonl was ignored") != std::string::npos) ++notes;
     }
-    return notes == 6;
+    return notes == 7;
   };
   d.WaitFor(bad, has_note);
   // Killed and restarted, the daemon starts (it aborted at every start) and still serves.
@@ -184,6 +211,19 @@ TEST_CASE("security: a run directory belongs to one job", "[integration][securit
     dirs.insert(json::parse(r.out)["run_dir"].get<std::string>());
   }
   CHECK(dirs.size() == 4);
+}
+
+TEST_CASE("security: a huge job name is refused and `ls` keeps working for everyone",
+          "[integration][security]") {
+  Daemon d;
+  ProcessResult r = d.Cli({"submit", kIris, "--name", std::string(100000, 'n'), "--set",
+                           "output.dir=" + d.dir.path + "/runs/n"});
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Contains("a job's name is UTF-8 text of at most 256 bytes"));
+  d.Submit(kIris, {"training.epochs=1", "output.dir=" + d.dir.path + "/runs/ok"});
+  ProcessResult ls = d.Cli({"ls"});
+  CHECK(ls.exit_code == 0);
+  CHECK_THAT(ls.out, Catch::Contains("iris"));
 }
 
 TEST_CASE("security: priorities above the ceiling need an admin", "[integration][security]") {
@@ -286,34 +326,33 @@ TEST_CASE("security: FIFOs and devices in a run directory block nothing",
   d.WaitFor(next, [](const json& j) { return j["state"] == "SUCCEEDED"; });
 }
 
-TEST_CASE("security: followers are capped per user and accepting survives EMFILE",
+TEST_CASE("security: running out of descriptors does not stop entrenard accepting",
           "[integration][security]") {
   if (!CanBeNobody()) {
     WARN("not root: a second user is needed (uid 65534); skipped");
     return;
   }
-  // 64 descriptors in all: fewer than one user's connection cap, so the process runs out.
-  Daemon d(1, 30, {"--max-connections-per-user", "1000", "--max-followers-per-user", "3"},
-           {"/usr/bin/prlimit", "--nofile=64:64"});
+  // 48 descriptors in all, fewer than one user's connection cap (64): the process runs out.
+  Daemon d(1, 30, {}, {"/usr/bin/prlimit", "--nofile=48:48"});
   const std::string runs = OpenToNobody(d);
-  const std::string ready = runs + "/ready";
-  {
-    BackgroundProcess hold({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            "/usr/bin/python3", kHostile, "hold", d.socket(), "200", "3", ready},
-                           d.dir.path + "/hold.out", d.dir.path + "/hold.err");
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    REQUIRE(fs::exists(ready));
-    hold.Wait(10);  // it lets go after 3 s
-  }
-  // Accepting went on after the descriptors came back.
+  HoldConnections(d, runs, 100, 3)->Wait(10);  // it lets go after 3 s
+  // Accepting went on once the descriptors came back.
   ProcessResult devices = d.Cli({"devices"}, 30);
   CHECK(devices.exit_code == 0);
   CHECK_THAT(Slurp(d.dir.path + "/daemon.err"), Catch::Contains("accept: Too many open files"));
+  const std::int64_t id =
+      d.Submit(kIris, {"training.epochs=2", "output.dir=" + d.dir.path + "/runs/after"});
+  d.WaitFor(id, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+}
 
-  // Followers: three streams per user; the fourth is refused.
+TEST_CASE("security: a user may follow only so many event streams at once",
+          "[integration][security]") {
+  if (!CanBeNobody()) {
+    WARN("not root: a second user is needed (uid 65534); skipped");
+    return;
+  }
+  Daemon d(1, 30, {"--max-followers-per-user", "3"});
+  const std::string runs = OpenToNobody(d);
   const std::int64_t id = d.Submit(kDigits, With(kLongJob, "output.dir=" + runs + "/long"));
   d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
   ProcessResult follow =
@@ -327,6 +366,8 @@ TEST_CASE("security: followers are capped per user and accepting survives EMFILE
   for (std::string line; std::getline(lines, line);) answers.insert(line);
   CHECK(answers.count("OK") == 3);
   CHECK(answers.count("RESOURCE_EXHAUSTED") == 1);
+  // The admin (the daemon's user) is not capped.
+  CHECK(d.Cli({"logs", std::to_string(id)}).exit_code == 0);
   REQUIRE(d.Cli({"cancel", std::to_string(id), "--force"}).exit_code == 0);
 }
 
@@ -338,21 +379,13 @@ TEST_CASE("security: a user's connections past the cap are closed, others still 
   }
   Daemon d(1, 30, {"--max-connections-per-user", "8"});
   const std::string runs = OpenToNobody(d);
-  const std::string ready = runs + "/ready";
-  BackgroundProcess hold({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          "/usr/bin/python3", kHostile, "hold", d.socket(), "50", "20", ready},
-                         d.dir.path + "/hold.out", d.dir.path + "/hold.err");
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  REQUIRE(fs::exists(ready));
+  std::unique_ptr<BackgroundProcess> hold = HoldConnections(d, runs, 50, 20);
   // uid 65534 holds its eight: its next call is refused; root's are not.
   ProcessResult theirs = AsNobody(d, {"devices"});
   CHECK(theirs.exit_code != 0);
   CHECK(d.Cli({"devices"}).exit_code == 0);
-  hold.Signal(SIGKILL);
-  hold.Wait(10);
+  hold->Signal(SIGKILL);
+  hold->Wait(10);
   const auto again = std::chrono::steady_clock::now() + 30s;
   while (AsNobody(d, {"devices"}).exit_code != 0 && std::chrono::steady_clock::now() < again) {
     std::this_thread::sleep_for(50ms);

@@ -9,7 +9,6 @@ generated from proto/entrenar/v1/jobs.proto (not our client), and raw unix socke
 """
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,14 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def stubs():
-    folder = tempfile.mkdtemp()
-    subprocess.run(["protoc", "--proto_path=" + os.path.join(ROOT, "proto"),
-                    "--python_out=" + folder, "--grpc_out=" + folder,
-                    "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin",
-                    "entrenar/v1/jobs.proto"], check=True)
-    sys.path.insert(0, folder)
-    from entrenar.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402 (generated above)
-    return jobs_pb2, jobs_pb2_grpc
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    from python_client import load_stubs  # noqa: E402 (the example client's stub generation)
+    return load_stubs(tempfile.mkdtemp())
 
 
 def validate(sock, path):

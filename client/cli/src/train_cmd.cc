@@ -28,6 +28,7 @@
 #include "entrenar/monitor/tensorboard.h"
 #include "entrenar/registry/registry.h"
 #include "entrenar/report/reporter.h"
+#include "entrenar/run/event.h"
 
 #include "commands.h"
 #include "manifest_input.h"
@@ -223,15 +224,15 @@ class RunRecorder : public engine::EventSink {
   void WriteEvent(const engine::Event& e) {
     static constexpr const char* kKinds[] = {"log",        "metric", "validation",
                                              "checkpoint", "state",  "alert"};
-    ordered_json j = {{"kind", kKinds[static_cast<int>(e.kind)]},
-                      {"step", e.step},
-                      {"epoch", e.epoch},
-                      {"time", NowUtcIso()}};
-    if (!e.values.empty()) j["values"] = e.values;
-    if (!e.text.empty()) j["text"] = e.text;
-    for (const auto& [k, v] : e.fields) j[k] = v;
-    events_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
-            << std::flush;
+    run::EventFields f;
+    f.kind = kKinds[static_cast<int>(e.kind)];
+    f.step = e.step;
+    f.epoch = e.epoch;
+    f.time = NowUtcIso();
+    f.values = e.values;
+    f.text = e.text;
+    f.extra = e.fields;
+    events_ << run::EncodeEvent(f) << "\n" << std::flush;
     if (reporter_) reporter_->Notify();
   }
 

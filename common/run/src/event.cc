@@ -91,6 +91,15 @@ Result<EventRecord> DecodeEvent(std::string_view line) {
   return e;
 }
 
+std::string EncodeEvent(const EventFields& e) {
+  nlohmann::ordered_json j = {
+      {"kind", e.kind}, {"step", e.step}, {"epoch", e.epoch}, {"time", e.time}};
+  if (!e.values.empty()) j["values"] = e.values;
+  if (!e.text.empty()) j["text"] = e.text;
+  for (const auto& [k, v] : e.extra) j[k] = v;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 EventRecord MalformedEvent(std::int64_t line_number, const Status& why) {
   EventRecord e;
   e.kind = "log";

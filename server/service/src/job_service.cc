@@ -439,7 +439,7 @@ grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::Stream
   while (!ctx->IsCancelled()) {
     std::optional<std::vector<store::Event>> events = hub_.Read(id, after, 500);
     if (!events) {
-      Result<std::vector<store::Event>> stored = store_.Events(id, after, 500);
+      Result<std::vector<store::Event>> stored = store_.Events(id, after, 128);
       if (!stored.ok()) return FromStatus(stored.status());
       events = std::move(stored).value();
     }

@@ -15,6 +15,9 @@ std::optional<JobState> StateOf(const Event& e) {
   return ParseState(std::string_view(e.payload).substr(start, e.payload.find('"', start) - start));
 }
 
+constexpr std::size_t kMaxBytesPerJob = 16 << 20;
+constexpr std::size_t kMaxReadBytes = 4 << 20;
+
 }  // namespace
 
 EventHub::EventHub(std::size_t per_job, std::size_t max_jobs)
@@ -25,9 +28,16 @@ void EventHub::Publish(const std::vector<Event>& events) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Event& e : events) {
       Ring& r = jobs_[e.job_id];
-      if (!r.events.empty() && r.events.back().seq + 1 != e.seq) r.events.clear();  // a gap
+      if (!r.events.empty() && r.events.back().seq + 1 != e.seq) {  // a gap
+        r.events.clear();
+        r.bytes = 0;
+      }
       r.events.push_back(e);
-      if (r.events.size() > per_job_) r.events.pop_front();
+      r.bytes += e.payload.size();
+      while (r.events.size() > 1 && (r.events.size() > per_job_ || r.bytes > kMaxBytesPerJob)) {
+        r.bytes -= r.events.front().payload.size();
+        r.events.pop_front();
+      }
       if (const std::optional<JobState> s = StateOf(e)) r.ended = IsTerminal(*s);
       r.used = ++clock_;
     }
@@ -54,9 +64,11 @@ std::optional<std::vector<Event>> EventHub::Read(std::int64_t job, std::int64_t 
   const std::int64_t first = events.front().seq;
   if (after < first - 1 || after > events.back().seq) return std::nullopt;
   std::vector<Event> out;
-  for (auto e = events.begin() + (after - first + 1); e != events.end() && out.size() < limit;
-       ++e) {
+  std::size_t bytes = 0;
+  for (auto e = events.begin() + (after - first + 1);
+       e != events.end() && out.size() < limit && (out.empty() || bytes < kMaxReadBytes); ++e) {
     out.push_back(*e);
+    bytes += e->payload.size();
   }
   return out;
 }

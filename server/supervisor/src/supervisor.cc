@@ -114,7 +114,11 @@ Supervisor::Supervisor(store::Store& store, Config config)
 Supervisor::~Supervisor() { Stop(); }
 
 void Supervisor::Start() {
-  Adopt();
+  try {
+    Adopt();
+  } catch (const std::exception& e) {  // never: but a daemon that cannot adopt still serves
+    spdlog::error("adopting workers: {}", e.what());
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -239,7 +243,7 @@ void Supervisor::Adopt() {
         spdlog::info("adopted the worker of job {} (pid {})", job.id, job.pid);
         continue;
       }
-      ImportFile(job.id);
+      NoteReadError(job.id, ImportFile(job.id));
       (void)store_.SetWorker(job.id, 0);
       if (store_
               .Transition(job.id, JobState::kInterrupted,
@@ -354,15 +358,28 @@ store::Event ToStored(std::int64_t line_number, std::string_view line) {
   return e;
 }
 
+// The offset just past the first newline at or after `from` in the owner's file, looking at most
+// 64 MiB ahead; nullopt when there is none yet.
+std::optional<std::int64_t> LineEnd(const run::Owner& owner, const std::string& path,
+                                    std::int64_t from, std::size_t chunk) {
+  for (int k = 0; k < 1024; ++k) {
+    const Result<std::string> more = run::ReadAsOwner(owner, path, from, chunk);
+    if (!more.ok() || more->empty()) return std::nullopt;
+    const std::size_t nl = more->find('\n');
+    if (nl != std::string::npos) return from + static_cast<std::int64_t>(nl) + 1;
+    from += static_cast<std::int64_t>(more->size());
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // Reads the complete lines of job `id`'s events.jsonl after the stored offset, as the job's owner
-// (a worker that ended before it sent them). At most 64 MiB per call; an error is stored as an
-// event of the job, once.
-std::int64_t Supervisor::ImportFile(std::int64_t id) {
+// (a worker that ended before it sent them). At most 64 MiB per call.
+Status Supervisor::ImportFile(std::int64_t id) {
   std::lock_guard<std::mutex> lock(import_mu_);
   const Result<Job> job = store_.GetJob(id);
-  if (!job.ok()) return 0;
+  if (!job.ok()) return OkStatus();
   const run::Owner owner = OwnerOf(*job);
   const std::string path = run::Layout(job->spec.run_dir).Events();
   std::int64_t offset = std::max<std::int64_t>(0, job->events_offset);
@@ -384,7 +401,14 @@ std::int64_t Supervisor::ImportFile(std::int64_t id) {
     std::size_t end = data->rfind('\n');
     if (end == std::string::npos) {
       if (data->size() < kChunk) break;  // a line being written
-      end = data->size() - 1;            // a line too long to be an event: skip this much of it
+      // A line longer than any event: one note for it, once its end is there.
+      const std::optional<std::int64_t> after = LineEnd(owner, path, offset + kChunk, kChunk);
+      if (!after) break;
+      offset = *after;
+      const Result<std::int64_t> seq =
+          store_.ImportEvents(id, {ToStored(++line_number, *data)}, offset);
+      if (!seq.ok()) return OkStatus();
+      continue;
     }
     std::vector<store::Event> events;
     std::size_t start = 0;
@@ -398,10 +422,18 @@ std::int64_t Supervisor::ImportFile(std::int64_t id) {
     const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
     if (!seq.ok()) {
       spdlog::error("job {}: importing events: {}", id, seq.status().message());
-      return job->events_offset;
+      return OkStatus();  // the daemon's own trouble, not the run's: logged, not noted
     }
   }
-  return offset;
+  return OkStatus();
+}
+
+void Supervisor::NoteReadError(std::int64_t id, const Status& read) {
+  if (read.ok()) return;
+  const std::string text = "entrenard: " + read.message();
+  const std::string payload = nlohmann::json{{"kind", "log"}, {"text", text}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  (void)store_.AppendEvents(id, {store::Event{id, 0, "log", 0, payload, NowUtcIso()}});
 }
 
 Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64_t first_seq,
@@ -442,8 +474,18 @@ void Supervisor::Reap() {
     running = workers_;
   }
   for (auto& [id, w] : running) {
-    // A running worker's events arrive over WorkerService (Receive); its file is read only
-    // after it ended, for what it did not get to send.
+    // A running worker's events arrive over WorkerService (Receive). Its file is read (as its
+    // owner) after it ended, for what it did not get to send, and every few seconds meanwhile,
+    // in case its stream cannot reach us: the store keeps each line once either way.
+    if (std::chrono::steady_clock::now() - w.looked > std::chrono::seconds(5)) {
+      const Status read = ImportFile(id);
+      if (!w.read_error_noted) NoteReadError(id, read);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = workers_.find(id); it != workers_.end()) {
+        it->second.looked = std::chrono::steady_clock::now();
+        it->second.read_error_noted = it->second.read_error_noted || !read.ok();
+      }
+    }
     int status = 0;
     bool exited = false;
     if (w.child) {
@@ -454,13 +496,17 @@ void Supervisor::Reap() {
     if (!exited) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = workers_.find(id);
+      const auto now = std::chrono::steady_clock::now();
       if (it != workers_.end() && it->second.term_sent != std::chrono::steady_clock::time_point{} &&
-          std::chrono::steady_clock::now() - it->second.term_sent > config_.grace) {
-        kill(-static_cast<pid_t>(w.pid), SIGKILL);
+          now - it->second.term_sent > config_.grace &&
+          now - it->second.kill_sent > std::chrono::seconds(1)) {
+        kill(-static_cast<pid_t>(w.pid), SIGKILL);  // once a second until it is gone
+        it->second.kill_sent = now;
       }
       continue;
     }
-    ImportFile(id);  // what the worker wrote and did not get to send
+    const Status read = ImportFile(id);  // what the worker wrote and did not get to send
+    if (!w.read_error_noted) NoteReadError(id, read);
     Finish(id, w, w.child, status);
   }
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -44,6 +45,27 @@ TEST_CASE("A well-formed event line decodes with its kind, step and time", "[uni
   const Result<EventRecord> bare = DecodeEvent(R"({"text":"hello"})");
   REQUIRE(bare.ok());
   CHECK(bare->kind == "log");
+}
+
+TEST_CASE("What the worker encodes, the daemon decodes, with every field", "[unit][run]") {
+  EventFields f;
+  f.kind = "alert";
+  f.step = 12;
+  f.epoch = 2;
+  f.time = "2026-12-02T07:00:00Z";
+  f.values = {{"train_loss", 0.25}, {"bad", std::nan("")}};
+  f.text = "loss spiked caf\xe9";  // not UTF-8: replaced, the line stays decodable
+  f.extra = {{"condition", "spike(train_loss)"}, {"action", "warn"}};
+  const std::string line = EncodeEvent(f);
+  const Result<EventRecord> e = DecodeEvent(line);
+  REQUIRE(e.ok());
+  CHECK(e->kind == "alert");
+  CHECK(e->step == 12);
+  CHECK(e->time == f.time);
+  CHECK_THAT(line, Catch::Contains("\"condition\":\"spike(train_loss)\""));
+  CHECK_THAT(line, Catch::Contains("\"bad\":null"));
+  CHECK_THAT(line, Catch::Contains("caf\xef\xbf\xbd"));
+  CHECK(line.find('\n') == std::string::npos);
 }
 
 TEST_CASE("Malformed event lines are errors saying why, never exceptions", "[unit][run]") {

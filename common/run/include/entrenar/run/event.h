@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -20,8 +21,23 @@ struct EventRecord {
   std::string payload;  // the whole line: a JSON object with the fields above well typed
 };
 
+// One event as the worker writes it: the engine's event and when it happened.
+struct EventFields {
+  std::string kind = "log";  // one of the kinds above
+  std::int64_t step = 0;
+  std::int64_t epoch = 0;
+  std::string time;                          // UTC ISO-8601
+  std::map<std::string, double> values;      // metric and validation (NaN is written null)
+  std::string text;                          // a log line, a state, a checkpoint, an alert
+  std::map<std::string, std::string> extra;  // more fields (an alert's condition, action)
+};
+
+// The one encoding: the line (without its newline) for `e`, which DecodeEvent reads back.
+// Bytes that are not UTF-8 in a text are replaced (U+FFFD).
+std::string EncodeEvent(const EventFields& e);
+
 // Bounds on one line: bytes, and nesting of arrays and objects.
-inline constexpr std::size_t kMaxEventBytes = 256 << 10;
+inline constexpr std::size_t kMaxEventBytes = 64 << 10;
 inline constexpr int kMaxEventDepth = 16;
 
 // Decodes one line (without its newline). Returns kInvalidArgument saying what is wrong for a

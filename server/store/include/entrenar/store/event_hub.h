@@ -16,7 +16,9 @@ namespace entrenar::store {
 // The recent events of each job in memory, so that any number of followers get new events
 // without a database read each: the store publishes every committed event here (its observer),
 // and a follower whose position has fallen out of memory reads the store instead. Nothing
-// here ever waits on a follower.
+// here ever waits on a follower. Memory is bounded: per job `per_job` events and 16 MiB of
+// payload, `max_jobs` jobs; a Read returns at most 4 MiB of payload.
+// Thread-safe: mu_ guards jobs_ and clock_; published_ wakes waiting followers.
 class EventHub {
  public:
   explicit EventHub(std::size_t per_job = 4096, std::size_t max_jobs = 256);
@@ -34,6 +36,7 @@ class EventHub {
  private:
   struct Ring {
     std::deque<Event> events;  // contiguous seqs, the newest last
+    std::size_t bytes = 0;     // payload bytes held
     bool ended = false;        // its last state event is a terminal state
     std::uint64_t used = 0;    // for eviction: the least recently published-to goes first
   };

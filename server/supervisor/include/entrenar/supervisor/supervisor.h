@@ -81,6 +81,9 @@ class Supervisor {
     bool child = true;      // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     std::chrono::steady_clock::time_point term_sent{};
+    std::chrono::steady_clock::time_point kill_sent{};  // the last SIGKILL after the grace
+    std::chrono::steady_clock::time_point looked{};     // the last look at its events file
+    bool read_error_noted = false;  // its events file could not be read, and the job says so
   };
 
   void Loop();
@@ -90,8 +93,11 @@ class Supervisor {
   // The plan for the queue as it is now (`queued` in store order).
   std::vector<Decision> Plan(const std::vector<store::Job>& queued);
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
-  // Imports the complete new lines of the job's events.jsonl; returns the offset after them.
-  std::int64_t ImportFile(std::int64_t id);
+  // Imports the complete new lines of the job's events.jsonl (as its owner). Returns why the
+  // file could not be read (a symlink, a FIFO, no permission), OK when it could or is absent.
+  Status ImportFile(std::int64_t id);
+  // Stores `read`'s reason as a log event of job `id` (nothing when it is OK).
+  void NoteReadError(std::int64_t id, const Status& read);
   void Reap();
   void Finish(std::int64_t id, Worker& w, bool exited, int status);
   void Purge();  // retention
