@@ -146,8 +146,8 @@ int main(int argc, char** argv) {
     Daemon d(bin_dir, self, tmp + "/a", "1");
     unsetenv("BENCH_HOLD_SECONDS");
     std::printf("idle RSS                      %6.1f MiB   (goal < 30)\n", d.RssMiB());
-    // Submit throughput: 8 client threads.
-    const auto req = Request(source + "/examples/iris.yaml", tmp + "/a/runs");
+    // Submit throughput: 8 client threads; each job gets a directory of its own.
+    const auto req = Request(source + "/examples/iris.yaml", tmp + "/a/runs/{{ timestamp }}");
     std::atomic<int> next{0}, failed{0};
     const auto start = Clock::now();
     std::vector<std::thread> threads;

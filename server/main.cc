@@ -190,7 +190,7 @@ int Run(const entrenar::config::Daemon& flags) {
   config.allow_custom_callbacks = flags.allow_custom_callbacks;
   entrenar::service::JobService service(
       **store, hub, supervisor, config,
-      [&peers](grpc::ServerContext* ctx) -> std::optional<Caller> {
+      [&peers](grpc::ServerContextBase* ctx) -> std::optional<Caller> {
         if (std::optional<Caller> c = peers.Find(ctx->peer())) return c;
         return entrenar::service::TokenCaller(*ctx);
       });

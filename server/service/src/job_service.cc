@@ -16,6 +16,8 @@
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
 
+#include "event_stream.h"
+
 namespace entrenar::service {
 namespace {
 
@@ -90,9 +92,12 @@ JobService::JobService(store::Store& store, store::EventHub& hub,
       hub_(hub),
       supervisor_(supervisor),
       config_(std::move(config)),
-      peer_uid_(std::move(peer_uid)) {}
+      peer_uid_(std::move(peer_uid)),
+      pump_(std::make_unique<FollowerPump>(hub)) {}
 
-grpc::Status JobService::Identify(grpc::ServerContext* ctx, service::Caller* caller) const {
+JobService::~JobService() = default;
+
+grpc::Status JobService::Identify(grpc::ServerContextBase* ctx, service::Caller* caller) const {
   const std::optional<service::Caller> found = peer_uid_(ctx);
   if (!found) return {StatusCode::PERMISSION_DENIED, "cannot tell who is calling"};
   *caller = *found;
@@ -210,8 +215,6 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   if (src.working_dir().empty() || src.working_dir()[0] != '/') {
     return {StatusCode::INVALID_ARGUMENT, "manifest.working_dir must be an absolute path"};
   }
-  // One submission at a time from here to the insert: two cannot both find a directory free.
-  std::lock_guard<std::mutex> lock(submit_mu_);
   manifest::LoadResult r = Load(src, UniqueTimestamp());
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
@@ -268,6 +271,8 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   spec.run_dir =
       (out.is_absolute() ? out : fs::path(src.working_dir()) / out).lexically_normal().string();
   while (spec.run_dir.size() > 1 && spec.run_dir.back() == '/') spec.run_dir.pop_back();
+  // One submission at a time from the check to the insert: two cannot both find it free.
+  std::lock_guard<std::mutex> lock(submit_mu_);
   if (grpc::Status s = RunDirFree(spec.run_dir, caller); !s.ok()) return s;
   const Result<std::int64_t> id = store_.CreateJob(spec);
   if (!id.ok()) return FromStatus(id.status());
@@ -302,6 +307,7 @@ grpc::Status JobService::RunDirFree(const std::string& run_dir,
 }
 
 std::string JobService::UniqueTimestamp() {
+  std::lock_guard<std::mutex> lock(timestamp_mu_);
   auto now =
       std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   if (now <= last_timestamp_)
@@ -404,61 +410,54 @@ grpc::Status JobService::ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJob
 bool JobService::StreamComplete(std::int64_t id, std::int64_t after) {
   if (const std::optional<bool> known = hub_.Complete(id, after)) return *known;
   const Result<store::Job> job = store_.GetJob(id);
-  return job.ok() && store::IsTerminal(job->state) && store_.LastSeq(id).value() <= after;
+  if (!job.ok() || !store::IsTerminal(job->state)) return false;
+  const Result<std::int64_t> last = store_.LastSeq(id);
+  return last.ok() && *last <= after;
 }
 
-// Replays from the store or, for recent events, from memory (EventHub); then follows live.
-grpc::Status JobService::StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
-                                      grpc::ServerWriter<v1::Event>* writer) {
+namespace {
+
+// A StreamEvents call refused before it streams anything.
+class Refusal final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  explicit Refusal(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+// Replays from the store or, for recent events, from memory (EventHub); then follows live
+// (EventStream, woken by the FollowerPump).
+grpc::ServerWriteReactor<v1::Event>* JobService::StreamEvents(grpc::CallbackServerContext* ctx,
+                                                              const v1::StreamEventsRequest* req) {
   const std::int64_t id = req->job_id();
-  if (!store_.GetJob(id).ok()) return {StatusCode::NOT_FOUND, "no job " + std::to_string(id)};
-  // Each follower holds a thread while it streams: a user may hold only so many.
+  if (!store_.GetJob(id).ok()) {
+    return new Refusal({StatusCode::NOT_FOUND, "no job " + std::to_string(id)});
+  }
+  // A follower costs memory while it streams: a user may hold only so many.
   service::Caller caller{UINT32_MAX, UINT32_MAX};  // unknown callers share one allowance
   if (std::optional<Caller> c = peer_uid_(ctx)) caller = *c;
   const bool admin = config_.admins.count(caller.uid) > 0;
   {
     std::lock_guard<std::mutex> lock(follow_mu_);
     if (!admin && followers_[caller.uid] >= config_.max_followers_per_user) {
-      return {StatusCode::RESOURCE_EXHAUSTED,
-              "uid " + std::to_string(caller.uid) + " already follows " +
-                  std::to_string(config_.max_followers_per_user) +
-                  " event streams, the most one user may (`max_followers_per_user` in "
-                  "entrenard.yaml); end one first"};
+      return new Refusal({StatusCode::RESOURCE_EXHAUSTED,
+                          "uid " + std::to_string(caller.uid) + " already follows " +
+                              std::to_string(config_.max_followers_per_user) +
+                              " event streams, the most one user may (`max_followers_per_user` in "
+                              "entrenard.yaml); end one first"});
     }
     ++followers_[caller.uid];
   }
-  struct Release {
-    JobService* self;
-    std::uint32_t uid;
-    ~Release() {
-      std::lock_guard<std::mutex> lock(self->follow_mu_);
-      if (--self->followers_[uid] == 0) self->followers_.erase(uid);
-    }
-  } release{this, caller.uid};
-  std::int64_t after = req->after_seq();
-  while (!ctx->IsCancelled()) {
-    std::optional<std::vector<store::Event>> events = hub_.Read(id, after, 500);
-    if (!events) {
-      Result<std::vector<store::Event>> stored = store_.Events(id, after, 128);
-      if (!stored.ok()) return FromStatus(stored.status());
-      events = std::move(stored).value();
-    }
-    for (const store::Event& e : *events) {
-      v1::Event out;
-      out.set_job_id(e.job_id);
-      out.set_seq(e.seq);
-      out.set_kind(e.kind);
-      out.set_step(e.step);
-      out.set_payload_json(e.payload);
-      out.set_time(e.time);
-      if (!writer->Write(out)) return grpc::Status::OK;  // the follower went away
-      after = e.seq;
-    }
-    if (!events->empty()) continue;
-    if (!req->follow() || StreamComplete(id, after)) return grpc::Status::OK;
-    hub_.Wait(id, after, std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
-  }
-  return {StatusCode::CANCELLED, "the follower went away"};
+  auto* stream = new EventStream(
+      store_, hub_, *pump_, id, req->after_seq(), req->follow(),
+      [this](std::int64_t job, std::int64_t after) { return StreamComplete(job, after); },
+      [this, uid = caller.uid] {
+        std::lock_guard<std::mutex> lock(follow_mu_);
+        if (--followers_[uid] == 0) followers_.erase(uid);
+      });
+  stream->Next();
+  return stream;
 }
 
 grpc::Status JobService::GetMetrics(grpc::ServerContext*, const v1::GetMetricsRequest* req,

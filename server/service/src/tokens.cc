@@ -83,7 +83,7 @@ grpc::Status TokenAuth::Process(const InputMetadata& metadata, grpc::AuthContext
   return grpc::Status::OK;
 }
 
-std::optional<Caller> TokenCaller(const grpc::ServerContext& ctx) {
+std::optional<Caller> TokenCaller(const grpc::ServerContextBase& ctx) {
   const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (!auth) return std::nullopt;
   const auto uid = auth->FindPropertyValues(kUid);

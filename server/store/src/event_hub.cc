@@ -80,6 +80,19 @@ std::optional<bool> EventHub::Complete(std::int64_t job, std::int64_t after) {
   return it->second.ended && after >= it->second.events.back().seq;
 }
 
+std::uint64_t EventHub::Generation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return clock_;
+}
+
+void EventHub::WaitForChange(std::uint64_t generation,
+                             std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  published_.wait_until(lock, deadline, [&] { return clock_ != generation; });
+}
+
+void EventHub::WakeAll() { published_.notify_all(); }
+
 void EventHub::Wait(std::int64_t job, std::int64_t after,
                     std::chrono::steady_clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,15 +30,21 @@ struct ServiceConfig {
 
 // The caller behind a request (the peer's credentials on our unix socket, a bearer token's
 // user on TCP), or nullopt when unknown.
-using PeerUid = std::function<std::optional<Caller>(grpc::ServerContext* ctx)>;
+using PeerUid = std::function<std::optional<Caller>(grpc::ServerContextBase* ctx)>;
+
+class FollowerPump;
 
 // The public API (proto/entrenar/v1/jobs.proto) over the store and the supervisor. Adapters
 // only: requests are checked and turned into store and supervisor calls.
-// Thread-safe: gRPC calls it from many threads; submit_mu_ and follow_mu_ say what they guard.
-class JobService final : public entrenar::v1::JobService::Service {
+// Thread-safe: gRPC calls it from many threads; submit_mu_, timestamp_mu_ and follow_mu_ say what
+// they guard. StreamEvents uses the callback API (a follower holds no thread; see
+// src/event_stream.h), the other calls the synchronous one.
+class JobService final : public entrenar::v1::JobService::WithCallbackMethod_StreamEvents<
+                             entrenar::v1::JobService::Service> {
  public:
   JobService(store::Store& store, store::EventHub& hub, supervisor::Supervisor& supervisor,
              ServiceConfig config, PeerUid peer_uid);
+  ~JobService() override;
 
   grpc::Status Validate(grpc::ServerContext* ctx, const v1::ValidateRequest* req,
                         v1::ValidateResponse* resp) override;
@@ -51,8 +58,8 @@ class JobService final : public entrenar::v1::JobService::Service {
                          v1::CancelJobResponse* resp) override;
   grpc::Status ResumeJob(grpc::ServerContext* ctx, const v1::ResumeJobRequest* req,
                          v1::ResumeJobResponse* resp) override;
-  grpc::Status StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
-                            grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::ServerWriteReactor<v1::Event>* StreamEvents(grpc::CallbackServerContext* ctx,
+                                                    const v1::StreamEventsRequest* req) override;
   grpc::Status GetMetrics(grpc::ServerContext* ctx, const v1::GetMetricsRequest* req,
                           v1::GetMetricsResponse* resp) override;
   grpc::Status ListCheckpoints(grpc::ServerContext* ctx, const v1::ListCheckpointsRequest* req,
@@ -62,7 +69,7 @@ class JobService final : public entrenar::v1::JobService::Service {
 
  private:
   // The caller, or PERMISSION_DENIED when it cannot be known.
-  grpc::Status Identify(grpc::ServerContext* ctx, service::Caller* caller) const;
+  grpc::Status Identify(grpc::ServerContextBase* ctx, service::Caller* caller) const;
   // A submission naming its devices: their kind and the list, or why not.
   grpc::Status Pinned(const v1::SubmitRequest& req, std::string* kind, std::string* pinned) const;
   // Which devices a job needs (model.device and --devices), or why it could never start.
@@ -89,11 +96,13 @@ class JobService final : public entrenar::v1::JobService::Service {
   ServiceConfig config_;
   PeerUid peer_uid_;
   // Guards the check that a run directory is free and the job's creation (one Submit at a
-  // time from the check to the insert), and last_timestamp_.
+  // time from the check to the insert).
   std::mutex submit_mu_;
+  std::mutex timestamp_mu_;  // guards last_timestamp_
   std::chrono::system_clock::time_point last_timestamp_{};
   std::mutex follow_mu_;                             // guards followers_
   std::map<std::uint32_t, std::int64_t> followers_;  // open StreamEvents calls per uid
+  std::unique_ptr<FollowerPump> pump_;               // wakes followers waiting for events
 };
 
 }  // namespace entrenar::service

@@ -47,6 +47,6 @@ class TokenAuth final : public grpc::AuthMetadataProcessor {
 };
 
 // The caller a TokenAuth recorded for this call, if any.
-std::optional<Caller> TokenCaller(const grpc::ServerContext& ctx);
+std::optional<Caller> TokenCaller(const grpc::ServerContextBase& ctx);
 
 }  // namespace entrenar::service

@@ -30,6 +30,12 @@ class EventHub {
   std::optional<std::vector<Event>> Read(std::int64_t job, std::int64_t after, std::size_t limit);
   // Whether `job` has ended and `after` is its last event; nullopt when not known here.
   std::optional<bool> Complete(std::int64_t job, std::int64_t after);
+  // A number that changes whenever events are published.
+  std::uint64_t Generation();
+  // Returns when Generation() is no longer `generation`, or `deadline` passed.
+  void WaitForChange(std::uint64_t generation, std::chrono::steady_clock::time_point deadline);
+  // Wakes every waiter (shutting down).
+  void WakeAll();
   // Returns when `job` has an event after `after`, has ended, or `deadline` passed.
   void Wait(std::int64_t job, std::int64_t after, std::chrono::steady_clock::time_point deadline);
 
@@ -46,7 +52,7 @@ class EventHub {
   std::mutex mu_;
   std::condition_variable published_;
   std::map<std::int64_t, Ring> jobs_;
-  std::uint64_t clock_ = 0;
+  std::uint64_t clock_ = 0;  // also the generation: it grows with every event published
 };
 
 }  // namespace entrenar::store
