@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace entrenar {
 
@@ -130,6 +131,19 @@ std::string SanitizeUtf8(std::string_view s) {
     s.remove_prefix(bad + 1);
   }
   return out;
+}
+
+std::optional<Utf8Error> FirstUtf8Error(std::string_view text) {
+  const std::size_t bad = FindInvalidUtf8(text);
+  if (bad == std::string_view::npos) return std::nullopt;
+  const std::size_t line_start = bad == 0 ? std::string_view::npos : text.rfind('\n', bad - 1);
+  Utf8Error e;
+  e.column = static_cast<int>(line_start == std::string_view::npos ? bad + 1 : bad - line_start);
+  e.line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
+  e.byte = byte;
+  return e;
 }
 
 }  // namespace entrenar

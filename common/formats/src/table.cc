@@ -170,15 +170,10 @@ namespace {
 // A table's text must be UTF-8 (its labels and names reach JSON files and the daemon): the first
 // byte that is not is an error naming its line and column, found before any row is read.
 Status CheckUtf8(std::string_view text, const std::string& file) {
-  const std::size_t bad = FindInvalidUtf8(text);
-  if (bad == std::string_view::npos) return OkStatus();
-  const std::size_t line_start = bad == 0 ? std::string_view::npos : text.rfind('\n', bad - 1);
-  const std::size_t column = line_start == std::string_view::npos ? bad + 1 : bad - line_start;
-  const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
-  char byte[8];
-  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
-  return Bad(file, line,
-             "column " + std::to_string(column) + ": byte " + byte +
+  const std::optional<Utf8Error> bad = FirstUtf8Error(text);
+  if (!bad) return OkStatus();
+  return Bad(file, bad->line,
+             "column " + std::to_string(bad->column) + ": byte " + bad->byte +
                  " is not UTF-8 text; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)");
 }
 

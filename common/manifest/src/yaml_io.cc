@@ -138,20 +138,13 @@ Node ParseYaml(const std::string& text, const std::string& file, std::vector<Dia
                       {"keep data out of the manifest: name files in `data.*` instead"}});
     return Node::Null(Location{file, 1, 1});
   }
-  if (const std::size_t bad = FindInvalidUtf8(text); bad != std::string::npos) {
-    const std::size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-    const std::size_t col =
-        line_start == std::string::npos || bad == 0 ? bad : bad - line_start - 1;
-    const int line =
-        1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
-    char byte[8];
-    std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(text[bad]));
-    diags->push_back({Severity::kError,
-                      "",
-                      Location{file, line, static_cast<int>(col) + 1},
-                      std::string("the manifest is not UTF-8 text: byte ") + byte +
-                          " does not begin a UTF-8 character",
-                      {"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"}});
+  if (const std::optional<Utf8Error> bad = FirstUtf8Error(text)) {
+    diags->push_back(
+        {Severity::kError,
+         "",
+         Location{file, bad->line, bad->column},
+         "the manifest is not UTF-8 text: byte " + bad->byte + " does not begin a UTF-8 character",
+         {"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"}});
     return Node::Null(Location{file, 1, 1});
   }
   std::vector<YAML::Node> docs;

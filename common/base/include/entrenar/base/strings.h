@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,16 @@ bool StartsWith(std::string_view s, std::string_view prefix);
 // The offset of the first byte that is not part of well-formed UTF-8 (overlong forms,
 // surrogates and code points past U+10FFFF included), or npos when all of `s` is UTF-8.
 std::size_t FindInvalidUtf8(std::string_view s);
+// Where the first byte that is not UTF-8 lies in a text: 1-based line and column (in bytes), and
+// the byte written as "0xE9".
+struct Utf8Error {
+  int line = 0;
+  int column = 0;
+  std::string byte;
+};
+// nullopt when all of `text` is UTF-8.
+std::optional<Utf8Error> FirstUtf8Error(std::string_view text);
+
 // `s` with every byte that is not part of well-formed UTF-8 replaced by U+FFFD.
 std::string SanitizeUtf8(std::string_view s);
 inline bool IsValidUtf8(std::string_view s) { return FindInvalidUtf8(s) == std::string_view::npos; }
