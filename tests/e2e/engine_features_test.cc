@@ -335,6 +335,9 @@ TEST_CASE("train: an alert halts a diverging run after a checkpoint, once", "[e2
   CHECK(r.exit_code == 6);
   const json s = Summary(run);
   CHECK(s["halted"] == true);
+  CHECK(s["ended"]["reason"] == "alert");
+  CHECK(s["ended"]["message"].get<std::string>().rfind(
+            "halted by an alert: the loss is diverging (step ", 0) == 0);
   REQUIRE(s["alerts"].size() == 1);  // the never-true rule never fires
   const json& alert = s["alerts"][0];
   CHECK(alert["condition"] == "loss > 10");

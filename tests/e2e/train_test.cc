@@ -210,6 +210,20 @@ TEST_CASE("train: Ctrl-C stops after a step, saves a checkpoint, and the run res
   CHECK(fs::exists(run + "/checkpoints/step-" + std::to_string(steps) + "/state.json"));
   CHECK(fs::exists(run + "/model.safetensors"));
   CHECK(LossByStep(run + "/metrics.jsonl").size() == static_cast<std::size_t>(steps));
+  CHECK(summary["ended"]["reason"] == "stopped");
+  // The run resumes from that checkpoint: three more steps, after the stopped one.
+  const std::string resumed = dir.path + "/resumed";
+  ProcessResult again =
+      Train({kSource + "/examples/digits.yaml", "--set",
+             "training.max_steps=" + std::to_string(steps + 3), "--set",
+             "training.early_stopping.enabled=false", "--resume",
+             run + "/checkpoints/step-" + std::to_string(steps), "--output", resumed});
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  const std::map<std::int64_t, double> more = LossByStep(resumed + "/metrics.jsonl");
+  REQUIRE(more.size() == 3);
+  CHECK(more.begin()->first == steps + 1);
+  CHECK(nlohmann::json::parse(Slurp(resumed + "/summary.json"))["steps"] == steps + 3);
 }
 
 nlohmann::json ReadWeights(const std::string& path) {
@@ -219,6 +233,150 @@ nlohmann::json ReadWeights(const std::string& path) {
   nlohmann::json w = nlohmann::json::parse(py.out);
   w.erase("__metadata__");
   return w;
+}
+
+// A manifest of `rows` digits in train.csv and val.csv (explicit files), batches of 32 with the
+// last partial batch dropped, two batches accumulated per step.
+std::string HundredRows(const std::string& dir, int rows) {
+  std::ifstream in(kSource + "/examples/data/digits.csv");
+  std::ofstream out(dir + "/train.csv");
+  std::string line;
+  for (int i = 0; i <= rows && std::getline(in, line); ++i) out << line << "\n";
+  out.close();
+  fs::copy_file(dir + "/train.csv", dir + "/val.csv");
+  const std::string file = dir + "/m.yaml";
+  std::ofstream(file) << "entrenar: \"1.0\"\nname: h\nversion: \"1\"\nseed: 1\n"
+                         "data:\n  train: train.csv\n  val: val.csv\n  target: label\n"
+                         "  loader: {batch_size: 32, drop_last: true}\n"
+                         "model:\n  architecture:\n    type: sequential\n    layers:\n"
+                         "      - linear: {in_features: 64, out_features: 10}\n"
+                         "training:\n  epochs: 3\n  gradient: {accumulation_steps: 2}\n"
+                         "output:\n  dir: run\n";
+  return file;
+}
+
+TEST_CASE("plan agrees with training: split sizes, steps and parameters", "[e2e]") {
+  TempDir dir;
+  // A stratified 0.7 / 0.1 / 0.2 split: each class rounds on its own.
+  const std::vector<std::string> split = {kSource + "/examples/digits.yaml", "--set",
+                                          "data.split={train: 0.7, val: 0.1, test: 0.2, "
+                                          "stratify: label}"};
+  std::vector<std::string> plan_args = {"plan"};
+  plan_args.insert(plan_args.end(), split.begin(), split.end());
+  ProcessResult plan = RunProcess(
+      [&] {
+        std::vector<std::string> a = plan_args;
+        a.insert(a.begin(), entrenar::testing::EntrenarBinary());
+        return a;
+      }(),
+      "", 60);
+  INFO(plan.err);
+  REQUIRE(plan.exit_code == 0);
+  std::vector<std::string> dry = split;
+  dry.push_back("--dry-run");
+  ProcessResult trained = Train(dry);
+  REQUIRE(trained.exit_code == 0);
+  CHECK(trained.out.find("data:         1266 train / 176 val / 355 test rows") !=
+        std::string::npos);
+  CHECK(plan.out.find("train 0.7 / val 0.1 / test 0.2 = 1,266 / 176 / 355 rows") !=
+        std::string::npos);
+  CHECK(plan.out.find("40 epochs × 20 steps = 800 steps") != std::string::npos);
+  CHECK(trained.out.find("steps:        20 per epoch, 800 in total (40 epochs)") !=
+        std::string::npos);
+
+  // 100 rows, batches of 32 with drop_last: 3 batches, so 2 steps of 2 (the second of one).
+  const std::string file = HundredRows(dir.path, 100);
+  ProcessResult small =
+      RunProcess({entrenar::testing::EntrenarBinary(), "plan", file}, "", 60, dir.path);
+  INFO(small.out);
+  REQUIRE(small.exit_code == 0);
+  CHECK(small.out.find("3 epochs × 2 steps = 6 steps") != std::string::npos);
+  CHECK(small.out.find("parameters  650") != std::string::npos);
+  ProcessResult run = Train({file, "--output", dir.path + "/run"});
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/run/summary.json"));
+  CHECK(summary["steps"] == 6);
+  CHECK(summary["parameters"] == 650);
+  CHECK(summary["ended"]["reason"] == "budget");
+  CHECK(summary["ended"]["message"] == "the budget of 3 epochs (6 steps) was reached");
+}
+
+TEST_CASE("train --set of one budget key replaces the file's other, with a note", "[e2e]") {
+  TempDir dir;
+  // digits.yaml bounds its run by epochs: 40; a step budget replaces it.
+  ProcessResult r = Train({kSource + "/examples/digits.yaml", "--set", "training.max_steps=30",
+                           "--output", dir.path + "/run"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("digits.yaml:46:3: note: training.epochs: replaced by --set "
+                   "training.max_steps=30 (a run has one budget)") != std::string::npos);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/run/summary.json"));
+  CHECK(summary["steps"] == 30);
+  CHECK(summary["ended"]["message"] == "the budget of 30 steps was reached");
+  // Two budgets given on the command line still contradict each other.
+  ProcessResult both = Train({kSource + "/examples/digits.yaml", "--set", "training.max_steps=30",
+                              "--set", "training.duration=1m", "--dry-run"});
+  CHECK(both.exit_code == 1);
+  CHECK(both.err.find("are mutually exclusive") != std::string::npos);
+  // validate says the same, and its JSON lists the note.
+  ProcessResult v =
+      RunProcess({entrenar::testing::EntrenarBinary(), "validate", "--json",
+                  kSource + "/examples/digits.yaml", "--set", "training.duration=10m"},
+                 "", 60);
+  REQUIRE(v.exit_code == 0);
+  const nlohmann::json notes = nlohmann::json::parse(v.out)["notes"];
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0]["path"] == "training.epochs");
+}
+
+TEST_CASE("train --resume with a longer budget continues to it, and says how", "[e2e]") {
+  TempDir dir;
+  const std::string digits = kSource + "/examples/digits.yaml";
+  const std::string run = dir.path + "/run";
+  // 23 steps per epoch: the run ends mid-epoch 2, where its final checkpoint is.
+  REQUIRE(Train({digits, "--set", "training.max_steps=30", "--set",
+                 "training.early_stopping.enabled=false", "--output", run})
+              .exit_code == 0);
+  const std::string resumed = dir.path + "/resumed";
+  ProcessResult r = Train({digits, "--set", "training.max_steps=60", "--set",
+                           "training.early_stopping.enabled=false", "--resume",
+                           run + "/checkpoints/step-30", "--output", resumed});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("the budget changed since the checkpoint: 30 steps then, 60 now; training "
+                   "continues to step 60 with the cosine_annealing schedule laid over 60 steps") !=
+        std::string::npos);
+  const std::map<std::int64_t, double> rows = LossByStep(resumed + "/metrics.jsonl");
+  REQUIRE(rows.size() == 30);
+  CHECK(rows.begin()->first == 31);
+  CHECK(rows.rbegin()->first == 60);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(resumed + "/summary.json"));
+  CHECK(summary["steps"] == 60);
+  CHECK(summary["ended"]["message"] == "the budget of 60 steps was reached");
+  // Resumed with the same budget, nothing is left to do: it ends at once, saying so.
+  ProcessResult done = Train({digits, "--set", "training.max_steps=30", "--set",
+                              "training.early_stopping.enabled=false", "--resume",
+                              run + "/checkpoints/step-30", "--output", dir.path + "/again"});
+  REQUIRE(done.exit_code == 0);
+  CHECK(nlohmann::json::parse(Slurp(dir.path + "/again/summary.json"))["steps"] == 30);
+}
+
+TEST_CASE("train: early stopping says why the run ended", "[e2e]") {
+  TempDir dir;
+  // No validation improves on the first by 10: patience 1 stops after the second epoch.
+  ProcessResult r = Train({kSource + "/examples/digits.yaml", "--set",
+                           "training.early_stopping={enabled: true, metric: val_loss, patience: 1, "
+                           "min_delta: 10}",
+                           "--output", dir.path + "/run"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/run/summary.json"));
+  CHECK(summary["steps"] == 46);
+  CHECK(summary["early_stopped"] == true);
+  CHECK(summary["ended"]["reason"] == "early_stopping");
+  CHECK(summary["ended"]["message"] ==
+        "early stopping: val_loss has not improved for 1 validations (step 46)");
 }
 
 TEST_CASE("train: freeze and param_groups select what learns", "[e2e]") {
@@ -273,9 +431,12 @@ TEST_CASE("train: a duration budget ends the run on time", "[e2e]") {
   ProcessResult r = Train(ok);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.err.find("the time budget of 1s is spent after step") != std::string::npos);
+  CHECK(r.err.find("the time budget of 1s was spent after step") != std::string::npos);
   const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/run/summary.json"));
+  CHECK(summary["ended"]["reason"] == "duration");
+  // On time: at least the budget, and not much more (one step, the test split and the save).
   CHECK(summary["wall_seconds"].get<double>() >= 1.0);
+  CHECK(summary["wall_seconds"].get<double>() < 4.0);
   CHECK(summary["steps"].get<int>() > 23);  // more than one epoch in a second
   // A schedule that needs the total length cannot run on a time budget.
   std::vector<std::string> cosine = base;

@@ -31,7 +31,9 @@ TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrena
       {"submit", kDigits, "--set", "training.epochs=3", "--set", "output.dir=" + run, "--follow"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.out.find("state: SUCCEEDED (finished)") != std::string::npos);
+  // Why it ended, from the run's summary.json.
+  CHECK(r.out.find("state: SUCCEEDED (finished: the budget of 3 epochs (69 steps) was reached)") !=
+        std::string::npos);
   CHECK(r.out.find("test at step 69:") != std::string::npos);
   // The same manifest trained here, with no daemon, gives the same losses bit for bit.
   ProcessResult local = RunProcess({Binary("entrenar"), "train", kDigits, "--set",
@@ -58,7 +60,7 @@ TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrena
   CHECK(job["run_dir"] == run);
   // Replay from a sequence number.
   ProcessResult tail = d.Cli({"logs", "1", "--since", std::to_string(events.size() - 1)});
-  CHECK(tail.out == "state: SUCCEEDED (finished)\n");
+  CHECK(tail.out == "state: SUCCEEDED (finished: the budget of 3 epochs (69 steps) was reached)\n");
   // GetMetrics: the train loss series is the run's metrics.jsonl, step by step.
   ProcessResult metrics_out = d.Cli({"metrics", "1", "--name", "train_loss", "--json"});
   REQUIRE(metrics_out.exit_code == 0);
@@ -85,6 +87,15 @@ TEST_CASE("daemon: a submitted job runs to SUCCEEDED with the metrics of entrena
   ProcessResult nobody = d.Cli({"ls", "--user", "no_such_user_here"});
   CHECK(nobody.exit_code == 1);
   CHECK(nobody.err.find("no user `no_such_user_here`") != std::string::npos);
+  // A step budget given to submit replaces the file's epochs, with a note.
+  ProcessResult steps = d.Cli({"submit", kDigits, "--set", "training.max_steps=5", "--set",
+                               "output.dir=" + d.dir.path + "/runs/steps", "--follow"});
+  INFO(steps.err);
+  CHECK(steps.exit_code == 0);
+  CHECK(steps.err.find("digits.yaml:46:3: note: training.epochs: replaced by --set "
+                       "training.max_steps=5") != std::string::npos);
+  CHECK(steps.out.find("state: SUCCEEDED (finished: the budget of 5 steps was reached)") !=
+        std::string::npos);
 }
 
 TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it exactly",
@@ -170,23 +181,19 @@ TEST_CASE("daemon: queued jobs start by priority, then in order of submission", 
   for (std::int64_t id : {b, c, e}) {
     d.WaitFor(id, [](const json& j) { return j["state"] == "SUCCEEDED"; });
   }
-  // Each started after the one before it in the queue had started.
-  auto started = [&](std::int64_t id) {
+  // One slot: each started only after the one before it in the queue had ended (a job that
+  // jumped the queue would start before the other's end, which comes after its own start).
+  auto when = [&](std::int64_t id, const char* state) {
     for (const json& ev : d.Events(id)) {
-      if (ev["kind"] == "state" && ev["payload"]["state"] == "STARTING") return ev["seq"];
+      if (ev["kind"] == "state" && ev["payload"]["state"] == state) return ev["time"];
     }
     return json();
   };
-  CHECK_FALSE(started(c).is_null());
-  const auto order = [&](std::int64_t id) {
-    return fs::last_write_time(d.dir.path + "/runs/" +
-                               (id == b   ? "b"
-                                : id == c ? "c"
-                                          : "e") +
-                               "/config.yaml");
-  };
-  CHECK(order(c) <= order(b));
-  CHECK(order(b) <= order(e));
+  REQUIRE(when(c, "SUCCEEDED").is_string());
+  REQUIRE(when(b, "STARTING").is_string());
+  REQUIRE(when(e, "STARTING").is_string());
+  CHECK(when(c, "SUCCEEDED").get<std::string>() <= when(b, "STARTING").get<std::string>());
+  CHECK(when(b, "SUCCEEDED").get<std::string>() <= when(e, "STARTING").get<std::string>());
 }
 
 TEST_CASE("daemon: killed mid-run and restarted, it re-adopts the job and loses no step",
@@ -271,6 +278,18 @@ TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps
   CHECK(gpu.err.find("model.device is `cuda` but this server has no GPU") != std::string::npos);
   CHECK(d.Cli({"cancel", "999"}).exit_code == 7);
   CHECK(d.Cli({"show", "999"}).err.find("no job 999") != std::string::npos);
+  // Valid but beyond the engine: refused at Submit with the engine's own words (exit 3, as
+  // `entrenar train` exits), never queued to fail once a slot is free.
+  ProcessResult deep =
+      d.Cli({"submit", kDigits, "--set", "training.distributed={strategy: deepspeed}"});
+  CHECK(deep.exit_code == 3);
+  CHECK(deep.err.find("--set training.distributed={strategy: deepspeed}: error: "
+                      "training.distributed: not supported yet: training.distributed") !=
+        std::string::npos);
+  CHECK(deep.err.find("hint: a run trains in one process on one device") != std::string::npos);
+  ProcessResult none = d.Cli({"ls", "--json"});
+  REQUIRE(none.exit_code == 0);
+  CHECK(json::parse(none.out).empty());
   // Still serving.
   CHECK(d.Cli({"devices"}).exit_code == 0);
   CHECK(d.Cli({"ls"}).exit_code == 0);
@@ -720,10 +739,17 @@ TEST_CASE("daemon: logs --follow on a terminal draws a progress line, piped it p
         std::string::npos);
   CHECK(tty.out.find("loss ") != std::string::npos);
   CHECK(tty.out.find("state: SUCCEEDED") != std::string::npos);
-  // Piped: no control characters, and about twenty step lines.
+  // Piped: no control characters, and about twenty step lines (every n-th step, and the last).
   ProcessResult piped = d.Cli({"logs", std::to_string(id), "--follow"});
   CHECK(piped.out.find("\033[") == std::string::npos);
   CHECK(piped.out.find("step " + total + "  epoch") != std::string::npos);
+  std::istringstream lines(piped.out);
+  int step_lines = 0;
+  for (std::string line; std::getline(lines, line);) step_lines += line.rfind("step ", 0) == 0;
+  const std::int64_t steps = summary["steps"].get<std::int64_t>();
+  const std::int64_t every = std::max<std::int64_t>(1, steps / 20);
+  CHECK(step_lines == steps / every + (steps % every != 0 ? 1 : 0));
+  CHECK(step_lines <= 21);
 }
 
 TEST_CASE("daemon: the client finds the user's own daemon, else the system one", "[integration]") {

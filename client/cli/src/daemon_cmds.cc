@@ -109,6 +109,10 @@ int Failed(const Connection& c, const grpc::Status& s) {
     std::cerr << message << "\n";
     return kExitInvalid;
   }
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {  // valid, but not supported yet
+    std::cerr << message << "\n";
+    return kExitUnsupported;
+  }
   std::cerr << "error: " << message << "\n";
   return kExitRefused;
 }
@@ -298,6 +302,18 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
   return kExitOk;
 }
 
+// The warnings and notes of an accepted manifest (an override replacing a key), as `validate`
+// prints them.
+void PrintNotes(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& diags) {
+  for (const v1::Diagnostic& d : diags) {
+    std::cerr << SanitizeUtf8(d.file()) << ":" << d.line() << ":" << d.column() << ": "
+              << SanitizeUtf8(d.severity()) << ": "
+              << (d.path().empty() ? "" : SanitizeUtf8(d.path()) + ": ")
+              << SanitizeUtf8(d.message()) << "\n";
+    for (const std::string& h : d.hints()) std::cerr << "  hint: " << SanitizeUtf8(h) << "\n";
+  }
+}
+
 struct Common {
   std::string socket;
   bool json = false;
@@ -367,6 +383,7 @@ int RunSubmit(const SubmitArgs& a) {
   auto ctx = Context();
   const grpc::Status s = c.stub->Submit(ctx.get(), req, &resp);
   if (!s.ok()) return Failed(c, s);
+  PrintNotes(resp.diagnostics());
   if (a.json) {
     std::cout << json{{"job_id", resp.job_id()}, {"run_dir", resp.run_dir()}}.dump() << "\n";
   } else {

@@ -17,15 +17,17 @@ void PrintDiagnostics(const std::vector<manifest::Diagnostic>& diags) {
   for (const manifest::Diagnostic& d : diags) {
     std::string text = manifest::FormatDiagnostic(d);
     if (color) {
-      const std::string word = d.severity == manifest::Severity::kError ? "error:" : "warning:";
-      const std::string painted =
-          (d.severity == manifest::Severity::kError ? "\033[1;31m" : "\033[1;33m") + word +
-          "\033[0m";
+      const std::string word = std::string(manifest::SeverityName(d.severity)) + ":";
+      const char* paint = d.severity == manifest::Severity::kError     ? "\033[1;31m"
+                          : d.severity == manifest::Severity::kWarning ? "\033[1;33m"
+                                                                       : "\033[1;36m";
+      const std::string painted = paint + word + "\033[0m";
       const std::size_t at = text.find(word);
       if (at != std::string::npos) text.replace(at, word.size(), painted);
     }
     std::cerr << text << "\n";
-    (d.severity == manifest::Severity::kError ? errors : warnings)++;
+    if (d.severity == manifest::Severity::kError) ++errors;
+    if (d.severity == manifest::Severity::kWarning) ++warnings;
   }
   if (errors > 0) {
     std::cerr << errors << (errors == 1 ? " error" : " errors");

@@ -1,5 +1,6 @@
-// `entrenar plan FILE`: what a manifest asks for, computed from the manifest alone (plus a row
-// count of a local text data file). `entrenar train --dry-run` adds what needs the engine.
+// `entrenar plan FILE`: what a manifest asks for, computed from the manifest and its local data
+// files by the same torch-free arithmetic the trainer uses (entrenar/plan): split sizes, steps,
+// parameters. `entrenar train --dry-run` adds what needs the engine (tokenized text, memory).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,10 @@
 #include "entrenar/cli/cli.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/plan/budget.h"
+#include "entrenar/plan/params.h"
+#include "entrenar/plan/split.h"
+#include "entrenar/plan/support.h"
 
 #include "commands.h"
 #include "manifest_input.h"
@@ -31,82 +36,28 @@ std::string Thousands(std::int64_t n) {
   return s;
 }
 
-// Rows of a local CSV/TSV (minus its header) or JSONL file; nullopt for anything else.
-std::optional<std::int64_t> CountRows(const std::string& source, const std::string& format,
-                                      const std::string& base_dir) {
-  if (source.find("://") != std::string::npos) return std::nullopt;
-  const std::filesystem::path p = std::filesystem::path(source).is_absolute()
-                                      ? std::filesystem::path(source)
-                                      : std::filesystem::path(base_dir) / source;
-  std::string fmt = format;
-  if (fmt == "auto") fmt = p.extension().string().substr(p.extension().empty() ? 0 : 1);
-  if (fmt != "csv" && fmt != "tsv" && fmt != "jsonl") return std::nullopt;
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  std::int64_t rows = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!Trim(line).empty()) ++rows;
-  }
-  return fmt == "jsonl" ? rows : std::max<std::int64_t>(0, rows - 1);
-}
-
-struct LayerSummary {
-  std::string text;
-  double params = 0;
-};
-
-LayerSummary Summarize(const manifest::Layer& l) {
-  auto f = [](double v) { return expr::FormatDouble(v); };
-  auto d = [](std::int64_t v) { return static_cast<double>(v); };
+std::string Describe(const manifest::Layer& l) {
   if (l.linear) {
-    return {"linear " + std::to_string(l.linear->in_features) + "→" +
-                std::to_string(l.linear->out_features),
-            d(l.linear->in_features) * d(l.linear->out_features) +
-                (l.linear->bias ? d(l.linear->out_features) : 0)};
+    return "linear " + std::to_string(l.linear->in_features) + "→" +
+           std::to_string(l.linear->out_features);
   }
   if (l.conv1d || l.conv2d) {
     const auto& c = l.conv1d ? *l.conv1d : *l.conv2d;
-    const double k = l.conv1d ? d(c.kernel_size) : d(c.kernel_size) * d(c.kernel_size);
-    return {std::string(l.conv1d ? "conv1d " : "conv2d ") + std::to_string(c.in_channels) + "→" +
-                std::to_string(c.out_channels) + " k" + std::to_string(c.kernel_size),
-            d(c.in_channels) * d(c.out_channels) * k + (c.bias ? d(c.out_channels) : 0)};
+    return std::string(l.conv1d ? "conv1d " : "conv2d ") + std::to_string(c.in_channels) + "→" +
+           std::to_string(c.out_channels) + " k" + std::to_string(c.kernel_size);
   }
-  if (l.max_pool1d || l.max_pool2d) return {l.max_pool1d ? "max_pool1d" : "max_pool2d", 0};
-  if (l.avg_pool1d || l.avg_pool2d) return {l.avg_pool1d ? "avg_pool1d" : "avg_pool2d", 0};
-  if (l.flatten) return {"flatten", 0};
-  if (l.batchnorm)
-    return {"batchnorm " + std::to_string(l.batchnorm->num_features),
-            2 * d(l.batchnorm->num_features)};
-  if (l.layernorm)
-    return {"layernorm " + std::to_string(l.layernorm->normalized_shape),
-            2 * d(l.layernorm->normalized_shape)};
+  if (l.max_pool1d || l.max_pool2d) return l.max_pool1d ? "max_pool1d" : "max_pool2d";
+  if (l.avg_pool1d || l.avg_pool2d) return l.avg_pool1d ? "avg_pool1d" : "avg_pool2d";
+  if (l.flatten) return "flatten";
+  if (l.batchnorm) return "batchnorm " + std::to_string(l.batchnorm->num_features);
+  if (l.layernorm) return "layernorm " + std::to_string(l.layernorm->normalized_shape);
   if (l.embedding) {
-    return {"embedding " + std::to_string(l.embedding->num_embeddings) + "×" +
-                std::to_string(l.embedding->embedding_dim),
-            d(l.embedding->num_embeddings) * d(l.embedding->embedding_dim)};
+    return "embedding " + std::to_string(l.embedding->num_embeddings) + "×" +
+           std::to_string(l.embedding->embedding_dim);
   }
-  if (l.dropout) return {"dropout " + f(l.dropout->p), 0};
-  if (l.activation) return {l.activation->type, 0};
-  return {"?", 0};
-}
-
-// Parameters of a LLaMA-style decoder with the manifest's sizes (in double: sizes are user input
-// and their products may not fit an integer).
-std::optional<double> TransformerParams(const manifest::ArchitectureConfig& a) {
-  if (!a.hidden_size || !a.num_layers || !a.num_heads || !a.vocab_size) return std::nullopt;
-  const double h = static_cast<double>(*a.hidden_size);
-  const double layers = static_cast<double>(*a.num_layers);
-  const double v = static_cast<double>(*a.vocab_size);
-  const double kv = static_cast<double>(a.num_kv_heads.value_or(*a.num_heads));
-  const double head = h / static_cast<double>(*a.num_heads);
-  // The engine's default MLP width: 8/3 of hidden, rounded up to a multiple of 64 (LLaMA's).
-  const double inter =
-      static_cast<double>(a.intermediate_size.value_or((8 * *a.hidden_size / 3 + 63) / 64 * 64));
-  const double attn = h * h * 2 + 2 * h * head * kv;
-  const double mlp = 3 * h * inter;
-  const double embed = v * h * (a.tie_word_embeddings.value_or(false) ? 1 : 2);
-  return embed + layers * (attn + mlp + 2 * h) + h;
+  if (l.dropout) return "dropout " + expr::FormatDouble(l.dropout->p);
+  if (l.activation) return l.activation->type;
+  return "?";
 }
 
 std::string Count(double n) {
@@ -116,55 +67,8 @@ std::string Count(double n) {
   return buf;
 }
 
-int RunPlan(const std::string& file, const std::vector<std::string>& overrides) {
-  manifest::LoadOptions options;
-  options.overrides = overrides;
-  manifest::LoadResult r = LoadManifestArg(file, options);
-  PrintDiagnostics(r.diagnostics);
-  if (!r.ok()) return kExitInvalid;
-  const Manifest& m = *r.manifest;
-  std::ostringstream out;
-  out << "Plan for " << m.name << " " << m.version << " (" << file << ")\n";
-
-  // Data.
-  const auto& d = m.data;
-  std::optional<std::int64_t> rows;
-  if (d.source) {
-    rows = CountRows(*d.source, d.format, BaseDir(file));
-    const std::string ext = std::filesystem::path(*d.source).extension().string();
-    const std::string format = d.format != "auto" ? d.format
-                               : ext.size() > 1   ? ext.substr(1) + ", from the extension"
-                                                  : "format unknown";
-    out << "  data        " << *d.source << " (" << format
-        << (rows ? ", " + Thousands(*rows) + " rows" : std::string()) << ")\n";
-  } else if (d.train) {
-    out << "  data        train " << *d.train << (d.val ? ", val " + *d.val : std::string())
-        << (d.test ? ", test " + *d.test : std::string()) << "\n";
-  } else {
-    out << "  data        (none given)\n";
-  }
-  std::optional<std::int64_t> train_rows;
-  if (d.source && !d.train) {
-    const manifest::SplitConfig split = manifest::EffectiveSplit(d);
-    out << "  split       train " << expr::FormatDouble(split.train) << " / val "
-        << expr::FormatDouble(split.val) << " / test " << expr::FormatDouble(split.test);
-    if (rows) {
-      const auto val = static_cast<std::int64_t>(std::floor(*rows * split.val));
-      const auto test = static_cast<std::int64_t>(std::floor(*rows * split.test));
-      train_rows = *rows - val - test;
-      out << " ≈ " << *train_rows << " / " << val << " / " << test << " rows";
-    }
-    if (split.stratify) out << ", stratified by " << *split.stratify;
-    out << "\n";
-  }
-  const bool text = std::any_of(d.preprocessing.begin(), d.preprocessing.end(),
-                                [](const auto& step) { return step.tokenize.has_value(); });
-  if (text) {
-    out << "  task        causal language model (loss on the answers of instruction records)\n";
-  } else {
-    out << "  target      " << d.target << "\n";
-  }
-  for (const auto& step : d.preprocessing) {
+void PlanPreprocessing(const Manifest& m, std::ostream& out) {
+  for (const auto& step : m.data.preprocessing) {
     if (step.normalize) {
       out << "  preprocess  normalize " << step.normalize->method << " ("
           << (step.normalize->columns ? std::to_string(step.normalize->columns->size()) + " columns"
@@ -182,28 +86,76 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
           << step.tokenize->max_length << " tokens)\n";
     }
   }
+}
+
+// The data lines: sources, the split's exact row counts (as training splits them), the task,
+// preprocessing and batches. Returns the training rows when they are known without tokenizing.
+std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_dir,
+                                     std::ostream& out) {
+  const auto& d = m.data;
+  const Result<plan::SplitSizes> sizes = plan::CountSplits(m, base_dir);
+  if (d.source) {
+    const std::string ext = std::filesystem::path(*d.source).extension().string();
+    const std::string format = d.format != "auto" ? d.format
+                               : ext.size() > 1   ? ext.substr(1) + ", from the extension"
+                                                  : "format unknown";
+    out << "  data        " << *d.source << " (" << format
+        << (sizes.ok() ? ", " + Thousands(sizes->train + sizes->val + sizes->test) + " rows"
+                       : std::string())
+        << ")\n";
+  } else if (d.train) {
+    out << "  data        train " << *d.train << (d.val ? ", val " + *d.val : std::string())
+        << (d.test ? ", test " + *d.test : std::string()) << "\n";
+  } else {
+    out << "  data        (none given)\n";
+  }
+  if (!sizes.ok() && (d.source || d.train)) {
+    out << "  rows        unknown: " << sizes.status().message() << "\n";
+  }
+  const bool text = plan::IsLanguageModel(m);
+  if (d.source && !d.train) {
+    const manifest::SplitConfig split = manifest::EffectiveSplit(d);
+    out << "  split       train " << expr::FormatDouble(split.train) << " / val "
+        << expr::FormatDouble(split.val) << " / test " << expr::FormatDouble(split.test);
+    if (sizes.ok()) {
+      out << " = " << Thousands(sizes->train) << " / " << Thousands(sizes->val) << " / "
+          << Thousands(sizes->test) << (text ? " records" : " rows");
+    }
+    if (split.stratify && !text) out << ", stratified by " << *split.stratify;
+    out << "\n";
+  } else if (d.train && sizes.ok()) {
+    out << "  split       " << Thousands(sizes->train) << " / " << Thousands(sizes->val) << " / "
+        << Thousands(sizes->test) << (text ? " records" : " rows") << "\n";
+  }
+  if (text) {
+    out << "  task        causal language model (loss on the answers of instruction records)\n";
+  } else {
+    out << "  target      " << d.target << "\n";
+  }
+  PlanPreprocessing(m, out);
   out << "  batches     " << d.loader.batch_size << (d.loader.shuffle ? ", shuffled" : "")
       << (m.training.gradient.accumulation_steps > 1
               ? ", " + std::to_string(m.training.gradient.accumulation_steps) +
                     " accumulated per step"
               : std::string())
-      << "\n";
+      << (d.loader.drop_last ? ", the last partial batch dropped" : "") << "\n";
+  // A language model's sequences are known after tokenizing (and packing); a fold's rows
+  // after dealing: `train --dry-run` says.
+  if (!sizes.ok() || text || m.training.validation.cross_validation) return std::nullopt;
+  return sizes->train;
+}
 
-  // Model.
+void PlanModel(const Manifest& m, std::ostream& out) {
   const auto& arch = m.model.architecture;
+  const std::optional<double> params = arch ? plan::ModelParameters(*arch) : std::nullopt;
   if (arch && arch->type == "sequential") {
-    double params = 0;
     std::vector<std::string> names;
-    for (const auto& l : arch->layers) {
-      LayerSummary s = Summarize(l);
-      params += s.params;
-      names.push_back(s.text);
-    }
+    for (const auto& l : arch->layers) names.push_back(Describe(l));
     out << "  model       sequential: " << Join(names, ", ") << "\n";
-    out << "  parameters  " << Count(params) << "\n";
+    out << "  parameters  " << Count(*params) << "\n";
   } else if (arch) {
     out << "  model       transformer";
-    if (auto p = TransformerParams(*arch)) out << ", ≈" << Count(*p) << " parameters";
+    if (params) out << ", " << Count(*params) << " parameters";
     out << "\n";
   }
   if (m.model.source) out << "  weights     from " << *m.model.source << "\n";
@@ -219,8 +171,53 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
                                           : Join(m.lora.target_modules, ", "))
         << (m.lora.quantize_base ? " (QLoRA " + m.lora.quant_type + ")" : std::string()) << "\n";
   }
+}
 
-  // Optimisation and budget.
+// The budget line, in the trainer's own arithmetic (plan::ComputeBudget).
+int PlanBudget(const Manifest& m, std::optional<std::int64_t> train_rows, std::ostream& out) {
+  const auto& t = m.training;
+  out << "  budget      ";
+  std::optional<plan::Budget> budget;
+  if (train_rows) {
+    Result<plan::Budget> b = plan::ComputeBudget(m, *train_rows);
+    if (!b.ok()) {
+      out << "\n";
+      std::cerr << "error: " << b.status().message() << "\n";
+      return kExitInvalid;
+    }
+    budget = *b;
+  }
+  if (t.max_steps) {
+    out << *t.max_steps << " steps";
+    if (budget) out << " (" << budget->steps_per_epoch << " per epoch)";
+  } else if (t.duration) {
+    out << t.duration->text << " of wall-clock time";
+    if (budget) out << " (" << budget->steps_per_epoch << " steps per epoch)";
+  } else {
+    out << manifest::EffectiveEpochs(t) << " epochs";
+    if (budget) {
+      out << " × " << budget->steps_per_epoch << " steps = " << budget->total_steps << " steps";
+    }
+  }
+  if (t.early_stopping.enabled) {
+    out << ", early stop on " << t.early_stopping.metric << " after " << t.early_stopping.patience
+        << " without improvement";
+  }
+  out << "\n";
+  return kExitOk;
+}
+
+int RunPlan(const std::string& file, const std::vector<std::string>& overrides) {
+  manifest::LoadOptions options;
+  options.overrides = overrides;
+  manifest::LoadResult r = LoadManifestArg(file, options);
+  PrintDiagnostics(r.diagnostics);
+  if (!r.ok()) return kExitInvalid;
+  const Manifest& m = *r.manifest;
+  std::ostringstream out;
+  out << "Plan for " << m.name << " " << m.version << " (" << file << ")\n";
+  const std::optional<std::int64_t> train_rows = PlanData(m, BaseDir(file), out);
+  PlanModel(m, out);
   out << "  optimizer   " << m.optimizer.name << ", lr " << expr::FormatDouble(m.optimizer.lr)
       << ", weight decay " << expr::FormatDouble(m.optimizer.weight_decay) << "\n";
   out << "  schedule    " << m.scheduler.name;
@@ -232,29 +229,8 @@ int RunPlan(const std::string& file, const std::vector<std::string>& overrides) 
     out << " after " << *m.scheduler.warmup.steps << " warmup steps";
   }
   out << "\n";
+  if (int rc = PlanBudget(m, train_rows, out); rc != kExitOk) return rc;
   const auto& t = m.training;
-  std::optional<std::int64_t> steps_per_epoch;
-  if (train_rows) {
-    const std::int64_t batch = d.loader.batch_size * t.gradient.accumulation_steps;
-    steps_per_epoch = d.loader.drop_last ? *train_rows / batch : (*train_rows + batch - 1) / batch;
-  }
-  out << "  budget      ";
-  if (t.max_steps) {
-    out << *t.max_steps << " steps";
-  } else if (t.duration) {
-    out << t.duration->text << " of wall-clock time";
-  } else {
-    const std::int64_t epochs = manifest::EffectiveEpochs(t);
-    out << epochs << " epochs";
-    if (steps_per_epoch) {
-      out << " × " << *steps_per_epoch << " steps = " << epochs * *steps_per_epoch << " steps";
-    }
-  }
-  if (t.early_stopping.enabled) {
-    out << ", early stop on " << t.early_stopping.metric << " after " << t.early_stopping.patience
-        << " without improvement";
-  }
-  out << "\n";
   out << "  checkpoints every " << t.checkpoint.save_every << " steps, keep "
       << t.checkpoint.keep_last
       << (t.checkpoint.save_best.value_or(true)

@@ -26,6 +26,7 @@
 #include "entrenar/monitor/quality.h"
 #include "entrenar/monitor/report.h"
 #include "entrenar/monitor/tensorboard.h"
+#include "entrenar/plan/support.h"
 #include "entrenar/registry/registry.h"
 #include "entrenar/report/reporter.h"
 #include "entrenar/run/event.h"
@@ -58,8 +59,10 @@ class RunRecorder : public engine::EventSink {
       std::string line, kept;
       while (std::getline(in, line)) {
         ordered_json row = ordered_json::parse(line, nullptr, false);
-        if (row.is_discarded() || !row.contains("step") ||
-            row["step"].get<std::int64_t>() > *resume_step)
+        // A damaged row (not an object, a step that is not a number) is dropped with the rest.
+        const auto step = row.is_object() ? row.find("step") : row.end();
+        if (row.is_discarded() || step == row.end() || !step->is_number_integer() ||
+            step->get<std::int64_t>() > *resume_step)
           continue;
         kept += line + "\n";
         rows_.push_back(std::move(row));
@@ -303,7 +306,8 @@ ordered_json SummaryJson(const engine::TrainSummary& s) {
                     {"parameters", s.parameters},
                     {"stopped", s.stopped},
                     {"halted", s.halted},
-                    {"early_stopped", s.early_stopped}};
+                    {"early_stopped", s.early_stopped},
+                    {"ended", {{"reason", s.end_reason}, {"message", s.end_message}}}};
   j["alerts"] = ordered_json::array();
   for (const engine::AlertRecord& a : s.alerts) {
     j["alerts"].push_back({{"step", a.step},
@@ -603,7 +607,7 @@ int RunTrain(const TrainArgs& a) {
   PrintDiagnostics(r.diagnostics);
   if (!r.ok()) return kExitInvalid;
   manifest::Manifest m = *r.manifest;
-  const std::vector<manifest::Diagnostic> unsupported = engine::CheckSupport(m);
+  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
   if (!unsupported.empty()) {
     PrintDiagnostics(unsupported);
     return kExitUnsupported;

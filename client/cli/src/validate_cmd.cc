@@ -24,7 +24,7 @@ struct ValidateArgs {
 };
 
 nlohmann::ordered_json DiagJson(const manifest::Diagnostic& d) {
-  return {{"severity", d.severity == manifest::Severity::kError ? "error" : "warning"},
+  return {{"severity", manifest::SeverityName(d.severity)},
           {"path", d.path},
           {"file", d.location.file},
           {"line", d.location.line},
@@ -60,8 +60,9 @@ int RunValidate(const ValidateArgs& a) {
     nlohmann::ordered_json out = {{"file", a.file}, {"valid", valid}};
     out["errors"] = nlohmann::ordered_json::array();
     out["warnings"] = nlohmann::ordered_json::array();
+    out["notes"] = nlohmann::ordered_json::array();
     for (const auto& d : diags) {
-      out[d.severity == manifest::Severity::kError ? "errors" : "warnings"].push_back(DiagJson(d));
+      out[std::string(manifest::SeverityName(d.severity)) + "s"].push_back(DiagJson(d));
     }
     if (valid) out["checks"] = Checklist(*r.manifest, a.strict);
     if (valid && a.print_resolved) {

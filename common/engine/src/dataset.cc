@@ -32,9 +32,9 @@ std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::stri
   std::array<std::vector<std::size_t>, 3> out;
   for (auto& [key, idx] : groups) {
     Shuffle(idx, rng);
-    const auto n = static_cast<double>(idx.size());
-    const auto n_val = static_cast<std::size_t>(std::floor(n * s.val + 1e-9));
-    const auto n_test = static_cast<std::size_t>(std::floor(n * s.test + 1e-9));
+    const plan::SplitSizes sizes = plan::SplitStratum(static_cast<std::int64_t>(idx.size()), s);
+    const auto n_val = static_cast<std::size_t>(sizes.val);
+    const auto n_test = static_cast<std::size_t>(sizes.test);
     for (std::size_t i = 0; i < idx.size(); ++i) {
       const int part = i < n_val ? 1 : i < n_val + n_test ? 2 : 0;
       out[static_cast<std::size_t>(part)].push_back(idx[i]);
@@ -42,17 +42,6 @@ std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::stri
   }
   for (auto& part : out) std::sort(part.begin(), part.end());
   return out;
-}
-
-Result<Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
-                        const std::string& key, const std::string& path) {
-  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
-    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
-                         "); download it and give a local path");
-  }
-  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
-                            formats::ResolveTableFormat(d.format, path));
-  return formats::ReadTable(ResolvePath(base_dir, path), format);
 }
 
 Status CheckColumn(const Table& t, const std::string& column, const std::string& key) {
@@ -425,13 +414,6 @@ void DealFold(const Fold& f, std::uint64_t seed, bool classification, RawSplit* 
 }
 
 }  // namespace
-
-std::string ResolvePath(const std::string& base_dir, const std::string& path) {
-  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return path;
-  const std::string p = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
-  if (std::filesystem::path(p).is_absolute()) return p;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
-}
 
 Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string& base_dir,
                                  std::uint64_t seed) {

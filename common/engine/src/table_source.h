@@ -11,13 +11,12 @@
 #include "entrenar/base/status.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/manifest/manifest.h"
+#include "entrenar/plan/split.h"
 
 namespace entrenar::engine {
 
-// Reads `path` (the value of manifest key `key`) relative to `base_dir` in data.format.
-// Remote URIs are kUnimplemented ("not supported yet").
-Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
-                                 const std::string& key, const std::string& path);
+// Reading a data file (plan/split.h owns it, and the split arithmetic).
+using plan::LoadTable;
 
 // kInvalidArgument naming `key` when `column` is not in `t`, with a did-you-mean.
 Status CheckColumn(const formats::Table& t, const std::string& column, const std::string& key);
@@ -26,7 +25,7 @@ Status CheckColumn(const formats::Table& t, const std::string& column, const std
 void Shuffle(std::vector<std::size_t>& v, std::mt19937_64& rng);
 
 // Splits row indices 0..n-1 (n = strata.size()) into train/val/test by ratio, per stratum when
-// `stratified`; each part sorted.
+// `stratified` (the sizes of plan::SplitStratum for each stratum); each part sorted.
 std::array<std::vector<std::size_t>, 3> SplitIndices(const std::vector<std::string>& strata,
                                                      const manifest::SplitConfig& s,
                                                      std::uint64_t seed, bool stratified);

@@ -7,6 +7,7 @@
 #include "entrenar/base/strings.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/formats/table.h"
+#include "entrenar/plan/support.h"
 #include "entrenar/text/tokenizer.h"
 
 #include "table_source.h"
@@ -126,13 +127,6 @@ std::vector<TextExample> Pack(const std::vector<TextExample>& in, std::int64_t m
 
 }  // namespace
 
-const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m) {
-  for (const auto& step : m.data.preprocessing) {
-    if (step.tokenize) return &*step.tokenize;
-  }
-  return nullptr;
-}
-
 Result<std::string> FormatPrompt(const std::string& template_text,
                                  const std::vector<std::string>& columns,
                                  const std::vector<std::string>& values) {
@@ -170,7 +164,7 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
   for (std::size_t i = 0; i < d.preprocessing.size(); ++i) {
     if (d.preprocessing[i].tokenize) key = "data.preprocessing[" + std::to_string(i) + "].tokenize";
   }
-  const manifest::TokenizeStep* step = FindTokenize(m);
+  const manifest::TokenizeStep* step = plan::FindTokenize(m);
   if (!step) return InvalidArgument("data.preprocessing: text needs a tokenize step");
   if (!d.source && !d.train) {
     return InvalidArgument("data: no data to train on; set data.source (or data.train)");

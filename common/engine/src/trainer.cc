@@ -27,6 +27,10 @@
 #include "entrenar/expr/monitor.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/safetensors.h"
+#include "entrenar/plan/budget.h"
+#include "entrenar/plan/support.h"
+#include "entrenar/run/checkpoint_state.h"
+#include "entrenar/run/layout.h"
 #include "entrenar/text/tokenizer.h"
 
 #include "fake_quant.h"
@@ -44,44 +48,8 @@ using manifest::Manifest;
 using Clock = std::chrono::steady_clock;
 
 // ---- the run ----
-struct Budget {
-  std::int64_t batches = 0, steps_per_epoch = 0, epochs = 0, total_steps = 0;
-};
-
-// Batches per epoch, optimizer steps per epoch, epochs and total steps for `rows` training rows.
-Result<Budget> ComputeBudget(const Manifest& m, std::int64_t rows) {
-  const std::int64_t batch = m.data.loader.batch_size;
-  const std::int64_t accum = m.training.gradient.accumulation_steps;
-  Budget b;
-  b.batches = m.data.loader.drop_last ? rows / batch : (rows + batch - 1) / batch;
-  if (b.batches == 0) {
-    return InvalidArgument("data.loader.batch_size: the training split (" + std::to_string(rows) +
-                           " rows) is smaller than one batch with drop_last");
-  }
-  b.steps_per_epoch = (b.batches + accum - 1) / accum;
-  if (m.training.duration) {
-    // Bounded by wall-clock time: as many epochs as fit. Schedules that need the total length
-    // get it from T_max.
-    const auto& s = m.scheduler;
-    const bool needs_total =
-        ((s.name == "cosine" || s.name == "cosine_annealing" || s.name == "linear") && !s.T_max) ||
-        s.name == "one_cycle" || s.warmup.ratio.has_value();
-    if (needs_total) {
-      return InvalidArgument("training.duration: the `" + s.name + "` schedule" +
-                             (s.warmup.ratio ? " with warmup.ratio" : "") +
-                             " needs the run's length in steps, which a time budget does not give; "
-                             "set scheduler.T_max (and warmup.steps), or use max_steps");
-    }
-    b.epochs = std::numeric_limits<std::int64_t>::max() / 4;
-    b.total_steps = s.T_max.value_or(std::numeric_limits<std::int64_t>::max() / 4);
-    return b;
-  }
-  b.epochs = m.training.max_steps
-                 ? (*m.training.max_steps + b.steps_per_epoch - 1) / b.steps_per_epoch
-                 : manifest::EffectiveEpochs(m.training);
-  b.total_steps = m.training.max_steps.value_or(b.epochs * b.steps_per_epoch);
-  return b;
-}
+using plan::Budget;
+using plan::ComputeBudget;
 
 struct Run {
   Run(const Manifest& manifest, const TrainOptions& opts, EventSink& events, PreparedData prepared)
@@ -105,6 +73,10 @@ struct Run {
   std::int64_t stale_validations = 0;
   std::optional<double> early_best;
   std::int64_t start_epoch = 1, start_batch = 0;  // where a resumed run picks up
+  std::optional<std::int64_t> saved_total_steps;  // the resumed checkpoint's run length
+  // Where training would continue after the last step: the final checkpoint records it (a run
+  // that ends mid-epoch continues that epoch when resumed with a longer budget).
+  std::int64_t continue_epoch = 1, continue_batch = 0;
   PlateauTracker plateau;
   std::vector<double> group_lr;  // each optimizer group's base learning rate
   bool checkpoint_due = false;   // save_every fell on an epoch's last step: save after validation
@@ -159,25 +131,9 @@ struct Run {
                    static_cast<std::size_t>(rng.numel()));
     rng_file.tensors.push_back(std::move(t));
     ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(tmp + "/rng.safetensors", rng_file));
-    nlohmann::ordered_json state = {{"step", step},
-                                    {"next_epoch", next_epoch},
-                                    {"next_batch", next_batch},
-                                    {"samples", samples},
-                                    {"seed", options.seed},
-                                    {"stale_validations", stale_validations},
-                                    {"best_step", summary.best_step},
-                                    {"best_metric", summary.best_metric}};
-    if (summary.best_value) state["best_value"] = *summary.best_value;
-    if (early_best) state["early_best"] = *early_best;
-    state["plateau_scale"] = plateau.scale;
-    state["plateau_bad"] = plateau.bad;
-    if (plateau.best) state["plateau_best"] = *plateau.best;
-    if (prec.scale_loss) {
-      state["loss_scale"] = scaler.scale();
-      state["loss_scale_clean_steps"] = scaler.clean_steps();
-      state["loss_scale_skipped_steps"] = scaler.skipped_steps();
-    }
-    ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(tmp + "/state.json", state.dump(2) + "\n"));
+    ENTRENAR_RETURN_IF_ERROR(
+        WriteFileAtomic(run::Layout::CheckpointState(tmp),
+                        run::EncodeCheckpointState(CheckpointNow(next_epoch, next_batch))));
     fs::remove_all(final_dir, ec);
     fs::rename(tmp, final_dir, ec);
     if (ec) return DataLoss("cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
@@ -194,11 +150,103 @@ struct Run {
     return OkStatus();
   }
 
+  std::string BudgetReached() const {
+    const std::string steps = std::to_string(total_steps) + " steps";
+    if (step < total_steps) {
+      return "training ended at step " + std::to_string(step) + " of " + steps;
+    }
+    if (m.training.max_steps) return "the budget of " + steps + " was reached";
+    return "the budget of " + std::to_string(manifest::EffectiveEpochs(m.training)) + " epochs (" +
+           steps + ") was reached";
+  }
+
+  // A resumed run whose budget differs from its checkpoint's continues to the new budget; the
+  // schedule is laid over the new length from the step it resumes at (docs/user-guide.md).
+  void NoteBudgetChange(std::int64_t saved) {
+    const double then = LearningRateAt(m.scheduler, m.optimizer.lr, step, saved);
+    const double now = LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps);
+    Log("the budget changed since the checkpoint: " + std::to_string(saved) + " steps then, " +
+        std::to_string(total_steps) + " now; training continues to step " +
+        std::to_string(total_steps) + " with the " + m.scheduler.name + " schedule laid over " +
+        std::to_string(total_steps) + " steps (learning rate at step " + std::to_string(step) +
+        ": " + expr::FormatDouble(now) + ", was " + expr::FormatDouble(then) + ")");
+  }
+
+  // Records (and logs) why the run ends; the first reason stands.
+  void End(const std::string& reason, const std::string& message) {
+    Log(message);
+    if (!summary.end_reason.empty()) return;
+    summary.end_reason = reason;
+    summary.end_message = message;
+  }
+
+  // Where training stands, for a checkpoint written now.
+  run::CheckpointState CheckpointNow(std::int64_t next_epoch, std::int64_t next_batch) const {
+    run::CheckpointState c;
+    c.step = step;
+    c.next_epoch = next_epoch;
+    c.next_batch = next_batch;
+    c.samples = samples;
+    c.seed = options.seed;
+    c.total_steps = m.training.duration ? 0 : total_steps;
+    c.stale_validations = stale_validations;
+    c.early_best = early_best;
+    c.best_metric = summary.best_metric;
+    c.best_value = summary.best_value;
+    c.best_step = summary.best_step;
+    c.plateau_scale = plateau.scale;
+    c.plateau_bad = plateau.bad;
+    c.plateau_best = plateau.best;
+    if (prec.scale_loss) {
+      c.loss_scale = run::CheckpointState::LossScale{scaler.scale(), scaler.clean_steps(),
+                                                     scaler.skipped_steps()};
+    }
+    return c;
+  }
+
+  void RestoreState(const run::CheckpointState& c) {
+    step = c.step;
+    start_epoch = continue_epoch = c.next_epoch;
+    start_batch = continue_batch = c.next_batch;
+    samples = c.samples;
+    saved_total_steps = c.total_steps;
+    stale_validations = c.stale_validations;
+    early_best = c.early_best;
+    summary.best_metric = c.best_metric;
+    summary.best_value = c.best_value;
+    summary.best_step = c.best_step;
+    plateau.scale = c.plateau_scale;
+    plateau.bad = c.plateau_bad;
+    plateau.best = c.plateau_best;
+    if (c.loss_scale)
+      scaler.Restore(c.loss_scale->scale, c.loss_scale->clean_steps, c.loss_scale->skipped_steps);
+  }
+
+  // Restores the generator's state from rng.safetensors.
+  Status RestoreRng(const std::string& dir) {
+    ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors rng_file,
+                              formats::ReadSafetensorsFile(dir + "/rng.safetensors"));
+    const formats::Tensor* rng = rng_file.Find("rng.cpu");
+    if (!rng) return DataLoss(dir + "/rng.safetensors has no rng.cpu");
+    torch::Tensor rng_state =
+        torch::empty({static_cast<std::int64_t>(rng->bytes.size())}, torch::kUInt8);
+    std::memcpy(rng_state.data_ptr<std::uint8_t>(), rng->bytes.data(), rng->bytes.size());
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    try {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng_state);
+    } catch (const c10::Error&) {
+      return DataLoss(dir + "/rng.safetensors does not hold a generator state");
+    }
+    return OkStatus();
+  }
+
+  // Continues from checkpoint `dir` exactly. A damaged or partial checkpoint is kDataLoss.
   Status Resume(const std::string& dir) {
-    ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(dir + "/state.json"));
-    const nlohmann::json state = nlohmann::json::parse(text, nullptr, false);
-    if (state.is_discarded() || !state.contains("step"))
-      return DataLoss(dir + "/state.json is damaged");
+    ENTRENAR_ASSIGN_OR_RETURN(const std::string text,
+                              ReadWholeFile(run::Layout::CheckpointState(dir)));
+    ENTRENAR_ASSIGN_OR_RETURN(const run::CheckpointState state,
+                              run::DecodeCheckpointState(text, run::Layout::CheckpointState(dir)));
     ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors weights,
                               formats::ReadSafetensorsFile(dir + "/model.safetensors"));
     ENTRENAR_RETURN_IF_ERROR(LoadNetWeights(weights, dir + "/model.safetensors"));
@@ -209,38 +257,16 @@ struct Run {
       best_state = State();
       Restore(now);
     }
-    torch::serialize::InputArchive archive;
-    archive.load_from(dir + "/optimizer.pt");
-    optimizer->load(archive);
-    ENTRENAR_ASSIGN_OR_RETURN(formats::Safetensors rng_file,
-                              formats::ReadSafetensorsFile(dir + "/rng.safetensors"));
-    const formats::Tensor* rng = rng_file.Find("rng.cpu");
-    if (!rng) return DataLoss(dir + "/rng.safetensors has no rng.cpu");
-    torch::Tensor rng_state =
-        torch::empty({static_cast<std::int64_t>(rng->bytes.size())}, torch::kUInt8);
-    std::memcpy(rng_state.data_ptr<std::uint8_t>(), rng->bytes.data(), rng->bytes.size());
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng_state);
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(dir + "/optimizer.pt");
+      optimizer->load(archive);
+    } catch (const c10::Error& e) {
+      return DataLoss(dir +
+                      "/optimizer.pt is damaged or of another run: " + e.what_without_backtrace());
     }
-    step = state["step"].get<std::int64_t>();
-    start_epoch = state["next_epoch"].get<std::int64_t>();
-    start_batch = state["next_batch"].get<std::int64_t>();
-    samples = state["samples"].get<std::int64_t>();
-    stale_validations = state["stale_validations"].get<std::int64_t>();
-    summary.best_step = state["best_step"].get<std::int64_t>();
-    summary.best_metric = state["best_metric"].get<std::string>();
-    if (state.contains("best_value")) summary.best_value = state["best_value"].get<double>();
-    if (state.contains("early_best")) early_best = state["early_best"].get<double>();
-    plateau.scale = state.value("plateau_scale", 1.0);
-    plateau.bad = state.value("plateau_bad", std::int64_t{0});
-    if (state.contains("plateau_best")) plateau.best = state["plateau_best"].get<double>();
-    if (state.contains("loss_scale")) {
-      scaler.Restore(state["loss_scale"].get<double>(),
-                     state["loss_scale_clean_steps"].get<std::int64_t>(),
-                     state["loss_scale_skipped_steps"].get<std::int64_t>());
-    }
+    ENTRENAR_RETURN_IF_ERROR(RestoreRng(dir));
+    RestoreState(state);
     Log("resumed from " + dir + " at step " + std::to_string(step));
     return OkStatus();
   }
@@ -568,8 +594,9 @@ struct Run {
         early_best = value;
         stale_validations = 0;
       } else if (++stale_validations >= es.patience) {
-        Log("early stopping: " + es.metric + " has not improved for " +
-            std::to_string(es.patience) + " validations");
+        End("early_stopping", "early stopping: " + es.metric + " has not improved for " +
+                                  std::to_string(es.patience) + " validations (step " +
+                                  std::to_string(step) + ")");
         summary.early_stopped = true;
         return true;
       }
@@ -820,6 +847,8 @@ struct Run {
     const std::optional<std::int64_t> every = m.training.validation.every;
     Log("training " + std::to_string(n) + " samples, " + std::to_string(steps_per_epoch) +
         " steps per epoch, " + std::to_string(total_steps) + " steps");
+    if (saved_total_steps.value_or(0) > 0 && *saved_total_steps != total_steps)
+      NoteBudgetChange(*saved_total_steps);
     net->train();
     bool done = false;
     const std::int64_t save_every = m.training.checkpoint.save_every;
@@ -882,6 +911,8 @@ struct Run {
         if (take_step) optimizer->step();
         ZeroGrad(*optimizer);
         ++step;
+        continue_epoch = last_of_epoch ? epoch + 1 : epoch;
+        continue_batch = last_of_epoch ? 0 : b + 1;
         samples += window_samples;
         const double secs = std::chrono::duration<double>(Clock::now() - start).count();
         std::map<std::string, double> values = {
@@ -908,13 +939,13 @@ struct Run {
         if (!m.training.duration && step >= total_steps) done = true;
         if (m.training.duration && std::chrono::duration<double>(Clock::now() - start).count() >=
                                        m.training.duration->seconds) {
-          Log("the time budget of " + m.training.duration->text + " is spent after step " +
-              std::to_string(step));
+          End("duration", "the time budget of " + m.training.duration->text +
+                              " was spent after step " + std::to_string(step));
           done = true;
         }
         if (options.stop && options.stop->load()) {
           summary.stopped = true;
-          Log("stopped on request after step " + std::to_string(step));
+          End("stopped", "stopped on request after step " + std::to_string(step));
           done = true;
           // Saved now: a resumed run continues with the next batch (validation included).
           if (!last_of_epoch) {
@@ -1113,7 +1144,7 @@ Result<DryRun> PlanText(const Manifest& m, const TrainOptions& options) {
 }
 
 Result<DryRun> PlanOrThrow(const Manifest& m, const TrainOptions& options) {
-  if (FindTokenize(m)) return PlanText(m, options);
+  if (plan::FindTokenize(m)) return PlanText(m, options);
   ENTRENAR_ASSIGN_OR_RETURN(const Precision prec, ResolvePrecision(m));
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData d, PrepareData(m, options.base_dir, options.seed));
   ENTRENAR_ASSIGN_OR_RETURN(ModelParts parts, SetUpModel(m, d, options));
@@ -1276,6 +1307,7 @@ Result<TrainSummary> TrainRun(Run& run, bool fold_run) {
   }
   if (m.quantize.enabled) ENTRENAR_RETURN_IF_ERROR(run.CheckQuantizable());
   ENTRENAR_RETURN_IF_ERROR(run.Loop());
+  if (run.summary.end_reason.empty()) run.End("budget", run.BudgetReached());
   run.RunCallbacks(Trigger::kTrainEnd, 1);
   if (fold_run) {
     if (!run.best_state.empty()) {
@@ -1285,7 +1317,8 @@ Result<TrainSummary> TrainRun(Run& run, bool fold_run) {
     return run.summary;
   }
   // The final checkpoint (a stopped run saved its own where it stopped).
-  if (!run.summary.stopped) ENTRENAR_RETURN_IF_ERROR(run.SaveCheckpoint(run.epoch, 0));
+  if (!run.summary.stopped)
+    ENTRENAR_RETURN_IF_ERROR(run.SaveCheckpoint(run.continue_epoch, run.continue_batch));
   if (!run.best_state.empty()) run.Restore(run.best_state);
   if (m.quantize.enabled) ENTRENAR_RETURN_IF_ERROR(run.QuantizeModel());
   run.summary.test = run.Evaluate(run.test_x, run.test_y, "test_", &run.summary.test_confusion);
@@ -1327,7 +1360,7 @@ Result<std::map<std::string, double>> EvaluateOrThrow(const Manifest& m,
                                                       const TrainOptions& options) {
   NullSink sink;
   std::unique_ptr<Run> run;
-  if (FindTokenize(m)) {
+  if (plan::FindTokenize(m)) {
     ENTRENAR_ASSIGN_OR_RETURN(TextData text, PrepareText(m, options.base_dir, options.seed));
     run = std::make_unique<Run>(m, options, sink, PreparedData{});
     run->text_data = std::move(text);
@@ -1424,7 +1457,7 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
   TrainSummary summary;
   if (cv.stopped) {
     summary.stopped = true;
-  } else if (FindTokenize(m)) {
+  } else if (plan::FindTokenize(m)) {
     ENTRENAR_ASSIGN_OR_RETURN(TextData text, PrepareText(m, options.base_dir, options.seed));
     ENTRENAR_ASSIGN_OR_RETURN(summary, TrainText(m, options, sink, std::move(text)));
   } else {
@@ -1436,6 +1469,14 @@ Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
   summary.folds_std = cv.std;
   summary.halted = sink.halted();
   summary.alerts = sink.fired();
+  if (summary.halted && !summary.alerts.empty()) {
+    summary.end_reason = "alert";
+    summary.end_message = "halted by an alert: " + summary.alerts.back().message + " (step " +
+                          std::to_string(summary.alerts.back().step) + ")";
+  } else if (cv.stopped) {
+    summary.end_reason = "stopped";
+    summary.end_message = "stopped on request during cross-validation";
+  }
   return summary;
 }
 
@@ -1466,12 +1507,11 @@ std::map<std::string, std::string> Environment() {
 }
 
 Result<std::int64_t> CheckpointStep(const std::string& checkpoint_dir) {
-  ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(checkpoint_dir + "/state.json"));
-  const nlohmann::json state = nlohmann::json::parse(text, nullptr, false);
-  if (state.is_discarded() || !state.contains("step") || !state["step"].is_number_integer()) {
-    return DataLoss(checkpoint_dir + "/state.json is damaged");
-  }
-  return state["step"].get<std::int64_t>();
+  const std::string file = run::Layout::CheckpointState(checkpoint_dir);
+  ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(file));
+  ENTRENAR_ASSIGN_OR_RETURN(const run::CheckpointState state,
+                            run::DecodeCheckpointState(text, file));
+  return state.step;
 }
 
 Result<DryRun> PlanRun(const Manifest& m, const TrainOptions& options) {

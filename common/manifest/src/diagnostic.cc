@@ -4,12 +4,24 @@
 
 namespace entrenar::manifest {
 
+const char* SeverityName(Severity s) {
+  switch (s) {
+    case Severity::kError:
+      return "error";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kNote:
+      return "note";
+  }
+  return "error";
+}
+
 std::string FormatDiagnostic(const Diagnostic& d) {
   std::string out = d.location.file;
   if (d.location.line > 0) {
     out += ":" + std::to_string(d.location.line) + ":" + std::to_string(d.location.column);
   }
-  out += d.severity == Severity::kError ? ": error: " : ": warning: ";
+  out += std::string(": ") + SeverityName(d.severity) + ": ";
   if (!d.path.empty()) out += d.path + ": ";
   out += d.message;
   for (const std::string& h : d.hints) out += "\n  hint: " + h;

@@ -110,6 +110,7 @@ LoadResult LoadText(const std::string& text, const std::string& file_name,
   std::vector<Diagnostic>& diags = result.diagnostics;
   Node root = ParseYaml(text, file_name, &diags);
   if (HasErrors(diags)) return result;
+  ReplaceBudgetKeys(root, options.overrides, &diags);
   for (const std::string& arg : options.overrides) ApplyOverride(root, arg, &diags);
   if (!CheckFormatMarker(root, file_name, &diags)) return result;
 
@@ -205,40 +206,6 @@ Location Manifest::LocationOf(const std::string& path) const {
     p = p.substr(0, cut);
   }
   return Location{file, 1, 1};
-}
-
-std::vector<Diagnostic> UnsupportedKeys(const Manifest& m,
-                                        const std::vector<std::string>& supported) {
-  auto covered = [&](const std::string& path) {
-    for (const std::string& s : supported) {
-      if (path == s || StartsWith(path, s + ".") || StartsWith(path, s + "[")) return true;
-    }
-    return false;
-  };
-  // Report the shallowest unsupported key of each branch, not every key below it.
-  std::vector<Diagnostic> out;
-  std::vector<std::string> reported;
-  for (const auto& [path, loc] : m.locations) {
-    if (covered(path)) continue;
-    bool is_parent_of_supported = false;
-    for (const std::string& s : supported) {
-      if (StartsWith(s, path + ".") || StartsWith(s, path + "[")) is_parent_of_supported = true;
-    }
-    if (is_parent_of_supported) continue;
-    bool under_reported = false;
-    for (const std::string& r : reported) {
-      if (StartsWith(path, r + ".") || StartsWith(path, r + "[")) under_reported = true;
-    }
-    if (under_reported) continue;
-    reported.push_back(path);
-    out.push_back({Severity::kError,
-                   path,
-                   loc,
-                   "not supported yet: " + path,
-                   {"remove it, or run a newer entrenar; see docs/manifest.md for what each "
-                    "version supports"}});
-  }
-  return out;
 }
 
 }  // namespace entrenar::manifest

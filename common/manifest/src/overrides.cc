@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <functional>
@@ -129,6 +130,39 @@ bool ApplyOverride(Node& root, const std::string& arg, std::vector<Diagnostic>* 
   }
   *cur = std::move(value);
   return true;
+}
+
+void ReplaceBudgetKeys(Node& root, const std::vector<std::string>& overrides,
+                       std::vector<Diagnostic>* diags) {
+  static const char* const kBudget[] = {"epochs", "max_steps", "duration"};
+  std::vector<std::string> set;  // the budget keys the overrides give, and the first such --set
+  std::string by;
+  for (const std::string& arg : overrides) {
+    const std::string path = arg.substr(0, arg.find('='));
+    for (const char* key : kBudget) {
+      if (path == std::string("training.") + key) {
+        set.emplace_back(key);
+        if (by.empty()) by = arg;
+      }
+    }
+  }
+  Node* training = root.IsMap() ? root.Find("training") : nullptr;
+  if (set.empty() || !training || !training->IsMap()) return;
+  auto& entries = training->entries;
+  for (auto it = entries.begin(); it != entries.end();) {
+    const std::string& key = it->first.text;
+    const bool budget = std::find(std::begin(kBudget), std::end(kBudget), key) != std::end(kBudget);
+    if (!budget || std::find(set.begin(), set.end(), key) != set.end()) {
+      ++it;
+      continue;
+    }
+    diags->push_back({Severity::kNote,
+                      "training." + key,
+                      it->first.loc,
+                      "replaced by --set " + by + " (a run has one budget)",
+                      {}});
+    it = entries.erase(it);
+  }
 }
 
 }  // namespace entrenar::manifest

@@ -21,6 +21,9 @@ struct Rule {
   std::optional<std::size_t> length;  // lists of exactly this many items
   std::string format;     // "uri", "duration", "regex", "glob", "columns", "condition", ...
   std::string shorthand;  // one-of items: a scalar value sets this field
+  // The engine does not run this key yet: the support check refuses it with this hint (the
+  // manifest reads and validates it, so a file written for a later release still checks).
+  std::string not_built;
 
   Rule& Doc(std::string d) {
     doc = std::move(d);
@@ -66,6 +69,10 @@ struct Rule {
   }
   Rule& Format(std::string f) {
     format = std::move(f);
+    return *this;
+  }
+  Rule& NotBuilt(std::string hint) {
+    not_built = std::move(hint);
     return *this;
   }
   Rule& Shorthand(std::string field) {

@@ -214,8 +214,10 @@ void Markdown(const KeySpec& s, const std::string& path, std::string* out) {
   }
   *out += "| key | type | default | description |\n|---|---|---|---|\n";
   for (const KeySpec& c : s.children) {
+    const std::string not_built =
+        c.rule.not_built.empty() ? "" : " **Not supported yet:** " + c.rule.not_built + ".";
     *out += "| `" + c.name + "` | " + TypeText(c) + " | " + DefaultText(c) + " | " + c.rule.doc +
-            " |\n";
+            not_built + " |\n";
   }
   for (const KeySpec& c : s.children) {
     Markdown(c, path.empty() ? c.name : path + "." + c.name, out);
@@ -236,6 +238,35 @@ std::vector<std::string> KeyPaths() {
   std::vector<std::string> out;
   CollectPaths(ManifestSpec(), "", &out);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+void CollectNotBuilt(const KeySpec& spec, const std::string& path, std::vector<NotBuiltKey>* out) {
+  if (!spec.rule.not_built.empty()) {
+    out->push_back({path, spec.rule.not_built});
+    return;  // its children go with it
+  }
+  switch (spec.type) {
+    case KeySpec::Type::kObject:
+    case KeySpec::Type::kOneOf:
+      for (const KeySpec& c : spec.children)
+        CollectNotBuilt(c, path.empty() ? c.name : path + "." + c.name, out);
+      break;
+    case KeySpec::Type::kList:
+      CollectNotBuilt(spec.item[0], path + "[]", out);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+std::vector<NotBuiltKey> NotBuiltKeys() {
+  std::vector<NotBuiltKey> out;
+  for (const KeySpec& c : ManifestSpec().children) CollectNotBuilt(c, c.name, &out);
   return out;
 }
 

@@ -165,7 +165,9 @@ void Visit(V& v, DataConfig& c) {
   v.Key("preprocessing", c.preprocessing,
         R("Steps applied in order; statistics fitted on the "
           "training split."));
-  v.Key("augmentation", c.augmentation, R("Random augmentations of training samples."));
+  v.Key("augmentation", c.augmentation,
+        R("Random augmentations of training samples.")
+            .NotBuilt("augmentation comes with image data; tables and text train without it"));
   v.Key("loader", c.loader, R("How batches are formed."));
 }
 
@@ -406,7 +408,9 @@ void Visit(V& v, TrainingConfig& c) {
             .Format("duration"));
   v.Key("gradient", c.gradient, R("Accumulation and clipping."));
   v.Key("mixed_precision", c.mixed_precision, R("Automatic mixed precision."));
-  v.Key("distributed", c.distributed, R("Multi-process training."));
+  v.Key("distributed", c.distributed,
+        R("Multi-process training.")
+            .NotBuilt("a run trains in one process on one device; submit one job per GPU"));
   v.Key("checkpoint", c.checkpoint, R("Checkpointing."));
   v.Key("early_stopping", c.early_stopping, R("Stop when the watched metric stalls."));
   v.Key("validation", c.validation, R("When and what to validate."));
@@ -476,8 +480,12 @@ template <class V>
 void Visit(V& v, TerminalConfig& c) {
   v.Key("enabled", c.enabled, R("Live progress in the terminal."));
   v.Key("refresh_rate", c.refresh_rate, R("Milliseconds between redraws.").Min(1));
-  v.Key("metrics", c.metrics, R("Metrics shown."));
-  v.Key("charts", c.charts, R("Charts shown."));
+  v.Key("metrics", c.metrics,
+        R("Metrics shown.")
+            .NotBuilt("the progress line shows step, loss and learning rate; "
+                      "every metric is in metrics.jsonl and `entrenar logs`"));
+  v.Key("charts", c.charts,
+        R("Charts shown.").NotBuilt("charts are in the report: output.report.format: html"));
 }
 template <class V>
 void Visit(V& v, TrackingConfig& c) {
@@ -547,8 +555,12 @@ void Visit(V& v, CallbackConfig& c) {
 template <class V>
 void Visit(V& v, ModelOutputConfig& c) {
   v.Key("format", c.format, R("Weights format.").OneOf({"safetensors", "pt", "gguf", "apr"}));
-  v.Key("save_optimizer", c.save_optimizer, R("Also save optimizer state."));
-  v.Key("save_scheduler", c.save_scheduler, R("Also save scheduler state."));
+  v.Key("save_optimizer", c.save_optimizer,
+        R("Also save optimizer state.")
+            .NotBuilt("checkpoints/step-N holds the optimizer state: continue with --resume"));
+  v.Key("save_scheduler", c.save_scheduler,
+        R("Also save scheduler state.")
+            .NotBuilt("the schedule is a function of the step: a resumed run continues it"));
   v.Key("merge_lora", c.merge_lora, R("Save weights with LoRA adapters merged in."));
 }
 template <class V>

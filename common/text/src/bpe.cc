@@ -133,12 +133,25 @@ std::vector<std::string_view> SplitGpt2(std::string_view s) {
   return out;
 }
 
+// Larger than any real vocabulary (Gemma's 256k), small enough that a table of this many
+// tokens fits in memory.
+constexpr std::int32_t kMaxTokenId = 1 << 22;
+
 Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
   const nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
   if (!j.is_object() || !j.contains("model")) {
     return InvalidArgument("not a tokenizer.json (no `model`)");
   }
   const nlohmann::json& model = j["model"];
+  const auto not_object = [&](const char* key) {
+    return j.contains(key) && !j[key].is_null() && !j[key].is_object();
+  };
+  if (!model.is_object() || not_object("normalizer") || not_object("pre_tokenizer") ||
+      (j.contains("added_tokens") && !j["added_tokens"].is_array())) {
+    return InvalidArgument(
+        "not a tokenizer.json (`model`, `normalizer` and `pre_tokenizer` are objects, "
+        "`added_tokens` a list)");
+  }
   if (model.value("type", "") != "BPE") {
     return Unimplemented("tokenizer.json: model type " + model.value("type", "?") +
                          " (byte-level BPE is supported)");
@@ -161,7 +174,9 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
   try {
     for (const auto& [token, id] : model.at("vocab").items()) {
       const auto index = id.get<std::int32_t>();
-      if (index < 0) return InvalidArgument("tokenizer.json: a negative token id");
+      if (index < 0 || index >= kMaxTokenId)
+        return InvalidArgument("tokenizer.json: token id " + std::to_string(index) +
+                               " (ids are 0 to " + std::to_string(kMaxTokenId - 1) + ")");
       t.vocab_[token] = index;
       if (t.id_to_token_.size() <= static_cast<std::size_t>(index))
         t.id_to_token_.resize(static_cast<std::size_t>(index) + 1);
@@ -182,6 +197,8 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
     }
     for (const auto& a : j.value("added_tokens", nlohmann::json::array())) {
       const auto id = a.at("id").get<std::int32_t>();
+      if (id < 0 || id >= kMaxTokenId)
+        return InvalidArgument("tokenizer.json: added token id " + std::to_string(id));
       const std::string content = a.at("content").get<std::string>();
       t.added_.emplace_back(content, id);
       if (t.id_to_token_.size() <= static_cast<std::size_t>(id))

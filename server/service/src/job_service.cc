@@ -13,6 +13,7 @@
 #include "entrenar/base/users.h"
 #include "entrenar/base/version.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/plan/support.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
 
@@ -47,7 +48,7 @@ void ToProto(const store::Job& j, v1::Job* out) {
 }
 
 void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
-  out->set_severity(d.severity == manifest::Severity::kError ? "error" : "warning");
+  out->set_severity(manifest::SeverityName(d.severity));
   out->set_path(d.path);
   out->set_file(d.location.file);
   out->set_line(d.location.line);
@@ -219,6 +220,12 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
   manifest::Manifest& m = *r.manifest;
+  // Refused now, with the engine's own words, rather than after waiting for a slot.
+  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
+  if (!unsupported.empty()) {
+    for (const auto& d : unsupported) ToProto(d, resp->add_diagnostics());
+    return {StatusCode::UNIMPLEMENTED, Errors(unsupported)};
+  }
   for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
     if (m.callbacks[i].type == "custom" && !config_.allow_custom_callbacks) {
       const std::string key = "callbacks[" + std::to_string(i) + "]";
@@ -369,7 +376,9 @@ grpc::Status JobService::CancelJob(grpc::ServerContext* ctx, const v1::CancelJob
   if (grpc::Status s = Authorize(ctx, req->job_id(), &uid, &job); !s.ok()) return s;
   const Status s = supervisor_.Cancel(req->job_id(), req->force(), "uid " + std::to_string(uid));
   if (!s.ok()) return FromStatus(s);
-  ToProto(store_.GetJob(req->job_id()).value(), resp->mutable_job());
+  const Result<store::Job> now = store_.GetJob(req->job_id());
+  if (!now.ok()) return FromStatus(now.status());
+  ToProto(*now, resp->mutable_job());
   return grpc::Status::OK;
 }
 

@@ -5,14 +5,10 @@
 namespace entrenar::store {
 namespace {
 
-// The state a `state` event moves to ({"state":"QUEUED",...}, as the store writes them).
+// The state a `state` event moves to.
 std::optional<JobState> StateOf(const Event& e) {
   if (e.kind != "state") return std::nullopt;
-  constexpr std::string_view key = "\"state\":\"";
-  const std::size_t at = e.payload.find(key);
-  if (at == std::string::npos) return std::nullopt;
-  const std::size_t start = at + key.size();
-  return ParseState(std::string_view(e.payload).substr(start, e.payload.find('"', start) - start));
+  return StateOfPayload(e.payload);
 }
 
 constexpr std::size_t kMaxBytesPerJob = 16 << 20;

@@ -7,6 +7,8 @@
 #include <array>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "entrenar/base/clock.h"
 
 namespace entrenar::store {
@@ -136,6 +138,19 @@ Job ReadJob(const Stmt& s) {
 }
 
 }  // namespace
+
+std::string StatePayload(JobState to, const std::string& reason) {
+  const nlohmann::ordered_json j = {{"state", std::string(StateName(to))}, {"reason", reason}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<JobState> StateOfPayload(const std::string& payload) {
+  const nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  const auto it = j.find("state");
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return ParseState(it->get<std::string>());
+}
 
 std::string_view StateName(JobState s) { return kStateNames[static_cast<std::size_t>(s)]; }
 
@@ -325,7 +340,7 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
     id = sqlite3_last_insert_rowid(impl_->db);
     Event e;
     e.kind = "state";
-    e.payload = R"({"state":"QUEUED","reason":"submitted"})";
+    e.payload = StatePayload(JobState::kQueued, "submitted");
     return impl_->AppendLocked(id, {e}).status();
   }));
   return id;
@@ -407,12 +422,7 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     Event e;
     e.kind = "state";
-    std::string escaped;
-    for (char c : reason) {
-      if (c == '"' || c == '\\') escaped += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
-    }
-    e.payload = "{\"state\":\"" + std::string(StateName(to)) + "\",\"reason\":\"" + escaped + "\"}";
+    e.payload = StatePayload(to, reason);
     return impl_->AppendLocked(id, {e}).status();
   }));
   return impl_->GetLocked(id);

@@ -81,6 +81,14 @@ std::string StringField(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? SanitizeUtf8(it->get_ref<const std::string&>()) : "";
 }
 
+// "finished: the budget of 300 steps was reached": why a finished run ended, from its summary.
+std::string Finished(const nlohmann::json& summary) {
+  const auto ended = summary.is_object() ? summary.find("ended") : summary.end();
+  if (ended == summary.end() || !ended->is_object()) return "finished";
+  const std::string message = StringField(*ended, "message").substr(0, 300);
+  return message.empty() ? "finished" : "finished: " + message;
+}
+
 // A fresh secret for a worker (128 bits, hex).
 std::string NewToken() {
   std::random_device rd;
@@ -543,7 +551,7 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
     }
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;
-    reason = "finished";
+    reason = Finished(summary);
   } else if (have_status && WIFSIGNALED(status)) {
     reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
              strsignal(WTERMSIG(status)) + ")";
@@ -551,7 +559,7 @@ void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status
     reason = "the worker exited with code " + std::to_string(WEXITSTATUS(status));
   } else {
     to = finished ? JobState::kSucceeded : JobState::kFailed;
-    reason = finished ? "finished" : "the adopted worker ended without a summary";
+    reason = finished ? Finished(summary) : "the adopted worker ended without a summary";
   }
   if (to == JobState::kFailed && !log_tail.empty()) reason += ": " + log_tail;
   (void)store_.SetWorker(id, 0);

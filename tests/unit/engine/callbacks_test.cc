@@ -1,10 +1,12 @@
 #include "entrenar/engine/callbacks.h"
 
 #include <chrono>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/strings.h"
 
 #include "temp_dir.h"
 
@@ -59,10 +61,27 @@ TEST_CASE(
     "[unit][engine]") {
   testing::TempDir dir;
   const auto start = std::chrono::steady_clock::now();
-  const CommandResult slow = RunCommand({"sh", "-c", "sleep 30 & sleep 30"}, "", {},
-                                        std::chrono::milliseconds(200), dir.path + "/log");
+  const std::string pid_file = dir.path + "/child.pid";
+  const CommandResult slow =
+      RunCommand({"sh", "-c", "sleep 30 & echo $! > " + pid_file + "; sleep 30"}, "", {},
+                 std::chrono::milliseconds(500), dir.path + "/log");
   CHECK(slow.timed_out);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  // The background child is gone too (or a zombie waiting for init): never left running.
+  const Result<std::string> pid = ReadWholeFile(pid_file);
+  REQUIRE(pid.ok());
+  const std::string stat = "/proc/" + std::string(Trim(*pid)) + "/stat";
+  auto alive = [&] {
+    const Result<std::string> s = ReadWholeFile(stat);
+    if (!s.ok()) return false;
+    const std::size_t paren = s->rfind(')');
+    return paren != std::string::npos && paren + 2 < s->size() && (*s)[paren + 2] != 'Z';
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (alive() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK_FALSE(alive());
   const CommandResult missing =
       RunCommand({"/nonexistent/hook"}, "", {}, std::chrono::seconds(5), dir.path + "/log");
   CHECK(missing.error == "cannot run /nonexistent/hook: No such file or directory");

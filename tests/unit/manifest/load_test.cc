@@ -150,20 +150,6 @@ TEST_CASE("Keys explicitly written are tracked with their location", "[unit][man
   CHECK(r.manifest->LocationOf("training.gradient.clip_norm").line == 4);  // nearest parent
 }
 
-TEST_CASE("Unsupported keys are reported by path, shallowest first", "[unit][manifest]") {
-  LoadResult r =
-      Load(Root("training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-                "    world_size: 2\n"));
-  REQUIRE(r.ok());
-  std::vector<Diagnostic> u =
-      UnsupportedKeys(*r.manifest, {"entrenar", "name", "version", "training.epochs"});
-  REQUIRE(u.size() == 1);
-  CHECK(u[0].path == "training.distributed");
-  CHECK(u[0].message == "not supported yet: training.distributed");
-  CHECK(u[0].location.line == 6);
-  CHECK(UnsupportedKeys(*r.manifest, {"entrenar", "name", "version", "training"}).empty());
-}
-
 TEST_CASE("The resolved manifest round-trips through YAML", "[unit][manifest]") {
   LoadResult r =
       Load(Root("seed: 7\noptimizer:\n  lr: 3e-4\n  betas: [0.9, 0.95]\n"

@@ -21,6 +21,27 @@ TEST_CASE("Overrides: --set values are parsed as YAML", "[unit][manifest]") {
   CHECK(r.manifest->model.freeze == std::vector<std::string>{"embed_tokens"});
 }
 
+TEST_CASE("Overrides: one budget key replaces the file's others, with a note", "[unit][manifest]") {
+  const std::string file = Root("training:\n  epochs: 40\n  gradient: {clip_norm: 1}\n");
+  LoadResult r = Load(file, {"training.max_steps=60"});
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->training.max_steps == 60);
+  CHECK_FALSE(r.manifest->training.epochs.has_value());
+  CHECK(r.manifest->training.gradient.clip_norm == 1);  // the rest of training stays
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(FormatDiagnostic(r.diagnostics[0]) ==
+        "t.yaml:5:3: note: training.epochs: replaced by --set training.max_steps=60 (a run has "
+        "one budget)");
+  // The same key overridden replaces nothing; two budgets on the command line still clash.
+  CHECK(Load(file, {"training.epochs=3"}).diagnostics.empty());
+  LoadResult both = Load(file, {"training.max_steps=60", "training.duration=1h"});
+  CHECK_FALSE(both.ok());
+  CHECK(FindError(both.diagnostics, "training.duration") != nullptr);
+  // Without an override, a file with two budgets is an error as before.
+  CHECK_FALSE(Load(Root("training:\n  epochs: 4\n  max_steps: 9\n")).ok());
+}
+
 TEST_CASE("Overrides: a --set value that starts with a template is a string", "[unit][manifest]") {
   LoadResult r = Load(Root(), {"monitoring.tracking.experiment={{ name }}-seed-{{ seed }}",
                                "output.dir={{ name }}/runs"});

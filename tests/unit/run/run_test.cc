@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/run/checkpoint_state.h"
 #include "entrenar/run/event.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
@@ -213,6 +214,41 @@ TEST_CASE("As root, an owner cannot read through the daemon's rights", "[unit][r
   chmod((dir.path + "/private").c_str(), 0700);
   CHECK(CheckpointStepsAsOwner(OwnerFor(0, 0), Layout(dir.path + "/private")).size() == 1);
   CHECK(CheckpointStepsAsOwner(nobody, Layout(dir.path + "/private")).empty());
+}
+
+TEST_CASE("a checkpoint's state round-trips, and a damaged one is data loss", "[unit][run]") {
+  CheckpointState c;
+  c.step = 150;
+  c.next_epoch = 7;
+  c.next_batch = 12;
+  c.samples = 9600;
+  c.seed = 42;
+  c.total_steps = 300;
+  c.stale_validations = 2;
+  c.early_best = 0.25;
+  c.best_metric = "val_accuracy";
+  c.best_value = 0.97;
+  c.best_step = 138;
+  c.plateau_scale = 0.5;
+  c.plateau_bad = 1;
+  c.loss_scale = CheckpointState::LossScale{1024, 7, 1};
+  const std::string text = EncodeCheckpointState(c);
+  const Result<CheckpointState> back = DecodeCheckpointState(text, "s.json");
+  REQUIRE(back.ok());
+  CHECK(EncodeCheckpointState(*back) == text);
+  CHECK(back->total_steps == 300);
+  CHECK(back->loss_scale->scale == 1024);
+  CHECK_FALSE(back->plateau_best.has_value());
+  for (const std::string& bad : std::vector<std::string>{
+           "", "[]", "{\"step\": 1}", "{\"step\": \"3\", \"next_epoch\": 1}",
+           text.substr(0, text.size() / 2), std::string(text).replace(text.find("150"), 3, "-15"),
+           std::string(text).replace(text.find("\"val_accuracy\""), 14, "7")}) {
+    INFO(bad);
+    const Result<CheckpointState> damaged = DecodeCheckpointState(bad, "s.json");
+    REQUIRE_FALSE(damaged.ok());
+    CHECK(damaged.status().code() == StatusCode::kDataLoss);
+    CHECK(damaged.status().message().rfind("s.json is damaged", 0) == 0);
+  }
 }
 
 }  // namespace

@@ -69,9 +69,18 @@ TEST_CASE("A follower waiting on the hub wakes when an event is published", "[un
   });
   const auto start = std::chrono::steady_clock::now();
   hub.Wait(7, 1, start + std::chrono::seconds(10));
+  // Read before joining the publisher: a Wait that returned early would find nothing yet.
+  const std::optional<std::vector<Event>> woken = hub.Read(7, 1, 10);
+  const auto waited = std::chrono::steady_clock::now() - start;
   later.join();
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
-  CHECK(hub.Read(7, 1, 10)->size() == 1);
+  REQUIRE(woken);
+  CHECK(woken->size() == 1);
+  CHECK(waited >= std::chrono::milliseconds(40));
+  CHECK(waited < std::chrono::seconds(5));
+  // With nothing new, Wait returns at its deadline, not before.
+  const auto quiet = std::chrono::steady_clock::now();
+  hub.Wait(7, 2, quiet + std::chrono::milliseconds(100));
+  CHECK(std::chrono::steady_clock::now() - quiet >= std::chrono::milliseconds(100));
   // A gap (events the hub never saw) restarts its memory from the newest.
   Event far = e;
   far.seq = 9;

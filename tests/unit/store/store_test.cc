@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "temp_dir.h"
 
@@ -85,6 +86,27 @@ TEST_CASE("Queued jobs come out by priority, then by age", "[unit][store]") {
   CHECK(store->NextQueued(1).value().size() == 1);
   CHECK(store->CountJobs(JobState::kQueued).value() == 3);
   CHECK(store->CountJobs(JobState::kCancelled).value() == 1);
+}
+
+TEST_CASE("A state event's reason keeps any text: quotes, newlines, control bytes, non-UTF-8",
+          "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t id = store->CreateJob(Spec("a")).value();
+  const std::string reason = "failed: \"x\"\nline 2\tand \\ \x01\x1f end";
+  REQUIRE(store->Transition(id, JobState::kFailed, reason).ok());
+  const std::vector<Event> events = store->Events(id, 0, 100).value();
+  REQUIRE(events.size() == 2);
+  const nlohmann::json j = nlohmann::json::parse(events[1].payload);
+  CHECK(j["reason"] == reason);
+  CHECK(StateOfPayload(events[1].payload) == JobState::kFailed);
+  // Bytes that are not UTF-8 are replaced, so the payload stays JSON a client can read.
+  REQUIRE(
+      store->Transition(store->CreateJob(Spec("b")).value(), JobState::kFailed, "bad \xff").ok());
+  CHECK(StatePayload(JobState::kFailed, "bad \xff") ==
+        "{\"state\":\"FAILED\",\"reason\":\"bad \xef\xbf\xbd\"}");
+  CHECK_FALSE(StateOfPayload("not json").has_value());
+  CHECK_FALSE(StateOfPayload(R"({"state": 3})").has_value());
 }
 
 TEST_CASE("State changes follow the lifecycle and are recorded as events", "[unit][store]") {

@@ -105,5 +105,28 @@ TEST_CASE("tokenizers outside byte-level BPE are refused by name", "[unit][text]
         StatusCode::kNotFound);
 }
 
+TEST_CASE("a tokenizer.json of the wrong shape is an error, never an exception", "[unit][text]") {
+  const char* const bad[] = {
+      R"({"model": []})",
+      R"({"model": "BPE"})",
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": [1]})",
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": 3})",
+      R"({"model": {"type": "BPE", "vocab": {"a": 2147483647}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}})",
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": [{"id": -1, "content": "x"}]})",
+      R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "added_tokens": {}})",
+      R"({"model": {"type": "BPE", "vocab": [], "merges": [[1]]},
+          "pre_tokenizer": {"type": "ByteLevel"}})",
+  };
+  for (const char* text : bad) {
+    INFO(text);
+    Result<BpeTokenizer> t = Result<BpeTokenizer>(InvalidArgument("unset"));
+    REQUIRE_NOTHROW(t = BpeTokenizer::FromJson(text));
+    CHECK(t.status().code() == StatusCode::kInvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace entrenar::text

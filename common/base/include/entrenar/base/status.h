@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +66,13 @@ inline Status PermissionDenied(std::string m) {
   return {StatusCode::kPermissionDenied, std::move(m)};
 }
 
+// Reports the read of an error's value (a bug) on stderr and aborts.
+[[noreturn]] inline void ValueOfError(const Status& status) {
+  std::fprintf(stderr, "entrenar: bug: the value of an error was read: %s\n",
+               status.message().c_str());
+  std::abort();
+}
+
 // A value or the Status that explains its absence.
 template <typename T>
 class [[nodiscard]] Result {
@@ -73,15 +82,26 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
+  // The value; only after ok(). Reading the value of an error is a bug in the caller: it stops
+  // the process with the error's message rather than reading an empty optional.
+  T& value() & { return Checked(); }
+  const T& value() const& { return Checked(); }
+  T&& value() && { return std::move(Checked()); }
+  T* operator->() { return &Checked(); }
+  const T* operator->() const { return &Checked(); }
+  T& operator*() & { return Checked(); }
+  const T& operator*() const& { return Checked(); }
 
  private:
+  T& Checked() {
+    if (!value_) ValueOfError(status_);
+    return *value_;
+  }
+  const T& Checked() const {
+    if (!value_) ValueOfError(status_);
+    return *value_;
+  }
+
   std::optional<T> value_;
   Status status_;
 };

@@ -8,8 +8,11 @@
 
 #include "entrenar/base/status.h"
 #include "entrenar/manifest/manifest.h"
+#include "entrenar/plan/split.h"
 
 namespace entrenar::engine {
+
+using plan::ResolvePath;
 
 enum class Task { kClassification, kRegression };
 
@@ -58,10 +61,6 @@ struct PreparedData {
   Split train, val, test;
   std::int64_t NumFeatures() const { return static_cast<std::int64_t>(features.size()); }
 };
-
-// `path` from a manifest, relative to `base_dir` (the manifest's folder); `file://` is stripped
-// and other URLs are returned as they are.
-std::string ResolvePath(const std::string& base_dir, const std::string& path);
 
 // Loads `data.source` (split by ratio, stratified when asked) or `data.train/val/test`, relative
 // to `base_dir`; selects the target and feature columns; applies `drop`, then `fillna` and

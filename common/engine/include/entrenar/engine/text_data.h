@@ -46,9 +46,6 @@ inline constexpr const char* kAlpacaTemplateNoInput =
     "Below is an instruction that describes a task. Write a response that appropriately "
     "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
 
-// The `tokenize` step of data.preprocessing, or null: a run with one trains a language model.
-const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m);
-
 // `template_text` with every `{field}` replaced by `fields[field]`. Returns kInvalidArgument
 // naming a field the record lacks (`{{` and `}}` are literal braces).
 Result<std::string> FormatPrompt(const std::string& template_text,

@@ -14,10 +14,6 @@
 
 namespace entrenar::engine {
 
-// What the engine can run. A manifest key outside these (or a value the engine lacks, such as
-// `scheduler.name: plateau`) stops a run before training with "not supported yet: KEY".
-std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m);
-
 struct TrainOptions {
   std::string base_dir;  // relative data paths are resolved against it (the manifest's folder)
   std::string run_dir;   // where model.safetensors and summary.json go; must exist
@@ -53,6 +49,9 @@ struct TrainSummary {
   bool halted = false;   // stopped by an alert whose action is `halt`
   std::vector<AlertRecord> alerts;
   bool early_stopped = false;
+  // Why the run ended: "budget" (its epochs, max_steps), "early_stopping", "duration",
+  // "alert" (halted) or "stopped" (on request: cancelled, preempted, SIGINT), and in words.
+  std::string end_reason, end_message;
   std::string best_metric;
   std::optional<double> best_value;
   std::int64_t best_step = 0;

@@ -12,9 +12,12 @@ struct Location {
   int column = 0;
 };
 
-enum class Severity { kError, kWarning };
+// A note tells what loading did for the author (an override replacing a key); never a problem.
+enum class Severity { kError, kWarning, kNote };
 
 // One finding about a manifest: what is wrong, where, and how to fix it.
+const char* SeverityName(Severity s);  // "error", "warning" or "note"
+
 struct Diagnostic {
   Severity severity = Severity::kError;
   std::string path;  // manifest key path, e.g. "training.gradient.clip_norm", "callbacks[2]"

@@ -43,10 +43,4 @@ std::string ToWrittenYaml(const Manifest& m);
 // The same as a JSON document.
 std::string ToJson(const Manifest& m);
 
-// The keys written in `m` whose behaviour this build does not have: every written key path not
-// covered by one of `supported` (prefixes such as "data.loader" or "optimizer.lr").
-// Each is an error "not supported yet: KEY" at the key's location.
-std::vector<Diagnostic> UnsupportedKeys(const Manifest& m,
-                                        const std::vector<std::string>& supported);
-
 }  // namespace entrenar::manifest

@@ -9,6 +9,14 @@ namespace entrenar::manifest {
 // "data.preprocessing[].normalize.method", "callbacks[].trigger", ...
 std::vector<std::string> KeyPaths();
 
+// The keys the manifest describes but the engine does not run yet, with the hint for each
+// (visit.h's NotBuilt rules); paths as in KeyPaths.
+struct NotBuiltKey {
+  std::string path;
+  std::string hint;
+};
+std::vector<NotBuiltKey> NotBuiltKeys();
+
 // The JSON Schema (2020-12) of the manifest, as committed in schemas/entrenar-1.0.schema.json.
 std::string JsonSchema();
 

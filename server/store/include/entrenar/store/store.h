@@ -72,6 +72,12 @@ struct Event {
   std::string time;
 };
 
+// The payload of a `state` event: {"state":"RUNNING","reason":"..."}, any text in the reason
+// (control characters escaped, bytes that are not UTF-8 replaced). Its one writer and reader.
+std::string StatePayload(JobState to, const std::string& reason);
+// The state a `state` event's payload names; nullopt for anything else.
+std::optional<JobState> StateOfPayload(const std::string& payload);
+
 struct JobFilter {
   std::optional<JobState> state;
   std::optional<std::uint32_t> uid;

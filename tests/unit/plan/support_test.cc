@@ -1,11 +1,12 @@
+#include "entrenar/plan/support.h"
+
 #include <catch2/catch.hpp>
 
 #include "entrenar/base/strings.h"
-#include "entrenar/engine/trainer.h"
 
 #include "manifest_helpers.h"
 
-namespace entrenar::engine {
+namespace entrenar::plan {
 namespace {
 
 std::vector<manifest::Diagnostic> Check(const std::string& body) {
@@ -48,6 +49,30 @@ TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`",
             "not supported yet: model") == 0);
 }
 
+TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with its hint",
+          "[unit][plan]") {
+  const std::vector<manifest::Diagnostic> d =
+      Check(kModel +
+            "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
+            "    world_size: 2\noutput:\n  model: {save_optimizer: true}\n");
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].message == "not supported yet: output.model.save_optimizer");
+  CHECK(d[0].hints.at(0).find("--resume") != std::string::npos);
+  CHECK(d[1].message == "not supported yet: training.distributed");
+  CHECK(d[1].location.line == 11);
+  CHECK(d[1].hints.at(0) == "a run trains in one process on one device; submit one job per GPU");
+  // A list item's keys are matched without their index.
+  const std::vector<manifest::Diagnostic> aug =
+      Check(kModel + "data:\n  augmentation:\n    - random_crop: {size: [4]}\n");
+  REQUIRE(aug.size() == 1);
+  CHECK(aug[0].path == "data.augmentation");
+  // LoRA is for transformers: on a sequential model it is refused by value, with a reason.
+  const std::vector<manifest::Diagnostic> lora =
+      Check(kModel + "lora: {enabled: true, target_modules: [q_proj]}\n");
+  REQUIRE(lora.size() == 1);
+  CHECK(lora[0].message == "not supported yet: lora: LoRA on a sequential model");
+}
+
 TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {
   CHECK(Check(kModel + "callbacks:\n  - {type: gradient_monitor, trigger: step, interval: 10}\n"
                        "  - {type: custom, trigger: epoch_end, command: [python3, hook.py]}\n"
@@ -88,4 +113,4 @@ TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pas
 }
 
 }  // namespace
-}  // namespace entrenar::engine
+}  // namespace entrenar::plan

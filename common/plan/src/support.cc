@@ -1,98 +1,63 @@
-// What this engine implements, as manifest key prefixes and values.
+// What the engine runs: the keys it lacks come from visit.h (NotBuilt rules); values and
+// combinations it lacks are refused here, with a hint.
+#include "entrenar/plan/support.h"
+
 #include <algorithm>
 #include <functional>
 
-#include "entrenar/engine/text_data.h"
-#include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/manifest/schema.h"
 #include "entrenar/registry/registry.h"
 
-namespace entrenar::engine {
-namespace {
+namespace entrenar::plan {
 
-// A run on text (a tokenize step) or with a transformer architecture trains a language model.
+const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m) {
+  for (const auto& step : m.data.preprocessing) {
+    if (step.tokenize) return &*step.tokenize;
+  }
+  return nullptr;
+}
+
 bool IsLanguageModel(const manifest::Manifest& m) {
   const auto& arch = m.model.architecture;
   return FindTokenize(m) != nullptr || (arch && arch->type == "transformer");
 }
 
-std::vector<std::string> SupportedKeys(const manifest::Manifest& m) {
-  std::vector<std::string> keys = {"entrenar",
-                                   "name",
-                                   "version",
-                                   "description",
-                                   "seed",
-                                   "lock",
-                                   "data.source",
-                                   "data.format",
-                                   "data.target",
-                                   "data.split",
-                                   "data.train",
-                                   "data.val",
-                                   "data.test",
-                                   "data.loader.batch_size",
-                                   "data.loader.shuffle",
-                                   "data.loader.drop_last",
-                                   "data.loader.seed",
-                                   "data.loader.num_workers",
-                                   "data.loader.prefetch_factor",
-                                   "data.loader.pin_memory",
-                                   "model.source",
-                                   "model.format",
-                                   "model.architecture",
-                                   "model.device",
-                                   "model.dtype",
-                                   "optimizer.name",
-                                   "optimizer.lr",
-                                   "optimizer.weight_decay",
-                                   "optimizer.betas",
-                                   "optimizer.eps",
-                                   "optimizer.amsgrad",
-                                   "optimizer.momentum",
-                                   "optimizer.nesterov",
-                                   "optimizer.dampening",
-                                   "optimizer.alpha",
-                                   "optimizer.centered",
-                                   "optimizer.param_groups",
-                                   "model.freeze",
-                                   "scheduler",
-                                   "training.epochs",
-                                   "training.max_steps",
-                                   "training.duration",
-                                   "training.gradient",
-                                   "training.checkpoint",
-                                   "training.early_stopping",
-                                   "training.validation.every",
-                                   "training.validation.every_epoch",
-                                   "training.validation.metrics",
-                                   "training.deterministic",
-                                   "training.benchmark",
-                                   "training.effective_batch_size",
-                                   "training.loss",
-                                   "training.mixed_precision",
-                                   "training.validation.cross_validation",
-                                   "monitoring.terminal.enabled",
-                                   "monitoring.terminal.refresh_rate",
-                                   "monitoring.alerts",
-                                   "output.dir",
-                                   "output.model.format",
-                                   "output.metrics.format",
-                                   "output.metrics.include",
-                                   "callbacks"};
-  // A section switched off asks nothing of the engine; transformers take LoRA.
-  if (!m.lora.enabled || IsLanguageModel(m)) keys.emplace_back("lora");
-  if (IsLanguageModel(m)) keys.emplace_back("output.model.merge_lora");
-  keys.emplace_back("quantize");
-  keys.emplace_back("monitoring.tracking");
-  keys.emplace_back("monitoring.system");
-  keys.emplace_back("output.report");
-  keys.emplace_back("output.registry");
-  for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
-    const auto& s = m.data.preprocessing[i];
-    if (!s.tokenize || IsLanguageModel(m))
-      keys.push_back("data.preprocessing[" + std::to_string(i) + "]");
+namespace {
+
+// "data.preprocessing[2].tokenize" -> "data.preprocessing[].tokenize", as KeyPaths writes it.
+std::string WithoutIndices(const std::string& path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    out += path[i];
+    if (path[i] != '[') continue;
+    while (i + 1 < path.size() && path[i + 1] != ']') ++i;
   }
-  return keys;
+  return out;
+}
+
+bool Under(const std::string& path, const std::string& key) {
+  return path == key || path.rfind(key + ".", 0) == 0 || path.rfind(key + "[", 0) == 0;
+}
+
+// The keys the manifest reads but the engine does not run (visit.h's NotBuilt rules): each
+// written one is refused once, at its shallowest key, with its hint.
+void CheckBuilt(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& out) {
+  static const std::vector<manifest::NotBuiltKey> not_built = manifest::NotBuiltKeys();
+  std::vector<std::string> reported;
+  for (const auto& [path, loc] : m.locations) {  // sorted: a parent before its children
+    const std::string general = WithoutIndices(path);
+    for (const manifest::NotBuiltKey& k : not_built) {
+      if (!Under(general, k.path)) continue;
+      const bool below = std::any_of(reported.begin(), reported.end(),
+                                     [&](const std::string& r) { return Under(path, r); });
+      if (below) break;
+      reported.push_back(path);
+      out.push_back(
+          {manifest::Severity::kError, path, loc, "not supported yet: " + path, {k.hint}});
+      break;
+    }
+  }
 }
 
 using Refuse = std::function<void(const std::string&, const std::string&, const std::string&)>;
@@ -214,7 +179,8 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
 }  // namespace
 
 std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
-  std::vector<manifest::Diagnostic> out = manifest::UnsupportedKeys(m, SupportedKeys(m));
+  std::vector<manifest::Diagnostic> out;
+  CheckBuilt(m, out);
   auto refuse = [&](const std::string& path, const std::string& what, const std::string& hint) {
     out.push_back({manifest::Severity::kError,
                    path,
@@ -227,6 +193,15 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
     CheckCallbacks(m, refuse, true);
     CheckOutputs(m, out, refuse);
     return out;
+  }
+  if (m.lora.enabled) {
+    refuse("lora",
+           "LoRA on a " + (m.model.architecture ? m.model.architecture->type : "") + " model",
+           "LoRA adapts a transformer's projections: train a sequential model in full");
+  }
+  if (m.IsSet("output.model.merge_lora")) {
+    refuse("output.model.merge_lora", "merging LoRA adapters of a model without them",
+           "merge_lora belongs to language models with lora.enabled");
   }
   const auto& arch = m.model.architecture;
   if (!arch) {
@@ -263,4 +238,4 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   return out;
 }
 
-}  // namespace entrenar::engine
+}  // namespace entrenar::plan

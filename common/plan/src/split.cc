@@ -1,0 +1,88 @@
+#include "entrenar/plan/split.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "entrenar/formats/table.h"
+#include "entrenar/plan/support.h"
+
+namespace entrenar::plan {
+
+SplitSizes SplitStratum(std::int64_t rows, const manifest::SplitConfig& s) {
+  const auto n = static_cast<double>(rows);
+  SplitSizes out;
+  out.val = static_cast<std::int64_t>(std::floor(n * s.val + 1e-9));
+  out.test = static_cast<std::int64_t>(std::floor(n * s.test + 1e-9));
+  out.train = rows - out.val - out.test;
+  return out;
+}
+
+SplitSizes SplitStrata(const std::vector<std::int64_t>& strata, const manifest::SplitConfig& s) {
+  SplitSizes out;
+  for (std::int64_t rows : strata) {
+    const SplitSizes one = SplitStratum(rows, s);
+    out.train += one.train;
+    out.val += one.val;
+    out.test += one.test;
+  }
+  return out;
+}
+
+std::string ResolvePath(const std::string& base_dir, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return path;
+  const std::string p = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
+  if (std::filesystem::path(p).is_absolute()) return p;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
+                                 const std::string& key, const std::string& path) {
+  if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
+    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
+                         "); download it and give a local path");
+  }
+  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
+                            formats::ResolveTableFormat(d.format, path));
+  return formats::ReadTable(ResolvePath(base_dir, path), format);
+}
+
+namespace {
+
+std::int64_t Rows(const formats::Table& t) { return static_cast<std::int64_t>(t.rows.size()); }
+
+}  // namespace
+
+Result<SplitSizes> CountSplits(const manifest::Manifest& m, const std::string& base_dir) {
+  const manifest::DataConfig& d = m.data;
+  if (!d.source && !d.train) return InvalidArgument("data: no data to train on");
+  const bool explicit_files = d.train || d.val || d.test;
+  if (explicit_files) {
+    SplitSizes out;
+    ENTRENAR_ASSIGN_OR_RETURN(formats::Table train, LoadTable(d, base_dir, "data.train", *d.train));
+    out.train = Rows(train);
+    if (d.val) {
+      ENTRENAR_ASSIGN_OR_RETURN(formats::Table val, LoadTable(d, base_dir, "data.val", *d.val));
+      out.val = Rows(val);
+    }
+    if (d.test) {
+      ENTRENAR_ASSIGN_OR_RETURN(formats::Table test, LoadTable(d, base_dir, "data.test", *d.test));
+      out.test = Rows(test);
+    }
+    return out;
+  }
+  ENTRENAR_ASSIGN_OR_RETURN(formats::Table t, LoadTable(d, base_dir, "data.source", *d.source));
+  const manifest::SplitConfig split = manifest::EffectiveSplit(d);
+  const std::optional<std::size_t> column =
+      split.stratify ? t.ColumnIndex(*split.stratify) : std::nullopt;
+  // Text is split by record, never stratified.
+  if (!column || IsLanguageModel(m)) return SplitStratum(Rows(t), split);
+  // Strata as training forms them: by the column's text, a missing value its own stratum.
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& row : t.rows) ++counts[row[*column] ? *row[*column] : std::string()];
+  std::vector<std::int64_t> strata;
+  for (const auto& [value, n] : counts) strata.push_back(n);
+  return SplitStrata(strata, split);
+}
+
+}  // namespace entrenar::plan

@@ -1,0 +1,89 @@
+// The torch-free plan core: split sizes, budgets and parameter counts.
+#include <catch2/catch.hpp>
+
+#include "entrenar/plan/budget.h"
+#include "entrenar/plan/params.h"
+#include "entrenar/plan/split.h"
+
+#include "manifest_helpers.h"
+
+namespace entrenar::plan {
+namespace {
+
+manifest::Manifest Load(const std::string& body) {
+  manifest::LoadResult r = testing::Load(testing::Root(body));
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  return *r.manifest;
+}
+
+const std::string kModel =
+    "model:\n  architecture:\n    type: sequential\n    layers:\n"
+    "      - linear: {in_features: 64, out_features: 128}\n"
+    "      - activation: relu\n"
+    "      - linear: {in_features: 128, out_features: 10}\n";
+
+TEST_CASE("a stratum's val and test take the floor of their share, train the rest", "[plan]") {
+  manifest::SplitConfig s;
+  s.train = 0.7;
+  s.val = 0.1;
+  s.test = 0.2;
+  CHECK(SplitStratum(10, s) == SplitSizes{7, 1, 2});
+  CHECK(SplitStratum(9, s) == SplitSizes{8, 0, 1});  // 0.9 and 1.8 round down
+  // Per class, the floors add up differently from the floor of the total.
+  CHECK(SplitStrata({9, 9}, s) == SplitSizes{16, 0, 2});
+  CHECK(SplitStratum(18, s) == SplitSizes{14, 1, 3});
+}
+
+TEST_CASE("the digits split is exact, per class when stratified", "[plan]") {
+  const std::string digits = std::string(ENTRENAR_SOURCE_DIR) + "/examples/data/digits.csv";
+  const std::string body = "data:\n  source: " + digits +
+                           "\n  target: label\n  split: {train: 0.7, val: 0.1, test: 0.2, "
+                           "stratify: label}\n" +
+                           kModel;
+  const Result<SplitSizes> stratified = CountSplits(Load(body), "");
+  REQUIRE(stratified.ok());
+  // The sizes training reports for this split (see e2e "plan agrees with training").
+  CHECK(*stratified == SplitSizes{1266, 176, 355});
+  const Result<SplitSizes> plain =
+      CountSplits(Load("data:\n  source: " + digits +
+                       "\n  target: label\n  split: {train: 0.7, val: 0.1, test: 0.2}\n" + kModel),
+                  "");
+  REQUIRE(plain.ok());
+  CHECK(*plain == SplitSizes{1259, 179, 359});
+}
+
+TEST_CASE("a budget counts the loader's batches, then accumulation windows", "[plan]") {
+  const std::string data =
+      "data:\n  source: d.csv\n  target: y\n  loader: {batch_size: 32, "
+      "drop_last: true}\n";
+  manifest::Manifest m =
+      Load(data + kModel + "training:\n  epochs: 3\n  gradient: {accumulation_steps: 2}\n");
+  // 100 rows: 3 full batches (the 4th dropped), windows of 2 and 1.
+  const Result<Budget> b = ComputeBudget(m, 100);
+  REQUIRE(b.ok());
+  CHECK(*b == Budget{3, 2, 3, 6});
+  CHECK_FALSE(ComputeBudget(m, 31).ok());  // not one full batch
+  m = Load(data + kModel + "training:\n  max_steps: 7\n");
+  const Result<Budget> steps = ComputeBudget(m, 100);
+  REQUIRE(steps.ok());
+  CHECK(*steps == Budget{3, 3, 3, 7});  // ceil(7 / 3) epochs, the last one cut short
+}
+
+TEST_CASE("a time budget refuses a schedule that needs the run's length", "[plan]") {
+  const std::string head = "data:\n  source: d.csv\n  target: y\n" + kModel;
+  const Result<Budget> b = ComputeBudget(
+      Load(head + "scheduler: {name: one_cycle, max_lr: 0.1}\ntraining:\n  duration: 1m\n"), 64);
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.status().message().find("needs the run's length in steps") != std::string::npos);
+}
+
+TEST_CASE("parameters of a sequential model and a LLaMA decoder", "[plan]") {
+  const manifest::Manifest m = Load("data:\n  source: d.csv\n  target: y\n" + kModel);
+  CHECK(ModelParameters(*m.model.architecture) == 64.0 * 128 + 128 + 128 * 10 + 10);
+  CHECK(DefaultIntermediateSize(64) == 192);      // 8/3 * 64 = 170, up to 192
+  CHECK(DefaultIntermediateSize(4096) == 10944);  // LLaMA-7B's 11008 is given explicitly
+}
+
+}  // namespace
+}  // namespace entrenar::plan
