@@ -22,8 +22,8 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
-#include "entrenar/report/reporter.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
+#include "entrenar/worker/uplink.h"
 
 namespace {
 
@@ -55,9 +55,9 @@ int FakeWorker(int argc, char** argv) {
     if (std::string(argv[i]) == "--job-id") job = std::atoll(argv[i + 1]);
   }
   const char* token = std::getenv("ENTRENAR_WORKER_TOKEN");
-  std::unique_ptr<entrenar::report::Reporter> reporter;
+  std::unique_ptr<entrenar::worker::Uplink> reporter;
   if (!target.empty() && token) {
-    reporter = std::make_unique<entrenar::report::Reporter>(target, job, token, events);
+    reporter = std::make_unique<entrenar::worker::Uplink>(target, job, token, events);
   }
   std::ofstream out(events, std::ios::app);
   for (int i = 1; i <= 400; ++i) {

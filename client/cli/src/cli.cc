@@ -63,20 +63,4 @@ int Run(int argc, char** argv) {
   return ParseAndRun(app, argc, argv, exit_code);
 }
 
-int ParseAndRun(CLI::App& app, int argc, char** argv, const int& exit_code) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
-  }
-  return exit_code;
-}
-
 }  // namespace entrenar::cli

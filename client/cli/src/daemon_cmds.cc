@@ -20,11 +20,11 @@
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
+#include "entrenar/console/live_view.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/v1/jobs.grpc.pb.h"
 
 #include "commands.h"
-#include "live_view.h"
 
 extern char** environ;
 
@@ -32,6 +32,7 @@ namespace entrenar::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using console::LiveView;
 using nlohmann::json;
 
 // --socket, else $ENTRENAR_SOCKET, else your own daemon's socket if it exists (where a per-user

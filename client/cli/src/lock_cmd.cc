@@ -8,7 +8,6 @@
 #include "entrenar/manifest/lock.h"
 
 #include "commands.h"
-#include "manifest_input.h"
 
 namespace entrenar::cli {
 

@@ -22,7 +22,6 @@
 #include "entrenar/plan/support.h"
 
 #include "commands.h"
-#include "manifest_input.h"
 
 namespace entrenar::cli {
 namespace {

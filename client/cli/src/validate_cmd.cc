@@ -10,7 +10,6 @@
 #include "entrenar/manifest/schema.h"
 
 #include "commands.h"
-#include "manifest_input.h"
 
 namespace entrenar::cli {
 namespace {

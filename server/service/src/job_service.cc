@@ -8,12 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "entrenar/admission/admission.h"
 #include "entrenar/base/clock.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/base/users.h"
 #include "entrenar/base/version.h"
 #include "entrenar/manifest/load.h"
-#include "entrenar/plan/support.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
 
@@ -105,72 +105,6 @@ grpc::Status JobService::Identify(grpc::ServerContextBase* ctx, service::Caller*
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::Pinned(const v1::SubmitRequest& req, std::string* kind,
-                                std::string* pinned) const {
-  const std::vector<supervisor::Slot> slots = supervisor_.SlotStates();
-  std::set<std::string> seen;
-  for (const std::string& name : req.device_names()) {
-    auto it = std::find_if(slots.begin(), slots.end(),
-                           [&](const supervisor::Slot& s) { return s.device.name == name; });
-    if (it == slots.end()) {
-      std::string known;
-      for (const supervisor::Slot& s : slots) known += (known.empty() ? "" : ", ") + s.device.name;
-      return {StatusCode::FAILED_PRECONDITION,
-              "this server has no device `" + name + "` (it has " + known + ")"};
-    }
-    if (!seen.insert(name).second) {
-      return {StatusCode::INVALID_ARGUMENT, "device `" + name + "` is listed twice"};
-    }
-    if (!kind->empty() && *kind != it->device.kind) {
-      return {StatusCode::INVALID_ARGUMENT, "a job runs on GPUs or on CPU slots, not both"};
-    }
-    *kind = it->device.kind;
-    *pinned += (pinned->empty() ? "" : ",") + name;
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status JobService::Placement(const std::string& device, std::int64_t devices,
-                                   std::string* kind) const {
-  const std::int64_t gpus = supervisor_.Count("gpu");
-  const std::string named = *kind;  // from pinned device names, if any
-  if (!named.empty()) {
-    if ((device == "cpu" && named == "gpu") || (device.rfind("cuda", 0) == 0 && named == "cpu")) {
-      return {StatusCode::INVALID_ARGUMENT, "model.device is `" + device +
-                                                "` but the devices named are " +
-                                                (named == "gpu" ? "GPUs" : "CPU slots")};
-    }
-  } else if (device == "cpu") {
-    *kind = "cpu";
-  } else if (device.rfind("cuda", 0) == 0) {
-    *kind = "gpu";
-  } else {
-    *kind = gpus > 0 ? "gpu" : "cpu";
-  }
-  if (*kind == "gpu" && gpus == 0) {
-    return {StatusCode::FAILED_PRECONDITION,
-            "model.device is `" + device +
-                "` but this server has no GPU; it could never start (use `cpu` or `auto`)"};
-  }
-  if (device.rfind("cuda:", 0) == 0) {
-    const std::int64_t ordinal = std::atoll(device.c_str() + 5);
-    if (ordinal >= devices) {
-      return {StatusCode::FAILED_PRECONDITION,
-              "model.device `" + device + "` is the job's device " + std::to_string(ordinal) +
-                  " but it asks for " + std::to_string(devices) + " device(s); submit with " +
-                  "--devices " + std::to_string(ordinal + 1) + " or use `cuda`"};
-    }
-  }
-  const std::int64_t have = supervisor_.Count(*kind);
-  if (devices > have) {
-    const std::string unit = *kind == "gpu" ? "GPU(s)" : "CPU slot(s)";
-    return {StatusCode::FAILED_PRECONDITION, "the job needs " + std::to_string(devices) + " " +
-                                                 unit + " but this server has " +
-                                                 std::to_string(have) + "; it could never start"};
-  }
-  return grpc::Status::OK;
-}
-
 grpc::Status JobService::Authorize(grpc::ServerContext* ctx, std::int64_t id, std::uint32_t* uid,
                                    store::Job* job) const {
   service::Caller caller;
@@ -213,104 +147,44 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
     return {StatusCode::INVALID_ARGUMENT,
             "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
   }
-  if (src.working_dir().empty() || src.working_dir()[0] != '/') {
-    return {StatusCode::INVALID_ARGUMENT, "manifest.working_dir must be an absolute path"};
-  }
   manifest::LoadResult r = Load(src, UniqueTimestamp());
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (!r.ok()) return {StatusCode::INVALID_ARGUMENT, Errors(r.diagnostics)};
-  manifest::Manifest& m = *r.manifest;
-  // Refused now, with the engine's own words, rather than after waiting for a slot.
-  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
-  if (!unsupported.empty()) {
-    for (const auto& d : unsupported) ToProto(d, resp->add_diagnostics());
-    return {StatusCode::UNIMPLEMENTED, Errors(unsupported)};
-  }
-  for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
-    if (m.callbacks[i].type == "custom" && !config_.allow_custom_callbacks) {
-      const std::string key = "callbacks[" + std::to_string(i) + "]";
-      const manifest::Location at = m.LocationOf(key);
-      return {StatusCode::FAILED_PRECONDITION,
-              at.file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
-                  key +
-                  ": custom callbacks are off on this entrenard; an admin can allow them with "
-                  "`allow_custom_callbacks: true` in entrenard.yaml"};
-    }
-  }
-  if (!m.seed) {
-    // Drawn once here, so every attempt of the job (resumes included) uses the same seed.
-    m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
-    m.locations["seed"] = manifest::Location{"entrenard", 0, 0};
-  }
-  std::int64_t devices = req->devices() > 0 ? req->devices() : 1;
-  std::string kind, pinned;
-  if (req->device_names_size() > 0) {
-    if (grpc::Status s = Pinned(*req, &kind, &pinned); !s.ok()) return s;
-    devices = req->device_names_size();
-  }
-  if (grpc::Status s = Placement(m.model.device, devices, &kind); !s.ok()) return s;
-  const bool admin = config_.admins.count(caller.uid) > 0;
-  if (req->priority() > config_.max_priority && !admin) {
-    return {StatusCode::PERMISSION_DENIED,
-            "priority " + std::to_string(req->priority()) + " is above " +
-                std::to_string(config_.max_priority) +
-                ", the highest a user may give on this entrenard; an admin may submit it, or "
-                "raise `max_priority` in entrenard.yaml"};
-  }
-  store::JobSpec spec;
-  spec.name = req->name().empty() ? m.name : req->name();
-  if (spec.name.size() > config_.max_name_bytes || !IsValidUtf8(spec.name)) {
-    return {StatusCode::INVALID_ARGUMENT,
-            "a job's name is UTF-8 text of at most " + std::to_string(config_.max_name_bytes) +
-                " bytes; this one is " + std::to_string(spec.name.size()) + " bytes"};
-  }
-  spec.uid = caller.uid;
-  spec.gid = caller.gid;
-  spec.user = UserName(caller.uid);
-  spec.device_kind = kind;
-  spec.pinned = pinned;
-  spec.priority = req->priority();
-  spec.devices = devices;
-  // The keys the author wrote, resolved: the worker's support check sees what the author asked.
-  spec.manifest = manifest::ToWrittenYaml(m);
-  spec.base_dir = src.working_dir();
-  const fs::path out(m.output.dir);
-  spec.run_dir =
-      (out.is_absolute() ? out : fs::path(src.working_dir()) / out).lexically_normal().string();
-  while (spec.run_dir.size() > 1 && spec.run_dir.back() == '/') spec.run_dir.pop_back();
+  admission::Request ask;
+  ask.uid = caller.uid;
+  ask.gid = caller.gid;
+  ask.user = UserName(caller.uid);
+  ask.name = req->name();
+  ask.priority = req->priority();
+  ask.devices = req->devices();
+  ask.device_names.assign(req->device_names().begin(), req->device_names().end());
+  ask.working_dir = src.working_dir();
+  std::vector<devices::Device> devices;
+  for (const supervisor::Slot& slot : supervisor_.SlotStates()) devices.push_back(slot.device);
+  std::vector<manifest::Diagnostic> unsupported;
+  const Result<store::JobSpec> spec =
+      admission::Admit(*r.manifest, ask, Policy(), devices, &unsupported);
+  for (const auto& d : unsupported) ToProto(d, resp->add_diagnostics());
+  if (!spec.ok()) return FromStatus(spec.status());
   // One submission at a time from the check to the insert: two cannot both find it free.
   std::lock_guard<std::mutex> lock(submit_mu_);
-  if (grpc::Status s = RunDirFree(spec.run_dir, caller); !s.ok()) return s;
-  const Result<std::int64_t> id = store_.CreateJob(spec);
+  const Status free = admission::RunDirFree(store_, spec->run_dir, caller.uid, caller.gid);
+  if (!free.ok()) return FromStatus(free);
+  const Result<std::int64_t> id = store_.CreateJob(*spec);
   if (!id.ok()) return FromStatus(id.status());
   resp->set_job_id(*id);
-  resp->set_run_dir(spec.run_dir);
+  resp->set_run_dir(spec->run_dir);
   supervisor_.Poke();
   return grpc::Status::OK;
 }
 
-grpc::Status JobService::RunDirFree(const std::string& run_dir,
-                                    const service::Caller& caller) const {
-  const Result<std::optional<store::Job>> active = store_.ActiveJobIn(run_dir);
-  if (!active.ok()) return FromStatus(active.status());
-  const std::string hint =
-      "; give this job its own output.dir (a `{{ timestamp }}` in it gives every run its own)";
-  if (*active) {
-    const store::Job& j = **active;
-    return {StatusCode::FAILED_PRECONDITION,
-            run_dir + " is the run directory of job " + std::to_string(j.id) + " (" +
-                std::string(store::StateName(j.state)) + ", " + j.spec.user + ")" + hint};
-  }
-  const run::Layout layout(run_dir);
-  const run::Owner owner = run::OwnerFor(caller.uid, caller.gid);
-  for (const std::string& file : {layout.Job(), layout.Events(), layout.Summary()}) {
-    if (run::ExistsAsOwner(owner, file)) {
-      return {StatusCode::FAILED_PRECONDITION,
-              run_dir + " already holds a run (" + fs::path(file).filename().string() + ")" + hint +
-                  "; `entrenar resume JOB` continues a job's own run"};
-    }
-  }
-  return grpc::Status::OK;
+admission::Policy JobService::Policy() const {
+  admission::Policy p;
+  p.admins = config_.admins;
+  p.allow_custom_callbacks = config_.allow_custom_callbacks;
+  p.max_priority = config_.max_priority;
+  p.max_name_bytes = config_.max_name_bytes;
+  return p;
 }
 
 std::string JobService::UniqueTimestamp() {

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "entrenar/admission/admission.h"
 #include "entrenar/service/caller.h"
 #include "entrenar/store/event_hub.h"
 #include "entrenar/store/store.h"
@@ -70,20 +71,14 @@ class JobService final : public entrenar::v1::JobService::WithCallbackMethod_Str
  private:
   // The caller, or PERMISSION_DENIED when it cannot be known.
   grpc::Status Identify(grpc::ServerContextBase* ctx, service::Caller* caller) const;
-  // A submission naming its devices: their kind and the list, or why not.
-  grpc::Status Pinned(const v1::SubmitRequest& req, std::string* kind, std::string* pinned) const;
-  // Which devices a job needs (model.device and --devices), or why it could never start.
-  // `kind` comes in set when the devices were named.
-  grpc::Status Placement(const std::string& device, std::int64_t devices, std::string* kind) const;
+  // The admission rules of this entrenard's config.
+  admission::Policy Policy() const;
   // Who calls, and job `id` when the caller may change it (its owner or an admin).
   grpc::Status Authorize(grpc::ServerContext* ctx, std::int64_t id, std::uint32_t* uid,
                          store::Job* job) const;
   // OK when `uid` owns job `id` or is an admin.
   grpc::Status MayChange(std::uint32_t uid, const store::Job& job) const;
 
-  // Whether `run_dir` may be a new job's: no job that has not ended uses it and it holds no run
-  // (looked at as `caller`). Called under submit_mu_.
-  grpc::Status RunDirFree(const std::string& run_dir, const service::Caller& caller) const;
   // A `{{ timestamp }}` for a submission, in milliseconds, later than every earlier one.
   std::string UniqueTimestamp();
 

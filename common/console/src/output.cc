@@ -1,15 +1,19 @@
+#include "entrenar/console/output.h"
+
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+
+#include <CLI/CLI.hpp>
 
 #include "entrenar/base/files.h"
+#include "entrenar/console/exit_codes.h"
 
-#include "commands.h"
-
-namespace entrenar::cli {
+namespace entrenar::console {
 
 void PrintDiagnostics(const std::vector<manifest::Diagnostic>& diags) {
   const bool color = isatty(STDERR_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
@@ -55,4 +59,29 @@ std::string BaseDir(const std::string& manifest_path) {
   return p.has_parent_path() ? p.parent_path().string() : ".";
 }
 
-}  // namespace entrenar::cli
+manifest::LoadResult LoadManifestArg(const std::string& file,
+                                     const manifest::LoadOptions& options) {
+  if (file == "-") {
+    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    return manifest::LoadText(text, "<stdin>", options);
+  }
+  return manifest::LoadFile(file, options);
+}
+
+int ParseAndRun(CLI::App& app, int argc, char** argv, const int& exit_code) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  return exit_code;
+}
+
+}  // namespace entrenar::console

@@ -7,19 +7,19 @@
 #include <string>
 #include <thread>
 
-namespace entrenar::report {
+namespace entrenar::worker {
 
 // A worker's side of WorkerService: streams the lines of its events.jsonl to entrenard as they
-// are written. The file stays the record: when the daemon is away the reporter reconnects with
+// are written. The file stays the record: when the daemon is away the uplink reconnects with
 // backoff (50 ms doubling to 2 s) and resends from what the daemon says it has stored, so a
 // daemon restart loses and repeats nothing. Training never waits for it.
-class Reporter {
+class Uplink {
  public:
   // `target`: "unix:/run/entrenar/entrenard.sock"; `token`: the attempt's secret.
-  Reporter(std::string target, std::int64_t job_id, std::string token, std::string events_path);
-  ~Reporter();  // Stop(2 s) if not stopped
-  Reporter(const Reporter&) = delete;
-  Reporter& operator=(const Reporter&) = delete;
+  Uplink(std::string target, std::int64_t job_id, std::string token, std::string events_path);
+  ~Uplink();  // Stop(2 s) if not stopped
+  Uplink(const Uplink&) = delete;
+  Uplink& operator=(const Uplink&) = delete;
 
   // A line was appended to the file.
   void Notify();
@@ -48,4 +48,4 @@ class Reporter {
   std::thread thread_;
 };
 
-}  // namespace entrenar::report
+}  // namespace entrenar::worker

@@ -6,16 +6,18 @@
 #include <ostream>
 #include <string>
 
-namespace entrenar::cli {
+namespace entrenar::console {
 
-// `entrenar logs --follow` on a terminal: event lines scroll above one status line that is
-// redrawn in place, with a progress bar, the loss and its sparkline, the step rate and an ETA.
-// Alerts and warnings are highlighted (ANSI colour unless NO_COLOR is set).
+// A run on a terminal (`entrenar train`, `entrenar logs --follow`): event lines scroll above one
+// status line that is redrawn in place, with a progress bar, the loss and its sparkline, the step
+// rate and an ETA. Alerts and warnings are highlighted (ANSI colour unless NO_COLOR is set).
 class LiveView {
  public:
-  // `width`: the terminal's columns; the status line is cut to fit (0: no limit).
-  LiveView(std::ostream& out, bool color, int width = 0)
-      : out_(out), color_(color), width_(width) {}
+  // `width`: the terminal's columns; the status line is cut to fit (0: no limit). `refresh`:
+  // the least time between two redraws of the status line (the last step is always drawn).
+  LiveView(std::ostream& out, bool color, int width = 0,
+           std::chrono::milliseconds refresh = std::chrono::milliseconds(100))
+      : out_(out), color_(color), width_(width), refresh_(refresh) {}
 
   enum class Tone { kPlain, kWarning, kAlert };
   // A line above the status line.
@@ -36,6 +38,7 @@ class LiveView {
   std::ostream& out_;
   bool color_;
   int width_;
+  std::chrono::milliseconds refresh_;
   bool shown_ = false;
   std::int64_t step_ = 0, total_ = 0, epoch_ = 0;
   double loss_ = 0;
@@ -51,4 +54,4 @@ std::string FitColumns(const std::string& text, int columns);
 // "▁▂▄█": each value scaled between the smallest and the largest.
 std::string Sparkline(const std::deque<double>& values);
 
-}  // namespace entrenar::cli
+}  // namespace entrenar::console

@@ -1,10 +1,10 @@
-#include "live_view.h"
+#include "entrenar/console/live_view.h"
 
 #include <sstream>
 
 #include <catch2/catch.hpp>
 
-namespace entrenar::cli {
+namespace entrenar::console {
 namespace {
 
 TEST_CASE("The sparkline scales losses between the smallest and the largest", "[unit][cli]") {
@@ -58,4 +58,4 @@ TEST_CASE("Lines scroll above the status line, alerts and warnings in colour", "
 }
 
 }  // namespace
-}  // namespace entrenar::cli
+}  // namespace entrenar::console

@@ -1,4 +1,4 @@
-#include "entrenar/report/reporter.h"
+#include "entrenar/worker/uplink.h"
 
 #include <fstream>
 #include <vector>
@@ -7,7 +7,7 @@
 
 #include "entrenar/v1/worker.grpc.pb.h"
 
-namespace entrenar::report {
+namespace entrenar::worker {
 namespace {
 
 // The complete lines of `path` from byte `offset`; advances `offset` past them.
@@ -30,8 +30,7 @@ constexpr std::size_t kBatch = 256;
 
 }  // namespace
 
-Reporter::Reporter(std::string target, std::int64_t job_id, std::string token,
-                   std::string events_path)
+Uplink::Uplink(std::string target, std::int64_t job_id, std::string token, std::string events_path)
     : target_(std::move(target)),
       token_(std::move(token)),
       path_(std::move(events_path)),
@@ -39,9 +38,9 @@ Reporter::Reporter(std::string target, std::int64_t job_id, std::string token,
   thread_ = std::thread([this] { Run(); });
 }
 
-Reporter::~Reporter() { Stop(std::chrono::seconds(2)); }
+Uplink::~Uplink() { Stop(std::chrono::seconds(2)); }
 
-void Reporter::Notify() {
+void Uplink::Notify() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     dirty_ = true;
@@ -49,7 +48,7 @@ void Reporter::Notify() {
   wake_.notify_all();
 }
 
-void Reporter::Stop(std::chrono::milliseconds timeout) {
+void Uplink::Stop(std::chrono::milliseconds timeout) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!thread_.joinable()) return;
@@ -60,7 +59,7 @@ void Reporter::Stop(std::chrono::milliseconds timeout) {
   thread_.join();
 }
 
-void Reporter::Run() {
+void Uplink::Run() {
   auto backoff = std::chrono::milliseconds(50);
   while (true) {
     if (Session()) return;
@@ -73,7 +72,7 @@ void Reporter::Run() {
   }
 }
 
-bool Reporter::Session() {
+bool Uplink::Session() {
   auto stub =
       v1::WorkerService::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
@@ -134,4 +133,4 @@ bool Reporter::Session() {
   }
 }
 
-}  // namespace entrenar::report
+}  // namespace entrenar::worker

@@ -1,4 +1,4 @@
-#include "live_view.h"
+#include "entrenar/console/live_view.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
-namespace entrenar::cli {
+namespace entrenar::console {
 namespace {
 
 constexpr std::size_t kSparkWidth = 24;
@@ -107,8 +107,8 @@ void LiveView::Step(std::int64_t step, std::int64_t total, std::int64_t epoch, d
   const std::int64_t t = ParseTime(time);
   if (first_step_ < 0) first_step_ = step, first_time_ = t;
   last_time_ = t;
-  // At most ten redraws a second, and always the last step.
-  if (step == total || std::chrono::steady_clock::now() - drawn_ > std::chrono::milliseconds(100)) {
+  // At most one redraw per `refresh_`, and always the last step.
+  if (step == total || std::chrono::steady_clock::now() - drawn_ > refresh_) {
     Draw();
   }
 }
@@ -120,4 +120,4 @@ void LiveView::Finish() {
   shown_ = false;
 }
 
-}  // namespace entrenar::cli
+}  // namespace entrenar::console

@@ -1,0 +1,272 @@
+// `entrenar train FILE` (entrenar-train): trains a manifest in the foreground, writing the run
+// directory; under entrenard the same command is the worker of a job.
+#include "train.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "entrenar/base/strings.h"
+#include "entrenar/console/exit_codes.h"
+#include "entrenar/console/output.h"
+#include "entrenar/engine/trainer.h"
+#include "entrenar/manifest/load.h"
+#include "entrenar/plan/support.h"
+#include "entrenar/worker/uplink.h"
+
+#include "outputs.h"
+#include "recorder.h"
+#include "tracking.h"
+
+namespace entrenar::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace console;
+using nlohmann::ordered_json;
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnInterrupt(int) { g_stop.store(true); }
+
+struct TrainArgs {
+  std::string file;
+  std::vector<std::string> overrides;
+  std::string output;
+  std::string resume;
+  bool dry_run = false;
+  bool evaluate = false;
+  std::string events;    // also write the event stream here, as JSON lines (for entrenard)
+  std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
+  std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
+  std::int64_t job_id = 0;
+};
+
+std::string Bytes(std::int64_t n) {
+  char buf[32];
+  if (n >= (1 << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(n) / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", static_cast<double>(n) / 1024);
+  }
+  return buf;
+}
+
+// --dry-run: the resolved config and what the run would do, without training or writing.
+int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options) {
+  Result<engine::DryRun> plan = engine::PlanRun(m, options);
+  if (!plan.ok()) {
+    std::cerr << "error: " << plan.status().message() << "\n";
+    return plan.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  const engine::DryRun& p = *plan;
+  std::cout << "# resolved configuration\n" << manifest::ToYaml(m) << "\n# plan\n";
+  const bool text = p.features.empty();
+  std::cout << "data:         " << p.train_rows << " train / " << p.val_rows << " val / "
+            << p.test_rows << (text ? " test sequences\n" : " test rows\n");
+  if (text) {
+    std::cout << "task:         " << p.task << "\n";
+  } else {
+    std::cout << "features:     " << p.features.size() << " (" << Join(p.features, ", ") << ")\n";
+    std::cout << "target:       " << p.target << " (" << p.task;
+    if (!p.classes.empty())
+      std::cout << ", " << p.classes.size() << " classes: " << Join(p.classes, ", ");
+    std::cout << ")\n";
+  }
+  for (const std::string& note : p.notes) std::cout << note << "\n";
+  std::cout << "parameters:   " << p.trainable_parameters << " trainable, " << p.frozen_parameters
+            << " frozen\n";
+  std::cout << "steps:        " << p.steps_per_epoch << " per epoch, " << p.total_steps
+            << " in total (" << p.epochs << " epochs)\n";
+  std::cout << "memory:       about " << Bytes(p.estimated_memory_bytes) << "\n";
+  std::cout << "device:       " << p.device << ", " << p.threads << " threads\n";
+  std::cout << "run dir:      " << options.run_dir << " (not created by --dry-run)\n";
+  return kExitOk;
+}
+
+// --evaluate: the metrics of the model as the manifest loads it, as one JSON object.
+int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
+  engine::TrainOptions options;
+  options.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+  options.seed = static_cast<std::uint64_t>(*m.seed);
+  Result<std::map<std::string, double>> metrics = engine::EvaluateModel(m, options);
+  if (!metrics.ok()) {
+    std::cerr << "error: " << metrics.status().message() << "\n";
+    return metrics.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  std::cout << ordered_json(*metrics).dump(2) << "\n";
+  return kExitOk;
+}
+
+int RunTrain(const TrainArgs& a) {
+  manifest::LoadOptions options;
+  options.overrides = a.overrides;
+  manifest::LoadResult r = LoadManifestArg(a.file, options);
+  PrintDiagnostics(r.diagnostics);
+  if (!r.ok()) return kExitInvalid;
+  manifest::Manifest m = *r.manifest;
+  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
+  if (!unsupported.empty()) {
+    PrintDiagnostics(unsupported);
+    return kExitUnsupported;
+  }
+  if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+
+  std::optional<std::int64_t> resume_step;
+  if (!a.resume.empty()) {
+    Result<std::int64_t> step = engine::CheckpointStep(a.resume);
+    if (!step.ok()) {
+      std::cerr << "error: --resume: " << step.status().message() << "\n";
+      return kExitInvalid;
+    }
+    resume_step = *step;
+  }
+  // Resuming continues the checkpoint's own run directory unless --output says otherwise.
+  const std::string resume_run =
+      a.resume.empty() ? ""
+                       : fs::path(a.resume).lexically_normal().parent_path().parent_path().string();
+  const std::string dir = !a.output.empty()     ? a.output
+                          : !resume_run.empty() ? resume_run
+                                                : m.output.dir;
+  if (a.evaluate) return PrintEvaluation(m, a);
+  if (a.dry_run) {
+    engine::TrainOptions plan;
+    plan.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+    plan.run_dir = dir;
+    plan.seed = static_cast<std::uint64_t>(*m.seed);
+    return PrintDryRun(m, plan);
+  }
+  std::error_code ec;
+  if (!resume_step && fs::exists(dir + "/summary.json", ec)) {
+    std::cerr << "error: " << dir << " already holds a finished run; choose another --output\n";
+    return kExitIo;
+  }
+  fs::create_directories(dir + "/logs", ec);
+  if (ec) {
+    std::cerr << "error: cannot create the run directory " << dir << ": " << ec.message() << "\n";
+    return kExitIo;
+  }
+  std::string original;
+  if (a.file != "-") {
+    std::ifstream in(a.file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    original = text.str();
+  }
+  if (!WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) ||
+      !WriteOutput(dir + "/config.resolved.yaml", manifest::ToYaml(m)) ||
+      !WriteOutput(dir + "/environment.yaml", EnvironmentYaml())) {
+    return kExitIo;
+  }
+
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  // Under entrenard: stream the event file to the daemon as it grows (the secret comes in the
+  // environment, not on the command line where `ps` shows it).
+  std::unique_ptr<Uplink> uplink;
+  const char* token = std::getenv("ENTRENAR_WORKER_TOKEN");
+  if (!a.report.empty() && !a.events.empty() && token) {
+    uplink = std::make_unique<Uplink>(a.report, a.job_id, token, a.events);
+  }
+  RunRecorder::Options record;
+  record.dir = dir;
+  record.tty = isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled;
+  record.refresh_ms = m.monitoring.terminal.refresh_rate;
+  record.resume_step = resume_step;
+  record.events_path = a.events;
+  record.uplink = uplink.get();
+  RunRecorder recorder(record);
+  if (!OpenTracking(m, dir, &recorder)) return kExitIo;
+  engine::TrainOptions train;
+  train.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+  train.run_dir = dir;
+  train.seed = static_cast<std::uint64_t>(*m.seed);
+  train.stop = &g_stop;
+  train.resume_from = a.resume;
+  const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
+  train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
+  Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
+  const bool recorded = recorder.Finish(m.output.metrics);
+  recorder.FinishTracking(!summary.ok() || summary->halted ? "FAILED"
+                          : summary->stopped               ? "KILLED"
+                                                           : "FINISHED");
+  if (uplink) uplink->Stop(std::chrono::seconds(2));  // the rest stays in the file
+  if (!summary.ok()) {
+    std::cerr << "error: " << summary.status().message() << "\n";
+    return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
+    return kExitIo;
+  }
+  const monitor::QualityScore quality = Quality(recorder.table(), *summary);
+  if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
+  if (m.IsSet("output.report") && m.output.report.enabled &&
+      !WriteReport(m, dir, *summary, recorder.table(), quality)) {
+    return kExitIo;
+  }
+  if (m.output.registry.enabled && !summary->halted && !Publish(m, dir, *summary, quality)) {
+    return kExitIo;
+  }
+  char took[64];
+  std::snprintf(took, sizeof(took), "%lld steps in %.2f s", static_cast<long long>(summary->steps),
+                summary->wall_seconds);
+  std::cout << "run " << dir << ": " << took;
+  for (const auto& [k, v] : summary->test) {
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.4f", v);
+    std::cout << ", " << k << " " << value;
+  }
+  std::cout << "\n";
+  char score[64];
+  std::snprintf(score, sizeof(score), "%.1f", quality.score);
+  std::cout << "quality " << quality.grade << " (" << score << "/100): " << dir
+            << "/quality.yaml\n";
+  PrintConfusion(summary->classes, summary->test_confusion);
+  if (summary->halted) {
+    std::cerr << "halted by an alert (" << summary->alerts.back().message
+              << "); resume it with --resume " << dir << "/checkpoints/step-" << summary->steps
+              << "\n";
+    return kExitJobFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a manifest here, in the foreground");
+  cmd->add_option("FILE", args->file, "The manifest")->required();
+  cmd->add_option("--set", args->overrides, "Override a key: PATH=VALUE (repeatable)");
+  cmd->add_option("--output,-o", args->output, "Run directory (default: output.dir)");
+  cmd->add_option("--resume", args->resume,
+                  "Continue exactly from a checkpoint directory (RUN/checkpoints/step-N)");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "Print the resolved config and the plan (data sizes, parameters, steps, memory) "
+                "without training");
+  cmd->add_flag("--evaluate", args->evaluate,
+                "Evaluate the model as the manifest loads it (model.source, LoRA adapters "
+                "included) on the validation and test splits, without training; prints the "
+                "metrics as JSON");
+  cmd->add_option("--events", args->events,
+                  "Also append every event as a JSON line to this file (used by entrenard)");
+  cmd->add_option(
+      "--report", args->report,
+      "Stream the --events lines to entrenard's WorkerService here (used by entrenard)");
+  cmd->add_option("--job-id", args->job_id, "The entrenard job this run is (with --report)");
+  cmd->add_option("--base-dir", args->base_dir,
+                  "Resolve relative data paths here (default: the manifest's folder)");
+  cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
+}
+
+}  // namespace entrenar::worker
