@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   const double bare = NsPerStep(steps, [&](std::int64_t s) { out.OnEvent(StepEvent(s)); });
   auto through = [&](bool alerts, bool system) {
     const entrenar::manifest::Manifest m = Monitored(alerts, system);
-    entrenar::engine::MonitorSink sink(m, out, nullptr);
+    entrenar::engine::MonitorSink sink(m, out);
     std::this_thread::sleep_for(std::chrono::milliseconds(150));  // a first sample exists
     return NsPerStep(steps, [&](std::int64_t s) { sink.OnEvent(StepEvent(s)); }) - bare;
   };

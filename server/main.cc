@@ -33,6 +33,7 @@
 #include "entrenar/config/config.h"
 #include "entrenar/devices/devices.h"
 #include "entrenar/service/job_service.h"
+#include "entrenar/service/listener.h"
 #include "entrenar/service/peers.h"
 #include "entrenar/service/tokens.h"
 #include "entrenar/service/worker_service.h"
@@ -43,76 +44,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using entrenar::service::Caller;
-
-// Accepts unix-socket connections for gRPC until `stopping`, crediting each to its peer's uid.
-// Running out of descriptors (EMFILE, ENFILE) or memory is waited out with backoff, never the
-// end of accepting; a user past their connection cap is disconnected at once.
-void AcceptLoop(int listen_fd, grpc::Server* server, entrenar::service::Peers& peers,
-                const std::atomic<bool>& stopping) {
-  int backoff_ms = 0;
-  auto last_warning = std::chrono::steady_clock::time_point{};
-  while (!stopping) {
-    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      if (stopping || err == EBADF || err == EINVAL) break;  // the listening socket was shut down
-      if (err == EINTR || err == ECONNABORTED) continue;
-      backoff_ms = std::min(1000, std::max(10, backoff_ms * 2));
-      if (std::chrono::steady_clock::now() - last_warning > std::chrono::seconds(10)) {
-        spdlog::warn("accept: {}; retrying (every {} ms at most)", std::strerror(err), backoff_ms);
-        last_warning = std::chrono::steady_clock::now();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-      continue;
-    }
-    backoff_ms = 0;
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-        !peers.Add(fd, {cred.uid, cred.gid})) {
-      if (std::chrono::steady_clock::now() - last_warning > std::chrono::seconds(10)) {
-        spdlog::warn("uid {}: too many open connections; refusing more", cred.uid);
-        last_warning = std::chrono::steady_clock::now();
-      }
-      close(fd);
-      continue;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    grpc::AddInsecureChannelFromFd(server, fd);
-  }
-}
-
-// As many descriptors as the hard limit allows: connections are capped per user instead.
-void RaiseDescriptorLimit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-}
-
-// Creates, binds and listens on the unix socket; everyone may connect (identity comes from
-// SO_PEERCRED, permissions are checked per call).
-int Listen(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  unlink(path.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 128) != 0) {
-    close(fd);
-    return -1;
-  }
-  chmod(path.c_str(), 0666);
-  return fd;
-}
 
 std::vector<std::uint32_t> AdminUids(const entrenar::config::Daemon& c) {
   std::vector<std::uint32_t> out = {getuid()};  // the daemon's own user administers it
@@ -141,7 +72,7 @@ std::shared_ptr<grpc::ServerCredentials> TcpCredentials(const entrenar::config::
 }
 
 int Run(const entrenar::config::Daemon& flags) {
-  RaiseDescriptorLimit();
+  entrenar::service::RaiseDescriptorLimit();
   std::error_code ec;
   fs::create_directories(flags.state_dir, ec);
   // The database holds every job's manifest and its worker's secret: the daemon's alone.
@@ -220,14 +151,13 @@ int Run(const entrenar::config::Daemon& flags) {
                   flags.tcp.address.empty() ? "" : " (cannot listen on " + flags.tcp.address + ")");
     return 1;
   }
-  const int listen_fd = Listen(flags.socket);
-  if (listen_fd < 0) {
+  entrenar::service::UnixListener listener;
+  if (!listener.Open(flags.socket)) {
     spdlog::error("cannot listen on {}: {}", flags.socket, std::strerror(errno));
     return 1;
   }
   supervisor.Start();
-  std::atomic<bool> stopping{false};
-  std::thread acceptor([&] { AcceptLoop(listen_fd, server.get(), peers, stopping); });
+  std::thread acceptor([&] { listener.Serve(server.get(), peers); });
   spdlog::info("entrenard {} listening on {}{} (state {})", std::string(entrenar::Version()),
                flags.socket, tcp_port ? " and TCP port " + std::to_string(tcp_port) + " (TLS)" : "",
                flags.state_dir);
@@ -239,9 +169,7 @@ int Run(const entrenar::config::Daemon& flags) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: stopping (running workers keep training)", sig);
-  stopping = true;
-  shutdown(listen_fd, SHUT_RDWR);
-  close(listen_fd);
+  listener.Stop();
   acceptor.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   supervisor.Stop();

@@ -1,6 +1,7 @@
 // A shared entrenard tried as a hostile local user would: uid 65534 against the real root
 // daemon, beside a second user's (root's) jobs. Each test names the attack it stands for; the
 // attacks that need a second user say so and are skipped when the suite does not run as root.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,14 +153,18 @@ TEST_CASE("security: malformed event lines become notes, and scheduling and rest
   d.WaitFor(bad, [](const json& j) { return j["state"] == "RUNNING"; });
   d.WaitFor(bad, [&](const json&) { return fs::exists(run + "/events.jsonl"); });
   {
-    std::ofstream events(run + "/events.jsonl", std::ios::app | std::ios::binary);
-    events << "{\"kind\": 5, \"step\": \"x\"}\n"
-           << "{\"kind\": \"metric\", \"step\": \"x\"}\n"
-           << "{\"kind\": \"metric\", \"values\": {\"a\": \"b\"}}\n"
-           << "{\"text\": \"caf\xe9\"}\n"
-           << "[1, 2, 3]\n"
-           << "{\"kind\": \"state\", \"text\": 7}\n"
-           << "{\"text\": \"" << std::string(100000, 'a') << "\"}\n";
+    // One write(2) with O_APPEND: the worker's own lines, appended meanwhile, cannot land
+    // inside these (a stream would split the long line into several writes).
+    const std::string lines = std::string("{\"kind\": 5, \"step\": \"x\"}\n") +
+                              "{\"kind\": \"metric\", \"step\": \"x\"}\n" +
+                              "{\"kind\": \"metric\", \"values\": {\"a\": \"b\"}}\n" +
+                              "{\"text\": \"caf\xe9\"}\n" + "[1, 2, 3]\n" +
+                              "{\"kind\": \"state\", \"text\": 7}\n" + "{\"text\": \"" +
+                              std::string(100000, 'a') + "\"}\n";
+    const int fd = open((run + "/events.jsonl").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+    close(fd);
   }
   // Another job starts on the free slot while the bad lines are being read.
   const std::int64_t other =

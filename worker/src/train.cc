@@ -108,46 +108,16 @@ int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
   return kExitOk;
 }
 
-int RunTrain(const TrainArgs& a) {
-  manifest::LoadOptions options;
-  options.overrides = a.overrides;
-  manifest::LoadResult r = LoadManifestArg(a.file, options);
-  PrintDiagnostics(r.diagnostics);
-  if (!r.ok()) return kExitInvalid;
-  manifest::Manifest m = *r.manifest;
-  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
-  if (!unsupported.empty()) {
-    PrintDiagnostics(unsupported);
-    return kExitUnsupported;
-  }
-  if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+std::string DataDir(const TrainArgs& a) {
+  return !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+}
 
-  std::optional<std::int64_t> resume_step;
-  if (!a.resume.empty()) {
-    Result<std::int64_t> step = engine::CheckpointStep(a.resume);
-    if (!step.ok()) {
-      std::cerr << "error: --resume: " << step.status().message() << "\n";
-      return kExitInvalid;
-    }
-    resume_step = *step;
-  }
-  // Resuming continues the checkpoint's own run directory unless --output says otherwise.
-  const std::string resume_run =
-      a.resume.empty() ? ""
-                       : fs::path(a.resume).lexically_normal().parent_path().parent_path().string();
-  const std::string dir = !a.output.empty()     ? a.output
-                          : !resume_run.empty() ? resume_run
-                                                : m.output.dir;
-  if (a.evaluate) return PrintEvaluation(m, a);
-  if (a.dry_run) {
-    engine::TrainOptions plan;
-    plan.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
-    plan.run_dir = dir;
-    plan.seed = static_cast<std::uint64_t>(*m.seed);
-    return PrintDryRun(m, plan);
-  }
+// The run directory, created with logs/, and the manifest as written and as resolved, and the
+// environment. kExitOk, or the exit code after printing why not.
+int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
+                  bool resuming) {
   std::error_code ec;
-  if (!resume_step && fs::exists(dir + "/summary.json", ec)) {
+  if (!resuming && fs::exists(dir + "/summary.json", ec)) {
     std::cerr << "error: " << dir << " already holds a finished run; choose another --output\n";
     return kExitIo;
   }
@@ -163,12 +133,50 @@ int RunTrain(const TrainArgs& a) {
     text << in.rdbuf();
     original = text.str();
   }
-  if (!WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) ||
-      !WriteOutput(dir + "/config.resolved.yaml", manifest::ToYaml(m)) ||
-      !WriteOutput(dir + "/environment.yaml", EnvironmentYaml())) {
+  const bool written =
+      WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) &&
+      WriteOutput(dir + "/config.resolved.yaml", manifest::ToYaml(m)) &&
+      WriteOutput(dir + "/environment.yaml", EnvironmentYaml());
+  return written ? kExitOk : kExitIo;
+}
+
+// The final outputs of a trained run and its closing lines. Returns the exit code.
+int FinishRun(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,
+              const RunRecorder& recorder) {
+  if (!WriteOutput(dir + "/summary.json", SummaryJson(s).dump(2) + "\n")) return kExitIo;
+  const monitor::QualityScore quality = Quality(recorder.table(), s);
+  if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
+  if (m.IsSet("output.report") && m.output.report.enabled &&
+      !WriteReport(m, dir, s, recorder.table(), quality)) {
     return kExitIo;
   }
+  if (m.output.registry.enabled && !s.halted && !Publish(m, dir, s, quality)) return kExitIo;
+  char took[64];
+  std::snprintf(took, sizeof(took), "%lld steps in %.2f s", static_cast<long long>(s.steps),
+                s.wall_seconds);
+  std::cout << "run " << dir << ": " << took;
+  for (const auto& [k, v] : s.test) {
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.4f", v);
+    std::cout << ", " << k << " " << value;
+  }
+  std::cout << "\n";
+  char score[64];
+  std::snprintf(score, sizeof(score), "%.1f", quality.score);
+  std::cout << "quality " << quality.grade << " (" << score << "/100): " << dir
+            << "/quality.yaml\n";
+  PrintConfusion(s.classes, s.test_confusion);
+  if (s.halted) {
+    std::cerr << "halted by an alert (" << s.alerts.back().message << "); resume it with --resume "
+              << dir << "/checkpoints/step-" << s.steps << "\n";
+    return kExitJobFailed;
+  }
+  return kExitOk;
+}
 
+// Trains `m` into `dir`, recording it (and, under entrenard, streaming its events).
+int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
+              std::optional<std::int64_t> resume_step) {
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   // Under entrenard: stream the event file to the daemon as it grows (the secret comes in the
@@ -188,7 +196,7 @@ int RunTrain(const TrainArgs& a) {
   RunRecorder recorder(record);
   if (!OpenTracking(m, dir, &recorder)) return kExitIo;
   engine::TrainOptions train;
-  train.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+  train.base_dir = DataDir(a);
   train.run_dir = dir;
   train.seed = static_cast<std::uint64_t>(*m.seed);
   train.stop = &g_stop;
@@ -205,40 +213,49 @@ int RunTrain(const TrainArgs& a) {
     std::cerr << "error: " << summary.status().message() << "\n";
     return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
   }
-  if (!recorded || !WriteOutput(dir + "/summary.json", SummaryJson(*summary).dump(2) + "\n")) {
-    return kExitIo;
+  if (!recorded) return kExitIo;
+  return FinishRun(m, dir, *summary, recorder);
+}
+
+int RunTrain(const TrainArgs& a) {
+  manifest::LoadOptions options;
+  options.overrides = a.overrides;
+  manifest::LoadResult r = LoadManifestArg(a.file, options);
+  PrintDiagnostics(r.diagnostics);
+  if (!r.ok()) return kExitInvalid;
+  manifest::Manifest m = *r.manifest;
+  const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
+  if (!unsupported.empty()) {
+    PrintDiagnostics(unsupported);
+    return kExitUnsupported;
   }
-  const monitor::QualityScore quality = Quality(recorder.table(), *summary);
-  if (!WriteOutput(dir + "/quality.yaml", monitor::QualityYaml(quality))) return kExitIo;
-  if (m.IsSet("output.report") && m.output.report.enabled &&
-      !WriteReport(m, dir, *summary, recorder.table(), quality)) {
-    return kExitIo;
+  if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
+  std::optional<std::int64_t> resume_step;
+  if (!a.resume.empty()) {
+    Result<std::int64_t> step = engine::CheckpointStep(a.resume);
+    if (!step.ok()) {
+      std::cerr << "error: --resume: " << step.status().message() << "\n";
+      return kExitInvalid;
+    }
+    resume_step = *step;
   }
-  if (m.output.registry.enabled && !summary->halted && !Publish(m, dir, *summary, quality)) {
-    return kExitIo;
+  // Resuming continues the checkpoint's own run directory unless --output says otherwise.
+  const std::string resume_run =
+      a.resume.empty() ? ""
+                       : fs::path(a.resume).lexically_normal().parent_path().parent_path().string();
+  const std::string dir = !a.output.empty()     ? a.output
+                          : !resume_run.empty() ? resume_run
+                                                : m.output.dir;
+  if (a.evaluate) return PrintEvaluation(m, a);
+  if (a.dry_run) {
+    engine::TrainOptions plan;
+    plan.base_dir = DataDir(a);
+    plan.run_dir = dir;
+    plan.seed = static_cast<std::uint64_t>(*m.seed);
+    return PrintDryRun(m, plan);
   }
-  char took[64];
-  std::snprintf(took, sizeof(took), "%lld steps in %.2f s", static_cast<long long>(summary->steps),
-                summary->wall_seconds);
-  std::cout << "run " << dir << ": " << took;
-  for (const auto& [k, v] : summary->test) {
-    char value[32];
-    std::snprintf(value, sizeof(value), "%.4f", v);
-    std::cout << ", " << k << " " << value;
-  }
-  std::cout << "\n";
-  char score[64];
-  std::snprintf(score, sizeof(score), "%.1f", quality.score);
-  std::cout << "quality " << quality.grade << " (" << score << "/100): " << dir
-            << "/quality.yaml\n";
-  PrintConfusion(summary->classes, summary->test_confusion);
-  if (summary->halted) {
-    std::cerr << "halted by an alert (" << summary->alerts.back().message
-              << "); resume it with --resume " << dir << "/checkpoints/step-" << summary->steps
-              << "\n";
-    return kExitJobFailed;
-  }
-  return kExitOk;
+  if (int rc = PrepareRunDir(a, m, dir, resume_step.has_value()); rc != kExitOk) return rc;
+  return TrainInto(a, m, dir, resume_step);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ class BatchLoader {
  private:
   using Batch = std::pair<torch::Tensor, torch::Tensor>;
   struct Queue {
-    std::mutex mu;
+    std::mutex mu;  // guards items and error
     std::condition_variable changed;
     std::deque<Batch> items;
     std::exception_ptr error;

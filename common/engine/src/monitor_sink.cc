@@ -1,10 +1,10 @@
 #include "monitor_sink.h"
 
+#include <utility>
+
 namespace entrenar::engine {
 
-MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
-                         const std::atomic<bool>* outer_stop)
-    : out_(out), outer_stop_(outer_stop) {
+MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out) : out_(out) {
   std::vector<expr::AlertMonitor::Rule> rules;
   for (const manifest::AlertConfig& a : m.monitoring.alerts) {
     rules.push_back({a.condition, a.action, a.message.value_or("")});
@@ -19,7 +19,6 @@ MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out,
 }
 
 void MonitorSink::OnEvent(const Event& e) {
-  if (outer_stop_ && outer_stop_->load()) stop_ = true;
   if (e.kind == Event::Kind::kAlert) {  // raised by the engine itself (a failed callback)
     const auto field = [&](const char* k) { return e.fields.count(k) ? e.fields.at(k) : ""; };
     fired_.push_back({e.step, field("condition"), field("action"), e.text});
@@ -70,7 +69,7 @@ void MonitorSink::OnEvent(const Event& e) {
     fired_.push_back({e.step, f.condition, f.action, f.message});
     if (f.action == "halt" && !halted_) {
       halted_ = true;
-      stop_ = true;
+      pending_.halt = true;
       Event log;
       log.kind = Event::Kind::kLog;
       log.step = e.step;
@@ -78,9 +77,11 @@ void MonitorSink::OnEvent(const Event& e) {
       log.text = "halted by an alert at step " + std::to_string(e.step) + ": " + f.message;
       out_.OnEvent(log);
     } else if (f.action == "checkpoint") {
-      checkpoint_ = true;
+      pending_.checkpoint = true;
     }
   }
 }
+
+Verdict MonitorSink::TakeVerdict() { return std::exchange(pending_, Verdict{}); }
 
 }  // namespace entrenar::engine

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -21,23 +20,18 @@ namespace entrenar::engine {
 // names the training loss.
 class MonitorSink : public EventSink {
  public:
-  // `outer_stop`: the caller's stop request (SIGTERM), passed on through stop().
-  MonitorSink(const manifest::Manifest& m, EventSink& out, const std::atomic<bool>* outer_stop);
+  MonitorSink(const manifest::Manifest& m, EventSink& out);
 
   void OnEvent(const Event& e) override;
-
-  // For the trainer: stop after this step / checkpoint now (cleared by the trainer).
-  const std::atomic<bool>* stop() const { return &stop_; }
-  std::atomic<bool>* checkpoint() { return &checkpoint_; }
+  // The actions of the alerts that fired since the last call (a halt is returned once).
+  Verdict TakeVerdict() override;
 
   bool halted() const { return halted_; }
   const std::vector<AlertRecord>& fired() const { return fired_; }
 
  private:
   EventSink& out_;
-  const std::atomic<bool>* outer_stop_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> checkpoint_{false};
+  Verdict pending_;
   bool halted_ = false;
   std::vector<AlertRecord> fired_;
   std::optional<expr::AlertMonitor> monitor_;

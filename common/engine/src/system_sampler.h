@@ -54,7 +54,7 @@ class SystemSampler {
 
   const std::chrono::milliseconds interval_;
   const std::vector<std::string> metrics_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards stop_ and latest_ (the sampler thread writes, the trainer reads)
   std::condition_variable stop_cv_;
   bool stop_ = false;
   std::map<std::string, double> latest_;

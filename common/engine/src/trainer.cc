@@ -831,149 +831,202 @@ struct Run {
     }
   }
 
+  LoaderOptions MakeLoaderOptions() const {
+    LoaderOptions o;
+    o.batch_size = m.data.loader.batch_size;
+    o.num_workers = m.data.loader.num_workers;
+    o.prefetch_factor = m.data.loader.prefetch_factor;
+    o.pin_memory = m.data.loader.pin_memory && prec.device.is_cuda();
+    o.device = prec.device;
+    return o;
+  }
+
+  // The rows of one epoch in the order the loader deals them: shuffled with seed + epoch, so a
+  // resumed run sees the same order.
+  std::vector<std::int64_t> EpochOrder(std::int64_t n) const {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+    if (m.data.loader.shuffle) {
+      std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(epoch));
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    }
+    return order;
+  }
+
+  // The micro-batches of one optimizer step (gradient accumulation).
+  struct Window {
+    std::int64_t size = 1;  // micro-batches in it (fewer at an epoch's end)
+    std::int64_t micro = 0;
+    double loss = 0;
+    std::int64_t samples = 0;
+  };
+
+  // Forward and backward of one micro-batch; its gradients add to the window's.
+  void MicroStep(const torch::Tensor& xb, const torch::Tensor& yb, Window* w) {
+    torch::Tensor loss;
+    {
+      QatScope qat(*this);
+      {
+        AutocastScope autocast(prec);
+        loss = TrainLoss(xb, yb);
+      }
+      const double factor = (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(w->size);
+      if (factor == 1.0) {
+        loss.backward();
+      } else {
+        (loss * factor).backward();
+      }
+    }
+    w->loss += loss.item<double>();
+    w->samples += xb.size(0);
+    if (lm) tokens += ((xb.dim() == 3 ? xb.select(1, 0) : xb) >= 0).sum().item<std::int64_t>();
+    ++w->micro;
+  }
+
+  // Clipping, the learning rate, the optimizer step and the step's metric event. `b` is the
+  // window's last batch of `batches`.
+  Status OptimizerStep(const Window& w, std::int64_t b, std::int64_t batches) {
+    const bool take_step = !prec.scale_loss || UnscaleGradients();
+    const bool last_of_epoch = b + 1 == batches;
+    std::map<std::string, double> callback_values;
+    GradientCallbacks(step + 1, last_of_epoch, &callback_values);
+    if (m.training.gradient.clip_value) {
+      torch::nn::utils::clip_grad_value_(net->parameters(), *m.training.gradient.clip_value);
+    }
+    double grad_norm = 0;
+    if (m.training.gradient.clip_norm) {
+      grad_norm =
+          torch::nn::utils::clip_grad_norm_(net->parameters(), *m.training.gradient.clip_norm);
+    }
+    const double lr =
+        LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps) * plateau.scale;
+    for (std::size_t g = 0; g < group_lr.size(); ++g) {
+      optimizer->param_groups()[g].options().set_lr(
+          LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
+    }
+    LearningRateCallbacks(step + 1, last_of_epoch, &callback_values);
+    if (take_step) optimizer->step();
+    ZeroGrad(*optimizer);
+    ++step;
+    continue_epoch = last_of_epoch ? epoch + 1 : epoch;
+    continue_batch = last_of_epoch ? 0 : b + 1;
+    samples += w.samples;
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    std::map<std::string, double> values = {
+        {"train_loss", w.loss / static_cast<double>(w.size)},
+        {"learning_rate", lr},
+        {"samples_per_second", secs > 0 ? samples / secs : 0},
+        {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
+    if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
+    if (lm) values["tokens_per_second"] = secs > 0 ? static_cast<double>(tokens) / secs : 0;
+    if (prec.scale_loss) values["loss_scale"] = scaler.scale();
+    values.insert(callback_values.begin(), callback_values.end());
+    if (!std::isfinite(w.loss)) {
+      return InvalidArgument("the training loss became " + std::to_string(w.loss) + " at step " +
+                             std::to_string(step) + "; lower optimizer.lr");
+    }
+    last_values = values;
+    last_values.erase("total_steps");
+    Emit(Event::Kind::kMetric, values);
+    RunCallbacks(Trigger::kStep, step);
+    return OkStatus();
+  }
+
+  // After a step that ended at batch `b`: whether the run is done (validation every N steps,
+  // the budget, the time budget, a stop), and the checkpoints that fall due.
+  Result<bool> AfterStep(std::int64_t b, std::int64_t batches) {
+    const bool last_of_epoch = b + 1 == batches;
+    const std::optional<std::int64_t> every = m.training.validation.every;
+    bool done = false;
+    if (every && step % *every == 0 && Validate()) done = true;
+    if (!m.training.duration && step >= total_steps) done = true;
+    if (m.training.duration && std::chrono::duration<double>(Clock::now() - start).count() >=
+                                   m.training.duration->seconds) {
+      End("duration", "the time budget of " + m.training.duration->text + " was spent after step " +
+                          std::to_string(step));
+      done = true;
+    }
+    const Verdict verdict = sink.TakeVerdict();
+    if ((options.stop && options.stop->load()) || verdict.halt) {
+      summary.stopped = true;
+      if (verdict.halt) {
+        End("alert", "halted by an alert after step " + std::to_string(step));
+      } else {
+        End("stopped", "stopped on request after step " + std::to_string(step));
+      }
+      // Saved now: a resumed run continues with the next batch (validation included).
+      if (!last_of_epoch) {
+        ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
+      } else {
+        checkpoint_due = true;
+      }
+      return true;
+    }
+    const bool due = step % m.training.checkpoint.save_every == 0 ||
+                     std::exchange(callback_checkpoint, false) || verdict.checkpoint;
+    if (due && !done) {
+      if (last_of_epoch) {
+        checkpoint_due = true;  // after this epoch's validation
+      } else {
+        ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
+      }
+    }
+    return done;
+  }
+
+  // The end of an epoch: its validation, callbacks and a checkpoint that fell due. Returns
+  // whether the run is done.
+  Result<bool> EndEpoch(bool done) {
+    if (!summary.stopped || checkpoint_due) {
+      if (!m.training.validation.every && Validate()) done = true;
+    }
+    summary.epochs = epoch;
+    RunCallbacks(Trigger::kEpochEnd, epoch);
+    if (std::exchange(callback_checkpoint, false)) checkpoint_due = true;
+    if (checkpoint_due && !(done && !summary.stopped)) {
+      ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch + 1, 0));
+      checkpoint_due = false;
+    }
+    return done;
+  }
+
+  // One epoch's batches, from where a resumed run left off. Returns whether the run is done.
+  Result<bool> RunEpoch(const Budget& budget, const LoaderOptions& loader_options) {
+    const std::int64_t n = train_x.size(0);
+    const std::int64_t first_batch = epoch == start_epoch ? start_batch : 0;
+    BatchLoader loader(train_x, train_y, torch::tensor(EpochOrder(n), torch::kLong), first_batch,
+                       budget.batches, loader_options);
+    const std::int64_t accum = m.training.gradient.accumulation_steps;
+    Window w;
+    bool done = false;
+    for (std::int64_t b = first_batch; b < budget.batches && !done; ++b) {
+      const auto [xb, yb] = loader.Next();
+      // The window's last micro-batches may be fewer than `accum` at an epoch's end.
+      w.size = std::min(accum, budget.batches - (b - w.micro));
+      MicroStep(xb, yb, &w);
+      if (w.micro < w.size) continue;
+      ENTRENAR_RETURN_IF_ERROR(OptimizerStep(w, b, budget.batches));
+      w = Window();
+      ENTRENAR_ASSIGN_OR_RETURN(done, AfterStep(b, budget.batches));
+    }
+    return EndEpoch(done);
+  }
+
   Status Loop() {
     const std::int64_t n = train_x.size(0);
-    LoaderOptions loader_options;
-    loader_options.batch_size = m.data.loader.batch_size;
-    loader_options.num_workers = m.data.loader.num_workers;
-    loader_options.prefetch_factor = m.data.loader.prefetch_factor;
-    loader_options.pin_memory = m.data.loader.pin_memory && prec.device.is_cuda();
-    loader_options.device = prec.device;
-    const std::int64_t accum = m.training.gradient.accumulation_steps;
     ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, ComputeBudget(m, n));
-    const std::int64_t batches = budget.batches, steps_per_epoch = budget.steps_per_epoch;
-    const std::int64_t epochs = budget.epochs;
     total_steps = budget.total_steps;
-    const std::optional<std::int64_t> every = m.training.validation.every;
-    Log("training " + std::to_string(n) + " samples, " + std::to_string(steps_per_epoch) +
+    Log("training " + std::to_string(n) + " samples, " + std::to_string(budget.steps_per_epoch) +
         " steps per epoch, " + std::to_string(total_steps) + " steps");
     if (saved_total_steps.value_or(0) > 0 && *saved_total_steps != total_steps)
       NoteBudgetChange(*saved_total_steps);
     net->train();
+    const LoaderOptions loader_options = MakeLoaderOptions();
     bool done = false;
-    const std::int64_t save_every = m.training.checkpoint.save_every;
-    for (epoch = start_epoch; epoch <= epochs && !done && step < total_steps; ++epoch) {
-      std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-      for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-      if (m.data.loader.shuffle) {
-        // Shuffle seed + epoch, so a resumed run sees the same order.
-        std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(epoch));
-        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-      }
-      BatchLoader loader(train_x, train_y, torch::tensor(order, torch::kLong),
-                         epoch == start_epoch ? start_batch : 0, batches, loader_options);
-      std::int64_t micro = 0;
-      double window_loss = 0;
-      std::int64_t window_samples = 0;
-      const std::int64_t first_batch = epoch == start_epoch ? start_batch : 0;
-      for (std::int64_t b = first_batch; b < batches && !done; ++b) {
-        const auto [xb, yb] = loader.Next();
-        // The window's last micro-batches may be fewer than `accum` at an epoch's end.
-        const std::int64_t window = std::min(accum, batches - (b - micro));
-        torch::Tensor loss;
-        {
-          QatScope qat(*this);
-          {
-            AutocastScope autocast(prec);
-            loss = TrainLoss(xb, yb);
-          }
-          const double factor =
-              (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(window);
-          if (factor == 1.0) {
-            loss.backward();
-          } else {
-            (loss * factor).backward();
-          }
-        }
-        window_loss += loss.item<double>();
-        window_samples += xb.size(0);
-        if (lm) tokens += ((xb.dim() == 3 ? xb.select(1, 0) : xb) >= 0).sum().item<std::int64_t>();
-        if (++micro < window) continue;
-        const bool take_step = !prec.scale_loss || UnscaleGradients();
-        const bool last_of_epoch = b + 1 == batches;
-        std::map<std::string, double> callback_values;
-        GradientCallbacks(step + 1, last_of_epoch, &callback_values);
-        if (m.training.gradient.clip_value) {
-          torch::nn::utils::clip_grad_value_(net->parameters(), *m.training.gradient.clip_value);
-        }
-        double grad_norm = 0;
-        if (m.training.gradient.clip_norm) {
-          grad_norm =
-              torch::nn::utils::clip_grad_norm_(net->parameters(), *m.training.gradient.clip_norm);
-        }
-        const double lr =
-            LearningRateAt(m.scheduler, m.optimizer.lr, step, total_steps) * plateau.scale;
-        for (std::size_t g = 0; g < group_lr.size(); ++g) {
-          optimizer->param_groups()[g].options().set_lr(
-              LearningRateAt(m.scheduler, group_lr[g], step, total_steps) * plateau.scale);
-        }
-        LearningRateCallbacks(step + 1, last_of_epoch, &callback_values);
-        if (take_step) optimizer->step();
-        ZeroGrad(*optimizer);
-        ++step;
-        continue_epoch = last_of_epoch ? epoch + 1 : epoch;
-        continue_batch = last_of_epoch ? 0 : b + 1;
-        samples += window_samples;
-        const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-        std::map<std::string, double> values = {
-            {"train_loss", window_loss / static_cast<double>(window)},
-            {"learning_rate", lr},
-            {"samples_per_second", secs > 0 ? samples / secs : 0},
-            {"total_steps", m.training.duration ? 0.0 : static_cast<double>(total_steps)}};
-        if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
-        if (lm) values["tokens_per_second"] = secs > 0 ? static_cast<double>(tokens) / secs : 0;
-        if (prec.scale_loss) values["loss_scale"] = scaler.scale();
-        values.insert(callback_values.begin(), callback_values.end());
-        if (!std::isfinite(window_loss)) {
-          return InvalidArgument("the training loss became " + std::to_string(window_loss) +
-                                 " at step " + std::to_string(step) + "; lower optimizer.lr");
-        }
-        last_values = values;
-        last_values.erase("total_steps");
-        Emit(Event::Kind::kMetric, values);
-        RunCallbacks(Trigger::kStep, step);
-        micro = 0;
-        window_loss = 0;
-        window_samples = 0;
-        if (every && step % *every == 0 && Validate()) done = true;
-        if (!m.training.duration && step >= total_steps) done = true;
-        if (m.training.duration && std::chrono::duration<double>(Clock::now() - start).count() >=
-                                       m.training.duration->seconds) {
-          End("duration", "the time budget of " + m.training.duration->text +
-                              " was spent after step " + std::to_string(step));
-          done = true;
-        }
-        if (options.stop && options.stop->load()) {
-          summary.stopped = true;
-          End("stopped", "stopped on request after step " + std::to_string(step));
-          done = true;
-          // Saved now: a resumed run continues with the next batch (validation included).
-          if (!last_of_epoch) {
-            ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
-          } else {
-            checkpoint_due = true;
-          }
-        } else if ((step % save_every == 0 || std::exchange(callback_checkpoint, false) ||
-                    (options.checkpoint_now && options.checkpoint_now->exchange(false))) &&
-                   !done) {
-          if (last_of_epoch) {
-            checkpoint_due = true;  // after this epoch's validation
-          } else {
-            ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch, b + 1));
-          }
-        }
-      }
-      if (!summary.stopped || checkpoint_due) {
-        if (!every && Validate()) done = true;
-      }
-      summary.epochs = epoch;
-      RunCallbacks(Trigger::kEpochEnd, epoch);
-      if (std::exchange(callback_checkpoint, false)) checkpoint_due = true;
-      if (checkpoint_due && !(done && !summary.stopped)) {
-        ENTRENAR_RETURN_IF_ERROR(SaveCheckpoint(epoch + 1, 0));
-        checkpoint_due = false;
-      }
+    for (epoch = start_epoch; epoch <= budget.epochs && !done && step < total_steps; ++epoch) {
+      ENTRENAR_ASSIGN_OR_RETURN(done, RunEpoch(budget, loader_options));
     }
+    const std::optional<std::int64_t> every = m.training.validation.every;
     if (every && step % *every != 0 && !summary.stopped) Validate();
     return OkStatus();
   }
@@ -1193,6 +1246,7 @@ class FoldSink : public EventSink {
     copy.text = prefix_ + e.text;
     out_.OnEvent(copy);
   }
+  Verdict TakeVerdict() override { return out_.TakeVerdict(); }
 
  private:
   EventSink& out_;
@@ -1440,10 +1494,8 @@ Result<FoldResults> CrossValidate(const Manifest& m, const TrainOptions& options
 Result<TrainSummary> TrainOrThrow(const Manifest& m, const TrainOptions& outer,
                                   EventSink& outer_sink) {
   // Alerts watch every metric of the run; a halt stops it as SIGTERM would, after a checkpoint.
-  MonitorSink sink(m, outer_sink, outer.stop);
-  TrainOptions options = outer;
-  options.stop = sink.stop();
-  options.checkpoint_now = sink.checkpoint();
+  MonitorSink sink(m, outer_sink);
+  const TrainOptions& options = outer;
   FoldResults cv;
   if (m.training.validation.cross_validation) {
     ENTRENAR_ASSIGN_OR_RETURN(cv, CrossValidate(m, options, sink));

@@ -38,7 +38,7 @@ class Uplink {
 
   const std::string target_, token_, path_;
   const std::int64_t job_id_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards stopping_, dirty_ and deadline_ (the trainer notifies, the thread sends)
   std::condition_variable wake_;
   bool stopping_ = false;
   bool dirty_ = false;  // a Notify since the last look at the file

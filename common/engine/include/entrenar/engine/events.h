@@ -19,12 +19,21 @@ struct Event {
   std::map<std::string, std::string> fields;  // kAlert: "condition" and "action"
 };
 
+// What the events seen so far ask of the training loop: an alert's `halt` (a checkpoint, then
+// the end of the run) or `checkpoint` (one at the end of this step).
+struct Verdict {
+  bool halt = false;
+  bool checkpoint = false;
+};
+
 // Receives events, on the training thread. Implementations must not block for long: the step
 // loop waits for them.
 class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnEvent(const Event& event) = 0;
+  // Asked by the loop after each step; returns what is pending and clears it.
+  virtual Verdict TakeVerdict() { return {}; }
 };
 
 }  // namespace entrenar::engine

@@ -18,8 +18,9 @@ struct TrainOptions {
   std::string base_dir;  // relative data paths are resolved against it (the manifest's folder)
   std::string run_dir;   // where model.safetensors and summary.json go; must exist
   std::uint64_t seed = 0;
-  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to end after the current step
-  std::atomic<bool>* checkpoint_now = nullptr;  // set to checkpoint after the current step
+  // Set (e.g. by SIGINT) to end after the current step, with a checkpoint. Alerts' actions reach
+  // the loop through the sink's verdict instead.
+  const std::atomic<bool>* stop = nullptr;
   // A checkpoint directory (run_dir/checkpoints/step-N) to continue from exactly: weights,
   // optimizer, RNG, data position, best and early-stopping state.
   std::string resume_from;

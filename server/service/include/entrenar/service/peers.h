@@ -46,7 +46,7 @@ class Peers {
 
   const std::int64_t max_per_user_;
   const std::set<std::uint32_t> exempt_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards entries_ (the acceptor adds, gRPC threads look up)
   std::map<int, Entry> entries_;
 };
 

@@ -28,7 +28,7 @@ class TokenFile {
  private:
   Status LoadLocked();
   std::string path_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards by_hash_ and mtime_ (reloaded when the file changes)
   std::map<std::string, Caller> by_hash_;
   timespec mtime_{};
 };

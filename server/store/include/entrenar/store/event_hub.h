@@ -49,7 +49,7 @@ class EventHub {
   void Evict();
 
   const std::size_t per_job_, max_jobs_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards jobs_ and clock_
   std::condition_variable published_;
   std::map<std::int64_t, Ring> jobs_;
   std::uint64_t clock_ = 0;  // also the generation: it grows with every event published
