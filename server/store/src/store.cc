@@ -18,7 +18,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,6 +64,10 @@ ALTER TABLE jobs ADD COLUMN assigned TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN worker_token TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN worker_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN pinned TEXT NOT NULL DEFAULT '';
+)sql",
+    // 5: finding the job that uses a run directory (every Submit asks) without a scan.
+    R"sql(
+CREATE INDEX jobs_by_run_dir ON jobs(run_dir, id);
 )sql"};
 
 // A prepared statement, finalized on scope exit.

@@ -88,6 +88,35 @@ TEST_CASE("Queued jobs come out by priority, then by age", "[unit][store]") {
   CHECK(store->CountJobs(JobState::kCancelled).value() == 1);
 }
 
+TEST_CASE("The job using a run directory is found through an index, not a scan",
+          "[unit][store]") {
+  TempDir dir;
+  const std::string path = dir.path + "/state.db";
+  auto store = OpenOk(path);
+  const std::int64_t a = store->CreateJob(Spec("a")).value();
+  (void)store->CreateJob(Spec("b")).value();
+  const Result<std::optional<Job>> found = store->ActiveJobIn("/runs/a");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == a);
+  REQUIRE(store->Transition(a, JobState::kCancelled, "").ok());
+  CHECK_FALSE(store->ActiveJobIn("/runs/a")->has_value());  // ended: the directory is free
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string plan;
+  sqlite3_exec(
+      db,
+      "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE run_dir = 'x' AND state IN ('QUEUED') "
+      "ORDER BY id LIMIT 1",
+      [](void* out, int n, char** values, char**) {
+        for (int i = 0; i < n; ++i) *static_cast<std::string*>(out) += values[i] ? values[i] : "";
+        return 0;
+      },
+      &plan, nullptr);
+  sqlite3_close(db);
+  CHECK(plan.find("jobs_by_run_dir") != std::string::npos);
+}
+
 TEST_CASE("A state event's reason keeps any text: quotes, newlines, control bytes, non-UTF-8",
           "[unit][store]") {
   TempDir dir;
