@@ -56,7 +56,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
   const Complete complete_;
   const std::function<void()> done_;  // releases the caller's follower allowance
   std::atomic<int> refs_{1};
-  std::mutex mu_;  // guards after_, pending_, current_, in_flight_ and finished_
+  std::mutex mu_;       // guards after_, pending_, current_, in_flight_ and finished_
   std::int64_t after_;  // the last seq sent (or asked to start after)
   std::deque<store::Event> pending_;
   v1::Event current_;  // the write in flight

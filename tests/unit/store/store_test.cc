@@ -88,8 +88,7 @@ TEST_CASE("Queued jobs come out by priority, then by age", "[unit][store]") {
   CHECK(store->CountJobs(JobState::kCancelled).value() == 1);
 }
 
-TEST_CASE("The job using a run directory is found through an index, not a scan",
-          "[unit][store]") {
+TEST_CASE("The job using a run directory is found through an index, not a scan", "[unit][store]") {
   TempDir dir;
   const std::string path = dir.path + "/state.db";
   auto store = OpenOk(path);
