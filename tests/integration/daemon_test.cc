@@ -134,7 +134,7 @@ TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it 
   std::vector<std::string> local = {Binary("entrenar"), "train", kDigits, "--output",
                                     d.dir.path + "/local"};
   for (const std::string& s : sets) local.insert(local.end(), {"--set", s});
-  REQUIRE(RunProcess(local).exit_code == 0);
+  REQUIRE(RunProcess(local, "", 300).exit_code == 0);
   const auto reference = LossByStep(d.dir.path + "/local");
   REQUIRE(reference.size() == 6900);
   CHECK(LossByStep(run) == reference);

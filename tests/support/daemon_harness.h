@@ -85,7 +85,7 @@ class Daemon {
 
   std::string socket() const { return dir.path + "/s.sock"; }
 
-  ProcessResult Cli(std::vector<std::string> args, int timeout = 120) {
+  ProcessResult Cli(std::vector<std::string> args, int timeout = 300) {
     args.insert(args.begin(), Binary("entrenar"));
     args.insert(args.end(), {"--socket", socket()});
     ProcessResult r = RunProcess(args, "", timeout);
