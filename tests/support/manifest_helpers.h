@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "entrenar/manifest/load.h"
 
 namespace entrenar::testing {
@@ -57,6 +59,15 @@ inline manifest::LoadResult Load(const std::string& text, std::vector<std::strin
     return std::nullopt;
   };
   return manifest::LoadText(text, "t.yaml", options);
+}
+
+// The manifest of Root(body) with `overrides`; the test fails unless it is valid.
+inline manifest::Manifest LoadValid(const std::string& body,
+                                    std::vector<std::string> overrides = {}) {
+  manifest::LoadResult r = Load(Root(body), std::move(overrides));
+  INFO(Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  return *r.manifest;
 }
 
 }  // namespace entrenar::testing

@@ -10,11 +10,8 @@
 namespace entrenar::plan {
 namespace {
 
-manifest::Manifest Load(const std::string& body) {
-  manifest::LoadResult r = testing::Load(testing::Root(body));
-  INFO(testing::Describe(r.diagnostics));
-  REQUIRE(r.ok());
-  return *r.manifest;
+manifest::Manifest Load(const std::string& body, std::vector<std::string> sets = {}) {
+  return testing::LoadValid(body, std::move(sets));
 }
 
 const std::string kModel =

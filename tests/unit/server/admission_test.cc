@@ -9,10 +9,7 @@ namespace entrenar::admission {
 namespace {
 
 manifest::Manifest Load(const std::string& body, std::vector<std::string> sets = {}) {
-  manifest::LoadResult r = testing::Load(testing::Root(body), std::move(sets));
-  INFO(testing::Describe(r.diagnostics));
-  REQUIRE(r.ok());
-  return *r.manifest;
+  return testing::LoadValid(body, std::move(sets));
 }
 
 const std::string kBody =
