@@ -85,7 +85,7 @@ class Daemon {
 
   std::string socket() const { return dir.path + "/s.sock"; }
 
-  ProcessResult Cli(std::vector<std::string> args, int timeout = 300) {
+  ProcessResult Cli(std::vector<std::string> args, int timeout = 120) {
     args.insert(args.begin(), Binary("entrenar"));
     args.insert(args.end(), {"--socket", socket()});
     ProcessResult r = RunProcess(args, "", timeout);
@@ -123,10 +123,11 @@ class Daemon {
     return std::stoll(r.out);
   }
 
-  // Waits until `pred(show)` holds; fails after `seconds`.
+  // Waits until `pred(show)` holds; fails after `seconds` (scaled by TimeLimit).
   template <typename Pred>
   json WaitFor(std::int64_t job, Pred pred, int seconds = 60) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(TimeLimit(seconds));
     json j;
     while (std::chrono::steady_clock::now() < deadline) {
       j = Show(job);

@@ -24,10 +24,10 @@ inline std::string EntrenarBinary() {
   return b;
 }
 
-// `entrenar train ARGS...`, with a time limit for the slower sanitizer builds on slow machines.
+// `entrenar train ARGS...`, with a time limit sized for a slow 2-core machine.
 inline ProcessResult Train(std::vector<std::string> args) {
   args.insert(args.begin(), {EntrenarBinary(), "train"});
-  return RunProcess(args, "", 600);
+  return RunProcess(args, "", 240);
 }
 
 inline std::string Slurp(const std::string& path) {

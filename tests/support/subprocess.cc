@@ -10,6 +10,14 @@
 
 namespace entrenar::testing {
 
+int TimeLimit(int seconds) {
+#if defined(__SANITIZE_ADDRESS__)
+  return seconds * 4;
+#else
+  return seconds;
+#endif
+}
+
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input,
                          int timeout_seconds, const std::string& cwd) {
   ProcessResult result;
@@ -39,7 +47,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
     (void)written;
   }
   close(in_pipe[1]);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(TimeLimit(timeout_seconds));
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
   char buf[4096];
@@ -100,7 +109,8 @@ void BackgroundProcess::Signal(int signo) {
 }
 
 int BackgroundProcess::Wait(int timeout_seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(TimeLimit(timeout_seconds));
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     const pid_t done = waitpid(pid_, &status, WNOHANG);

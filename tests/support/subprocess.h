@@ -11,8 +11,12 @@ struct ProcessResult {
   std::string err;
 };
 
-// Runs `argv` (argv[0] is a path), feeding `input` on stdin, with a time limit. Returns its exit
-// code and everything it printed.
+// A time limit in seconds, for this build: sanitized builds run our code several times slower,
+// so every limit the tests set (process runs, waits for a job's state) is scaled here, once.
+int TimeLimit(int seconds);
+
+// Runs `argv` (argv[0] is a path), feeding `input` on stdin, with a time limit (scaled by
+// TimeLimit). Returns its exit code and everything it printed.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
                          int timeout_seconds = 60, const std::string& cwd = "");
 
@@ -28,8 +32,8 @@ class BackgroundProcess {
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;
 
   void Signal(int signo);
-  // Waits up to `timeout_seconds` for it to exit; returns its exit code, or -1 for a signal or
-  // when it is still running (it is then killed).
+  // Waits up to `timeout_seconds` (scaled by TimeLimit) for it to exit; returns its exit code, or
+  // -1 for a signal or when it is still running (it is then killed).
   int Wait(int timeout_seconds);
 
  private:
