@@ -71,18 +71,60 @@ std::shared_ptr<grpc::ServerCredentials> TcpCredentials(const entrenar::config::
   return creds;
 }
 
-int Run(const entrenar::config::Daemon& flags) {
-  entrenar::service::RaiseDescriptorLimit();
+// Makes the state directory (the daemon's alone: the database holds every job's manifest and
+// its worker's secret) and locks it for this daemon; false when another entrenard holds it.
+bool LockStateDir(const std::string& state_dir) {
   std::error_code ec;
-  fs::create_directories(flags.state_dir, ec);
-  // The database holds every job's manifest and its worker's secret: the daemon's alone.
-  chmod(flags.state_dir.c_str(), 0700);
-  const std::string lock_path = flags.state_dir + "/entrenard.lock";
+  fs::create_directories(state_dir, ec);
+  chmod(state_dir.c_str(), 0700);
+  const std::string lock_path = state_dir + "/entrenard.lock";
   const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    spdlog::error("another entrenard uses {} (cannot lock {})", flags.state_dir, lock_path);
-    return 1;
+    spdlog::error("another entrenard uses {} (cannot lock {})", state_dir, lock_path);
+    return false;
   }
+  return true;  // the lock is held until the process exits
+}
+
+entrenar::supervisor::Config SupervisorConfig(const entrenar::config::Daemon& flags,
+                                              const entrenar::devices::Discovery& found) {
+  entrenar::supervisor::Config sc;
+  sc.worker_binary = flags.worker;
+  sc.devices = found.devices;
+  sc.grace = std::chrono::seconds(flags.grace_seconds);
+  sc.retention = std::chrono::hours(24 * flags.retention_days);
+  sc.run_as_owner = geteuid() == 0;
+  sc.report_target = "unix:" + fs::absolute(flags.socket).string();
+  sc.allow_custom_callbacks = flags.allow_custom_callbacks;
+  sc.nvml_library = flags.nvml_library;
+  return sc;
+}
+
+entrenar::service::ServiceConfig ServiceConfig(const entrenar::config::Daemon& flags,
+                                               const entrenar::devices::Discovery& found) {
+  entrenar::service::ServiceConfig config;
+  for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
+  config.max_priority = flags.max_priority;
+  config.max_followers_per_user = flags.max_followers_per_user;
+  config.devices_note = found.note;
+  config.allow_custom_callbacks = flags.allow_custom_callbacks;
+  return config;
+}
+
+// Blocks until SIGTERM or SIGINT; returns it.
+int WaitForSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  return sig;
+}
+
+int Run(const entrenar::config::Daemon& flags) {
+  entrenar::service::RaiseDescriptorLimit();
+  if (!LockStateDir(flags.state_dir)) return 1;
   auto store = entrenar::store::Store::Open(flags.state_dir + "/state.db");
   if (!store.ok()) {
     spdlog::error("{}", store.status().message());
@@ -101,24 +143,9 @@ int Run(const entrenar::config::Daemon& flags) {
     return 1;
   }
   spdlog::info("devices: {} ({} in all)", found->note, found->devices.size());
-  entrenar::supervisor::Config sc;
-  sc.worker_binary = flags.worker;
-  sc.devices = found->devices;
-  sc.grace = std::chrono::seconds(flags.grace_seconds);
-  sc.retention = std::chrono::hours(24 * flags.retention_days);
-  sc.run_as_owner = geteuid() == 0;
-  sc.report_target = "unix:" + fs::absolute(flags.socket).string();
-  sc.allow_custom_callbacks = flags.allow_custom_callbacks;
-  sc.nvml_library = flags.nvml_library;
-  entrenar::supervisor::Supervisor supervisor(**store, sc);
-
-  entrenar::service::ServiceConfig config;
-  for (std::uint32_t uid : AdminUids(flags)) config.admins.insert(uid);
-  config.max_priority = flags.max_priority;
-  config.max_followers_per_user = flags.max_followers_per_user;
+  entrenar::supervisor::Supervisor supervisor(**store, SupervisorConfig(flags, *found));
+  const entrenar::service::ServiceConfig config = ServiceConfig(flags, *found);
   entrenar::service::Peers peers(flags.max_connections_per_user, config.admins);
-  config.devices_note = found->note;
-  config.allow_custom_callbacks = flags.allow_custom_callbacks;
   entrenar::service::JobService service(
       **store, hub, supervisor, config,
       [&peers](grpc::ServerContextBase* ctx) -> std::optional<Caller> {
@@ -162,12 +189,7 @@ int Run(const entrenar::config::Daemon& flags) {
                flags.socket, tcp_port ? " and TCP port " + std::to_string(tcp_port) + " (TLS)" : "",
                flags.state_dir);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForSignal();
   spdlog::info("signal {}: stopping (running workers keep training)", sig);
   listener.Stop();
   acceptor.join();

@@ -194,7 +194,8 @@ TEST_CASE("train: Ctrl-C stops after a step, saves a checkpoint, and the run res
        "training.early_stopping.enabled=false", "--output", run},
       dir.path + "/out.txt", dir.path + "/err.txt");
   // SIGINT once training is under way (a few steps recorded), never by a fixed sleep.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(entrenar::testing::TimeLimit(120));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(entrenar::testing::TimeLimit(120));
   while (std::chrono::steady_clock::now() < deadline &&
          LossByStep(run + "/metrics.jsonl").size() < 5) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -14,15 +14,15 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
+#include "entrenar/client/jobs_client.h"
 #include "entrenar/console/live_view.h"
 #include "entrenar/manifest/load.h"
-#include "entrenar/v1/jobs.grpc.pb.h"
+#include "entrenar/v1/jobs.pb.h"
 
 #include "commands.h"
 
@@ -35,95 +35,24 @@ namespace fs = std::filesystem;
 using console::LiveView;
 using nlohmann::json;
 
-// --socket, else $ENTRENAR_SOCKET, else your own daemon's socket if it exists (where a per-user
-// entrenard puts it), else the system daemon's.
-std::string SocketPath(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("ENTRENAR_SOCKET")) return env;
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  const std::string own = runtime && *runtime
-                              ? std::string(runtime) + "/entrenar/entrenard.sock"
-                              : "/tmp/entrenar-" + std::to_string(getuid()) + "/entrenard.sock";
-  std::error_code ec;
-  if (getuid() != 0 && fs::is_socket(own, ec)) return own;
-  return "/run/entrenar/entrenard.sock";
-}
-
-struct Connection {
-  std::string socket;  // or the TCP address
-  std::unique_ptr<v1::JobService::Stub> stub;
-};
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// TLS to ENTRENAR_ADDR with the bearer token ENTRENAR_TOKEN (or the file
-// ENTRENAR_TOKEN_FILE), trusting ENTRENAR_CA (a PEM file) or the system's roots.
-std::shared_ptr<grpc::ChannelCredentials> TcpCredentials() {
-  grpc::SslCredentialsOptions ssl;
-  if (const std::string ca = Env("ENTRENAR_CA"); !ca.empty()) {
-    std::ifstream in(ca);
-    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  std::string token = Env("ENTRENAR_TOKEN");
-  if (token.empty() && !Env("ENTRENAR_TOKEN_FILE").empty()) {
-    std::ifstream in(Env("ENTRENAR_TOKEN_FILE"));
-    std::getline(in, token);
-  }
-  auto creds = grpc::SslCredentials(ssl);
-  if (token.empty()) return creds;
-  return grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
-}
-
-// The unix socket (--socket, ENTRENAR_SOCKET, the default), or TCP when ENTRENAR_ADDR is set
-// and no --socket was given.
-Connection Connect(const std::string& socket_flag) {
-  Connection c;
-  const std::string addr = Env("ENTRENAR_ADDR");
-  if (socket_flag.empty() && !addr.empty()) {
-    c.socket = addr;
-    c.stub = v1::JobService::NewStub(grpc::CreateChannel(addr, TcpCredentials()));
-    return c;
-  }
-  c.socket = SocketPath(socket_flag);
-  c.stub = v1::JobService::NewStub(
-      grpc::CreateChannel("unix:" + c.socket, grpc::InsecureChannelCredentials()));
-  return c;
-}
+using client::JobsClient;
 
 // Prints a failed call and returns the exit code for it.
-int Failed(const Connection& c, const grpc::Status& s) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::cerr << "error: cannot reach entrenard at " << c.socket
-              << " (is it running? set ENTRENAR_SOCKET or --socket)\n";
-    return kExitUnavailable;
+int Failed(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnavailable:
+      std::cerr << "error: " << s.message() << "\n";
+      return kExitUnavailable;
+    case StatusCode::kInvalidArgument:
+      std::cerr << s.message() << "\n";
+      return kExitInvalid;
+    case StatusCode::kUnimplemented:  // valid, but not supported yet
+      std::cerr << s.message() << "\n";
+      return kExitUnsupported;
+    default:  // refused: unauthenticated, not yours, not found, ...
+      std::cerr << "error: " << s.message() << "\n";
+      return kExitRefused;
   }
-  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-    std::cerr << "error: " << s.error_message() << "\n";
-    return kExitRefused;
-  }
-  std::string message = s.error_message();
-  while (!message.empty() && message.back() == '\n') message.pop_back();
-  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-    std::cerr << message << "\n";
-    return kExitInvalid;
-  }
-  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {  // valid, but not supported yet
-    std::cerr << message << "\n";
-    return kExitUnsupported;
-  }
-  std::cerr << "error: " << message << "\n";
-  return kExitRefused;
-}
-
-std::unique_ptr<grpc::ClientContext> Context(int timeout_seconds = 30) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (timeout_seconds > 0) {
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
-  }
-  return ctx;
 }
 
 std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
@@ -241,42 +170,39 @@ void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view) {
   std::cout.flush();
 }
 
-// Streams a job's events to stdout; returns the job's final state when following. A follower
-// whose daemon goes away (a restart) reconnects for up to two minutes and goes on after the
-// last event it printed: nothing is missed or printed twice.
-int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follow, bool as_json,
-           v1::JobState* final_state) {
-  const bool tty = isatty(STDOUT_FILENO) != 0 && !as_json;
+// The live view of `logs -f` on this terminal (colour unless NO_COLOR or TERM=dumb).
+LiveView MakeView() {
   const char* term = std::getenv("TERM");
   winsize size{};
   const int columns = ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
-  LiveView view(std::cout,
-                std::getenv("NO_COLOR") == nullptr && !(term && std::string(term) == "dumb"),
-                columns);
+  return LiveView(std::cout,
+                  std::getenv("NO_COLOR") == nullptr && !(term && std::string(term) == "dumb"),
+                  columns);
+}
+
+// Streams a job's events to stdout; with `final_state`, also the job's state at the end. A
+// follower whose daemon goes away (a restart) reconnects for up to two minutes and goes on
+// after the last event it printed: nothing is missed or printed twice.
+int Follow(const JobsClient& c, std::int64_t job, std::int64_t since, bool follow, bool as_json,
+           v1::JobState* final_state) {
+  const bool tty = isatty(STDOUT_FILENO) != 0 && !as_json;
+  LiveView view = MakeView();
   std::int64_t last = since;
   bool reached = false;  // the daemon answered at least once
   auto retry_until = std::chrono::steady_clock::time_point{};
   while (true) {
-    v1::StreamEventsRequest req;
-    req.set_job_id(job);
-    req.set_after_seq(last);
-    req.set_follow(follow);
-    grpc::ClientContext ctx;
-    std::unique_ptr<grpc::ClientReader<v1::Event>> reader = c.stub->StreamEvents(&ctx, req);
-    v1::Event e;
-    while (reader->Read(&e)) {
+    const Status s = c.StreamEvents(job, last, follow, [&](const v1::Event& e) {
       reached = true;
       retry_until = {};
       PrintEvent(e, as_json, tty, view);
       last = e.seq();
-    }
-    const grpc::Status s = reader->Finish();
+    });
     if (s.ok()) break;
     const auto now = std::chrono::steady_clock::now();
-    if (!follow || !reached || s.error_code() != grpc::StatusCode::UNAVAILABLE ||
+    if (!follow || !reached || s.code() != StatusCode::kUnavailable ||
         (retry_until != std::chrono::steady_clock::time_point{} && now > retry_until)) {
       view.Finish();
-      return Failed(c, s);
+      return Failed(s);
     }
     if (retry_until == std::chrono::steady_clock::time_point{}) {
       retry_until = now + std::chrono::minutes(2);
@@ -291,15 +217,10 @@ int Follow(const Connection& c, std::int64_t job, std::int64_t since, bool follo
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   view.Finish();
-  if (final_state) {
-    v1::GetJobRequest get;
-    get.set_job_id(job);
-    v1::Job j;
-    auto gctx = Context();
-    const grpc::Status g = c.stub->GetJob(gctx.get(), get, &j);
-    if (!g.ok()) return Failed(c, g);
-    *final_state = j.state();
-  }
+  if (!final_state) return kExitOk;
+  const Result<v1::Job> j = c.GetJob(job);
+  if (!j.ok()) return Failed(j.status());
+  *final_state = j->state();
   return kExitOk;
 }
 
@@ -334,6 +255,35 @@ struct SubmitArgs : Common {
   bool follow = false;
 };
 
+// The request for `a`: the manifest's text, its overrides, this environment (for `${VAR}`),
+// its folder (relative paths), the priority, the devices and the name.
+v1::SubmitRequest MakeSubmitRequest(const SubmitArgs& a, const std::string& yaml) {
+  v1::SubmitRequest req;
+  v1::ManifestSource* src = req.mutable_manifest();
+  src->set_yaml(yaml);
+  src->set_file_name(a.file);
+  for (const std::string& o : a.overrides) src->add_overrides(o);
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const std::size_t eq = kv.find('=');
+    // A variable that is not UTF-8 could not travel; a manifest naming it finds it unset.
+    if (eq != std::string::npos && IsValidUtf8(kv)) {
+      (*src->mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  // Relative paths in the manifest are relative to its folder, as for `entrenar train`.
+  src->set_working_dir(fs::absolute(fs::path(a.file)).parent_path().lexically_normal().string());
+  req.set_priority(a.priority);
+  if (!a.devices.empty() && a.devices.find_first_not_of("0123456789") == std::string::npos) {
+    req.set_devices(std::stoi(a.devices.substr(0, 6)));
+  } else if (!a.devices.empty()) {
+    std::istringstream names(a.devices);
+    for (std::string n; std::getline(names, n, ',');) req.add_device_names(std::string(Trim(n)));
+  }
+  req.set_name(a.name);
+  return req;
+}
+
 int RunSubmit(const SubmitArgs& a) {
   std::ifstream in(a.file, std::ios::binary);
   if (!in) {
@@ -356,34 +306,11 @@ int RunSubmit(const SubmitArgs& a) {
     }
     return kExitInvalid;
   }
-  v1::SubmitRequest req;
-  v1::ManifestSource* src = req.mutable_manifest();
-  src->set_yaml(text.str());
-  src->set_file_name(a.file);
-  for (const std::string& o : a.overrides) src->add_overrides(o);
-  for (char** e = environ; *e; ++e) {
-    const std::string kv = *e;
-    const std::size_t eq = kv.find('=');
-    // A variable that is not UTF-8 could not travel; a manifest naming it finds it unset.
-    if (eq != std::string::npos && IsValidUtf8(kv)) {
-      (*src->mutable_env())[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-  }
-  // Relative paths in the manifest are relative to its folder, as for `entrenar train`.
-  src->set_working_dir(fs::absolute(fs::path(a.file)).parent_path().lexically_normal().string());
-  req.set_priority(a.priority);
-  if (!a.devices.empty() && a.devices.find_first_not_of("0123456789") == std::string::npos) {
-    req.set_devices(std::stoi(a.devices.substr(0, 6)));
-  } else if (!a.devices.empty()) {
-    std::istringstream names(a.devices);
-    for (std::string n; std::getline(names, n, ',');) req.add_device_names(std::string(Trim(n)));
-  }
-  req.set_name(a.name);
-  Connection c = Connect(a.socket);
-  v1::SubmitResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->Submit(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
+  const v1::SubmitRequest req = MakeSubmitRequest(a, text.str());
+  const JobsClient c = JobsClient::Connect(a.socket);
+  const Result<v1::SubmitResponse> submitted = c.Submit(req);
+  if (!submitted.ok()) return Failed(submitted.status());
+  const v1::SubmitResponse& resp = *submitted;
   PrintNotes(resp.diagnostics());
   if (a.json) {
     std::cout << json{{"job_id", resp.job_id()}, {"run_dir", resp.run_dir()}}.dump() << "\n";
@@ -411,19 +338,15 @@ struct JobArgs : Common {
 };
 
 int RunLogs(const JobArgs& a) {
-  Connection c = Connect(a.socket);
+  const JobsClient c = JobsClient::Connect(a.socket);
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   return Follow(c, a.job, a.since, a.follow, a.json, a.follow ? &state : nullptr);
 }
 
 int RunShow(const JobArgs& a) {
-  Connection c = Connect(a.socket);
-  v1::GetJobRequest req;
-  req.set_job_id(a.job);
-  v1::Job j;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->GetJob(ctx.get(), req, &j);
-  if (!s.ok()) return Failed(c, s);
+  const Result<v1::Job> got = JobsClient::Connect(a.socket).GetJob(a.job);
+  if (!got.ok()) return Failed(got.status());
+  const v1::Job& j = *got;
   if (a.json) {
     std::cout << JobJson(j).dump(2) << "\n";
     return kExitOk;
@@ -445,14 +368,12 @@ int RunShow(const JobArgs& a) {
 
 // Every series of a job's metrics: name, points, last step and value; --json gives them all.
 int RunMetrics(const JobArgs& a) {
-  Connection c = Connect(a.socket);
   v1::GetMetricsRequest req;
   req.set_job_id(a.job);
   for (const std::string& n : a.names) req.add_names(n);
-  v1::GetMetricsResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->GetMetrics(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
+  const Result<v1::GetMetricsResponse> got = JobsClient::Connect(a.socket).GetMetrics(req);
+  if (!got.ok()) return Failed(got.status());
+  const v1::GetMetricsResponse& resp = *got;
   if (a.json) {
     json out = json::object();
     for (const v1::Series& series : resp.series()) {
@@ -475,15 +396,11 @@ int RunMetrics(const JobArgs& a) {
 }
 
 int RunCheckpoints(const JobArgs& a) {
-  Connection c = Connect(a.socket);
-  v1::ListCheckpointsRequest req;
-  req.set_job_id(a.job);
-  v1::ListCheckpointsResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->ListCheckpoints(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
+  const Result<std::vector<v1::Checkpoint>> got =
+      JobsClient::Connect(a.socket).ListCheckpoints(a.job);
+  if (!got.ok()) return Failed(got.status());
   json out = json::array();
-  for (const v1::Checkpoint& cp : resp.checkpoints()) {
+  for (const v1::Checkpoint& cp : *got) {
     out.push_back({{"step", cp.step()}, {"path", cp.path()}});
     if (!a.json) std::cout << "step-" << cp.step() << "  " << cp.path() << "\n";
   }
@@ -492,7 +409,6 @@ int RunCheckpoints(const JobArgs& a) {
 }
 
 int RunList(const JobArgs& a) {
-  Connection c = Connect(a.socket);
   v1::ListJobsRequest req;
   if (!a.state.empty()) {
     v1::JobState st;
@@ -507,16 +423,9 @@ int RunList(const JobArgs& a) {
   req.set_mine(a.mine);
   req.set_user(a.user);
   req.set_page_size(1000);
-  std::vector<v1::Job> jobs;
-  while (true) {
-    v1::ListJobsResponse resp;
-    auto ctx = Context();
-    const grpc::Status s = c.stub->ListJobs(ctx.get(), req, &resp);
-    if (!s.ok()) return Failed(c, s);
-    jobs.insert(jobs.end(), resp.jobs().begin(), resp.jobs().end());
-    if (resp.next_page_token() == 0) break;
-    req.set_page_token(resp.next_page_token());
-  }
+  const Result<std::vector<v1::Job>> listed = JobsClient::Connect(a.socket).ListJobs(req);
+  if (!listed.ok()) return Failed(listed.status());
+  const std::vector<v1::Job>& jobs = *listed;
   if (a.json) {
     json out = json::array();
     for (const auto& j : jobs) out.push_back(JobJson(j));
@@ -535,47 +444,24 @@ int RunList(const JobArgs& a) {
 }
 
 int RunCancel(const JobArgs& a) {
-  Connection c = Connect(a.socket);
-  v1::CancelJobRequest req;
-  req.set_job_id(a.job);
-  req.set_force(a.force);
-  v1::CancelJobResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->CancelJob(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
-  std::cout << "job " << a.job << ": " << StateName(resp.job().state())
-            << (Terminal(resp.job().state()) ? "" : " (stopping after a checkpoint)") << "\n";
+  const Result<v1::Job> job = JobsClient::Connect(a.socket).CancelJob(a.job, a.force);
+  if (!job.ok()) return Failed(job.status());
+  std::cout << "job " << a.job << ": " << StateName(job->state())
+            << (Terminal(job->state()) ? "" : " (stopping after a checkpoint)") << "\n";
   return kExitOk;
 }
 
 int RunResume(const JobArgs& a) {
-  Connection c = Connect(a.socket);
-  v1::ResumeJobRequest req;
-  req.set_job_id(a.job);
-  req.set_checkpoint(a.from);
-  v1::ResumeJobResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->ResumeJob(ctx.get(), req, &resp);
-  if (!s.ok()) return Failed(c, s);
-  std::cout << "job " << a.job << ": " << StateName(resp.job().state()) << "\n";
+  const JobsClient c = JobsClient::Connect(a.socket);
+  const Result<v1::Job> job = c.ResumeJob(a.job, a.from);
+  if (!job.ok()) return Failed(job.status());
+  std::cout << "job " << a.job << ": " << StateName(job->state()) << "\n";
   if (!a.follow) return kExitOk;
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   // Only the new events: those after the ones stored before the resume.
   const int rc = Follow(c, a.job, a.since, true, a.json, &state);
   if (rc != kExitOk) return rc;
   return state == v1::SUCCEEDED ? kExitOk : kExitJobFailed;
-}
-
-Result<v1::ClusterStatusResponse> FetchStatus(const Connection& c, int* exit) {
-  v1::ClusterStatusRequest req;
-  v1::ClusterStatusResponse resp;
-  auto ctx = Context();
-  const grpc::Status s = c.stub->ClusterStatus(ctx.get(), req, &resp);
-  if (!s.ok()) {
-    *exit = Failed(c, s);
-    return Internal(s.error_message());
-  }
-  return resp;
 }
 
 std::string Gib(std::int64_t bytes) {
@@ -586,10 +472,8 @@ std::string Gib(std::int64_t bytes) {
 }
 
 int RunDevices(const Common& a) {
-  Connection c = Connect(a.socket);
-  int exit = kExitOk;
-  const Result<v1::ClusterStatusResponse> resp = FetchStatus(c, &exit);
-  if (!resp.ok()) return exit;
+  const Result<v1::ClusterStatusResponse> resp = JobsClient::Connect(a.socket).ClusterStatus();
+  if (!resp.ok()) return Failed(resp.status());
   if (a.json) {
     json devices = json::array();
     for (const auto& d : resp->devices()) {
@@ -621,23 +505,16 @@ int RunDevices(const Common& a) {
 
 // Every queued job in the order it will start on its kind of device, and why it waits.
 int RunQueue(const JobArgs& a) {
-  Connection c = Connect(a.socket);
-  int exit = kExitOk;
-  const Result<v1::ClusterStatusResponse> resp = FetchStatus(c, &exit);
-  if (!resp.ok()) return exit;
-  std::map<std::int64_t, v1::Job> jobs;
+  const JobsClient c = JobsClient::Connect(a.socket);
+  const Result<v1::ClusterStatusResponse> resp = c.ClusterStatus();
+  if (!resp.ok()) return Failed(resp.status());
   v1::ListJobsRequest req;
   req.set_state(v1::QUEUED);
   req.set_page_size(1000);
-  while (true) {
-    v1::ListJobsResponse page;
-    auto ctx = Context();
-    const grpc::Status s = c.stub->ListJobs(ctx.get(), req, &page);
-    if (!s.ok()) return Failed(c, s);
-    for (const v1::Job& j : page.jobs()) jobs[j.id()] = j;
-    if (page.next_page_token() == 0) break;
-    req.set_page_token(page.next_page_token());
-  }
+  const Result<std::vector<v1::Job>> queued = c.ListJobs(req);
+  if (!queued.ok()) return Failed(queued.status());
+  std::map<std::int64_t, v1::Job> jobs;
+  for (const v1::Job& j : *queued) jobs[j.id()] = j;
   json out = json::array();
   for (const v1::Waiting& w : resp->waiting()) {
     const v1::Job& j = jobs[w.job_id()];

@@ -131,4 +131,16 @@ bool Excluded(const manifest::Manifest& m, const std::string& name) {
   return false;
 }
 
+torch::Tensor ActivationHooks::operator()(std::size_t i, const torch::Tensor& x) {
+  const auto q = at.find(i);
+  if (q == at.end()) return x;
+  if (!observing) return q->second.Apply(x);
+  q->second.Observe(x);
+  return x;
+}
+
+void ActivationHooks::Freeze() {
+  for (auto& [i, q] : at) q.Freeze();
+}
+
 }  // namespace entrenar::engine

@@ -55,6 +55,17 @@ class ActivationQuantizer {
   double lo_ = 0, hi_ = 0;
 };
 
+// Activation quantizers on the inputs of a model's quantized layers, by index (a sequential
+// model's module, or a transformer's projection). Used by the training thread only.
+struct ActivationHooks {
+  std::map<std::size_t, ActivationQuantizer> at;
+  bool observing = false;  // calibrating: record activations instead of quantizing them
+
+  // `x` as layer `i` sees it: recorded while calibrating, else quantized (when `i` has one).
+  torch::Tensor operator()(std::size_t i, const torch::Tensor& x);
+  void Freeze();  // every range from what was observed
+};
+
 // Whether `name` matches one of quantize.exclude (a glob, or a prefix up to a dot).
 bool Excluded(const manifest::Manifest& m, const std::string& name);
 

@@ -19,6 +19,12 @@ struct Layout {
   std::string Summary() const { return root + "/summary.json"; }
   std::string Logs() const { return root + "/logs"; }
   std::string WorkerLog() const { return root + "/logs/worker.log"; }
+  // What callbacks write (SPEC §9): sample_predictions, gradient_monitor's histograms, the
+  // output of custom callbacks; and cross-validation's folds.
+  std::string Samples() const { return root + "/samples.jsonl"; }
+  std::string Gradients() const { return root + "/gradients.jsonl"; }
+  std::string CallbacksLog() const { return root + "/logs/callbacks.log"; }
+  std::string CrossValidation() const { return root + "/cross_validation.json"; }
   std::string Checkpoints() const { return root + "/checkpoints"; }
   std::string Checkpoint(std::int64_t step) const {
     return Checkpoints() + "/" + CheckpointName(step);
