@@ -107,8 +107,9 @@ class LanguageModel : public TaskModel {
     std::mt19937_64 rng(seed);
     for (std::size_t r = 0; r < n; ++r) {
       const TextExample& e = from[r];
-      const std::vector<std::int32_t> prompt(e.ids.begin(), e.ids.begin() + PromptLength(e));
-      std::vector<std::int32_t> reference(e.ids.begin() + PromptLength(e), e.ids.end());
+      const auto cut = e.ids.begin() + PromptLength(e);
+      const std::vector<std::int32_t> prompt(e.ids.begin(), cut);
+      std::vector<std::int32_t> reference(cut, e.ids.end());
       std::vector<std::int32_t> generated =
           Generate(lm_.model, prompt, cb.config.max_tokens.value_or(64),
                    cb.config.temperature.value_or(0), data_.eos_id, prec_, rng);
