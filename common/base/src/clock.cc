@@ -26,4 +26,23 @@ std::string FormatUtcIsoMillis(std::chrono::system_clock::time_point t) {
 
 std::string NowUtcIso() { return FormatUtcIso(std::chrono::system_clock::now()); }
 
+namespace {
+
+class RealClock final : public Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override {
+    return std::chrono::system_clock::now();
+  }
+  std::chrono::steady_clock::time_point Monotonic() const override {
+    return std::chrono::steady_clock::now();
+  }
+};
+
+}  // namespace
+
+const Clock& SystemClock() {
+  static const RealClock clock;
+  return clock;
+}
+
 }  // namespace entrenar

@@ -88,12 +88,14 @@ std::string Errors(const std::vector<manifest::Diagnostic>& diags) {
 }  // namespace
 
 JobService::JobService(store::Store& store, store::EventHub& hub,
-                       supervisor::Supervisor& supervisor, ServiceConfig config, PeerUid peer_uid)
+                       supervisor::Supervisor& supervisor, ServiceConfig config, PeerUid peer_uid,
+                       const Clock& clock)
     : store_(store),
       hub_(hub),
       supervisor_(supervisor),
       config_(std::move(config)),
       peer_uid_(std::move(peer_uid)),
+      clock_(clock),
       pump_(std::make_unique<FollowerPump>(hub)) {}
 
 JobService::~JobService() = default;
@@ -131,7 +133,7 @@ grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateReques
     return {StatusCode::INVALID_ARGUMENT,
             "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
   }
-  const manifest::LoadResult r = Load(req->manifest(), NowUtcIso());
+  const manifest::LoadResult r = Load(req->manifest(), FormatUtcIso(clock_.Now()));
   resp->set_ok(r.ok());
   for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
   if (r.ok()) resp->set_resolved_yaml(manifest::ToYaml(*r.manifest));
@@ -189,8 +191,7 @@ admission::Policy JobService::Policy() const {
 
 std::string JobService::UniqueTimestamp() {
   std::lock_guard<std::mutex> lock(timestamp_mu_);
-  auto now =
-      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(clock_.Now());
   if (now <= last_timestamp_)
     now = std::chrono::time_point_cast<std::chrono::milliseconds>(last_timestamp_ +
                                                                   std::chrono::milliseconds(1));

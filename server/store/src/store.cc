@@ -190,7 +190,10 @@ struct Store::Impl {
   sqlite3* db = nullptr;
   std::mutex mu;
   Observer observer;
-  std::vector<Event> pending;  // appended in the open transaction, for the observer
+  std::vector<Event> pending;           // appended in the open transaction, for the observer
+  const Clock* clock = &SystemClock();  // what `created_at`, `updated_at` and event times say
+
+  std::string Now() const { return FormatUtcIso(clock->Now()); }
 
   ~Impl() { sqlite3_close(db); }
 
@@ -236,7 +239,7 @@ struct Store::Impl {
 
   Result<std::int64_t> AppendLocked(std::int64_t job_id, const std::vector<Event>& events) {
     ENTRENAR_ASSIGN_OR_RETURN(std::int64_t seq, LastSeqLocked(job_id));
-    const std::string now = NowUtcIso();
+    const std::string now = Now();
     Stmt insert(db,
                 "INSERT INTO events (job_id, seq, kind, step, payload, time) VALUES (?,?,?,?,?,?)");
     for (const Event& e : events) {
@@ -280,8 +283,9 @@ void Store::SetObserver(Observer observer) {
 
 int Store::CurrentSchema() { return static_cast<int>(kMigrations.size()); }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const Clock& clock) {
   auto impl = std::make_unique<Impl>();
+  impl->clock = &clock;
   if (sqlite3_open_v2(path.c_str(), &impl->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
@@ -321,7 +325,7 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::int64_t id = 0;
   ENTRENAR_RETURN_IF_ERROR(impl_->Transaction([&]() -> Status {
-    const std::string now = NowUtcIso();
+    const std::string now = impl_->Now();
     Stmt s(impl_->db,
            "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
            "state, created_at, updated_at, gid, device_kind, pinned) VALUES "
@@ -420,7 +424,7 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
            "(CASE WHEN ? THEN 0 ELSE cancel_requested END) WHERE id = ?");
     s.Bind(1, std::string(StateName(to)))
         .Bind(2, reason)
-        .Bind(3, NowUtcIso())
+        .Bind(3, impl_->Now())
         .Bind(4, static_cast<std::int64_t>(to == JobState::kQueued))
         .Bind(5, id);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());

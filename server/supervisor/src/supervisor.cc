@@ -114,8 +114,8 @@ bool Alive(std::int64_t pid) {
 
 }  // namespace
 
-Supervisor::Supervisor(store::Store& store, Config config)
-    : store_(store), config_(std::move(config)) {
+Supervisor::Supervisor(store::Store& store, Config config, const Clock& clock)
+    : store_(store), config_(std::move(config)), clock_(clock) {
   slots_.assign(config_.devices.size(), 0);
 }
 
@@ -209,15 +209,15 @@ void Supervisor::Tick() {
     schedule_due_ = false;
   }
   if (due) ScheduleQueued();
-  if (std::chrono::steady_clock::now() - purged_ > std::chrono::minutes(10)) Purge();
+  if (!purged_ || clock_.Monotonic() - *purged_ > std::chrono::minutes(10)) Purge();
 }
 
 // Forgets the jobs that ended longer ago than the retention period: their rows and events. Run
 // directories belong to their owners and stay.
 void Supervisor::Purge() {
-  purged_ = std::chrono::steady_clock::now();
+  purged_ = clock_.Monotonic();
   if (config_.retention.count() == 0) return;
-  const std::string cutoff = FormatUtcIso(std::chrono::system_clock::now() - config_.retention);
+  const std::string cutoff = FormatUtcIso(clock_.Now() - config_.retention);
   const Result<std::vector<Job>> gone = store_.PurgeEnded(cutoff);
   if (!gone.ok()) {
     spdlog::error("retention: {}", gone.status().message());
@@ -441,7 +441,8 @@ void Supervisor::NoteReadError(std::int64_t id, const Status& read) {
   const std::string text = "entrenard: " + read.message();
   const std::string payload = nlohmann::json{{"kind", "log"}, {"text", text}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  (void)store_.AppendEvents(id, {store::Event{id, 0, "log", 0, payload, NowUtcIso()}});
+  (void)store_.AppendEvents(id,
+                            {store::Event{id, 0, "log", 0, payload, FormatUtcIso(clock_.Now())}});
 }
 
 Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64_t first_seq,
@@ -485,12 +486,12 @@ void Supervisor::Reap() {
     // A running worker's events arrive over WorkerService (Receive). Its file is read (as its
     // owner) after it ended, for what it did not get to send, and every few seconds meanwhile,
     // in case its stream cannot reach us: the store keeps each line once either way.
-    if (std::chrono::steady_clock::now() - w.looked > std::chrono::seconds(5)) {
+    if (!w.looked || clock_.Monotonic() - *w.looked > std::chrono::seconds(5)) {
       const Status read = ImportFile(id);
       if (!w.read_error_noted) NoteReadError(id, read);
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = workers_.find(id); it != workers_.end()) {
-        it->second.looked = std::chrono::steady_clock::now();
+        it->second.looked = clock_.Monotonic();
         it->second.read_error_noted = it->second.read_error_noted || !read.ok();
       }
     }
@@ -504,10 +505,10 @@ void Supervisor::Reap() {
     if (!exited) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = workers_.find(id);
-      const auto now = std::chrono::steady_clock::now();
-      if (it != workers_.end() && it->second.term_sent != std::chrono::steady_clock::time_point{} &&
-          now - it->second.term_sent > config_.grace &&
-          now - it->second.kill_sent > std::chrono::seconds(1)) {
+      const auto now = clock_.Monotonic();
+      if (it != workers_.end() && it->second.term_sent &&
+          now - *it->second.term_sent > config_.grace &&
+          (!it->second.kill_sent || now - *it->second.kill_sent > std::chrono::seconds(1))) {
         kill(-static_cast<pid_t>(w.pid), SIGKILL);  // once a second until it is gone
         it->second.kill_sent = now;
       }
@@ -590,9 +591,7 @@ Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by
   auto it = workers_.find(job_id);
   if (it != workers_.end()) {
     kill(-static_cast<pid_t>(it->second.pid), force ? SIGKILL : SIGTERM);
-    if (it->second.term_sent == std::chrono::steady_clock::time_point{}) {
-      it->second.term_sent = std::chrono::steady_clock::now();
-    }
+    if (!it->second.term_sent) it->second.term_sent = clock_.Monotonic();
   }
   wake_.notify_all();
   return OkStatus();

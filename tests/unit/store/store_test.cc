@@ -8,11 +8,13 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "manual_clock.h"
 #include "temp_dir.h"
 
 namespace entrenar::store {
 namespace {
 
+using testing::ManualClock;
 using testing::TempDir;
 
 JobSpec Spec(const std::string& name, std::uint32_t uid = 1000, std::int64_t priority = 0) {
@@ -286,6 +288,33 @@ TEST_CASE("Retention deletes ended jobs older than the cutoff with their events"
   CHECK(store->Events(done, 0, 100).value().empty());
   CHECK(store->GetJob(waiting).ok());
   CHECK(store->GetJob(running).ok());
+}
+
+// 2031-05-06T07:08:09Z.
+std::chrono::system_clock::time_point May2031() {
+  return std::chrono::system_clock::from_time_t(1935817689);
+}
+
+TEST_CASE("Jobs and their events are stamped with the store's clock", "[unit][store]") {
+  TempDir dir;
+  ManualClock clock(May2031());
+  auto store = std::move(Store::Open(dir.path + "/state.db", clock)).value();
+  const std::int64_t id = store->CreateJob(Spec("j")).value();
+  Job job = store->GetJob(id).value();
+  CHECK(job.created_at == "2031-05-06T07:08:09Z");
+  CHECK(job.updated_at == "2031-05-06T07:08:09Z");
+  clock.Advance(std::chrono::seconds(90));
+  REQUIRE(store->Transition(id, JobState::kCancelled, "test").ok());
+  job = store->GetJob(id).value();
+  CHECK(job.created_at == "2031-05-06T07:08:09Z");
+  CHECK(job.updated_at == "2031-05-06T07:09:39Z");
+  const std::vector<Event> events = store->Events(id, 0, 10).value();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].time == "2031-05-06T07:08:09Z");
+  CHECK(events[1].time == "2031-05-06T07:09:39Z");
+  // Retention compares against those times: ended at 07:09:39, so not before 07:09:39.
+  CHECK(store->PurgeEnded("2031-05-06T07:09:39Z").value().empty());
+  CHECK(store->PurgeEnded("2031-05-06T07:09:40Z").value().size() == 1);
 }
 
 TEST_CASE("A damaged or newer state file is refused with the reason", "[unit][store]") {

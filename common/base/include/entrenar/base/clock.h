@@ -14,4 +14,20 @@ std::string FormatUtcIsoMillis(std::chrono::system_clock::time_point t);
 // The current time as FormatUtcIso writes it.
 std::string NowUtcIso();
 
+// Where the daemon's parts (store, supervisor, services) read the time, so that a test can move
+// it instead of sleeping (tests/support/manual_clock.h). Blocking waits (a poll interval, an RPC
+// deadline) stay on the real clock: they bound how long a thread waits, not what time it is.
+// Thread-safe: implementations are called from any thread.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall time: timestamps, and the age of what ended (retention).
+  virtual std::chrono::system_clock::time_point Now() const = 0;
+  // Monotonic time: intervals (a grace period, how long since something was last done).
+  virtual std::chrono::steady_clock::time_point Monotonic() const = 0;
+};
+
+// The system's clocks; lives for the whole program.
+const Clock& SystemClock();
+
 }  // namespace entrenar

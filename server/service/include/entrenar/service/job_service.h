@@ -11,6 +11,7 @@
 #include <string>
 
 #include "entrenar/admission/admission.h"
+#include "entrenar/base/clock.h"
 #include "entrenar/service/caller.h"
 #include "entrenar/store/event_hub.h"
 #include "entrenar/store/store.h"
@@ -44,7 +45,7 @@ class JobService final : public entrenar::v1::JobService::WithCallbackMethod_Str
                              entrenar::v1::JobService::Service> {
  public:
   JobService(store::Store& store, store::EventHub& hub, supervisor::Supervisor& supervisor,
-             ServiceConfig config, PeerUid peer_uid);
+             ServiceConfig config, PeerUid peer_uid, const Clock& clock = SystemClock());
   ~JobService() override;
 
   grpc::Status Validate(grpc::ServerContext* ctx, const v1::ValidateRequest* req,
@@ -90,6 +91,7 @@ class JobService final : public entrenar::v1::JobService::WithCallbackMethod_Str
   supervisor::Supervisor& supervisor_;
   ServiceConfig config_;
   PeerUid peer_uid_;
+  const Clock& clock_;  // what `{{ timestamp }}` says
   // Guards the check that a run directory is free and the job's creation (one Submit at a
   // time from the check to the insert).
   std::mutex submit_mu_;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "entrenar/base/clock.h"
 #include "entrenar/base/status.h"
 
 namespace entrenar::store {
@@ -90,8 +91,11 @@ struct JobFilter {
 class Store {
  public:
   // Opens or creates `path` and migrates it to the current schema. A file written by a newer
-  // version is refused (kFailedPrecondition), a file that is not a database is kDataLoss.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  // version is refused (kFailedPrecondition), a file that is not a database is kDataLoss. Times
+  // stored (a job's `created_at` and `updated_at`, an event's time when it has none) are
+  // `clock`'s, which must outlive the store.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path,
+                                             const Clock& clock = SystemClock());
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

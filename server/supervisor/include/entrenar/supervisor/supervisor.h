@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "entrenar/base/clock.h"
 #include "entrenar/base/status.h"
 #include "entrenar/devices/devices.h"
 #include "entrenar/store/store.h"
@@ -47,7 +49,8 @@ struct Slot {
 // the ones still alive and requeues (to resume from their last checkpoint) those that died.
 class Supervisor {
  public:
-  Supervisor(store::Store& store, Config config);
+  // `clock` (which must outlive it) is what grace and retention periods are measured on.
+  Supervisor(store::Store& store, Config config, const Clock& clock = SystemClock());
   ~Supervisor();  // stops the loop; workers keep running
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -80,9 +83,9 @@ class Supervisor {
     std::uint32_t uid = 0;  // the job's owner, for fair share
     bool child = true;      // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
-    std::chrono::steady_clock::time_point term_sent{};
-    std::chrono::steady_clock::time_point kill_sent{};  // the last SIGKILL after the grace
-    std::chrono::steady_clock::time_point looked{};     // the last look at its events file
+    // On clock_'s monotonic time: the first SIGTERM, the last SIGKILL after the grace, the last
+    // look at its events file.
+    std::optional<std::chrono::steady_clock::time_point> term_sent, kill_sent, looked;
     bool read_error_noted = false;  // its events file could not be read, and the job says so
   };
 
@@ -104,6 +107,7 @@ class Supervisor {
 
   store::Store& store_;
   Config config_;
+  const Clock& clock_;
   std::mutex import_mu_;  // one import at a time: from files, or from WorkerService
   std::mutex mu_;         // guards workers_, slots_, stop_
   std::condition_variable wake_;
@@ -112,7 +116,7 @@ class Supervisor {
   bool stop_ = false;
   bool schedule_due_ = true;  // a submit, a cancel or a finished job: look at the queue
   std::int64_t ticks_ = 0;    // the loop thread's only
-  std::chrono::steady_clock::time_point purged_{};  // the loop thread's only
+  std::optional<std::chrono::steady_clock::time_point> purged_;  // the loop thread's only
   std::thread thread_;
 };
 
