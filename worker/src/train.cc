@@ -135,7 +135,8 @@ int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::st
   }
   const bool written =
       WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) &&
-      WriteOutput(dir + "/config.resolved.yaml", manifest::ToYaml(m)) &&
+      WriteOutput(dir + "/config.resolved.yaml",
+                  manifest::ToYaml(manifest::AsRun(m, DataDir(a), dir))) &&
       WriteOutput(dir + "/environment.yaml", EnvironmentYaml());
   return written ? kExitOk : kExitIo;
 }

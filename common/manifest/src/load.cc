@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +180,80 @@ LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
 
 std::string ToYaml(const Manifest& m) { return EmitYaml(WriteValue(m)); }
 std::string ToJson(const Manifest& m) { return EmitJson(WriteValue(m)); }
+
+namespace {
+
+// Makes the local relative paths of `uri` keys absolute against a directory.
+class AbsolutePaths {
+ public:
+  explicit AbsolutePaths(std::filesystem::path base) : base_(std::move(base)) {}
+
+  template <typename T>
+  void Key(const char*, T& field, const Rule& rule) {
+    Apply(field, rule.format == "uri");
+  }
+  template <typename T>
+  void Variant(const char*, std::optional<T>& field, const Rule&) {
+    if (field) Apply(*field, false);
+  }
+
+ private:
+  template <typename T>
+  void Apply(T& v, bool uri) {
+    if constexpr (IsOptional<T>::value) {
+      if (v) Apply(*v, uri);
+    } else if constexpr (IsVector<T>::value) {
+      for (auto& item : v) Apply(item, uri);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      const bool remote = v.find("://") != std::string::npos;
+      if (uri && !v.empty() && !remote && v[0] != '/') v = (base_ / v).lexically_normal().string();
+    } else if constexpr (kIsStruct<T>) {
+      Visit(*this, v);
+    }
+  }
+
+  std::filesystem::path base_;
+};
+
+// The node at `path` under `n`, or nullptr.
+const Node* Navigate(const Node& n, std::string_view path) {
+  const Node* at = &n;
+  while (at && !path.empty()) {
+    if (path[0] == '.') path.remove_prefix(1);
+    if (path[0] == '[') {
+      const std::size_t close = path.find(']');
+      if (close == std::string_view::npos || !at->IsSeq()) return nullptr;
+      const std::size_t i =
+          std::strtoul(std::string(path.substr(1, close - 1)).c_str(), nullptr, 10);
+      if (i >= at->items.size()) return nullptr;
+      at = &at->items[i];
+      path.remove_prefix(close + 1);
+      continue;
+    }
+    const std::size_t end = std::min(path.find('.'), path.find('['));
+    at = at->IsMap() ? at->Find(path.substr(0, end)) : nullptr;
+    path.remove_prefix(end == std::string_view::npos ? path.size() : end);
+  }
+  return at;
+}
+
+}  // namespace
+
+Manifest AsRun(const Manifest& m, const std::string& base_dir, const std::string& run_dir) {
+  Manifest out = m;
+  const std::filesystem::path base = std::filesystem::absolute(base_dir.empty() ? "." : base_dir);
+  AbsolutePaths paths(base);
+  Visit(paths, out);
+  out.output.dir = std::filesystem::absolute(run_dir).lexically_normal().string();
+  if (!m.IsSet("output.report")) out.output.report.enabled = false;
+  return out;
+}
+
+std::string ValueJson(const Manifest& m, const std::string& path) {
+  const Node root = WriteValue(m);
+  const Node* n = Navigate(root, path);
+  return n ? EmitJson(*n, -1) : "";
+}
 
 std::string ToWrittenYaml(const Manifest& m) {
   Node root = Node::Map();

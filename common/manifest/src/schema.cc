@@ -245,7 +245,8 @@ namespace {
 
 void CollectNotBuilt(const KeySpec& spec, const std::string& path, std::vector<NotBuiltKey>* out) {
   if (!spec.rule.not_built.empty()) {
-    out->push_back({path, spec.rule.not_built});
+    out->push_back(
+        {path, spec.rule.not_built, spec.optional ? "" : EmitJson(spec.default_value, -1)});
     return;  // its children go with it
   }
   switch (spec.type) {

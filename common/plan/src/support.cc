@@ -49,6 +49,11 @@ void CheckBuilt(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& 
     const std::string general = WithoutIndices(path);
     for (const manifest::NotBuiltKey& k : not_built) {
       if (!Under(general, k.path)) continue;
+      // Written at its default (`augmentation: []`, `save_optimizer: false`): asks for nothing.
+      if (general == k.path && !k.default_json.empty() &&
+          manifest::ValueJson(m, path) == k.default_json) {
+        break;
+      }
       const bool below = std::any_of(reported.begin(), reported.end(),
                                      [&](const std::string& r) { return Under(path, r); });
       if (below) break;
@@ -199,7 +204,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
            "LoRA on a " + (m.model.architecture ? m.model.architecture->type : "") + " model",
            "LoRA adapts a transformer's projections: train a sequential model in full");
   }
-  if (m.IsSet("output.model.merge_lora")) {
+  if (m.output.model.merge_lora) {
     refuse("output.model.merge_lora", "merging LoRA adapters of a model without them",
            "merge_lora belongs to language models with lora.enabled");
   }

@@ -182,5 +182,39 @@ TEST_CASE("Empty, non-mapping and multi-document files get one clear error", "[u
   CHECK(multi.diagnostics[0].message.find("one YAML document") != std::string::npos);
 }
 
+TEST_CASE("A run's manifest as it ran: absolute local paths, its own directory, no report unasked",
+          "[unit][manifest]") {
+  const LoadResult r =
+      Load(Root("data:\n  source: ./data/x.csv\n  target: y\n"
+                "  test: s3://bucket/test.csv\n"
+                "model:\n  source: ../models/m\n"));
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  const Manifest ran = AsRun(*r.manifest, "/home/u/project", "/runs/r1");
+  CHECK(ran.data.source == "/home/u/project/data/x.csv");
+  CHECK(ran.data.test == "s3://bucket/test.csv");  // not a local path
+  CHECK(ran.model.source == "/home/u/models/m");
+  CHECK(ran.output.dir == "/runs/r1");
+  CHECK_FALSE(ran.output.report.enabled);
+  CHECK(r.manifest->output.report.enabled);  // the default, had a report been written
+  // Loaded again, it is the same manifest.
+  const LoadResult again = Load(ToYaml(ran));
+  INFO(testing::Describe(again.diagnostics));
+  REQUIRE(again.ok());
+  CHECK(ToYaml(*again.manifest) == ToYaml(ran));
+}
+
+TEST_CASE("ValueJson reads one key of the manifest, defaults included", "[unit][manifest]") {
+  const LoadResult r =
+      Load(Root("data:\n  source: x.csv\n  target: y\n"
+                "callbacks:\n  - type: checkpoint\n    trigger: epoch_end\n"));
+  REQUIRE(r.ok());
+  CHECK(ValueJson(*r.manifest, "data.augmentation") == "[]");
+  CHECK(ValueJson(*r.manifest, "output.model.save_optimizer") == "false");
+  CHECK(ValueJson(*r.manifest, "callbacks[0].trigger") == "\"epoch_end\"");
+  CHECK(ValueJson(*r.manifest, "callbacks[1].trigger").empty());
+  CHECK(ValueJson(*r.manifest, "no.such.key").empty());
+}
+
 }  // namespace
 }  // namespace entrenar::manifest

@@ -43,4 +43,14 @@ std::string ToWrittenYaml(const Manifest& m);
 // The same as a JSON document.
 std::string ToJson(const Manifest& m);
 
+// The manifest as a run ran it, for its config.resolved.yaml: local relative paths (the keys of
+// format `uri`) made absolute against `base_dir`, `output.dir` the run directory, and a report
+// nobody asked for written as disabled, so that the file trains the same run again from
+// wherever it lies.
+Manifest AsRun(const Manifest& m, const std::string& base_dir, const std::string& run_dir);
+
+// The value at `path` ("output.model.save_optimizer", "callbacks[1].trigger") as compact JSON,
+// as ToYaml writes it (defaults included); "" when there is no such key.
+std::string ValueJson(const Manifest& m, const std::string& path);
+
 }  // namespace entrenar::manifest

@@ -14,6 +14,7 @@ std::vector<std::string> KeyPaths();
 struct NotBuiltKey {
   std::string path;
   std::string hint;
+  std::string default_json;  // its default as ValueJson (load.h) writes it; "" when it has none
 };
 std::vector<NotBuiltKey> NotBuiltKeys();
 
