@@ -64,6 +64,32 @@ TEST_CASE("validate prints every error as FILE:LINE:COL: error: PATH and exits 1
   CHECK(r.err.find("2 errors\n") != std::string::npos);
 }
 
+TEST_CASE("validate refuses what train would refuse, at its line, and exits 3 as train does",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string file = dir.path + "/m.yaml";
+  std::ifstream in(kSource + "/examples/iris.yaml");
+  std::ostringstream text;
+  text << in.rdbuf();
+  WriteFile(file, text.str() + "\nlora:\n  enabled: true\n  target_modules: [q_proj]\n");
+  ProcessResult v = Entrenar({"validate", file, "--set", "model.device=mps"});
+  CHECK(v.exit_code == 3);
+  CHECK_THAT(v.err, Catch::Contains("error: model.device: not supported yet: model.device: mps"));
+  CHECK_THAT(v.err, Catch::Matches("(.|\n)*" + std::regex_replace(file, std::regex("[.]"), "[.]") +
+                                   ":[0-9]+:[0-9]+: error: lora: (.|\n)*"));
+  CHECK(v.out.find("Configuration is valid.") == std::string::npos);
+  ProcessResult json = Entrenar({"validate", file, "--json"});
+  CHECK(json.exit_code == 3);
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  CHECK_FALSE(j["valid"].get<bool>());
+  REQUIRE(j["errors"].size() == 1);
+  CHECK(j["errors"][0]["path"] == "lora");
+  // train refuses the same, with the same message.
+  ProcessResult t = Entrenar({"train", file, "--output", dir.path + "/run"});
+  CHECK(t.exit_code == 3);
+  CHECK_THAT(t.err, Catch::Contains(j["errors"][0]["message"].get<std::string>()));
+}
+
 TEST_CASE("validate --json reports the same diagnostics as data", "[e2e]") {
   TempDir dir;
   const std::string file = dir.path + "/bad.yaml";
@@ -152,9 +178,11 @@ TEST_CASE("init -o writes the file whole, leaving no temporary behind", "[e2e]")
 TEST_CASE("lock, then validate --strict, refuses a changed data file", "[e2e]") {
   TempDir dir;
   fs::copy_file(kSource + "/examples/data/iris.csv", dir.path + "/iris.csv");
+  std::ifstream in(kSource + "/examples/iris.yaml");
+  std::ostringstream text;
+  text << in.rdbuf();
   WriteFile(dir.path + "/iris.yaml",
-            "entrenar: \"1.0\"\nname: iris\nversion: \"1\"\ndata:\n  source: iris.csv\n"
-            "  target: species\noutput:\n  dir: \"./runs/{{ timestamp }}\"\n");
+            std::regex_replace(text.str(), std::regex("\\./data/iris\\.csv"), "iris.csv"));
   ProcessResult lock =
       Entrenar({"lock", dir.path + "/iris.yaml", "-o", dir.path + "/iris.lock.yaml"});
   INFO(lock.err);

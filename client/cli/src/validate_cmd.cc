@@ -8,6 +8,7 @@
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/manifest/schema.h"
+#include "entrenar/plan/support.h"
 
 #include "commands.h"
 
@@ -41,6 +42,7 @@ std::vector<std::string> Checklist(const manifest::Manifest& m, bool strict) {
       "Value constraints satisfied",
       "Cross-field dependencies valid",
   };
+  checks.push_back("Supported by this engine");
   if (strict) checks.push_back("Locked file hashes match");
   return checks;
 }
@@ -50,11 +52,17 @@ int RunValidate(const ValidateArgs& a) {
   options.overrides = a.overrides;
   manifest::LoadResult r = LoadManifestArg(a.file, options);
   std::vector<manifest::Diagnostic> diags = r.diagnostics;
-  if (r.ok() && a.strict) {
-    std::vector<manifest::Diagnostic> lock = manifest::VerifyLock(*r.manifest, BaseDir(a.file));
-    diags.insert(diags.end(), lock.begin(), lock.end());
-  }
+  // What `train` and entrenard's Submit would refuse, refused here first, in the same pass.
+  std::vector<manifest::Diagnostic> unsupported, lock;
+  if (r.ok()) unsupported = plan::CheckSupport(*r.manifest);
+  if (r.ok() && a.strict) lock = manifest::VerifyLock(*r.manifest, BaseDir(a.file));
+  diags.insert(diags.end(), unsupported.begin(), unsupported.end());
+  diags.insert(diags.end(), lock.begin(), lock.end());
   const bool valid = r.ok() && !manifest::HasErrors(diags);
+  // A right manifest that this engine does not run exits 3, as `train` does.
+  const int refused = r.ok() && manifest::HasErrors(unsupported) && !manifest::HasErrors(lock)
+                          ? kExitUnsupported
+                          : kExitInvalid;
   if (a.json) {
     nlohmann::ordered_json out = {{"file", a.file}, {"valid", valid}};
     out["errors"] = nlohmann::ordered_json::array();
@@ -68,10 +76,10 @@ int RunValidate(const ValidateArgs& a) {
       out["resolved"] = nlohmann::ordered_json::parse(manifest::ToJson(*r.manifest));
     }
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    return valid ? kExitOk : kExitInvalid;
+    return valid ? kExitOk : refused;
   }
   PrintDiagnostics(diags);
-  if (!valid) return kExitInvalid;
+  if (!valid) return refused;
   if (a.print_resolved) {
     std::cout << manifest::ToYaml(*r.manifest);
     return kExitOk;

@@ -14,6 +14,7 @@
 #include "entrenar/base/users.h"
 #include "entrenar/base/version.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/plan/support.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
 
@@ -134,8 +135,13 @@ grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateReques
             "the manifest is larger than " + std::to_string(config_.max_manifest_bytes) + " bytes"};
   }
   const manifest::LoadResult r = Load(req->manifest(), FormatUtcIso(clock_.Now()));
-  resp->set_ok(r.ok());
-  for (const auto& d : r.diagnostics) ToProto(d, resp->add_diagnostics());
+  std::vector<manifest::Diagnostic> diags = r.diagnostics;
+  if (r.ok()) {  // what Submit would refuse as not supported (plan/support.h)
+    const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(*r.manifest);
+    diags.insert(diags.end(), unsupported.begin(), unsupported.end());
+  }
+  resp->set_ok(r.ok() && !manifest::HasErrors(diags));
+  for (const auto& d : diags) ToProto(d, resp->add_diagnostics());
   if (r.ok()) resp->set_resolved_yaml(manifest::ToYaml(*r.manifest));
   return grpc::Status::OK;
 }
