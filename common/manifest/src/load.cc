@@ -220,6 +220,7 @@ const Node* Navigate(const Node& n, std::string_view path) {
   const Node* at = &n;
   while (at && !path.empty()) {
     if (path[0] == '.') path.remove_prefix(1);
+    if (path.empty()) break;
     if (path[0] == '[') {
       const std::size_t close = path.find(']');
       if (close == std::string_view::npos || !at->IsSeq()) return nullptr;
