@@ -88,6 +88,14 @@ TEST_CASE("validate refuses what train would refuse, at its line, and exits 3 as
   ProcessResult t = Entrenar({"train", file, "--output", dir.path + "/run"});
   CHECK(t.exit_code == 3);
   CHECK_THAT(t.err, Catch::Contains(j["errors"][0]["message"].get<std::string>()));
+  // A time budget with a schedule that needs the run's length: no data needed to know.
+  ProcessResult duration =
+      Entrenar({"validate", kSource + "/examples/digits.yaml", "--set", "training.duration=10m"});
+  CHECK(duration.exit_code == 1);
+  CHECK_THAT(duration.err,
+             Catch::Contains("error: training.duration: the `cosine_annealing` schedule with "
+                             "warmup.ratio needs the run's length in steps"));
+  CHECK_THAT(duration.err, Catch::Contains("hint: set scheduler.T_max (and warmup.steps)"));
 }
 
 TEST_CASE("validate --json reports the same diagnostics as data", "[e2e]") {

@@ -323,8 +323,10 @@ TEST_CASE("train --set of one budget key replaces the file's other, with a note"
   // validate says the same, and its JSON lists the note.
   ProcessResult v =
       RunProcess({entrenar::testing::EntrenarBinary(), "validate", "--json",
-                  kSource + "/examples/digits.yaml", "--set", "training.duration=10m"},
+                  kSource + "/examples/digits.yaml", "--set", "training.duration=10m", "--set",
+                  "scheduler.name=constant", "--set", "scheduler.warmup.ratio=null"},
                  "", 60);
+  INFO(v.err);
   REQUIRE(v.exit_code == 0);
   const nlohmann::json notes = nlohmann::json::parse(v.out)["notes"];
   REQUIRE(notes.size() == 1);

@@ -72,12 +72,24 @@ void SortByLocation(std::vector<Diagnostic>* diags) {
 
 // Defaults that depend on what was written. A `split` that names only some ratios means the
 // others are 0, except `train`, which takes the rest (so `{train: 0.9, val: 0.1}` sums to 1).
-void ApplyWrittenDefaults(Manifest& m) {
+// A time budget leaves the run's length in steps unknown: with the scheduler left at its default
+// (which decays over that length) and no T_max, the learning rate stays constant, and a note says
+// so. A schedule written out that needs the length is refused by Validate.
+void ApplyWrittenDefaults(Manifest& m, std::vector<Diagnostic>* diags) {
   if (m.data.split) {
     SplitConfig& s = *m.data.split;
     if (!m.IsSet("data.split.val")) s.val = 0;
     if (!m.IsSet("data.split.test")) s.test = 0;
     if (!m.IsSet("data.split.train")) s.train = 1.0 - s.val - s.test;
+  }
+  if (m.training.duration && !m.IsSet("scheduler.name") && !m.scheduler.T_max) {
+    diags->push_back({Severity::kNote,
+                      "scheduler.name",
+                      m.LocationOf("training.duration"),
+                      "the learning rate stays constant on a time budget: the default `" +
+                          m.scheduler.name + "` schedule needs the run's length in steps",
+                      {"for a decay, set scheduler.name and scheduler.T_max"}});
+    m.scheduler.name = "constant";
   }
 }
 
@@ -101,7 +113,7 @@ Manifest ReadManifest(const Node& root, const std::string& file, std::vector<Dia
   m.file = file;
   ReadContext ctx{diags, &m.locations};
   ReadStruct(ctx, root, "", m);
-  ApplyWrittenDefaults(m);
+  ApplyWrittenDefaults(m, diags);
   return m;
 }
 

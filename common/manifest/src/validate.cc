@@ -304,6 +304,15 @@ void CheckScheduler(Checker& c, const std::vector<std::string>& metrics) {
             {"plateau needs validation data (data.split.val > 0 or data.val) and a metric from: " +
              JoinQuoted(metrics)});
   }
+  const bool needs_length =
+      ((s.name == "cosine" || s.name == "cosine_annealing" || s.name == "linear") && !s.T_max) ||
+      s.name == "one_cycle" || s.warmup.ratio.has_value();
+  if (m.training.duration && needs_length) {
+    c.Error("training.duration",
+            "the `" + s.name + "` schedule" + (s.warmup.ratio ? " with warmup.ratio" : "") +
+                " needs the run's length in steps, which a time budget does not give",
+            {"set scheduler.T_max (and warmup.steps), or use max_steps"});
+  }
   if (s.eta_min >= m.optimizer.lr && (s.name == "cosine" || s.name == "cosine_annealing")) {
     c.Warn("scheduler.eta_min", "eta_min " + Num(s.eta_min) + " is not below optimizer.lr " +
                                     Num(m.optimizer.lr) + ": the schedule does not decay");

@@ -16,20 +16,10 @@ Result<Budget> ComputeBudget(const manifest::Manifest& m, std::int64_t rows) {
   }
   b.steps_per_epoch = (b.batches + accum - 1) / accum;
   if (m.training.duration) {
-    // Bounded by wall-clock time: as many epochs as fit. Schedules that need the total length
-    // get it from T_max.
-    const auto& s = m.scheduler;
-    const bool needs_total =
-        ((s.name == "cosine" || s.name == "cosine_annealing" || s.name == "linear") && !s.T_max) ||
-        s.name == "one_cycle" || s.warmup.ratio.has_value();
-    if (needs_total) {
-      return InvalidArgument("training.duration: the `" + s.name + "` schedule" +
-                             (s.warmup.ratio ? " with warmup.ratio" : "") +
-                             " needs the run's length in steps, which a time budget does not give; "
-                             "set scheduler.T_max (and warmup.steps), or use max_steps");
-    }
+    // Bounded by wall-clock time: as many epochs as fit; the schedule's length is T_max
+    // (validate refuses a schedule that needs the length without it).
     b.epochs = std::numeric_limits<std::int64_t>::max() / 4;
-    b.total_steps = s.T_max.value_or(std::numeric_limits<std::int64_t>::max() / 4);
+    b.total_steps = m.scheduler.T_max.value_or(std::numeric_limits<std::int64_t>::max() / 4);
     return b;
   }
   b.epochs = m.training.max_steps

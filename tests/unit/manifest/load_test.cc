@@ -73,6 +73,29 @@ TEST_CASE("Durations accept shorthand and ISO 8601", "[unit][manifest]") {
   CHECK(FindError(bad.diagnostics, "training.duration"));
 }
 
+TEST_CASE("A time budget with the default schedule keeps the learning rate constant, and says so",
+          "[unit][manifest]") {
+  LoadResult r = Load(Root("training:\n  duration: 2h\n"));
+  REQUIRE(r.ok());
+  CHECK(r.manifest->scheduler.name == "constant");
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].severity == Severity::kNote);
+  CHECK(r.diagnostics[0].location.line == 5);
+  CHECK_THAT(r.diagnostics[0].message,
+             Catch::Contains("the learning rate stays constant on a time budget"));
+  // Its resolved form says what the run does, and loads without the note.
+  LoadResult again = LoadText(ToYaml(*r.manifest), "resolved.yaml", {});
+  REQUIRE(again.ok());
+  CHECK(again.manifest->scheduler.name == "constant");
+  CHECK(again.diagnostics.empty());
+  // With T_max the default schedule decays over it; written out, a schedule that needs the
+  // length is refused.
+  CHECK(Load(Root("training:\n  duration: 2h\nscheduler:\n  T_max: 100\n"))
+            .manifest->scheduler.name == "cosine_annealing");
+  LoadResult cosine = Load(Root("training:\n  duration: 2h\nscheduler:\n  name: cosine\n"));
+  CHECK(FindError(cosine.diagnostics, "training.duration"));
+}
+
 TEST_CASE("Column ranges with ... expand to every name", "[unit][manifest]") {
   LoadResult r =
       Load(Root("data:\n  preprocessing:\n    - normalize:\n        columns: [pixel_0, "

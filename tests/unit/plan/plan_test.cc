@@ -67,12 +67,19 @@ TEST_CASE("a budget counts the loader's batches, then accumulation windows", "[p
   CHECK(*steps == Budget{3, 3, 3, 7});  // ceil(7 / 3) epochs, the last one cut short
 }
 
-TEST_CASE("a time budget refuses a schedule that needs the run's length", "[plan]") {
+TEST_CASE("a time budget runs as many epochs as fit, its schedule over T_max", "[plan]") {
+  // (A schedule that needs the run's length without T_max is refused by validate:
+  // tests/data/manifests/invalid/scheduler_*_on_time_budget.yaml.)
   const std::string head = "data:\n  source: d.csv\n  target: y\n" + kModel;
-  const Result<Budget> b = ComputeBudget(
-      Load(head + "scheduler: {name: one_cycle, max_lr: 0.1}\ntraining:\n  duration: 1m\n"), 64);
-  REQUIRE_FALSE(b.ok());
-  CHECK(b.status().message().find("needs the run's length in steps") != std::string::npos);
+  const manifest::Manifest with_t_max =
+      Load(head + "scheduler: {name: cosine, T_max: 500}\ntraining:\n  duration: 1m\n");
+  const Result<Budget> b = ComputeBudget(with_t_max, 64);
+  REQUIRE(b.ok());
+  CHECK(b->total_steps == 500);
+  CHECK(b->epochs > 1000000);
+  const manifest::Manifest plain = Load(head + "training:\n  duration: 1m\n");
+  CHECK(plain.scheduler.name == "constant");  // the default schedule needs a length
+  REQUIRE(ComputeBudget(plain, 64).ok());
 }
 
 TEST_CASE("parameters of a sequential model and a LLaMA decoder", "[plan]") {

@@ -16,7 +16,7 @@ struct Budget {
 };
 
 // The budget of `m` for `rows` training rows. InvalidArgument when the rows do not fill one
-// batch with drop_last, or when a time budget meets a schedule that needs the run's length.
+// batch with drop_last.
 Result<Budget> ComputeBudget(const manifest::Manifest& m, std::int64_t rows);
 
 }  // namespace entrenar::plan
