@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "run_files.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -35,8 +36,7 @@ ProcessResult Entrenar(std::vector<std::string> args, const std::string& input =
 }
 
 using entrenar::testing::TempDir;
-
-void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+using entrenar::testing::WriteFile;
 
 const char* kInvalid =
     "entrenar: \"1.0\"\nname: t\nversion: \"1\"\noptimizer:\n  lr: -1\n  nam: adam\n";

@@ -1,6 +1,8 @@
 // The manifest contract end to end: what a run writes about itself trains again.
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@ using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
 using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
+using entrenar::testing::WriteFile;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
@@ -79,6 +82,77 @@ TEST_CASE("train: keys written at their defaults ask for nothing and are not ref
   CHECK(asked.exit_code == 3);
   CHECK_THAT(asked.err, Catch::Contains("not supported yet: output.model.save_optimizer"));
   CHECK_THAT(asked.err, Catch::Contains("output.model.merge_lora"));
+}
+
+// The sha256 the lock file `text` records for its first file.
+std::string LockedHash(const std::string& text) {
+  std::smatch m;
+  return std::regex_search(text, m, std::regex("sha256: \"?([0-9a-f]{64})")) ? m[1].str() : "";
+}
+
+TEST_CASE(
+    "train --strict: a lock trains as its manifest did, and a changed, missing or new file is "
+    "refused before anything is written",
+    "[e2e][contract]") {
+  TempDir dir;
+  const std::string data = dir.path + "/iris.csv";
+  fs::copy_file(kSource + "/examples/data/iris.csv", data);
+  WriteFile(dir.path + "/iris.yaml",
+            std::regex_replace(Slurp(kSource + "/examples/iris.yaml"),
+                               std::regex("\\./data/iris\\.csv"), "iris.csv"));
+  ProcessResult lock = RunProcess({EntrenarBinary(), "lock", "iris.yaml", "--set",
+                                   "training.max_steps=6", "-o", "iris.lock.yaml"},
+                                  "", 60, dir.path);
+  INFO(lock.err);
+  REQUIRE(lock.exit_code == 0);
+  const std::string locked = LockedHash(Slurp(dir.path + "/iris.lock.yaml"));
+  REQUIRE(locked.size() == 64);
+
+  // SPEC 15.2 as written: the lock trains, bit for bit as the manifest it came from.
+  ProcessResult plain =
+      TrainIn(dir.path, {"iris.yaml", "--set", "training.max_steps=6", "--output", "plain"});
+  ProcessResult strict = TrainIn(dir.path, {"iris.lock.yaml", "--strict", "--output", "strict"});
+  INFO(plain.err << strict.err);
+  REQUIRE(plain.exit_code == 0);
+  REQUIRE(strict.exit_code == 0);
+  CHECK_THAT(strict.err, Catch::Contains("lock: the 1 locked file matches its hash"));
+  const std::map<std::int64_t, double> losses = LossByStep(dir.path + "/plain/metrics.jsonl");
+  CHECK(losses.size() == 6);
+  CHECK(losses == LossByStep(dir.path + "/strict/metrics.jsonl"));
+
+  // One byte of the data changed (the size kept): refused, naming the file and both hashes.
+  std::string csv = Slurp(data);
+  csv[csv.find("5.1")] = '6';
+  WriteFile(data, csv);
+  ProcessResult changed = TrainIn(dir.path, {"iris.lock.yaml", "--strict", "--output", "changed"});
+  CHECK(changed.exit_code == 1);
+  CHECK_THAT(changed.err, Catch::Contains("iris.lock.yaml:"));
+  CHECK_THAT(changed.err, Catch::Contains("error: lock.files[0].sha256: `iris.csv` (data.source) "
+                                          "changed since it was locked: its sha256 is now "));
+  CHECK_THAT(changed.err, Catch::Contains(", the lock has " + locked));
+  CHECK_FALSE(fs::exists(dir.path + "/changed"));
+  // Without --strict a lock file is an ordinary manifest: it trains on what is there.
+  CHECK(TrainIn(dir.path, {"iris.lock.yaml", "--output", "loose"}).exit_code == 0);
+
+  // A file the lock does not cover.
+  ProcessResult added = TrainIn(dir.path, {"iris.lock.yaml", "--strict", "--set",
+                                           "data.source=other.csv", "--output", "added"});
+  CHECK(added.exit_code == 1);
+  CHECK_THAT(added.err, Catch::Contains("`other.csv` is not covered by the lock"));
+  CHECK_FALSE(fs::exists(dir.path + "/added"));
+
+  // The locked file gone.
+  fs::remove(data);
+  ProcessResult missing = TrainIn(dir.path, {"iris.lock.yaml", "--strict", "--output", "missing"});
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err,
+             Catch::Contains("`iris.csv` (data.source) is locked with sha256 " + locked));
+  CHECK_FALSE(fs::exists(dir.path + "/missing"));
+
+  // --strict on a manifest that is no lock file.
+  ProcessResult none = TrainIn(dir.path, {"iris.yaml", "--strict", "--output", "none"});
+  CHECK(none.exit_code == 1);
+  CHECK_THAT(none.err, Catch::Contains("--strict needs a lock file"));
 }
 
 }  // namespace

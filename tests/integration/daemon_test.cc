@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -881,6 +882,57 @@ TEST_CASE("daemon: a language-model job trains a tiny LLaMA from its manifest's 
   ProcessResult logs = d.Cli({"logs", std::to_string(id)});
   CHECK(logs.out.find("val_perplexity") != std::string::npos);
   CHECK(logs.out.find("loss on the answers") != std::string::npos);
+}
+
+TEST_CASE("daemon: submit --strict refuses a changed lock file, and each attempt checks it again",
+          "[integration]") {
+  Daemon d(1);
+  const std::string data = d.dir.path + "/iris.csv";
+  fs::copy_file(kSource + "/examples/data/iris.csv", data);
+  std::ofstream(d.dir.path + "/iris.yaml") << std::regex_replace(
+      Slurp(kSource + "/examples/iris.yaml"), std::regex("\\./data/iris\\.csv"), "iris.csv");
+  const std::string lock = d.dir.path + "/iris.lock.yaml";
+  REQUIRE(RunProcess({Binary("entrenar"), "lock", d.dir.path + "/iris.yaml", "--set",
+                      "training.max_steps=4", "-o", lock})
+              .exit_code == 0);
+  // The files as locked: the job trains, and its worker checked them.
+  const std::int64_t ok = d.Submit(lock, {"output.dir=runs/ok"}, {"--strict"});
+  const json done = d.WaitFor(
+      ok, [](const json& j) { return j["state"] == "SUCCEEDED" || j["state"] == "FAILED"; });
+  INFO(done.dump());
+  CHECK(done["state"] == "SUCCEEDED");
+  CHECK(done["strict"] == true);
+  CHECK_THAT(Slurp(done["run_dir"].get<std::string>() + "/logs/worker.log"),
+             Catch::Contains("lock: the 1 locked file matches its hash"));
+
+  // Queued behind a long job, then the data changes before it starts: the attempt fails,
+  // naming the file, and trains nothing.
+  const std::int64_t blocker =
+      d.Submit(kDigits, {"training.epochs=1000", "output.dir=" + d.dir.path + "/long"});
+  d.WaitFor(blocker, [](const json& j) { return j["state"] == "RUNNING"; });
+  const std::int64_t queued = d.Submit(lock, {"output.dir=runs/queued"}, {"--strict"});
+  CHECK(d.Show(queued)["state"] == "QUEUED");
+  std::string csv = Slurp(data);
+  csv[csv.find("5.1")] = '6';
+  std::ofstream(data, std::ios::binary) << csv;
+  REQUIRE(d.Cli({"cancel", std::to_string(blocker)}).exit_code == 0);
+  const json failed = d.WaitFor(
+      queued, [](const json& j) { return j["state"] == "SUCCEEDED" || j["state"] == "FAILED"; });
+  CHECK(failed["state"] == "FAILED");
+  CHECK_THAT(failed["reason"].get<std::string>(),
+             Catch::Contains("`iris.csv` (data.source) changed since it was locked"));
+  CHECK_FALSE(fs::exists(failed["run_dir"].get<std::string>() + "/metrics.jsonl"));
+
+  // Submitted now, the change is refused by the client before anything reaches the daemon.
+  ProcessResult refused = d.Cli({"submit", lock, "--strict", "--set", "output.dir=runs/late"});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("iris.lock.yaml:"));
+  CHECK_THAT(refused.err, Catch::Contains("changed since it was locked: its sha256 is now "));
+  CHECK(json::parse(d.Cli({"ls", "--json"}).out).size() == 3);
+  // --strict on a manifest that is no lock file.
+  ProcessResult plain = d.Cli({"submit", d.dir.path + "/iris.yaml", "--strict"});
+  CHECK(plain.exit_code == 1);
+  CHECK_THAT(plain.err, Catch::Contains("--strict needs a lock file"));
 }
 
 }  // namespace

@@ -37,6 +37,10 @@ inline std::string Slurp(const std::string& path) {
   return s.str();
 }
 
+inline void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
 // metrics.jsonl as step -> train_loss. Complete lines only: the run may still be writing it.
 inline std::map<std::int64_t, double> LossByStep(const std::string& jsonl) {
   std::map<std::int64_t, double> out;

@@ -22,6 +22,7 @@
 #include "entrenar/console/output.h"
 #include "entrenar/engine/trainer.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/manifest/lock.h"
 #include "entrenar/plan/support.h"
 #include "entrenar/worker/uplink.h"
 
@@ -46,6 +47,7 @@ struct TrainArgs {
   std::string resume;
   bool dry_run = false;
   bool evaluate = false;
+  bool strict = false;   // refuse a lock file whose files changed (SPEC 15.2)
   std::string events;    // also write the event stream here, as JSON lines (for entrenard)
   std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
   std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
@@ -110,6 +112,19 @@ int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
 
 std::string DataDir(const TrainArgs& a) {
   return !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
+}
+
+// --strict: the lock section's files as they were locked, or false after printing which
+// changed, went missing or appeared (before anything is written).
+bool CheckLock(const manifest::Manifest& m, const std::string& base_dir) {
+  const std::vector<manifest::Diagnostic> lock = manifest::VerifyLock(m, base_dir);
+  PrintDiagnostics(lock);
+  if (manifest::HasErrors(lock)) return false;
+  std::cerr << "lock: the " << m.lock->files.size()
+            << (m.lock->files.size() == 1 ? " locked file matches its hash"
+                                          : " locked files match their hashes")
+            << "\n";
+  return true;
 }
 
 // The run directory, created with logs/, and the manifest as written and as resolved, and the
@@ -230,6 +245,7 @@ int RunTrain(const TrainArgs& a) {
     PrintDiagnostics(unsupported);
     return kExitUnsupported;
   }
+  if (a.strict && !CheckLock(m, DataDir(a))) return kExitInvalid;
   if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
   std::optional<std::int64_t> resume_step;
   if (!a.resume.empty()) {
@@ -276,6 +292,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                 "Evaluate the model as the manifest loads it (model.source, LoRA adapters "
                 "included) on the validation and test splits, without training; prints the "
                 "metrics as JSON");
+  cmd->add_flag("--strict", args->strict,
+                "Train a lock file (`entrenar lock`) only if its data and model files still have "
+                "the locked hashes");
   cmd->add_option("--events", args->events,
                   "Also append every event as a JSON line to this file (used by entrenard)");
   cmd->add_option(

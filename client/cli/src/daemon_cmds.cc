@@ -22,6 +22,7 @@
 #include "entrenar/client/jobs_client.h"
 #include "entrenar/console/live_view.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/manifest/lock.h"
 #include "entrenar/v1/jobs.pb.h"
 
 #include "commands.h"
@@ -92,7 +93,8 @@ json JobJson(const v1::Job& j) {
           {"attempts", j.attempts()},
           {"device_kind", j.device_kind()},
           {"assigned", j.assigned()},
-          {"pinned", j.pinned()}};
+          {"pinned", j.pinned()},
+          {"strict", j.strict()}};
 }
 
 // One event as a line for people.
@@ -253,6 +255,7 @@ struct SubmitArgs : Common {
   std::string devices;  // a count ("2") or device names ("cuda:0,cuda:2")
   std::string name;
   bool follow = false;
+  bool strict = false;
 };
 
 // The request for `a`: the manifest's text, its overrides, this environment (for `${VAR}`),
@@ -281,7 +284,27 @@ v1::SubmitRequest MakeSubmitRequest(const SubmitArgs& a, const std::string& yaml
     for (std::string n; std::getline(names, n, ',');) req.add_device_names(std::string(Trim(n)));
   }
   req.set_name(a.name);
+  req.set_strict(a.strict);
   return req;
+}
+
+// What is better said here, before the request: text that is not UTF-8 (gRPC carries text as
+// UTF-8; the daemon could only drop the request), with its line and column; with --strict, a
+// locked file that changed (read as this user, now; each attempt checks again as it starts).
+bool CheckBeforeSubmit(const SubmitArgs& a, const std::string& text) {
+  const bool utf8 =
+      IsValidUtf8(text) && std::all_of(a.overrides.begin(), a.overrides.end(),
+                                       [](const std::string& o) { return IsValidUtf8(o); });
+  if (utf8 && !a.strict) return true;
+  manifest::LoadOptions options;
+  options.overrides = a.overrides;
+  const manifest::LoadResult r = manifest::LoadText(text, a.file, options);
+  std::vector<manifest::Diagnostic> diags = r.diagnostics;
+  if (utf8 && r.ok()) diags = manifest::VerifyLock(*r.manifest, BaseDir(a.file));
+  for (const manifest::Diagnostic& d : diags) {
+    std::cerr << SanitizeUtf8(manifest::FormatDiagnostic(d)) << "\n";
+  }
+  return utf8 && !manifest::HasErrors(diags);
 }
 
 int RunSubmit(const SubmitArgs& a) {
@@ -292,20 +315,7 @@ int RunSubmit(const SubmitArgs& a) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  // gRPC carries text as UTF-8: a file or an override that is not is reported here, where it
-  // can be, with its line and column (the daemon could only drop the request).
-  const bool utf8 =
-      IsValidUtf8(text.str()) && std::all_of(a.overrides.begin(), a.overrides.end(),
-                                             [](const std::string& o) { return IsValidUtf8(o); });
-  if (!utf8) {
-    manifest::LoadOptions options;
-    options.overrides = a.overrides;
-    const manifest::LoadResult r = manifest::LoadText(text.str(), a.file, options);
-    for (const manifest::Diagnostic& d : r.diagnostics) {
-      std::cerr << SanitizeUtf8(manifest::FormatDiagnostic(d)) << "\n";
-    }
-    return kExitInvalid;
-  }
+  if (!CheckBeforeSubmit(a, text.str())) return kExitInvalid;
   const v1::SubmitRequest req = MakeSubmitRequest(a, text.str());
   const JobsClient c = JobsClient::Connect(a.socket);
   const Result<v1::SubmitResponse> submitted = c.Submit(req);
@@ -557,6 +567,9 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
   cmd->add_option("--name", submit->name, "Job name (default: the manifest's name)");
   cmd->add_flag("--follow,-f", submit->follow,
                 "Follow the job to its end; exit 0 only if it succeeds");
+  cmd->add_flag("--strict", submit->strict,
+                "A lock file (`entrenar lock`): refused now if one of its files changed, and "
+                "every attempt checks the hashes again before it trains");
   AddSocket(cmd, *submit);
   cmd->callback([submit, exit_code] { *exit_code = RunSubmit(*submit); });
 

@@ -107,8 +107,8 @@ Result<std::string> MakeLock(const Manifest& m, const std::string& base_dir) {
   info.libraries["compiler"] = std::string("gcc ") + __VERSION__;
   locked.lock = std::move(info);
   return "# Lock file written by `entrenar lock`: the resolved manifest with the hashes of its\n"
-         "# files. `entrenar validate --strict` (and later train/submit) refuse it if they "
-         "change.\n" +
+         "# files. `entrenar train --strict`, `submit --strict` and `validate --strict` refuse it\n"
+         "# when one of them changed, went missing or appeared.\n" +
          EmitYaml(WriteValue(locked));
 }
 
@@ -132,8 +132,9 @@ std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_di
         out.push_back({Severity::kError,
                        path,
                        m.LocationOf(path),
-                       "`" + f.path + "` (" + f.key + ") is locked but " + h.status().message(),
-                       {}});
+                       "`" + f.path + "` (" + f.key + ") is locked with sha256 " + *f.sha256 +
+                           " but " + h.status().message(),
+                       {"restore the locked file, or lock the manifest again"}});
       }
       continue;
     }
@@ -147,9 +148,8 @@ std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_di
       out.push_back({Severity::kError,
                      path + ".sha256",
                      m.LocationOf(path + ".sha256"),
-                     "`" + f.path + "` (" + f.key + ") changed since it was locked: sha256 " +
-                         h.value().first.substr(0, 16) + "... is not the locked " +
-                         f.sha256->substr(0, 16) + "...",
+                     "`" + f.path + "` (" + f.key + ") changed since it was locked: its sha256 " +
+                         "is now " + h.value().first + ", the lock has " + *f.sha256,
                      {"restore the locked file, or lock the manifest again"}});
     }
   }

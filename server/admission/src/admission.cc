@@ -134,6 +134,12 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
   *unsupported = plan::CheckSupport(m);
   if (!unsupported->empty()) return Unimplemented(Errors(*unsupported));
   ENTRENAR_RETURN_IF_ERROR(CustomCallbacks(m, policy));
+  if (req.strict && !m.lock) {
+    // The hashes are the worker's to check, as the owner, when each attempt starts.
+    return InvalidArgument(
+        "--strict needs a lock file, and this manifest has no `lock` section; "
+        "write one with `entrenar lock FILE > FILE.lock.yaml`");
+  }
   std::int64_t count = req.devices > 0 ? req.devices : 1;
   std::string kind, pinned;
   if (!req.device_names.empty()) {
@@ -159,6 +165,7 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
   spec.user = req.user;
   spec.device_kind = kind;
   spec.pinned = pinned;
+  spec.strict = req.strict;
   spec.priority = req.priority;
   spec.devices = count;
   // The keys the author wrote, resolved: the worker's support check sees what the author asked.

@@ -46,6 +46,7 @@ void ToProto(const store::Job& j, v1::Job* out) {
   out->set_device_kind(j.spec.device_kind);
   out->set_assigned(j.assigned);
   out->set_pinned(j.spec.pinned);
+  out->set_strict(j.spec.strict);
 }
 
 void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {
@@ -167,6 +168,7 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   ask.devices = req->devices();
   ask.device_names.assign(req->device_names().begin(), req->device_names().end());
   ask.working_dir = src.working_dir();
+  ask.strict = req->strict();
   std::vector<devices::Device> devices;
   for (const supervisor::Slot& slot : supervisor_.SlotStates()) devices.push_back(slot.device);
   std::vector<manifest::Diagnostic> unsupported;

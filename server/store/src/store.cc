@@ -18,7 +18,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,6 +68,10 @@ ALTER TABLE jobs ADD COLUMN pinned TEXT NOT NULL DEFAULT '';
     // 5: finding the job that uses a run directory (every Submit asks) without a scan.
     R"sql(
 CREATE INDEX jobs_by_run_dir ON jobs(run_dir, id);
+)sql",
+    // 6: jobs submitted with --strict (a lock file whose hashes each attempt checks).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // A prepared statement, finalized on scope exit.
@@ -110,7 +114,7 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned, worker_token, worker_seq, pinned";
+    "device_kind, assigned, worker_token, worker_seq, pinned, strict";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -138,6 +142,7 @@ Job ReadJob(const Stmt& s) {
   j.worker_token = s.Text(21);
   j.worker_seq = s.Int(22);
   j.spec.pinned = s.Text(23);
+  j.spec.strict = s.Int(24) != 0;
   return j;
 }
 
@@ -328,8 +333,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
     const std::string now = impl_->Now();
     Stmt s(impl_->db,
            "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
-           "state, created_at, updated_at, gid, device_kind, pinned) VALUES "
-           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "state, created_at, updated_at, gid, device_kind, pinned, strict) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.Bind(1, spec.name)
         .Bind(2, static_cast<std::int64_t>(spec.uid))
         .Bind(3, spec.user)
@@ -343,7 +348,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
         .Bind(11, now)
         .Bind(12, static_cast<std::int64_t>(spec.gid))
         .Bind(13, spec.device_kind)
-        .Bind(14, spec.pinned);
+        .Bind(14, spec.pinned)
+        .Bind(15, std::int64_t{spec.strict ? 1 : 0});
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     id = sqlite3_last_insert_rowid(impl_->db);
     Event e;

@@ -313,6 +313,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     ENTRENAR_RETURN_IF_ERROR(store_.SetResumeFrom(job.id, ""));  // used once: later, the newest
   }
   if (!resume.empty()) launch.args.insert(launch.args.end(), {"--resume", resume});
+  if (job.spec.strict) launch.args.emplace_back("--strict");  // the worker checks, as the owner
   const std::string token = NewToken();
   if (!config_.report_target.empty()) {
     launch.args.insert(launch.args.end(),

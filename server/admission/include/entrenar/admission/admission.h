@@ -30,6 +30,7 @@ struct Request {
   std::int64_t devices = 0;               // how many (0: one), or
   std::vector<std::string> device_names;  // exactly these
   std::string working_dir;                // absolute: where the manifest's relative paths resolve
+  bool strict = false;                    // a lock file whose hashes every attempt checks
 };
 
 // The job `m` (loaded and valid) becomes on a server with `devices`, or why it cannot be

@@ -45,6 +45,7 @@ struct JobSpec {
   std::string manifest;  // the resolved manifest (YAML)
   std::string base_dir;  // where its relative paths resolve (the client's directory)
   std::string run_dir;
+  bool strict = false;  // the manifest is a lock file: each attempt checks its hashes first
 };
 
 struct Job {
