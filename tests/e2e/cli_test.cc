@@ -98,6 +98,31 @@ TEST_CASE("validate refuses what train would refuse, at its line, and exits 3 as
   CHECK_THAT(duration.err, Catch::Contains("hint: set scheduler.T_max (and warmup.steps)"));
 }
 
+TEST_CASE(
+    "validate refuses SPEC Appendix B without data as train does: exit 1, naming the "
+    "data and the tokenize step",
+    "[e2e][contract]") {
+  TempDir dir;
+  const std::string file = dir.path + "/b.yaml";
+  WriteFile(file,
+            "entrenar: \"1.0\"\nname: llama-lora\nversion: \"1.0.0\"\n"
+            "model:\n  source: ./models/llama\n"
+            "lora:\n  enabled: true\n  rank: 16\n  alpha: 32\n  target_modules: [q_proj, v_proj]\n"
+            "training:\n  epochs: 3\noutput:\n  dir: ./output\n");
+  ProcessResult v = Entrenar({"validate", file});
+  INFO(v.err);
+  CHECK(v.exit_code == 1);
+  CHECK_THAT(v.err, Catch::Contains(file + ":1:1: error: data: no data to train on"));
+  CHECK_THAT(v.err, Catch::Contains("error: data.preprocessing: a language model trains on "
+                                    "tokenized text, and there is no tokenize step"));
+  CHECK_THAT(v.err, !Catch::Contains("safetensors files load"));
+  CHECK_THAT(v.err, !Catch::Contains("without `architecture`"));
+  ProcessResult t = Entrenar({"train", file, "--output", dir.path + "/run"});
+  CHECK(t.exit_code == 1);
+  CHECK_THAT(t.err, Catch::Contains("error: data: no data to train on"));
+  CHECK_FALSE(fs::exists(dir.path + "/run"));
+}
+
 TEST_CASE("validate --json reports the same diagnostics as data", "[e2e]") {
   TempDir dir;
   const std::string file = dir.path + "/bad.yaml";

@@ -240,6 +240,10 @@ int RunTrain(const TrainArgs& a) {
   PrintDiagnostics(r.diagnostics);
   if (!r.ok()) return kExitInvalid;
   manifest::Manifest m = *r.manifest;
+  if (const auto trainable = plan::CheckTrainable(m); manifest::HasErrors(trainable)) {
+    PrintDiagnostics(trainable);
+    return kExitInvalid;
+  }
   const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(m);
   if (!unsupported.empty()) {
     PrintDiagnostics(unsupported);

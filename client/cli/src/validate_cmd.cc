@@ -53,14 +53,17 @@ int RunValidate(const ValidateArgs& a) {
   manifest::LoadResult r = LoadManifestArg(a.file, options);
   std::vector<manifest::Diagnostic> diags = r.diagnostics;
   // What `train` and entrenard's Submit would refuse, refused here first, in the same pass.
-  std::vector<manifest::Diagnostic> unsupported, lock;
+  std::vector<manifest::Diagnostic> trainable, unsupported, lock;
+  if (r.ok()) trainable = plan::CheckTrainable(*r.manifest);
   if (r.ok()) unsupported = plan::CheckSupport(*r.manifest);
   if (r.ok() && a.strict) lock = manifest::VerifyLock(*r.manifest, BaseDir(a.file));
-  diags.insert(diags.end(), unsupported.begin(), unsupported.end());
-  diags.insert(diags.end(), lock.begin(), lock.end());
+  for (const auto* more : {&trainable, &unsupported, &lock}) {
+    diags.insert(diags.end(), more->begin(), more->end());
+  }
   const bool valid = r.ok() && !manifest::HasErrors(diags);
   // A right manifest that this engine does not run exits 3, as `train` does.
-  const int refused = r.ok() && manifest::HasErrors(unsupported) && !manifest::HasErrors(lock)
+  const int refused = r.ok() && manifest::HasErrors(unsupported) &&
+                              !manifest::HasErrors(trainable) && !manifest::HasErrors(lock)
                           ? kExitUnsupported
                           : kExitInvalid;
   if (a.json) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <utility>
@@ -62,6 +63,11 @@ class Run {
     if (m.training.mixed_precision.loss_scale.number) {
       scaler = LossScaler::Fixed(*m.training.mixed_precision.loss_scale.number);
     }
+    if (m.training.deterministic && prec.device.is_cuda()) {
+      // cuBLAS is deterministic only with a fixed workspace; read when its handle is made.
+      setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+      at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+    }
     at::globalContext().setDeterministicCuDNN(m.training.deterministic);
     at::globalContext().setBenchmarkCuDNN(m.training.benchmark && !m.training.deterministic);
     torch::manual_seed(options.seed);
@@ -86,6 +92,7 @@ class Run {
     if (m.data.loader.pin_memory && !prec.device.is_cuda()) {
       out.Log("data.loader.pin_memory has no effect on the CPU");
     }
+    if (!fold_run) NoteDeterminism();
     if (!fold_run) out.Emit(Event::Kind::kState, {}, "running");
     if (!options.resume_from.empty() && !fold_run) {
       ENTRENAR_RETURN_IF_ERROR(Resume(options.resume_from));
@@ -97,6 +104,30 @@ class Run {
     watch.Report(summary);
     if (fold_run) return FinishFold();
     return Finish();
+  }
+
+  // training.deterministic and benchmark choose GPU algorithms: said once where they do nothing.
+  void NoteDeterminism() {
+    const bool cuda = prec.device.is_cuda();
+    if (m.training.deterministic && !cuda) {
+      out.Log(
+          "training.deterministic has no effect on the CPU: its kernels give the same "
+          "results run after run already (with the same number of threads)");
+    }
+    if (m.training.deterministic && cuda) {
+      out.Log(
+          "training.deterministic: cuDNN and CUDA use deterministic algorithms only (an "
+          "operation that has none warns)");
+    }
+    if (m.training.benchmark && !cuda) {
+      out.Log(
+          "training.benchmark has no effect on the CPU: it lets cuDNN time its algorithms "
+          "on a GPU");
+    } else if (m.training.benchmark && m.training.deterministic) {
+      out.Log(
+          "training.benchmark is off: training.deterministic rules out cuDNN's timing of "
+          "algorithms");
+    }
   }
 
   // The validation and test metrics of the model as it stands (evaluation without training).
@@ -257,13 +288,15 @@ class Run {
     return o;
   }
 
-  // The rows of one epoch in the order the loader deals them: shuffled with seed + epoch, so a
-  // resumed run sees the same order.
+  // The rows of one epoch in the order the loader deals them: shuffled with the loader's seed
+  // (data.loader.seed, else the run's) + epoch (SPEC 15.1), so a resumed run sees the same order.
   std::vector<std::int64_t> EpochOrder(std::int64_t n) const {
     std::vector<std::int64_t> order(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
     if (m.data.loader.shuffle) {
-      std::mt19937_64 rng(options.seed + static_cast<std::uint64_t>(at.epoch));
+      const std::uint64_t seed =
+          m.data.loader.seed ? static_cast<std::uint64_t>(*m.data.loader.seed) : options.seed;
+      std::mt19937_64 rng(seed + static_cast<std::uint64_t>(at.epoch));
       for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
     }
     return order;
@@ -431,7 +464,7 @@ class Run {
   // whether the run is done.
   Result<bool> EndEpoch(bool done) {
     if (!summary.stopped || checkpoint_due) {
-      if (!m.training.validation.every && Validate()) done = true;
+      if (EpochValidation() && Validate()) done = true;
     }
     summary.epochs = at.epoch;
     callbacks.Run(Trigger::kEpochEnd, at.epoch, *task, summary.val);
@@ -484,7 +517,14 @@ class Run {
     }
     const std::optional<std::int64_t> every = m.training.validation.every;
     if (every && at.step % *every != 0 && !summary.stopped) Validate();
+    // every_epoch: false without `every`: the trained model is validated once, at the end.
+    if (!every && !EpochValidation() && !summary.stopped) Validate();
     return OkStatus();
+  }
+
+  // Validation at each epoch's end: the default, unless `every` N steps or every_epoch: false.
+  bool EpochValidation() const {
+    return !m.training.validation.every && m.training.validation.every_epoch.value_or(true);
   }
 
   LossScaler scaler = LossScaler::Dynamic();

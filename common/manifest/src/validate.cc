@@ -354,6 +354,18 @@ void CheckTraining(Checker& c, const std::vector<std::string>& metrics) {
   if (t.validation.every && t.validation.every_epoch.value_or(false)) {
     c.Error("training.validation.every", "`every` and `every_epoch: true` are mutually exclusive");
   }
+  if (!t.validation.every && !t.validation.every_epoch.value_or(true) && t.early_stopping.enabled) {
+    c.Warn("training.early_stopping",
+           "early stopping watches validations, and with every_epoch: false the run is validated "
+           "once, at its end: it never stops early",
+           {"validate every N steps instead: training.validation.every: 100"});
+  }
+  const auto& mp = t.mixed_precision;
+  if (mp.enabled && mp.dtype == "bfloat16" && m.IsSet("training.mixed_precision.loss_scale")) {
+    c.Warn("training.mixed_precision.loss_scale",
+           "bfloat16 has float32's range, so its losses are not scaled: loss_scale applies to "
+           "float16 only");
+  }
   if (t.effective_batch_size) {
     const std::int64_t product = m.data.loader.batch_size * t.gradient.accumulation_steps;
     if (*t.effective_batch_size != product) {

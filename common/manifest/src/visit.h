@@ -144,7 +144,8 @@ void Visit(V& v, LoaderConfig& c) {
   v.Key("pin_memory", c.pin_memory, R("Page-locked host memory for faster GPU copies."));
   v.Key("drop_last", c.drop_last, R("Drop the last incomplete batch of an epoch."));
   v.Key("prefetch_factor", c.prefetch_factor, R("Batches prepared ahead per worker.").Min(1));
-  v.Key("seed", c.seed, R("Shuffle seed; the global `seed` when omitted.").Min(0));
+  v.Key("seed", c.seed,
+        R("Shuffle seed (each epoch: seed + epoch); the global `seed` when omitted.").Min(0));
 }
 template <class V>
 void Visit(V& v, DataConfig& c) {
@@ -391,7 +392,9 @@ void Visit(V& v, CrossValidationConfig& c) {
 template <class V>
 void Visit(V& v, ValidationConfig& c) {
   v.Key("every", c.every, R("Validate every N steps.").Min(1));
-  v.Key("every_epoch", c.every_epoch, R("Validate at the end of every epoch (the default)."));
+  v.Key("every_epoch", c.every_epoch,
+        R("Validate at the end of every epoch (the default); false, without `every`: once, "
+          "at the end of training."));
   v.Key("metrics", c.metrics,
         R("Metrics computed on the validation split.")
             .OneOf({"loss", "accuracy", "precision", "recall", "f1", "auc_roc", "confusion_matrix",
@@ -414,8 +417,10 @@ void Visit(V& v, TrainingConfig& c) {
   v.Key("checkpoint", c.checkpoint, R("Checkpointing."));
   v.Key("early_stopping", c.early_stopping, R("Stop when the watched metric stalls."));
   v.Key("validation", c.validation, R("When and what to validate."));
-  v.Key("deterministic", c.deterministic, R("Use deterministic algorithms only."));
-  v.Key("benchmark", c.benchmark, R("Let cuDNN pick the fastest algorithms (not deterministic)."));
+  v.Key("deterministic", c.deterministic,
+        R("Use deterministic CUDA and cuDNN algorithms only (CPU kernels are already)."));
+  v.Key("benchmark", c.benchmark,
+        R("Let cuDNN time and pick the fastest algorithms (GPU only; off when deterministic)."));
   v.Key("effective_batch_size", c.effective_batch_size,
         R("Stated batch_size x accumulation_steps; checked when given.").Min(1));
   v.Key("loss", c.loss,

@@ -119,12 +119,7 @@ void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>
 
 // A transformer trained on tokenized text (SPEC §3, §6, §11).
 void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
-  const manifest::TokenizeStep* tokenize = FindTokenize(m);
   const auto& arch = m.model.architecture;
-  if (!tokenize) {
-    refuse("model.architecture.type", "a transformer without text",
-           "add a tokenize step: data.preprocessing: [{tokenize: {tokenizer: tokenizer.json}}]");
-  }
   if (arch && arch->type != "transformer") {
     refuse("data.preprocessing", "tokenized text for a " + arch->type + " model",
            "text trains a transformer: model.architecture.type: transformer");
@@ -181,7 +176,47 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
   }
 }
 
+// A model named by a directory or a Hub id, or LoRA without an architecture: the user means a
+// language model (SPEC Appendix B), even before the data says so.
+bool MeantAsLanguageModel(const manifest::Manifest& m) {
+  if (IsLanguageModel(m)) return true;
+  if (m.model.architecture) return false;
+  if (m.lora.enabled) return true;
+  if (!m.model.source) return false;
+  const std::string& src = *m.model.source;
+  if (src.rfind("hf://", 0) == 0) return true;
+  const std::size_t slash = src.find_last_of('/');
+  const std::string name = slash == std::string::npos ? src : src.substr(slash + 1);
+  return name.find('.') == std::string::npos;  // "models/tiny-llama", "dir/": a directory
+}
+
 }  // namespace
+
+std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
+  std::vector<manifest::Diagnostic> out;
+  const bool text = MeantAsLanguageModel(m);
+  if (!m.data.source && !m.data.train) {
+    out.push_back({manifest::Severity::kError,
+                   "data",
+                   m.LocationOf("data"),
+                   "no data to train on",
+                   {text ? "add data.source (a JSONL file of text or instruction/response records) "
+                           "and a tokenize step: data.preprocessing: [{tokenize: {tokenizer: "
+                           "tokenizer.json}}]"
+                         : "set data.source to a CSV, TSV, JSON or JSONL file (or name "
+                           "data.train, data.val and data.test)"}});
+  }
+  if (text && !FindTokenize(m)) {
+    out.push_back({manifest::Severity::kError,
+                   "data.preprocessing",
+                   m.LocationOf("data.preprocessing"),
+                   "a language model trains on tokenized text, and there is "
+                   "no tokenize step",
+                   {"add data.preprocessing: [{tokenize: {tokenizer: tokenizer.json, "
+                    "max_length: 512}}] (the model directory's tokenizer.json)"}});
+  }
+  return out;
+}
 
 std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   std::vector<manifest::Diagnostic> out;
@@ -193,7 +228,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
                    "not supported yet: " + path + ": " + what,
                    {hint}});
   };
-  if (IsLanguageModel(m)) {
+  if (MeantAsLanguageModel(m)) {
     CheckLanguageModel(m, refuse);
     CheckCallbacks(m, refuse, true);
     CheckOutputs(m, out, refuse);

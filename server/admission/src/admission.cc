@@ -131,6 +131,8 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
     return InvalidArgument("manifest.working_dir must be an absolute path");
   }
   // Refused now, with the engine's own words, rather than after waiting for a slot.
+  *unsupported = plan::CheckTrainable(m);
+  if (manifest::HasErrors(*unsupported)) return InvalidArgument(Errors(*unsupported));
   *unsupported = plan::CheckSupport(m);
   if (!unsupported->empty()) return Unimplemented(Errors(*unsupported));
   ENTRENAR_RETURN_IF_ERROR(CustomCallbacks(m, policy));

@@ -138,7 +138,9 @@ grpc::Status JobService::Validate(grpc::ServerContext*, const v1::ValidateReques
   const manifest::LoadResult r = Load(req->manifest(), FormatUtcIso(clock_.Now()));
   std::vector<manifest::Diagnostic> diags = r.diagnostics;
   if (r.ok()) {  // what Submit would refuse as not supported (plan/support.h)
+    const std::vector<manifest::Diagnostic> trainable = plan::CheckTrainable(*r.manifest);
     const std::vector<manifest::Diagnostic> unsupported = plan::CheckSupport(*r.manifest);
+    diags.insert(diags.end(), trainable.begin(), trainable.end());
     diags.insert(diags.end(), unsupported.begin(), unsupported.end());
   }
   resp->set_ok(r.ok() && !manifest::HasErrors(diags));

@@ -164,6 +164,33 @@ TEST_CASE("Warnings leave a manifest valid", "[unit][manifest]") {
   CHECK(r.diagnostics[0].message.find("not used by adamw") != std::string::npos);
 }
 
+TEST_CASE(
+    "Keys that would change nothing say so: bfloat16's loss_scale, early stopping with "
+    "one validation",
+    "[unit][manifest]") {
+  auto warnings = [](const std::string& body) {
+    LoadResult r = Load(Root(body));
+    REQUIRE(r.ok());
+    std::vector<std::string> paths;
+    for (const auto& d : r.diagnostics) {
+      if (d.severity == Severity::kWarning) paths.push_back(d.path);
+    }
+    return paths;
+  };
+  const std::string mp = "training:\n  mixed_precision:\n    enabled: true\n";
+  CHECK(warnings(mp + "    dtype: bfloat16\n    loss_scale: 1024\n") ==
+        std::vector<std::string>{"training.mixed_precision.loss_scale"});
+  CHECK(warnings(mp + "    dtype: float16\n    loss_scale: 1024\n").empty());
+  CHECK(warnings(mp + "    dtype: bfloat16\n").empty());
+  const std::string once = "training:\n  validation: {every_epoch: false}\n";
+  CHECK(warnings(once + "  early_stopping: {enabled: true, metric: val_loss}\n") ==
+        std::vector<std::string>{"training.early_stopping"});
+  CHECK(warnings("training:\n  validation: {every: 5, every_epoch: false}\n"
+                 "  early_stopping: {enabled: true, metric: val_loss}\n")
+            .empty());
+  CHECK(warnings(once).empty());
+}
+
 TEST_CASE("Keys explicitly written are tracked with their location", "[unit][manifest]") {
   LoadResult r = Load(Root("training:\n  epochs: 3\n"));
   REQUIRE(r.ok());

@@ -16,6 +16,15 @@ std::vector<manifest::Diagnostic> Check(const std::string& body) {
   return CheckSupport(*r.manifest);
 }
 
+std::vector<std::string> TrainableErrors(const std::string& body) {
+  manifest::LoadResult r = testing::Load(testing::Root(body));
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  std::vector<std::string> paths;
+  for (const auto& d : CheckTrainable(*r.manifest)) paths.push_back(d.path);
+  return paths;
+}
+
 const std::string kModel =
     "model:\n  architecture:\n    type: sequential\n    layers:\n"
     "      - linear: {in_features: 4, out_features: 3}\n";
@@ -109,6 +118,34 @@ TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pas
               "training:\n  loss: bce\n  mixed_precision: {enabled: true, dtype: bfloat16}\n"
               "  validation:\n    metrics: [accuracy, confusion_matrix]\n"
               "    cross_validation: {folds: 3}\n")
+            .empty());
+}
+
+TEST_CASE("A run needs data, and a language model its tokenize step (SPEC Appendix B)",
+          "[unit][plan]") {
+  // Appendix B as written: a Hub model with LoRA, no data. Both gaps are named; the support
+  // check speaks of the remote model only, not of LoRA "on a  model" or a missing architecture.
+  const std::string appendix_b =
+      "model:\n  source: hf://meta-llama/Llama-2-7b\n"
+      "lora: {enabled: true, rank: 16, alpha: 32, target_modules: [q_proj, v_proj]}\n"
+      "training: {epochs: 3}\n";
+  CHECK(TrainableErrors(appendix_b) == std::vector<std::string>{"data", "data.preprocessing"});
+  const auto support = Check(appendix_b);
+  REQUIRE(support.size() == 1);
+  CHECK(support[0].path == "model.source");
+  // A local model directory with data but no tokenize step: the step is named, not "only
+  // .safetensors files load".
+  const std::string local = "data: {source: ./corpus.jsonl}\nmodel: {source: ./models/tiny}\n";
+  CHECK(TrainableErrors(local) == std::vector<std::string>{"data.preprocessing"});
+  CHECK(Check(local).empty());
+  CHECK(TrainableErrors(local + "lora: {enabled: true, target_modules: [q_proj]}\n") ==
+        std::vector<std::string>{"data.preprocessing"});
+  // A table model needs data only.
+  CHECK(TrainableErrors(kModel) == std::vector<std::string>{"data"});
+  CHECK(TrainableErrors("data:\n  source: d.csv\n" + kModel).empty());
+  CHECK(TrainableErrors("data: {train: a.csv, val: b.csv}\n" + kModel).empty());
+  CHECK(TrainableErrors("data:\n  source: d.jsonl\n  preprocessing:\n"
+                        "    - tokenize: {tokenizer: t.json}\nmodel: {source: ./models/tiny}\n")
             .empty());
 }
 

@@ -19,4 +19,11 @@ bool IsLanguageModel(const manifest::Manifest& m);
 // manifest's own (visit.h) minus what the engine lacks.
 std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m);
 
+// What every run needs that a valid manifest may leave out (SPEC 1.0 requires only entrenar,
+// name and version): data to train on, and for a language model (a tokenize step, a
+// transformer, LoRA, or a model named by a directory or Hub id: Appendix B) its tokenize step.
+// Errors here make a manifest invalid for training (exit 1, INVALID_ARGUMENT), everywhere
+// CheckSupport runs.
+std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m);
+
 }  // namespace entrenar::plan

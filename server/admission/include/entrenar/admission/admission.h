@@ -34,8 +34,9 @@ struct Request {
 };
 
 // The job `m` (loaded and valid) becomes on a server with `devices`, or why it cannot be
-// queued: kInvalidArgument, kFailedPrecondition, kPermissionDenied, or kUnimplemented for what
-// the engine does not run (its diagnostics in *unsupported). Draws the seed when the manifest
+// queued: kInvalidArgument (a manifest that cannot train: no data, its diagnostics in
+// *unsupported), kFailedPrecondition, kPermissionDenied, or kUnimplemented for what the engine
+// does not run (its diagnostics in *unsupported). Draws the seed when the manifest
 // has none (every attempt uses it). Does not look at the run directory (RunDirFree does).
 Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Policy& policy,
                              const std::vector<devices::Device>& devices,
