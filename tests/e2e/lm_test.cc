@@ -204,9 +204,9 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
     return Train(Args(manifest, dir.path + "/run", sets));
   };
   ProcessResult no_text = run(kBase, {"data.preprocessing=[]", "data.target=output"});
-  CHECK(no_text.exit_code == 3);
-  CHECK(no_text.err.find("not supported yet: model.architecture.type: a transformer without "
-                         "text") != std::string::npos);
+  CHECK(no_text.exit_code == 1);  // cannot train at all (plan::CheckTrainable), as validate says
+  CHECK(no_text.err.find("error: data.preprocessing: a language model trains on tokenized text, "
+                         "and there is no tokenize step") != std::string::npos);
   ProcessResult vocab = run(kBase, {"model.architecture.vocab_size=100"});
   CHECK(vocab.exit_code != 0);
   CHECK(vocab.err.find("the tokenizer has 657 tokens but the model's vocab_size is 100") !=
