@@ -1,4 +1,5 @@
 // The manifest contract end to end: what a run writes about itself trains again.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -77,13 +78,45 @@ TEST_CASE("train: keys written at their defaults ask for nothing and are not ref
                  "output.model.save_scheduler=false", "--set", "output.model.merge_lora=false"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  // The same keys asking for something are still refused by name.
+  CHECK_FALSE(fs::exists(dir.path + "/run/optimizer.pt"));
+  CHECK_FALSE(fs::exists(dir.path + "/run/scheduler.json"));
+  // merge_lora asking for something on a sequential model is still refused by name.
   ProcessResult asked = TrainIn(
       dir.path, {kSource + "/examples/iris.yaml", "--output", dir.path + "/asked", "--set",
-                 "output.model.save_optimizer=true", "--set", "output.model.merge_lora=true"});
+                 "output.model.merge_lora=true"});
   CHECK(asked.exit_code == 3);
-  CHECK_THAT(asked.err, Catch::Contains("not supported yet: output.model.save_optimizer"));
   CHECK_THAT(asked.err, Catch::Contains("output.model.merge_lora"));
+}
+
+TEST_CASE("train: save_optimizer and save_scheduler write the final state beside the model",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = TrainIn(
+      dir.path, {kSource + "/examples/iris.yaml", "--output", run, "--set", "training.max_steps=5",
+                 "--set", "scheduler.name=linear", "--set", "output.model.save_optimizer=true",
+                 "--set", "output.model.save_scheduler=true"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json s = nlohmann::json::parse(Slurp(run + "/scheduler.json"));
+  CHECK(s["name"] == "linear");
+  CHECK(s["step"] == 5);
+  CHECK(s["total_steps"] == 5);
+  CHECK(s["base_lr"].get<double>() > 0);
+  // The linear schedule has decayed to 0 at the last step.
+  CHECK(s["learning_rate"].get<double>() == Approx(0).margin(1e-12));
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  const std::vector<std::string> files = summary["model_files"];
+  CHECK(std::count(files.begin(), files.end(), "optimizer.pt") == 1);
+  CHECK(std::count(files.begin(), files.end(), "scheduler.json") == 1);
+  CHECK_FALSE(fs::exists(run + "/optimizer.pt.tmp"));
+  // PyTorch reads it, and it holds the final checkpoint's optimizer state, tensor for tensor.
+  ProcessResult py = RunProcess(
+      {"/usr/bin/python3", kSource + "/tests/formats/torch_archive_tensors.py",
+       run + "/optimizer.pt", run + "/checkpoints/step-5/optimizer.pt"});
+  INFO(py.err);
+  REQUIRE(py.exit_code == 0);
+  CHECK(std::stoi(py.out) > 0);
 }
 
 // The sha256 the lock file `text` records for its first file.
@@ -215,6 +248,101 @@ TEST_CASE(
   CHECK(Count(said.err, "training.deterministic has no effect on the CPU") == 1);
   CHECK(Count(said.err, "training.benchmark has no effect on the CPU") == 1);
   CHECK(losses("said") == losses("default"));
+}
+
+TEST_CASE("train: alerts read step, epoch, lr and a validation metric by its bare name",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  // iris: 7 steps per epoch, a validation at the end of each.
+  ProcessResult r = TrainIn(
+      dir.path,
+      {kSource + "/examples/iris.yaml", "--output", run, "--set", "training.epochs=3", "--set",
+       "monitoring.alerts=[{condition: \"lr > 0\", action: warn}, {condition: "
+       "\"accuracy >= 0\", action: warn}, {condition: \"epoch >= 2\", action: warn}, "
+       "{condition: \"step >= 10\", action: halt, message: \"ten steps\"}]"});
+  INFO(r.err);
+  CHECK(r.exit_code == 6);
+  const nlohmann::json s = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(s["halted"] == true);
+  CHECK(s["steps"] == 10);
+  std::map<std::string, std::int64_t> fired;
+  for (const nlohmann::json& a : s["alerts"])
+    fired[a["condition"].get<std::string>()] = a["step"].get<std::int64_t>();
+  CHECK(fired == std::map<std::string, std::int64_t>{
+                     {"lr > 0", 1}, {"accuracy >= 0", 7}, {"epoch >= 2", 8}, {"step >= 10", 10}});
+  CHECK_THAT(r.err, Catch::Contains("alert: ten steps (step >= 10, action halt, step 10)"));
+}
+
+TEST_CASE("validate: an alert on grad_norm warns unless something measures it", "[e2e][contract]") {
+  TempDir dir;
+  const std::string alert = "monitoring.alerts=[{condition: \"grad_norm > 100\", action: warn}]";
+  auto validate = [&](std::vector<std::string> sets) {
+    std::vector<std::string> argv = {EntrenarBinary(), "validate", kSource + "/examples/iris.yaml",
+                                     "--set", alert};
+    for (const std::string& s : sets) argv.insert(argv.end(), {"--set", s});
+    return RunProcess(argv, "", 60, dir.path);
+  };
+  ProcessResult unmeasured = validate({});
+  CHECK(unmeasured.exit_code == 0);
+  CHECK_THAT(unmeasured.out + unmeasured.err,
+             Catch::Contains("alert reads `grad_norm`, which this run does not compute"));
+  ProcessResult clipped = validate({"training.gradient.clip_norm=1.0"});
+  CHECK(clipped.exit_code == 0);
+  CHECK((clipped.out + clipped.err).find("does not compute") == std::string::npos);
+}
+
+TEST_CASE("train: a time budget logs and shows time, not an unbounded step count",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  const std::vector<std::string> budget = {"--set", "training.duration=1s", "--set",
+                                           "scheduler.name=constant"};
+  std::vector<std::string> args = {kSource + "/examples/iris.yaml", "--output", run};
+  args.insert(args.end(), budget.begin(), budget.end());
+  ProcessResult r = TrainIn(dir.path, args);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string log = Slurp(run + "/logs/train.log");
+  CHECK_THAT(log, Catch::Contains("7 steps per epoch, for 1s (a time budget)"));
+  CHECK(log.find("2305843009213693951") == std::string::npos);
+  const std::string rows = Slurp(run + "/metrics.jsonl");
+  CHECK_THAT(rows, Catch::Contains("\"train_loss\""));
+  CHECK(rows.find("elapsed_seconds") == std::string::npos);
+  CHECK(rows.find("total_steps") == std::string::npos);
+  const nlohmann::json s = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(s["ended"]["reason"] == "duration");
+
+  args.push_back("--dry-run");
+  ProcessResult dry = TrainIn(dir.path, args);
+  CHECK(dry.exit_code == 0);
+  CHECK_THAT(dry.out,
+             Catch::Contains("steps:        7 per epoch, as many as 1s allows (a time budget)"));
+}
+
+TEST_CASE("train: the quality score's efficiency times the steps' own work, not a slow callback",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r =
+      TrainIn(dir.path,
+              {kSource + "/examples/iris.yaml", "--output", run, "--set", "training.epochs=4",
+               "--set", "callbacks=[{type: custom, trigger: epoch_end, command: [sleep, '0.4']}]"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // The last row: the run's average so far holds three 0.4 s pauses, the step's own rate none.
+  std::string last;
+  std::istringstream rows(Slurp(run + "/metrics.jsonl"));
+  for (std::string line; std::getline(rows, line);) last = line;
+  const nlohmann::json row = nlohmann::json::parse(last);
+  CHECK(row["step"] == 28);
+  CHECK(row["step_samples_per_second"].get<double>() > 5 * row["samples_per_second"].get<double>());
+  const std::string q = Slurp(run + "/quality.yaml");
+  CHECK_THAT(q, Catch::Contains("in the first epoch (the steps' own work: validation, "
+                                "checkpoints and callbacks between steps not counted)"));
+  const auto at = q.find("efficiency: ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(q.substr(at + 12)) > 60);
 }
 
 }  // namespace

@@ -130,6 +130,15 @@ TEST_CASE("train: LoRA trains only the adapters, which reload to the same valida
                       std::to_string(base_params) + " frozen") != std::string::npos);
   CHECK(plan.out.find("lora:         rank 8 on 14 projections") != std::string::npos);
 
+  // The base has instruct.yaml's 256 positions: longer sequences are refused, not trained.
+  std::vector<std::string> longer = sets;
+  longer.push_back("data.preprocessing[0].tokenize.max_length=512");
+  ProcessResult too_long = Train(Args(kLora, dir.path + "/too-long", longer));
+  CHECK(too_long.exit_code == 1);
+  CHECK(too_long.err.find("tokenize.max_length (512) is longer than the model's 256 positions") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/too-long/summary.json"));
+
   ProcessResult t = Train(Args(kLora, run, sets));
   INFO(t.err);
   REQUIRE(t.exit_code == 0);
@@ -217,6 +226,18 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
   ProcessResult tmpl = run(kBase, {"data.preprocessing[0].tokenize.template='Q: {question}'"});
   CHECK(tmpl.exit_code != 0);
   CHECK(tmpl.err.find("`{question}` names no field of the records") != std::string::npos);
+  // validate's own checks: positions too few for max_length, a tokenizer on the Hub.
+  ProcessResult positions = run(kBase, {"model.architecture.max_seq_length=64"});
+  CHECK(positions.exit_code == 1);
+  CHECK(positions.err.find("data.preprocessing[0].tokenize.max_length: sequences of up to 128 "
+                           "tokens do not fit the model's model.architecture.max_seq_length of "
+                           "64") != std::string::npos);
+  ProcessResult hub =
+      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=hf://meta-llama/Llama-2-7b"});
+  CHECK(hub.exit_code == 3);
+  CHECK(hub.err.find("not supported yet: data.preprocessing[0].tokenize.tokenizer: remote "
+                     "tokenizers (hf://meta-llama/Llama-2-7b)") != std::string::npos);
+  CHECK(hub.err.find("no such file") == std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run/summary.json"));
 }
 
@@ -312,11 +333,11 @@ TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is e
                   "--normalization_rule_name=identity"});
   REQUIRE(spm.exit_code == 0);
   const std::string run = dir.path + "/run";
-  std::vector<std::string> a =
-      Args(kBase, run,
-           {"data.preprocessing[0].tokenize.tokenizer=" + dir.path + "/sp.model",
-            "model.architecture.vocab_size=500", "training.epochs=2", "output.model.format=gguf",
-            "data.preprocessing[0].tokenize.max_length=512"});
+  std::vector<std::string> a = Args(
+      kBase, run,
+      {"data.preprocessing[0].tokenize.tokenizer=" + dir.path + "/sp.model",
+       "model.architecture.vocab_size=500", "training.epochs=2", "output.model.format=gguf",
+       "data.preprocessing[0].tokenize.max_length=512", "model.architecture.max_seq_length=512"});
   a.insert(a.end(), kTiny.begin(), kTiny.end());
   ProcessResult t = Train(a);
   INFO(t.err);
@@ -344,7 +365,8 @@ TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is e
       Evaluate(kBase, {"model.source=" + run, "model.architecture.hidden_size=64",
                        "model.architecture.vocab_size=500",
                        "data.preprocessing[0].tokenize.tokenizer=" + run + "/tokenizer.model",
-                       "data.preprocessing[0].tokenize.max_length=512"});
+                       "data.preprocessing[0].tokenize.max_length=512",
+                       "model.architecture.max_seq_length=512"});
   CHECK(eval["val_loss"].get<double>() ==
         Approx(json::parse(Slurp(run + "/summary.json"))["best"]["value"].get<double>())
             .epsilon(1e-9));

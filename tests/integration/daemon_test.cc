@@ -754,6 +754,22 @@ TEST_CASE("daemon: logs --follow on a terminal draws a progress line, piped it p
   const std::int64_t every = std::max<std::int64_t>(1, steps / 20);
   CHECK(step_lines == steps / every + (steps % every != 0 ? 1 : 0));
   CHECK(step_lines <= 21);
+
+  // Under a time budget the length in steps is unknown: piped, a line per twentieth of the time.
+  const std::int64_t timed = d.Submit(kIris, {"output.dir=" + d.dir.path + "/runs/timed",
+                                              "training.duration=2s", "scheduler.name=constant"});
+  ProcessResult budget = d.Cli({"logs", std::to_string(timed), "--follow"});
+  INFO(budget.out);
+  CHECK(budget.out.find("state: SUCCEEDED") != std::string::npos);
+  const json timed_summary = json::parse(Slurp(d.dir.path + "/runs/timed/summary.json"));
+  CHECK(timed_summary["ended"]["reason"] == "duration");
+  std::istringstream timed_lines(budget.out);
+  int timed_steps = 0;
+  for (std::string line; std::getline(timed_lines, line);)
+    timed_steps += line.rfind("step ", 0) == 0;
+  CHECK(timed_summary["steps"].get<std::int64_t>() > 40);  // iris steps take milliseconds
+  CHECK(timed_steps >= 1);
+  CHECK(timed_steps <= 21);
 }
 
 TEST_CASE("daemon: the client finds the user's own daemon, else the system one", "[integration]") {

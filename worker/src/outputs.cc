@@ -87,7 +87,11 @@ void PrintConfusion(const std::vector<std::string>& classes,
 monitor::QualityScore Quality(const monitor::MetricTable& t, const engine::TrainSummary& s) {
   monitor::QualityInput in;
   in.train_loss = t.Values("train_loss");
-  in.samples_per_second = t.Values("samples_per_second");
+  in.samples_per_second = t.Values("step_samples_per_second");
+  if (in.samples_per_second.empty()) {  // a run recorded before steps timed their own work
+    in.samples_per_second = t.Values("samples_per_second");
+    in.step_work = false;
+  }
   in.grad_norm = t.Values("grad_norm");
   for (double epoch : t.Values("epoch")) in.steps_per_epoch += epoch == 1 ? 1 : 0;
   if (s.val.count("val_loss")) in.val_loss = s.val.at("val_loss");

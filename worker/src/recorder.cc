@@ -141,10 +141,15 @@ void RunRecorder::OnStep(const engine::Event& e) {
   FlushRow();
   row_ = ordered_json{{"step", e.step}, {"epoch", e.epoch}};
   for (const auto& [k, v] : e.values) {
-    if (k != "total_steps") row_[k] = v;
+    if (!console::IsProgressValue(k)) row_[k] = v;
   }
   if (!options_.tty) return;
   const auto total = e.values.find("total_steps");
+  const auto budget = e.values.find("time_budget_seconds");
+  const auto elapsed = e.values.find("elapsed_seconds");
+  if (budget != e.values.end() && elapsed != e.values.end()) {
+    view_.TimeBudget(elapsed->second, budget->second);
+  }
   const auto loss = e.values.find("train_loss");
   view_.Step(e.step, total != e.values.end() ? static_cast<std::int64_t>(total->second) : 0,
              e.epoch, loss != e.values.end() ? loss->second : 0, NowUtcIso());

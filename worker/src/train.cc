@@ -88,8 +88,12 @@ int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options
   for (const std::string& note : p.notes) std::cout << note << "\n";
   std::cout << "parameters:   " << p.trainable_parameters << " trainable, " << p.frozen_parameters
             << " frozen\n";
-  std::cout << "steps:        " << p.steps_per_epoch << " per epoch, " << p.total_steps
-            << " in total (" << p.epochs << " epochs)\n";
+  std::cout << "steps:        " << p.steps_per_epoch << " per epoch, ";
+  if (m.training.duration) {
+    std::cout << "as many as " << m.training.duration->text << " allows (a time budget)\n";
+  } else {
+    std::cout << p.total_steps << " in total (" << p.epochs << " epochs)\n";
+  }
   std::cout << "memory:       about " << Bytes(p.estimated_memory_bytes) << "\n";
   std::cout << "device:       " << p.device << ", " << p.threads << " threads\n";
   std::cout << "run dir:      " << options.run_dir << " (not created by --dry-run)\n";

@@ -144,7 +144,20 @@ LiveView::Tone ToneOf(const v1::Event& e) {
 }
 
 // Prints one event: JSON, a line, or (on a terminal) the live view.
-void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view) {
+// Whether a step's line is one of about twenty over the run: every n-th step and the last, or
+// under a time budget the first step past each twentieth of it (`shown`: the last one printed).
+bool Milestone(const json& v, std::int64_t step, std::int64_t* shown) {
+  const auto total = static_cast<std::int64_t>(Field(v, "total_steps", 0.0));
+  if (total > 0) return step % std::max<std::int64_t>(1, total / 20) == 0 || step == total;
+  const double budget = Field(v, "time_budget_seconds", 0.0);
+  if (budget <= 0) return true;
+  const auto part = static_cast<std::int64_t>(20 * Field(v, "elapsed_seconds", 0.0) / budget);
+  if (part <= *shown) return false;
+  *shown = part;
+  return true;
+}
+
+void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view, std::int64_t* shown) {
   if (as_json) {
     std::cout << json{{"seq", e.seq()},
                       {"kind", e.kind()},
@@ -158,11 +171,11 @@ void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view) {
     const json v = p.is_object() && p.contains("values") ? p["values"] : json::object();
     const auto total = static_cast<std::int64_t>(Field(v, "total_steps", 0.0));
     if (tty) {
+      view.TimeBudget(Field(v, "elapsed_seconds", 0.0), Field(v, "time_budget_seconds", 0.0));
       view.Step(e.step(), total, Field(p, "epoch", std::int64_t{0}), Field(v, "train_loss", 0.0),
                 e.time());
-    } else if (total <= 0 || e.step() % std::max<std::int64_t>(1, total / 20) == 0 ||
-               e.step() == total) {
-      std::cout << EventLine(e) << "\n";  // about twenty lines over the run
+    } else if (Milestone(v, e.step(), shown)) {
+      std::cout << EventLine(e) << "\n";
     }
   } else if (tty) {
     view.Line(EventLine(e), ToneOf(e));
@@ -190,13 +203,14 @@ int Follow(const JobsClient& c, std::int64_t job, std::int64_t since, bool follo
   const bool tty = isatty(STDOUT_FILENO) != 0 && !as_json;
   LiveView view = MakeView();
   std::int64_t last = since;
-  bool reached = false;  // the daemon answered at least once
+  std::int64_t shown = -1;  // the last twentieth of a time budget printed
+  bool reached = false;     // the daemon answered at least once
   auto retry_until = std::chrono::steady_clock::time_point{};
   while (true) {
     const Status s = c.StreamEvents(job, last, follow, [&](const v1::Event& e) {
       reached = true;
       retry_until = {};
-      PrintEvent(e, as_json, tty, view);
+      PrintEvent(e, as_json, tty, view, &shown);
       last = e.seq();
     });
     if (s.ok()) break;

@@ -31,6 +31,10 @@ std::string Clock(std::int64_t seconds) {
 
 }  // namespace
 
+bool IsProgressValue(const std::string& key) {
+  return key == "total_steps" || key == "elapsed_seconds" || key == "time_budget_seconds";
+}
+
 std::string FitColumns(const std::string& text, int columns) {
   int seen = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -58,13 +62,20 @@ std::string Sparkline(const std::deque<double>& values) {
 
 std::string LiveView::Status() const {
   std::ostringstream s;
-  if (total_ > 0) {
-    const double done = std::min(1.0, static_cast<double>(step_) / static_cast<double>(total_));
+  const bool timed = budget_ > 0;
+  if (total_ > 0 || timed) {
+    const double done = std::clamp(
+        timed ? elapsed_ / budget_ : static_cast<double>(step_) / static_cast<double>(total_), 0.0,
+        1.0);
     const int filled = static_cast<int>(done * kBarWidth);
     s << "[";
     for (int i = 0; i < kBarWidth; ++i) s << (i < filled ? "█" : "·");
     s << "] " << std::setw(3) << static_cast<int>(done * 100) << "%  ";
-    s << "step " << step_ << "/" << total_;
+    if (timed) {
+      s << "step " << step_;
+    } else {
+      s << "step " << step_ << "/" << total_;
+    }
   } else {
     s << "step " << step_;
   }
@@ -72,10 +83,16 @@ std::string LiveView::Status() const {
     << Sparkline(losses_);
   const std::int64_t elapsed = last_time_ - first_time_;
   const std::int64_t progressed = step_ - first_step_;
-  if (total_ > 0 && elapsed > 0 && progressed > 0) {
-    const double rate = static_cast<double>(progressed) / static_cast<double>(elapsed);
-    s << "  " << std::setprecision(1) << rate << " steps/s  ETA "
-      << Clock(static_cast<std::int64_t>(static_cast<double>(total_ - step_) / rate));
+  const bool rated = elapsed > 0 && progressed > 0;
+  const double rate = rated ? static_cast<double>(progressed) / static_cast<double>(elapsed) : 0;
+  if (rated && (total_ > 0 || timed)) s << "  " << std::setprecision(1) << rate << " steps/s";
+  if (timed) {
+    const auto spent = static_cast<std::int64_t>(elapsed_);
+    const auto left = static_cast<std::int64_t>(std::max(0.0, budget_ - elapsed_));
+    s << "  " << Clock(spent) << " of " << Clock(static_cast<std::int64_t>(budget_)) << ", "
+      << Clock(left) << " left";
+  } else if (total_ > 0 && rated) {
+    s << "  ETA " << Clock(static_cast<std::int64_t>(static_cast<double>(total_ - step_) / rate));
   }
   return s.str();
 }

@@ -78,6 +78,25 @@ void KeepNewest(const std::string& root, std::size_t keep) {
 
 }  // namespace
 
+Status WriteOptimizerState(torch::optim::Optimizer& optimizer, const std::string& file) {
+  const std::string tmp = file + ".tmp";
+  std::error_code ec;
+  try {
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    fs::remove(tmp, ec);
+    return DataLoss("cannot write " + file + ": " + e.what_without_backtrace());
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return DataLoss("cannot rename " + tmp + " to " + file + ": " + ec.message());
+  }
+  return OkStatus();
+}
+
 Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t keep_last,
                                     TaskModel& task, const std::vector<torch::Tensor>& best,
                                     torch::optim::Optimizer& optimizer,
@@ -93,9 +112,7 @@ Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t kee
   ENTRENAR_RETURN_IF_ERROR(
       formats::WriteSafetensorsFile(tmp + "/model.safetensors", task.CheckpointWeights()));
   if (!best.empty()) ENTRENAR_RETURN_IF_ERROR(WriteBest(tmp + "/best.safetensors", task, best));
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  archive.save_to(tmp + "/optimizer.pt");
+  ENTRENAR_RETURN_IF_ERROR(WriteOptimizerState(optimizer, tmp + "/optimizer.pt"));
   ENTRENAR_RETURN_IF_ERROR(
       formats::WriteSafetensorsFile(tmp + "/rng.safetensors", GeneratorState()));
   ENTRENAR_RETURN_IF_ERROR(

@@ -24,6 +24,11 @@ Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t kee
                                     torch::optim::Optimizer& optimizer,
                                     const run::CheckpointState& state);
 
+// Writes the optimizer's state (a LibTorch archive, as torch.jit.load reads it) to `file`
+// atomically: a temporary name, then a rename. A failed write (a full disk) is kDataLoss naming
+// the file, and leaves nothing behind.
+Status WriteOptimizerState(torch::optim::Optimizer& optimizer, const std::string& file);
+
 // What a checkpoint gives back besides the weights, optimizer and generator it restores.
 struct ReadBack {
   run::CheckpointState state;

@@ -257,6 +257,13 @@ Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string&
                            " tokens but the model's vocab_size is " +
                            std::to_string(config.vocab_size));
   }
+  if (d.max_length > config.max_position_embeddings) {
+    return InvalidArgument(
+        "data.preprocessing: tokenize.max_length (" + std::to_string(d.max_length) +
+        ") is longer than the model's " + std::to_string(config.max_position_embeddings) +
+        " positions (max_position_embeddings, model.architecture.max_seq_length); lower "
+        "max_length or give the model more positions");
+  }
   lm.model = Llama(config);
   if (files.weights.empty()) {
     InitNew(lm.model);

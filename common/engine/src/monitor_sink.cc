@@ -1,5 +1,7 @@
 #include "monitor_sink.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 namespace entrenar::engine {
@@ -48,15 +50,9 @@ void MonitorSink::OnEvent(const Event& e) {
       e.kind == Event::Kind::kMetric ||
       (e.kind == Event::Kind::kValidation && e.text != "test" && e.text != "cross_validation");
   if (!monitor_ || !observed) return;
-  // Only what the rules read (`loss` is the training loss), from the event or the sample.
   std::map<std::string, double> values;
   for (const std::string& name : monitor_->watched()) {
-    const std::string& key = name == "loss" && !e.values.count("loss") ? "train_loss" : name;
-    if (auto it = e.values.find(key); it != e.values.end()) {
-      values.emplace(name, it->second);
-    } else if (auto s = sample_.find(key); s != sample_.end() && e.kind == Event::Kind::kMetric) {
-      values.emplace(name, s->second);
-    }
+    if (std::optional<double> v = Value(name, e)) values.emplace(name, *v);
   }
   for (const expr::AlertMonitor::Fired& f : monitor_->Observe(e.step, values)) {
     Event alert;
@@ -80,6 +76,21 @@ void MonitorSink::OnEvent(const Event& e) {
       pending_.checkpoint = true;
     }
   }
+}
+
+std::optional<double> MonitorSink::Value(const std::string& name, const Event& e) const {
+  if (name == "step") return static_cast<double>(e.step);
+  if (name == "epoch") return static_cast<double>(e.epoch);
+  const bool step_row = e.kind == Event::Kind::kMetric;
+  std::string key = name;
+  if (step_row && (name == "loss" || name == "lr" || name == "throughput")) {
+    key = name == "loss" ? "train_loss" : name == "lr" ? "learning_rate" : "samples_per_second";
+  } else if (!step_row && name != "loss" && name.rfind("val_", 0) != 0) {
+    key = "val_" + name;  // a validation metric by its bare name: `accuracy`
+  }
+  if (auto it = e.values.find(key); it != e.values.end()) return it->second;
+  if (auto s = sample_.find(key); step_row && s != sample_.end()) return s->second;
+  return std::nullopt;
 }
 
 Verdict MonitorSink::TakeVerdict() { return std::exchange(pending_, Verdict{}); }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "entrenar/engine/events.h"
@@ -30,6 +32,12 @@ class MonitorSink : public EventSink {
   const std::vector<AlertRecord>& fired() const { return fired_; }
 
  private:
+  // The value of metric `name` at event `e`, as the rules name it: `step` and `epoch` are the
+  // event's, `loss` / `lr` / `throughput` the step's training loss, learning rate and samples per
+  // second, a validation metric may drop its `val_` prefix, and system metrics come from the
+  // latest sample; nullopt when `e` does not carry it.
+  std::optional<double> Value(const std::string& name, const Event& e) const;
+
   EventSink& out_;
   Verdict pending_;
   bool halted_ = false;

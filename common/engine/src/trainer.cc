@@ -12,6 +12,7 @@
 #include <random>
 #include <utility>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "entrenar/base/files.h"
@@ -225,6 +226,28 @@ class Run {
     summary.end_message = message;
   }
 
+  // output.model.save_optimizer / save_scheduler: the state at the end of training beside the
+  // model (the final checkpoint holds the same state, which --resume continues).
+  Status SaveTrainingState() {
+    const run::Layout layout(options.run_dir);
+    if (m.output.model.save_optimizer) {
+      ENTRENAR_RETURN_IF_ERROR(WriteOptimizerState(*optimizer, layout.Optimizer()));
+      summary.model_files.push_back("optimizer.pt");
+    }
+    if (!m.output.model.save_scheduler) return OkStatus();
+    const std::int64_t total = m.training.duration ? at.step : at.total_steps;
+    nlohmann::ordered_json s = {
+        {"name", m.scheduler.name},
+        {"step", at.step},
+        {"total_steps", total},
+        {"base_lr", m.optimizer.lr},
+        {"learning_rate", LearningRateAt(m.scheduler, m.optimizer.lr, at.step, total)},
+        {"lr_scale", watch.lr_scale()}};
+    ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(layout.Scheduler(), s.dump(2) + "\n"));
+    summary.model_files.push_back("scheduler.json");
+    return OkStatus();
+  }
+
   // A fold reports the validation of its best weights.
   TrainSummary FinishFold() {
     if (!watch.best_weights().empty()) {
@@ -246,6 +269,7 @@ class Run {
     summary.test = task->Evaluate(s.test_x, s.test_y, "test_", &summary.test_confusion);
     if (!summary.test.empty()) out.Emit(Event::Kind::kValidation, summary.test, "test");
     ENTRENAR_ASSIGN_OR_RETURN(summary.model_files, task->Save(options.run_dir));
+    ENTRENAR_RETURN_IF_ERROR(SaveTrainingState());
     summary.steps = at.step;
     summary.wall_seconds = at.Seconds();
     summary.samples_per_second =
@@ -308,6 +332,7 @@ class Run {
     std::int64_t micro = 0;
     double loss = 0;
     std::int64_t samples = 0;
+    std::chrono::steady_clock::time_point started;  // its first batch was asked for
   };
 
   // Forward and backward of one micro-batch; its gradients add to the window's.
@@ -375,6 +400,15 @@ class Run {
         {"learning_rate", lr},
         {"samples_per_second", secs > 0 ? static_cast<double>(at.samples) / secs : 0},
         {"total_steps", m.training.duration ? 0.0 : static_cast<double>(at.total_steps)}};
+    if (m.training.duration) {  // for the live line: elapsed and remaining time, not steps
+      values["elapsed_seconds"] = secs;
+      values["time_budget_seconds"] = m.training.duration->seconds;
+    }
+    // The step's own work (data, forward, backward, optimizer), for the quality score's
+    // efficiency: validation, checkpoints and callbacks between steps are not in it.
+    const double work =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - w.started).count();
+    values["step_samples_per_second"] = work > 0 ? static_cast<double>(w.samples) / work : 0;
     if (m.training.gradient.clip_norm) values["grad_norm"] = grad_norm;
     if (task->CountsTokens())
       values["tokens_per_second"] = secs > 0 ? static_cast<double>(at.tokens) / secs : 0;
@@ -405,7 +439,7 @@ class Run {
                              std::to_string(at.step) + "; lower optimizer.lr");
     }
     std::map<std::string, double> last = values;
-    last.erase("total_steps");
+    for (const char* k : {"total_steps", "elapsed_seconds", "time_budget_seconds"}) last.erase(k);
     callbacks.set_last_values(std::move(last));
     out.Emit(Event::Kind::kMetric, values);
     callbacks.Run(Trigger::kStep, at.step, *task, summary.val);
@@ -487,6 +521,7 @@ class Run {
     Window w;
     bool done = false;
     for (std::int64_t b = first_batch; b < budget.batches && !done; ++b) {
+      if (w.micro == 0) w.started = std::chrono::steady_clock::now();
       const auto [xb, yb] = loader.Next();
       // The window's last micro-batches may be fewer than `accum` at an epoch's end.
       w.size = std::min(accum, budget.batches - (b - w.micro));
@@ -503,9 +538,11 @@ class Run {
     const std::int64_t n = task->splits().train_x.size(0);
     ENTRENAR_ASSIGN_OR_RETURN(const Budget budget, plan::ComputeBudget(m, n));
     at.total_steps = budget.total_steps;
+    const std::string length = m.training.duration
+                                   ? "for " + m.training.duration->text + " (a time budget)"
+                                   : std::to_string(at.total_steps) + " steps";
     out.Log("training " + std::to_string(n) + " samples, " +
-            std::to_string(budget.steps_per_epoch) + " steps per epoch, " +
-            std::to_string(at.total_steps) + " steps");
+            std::to_string(budget.steps_per_epoch) + " steps per epoch, " + length);
     if (at.saved_total_steps.value_or(0) > 0 && *at.saved_total_steps != at.total_steps)
       NoteBudgetChange(*at.saved_total_steps);
     task->net().train();

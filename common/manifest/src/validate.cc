@@ -526,9 +526,13 @@ void CheckCallbacks(Checker& c, const std::vector<std::string>& metrics) {
 }  // namespace
 
 std::vector<std::string> ComputedMetrics(const Manifest& m) {
-  std::vector<std::string> out = {"loss",      "train_loss", "learning_rate",
-                                  "lr",        "throughput", "samples_per_second",
-                                  "grad_norm", "epoch",      "step"};
+  std::vector<std::string> out = {"loss",  "train_loss", "learning_rate",
+                                  "lr",    "throughput", "samples_per_second",
+                                  "epoch", "step",       "step_samples_per_second"};
+  // The gradient norm is measured for clipping and by a gradient_monitor callback only.
+  const bool monitored = std::any_of(m.callbacks.begin(), m.callbacks.end(),
+                                     [](const auto& cb) { return cb.type == "gradient_monitor"; });
+  if (m.training.gradient.clip_norm || monitored) out.emplace_back("grad_norm");
   const bool explicit_files = m.data.train || m.data.val || m.data.test;
   const bool has_val = m.data.val.has_value() ||
                        (!explicit_files && EffectiveSplit(m.data).val > 0) ||

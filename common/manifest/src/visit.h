@@ -561,11 +561,9 @@ template <class V>
 void Visit(V& v, ModelOutputConfig& c) {
   v.Key("format", c.format, R("Weights format.").OneOf({"safetensors", "pt", "gguf", "apr"}));
   v.Key("save_optimizer", c.save_optimizer,
-        R("Also save optimizer state.")
-            .NotBuilt("checkpoints/step-N holds the optimizer state: continue with --resume"));
+        R("Also save the final optimizer state beside the model (optimizer.pt)."));
   v.Key("save_scheduler", c.save_scheduler,
-        R("Also save scheduler state.")
-            .NotBuilt("the schedule is a function of the step: a resumed run continues it"));
+        R("Also save the final scheduler state beside the model (scheduler.json)."));
   v.Key("merge_lora", c.merge_lora, R("Save weights with LoRA adapters merged in."));
 }
 template <class V>

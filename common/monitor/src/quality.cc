@@ -105,8 +105,11 @@ QualityComponent Efficiency(const QualityInput& in) {
   const double ref = Median(std::vector<double>(s.begin() + skip, s.begin() + epoch));
   const double rest = Median(std::vector<double>(s.begin() + epoch, s.end()));
   if (ref <= 0) return {std::nullopt, "no throughput in the first epoch"};
+  const std::string what = in.step_work ? " (the steps' own work: validation, checkpoints and "
+                                          "callbacks between steps not counted)"
+                                        : " (the run's average so far)";
   return {Clamp100(100 * std::min(1.0, rest / ref)),
-          Fixed(rest, 0) + " samples/s against " + Fixed(ref, 0) + " in the first epoch"};
+          Fixed(rest, 0) + " samples/s against " + Fixed(ref, 0) + " in the first epoch" + what};
 }
 
 QualityComponent Generalization(const QualityInput& in, const std::vector<double>& loss) {

@@ -117,6 +117,10 @@ void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>
   }
 }
 
+bool IsRemote(const std::string& source) {
+  return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
+}
+
 // A transformer trained on tokenized text (SPEC §3, §6, §11).
 void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
   const auto& arch = m.model.architecture;
@@ -133,18 +137,20 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
            "LLaMA projections have no biases: leave use_bias out");
   }
   for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
-    if (!m.data.preprocessing[i].tokenize) {
-      refuse("data.preprocessing[" + std::to_string(i) + "]", "a table step on text",
-             "text takes one tokenize step");
+    const std::string path = "data.preprocessing[" + std::to_string(i) + "]";
+    const auto& tokenize = m.data.preprocessing[i].tokenize;
+    if (!tokenize) {
+      refuse(path, "a table step on text", "text takes one tokenize step");
+    } else if (IsRemote(tokenize->tokenizer)) {
+      refuse(path + ".tokenize.tokenizer", "remote tokenizers (" + tokenize->tokenizer + ")",
+             "download the tokenizer (tokenizer.json or a SentencePiece tokenizer.model) and "
+             "give its path");
     }
   }
-  if (m.model.source) {
-    const std::string& src = *m.model.source;
-    if (src.find("://") != std::string::npos && src.rfind("file://", 0) != 0) {
-      refuse("model.source", "remote models (" + src + ")",
-             "download the model (config.json, model.safetensors, tokenizer.json) and give its "
-             "directory");
-    }
+  if (m.model.source && IsRemote(*m.model.source)) {
+    refuse("model.source", "remote models (" + *m.model.source + ")",
+           "download the model (config.json, model.safetensors, tokenizer.json) and give its "
+           "directory");
   }
   if (m.model.format && *m.model.format != "safetensors") {
     refuse("model.format", *m.model.format, "load a Hugging Face directory with safetensors");
@@ -190,6 +196,26 @@ bool MeantAsLanguageModel(const manifest::Manifest& m) {
   return name.find('.') == std::string::npos;  // "models/tiny-llama", "dir/": a directory
 }
 
+// A new model's positions hold the longest tokenized sequence (config.json's
+// max_position_embeddings is written from max_seq_length).
+void CheckSequenceLength(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& out) {
+  const auto& arch = m.model.architecture;
+  if (!arch || !arch->max_seq_length) return;
+  for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
+    const auto& tokenize = m.data.preprocessing[i].tokenize;
+    if (!tokenize || tokenize->max_length <= *arch->max_seq_length) continue;
+    const std::string path = "data.preprocessing[" + std::to_string(i) + "].tokenize.max_length";
+    out.push_back({manifest::Severity::kError,
+                   path,
+                   m.LocationOf(path),
+                   "sequences of up to " + std::to_string(tokenize->max_length) +
+                       " tokens do not fit the model's model.architecture.max_seq_length of " +
+                       std::to_string(*arch->max_seq_length),
+                   {"lower max_length to " + std::to_string(*arch->max_seq_length) +
+                    " or raise model.architecture.max_seq_length"}});
+  }
+}
+
 }  // namespace
 
 std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
@@ -215,6 +241,7 @@ std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
                    {"add data.preprocessing: [{tokenize: {tokenizer: tokenizer.json, "
                     "max_length: 512}}] (the model directory's tokenizer.json)"}});
   }
+  CheckSequenceLength(m, out);
   return out;
 }
 

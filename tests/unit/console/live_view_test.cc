@@ -29,6 +29,25 @@ TEST_CASE("The status line shows progress, loss, rate and ETA from the events' t
   CHECK(out.str().back() == '\n');
 }
 
+TEST_CASE("Under a time budget the status line shows time spent and left, not a step count",
+          "[unit][cli]") {
+  std::ostringstream out;
+  LiveView view(out, false);
+  view.TimeBudget(0.5, 120);
+  view.Step(1, 0, 1, 2.0, "2026-11-24T10:00:00Z");
+  CHECK(view.Status() ==
+        "[························]   0%  step 1  epoch 1  loss 2.0000 ▄  00:00 of 02:00, 01:59 "
+        "left");
+  view.TimeBudget(60.4, 120);
+  view.Step(6001, 0, 3, 1.0, "2026-11-24T10:01:00Z");
+  CHECK(view.Status() ==
+        "[████████████············]  50%  step 6001  epoch 3  loss 1.0000 █▁  100.0 steps/s"
+        "  01:00 of 02:00, 00:59 left");
+  CHECK(IsProgressValue("time_budget_seconds"));
+  CHECK(IsProgressValue("total_steps"));
+  CHECK_FALSE(IsProgressValue("train_loss"));
+}
+
 TEST_CASE("The status line is cut to the terminal's width, by characters", "[unit][cli]") {
   CHECK(FitColumns("[██··] 50%", 4) == "[██·");
   CHECK(FitColumns("short", 80) == "short");

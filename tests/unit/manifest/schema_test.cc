@@ -31,8 +31,7 @@ TEST_CASE("The keys the engine does not run yet are marked in the description",
   }
   CHECK(paths ==
         std::vector<std::string>{"data.augmentation", "training.distributed",
-                                 "monitoring.terminal.metrics", "monitoring.terminal.charts",
-                                 "output.model.save_optimizer", "output.model.save_scheduler"});
+                                 "monitoring.terminal.metrics", "monitoring.terminal.charts"});
   CHECK(MarkdownReference().find("| Multi-process training. **Not supported yet:** a run trains "
                                  "in one process on one device; submit one job per GPU. |") !=
         std::string::npos);

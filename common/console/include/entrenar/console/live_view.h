@@ -26,6 +26,11 @@ class LiveView {
   // history gives the same rate as live steps).
   void Step(std::int64_t step, std::int64_t total, std::int64_t epoch, double loss,
             const std::string& time);
+  // A run bounded by a time budget: the time spent and the budget, both in seconds, as of the
+  // next Step. The status line then shows them and the time left instead of a step count.
+  void TimeBudget(double elapsed_seconds, double budget_seconds) {
+    elapsed_ = elapsed_seconds, budget_ = budget_seconds;
+  }
   // Leaves the last status line on screen.
   void Finish();
 
@@ -42,11 +47,17 @@ class LiveView {
   bool shown_ = false;
   std::int64_t step_ = 0, total_ = 0, epoch_ = 0;
   double loss_ = 0;
+  double elapsed_ = 0, budget_ = 0;
   std::deque<double> losses_;  // the newest last, for the sparkline
   std::int64_t first_step_ = -1;
   std::int64_t first_time_ = 0, last_time_ = 0;  // seconds since the epoch
   std::chrono::steady_clock::time_point drawn_{};
 };
+
+// The progress fields a metric event carries beside its metrics, for the status line:
+// `total_steps` (0 under a time budget), `elapsed_seconds` and `time_budget_seconds` (a time
+// budget only). They are not metrics: the run's metric rows leave them out.
+bool IsProgressValue(const std::string& key);
 
 // The first `columns` characters (UTF-8 code points) of `text`.
 std::string FitColumns(const std::string& text, int columns);

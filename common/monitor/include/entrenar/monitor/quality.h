@@ -11,13 +11,16 @@ namespace entrenar::monitor {
 // What the training quality score (SPEC §16) is computed from: the run's logged series, in step
 // order. Absent series leave their component unmeasured.
 struct QualityInput {
-  std::vector<double> train_loss;          // every logged step (NaN / inf included)
-  std::vector<double> samples_per_second;  // every logged step
-  std::vector<double> grad_norm;           // when recorded (clip_norm or gradient_monitor)
-  std::int64_t steps_per_epoch = 0;        // the first epoch's steps: the throughput reference
-  std::optional<double> val_loss;          // the last validation's loss
-  std::int64_t alerts = 0;                 // alerts fired
-  std::vector<double> fold_scores;         // cross-validation: one score per fold
+  std::vector<double> train_loss;  // every logged step (NaN / inf included)
+  // Every logged step's throughput: by default of the step's own work (step_samples_per_second:
+  // data, forward, backward, optimizer), else the run's average so far (samples_per_second).
+  std::vector<double> samples_per_second;
+  bool step_work = true;
+  std::vector<double> grad_norm;     // when recorded (clip_norm or gradient_monitor)
+  std::int64_t steps_per_epoch = 0;  // the first epoch's steps: the throughput reference
+  std::optional<double> val_loss;    // the last validation's loss
+  std::int64_t alerts = 0;           // alerts fired
+  std::vector<double> fold_scores;   // cross-validation: one score per fold
 };
 
 // One component: its 0-100 value, or nullopt with the reason it was not measured, and how it

@@ -25,6 +25,9 @@ struct Layout {
   std::string Gradients() const { return root + "/gradients.jsonl"; }
   std::string CallbacksLog() const { return root + "/logs/callbacks.log"; }
   std::string CrossValidation() const { return root + "/cross_validation.json"; }
+  // output.model.save_optimizer / save_scheduler: the final training state beside the model.
+  std::string Optimizer() const { return root + "/optimizer.pt"; }
+  std::string Scheduler() const { return root + "/scheduler.json"; }
   std::string Checkpoints() const { return root + "/checkpoints"; }
   std::string Checkpoint(std::int64_t step) const {
     return Checkpoints() + "/" + CheckpointName(step);
