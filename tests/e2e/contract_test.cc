@@ -81,9 +81,9 @@ TEST_CASE("train: keys written at their defaults ask for nothing and are not ref
   CHECK_FALSE(fs::exists(dir.path + "/run/optimizer.pt"));
   CHECK_FALSE(fs::exists(dir.path + "/run/scheduler.json"));
   // merge_lora asking for something on a sequential model is still refused by name.
-  ProcessResult asked = TrainIn(
-      dir.path, {kSource + "/examples/iris.yaml", "--output", dir.path + "/asked", "--set",
-                 "output.model.merge_lora=true"});
+  ProcessResult asked =
+      TrainIn(dir.path, {kSource + "/examples/iris.yaml", "--output", dir.path + "/asked", "--set",
+                         "output.model.merge_lora=true"});
   CHECK(asked.exit_code == 3);
   CHECK_THAT(asked.err, Catch::Contains("output.model.merge_lora"));
 }
@@ -111,9 +111,9 @@ TEST_CASE("train: save_optimizer and save_scheduler write the final state beside
   CHECK(std::count(files.begin(), files.end(), "scheduler.json") == 1);
   CHECK_FALSE(fs::exists(run + "/optimizer.pt.tmp"));
   // PyTorch reads it, and it holds the final checkpoint's optimizer state, tensor for tensor.
-  ProcessResult py = RunProcess(
-      {"/usr/bin/python3", kSource + "/tests/formats/torch_archive_tensors.py",
-       run + "/optimizer.pt", run + "/checkpoints/step-5/optimizer.pt"});
+  ProcessResult py =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/torch_archive_tensors.py",
+                  run + "/optimizer.pt", run + "/checkpoints/step-5/optimizer.pt"});
   INFO(py.err);
   REQUIRE(py.exit_code == 0);
   CHECK(std::stoi(py.out) > 0);
@@ -343,6 +343,66 @@ TEST_CASE("train: the quality score's efficiency times the steps' own work, not 
   const auto at = q.find("efficiency: ");
   REQUIRE(at != std::string::npos);
   CHECK(std::stod(q.substr(at + 12)) > 60);
+}
+
+TEST_CASE("train: monitoring.terminal chooses what the progress line shows", "[e2e][contract]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  // util-linux's `script` gives the run a pseudo-terminal.
+  const std::string command =
+      "TERM=xterm NO_COLOR=1 " + EntrenarBinary() + " train " + kSource +
+      "/examples/iris.yaml --output " + run +
+      " --set training.epochs=3 --set 'monitoring.terminal.metrics=[loss, accuracy, lr]'"
+      " --set 'monitoring.terminal.charts=[{type: progress, show_eta: false}, {type: sparkline, "
+      "metric: lr, window: 5}]' --set monitoring.terminal.refresh_rate=1";
+  ProcessResult r = RunProcess({"/usr/bin/script", "-qefc", command, "/dev/null"}, "", 240);
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  // The last line drawn: step 21 of 21, the last validation's accuracy, the rate's sparkline.
+  const std::size_t last = r.out.rfind("step 21/21  epoch 3  loss ");
+  REQUIRE(last != std::string::npos);
+  const std::string line = r.out.substr(last, r.out.find('\n', last) - last);
+  CHECK(std::regex_search(
+      line, std::regex("  accuracy [01]\\.[0-9]{4}  lr [0-9.e-]+ (▁|▂|▃|▄|▅|▆|▇|█)+")));
+  CHECK(line.find("ETA") == std::string::npos);
+  // validate knows the names the line can show.
+  ProcessResult unknown = RunProcess({EntrenarBinary(), "validate", kSource + "/examples/iris.yaml",
+                                      "--set", "monitoring.terminal.metrics=[los]"},
+                                     "", 60, dir.path);
+  CHECK(unknown.exit_code == 0);
+  CHECK_THAT(unknown.out + unknown.err,
+             Catch::Contains("the progress line shows `los`, which this run does not compute"));
+}
+
+TEST_CASE("train: model.source loads the model.pt a run wrote, as its safetensors",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string iris = kSource + "/examples/iris.yaml";
+  for (const std::string format : {"pt", "safetensors"}) {
+    ProcessResult r =
+        TrainIn(dir.path, {iris, "--output", dir.path + "/" + format, "--set", "training.epochs=2",
+                           "--set", "output.model.format=" + format});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  auto evaluate = [&](const std::string& source) {
+    ProcessResult r = TrainIn(dir.path, {iris, "--evaluate", "--set", "model.source=" + source});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  // The same run written both ways: the same weights, the same validation, to the last bit.
+  const nlohmann::json pt = evaluate(dir.path + "/pt/model.pt");
+  const nlohmann::json st = evaluate(dir.path + "/safetensors/model.safetensors");
+  REQUIRE(pt.contains("val_loss"));
+  CHECK(pt["val_loss"].get<double>() == st["val_loss"].get<double>());
+  CHECK(pt["val_accuracy"].get<double>() == st["val_accuracy"].get<double>());
+  // A file that is no such archive is named.
+  WriteFile(dir.path + "/bad.pt", "not an archive");
+  ProcessResult bad =
+      TrainIn(dir.path, {iris, "--evaluate", "--set", "model.source=" + dir.path + "/bad.pt"});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("bad.pt is not a LibTorch archive"));
 }
 
 }  // namespace

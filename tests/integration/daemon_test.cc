@@ -770,6 +770,26 @@ TEST_CASE("daemon: logs --follow on a terminal draws a progress line, piped it p
   CHECK(timed_summary["steps"].get<std::int64_t>() > 40);  // iris steps take milliseconds
   CHECK(timed_steps >= 1);
   CHECK(timed_steps <= 21);
+
+  // The job's monitoring.terminal chooses what the followed line shows.
+  const std::int64_t shown =
+      d.Submit(kIris, {"output.dir=" + d.dir.path + "/runs/shown",
+                       "monitoring.terminal.metrics=[lr, accuracy]",
+                       "monitoring.terminal.charts=[{type: progress, show_eta: false}]"});
+  const std::string follow_shown = "TERM=xterm " + Binary("entrenar") + " logs " +
+                                   std::to_string(shown) + " --follow --socket " + d.socket();
+  ProcessResult laid_out =
+      RunProcess({"/usr/bin/script", "-qefc", follow_shown, "/dev/null"}, "", 120);
+  INFO(laid_out.out);
+  REQUIRE(laid_out.exit_code == 0);
+  const std::size_t end = laid_out.out.rfind("100%  step ");
+  REQUIRE(end != std::string::npos);
+  const std::string line = laid_out.out.substr(end, laid_out.out.find('\n', end) - end);
+  CHECK(line.find("  lr ") != std::string::npos);
+  CHECK(line.find("  accuracy ") != std::string::npos);
+  CHECK(line.find("accuracy -") == std::string::npos);  // the validations' value reached it
+  CHECK(line.find("loss") == std::string::npos);
+  CHECK(line.find("ETA") == std::string::npos);
 }
 
 TEST_CASE("daemon: the client finds the user's own daemon, else the system one", "[integration]") {

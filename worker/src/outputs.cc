@@ -1,5 +1,6 @@
 #include "outputs.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -8,8 +9,10 @@
 #include "entrenar/base/clock.h"
 #include "entrenar/base/version.h"
 #include "entrenar/console/output.h"
+#include "entrenar/engine/callbacks.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/monitor/report.h"
+#include "entrenar/plan/support.h"
 #include "entrenar/registry/registry.h"
 
 namespace entrenar::worker {
@@ -103,6 +106,40 @@ monitor::QualityScore Quality(const monitor::MetricTable& t, const engine::Train
   return monitor::ComputeQuality(in);
 }
 
+namespace {
+
+// report.pdf: report.html printed by headless Chromium, under a temporary name, then renamed.
+// Chromium's profile and output go to a scratch folder and logs/report.log.
+bool PrintPdf(const std::string& dir) {
+  const std::string html = fs::absolute(dir + "/report.html").lexically_normal().string();
+  const std::string scratch = dir + "/.report-chromium";
+  const std::string tmp = dir + "/.report.pdf.tmp";
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  const std::string home = fs::absolute(scratch).string();
+  const engine::CommandResult r =
+      engine::RunCommand({plan::ChromiumBinary(), "--headless", "--no-sandbox", "--disable-gpu",
+                          "--no-pdf-header-footer", "--user-data-dir=" + home + "/profile",
+                          "--print-to-pdf=" + fs::absolute(tmp).string(), "file://" + html},
+                         "", {{"HOME", home}, {"XDG_CONFIG_HOME", home}, {"XDG_CACHE_HOME", home}},
+                         std::chrono::seconds(120), dir + "/logs/report.log");
+  fs::remove_all(scratch, ec);
+  if (r.exit_code != 0 || !fs::exists(tmp) || fs::file_size(tmp, ec) == 0) {
+    fs::remove(tmp, ec);
+    std::cerr << "error: output.report: headless Chromium did not print report.pdf ("
+              << (r.timed_out        ? "timed out"
+                  : !r.error.empty() ? r.error
+                                     : "see logs/report.log")
+              << "); report.html is there\n";
+    return false;
+  }
+  fs::rename(tmp, dir + "/report.pdf", ec);
+  if (ec) std::cerr << "error: output.report: cannot write report.pdf: " << ec.message() << "\n";
+  return !ec;
+}
+
+}  // namespace
+
 bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,
                  const monitor::MetricTable& table, const monitor::QualityScore& quality) {
   monitor::ReportInput in;
@@ -149,8 +186,10 @@ bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engi
     }
   }
   if (!WriteOutput(dir + "/report.md", monitor::RenderMarkdown(in))) return false;
-  return m.output.report.format != "html" ||
-         WriteOutput(dir + "/report.html", monitor::RenderHtml(in));
+  const std::string& format = m.output.report.format;
+  if (format != "html" && format != "pdf") return true;
+  if (!WriteOutput(dir + "/report.html", monitor::RenderHtml(in))) return false;
+  return format != "pdf" || PrintPdf(dir);
 }
 
 bool Publish(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,

@@ -26,6 +26,7 @@ bool ColorOk() { return std::getenv("NO_COLOR") == nullptr; }
 RunRecorder::RunRecorder(Options options)
     : options_(std::move(options)),
       view_(std::cerr, ColorOk(), 0, std::chrono::milliseconds(options_.refresh_ms)) {
+  view_.SetLayout(options_.layout);
   const std::string jsonl = options_.dir + "/metrics.jsonl";
   if (options_.resume_step) KeepRowsUpTo(*options_.resume_step);
   jsonl_.open(jsonl, std::ios::app);
@@ -150,12 +151,14 @@ void RunRecorder::OnStep(const engine::Event& e) {
   if (budget != e.values.end() && elapsed != e.values.end()) {
     view_.TimeBudget(elapsed->second, budget->second);
   }
+  view_.Values(e.values);
   const auto loss = e.values.find("train_loss");
   view_.Step(e.step, total != e.values.end() ? static_cast<std::int64_t>(total->second) : 0,
              e.epoch, loss != e.values.end() ? loss->second : 0, NowUtcIso());
 }
 
 void RunRecorder::OnValidation(const engine::Event& e) {
+  if (options_.tty) view_.Values(e.values);
   if (e.text == "cross_validation") {
     std::ostringstream text;
     text << "cross-validation:";

@@ -29,6 +29,7 @@ class RunRecorder : public engine::EventSink {
     std::string dir;   // the run directory (logs/ exists)
     bool tty = false;  // draw the progress line on stderr
     std::int64_t refresh_ms = 100;
+    console::StatusLayout layout;  // what the progress line shows (monitoring.terminal)
     // Continuing from a checkpoint of this step: rows of later steps in an existing
     // metrics.jsonl are dropped (those steps run again).
     std::optional<std::int64_t> resume_step;

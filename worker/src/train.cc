@@ -210,6 +210,7 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   record.dir = dir;
   record.tty = isatty(STDERR_FILENO) != 0 && m.monitoring.terminal.enabled;
   record.refresh_ms = m.monitoring.terminal.refresh_rate;
+  record.layout = console::LayoutOf(m.monitoring.terminal);
   record.resume_step = resume_step;
   record.events_path = a.events;
   record.uplink = uplink.get();

@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
@@ -23,6 +24,7 @@
 #include "entrenar/console/live_view.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
+#include "entrenar/run/layout.h"
 #include "entrenar/v1/jobs.pb.h"
 
 #include "commands.h"
@@ -157,6 +159,17 @@ bool Milestone(const json& v, std::int64_t step, std::int64_t* shown) {
   return true;
 }
 
+// An event's numeric values, for the live view's metrics and sparklines.
+std::map<std::string, double> NumericValues(const json& payload) {
+  std::map<std::string, double> out;
+  if (!payload.is_object() || !payload.contains("values") || !payload["values"].is_object())
+    return out;
+  for (const auto& [k, v] : payload["values"].items()) {
+    if (v.is_number()) out[k] = v.get<double>();
+  }
+  return out;
+}
+
 void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view, std::int64_t* shown) {
   if (as_json) {
     std::cout << json{{"seq", e.seq()},
@@ -172,17 +185,34 @@ void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view, std:
     const auto total = static_cast<std::int64_t>(Field(v, "total_steps", 0.0));
     if (tty) {
       view.TimeBudget(Field(v, "elapsed_seconds", 0.0), Field(v, "time_budget_seconds", 0.0));
+      view.Values(NumericValues(p));
       view.Step(e.step(), total, Field(p, "epoch", std::int64_t{0}), Field(v, "train_loss", 0.0),
                 e.time());
     } else if (Milestone(v, e.step(), shown)) {
       std::cout << EventLine(e) << "\n";
     }
   } else if (tty) {
+    if (e.kind() == "validation")
+      view.Values(NumericValues(json::parse(e.payload_json(), nullptr, false)));
     view.Line(EventLine(e), ToneOf(e));
   } else {
     std::cout << EventLine(e) << "\n";
   }
   std::cout.flush();
+}
+
+// What the job's status line shows: monitoring.terminal of the manifest it runs (its run
+// directory's job.yaml, once it started and when this user can read it). False until the file
+// is there; true once it was tried (a manifest that does not load keeps the default line).
+bool LoadJobLayout(const std::string& run_dir, LiveView& view) {
+  if (run_dir.empty()) return true;
+  const std::string file = run::Layout(run_dir).Job();
+  const Result<std::string> text = ReadWholeFile(file);
+  if (!text.ok()) return false;
+  manifest::LoadOptions options;
+  const manifest::LoadResult r = manifest::LoadText(*text, file, options);
+  if (r.ok()) view.SetLayout(console::LayoutOf(r.manifest->monitoring.terminal));
+  return true;
 }
 
 // The live view of `logs -f` on this terminal (colour unless NO_COLOR or TERM=dumb).
@@ -205,11 +235,17 @@ int Follow(const JobsClient& c, std::int64_t job, std::int64_t since, bool follo
   std::int64_t last = since;
   std::int64_t shown = -1;  // the last twentieth of a time budget printed
   bool reached = false;     // the daemon answered at least once
+  std::string run_dir;      // where the job's manifest will be, for the status line's layout
+  if (tty) {
+    if (const Result<v1::Job> j = c.GetJob(job); j.ok()) run_dir = j->run_dir();
+  }
+  bool laid_out = !tty;
   auto retry_until = std::chrono::steady_clock::time_point{};
   while (true) {
     const Status s = c.StreamEvents(job, last, follow, [&](const v1::Event& e) {
       reached = true;
       retry_until = {};
+      if (!laid_out && e.kind() == "metric") laid_out = LoadJobLayout(run_dir, view);
       PrintEvent(e, as_json, tty, view, &shown);
       last = e.seq();
     });

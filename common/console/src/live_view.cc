@@ -5,6 +5,9 @@
 #include <ctime>
 #include <iomanip>
 #include <sstream>
+#include <utility>
+
+#include "entrenar/manifest/metric_names.h"
 
 namespace entrenar::console {
 namespace {
@@ -19,6 +22,20 @@ std::int64_t ParseTime(const std::string& iso) {
   in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
   if (in.fail()) return 0;
   return static_cast<std::int64_t>(timegm(&tm));
+}
+
+// A metric's value: four decimals, one for large values, three digits for tiny ones (1e-05).
+std::string Number(double v) {
+  std::ostringstream out;
+  const double a = std::fabs(v);
+  if (v == 0 || (a >= 0.01 && a < 1000)) {
+    out << std::fixed << std::setprecision(4) << v;
+  } else if (a >= 1000 && a < 1e7) {
+    out << std::fixed << std::setprecision(1) << v;
+  } else {
+    out << std::setprecision(3) << v;
+  }
+  return out.str();
 }
 
 std::string Clock(std::int64_t seconds) {
@@ -60,40 +77,116 @@ std::string Sparkline(const std::deque<double>& values) {
   return out;
 }
 
-std::string LiveView::Status() const {
-  std::ostringstream s;
-  const bool timed = budget_ > 0;
-  if (total_ > 0 || timed) {
-    const double done = std::clamp(
-        timed ? elapsed_ / budget_ : static_cast<double>(step_) / static_cast<double>(total_), 0.0,
-        1.0);
-    const int filled = static_cast<int>(done * kBarWidth);
-    s << "[";
-    for (int i = 0; i < kBarWidth; ++i) s << (i < filled ? "█" : "·");
-    s << "] " << std::setw(3) << static_cast<int>(done * 100) << "%  ";
-    if (timed) {
-      s << "step " << step_;
-    } else {
-      s << "step " << step_ << "/" << total_;
-    }
-  } else {
-    s << "step " << step_;
+StatusLayout LayoutOf(const manifest::TerminalConfig& terminal) {
+  StatusLayout layout;
+  layout.metrics = terminal.metrics.empty() ? std::vector<std::string>{"loss"} : terminal.metrics;
+  if (terminal.charts.empty()) {
+    layout.charts = {{true, "", kSparkWidth, true}, {false, "loss", kSparkWidth, true}};
   }
-  s << "  epoch " << epoch_ << "  loss " << std::fixed << std::setprecision(4) << loss_ << " "
-    << Sparkline(losses_);
+  for (const manifest::ChartConfig& c : terminal.charts) {
+    StatusLayout::Chart chart;
+    chart.progress = c.type == "progress";
+    chart.metric = c.metric.value_or("loss");
+    chart.window = static_cast<std::size_t>(std::max<std::int64_t>(1, c.window));
+    chart.show_eta = c.show_eta;
+    layout.charts.push_back(chart);
+  }
+  return layout;
+}
+
+void LiveView::SetLayout(StatusLayout layout) { layout_ = std::move(layout); }
+
+void LiveView::Values(const std::map<std::string, double>& values) {
+  for (const auto& [key, value] : values) {
+    if (key == "train_loss" || IsProgressValue(key)) continue;  // Step gives the loss
+    latest_[key] = value;
+    Push(key, value);
+  }
+}
+
+void LiveView::Push(const std::string& key, double value) {
+  std::size_t keep = 0;
+  for (const StatusLayout::Chart& c : layout_.charts) keep = std::max(keep, c.window);
+  std::deque<double>& h = history_[key];
+  h.push_back(value);
+  while (h.size() > keep) h.pop_front();
+}
+
+// A metric by the name the manifest gives it: a step's (`loss`, `lr`), else a validation's.
+const double* LiveView::Latest(const std::string& name, std::string* key) const {
+  for (const std::string& k : {manifest::StepMetricKey(name), name, "val_" + name}) {
+    if (auto it = latest_.find(k); it != latest_.end()) {
+      *key = k;
+      return &it->second;
+    }
+  }
+  *key = manifest::StepMetricKey(name);
+  return nullptr;
+}
+
+void LiveView::Progress(std::ostream& s) const {
+  const double done = std::clamp(
+      budget_ > 0 ? elapsed_ / budget_ : static_cast<double>(step_) / static_cast<double>(total_),
+      0.0, 1.0);
+  const int filled = static_cast<int>(done * kBarWidth);
+  s << "[";
+  for (int i = 0; i < kBarWidth; ++i) s << (i < filled ? "█" : "·");
+  s << "] " << std::setw(3) << static_cast<int>(done * 100) << "%  ";
+}
+
+// The step rate and the time left (a time budget: the time spent and left).
+void LiveView::Rate(std::ostream& s, const StatusLayout::Chart& bar) const {
   const std::int64_t elapsed = last_time_ - first_time_;
   const std::int64_t progressed = step_ - first_step_;
   const bool rated = elapsed > 0 && progressed > 0;
   const double rate = rated ? static_cast<double>(progressed) / static_cast<double>(elapsed) : 0;
-  if (rated && (total_ > 0 || timed)) s << "  " << std::setprecision(1) << rate << " steps/s";
-  if (timed) {
-    const auto spent = static_cast<std::int64_t>(elapsed_);
+  if (rated) s << "  " << std::fixed << std::setprecision(1) << rate << " steps/s";
+  if (budget_ > 0) {
     const auto left = static_cast<std::int64_t>(std::max(0.0, budget_ - elapsed_));
-    s << "  " << Clock(spent) << " of " << Clock(static_cast<std::int64_t>(budget_)) << ", "
-      << Clock(left) << " left";
-  } else if (total_ > 0 && rated) {
+    s << "  " << Clock(static_cast<std::int64_t>(elapsed_)) << " of "
+      << Clock(static_cast<std::int64_t>(budget_));
+    if (bar.show_eta) s << ", " << Clock(left) << " left";
+  } else if (rated && bar.show_eta) {
     s << "  ETA " << Clock(static_cast<std::int64_t>(static_cast<double>(total_ - step_) / rate));
   }
+}
+
+std::string LiveView::Status() const {
+  std::ostringstream s;
+  const bool known = total_ > 0 || budget_ > 0;
+  const auto bar = std::find_if(layout_.charts.begin(), layout_.charts.end(),
+                                [](const StatusLayout::Chart& c) { return c.progress; });
+  const bool barred = bar != layout_.charts.end() && known;
+  if (barred) Progress(s);
+  s << "step " << step_;
+  if (total_ > 0) s << "/" << total_;
+  s << "  epoch " << epoch_;
+  auto spark = [&](const std::string& key, std::size_t window) {
+    const auto it = history_.find(key);
+    if (it == history_.end()) return std::string();
+    const std::deque<double>& h = it->second;
+    return Sparkline(std::deque<double>(h.end() - std::min(window, h.size()), h.end()));
+  };
+  std::vector<bool> drawn(layout_.charts.size(), false);
+  for (const std::string& name : layout_.metrics) {
+    std::string key;
+    const double* v = Latest(name, &key);
+    s << "  " << name << " " << (v ? Number(*v) : "-");
+    for (std::size_t i = 0; i < layout_.charts.size(); ++i) {
+      const StatusLayout::Chart& c = layout_.charts[i];
+      if (c.progress || c.metric != name || drawn[i]) continue;
+      s << " " << spark(key, c.window);
+      drawn[i] = true;
+    }
+  }
+  for (std::size_t i = 0; i < layout_.charts.size(); ++i) {
+    const StatusLayout::Chart& c = layout_.charts[i];
+    if (c.progress || drawn[i]) continue;
+    std::string key;
+    Latest(c.metric, &key);
+    s << "  " << c.metric << " " << spark(key, c.window);
+  }
+  if (barred) Rate(s, *bar);
   return s.str();
 }
 
@@ -118,9 +211,9 @@ void LiveView::Line(const std::string& text, Tone tone) {
 
 void LiveView::Step(std::int64_t step, std::int64_t total, std::int64_t epoch, double loss,
                     const std::string& time) {
-  step_ = step, total_ = total, epoch_ = epoch, loss_ = loss;
-  losses_.push_back(loss);
-  if (losses_.size() > kSparkWidth) losses_.pop_front();
+  step_ = step, total_ = total, epoch_ = epoch;
+  latest_["train_loss"] = loss;
+  Push("train_loss", loss);
   const std::int64_t t = ParseTime(time);
   if (first_step_ < 0) first_step_ = step, first_time_ = t;
   last_time_ = t;

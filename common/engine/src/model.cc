@@ -329,6 +329,43 @@ Status WritePt(const nn::Sequential& model, const std::map<std::string, std::str
   return OkStatus();
 }
 
+namespace {
+
+// Every tensor under `archive`, nested archives (a module's submodules) included.
+void CollectTensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                    formats::Safetensors* st) {
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor t;
+    torch::serialize::InputArchive nested;
+    if (archive.try_read(key, t) || archive.try_read(key, t, true)) {
+      if (t.is_floating_point()) st->tensors.push_back(ToF32(prefix + "." + key, t));
+    } else if (archive.try_read(key, nested)) {
+      CollectTensors(nested, prefix + "." + key, st);
+    }
+  }
+}
+
+}  // namespace
+
+Result<formats::Safetensors> ReadPt(const std::string& path) {
+  formats::Safetensors st;
+  try {
+    torch::serialize::InputArchive root, layers;
+    root.load_from(path);
+    if (!root.try_read("layers", layers)) {
+      return InvalidArgument(path + " has no `layers`: it is not a model.pt entrenar wrote");
+    }
+    CollectTensors(layers, "layers", &st);
+  } catch (const c10::Error& e) {
+    return InvalidArgument(path + " is not a LibTorch archive (a model.pt entrenar wrote): " +
+                           e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return InvalidArgument(path +
+                           " is not a LibTorch archive (a model.pt entrenar wrote): " + e.what());
+  }
+  return st;
+}
+
 Status LoadWeights(nn::Sequential& model, const formats::Safetensors& st, const std::string& file) {
   torch::NoGradGuard no_grad;
   // Names without the `layers.` prefix (a PyTorch nn.Sequential's) are accepted too.

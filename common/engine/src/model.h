@@ -58,6 +58,11 @@ formats::Safetensors Weights(const torch::nn::Sequential& model);
 Status WritePt(const torch::nn::Sequential& model,
                const std::map<std::string, std::string>& metadata, const std::string& path);
 
+// The tensors of a model.pt that WritePt wrote (a LibTorch archive whose `layers` hold the
+// model's modules), named as in model.safetensors (`layers.0.weight`), for LoadWeights. A file
+// that is no such archive is kInvalidArgument naming it.
+Result<formats::Safetensors> ReadPt(const std::string& path);
+
 // Copies the tensors of `st` into the model by name. Every float parameter and buffer must be
 // there with its shape; any float type converts. `file` names the source in errors, which list
 // every missing, unexpected and mis-shaped tensor. Names may drop the `layers.` prefix (as a

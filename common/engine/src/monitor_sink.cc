@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "entrenar/manifest/metric_names.h"
+
 namespace entrenar::engine {
 
 MonitorSink::MonitorSink(const manifest::Manifest& m, EventSink& out) : out_(out) {
@@ -82,10 +84,8 @@ std::optional<double> MonitorSink::Value(const std::string& name, const Event& e
   if (name == "step") return static_cast<double>(e.step);
   if (name == "epoch") return static_cast<double>(e.epoch);
   const bool step_row = e.kind == Event::Kind::kMetric;
-  std::string key = name;
-  if (step_row && (name == "loss" || name == "lr" || name == "throughput")) {
-    key = name == "loss" ? "train_loss" : name == "lr" ? "learning_rate" : "samples_per_second";
-  } else if (!step_row && name != "loss" && name.rfind("val_", 0) != 0) {
+  std::string key = step_row ? manifest::StepMetricKey(name) : name;
+  if (!step_row && name != "loss" && name.rfind("val_", 0) != 0) {
     key = "val_" + name;  // a validation metric by its bare name: `accuracy`
   }
   if (auto it = e.values.find(key); it != e.values.end()) return it->second;

@@ -307,7 +307,11 @@ Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
   parts.model = BuildModel(m, input, parts.shapes);
   if (m.model.source) {
     const std::string file = plan::ResolvePath(base_dir, *m.model.source);
-    ENTRENAR_ASSIGN_OR_RETURN(const formats::Safetensors st, formats::ReadSafetensorsFile(file));
+    const bool pt = m.model.format
+                        ? *m.model.format == "pt"
+                        : file.size() > 3 && file.compare(file.size() - 3, 3, ".pt") == 0;
+    ENTRENAR_ASSIGN_OR_RETURN(const formats::Safetensors st,
+                              pt ? ReadPt(file) : formats::ReadSafetensorsFile(file));
     ENTRENAR_RETURN_IF_ERROR(LoadWeights(parts.model, st, "model.source: " + file));
   }
   ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(parts.model, m.model.freeze));

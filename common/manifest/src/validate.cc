@@ -452,11 +452,21 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
   if (mon.tracking.enabled && mon.tracking.backend == "mlflow" && !mon.tracking.uri) {
     c.Error("monitoring.tracking.uri", "the mlflow backend needs `uri` (the tracking server)");
   }
+  auto computed = [&](const std::string& path, const std::string& metric) {
+    if (std::find(metrics.begin(), metrics.end(), metric) != metrics.end()) return;
+    c.Warn(path, "the progress line shows `" + metric + "`, which this run does not compute",
+           {DidYouMean(Suggest(metric, metrics))});
+  };
+  for (std::size_t i = 0; i < mon.terminal.metrics.size(); ++i) {
+    computed("monitoring.terminal.metrics[" + std::to_string(i) + "]", mon.terminal.metrics[i]);
+  }
   for (std::size_t i = 0; i < mon.terminal.charts.size(); ++i) {
     const ChartConfig& chart = mon.terminal.charts[i];
+    const std::string path = "monitoring.terminal.charts[" + std::to_string(i) + "]";
     if (chart.type == "sparkline" && !chart.metric) {
-      c.Error("monitoring.terminal.charts[" + std::to_string(i) + "].metric",
-              "a sparkline needs the `metric` it draws");
+      c.Error(path + ".metric", "a sparkline needs the `metric` it draws");
+    } else if (chart.type == "sparkline") {
+      computed(path + ".metric", *chart.metric);
     }
   }
   std::vector<std::string> known = metrics;

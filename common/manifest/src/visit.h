@@ -486,11 +486,11 @@ void Visit(V& v, TerminalConfig& c) {
   v.Key("enabled", c.enabled, R("Live progress in the terminal."));
   v.Key("refresh_rate", c.refresh_rate, R("Milliseconds between redraws.").Min(1));
   v.Key("metrics", c.metrics,
-        R("Metrics shown.")
-            .NotBuilt("the progress line shows step, loss and learning rate; "
-                      "every metric is in metrics.jsonl and `entrenar logs`"));
+        R("Metrics the progress line shows, by name (`loss`, `lr`, `throughput`, `accuracy`, "
+          "...); empty: the loss."));
   v.Key("charts", c.charts,
-        R("Charts shown.").NotBuilt("charts are in the report: output.report.format: html"));
+        R("What the progress line draws, in order: a progress bar, sparklines; empty: a "
+          "progress bar with the time left and the loss's sparkline."));
 }
 template <class V>
 void Visit(V& v, TrackingConfig& c) {

@@ -2,7 +2,10 @@
 // combinations it lacks are refused here, with a hint.
 #include "entrenar/plan/support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 
 #include "entrenar/manifest/load.h"
@@ -111,9 +114,11 @@ void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>
     refuse("monitoring.tracking.uri", *tracking.uri + " (the mlflow backend speaks plain http://)",
            "for https, run a TLS-terminating proxy on localhost and give its http:// address");
   }
-  if (m.output.report.enabled && m.output.report.format == "pdf") {
-    refuse("output.report.format", "pdf",
-           "use html and print it: chromium --headless --print-to-pdf=report.pdf report.html");
+  if (m.output.report.enabled && m.output.report.format == "pdf" && ChromiumBinary().empty()) {
+    refuse("output.report.format",
+           "pdf without Chromium (a pdf report is report.html printed by "
+           "headless Chromium)",
+           "install Debian's chromium package, or set format: html");
   }
 }
 
@@ -245,6 +250,15 @@ std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
   return out;
 }
 
+std::string ChromiumBinary() {
+  const char* set = std::getenv("ENTRENAR_CHROMIUM");
+  if (set && *set) return access(set, X_OK) == 0 ? set : "";
+  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
 std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   std::vector<manifest::Diagnostic> out;
   CheckBuilt(m, out);
@@ -279,15 +293,20 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
     const std::string& src = *m.model.source;
     const bool remote = src.find("://") != std::string::npos && src.rfind("file://", 0) != 0;
     const std::string format = m.model.format.value_or("");
+    auto ends = [&](const std::string& tail) {
+      return src.size() > tail.size() &&
+             src.compare(src.size() - tail.size(), tail.size(), tail) == 0;
+    };
     if (remote) {
       refuse("model.source", "remote models (" + src + ")",
-             "download the weights and give a local .safetensors path");
-    } else if (!format.empty() && format != "safetensors") {
-      refuse("model.format", format, "load weights from a .safetensors file");
-    } else if (format.empty() &&
-               !(src.size() > 12 && src.compare(src.size() - 12, 12, ".safetensors") == 0)) {
-      refuse("model.source", "loading `" + src + "` (only .safetensors files load now)",
-             "convert the weights to safetensors, or set model.format: safetensors");
+             "download the weights and give a local .safetensors or .pt path");
+    } else if (!format.empty() && format != "safetensors" && format != "pt") {
+      refuse("model.format", format,
+             "load weights from a .safetensors file or a model.pt entrenar wrote");
+    } else if (format.empty() && !ends(".safetensors") && !ends(".pt")) {
+      refuse("model.source",
+             "loading `" + src + "` (.safetensors files and entrenar's model.pt load)",
+             "convert the weights to safetensors, or set model.format: safetensors or pt");
     }
   }
   if (m.model.device == "mps") refuse("model.device", "mps", "use cpu, cuda or auto");

@@ -76,5 +76,55 @@ TEST_CASE("Lines scroll above the status line, alerts and warnings in colour", "
   CHECK(plain.str() == "alert: x\n");
 }
 
+TEST_CASE("monitoring.terminal chooses the metrics and charts of the status line", "[unit][cli]") {
+  manifest::TerminalConfig t;
+  t.metrics = {"loss", "accuracy", "lr"};
+  manifest::ChartConfig bar;
+  bar.type = "progress";
+  bar.show_eta = false;
+  manifest::ChartConfig lr;
+  lr.type = "sparkline";
+  lr.metric = "lr";
+  lr.window = 3;
+  manifest::ChartConfig grad;
+  grad.type = "sparkline";
+  grad.metric = "grad_norm";
+  grad.window = 2;
+  t.charts = {bar, lr, grad};
+  std::ostringstream out;
+  LiveView view(out, false);
+  view.SetLayout(LayoutOf(t));
+  // Before any validation the accuracy has no value yet.
+  view.Values({{"learning_rate", 0.4}, {"grad_norm", 1}, {"total_steps", 100}});
+  view.Step(1, 100, 1, 2.0, "2026-11-24T10:00:00Z");
+  CHECK(view.Status() ==
+        "[························]   1%  step 1/100  epoch 1  loss 2.0000  accuracy -  lr 0.4000 "
+        "▄  grad_norm ▄");
+  for (const double rate : {0.8, 0.5, 0.1}) {
+    view.Values({{"learning_rate", rate}, {"grad_norm", rate * 10}});
+    view.Step(2, 100, 1, 1.5, "2026-11-24T10:00:10Z");
+  }
+  view.Values({{"val_accuracy", 0.9667}, {"val_loss", 0.5}});  // a validation
+  // The lr sparkline holds its last 3 values, grad_norm's its last 2; no ETA (show_eta: false).
+  CHECK(view.Status() ==
+        "[························]   2%  step 2/100  epoch 1  loss 1.5000  accuracy 0.9667  "
+        "lr 0.1000 █▅▁  grad_norm █▁  0.1 steps/s");
+  // Tiny and large values stay readable.
+  view.Values({{"learning_rate", 1e-5}});
+  CHECK_THAT(view.Status(), Catch::Contains("lr 1e-05"));
+}
+
+TEST_CASE("Without monitoring.terminal the status line is the default one", "[unit][cli]") {
+  std::ostringstream a, b;
+  LiveView plain(a, false), configured(b, false);
+  configured.SetLayout(LayoutOf(manifest::TerminalConfig{}));
+  for (LiveView* v : {&plain, &configured}) {
+    v->Values({{"learning_rate", 0.1}});
+    v->Step(3, 10, 1, 0.5, "2026-11-24T10:00:00Z");
+  }
+  CHECK(plain.Status() == configured.Status());
+  CHECK(plain.Status() == "[███████·················]  30%  step 3/10  epoch 1  loss 0.5000 ▄");
+}
+
 }  // namespace
 }  // namespace entrenar::console

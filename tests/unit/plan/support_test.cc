@@ -63,9 +63,9 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
   const std::vector<manifest::Diagnostic> d =
       Check(kModel +
             "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-            "    world_size: 2\nmonitoring:\n  terminal: {metrics: [loss]}\n");
+            "    world_size: 2\ndata:\n  augmentation:\n    - random_crop: {size: [4]}\n");
   REQUIRE(d.size() == 2);
-  CHECK(d[0].message == "not supported yet: monitoring.terminal.metrics");
+  CHECK(d[0].message == "not supported yet: data.augmentation");
   CHECK_FALSE(d[0].hints.at(0).empty());
   CHECK(d[1].message == "not supported yet: training.distributed");
   CHECK(d[1].location.line == 11);
@@ -93,18 +93,21 @@ TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {
   CHECK(script[0].hints.at(0).find("command: [python3, hooks/custom.py]") != std::string::npos);
 }
 
-TEST_CASE("Model sources load from local safetensors files only", "[unit][engine]") {
+TEST_CASE("Model sources load from local safetensors files and entrenar's model.pt",
+          "[unit][engine]") {
   CHECK(Check(kModel + "  source: ./w.safetensors\n").empty());
   CHECK(Check(kModel + "  source: ./w.bin\n  format: safetensors\n").empty());
+  CHECK(Check(kModel + "  source: ./run/model.pt\n").empty());
+  CHECK(Check(kModel + "  source: ./weights\n  format: pt\n").empty());
   const auto remote = Check(kModel + "  source: hf://org/model\n");
   REQUIRE(remote.size() == 1);
   CHECK(remote[0].message == "not supported yet: model.source: remote models (hf://org/model)");
   const auto gguf = Check(kModel + "  source: ./w.gguf\n  format: gguf\n");
   REQUIRE(gguf.size() == 1);
   CHECK(gguf[0].message == "not supported yet: model.format: gguf");
-  const auto pt = Check(kModel + "  source: ./w.pt\n");
-  REQUIRE(pt.size() == 1);
-  CHECK(pt[0].path == "model.source");
+  const auto bin = Check(kModel + "  source: ./w.bin\n");
+  REQUIRE(bin.size() == 1);
+  CHECK(bin[0].path == "model.source");
 }
 
 TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pass the check",

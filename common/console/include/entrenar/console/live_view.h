@@ -3,10 +3,32 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <ostream>
 #include <string>
+#include <vector>
+
+#include "entrenar/manifest/manifest.h"
 
 namespace entrenar::console {
+
+// What the status line shows (monitoring.terminal): after the step and the epoch, each of
+// `metrics` as `name value` (a step's metric, or a validation's by its bare name: `accuracy`),
+// and `charts` in order: a `progress` bar (with the step rate and, with show_eta, the time
+// left) and `sparkline`s of a metric's last `window` values (right after its value when the
+// metric is shown). Empty lists keep the default: the loss, a progress bar with the ETA, and
+// the loss's sparkline.
+struct StatusLayout {
+  struct Chart {
+    bool progress = false;  // else a sparkline
+    std::string metric;     // a sparkline's
+    std::size_t window = 24;
+    bool show_eta = true;  // a progress bar's
+  };
+  std::vector<std::string> metrics;
+  std::vector<Chart> charts;
+};
+StatusLayout LayoutOf(const manifest::TerminalConfig& terminal);
 
 // A run on a terminal (`entrenar train`, `entrenar logs --follow`): event lines scroll above one
 // status line that is redrawn in place, with a progress bar, the loss and its sparkline, the step
@@ -17,7 +39,13 @@ class LiveView {
   // the least time between two redraws of the status line (the last step is always drawn).
   LiveView(std::ostream& out, bool color, int width = 0,
            std::chrono::milliseconds refresh = std::chrono::milliseconds(100))
-      : out_(out), color_(color), width_(width), refresh_(refresh) {}
+      : out_(out),
+        color_(color),
+        width_(width),
+        refresh_(refresh),
+        layout_(LayoutOf(manifest::TerminalConfig{})) {}
+
+  void SetLayout(StatusLayout layout);
 
   enum class Tone { kPlain, kWarning, kAlert };
   // A line above the status line.
@@ -31,6 +59,9 @@ class LiveView {
   void TimeBudget(double elapsed_seconds, double budget_seconds) {
     elapsed_ = elapsed_seconds, budget_ = budget_seconds;
   }
+  // The metrics of a step (before its Step) or of a validation, for the layout's metrics and
+  // sparklines. The training loss comes with Step.
+  void Values(const std::map<std::string, double>& values);
   // Leaves the last status line on screen.
   void Finish();
 
@@ -39,6 +70,10 @@ class LiveView {
 
  private:
   void Draw();
+  void Progress(std::ostream& s) const;
+  void Rate(std::ostream& s, const StatusLayout::Chart& bar) const;
+  const double* Latest(const std::string& name, std::string* key) const;
+  void Push(const std::string& key, double value);
 
   std::ostream& out_;
   bool color_;
@@ -46,9 +81,10 @@ class LiveView {
   std::chrono::milliseconds refresh_;
   bool shown_ = false;
   std::int64_t step_ = 0, total_ = 0, epoch_ = 0;
-  double loss_ = 0;
   double elapsed_ = 0, budget_ = 0;
-  std::deque<double> losses_;  // the newest last, for the sparkline
+  StatusLayout layout_;
+  std::map<std::string, double> latest_;               // by key: train_loss, val_accuracy, ...
+  std::map<std::string, std::deque<double>> history_;  // the newest last, for the sparklines
   std::int64_t first_step_ = -1;
   std::int64_t first_time_ = 0, last_time_ = 0;  // seconds since the epoch
   std::chrono::steady_clock::time_point drawn_{};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "entrenar/manifest/diagnostic.h"
@@ -12,6 +13,10 @@ const manifest::TokenizeStep* FindTokenize(const manifest::Manifest& m);
 
 // A run on text (a tokenize step) or with a transformer architecture trains a language model.
 bool IsLanguageModel(const manifest::Manifest& m);
+
+// The headless Chromium that prints `output.report.format: pdf` (report.html to report.pdf):
+// $ENTRENAR_CHROMIUM, else chromium or chromium-browser in /usr/bin; "" when there is none.
+std::string ChromiumBinary();
 
 // What the engine can run. A manifest key outside these (or a value the engine lacks, such as
 // `scheduler.name: plateau`) is refused before training with "not supported yet: KEY", by
