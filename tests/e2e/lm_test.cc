@@ -21,6 +21,7 @@ using entrenar::testing::RunProcess;
 using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
 using entrenar::testing::Train;
+using entrenar::testing::WriteFile;
 using nlohmann::json;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
@@ -370,6 +371,22 @@ TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is e
   CHECK(eval["val_loss"].get<double>() ==
         Approx(json::parse(Slurp(run + "/summary.json"))["best"]["value"].get<double>())
             .epsilon(1e-9));
+  // So does its model.gguf: the configuration from the metadata, the F32 weights mapped back to
+  // their Hugging Face names and rotary layout (the norm epsilon went through float32).
+  const json from_gguf =
+      Evaluate(kBase, {"model.source=" + run + "/model.gguf", "model.architecture.hidden_size=64",
+                       "model.architecture.vocab_size=500",
+                       "data.preprocessing[0].tokenize.tokenizer=" + run + "/tokenizer.model",
+                       "data.preprocessing[0].tokenize.max_length=512",
+                       "model.architecture.max_seq_length=512"});
+  CHECK(from_gguf["val_loss"].get<double>() ==
+        Approx(eval["val_loss"].get<double>()).epsilon(1e-6));
+  // A file that is not a GGUF is named.
+  WriteFile(dir.path + "/bad.gguf", "GGUF but not really");
+  ProcessResult bad =
+      Train(Args(kBase, dir.path + "/bad", {"model.source=" + dir.path + "/bad.gguf"}));
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("bad.gguf") != std::string::npos);
 }
 
 TEST_CASE("plan and train --dry-run agree on a transformer's size", "[e2e]") {

@@ -162,4 +162,14 @@ formats::Safetensors MergedWeights(const Llama& model);
 Result<formats::Gguf> LlamaGguf(const Llama& model, const std::string& tokenizer,
                                 const std::string& name, formats::GgmlType type);
 
+// A llama GGUF as a model to train (LlamaGguf's, or llama.cpp's converters' with the same
+// names): the configuration from its `llama.*` metadata, and the weights under their Hugging
+// Face names, dequantized to float32, Q and K rows back in the rotate-half layout (no
+// `output.weight`: tied embeddings). `file` names the source in errors.
+struct GgufModel {
+  LlamaConfig config;
+  formats::Safetensors weights;
+};
+Result<GgufModel> LlamaFromGguf(const formats::Gguf& g, const std::string& file);
+
 }  // namespace entrenar::engine

@@ -1,5 +1,8 @@
 // A trained LLaMA as a GGUF file for llama.cpp (see llama.h).
 #include <cstring>
+#include <map>
+#include <optional>
+#include <type_traits>
 
 #include "entrenar/text/bpe.h"
 #include "entrenar/text/tokenizer.h"
@@ -16,6 +19,13 @@ using formats::GgufValue;
 torch::Tensor PermuteRotary(const torch::Tensor& w, std::int64_t heads) {
   const std::int64_t rows = w.size(0);
   return w.reshape({heads, 2, rows / heads / 2, w.size(1)}).transpose(1, 2).reshape(w.sizes());
+}
+
+// ggml's interleaved rotary rows back to Hugging Face's rotate-half layout (PermuteRotary's
+// inverse).
+torch::Tensor UnpermuteRotary(const torch::Tensor& w, std::int64_t heads) {
+  const std::int64_t rows = w.size(0);
+  return w.reshape({heads, rows / heads / 2, 2, w.size(1)}).transpose(1, 2).reshape(w.sizes());
 }
 
 // The GGUF name of a Hugging Face tensor name, or "" for none.
@@ -163,6 +173,127 @@ Result<formats::Gguf> LlamaGguf(const Llama& model, const std::string& tokenizer
     g.tensors.push_back(std::move(out));
   }
   return g;
+}
+
+namespace {
+
+// A `llama.*` number of `g`, or `fallback` (nullopt: required).
+Result<double> MetaNumber(const formats::Gguf& g, const std::string& key,
+                          std::optional<double> fallback, const std::string& file) {
+  const GgufValue* v = g.Find(key);
+  if (!v) {
+    if (fallback) return *fallback;
+    return InvalidArgument("model.source: " + file + " lacks " + key + " (a llama GGUF has it)");
+  }
+  switch (v->type) {
+    case GgufValue::Type::kU8:
+    case GgufValue::Type::kU16:
+    case GgufValue::Type::kU32:
+    case GgufValue::Type::kU64:
+      return static_cast<double>(v->u);
+    case GgufValue::Type::kI8:
+    case GgufValue::Type::kI16:
+    case GgufValue::Type::kI32:
+    case GgufValue::Type::kI64:
+      return static_cast<double>(v->i);
+    case GgufValue::Type::kF32:
+    case GgufValue::Type::kF64:
+      return v->f;
+    default:
+      return InvalidArgument("model.source: " + file + ": " + key + " is not a number");
+  }
+}
+
+Result<LlamaConfig> GgufConfig(const formats::Gguf& g, const std::string& file) {
+  const GgufValue* arch = g.Find("general.architecture");
+  if (!arch || arch->type != GgufValue::Type::kString || arch->s != "llama") {
+    return InvalidArgument("model.source: " + file +
+                           " is not a llama GGUF (general.architecture: " +
+                           (arch ? arch->s : std::string("none")) + ")");
+  }
+  LlamaConfig c;
+  auto take = [&](const char* key, std::optional<double> fallback, auto* field) -> Status {
+    ENTRENAR_ASSIGN_OR_RETURN(const double v, MetaNumber(g, key, fallback, file));
+    *field = static_cast<std::remove_pointer_t<decltype(field)>>(v);
+    return OkStatus();
+  };
+  ENTRENAR_RETURN_IF_ERROR(take("llama.embedding_length", std::nullopt, &c.hidden_size));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.block_count", std::nullopt, &c.num_hidden_layers));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.feed_forward_length", std::nullopt, &c.intermediate_size));
+  ENTRENAR_RETURN_IF_ERROR(
+      take("llama.attention.head_count", std::nullopt, &c.num_attention_heads));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.attention.head_count_kv",
+                                static_cast<double>(c.num_attention_heads),
+                                &c.num_key_value_heads));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.context_length", 2048.0, &c.max_position_embeddings));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.attention.layer_norm_rms_epsilon", 1e-5, &c.rms_norm_eps));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.rope.freq_base", 10000.0, &c.rope_theta));
+  ENTRENAR_RETURN_IF_ERROR(take("llama.rope.scaling.factor", 1.0, &c.rope_scaling_factor));
+  const formats::GgufTensor* embed = g.FindTensor("token_embd.weight");
+  if (!embed || embed->shape.size() != 2) {
+    return InvalidArgument("model.source: " + file + " has no token_embd.weight matrix");
+  }
+  ENTRENAR_RETURN_IF_ERROR(
+      take("llama.vocab_size", static_cast<double>(embed->shape[0]), &c.vocab_size));
+  c.tie_word_embeddings = g.FindTensor("output.weight") == nullptr;
+  if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 ||
+      c.hidden_size % c.num_attention_heads != 0 ||
+      c.num_attention_heads % c.num_key_value_heads != 0) {
+    return InvalidArgument("model.source: " + file +
+                           ": the heads do not split embedding_length evenly");
+  }
+  return c;
+}
+
+// The Hugging Face names of a model with config `c`, by their GGUF names.
+std::map<std::string, std::string> HfNames(const LlamaConfig& c) {
+  std::vector<std::string> hf = {"model.embed_tokens.weight", "model.norm.weight",
+                                 "lm_head.weight"};
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string layer = "model.layers." + std::to_string(i) + ".";
+    for (const char* part :
+         {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+          "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+          "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
+      hf.push_back(layer + part);
+    }
+  }
+  std::map<std::string, std::string> by_gguf;
+  for (const std::string& name : hf) by_gguf[GgufName(name)] = name;
+  return by_gguf;
+}
+
+}  // namespace
+
+Result<GgufModel> LlamaFromGguf(const formats::Gguf& g, const std::string& file) {
+  GgufModel out;
+  ENTRENAR_ASSIGN_OR_RETURN(out.config, GgufConfig(g, file));
+  const LlamaConfig& c = out.config;
+  const std::map<std::string, std::string> names = HfNames(c);
+  for (const formats::GgufTensor& t : g.tensors) {
+    const auto hf = names.find(t.name);
+    if (hf == names.end()) continue;  // LoadLlamaWeights names what is missing
+    Result<std::vector<float>> values = DecodeGgml(t.data, t.type, t.NumElements());
+    if (!values.ok()) {
+      return InvalidArgument("model.source: " + file + ": " + t.name + ": " +
+                             values.status().message());
+    }
+    torch::Tensor w = torch::from_blob(values->data(), t.shape, torch::kFloat).clone();
+    const bool q = hf->second.find("q_proj") != std::string::npos;
+    const bool k = hf->second.find("k_proj") != std::string::npos;
+    if ((q || k) && w.dim() == 2) {
+      const std::int64_t heads = q ? c.num_attention_heads : c.num_key_value_heads;
+      if (w.size(0) % (2 * heads) != 0) {
+        return InvalidArgument("model.source: " + file + ": " + t.name + " has " +
+                               std::to_string(w.size(0)) + " rows, not a whole number of heads");
+      }
+      w = UnpermuteRotary(w, heads).contiguous();
+    }
+    out.weights.tensors.push_back(formats::MakeF32Tensor(
+        hf->second, t.shape,
+        std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel())));
+  }
+  return out;
 }
 
 }  // namespace entrenar::engine

@@ -55,6 +55,12 @@ Result<SourceFiles> LocateSource(const std::string& path) {
   return f;
 }
 
+// model.format: gguf, or a .gguf file without model.format.
+bool IsGgufSource(const Manifest& m, const std::string& file) {
+  if (m.model.format) return *m.model.format == "gguf";
+  return fs::path(file).extension() == ".gguf";
+}
+
 // The weights of `file`: one safetensors file, or every shard a model.safetensors.index.json
 // names.
 Result<formats::Safetensors> ReadWeights(const std::string& file) {
@@ -235,12 +241,22 @@ Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string&
   LlamaConfig config;
   SourceFiles files;
   std::optional<AdapterSource> adapter;
+  std::optional<GgufModel> gguf;
   if (m.model.source) {
     std::string source = ResolvePath(base_dir, *m.model.source);
     ENTRENAR_ASSIGN_OR_RETURN(adapter, ReadAdapterSource(m, source));
     if (adapter) source = adapter->base;
     ENTRENAR_ASSIGN_OR_RETURN(files, LocateSource(source));
-    if (!files.config.empty()) {
+    if (IsGgufSource(m, files.weights)) {
+      Result<formats::Gguf> g = formats::ReadGgufFile(files.weights);
+      if (!g.ok()) {
+        return Status(g.status().code(),
+                      "model.source: " + files.weights + ": " + g.status().message());
+      }
+      ENTRENAR_ASSIGN_OR_RETURN(gguf, LlamaFromGguf(*g, files.weights));
+      config = gguf->config;
+      files.config.clear();  // the GGUF's own metadata, not a config.json beside it
+    } else if (!files.config.empty()) {
       ENTRENAR_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(files.config));
       Result<LlamaConfig> parsed = ParseLlamaConfig(text);
       if (!parsed.ok()) {
@@ -251,7 +267,8 @@ Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string&
     }
     lm.base = fs::absolute(files.base).lexically_normal().string();
   }
-  ENTRENAR_RETURN_IF_ERROR(ApplyArchitecture(m, d, !files.config.empty(), &config));
+  ENTRENAR_RETURN_IF_ERROR(
+      ApplyArchitecture(m, d, !files.config.empty() || gguf.has_value(), &config));
   if (d.vocab_size > config.vocab_size) {
     return InvalidArgument("model: the tokenizer has " + std::to_string(d.vocab_size) +
                            " tokens but the model's vocab_size is " +
@@ -265,7 +282,10 @@ Result<LmModel> BuildLm(const Manifest& m, const TextData& d, const std::string&
         "max_length or give the model more positions");
   }
   lm.model = Llama(config);
-  if (files.weights.empty()) {
+  if (gguf) {
+    ENTRENAR_RETURN_IF_ERROR(
+        LoadLlamaWeights(lm.model, gguf->weights, "model.source: " + files.weights));
+  } else if (files.weights.empty()) {
     InitNew(lm.model);
   } else {
     ENTRENAR_ASSIGN_OR_RETURN(const formats::Safetensors st, ReadWeights(files.weights));

@@ -157,8 +157,9 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
            "download the model (config.json, model.safetensors, tokenizer.json) and give its "
            "directory");
   }
-  if (m.model.format && *m.model.format != "safetensors") {
-    refuse("model.format", *m.model.format, "load a Hugging Face directory with safetensors");
+  if (m.model.format && *m.model.format != "safetensors" && *m.model.format != "gguf") {
+    refuse("model.format", *m.model.format,
+           "load a Hugging Face directory with safetensors, or a llama GGUF file");
   }
   if (m.model.device == "mps") refuse("model.device", "mps", "use cpu, cuda or auto");
   if (m.training.validation.cross_validation) {
@@ -187,8 +188,8 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
   }
 }
 
-// A model named by a directory or a Hub id, or LoRA without an architecture: the user means a
-// language model (SPEC Appendix B), even before the data says so.
+// A model named by a directory, a Hub id or a .gguf file, or LoRA without an architecture: the user
+// means a language model (SPEC Appendix B), even before the data says so.
 bool MeantAsLanguageModel(const manifest::Manifest& m) {
   if (IsLanguageModel(m)) return true;
   if (m.model.architecture) return false;
@@ -198,6 +199,7 @@ bool MeantAsLanguageModel(const manifest::Manifest& m) {
   if (src.rfind("hf://", 0) == 0) return true;
   const std::size_t slash = src.find_last_of('/');
   const std::string name = slash == std::string::npos ? src : src.substr(slash + 1);
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0) return true;
   return name.find('.') == std::string::npos;  // "models/tiny-llama", "dir/": a directory
 }
 
