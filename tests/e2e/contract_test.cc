@@ -405,4 +405,64 @@ TEST_CASE("train: model.source loads the model.pt a run wrote, as its safetensor
   CHECK_THAT(bad.err, Catch::Contains("bad.pt is not a LibTorch archive"));
 }
 
+TEST_CASE("train: LoRA adapts the linear layers of a sequential model that target_modules names",
+          "[e2e][contract]") {
+  TempDir dir;
+  const std::string digits = kSource + "/examples/digits.yaml";
+  const std::string base = dir.path + "/base";
+  ProcessResult first = TrainIn(dir.path, {digits, "--output", base, "--set", "training.epochs=1"});
+  REQUIRE(first.exit_code == 0);
+  // Layer 0 is linear 64 -> 128: rank 4 adds 4 x (64 + 128) trainable parameters.
+  const std::vector<std::string> lora = {
+      "--set", "model.source=" + base + "/model.safetensors",
+      "--set", "lora={enabled: true, rank: 4, alpha: 8, dropout: 0, target_modules: [layers.0]}",
+      "--set", "training.epochs=null",
+      "--set", "training.max_steps=30",
+      "--set", "training.checkpoint.save_every=10"};
+  auto args = [&](const std::string& out, std::vector<std::string> more) {
+    std::vector<std::string> a = {digits, "--output", out};
+    a.insert(a.end(), lora.begin(), lora.end());
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+  ProcessResult plan = TrainIn(dir.path, args(dir.path + "/plan", {"--dry-run"}));
+  INFO(plan.err);
+  REQUIRE(plan.exit_code == 0);
+  CHECK_THAT(plan.out, Catch::Contains("parameters:   768 trainable, 9610 frozen"));
+  const std::string run = dir.path + "/lora";
+  ProcessResult r = TrainIn(dir.path, args(run, {}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto losses = LossByStep(run + "/metrics.jsonl");
+  REQUIRE(losses.size() == 30);
+  CHECK(losses.at(30) < losses.at(1));
+  // numpy: the other tensors are the base's, the adapted one is base + alpha/r B A, B learned.
+  ProcessResult check =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/lora_check.py", base, run});
+  INFO(check.err);
+  REQUIRE(check.exit_code == 0);
+  const nlohmann::json c = nlohmann::json::parse(check.out);
+  CHECK(c["adapted"] == 1);
+  CHECK(c["nonzero_b"] == 1);
+  CHECK(c["max_error"].get<double>() < 1e-5);
+  // The merged model.safetensors is a plain model of the architecture: it evaluates as one.
+  ProcessResult eval = TrainIn(
+      dir.path, {digits, "--evaluate", "--set", "model.source=" + run + "/model.safetensors"});
+  CHECK(eval.exit_code == 0);
+  // A checkpoint holds the adapters: the resumed run continues bit for bit.
+  ProcessResult resumed =
+      TrainIn(dir.path, args(dir.path + "/resumed", {"--resume", run + "/checkpoints/step-10"}));
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  const auto again = LossByStep(dir.path + "/resumed/metrics.jsonl");
+  REQUIRE(again.size() == 20);
+  for (const auto& [step, loss] : again) CHECK(loss == losses.at(step));
+  // Targets that are not linear layers are refused by name before anything runs.
+  ProcessResult wrong = TrainIn(dir.path, {digits, "--output", dir.path + "/wrong", "--set",
+                                           "lora={enabled: true, target_modules: [layers.1]}"});
+  CHECK(wrong.exit_code == 3);
+  CHECK_THAT(wrong.err, Catch::Contains("`layers.1`, which names no linear layer"));
+  CHECK_THAT(wrong.err, Catch::Contains("the model's are layers.0, layers.3"));
+}
+
 }  // namespace

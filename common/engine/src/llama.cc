@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model.h"
+
 namespace entrenar::engine {
 namespace {
 
@@ -385,32 +387,25 @@ bool IsAdapter(const std::string& name) {
   return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
 }
 
-formats::Tensor F32(const std::string& name, const torch::Tensor& value) {
-  const torch::Tensor t = value.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  return formats::MakeF32Tensor(
-      name, t.sizes().vec(),
-      std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
-}
-
 }  // namespace
 
 formats::Safetensors LlamaWeights(const Llama& model) {
   formats::Safetensors st;
-  for (const auto& p : model->named_parameters()) st.tensors.push_back(F32(p.key(), p.value()));
+  for (const auto& p : model->named_parameters()) st.tensors.push_back(ToF32(p.key(), p.value()));
   return st;
 }
 
 formats::Safetensors AdapterWeights(const Llama& model) {
   formats::Safetensors st;
   for (const auto& p : model->named_parameters()) {
-    if (IsAdapter(p.key())) st.tensors.push_back(F32("base_model.model." + p.key(), p.value()));
+    if (IsAdapter(p.key())) st.tensors.push_back(ToF32("base_model.model." + p.key(), p.value()));
   }
   return st;
 }
 
 std::string AdapterConfigJson(const manifest::LoraConfig& lora,
                               const std::vector<std::string>& modules,
-                              const std::string& base_model) {
+                              const std::string& base_model, const std::string& task_type) {
   std::vector<std::string> targets = lora.target_modules;
   if (targets.empty()) {
     for (const std::string& m : modules) {
@@ -420,7 +415,8 @@ std::string AdapterConfigJson(const manifest::LoraConfig& lora,
     }
   }
   nlohmann::ordered_json j = {{"peft_type", "LORA"},
-                              {"task_type", "CAUSAL_LM"},
+                              {"task_type", task_type.empty() ? nlohmann::ordered_json(nullptr)
+                                                              : nlohmann::ordered_json(task_type)},
                               {"base_model_name_or_path", base_model},
                               {"r", lora.rank},
                               {"lora_alpha", lora.alpha},
@@ -472,7 +468,7 @@ formats::Safetensors MergedWeights(const Llama& model) {
       const torch::Tensor& b = params[stem + ".lora_B.weight"];
       w = w + model->lora_scale() * torch::matmul(b.to(torch::kFloat), a->to(torch::kFloat));
     }
-    st.tensors.push_back(F32(p.key(), w));
+    st.tensors.push_back(ToF32(p.key(), w));
   }
   return st;
 }

@@ -140,11 +140,13 @@ Status LoadLlamaWeights(Llama& model, const formats::Safetensors& st, const std:
 formats::Safetensors LlamaWeights(const Llama& model);
 
 // The adapters alone in PEFT's layout: adapter_model.safetensors tensors named
-// `base_model.model.<module>.lora_A.weight`, and adapter_config.json.
+// `base_model.model.<module>.lora_A.weight`, and adapter_config.json (`task_type` null when
+// empty: a model that is not a transformers one).
 formats::Safetensors AdapterWeights(const Llama& model);
 std::string AdapterConfigJson(const manifest::LoraConfig& lora,
                               const std::vector<std::string>& modules,
-                              const std::string& base_model);
+                              const std::string& base_model,
+                              const std::string& task_type = "CAUSAL_LM");
 // Loads PEFT adapter tensors into a model with the same adapters applied.
 Status LoadAdapterWeights(Llama& model, const formats::Safetensors& st, const std::string& file);
 // The base weights with each adapter merged in (W + alpha/rank · B·A), under the base names and

@@ -142,12 +142,6 @@ std::unique_ptr<torch::optim::Optimizer> WithGroups(const std::vector<Group>& gr
   return std::make_unique<Opt>(std::move(param_groups), defaults, args...);
 }
 
-formats::Tensor ToF32(const std::string& name, const torch::Tensor& value) {
-  const torch::Tensor t = value.detach().to(torch::kFloat).contiguous();
-  std::vector<float> v(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  return formats::MakeF32Tensor(name, t.sizes().vec(), v);
-}
-
 // A float tensor of any safetensors float type as float32, or undefined for other types.
 torch::Tensor FromSafetensors(const formats::Tensor& t) {
   const std::map<formats::DType, torch::ScalarType> kinds = {
@@ -180,6 +174,13 @@ bool IsOutputActivation(const manifest::Manifest& m, std::size_t layer) {
   if (layer + 1 != layers.size() || !layers[layer].activation) return false;
   const std::string& t = layers[layer].activation->type;
   return t == "softmax" || t == "log_softmax" || (t == "sigmoid" && m.training.loss == "bce");
+}
+
+formats::Tensor ToF32(const std::string& name, const torch::Tensor& value) {
+  const torch::Tensor t = value.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return formats::MakeF32Tensor(
+      name, t.sizes().vec(),
+      std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()));
 }
 
 nn::Sequential BuildModel(const manifest::Manifest& m, const Shape& input,

@@ -49,6 +49,9 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const manifest::Optimizer
 // Zeroes the gradients the optimizer updates.
 void ZeroGrad(torch::optim::Optimizer& optimizer);
 
+// `value` as a float32 safetensors tensor (copied to the CPU first).
+formats::Tensor ToF32(const std::string& name, const torch::Tensor& value);
+
 // The model's parameters and float buffers as float32 `layers.<name>` tensors.
 formats::Safetensors Weights(const torch::nn::Sequential& model);
 

@@ -3,10 +3,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "entrenar/base/files.h"
 #include "entrenar/engine/metrics.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/plan/split.h"
 
+#include "llama.h"
+#include "sequential_lora.h"
 #include "task_model.h"
 
 namespace entrenar::engine {
@@ -211,7 +214,8 @@ class TabularModel : public TaskModel {
   // model.safetensors (or model.pt) with the preprocessing in its metadata.
   Result<std::vector<std::string>> Save(const std::string& dir) override {
     const bool pt = m_.output.model.format == "pt";
-    formats::Safetensors st = Weights(model_);
+    const bool lora = m_.lora.enabled;
+    formats::Safetensors st = lora ? MergedSequentialWeights(model_) : Weights(model_);
     st.metadata["format"] = "pt";
     st.metadata["entrenar.preprocessing"] = Preprocessing(data_).dump();
     st.metadata["entrenar.name"] = m_.name;
@@ -221,7 +225,22 @@ class TabularModel : public TaskModel {
       return std::vector<std::string>{"model.pt"};
     }
     ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(dir + "/model.safetensors", st));
-    return std::vector<std::string>{"model.safetensors"};
+    if (!lora) return std::vector<std::string>{"model.safetensors"};
+    // The adapters too, in PEFT's layout (the layers by index, as PEFT names an nn.Sequential's).
+    ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(dir + "/adapter_model.safetensors",
+                                                           SequentialAdapterWeights(model_)));
+    manifest::LoraConfig config = m_.lora;
+    config.target_modules.clear();
+    std::vector<std::string> layers;
+    for (const formats::Tensor& t : SequentialAdapterWeights(model_).tensors) {
+      const std::string layer = t.name.substr(0, t.name.find(".lora_"));
+      if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
+    }
+    ENTRENAR_RETURN_IF_ERROR(
+        WriteFileAtomic(dir + "/adapter_config.json",
+                        AdapterConfigJson(config, layers, m_.model.source.value_or(""), "")));
+    return std::vector<std::string>{"adapter_model.safetensors", "adapter_config.json",
+                                    "model.safetensors"};
   }
 
  private:
@@ -313,6 +332,9 @@ Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
     ENTRENAR_ASSIGN_OR_RETURN(const formats::Safetensors st,
                               pt ? ReadPt(file) : formats::ReadSafetensorsFile(file));
     ENTRENAR_RETURN_IF_ERROR(LoadWeights(parts.model, st, "model.source: " + file));
+  }
+  if (m.lora.enabled) {
+    ENTRENAR_ASSIGN_OR_RETURN(parts.lora_layers, ApplySequentialLora(parts.model, m.lora));
   }
   ENTRENAR_RETURN_IF_ERROR(ApplyFreeze(parts.model, m.model.freeze));
   ENTRENAR_ASSIGN_OR_RETURN(parts.groups, MakeGroups(parts.model, m.optimizer));

@@ -96,6 +96,7 @@ struct TabularParts {
   torch::nn::Sequential model;
   std::vector<Group> groups;
   std::vector<Shape> shapes;
+  std::vector<std::string> lora_layers;  // the layers LoRA adapts (`layers.0`), if any
 };
 
 // The model of `m` for feature data `d`: shapes and ids checked, weights from model.source,

@@ -2,6 +2,7 @@
 // combinations it lacks are refused here, with a hint.
 #include "entrenar/plan/support.h"
 
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +120,52 @@ void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>
            "pdf without Chromium (a pdf report is report.html printed by "
            "headless Chromium)",
            "install Debian's chromium package, or set format: html");
+  }
+}
+
+// LoRA on a sequential model adapts the linear layers lora.target_modules names, and trains
+// nothing else.
+void CheckSequentialLora(const manifest::Manifest& m, const Refuse& refuse) {
+  const auto& arch = m.model.architecture;
+  if (!arch || arch->type != "sequential") {
+    refuse("lora", "LoRA on a " + (arch ? arch->type : std::string()) + " model",
+           "LoRA adapts a transformer's projections or a sequential model's linear layers");
+    return;
+  }
+  std::vector<std::string> linear;
+  for (std::size_t i = 0; i < arch->layers.size(); ++i) {
+    if (arch->layers[i].linear) linear.push_back("layers." + std::to_string(i));
+  }
+  std::string names;
+  for (const std::string& l : linear) names += (names.empty() ? "" : ", ") + l;
+  const std::string hint = "name linear layers: target_modules: [layers.0] (the model's are " +
+                           (names.empty() ? std::string("none") : names) + ")";
+  if (m.lora.target_modules.empty()) refuse("lora.target_modules", "no layer to adapt", hint);
+  for (const std::string& t : m.lora.target_modules) {
+    manifest::LoraConfig one;
+    one.target_modules = {t};
+    const bool any = std::any_of(linear.begin(), linear.end(),
+                                 [&](const std::string& l) { return LoraTargetsLayer(one, l); });
+    if (!any) refuse("lora.target_modules", "`" + t + "`, which names no linear layer", hint);
+  }
+  if (m.lora.target_modules_pattern) {
+    refuse("lora.target_modules_pattern", "a pattern on a sequential model", hint);
+  }
+  if (m.lora.quantize_base) {
+    refuse("lora.quantize_base", "a 4-bit base of a sequential model",
+           "quantize_base belongs to language models (QLoRA)");
+  }
+  if (m.lora.bias != "none") {
+    refuse("lora.bias", m.lora.bias, "a sequential model's LoRA trains the adapters only");
+  }
+  if (m.quantize.enabled) {
+    refuse("quantize.enabled", "quantizing a LoRA run",
+           "train the adapters, then quantize the merged model.safetensors in a run of its own");
+  }
+  if (m.output.model.format == "pt") {
+    refuse("output.model.format", "pt with LoRA",
+           "use safetensors: model.safetensors holds the merged weights, "
+           "adapter_model.safetensors the adapters");
   }
 }
 
@@ -252,6 +299,15 @@ std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
   return out;
 }
 
+bool LoraTargetsLayer(const manifest::LoraConfig& lora, const std::string& layer) {
+  const std::string index = layer.substr(layer.find('.') + 1);
+  return std::any_of(lora.target_modules.begin(), lora.target_modules.end(),
+                     [&](const std::string& t) {
+                       return fnmatch(t.c_str(), layer.c_str(), 0) == 0 ||
+                              fnmatch(t.c_str(), index.c_str(), 0) == 0;
+                     });
+}
+
 std::string ChromiumBinary() {
   const char* set = std::getenv("ENTRENAR_CHROMIUM");
   if (set && *set) return access(set, X_OK) == 0 ? set : "";
@@ -277,12 +333,8 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
     CheckOutputs(m, out, refuse);
     return out;
   }
-  if (m.lora.enabled) {
-    refuse("lora",
-           "LoRA on a " + (m.model.architecture ? m.model.architecture->type : "") + " model",
-           "LoRA adapts a transformer's projections: train a sequential model in full");
-  }
-  if (m.output.model.merge_lora) {
+  if (m.lora.enabled) CheckSequentialLora(m, refuse);
+  if (m.output.model.merge_lora && !m.lora.enabled) {
     refuse("output.model.merge_lora", "merging LoRA adapters of a model without them",
            "merge_lora belongs to language models with lora.enabled");
   }

@@ -75,11 +75,20 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
       Check(kModel + "data:\n  augmentation:\n    - random_crop: {size: [4]}\n");
   REQUIRE(aug.size() == 1);
   CHECK(aug[0].path == "data.augmentation");
-  // LoRA is for transformers: on a sequential model it is refused by value, with a reason.
+  // LoRA on a sequential model adapts its linear layers: a projection name is refused by value.
   const std::vector<manifest::Diagnostic> lora =
       Check(kModel + "lora: {enabled: true, target_modules: [q_proj]}\n");
   REQUIRE(lora.size() == 1);
-  CHECK(lora[0].message == "not supported yet: lora: LoRA on a sequential model");
+  CHECK(lora[0].message ==
+        "not supported yet: lora.target_modules: `q_proj`, which names no linear layer");
+  CHECK(lora[0].hints.at(0).find("(the model's are layers.0)") != std::string::npos);
+  CHECK(Check(kModel + "lora: {enabled: true, target_modules: [layers.0]}\n").empty());
+  CHECK(Check(kModel + "lora: {enabled: true, target_modules: [\"0\"]}\n").empty());
+  CHECK(Check(kModel + "lora: {enabled: true, target_modules: [\"layers.*\"]}\n").empty());
+  CHECK(Check(kModel + "lora: {enabled: true, target_modules: [layers.0]}\n"
+                       "output: {model: {format: pt}}\n")
+            .at(0)
+            .path == "output.model.format");
 }
 
 TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {

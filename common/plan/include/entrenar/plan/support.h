@@ -18,6 +18,10 @@ bool IsLanguageModel(const manifest::Manifest& m);
 // $ENTRENAR_CHROMIUM, else chromium or chromium-browser in /usr/bin; "" when there is none.
 std::string ChromiumBinary();
 
+// Whether lora.target_modules names the sequential layer `layer` (`layers.0`): a glob on its
+// name or on its index alone (`0`, as PEFT names an nn.Sequential's modules).
+bool LoraTargetsLayer(const manifest::LoraConfig& lora, const std::string& layer);
+
 // What the engine can run. A manifest key outside these (or a value the engine lacks, such as
 // `scheduler.name: plateau`) is refused before training with "not supported yet: KEY", by
 // `entrenar train`, by the worker and by entrenard's Submit alike. The key list is the
