@@ -76,14 +76,14 @@ TEST_CASE("validate refuses what train would refuse, at its line, and exits 3 as
   CHECK(v.exit_code == 3);
   CHECK_THAT(v.err, Catch::Contains("error: model.device: not supported yet: model.device: mps"));
   CHECK_THAT(v.err, Catch::Matches("(.|\n)*" + std::regex_replace(file, std::regex("[.]"), "[.]") +
-                                   ":[0-9]+:[0-9]+: error: lora: (.|\n)*"));
+                                   ":[0-9]+:[0-9]+: error: lora.target_modules: (.|\n)*"));
   CHECK(v.out.find("Configuration is valid.") == std::string::npos);
   ProcessResult json = Entrenar({"validate", file, "--json"});
   CHECK(json.exit_code == 3);
   const nlohmann::json j = nlohmann::json::parse(json.out);
   CHECK_FALSE(j["valid"].get<bool>());
   REQUIRE(j["errors"].size() == 1);
-  CHECK(j["errors"][0]["path"] == "lora");
+  CHECK(j["errors"][0]["path"] == "lora.target_modules");
   // train refuses the same, with the same message.
   ProcessResult t = Entrenar({"train", file, "--output", dir.path + "/run"});
   CHECK(t.exit_code == 3);

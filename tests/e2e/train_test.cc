@@ -469,7 +469,8 @@ TEST_CASE("train: keys not built yet stop the run before training with exit 3", 
       Train({kSource + "/examples/digits.yaml", "--output", dir.path + "/run", "--set",
              "model.device=mps", "--set", "lora={enabled: true, target_modules: [q_proj]}"});
   CHECK(r.exit_code == 3);
-  CHECK(r.err.find("error: lora: not supported yet: lora") != std::string::npos);
+  CHECK(r.err.find("error: lora.target_modules: not supported yet: lora.target_modules: "
+                   "`q_proj`, which names no linear layer") != std::string::npos);
   CHECK(r.err.find("not supported yet: model.device: mps") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run"));
 }

@@ -361,6 +361,21 @@ void CheckTraining(Checker& c, const std::vector<std::string>& metrics) {
            {"validate every N steps instead: training.validation.every: 100"});
   }
   const auto& mp = t.mixed_precision;
+  // LibTorch has no float16 matrix multiply on the CPU: the engine refuses float16 there.
+  auto half = [](const std::string& dtype) {
+    return dtype == "float16" || dtype == "fp16" || dtype == "half";
+  };
+  const std::string half_key = half(m.model.dtype)            ? "model.dtype"
+                               : mp.enabled && half(mp.dtype) ? "training.mixed_precision.dtype"
+                                                              : "";
+  if (!half_key.empty() && m.model.device == "cpu") {
+    c.Error(half_key,
+            "float16 needs a CUDA device (LibTorch has no float16 matrix multiply on the CPU)",
+            {"on the CPU use bfloat16"});
+  } else if (!half_key.empty() && m.model.device == "auto") {
+    c.Warn(half_key, "float16 needs a CUDA device: where there is none, training refuses it",
+           {"bfloat16 trains on the CPU too"});
+  }
   if (mp.enabled && mp.dtype == "bfloat16" && m.IsSet("training.mixed_precision.loss_scale")) {
     c.Warn("training.mixed_precision.loss_scale",
            "bfloat16 has float32's range, so its losses are not scaled: loss_scale applies to "

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <functional>
 
+#include "entrenar/formats/table.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
 #include "entrenar/registry/registry.h"
@@ -173,6 +174,25 @@ bool IsRemote(const std::string& source) {
   return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
 }
 
+// Data files in a format the readers lack (parquet, arrow, ald) are refused here, before the
+// run, not when they are read.
+void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
+  const manifest::DataConfig& d = m.data;
+  for (const auto& [key, file] : {std::pair{"data.source", d.source},
+                                  {"data.train", d.train},
+                                  {"data.val", d.val},
+                                  {"data.test", d.test}}) {
+    if (!file || IsRemote(*file)) continue;
+    const Result<formats::TableFormat> format = formats::ResolveTableFormat(d.format, *file);
+    if (format.ok() || format.status().code() != StatusCode::kUnimplemented) continue;
+    const bool named = d.format != "auto";
+    const std::string kind = named ? d.format : file->substr(file->find_last_of('.') + 1);
+    refuse(named ? "data.format" : key, "reading " + kind + " data (" + *file + ")",
+           "convert the data to csv, tsv, jsonl or json");
+    return;
+  }
+}
+
 // A transformer trained on tokenized text (SPEC §3, §6, §11).
 void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
   const auto& arch = m.model.architecture;
@@ -327,6 +347,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
                    "not supported yet: " + path + ": " + what,
                    {hint}});
   };
+  CheckDataFormat(m, refuse);
   if (MeantAsLanguageModel(m)) {
     CheckLanguageModel(m, refuse);
     CheckCallbacks(m, refuse, true);

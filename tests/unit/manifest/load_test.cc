@@ -180,7 +180,17 @@ TEST_CASE(
   const std::string mp = "training:\n  mixed_precision:\n    enabled: true\n";
   CHECK(warnings(mp + "    dtype: bfloat16\n    loss_scale: 1024\n") ==
         std::vector<std::string>{"training.mixed_precision.loss_scale"});
-  CHECK(warnings(mp + "    dtype: float16\n    loss_scale: 1024\n").empty());
+  const std::string cuda = "model:\n  device: cuda\n";
+  CHECK(warnings(cuda + mp + "    dtype: float16\n    loss_scale: 1024\n").empty());
+  // float16 needs CUDA: with device auto validate warns (training refuses it without CUDA),
+  // with device cpu it is an error.
+  CHECK(warnings(mp + "    dtype: float16\n") ==
+        std::vector<std::string>{"training.mixed_precision.dtype"});
+  const LoadResult cpu = Load(Root("model:\n  device: cpu\n  dtype: float16\n"));
+  CHECK_FALSE(cpu.ok());
+  REQUIRE_FALSE(cpu.diagnostics.empty());
+  CHECK(cpu.diagnostics[0].path == "model.dtype");
+  CHECK(cpu.diagnostics[0].message.find("float16 needs a CUDA device") != std::string::npos);
   CHECK(warnings(mp + "    dtype: bfloat16\n").empty());
   const std::string once = "training:\n  validation: {every_epoch: false}\n";
   CHECK(warnings(once + "  early_stopping: {enabled: true, metric: val_loss}\n") ==
