@@ -16,7 +16,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "entrenar/base/files.h"
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
@@ -25,6 +24,7 @@
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/run/layout.h"
+#include "entrenar/run/owner_files.h"
 #include "entrenar/v1/jobs.pb.h"
 
 #include "commands.h"
@@ -203,12 +203,13 @@ void PrintEvent(const v1::Event& e, bool as_json, bool tty, LiveView& view, std:
 
 // What the job's status line shows: monitoring.terminal of the manifest it runs (its run
 // directory's job.yaml, once it started and when this user can read it). False until the file
-// is there; true once it was tried (a manifest that does not load keeps the default line).
+// is there; true once it was tried (a manifest that does not load keeps the default line). The
+// file is the job owner's: read as run files are (a regular file, never blocking, bounded).
 bool LoadJobLayout(const std::string& run_dir, LiveView& view) {
   if (run_dir.empty()) return true;
   const std::string file = run::Layout(run_dir).Job();
-  const Result<std::string> text = ReadWholeFile(file);
-  if (!text.ok()) return false;
+  const Result<std::string> text = run::ReadAsOwner({getuid(), getgid()}, file, 0, 1 << 20);
+  if (!text.ok()) return text.status().code() != StatusCode::kNotFound;
   manifest::LoadOptions options;
   const manifest::LoadResult r = manifest::LoadText(*text, file, options);
   if (r.ok()) view.SetLayout(console::LayoutOf(r.manifest->monitoring.terminal));

@@ -94,7 +94,16 @@ StatusLayout LayoutOf(const manifest::TerminalConfig& terminal) {
   return layout;
 }
 
-void LiveView::SetLayout(StatusLayout layout) { layout_ = std::move(layout); }
+void LiveView::SetLayout(StatusLayout layout) {
+  layout_ = std::move(layout);
+  keep_ = 0;
+  traced_.clear();
+  for (const StatusLayout::Chart& c : layout_.charts) {
+    if (c.progress) continue;
+    keep_ = std::max(keep_, c.window);
+    traced_.insert({manifest::StepMetricKey(c.metric), c.metric, "val_" + c.metric});
+  }
+}
 
 void LiveView::Values(const std::map<std::string, double>& values) {
   for (const auto& [key, value] : values) {
@@ -105,11 +114,10 @@ void LiveView::Values(const std::map<std::string, double>& values) {
 }
 
 void LiveView::Push(const std::string& key, double value) {
-  std::size_t keep = 0;
-  for (const StatusLayout::Chart& c : layout_.charts) keep = std::max(keep, c.window);
+  if (!traced_.count(key)) return;
   std::deque<double>& h = history_[key];
   h.push_back(value);
-  while (h.size() > keep) h.pop_front();
+  while (h.size() > keep_) h.pop_front();
 }
 
 // A metric by the name the manifest gives it: a step's (`loss`, `lr`), else a validation's.

@@ -227,12 +227,13 @@ class TabularModel : public TaskModel {
     ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(dir + "/model.safetensors", st));
     if (!lora) return std::vector<std::string>{"model.safetensors"};
     // The adapters too, in PEFT's layout (the layers by index, as PEFT names an nn.Sequential's).
-    ENTRENAR_RETURN_IF_ERROR(formats::WriteSafetensorsFile(dir + "/adapter_model.safetensors",
-                                                           SequentialAdapterWeights(model_)));
+    const formats::Safetensors adapters = SequentialAdapterWeights(model_);
+    ENTRENAR_RETURN_IF_ERROR(
+        formats::WriteSafetensorsFile(dir + "/adapter_model.safetensors", adapters));
     manifest::LoraConfig config = m_.lora;
     config.target_modules.clear();
     std::vector<std::string> layers;
-    for (const formats::Tensor& t : SequentialAdapterWeights(model_).tensors) {
+    for (const formats::Tensor& t : adapters.tensors) {
       const std::string layer = t.name.substr(0, t.name.find(".lora_"));
       if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
     }

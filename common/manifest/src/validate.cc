@@ -467,10 +467,16 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
   if (mon.tracking.enabled && mon.tracking.backend == "mlflow" && !mon.tracking.uri) {
     c.Error("monitoring.tracking.uri", "the mlflow backend needs `uri` (the tracking server)");
   }
+  // The run's metrics and the system metrics (sampled with monitoring.system).
+  std::vector<std::string> known = metrics;
+  for (const char* s :
+       {"cpu_percent", "memory_mb", "gpu_utilization", "gpu_memory_mb", "gpu_memory", "disk_io"}) {
+    known.emplace_back(s);
+  }
   auto computed = [&](const std::string& path, const std::string& metric) {
-    if (std::find(metrics.begin(), metrics.end(), metric) != metrics.end()) return;
+    if (std::find(known.begin(), known.end(), metric) != known.end()) return;
     c.Warn(path, "the progress line shows `" + metric + "`, which this run does not compute",
-           {DidYouMean(Suggest(metric, metrics))});
+           {DidYouMean(Suggest(metric, known))});
   };
   for (std::size_t i = 0; i < mon.terminal.metrics.size(); ++i) {
     computed("monitoring.terminal.metrics[" + std::to_string(i) + "]", mon.terminal.metrics[i]);
@@ -483,11 +489,6 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
     } else if (chart.type == "sparkline") {
       computed(path + ".metric", *chart.metric);
     }
-  }
-  std::vector<std::string> known = metrics;
-  for (const char* s :
-       {"cpu_percent", "memory_mb", "gpu_utilization", "gpu_memory_mb", "gpu_memory", "disk_io"}) {
-    known.emplace_back(s);
   }
   for (std::size_t i = 0; i < mon.alerts.size(); ++i) {
     const std::string path = "monitoring.alerts[" + std::to_string(i) + "].condition";

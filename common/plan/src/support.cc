@@ -366,13 +366,12 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   }
   if (m.model.source) {
     const std::string& src = *m.model.source;
-    const bool remote = src.find("://") != std::string::npos && src.rfind("file://", 0) != 0;
     const std::string format = m.model.format.value_or("");
     auto ends = [&](const std::string& tail) {
       return src.size() > tail.size() &&
              src.compare(src.size() - tail.size(), tail.size(), tail) == 0;
     };
-    if (remote) {
+    if (IsRemote(src)) {
       refuse("model.source", "remote models (" + src + ")",
              "download the weights and give a local .safetensors or .pt path");
     } else if (!format.empty() && format != "safetensors" && format != "pt") {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,9 @@ class LiveView {
   // the least time between two redraws of the status line (the last step is always drawn).
   LiveView(std::ostream& out, bool color, int width = 0,
            std::chrono::milliseconds refresh = std::chrono::milliseconds(100))
-      : out_(out),
-        color_(color),
-        width_(width),
-        refresh_(refresh),
-        layout_(LayoutOf(manifest::TerminalConfig{})) {}
+      : out_(out), color_(color), width_(width), refresh_(refresh) {
+    SetLayout(LayoutOf(manifest::TerminalConfig{}));
+  }
 
   void SetLayout(StatusLayout layout);
 
@@ -83,7 +82,9 @@ class LiveView {
   std::int64_t step_ = 0, total_ = 0, epoch_ = 0;
   double elapsed_ = 0, budget_ = 0;
   StatusLayout layout_;
-  std::map<std::string, double> latest_;               // by key: train_loss, val_accuracy, ...
+  std::size_t keep_ = 0;                  // values kept per sparkline key: the widest window
+  std::set<std::string> traced_;          // the keys the sparklines may draw
+  std::map<std::string, double> latest_;  // by key: train_loss, val_accuracy, ...
   std::map<std::string, std::deque<double>> history_;  // the newest last, for the sparklines
   std::int64_t first_step_ = -1;
   std::int64_t first_time_ = 0, last_time_ = 0;  // seconds since the epoch
