@@ -35,38 +35,6 @@ ProcessResult TrainIn(const std::string& cwd, const std::vector<std::string>& ar
   return RunProcess(argv, "", 240, cwd);
 }
 
-TEST_CASE("train: a run's config.resolved.yaml trains the same run again, from anywhere",
-          "[e2e][contract]") {
-  TempDir dir;
-  const std::string elsewhere = dir.path + "/elsewhere";
-  fs::create_directories(elsewhere);
-  // instruct_lora adapts the model instruct trains.
-  for (const std::string name :
-       {"iris", "wine", "breast_cancer", "digits", "digits_cnn", "instruct", "instruct_lora"}) {
-    INFO(name);
-    const std::string run = dir.path + "/" + name;
-    std::vector<std::string> args = {kSource + "/examples/" + name + ".yaml", "--output", run,
-                                     "--set", "training.max_steps=3"};
-    if (name == "instruct_lora")
-      args.insert(args.end(), {"--set", "model.source=" + dir.path + "/instruct"});
-    ProcessResult first = TrainIn(dir.path, args);
-    INFO(first.err);
-    REQUIRE(first.exit_code == 0);
-    const std::string resolved = Slurp(run + "/config.resolved.yaml");
-    // It says what happened: where the run went, and no report (none was asked for or written).
-    CHECK_THAT(resolved, Catch::Contains("dir: " + run));
-    CHECK_FALSE(fs::exists(run + "/report.md"));
-    const std::string again = dir.path + "/" + name + "-again";
-    ProcessResult second = TrainIn(elsewhere, {run + "/config.resolved.yaml", "--output", again});
-    INFO(second.err);
-    REQUIRE(second.exit_code == 0);
-    const std::map<std::int64_t, double> losses = LossByStep(run + "/metrics.jsonl");
-    CHECK(losses.size() == 3);
-    CHECK(losses == LossByStep(again + "/metrics.jsonl"));
-    CHECK_FALSE(fs::exists(again + "/report.md"));
-  }
-}
-
 TEST_CASE("train: keys written at their defaults ask for nothing and are not refused",
           "[e2e][contract]") {
   TempDir dir;
@@ -330,19 +298,38 @@ TEST_CASE("train: the quality score's efficiency times the steps' own work, not 
                "--set", "callbacks=[{type: custom, trigger: epoch_end, command: [sleep, '0.4']}]"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  // The last row: the run's average so far holds three 0.4 s pauses, the step's own rate none.
-  std::string last;
+  // The efficiency a quality.yaml reports, recomputed from the run's own rows by the formula of
+  // docs/training.md from one series: timings vary from machine to machine, the formula does not.
+  std::map<std::string, std::vector<double>> series;
   std::istringstream rows(Slurp(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(rows, line);) last = line;
-  const nlohmann::json row = nlohmann::json::parse(last);
-  CHECK(row["step"] == 28);
-  CHECK(row["step_samples_per_second"].get<double>() > 5 * row["samples_per_second"].get<double>());
+  for (std::string line; std::getline(rows, line);) {
+    const nlohmann::json row = nlohmann::json::parse(line);
+    if (!row.contains("step_samples_per_second")) continue;
+    for (const char* key : {"step_samples_per_second", "samples_per_second"})
+      series[key].push_back(row[key].get<double>());
+  }
+  REQUIRE(series["step_samples_per_second"].size() == 28);
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  // 7 steps an epoch: the reference is steps 4 to 7, the rest is steps 8 to 28.
+  const auto efficiency = [&](const std::vector<double>& s) {
+    const double ref = median({s.begin() + 3, s.begin() + 7});
+    return std::min(100.0, 100 * median({s.begin() + 7, s.end()}) / ref);
+  };
+  const double own = efficiency(series["step_samples_per_second"]);
+  const double average = efficiency(series["samples_per_second"]);
   const std::string q = Slurp(run + "/quality.yaml");
   CHECK_THAT(q, Catch::Contains("in the first epoch (the steps' own work: validation, "
                                 "checkpoints and callbacks between steps not counted)"));
   const auto at = q.find("efficiency: ");
   REQUIRE(at != std::string::npos);
-  CHECK(std::stod(q.substr(at + 12)) > 60);
+  INFO(q);
+  CHECK(std::abs(std::stod(q.substr(at + 12)) - own) < 0.1);
+  // The run's average so far holds three 0.4 s pauses: a score from it would be far lower.
+  CHECK(average < own - 10);
 }
 
 TEST_CASE("train: monitoring.terminal chooses what the progress line shows", "[e2e][contract]") {
@@ -503,7 +490,7 @@ void SchemaValues(const nlohmann::json& node, const nlohmann::json& defs, const 
 TEST_CASE(
     "contract: every value the schema enumerates, set alone, trains or is refused by validate "
     "as train refuses it",
-    "[e2e][contract]") {
+    "[e2e][contract][slow]") {
   TempDir dir;
   ProcessResult schema = RunProcess({EntrenarBinary(), "schema"});
   REQUIRE(schema.exit_code == 0);

@@ -71,7 +71,7 @@ json Evaluate(const std::string& manifest, const std::vector<std::string>& sets)
 TEST_CASE(
     "train: a tiny LLaMA learns the instruction corpus and is saved as a Hugging Face "
     "directory",
-    "[e2e]") {
+    "[e2e][slow]") {
   TempDir dir;
   const std::string run = dir.path + "/base";
   std::vector<std::string> a = Args(kBase, run, {"training.epochs=3"});
@@ -109,7 +109,7 @@ TEST_CASE(
 }
 
 TEST_CASE("train: LoRA trains only the adapters, which reload to the same validation loss",
-          "[e2e]") {
+          "[e2e][slow]") {
   TempDir dir;
   const std::string base = dir.path + "/base";
   TrainBase(base, 3);
@@ -180,7 +180,7 @@ TEST_CASE("train: LoRA trains only the adapters, which reload to the same valida
         std::string::npos);
 }
 
-TEST_CASE("train: QLoRA keeps the base 4-bit from the manifest and still learns", "[e2e]") {
+TEST_CASE("train: QLoRA keeps the base 4-bit from the manifest and still learns", "[e2e][slow]") {
   TempDir dir;
   const std::string base = dir.path + "/base";
   TrainBase(base, 3);
@@ -244,7 +244,8 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
 
 }  // namespace
 
-TEST_CASE("train --resume of a LoRA run continues exactly from its adapter checkpoint", "[e2e]") {
+TEST_CASE("train --resume of a LoRA run continues exactly from its adapter checkpoint",
+          "[e2e][slow]") {
   TempDir dir;
   const std::string base = dir.path + "/base";
   TrainBase(base, 1);
@@ -325,7 +326,7 @@ TEST_CASE("train: output.model.format gguf also writes model.gguf, read by @hugg
 }
 
 TEST_CASE("train: a SentencePiece tokenizer.model tokenizes the corpus, and is exported to GGUF",
-          "[e2e]") {
+          "[e2e][slow]") {
   TempDir dir;
   ProcessResult spm =
       RunProcess({"/usr/bin/spm_train", "--input=" + kSource + "/examples/data/instruct.jsonl",
@@ -404,7 +405,7 @@ TEST_CASE("plan and train --dry-run agree on a transformer's size", "[e2e]") {
   CHECK(digits == trained[1].str());
 }
 
-TEST_CASE("train: packed windows (padding none) train and validate", "[e2e]") {
+TEST_CASE("train: packed windows (padding none) train and validate", "[e2e][slow]") {
   TempDir dir;
   const std::string run = dir.path + "/packed";
   std::vector<std::string> a =

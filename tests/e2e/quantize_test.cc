@@ -114,7 +114,7 @@ TEST_CASE("quantize: mistakes are named", "[e2e]") {
 }
 
 TEST_CASE("quantize: a transformer's projections quantize per group, embeddings excluded",
-          "[e2e]") {
+          "[e2e][slow]") {
   TempDir dir;
   const std::string run = dir.path + "/lm";
   ProcessResult r =
@@ -160,7 +160,7 @@ json ExportGguf(const std::string& run, const std::vector<std::string>& sets) {
 TEST_CASE(
     "quantize: GGUF exports hold Q8_0 or Q4_0 blocks for models quantized in groups of 32, F16 for "
     "bfloat16 ones",
-    "[e2e]") {
+    "[e2e][slow]") {
   TempDir dir;
   const std::vector<std::string> groups = {
       "quantize.enabled=true", "quantize.granularity=per_group", "quantize.group_size=32"};

@@ -414,9 +414,10 @@ TEST_CASE("train: freeze and param_groups select what learns", "[e2e]") {
   ProcessResult typo =
       Train(with({"--set", "model.freeze=[layer.0]", "--output", dir.path + "/typo"}));
   CHECK(typo.exit_code == 1);
-  CHECK(typo.err.find(
-            "model.freeze: `layer.0` matches no parameter; parameters are `layers.0.weight`") !=
-        std::string::npos);
+  // Refused before the run starts, as validate refuses it.
+  CHECK_THAT(typo.err, Catch::Contains("error: model.freeze[0]: `layer.0` matches no parameter"));
+  CHECK_THAT(typo.err, Catch::Contains("hint: parameters are `layers.0.weight`"));
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/typo"));
 }
 
 TEST_CASE("train: a duration budget ends the run on time", "[e2e]") {

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -32,7 +33,12 @@ void AddLockCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitInvalid;
       return;
     }
-    Result<std::string> lock = manifest::MakeLock(*r.manifest, BaseDir(args->file));
+    // Relative paths stay relative, to where the lock lies: its -o directory, or the current
+    // directory for standard output (`entrenar lock x.yaml > x.lock.yaml`).
+    const std::string dir =
+        args->out == "-" ? "." : std::filesystem::path(args->out).parent_path().string();
+    Result<std::string> lock = manifest::MakeLock(
+        manifest::Rebased(*r.manifest, BaseDir(args->file), dir), dir.empty() ? "." : dir);
     if (!lock.ok()) {
       std::cerr << "error: " << lock.status().message() << "\n";
       *exit_code = kExitIo;

@@ -1,13 +1,12 @@
 #include "model.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/plan/params.h"
 
 #include "fused_adam.h"
 #include "lamb.h"
@@ -112,17 +111,6 @@ nn::AnyModule Module(const manifest::Layer& l, const Shape& in, const Shape& out
   return Activation(*l.activation);
 }
 
-// A glob matches a parameter by its full name (`layers.0.weight`), its name inside the model
-// (`0.weight`), or as a prefix of either (`layers.0` matches both tensors of layer 0).
-bool Matches(const std::string& pattern, const std::string& name) {
-  const std::string inner = name.substr(name.find('.') + 1);
-  for (const std::string& n : {name, inner}) {
-    if (fnmatch(pattern.c_str(), n.c_str(), 0) == 0) return true;
-    if (n.rfind(pattern + ".", 0) == 0) return true;
-  }
-  return false;
-}
-
 std::vector<std::string> ParameterNames(const nn::Module& model, const std::string& prefix) {
   std::vector<std::string> names;
   for (const auto& p : model.named_parameters()) names.push_back(prefix + p.key());
@@ -203,7 +191,7 @@ Status ApplyFreeze(nn::Module& model, const std::string& prefix,
   for (const std::string& pattern : patterns) {
     bool any = false;
     for (auto& p : model.named_parameters()) {
-      if (Matches(pattern, prefix + p.key())) {
+      if (plan::ParameterMatches(pattern, prefix + p.key())) {
         p.value().requires_grad_(false);
         any = true;
       }
@@ -234,7 +222,9 @@ Result<std::vector<Group>> MakeGroups(const nn::Module& model, const std::string
   for (const auto& p : model.named_parameters()) {
     if (!p.value().requires_grad()) continue;
     std::size_t g = 0;
-    while (g < o.param_groups.size() && !Matches(o.param_groups[g].params, prefix + p.key())) ++g;
+    while (g < o.param_groups.size() &&
+           !plan::ParameterMatches(o.param_groups[g].params, prefix + p.key()))
+      ++g;
     groups[g].params.push_back(p.value());
   }
   for (std::size_t g = 0; g < o.param_groups.size(); ++g) {

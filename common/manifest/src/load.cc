@@ -195,10 +195,12 @@ std::string ToJson(const Manifest& m) { return EmitJson(WriteValue(m)); }
 
 namespace {
 
-// Makes the local relative paths of `uri` keys absolute against a directory.
+// Makes the local relative paths of `uri` keys absolute against `base`, or, given `relative_to`,
+// relative to that directory instead.
 class AbsolutePaths {
  public:
-  explicit AbsolutePaths(std::filesystem::path base) : base_(std::move(base)) {}
+  explicit AbsolutePaths(std::filesystem::path base, std::filesystem::path relative_to = {})
+      : base_(std::move(base)), relative_to_(std::move(relative_to)) {}
 
   template <typename T>
   void Key(const char*, T& field, const Rule& rule) {
@@ -218,13 +220,19 @@ class AbsolutePaths {
       for (auto& item : v) Apply(item, uri);
     } else if constexpr (std::is_same_v<T, std::string>) {
       const bool remote = v.find("://") != std::string::npos;
-      if (uri && !v.empty() && !remote && v[0] != '/') v = (base_ / v).lexically_normal().string();
+      if (!uri || v.empty() || remote || v[0] == '/') return;
+      const std::filesystem::path absolute = (base_ / v).lexically_normal();
+      const std::filesystem::path relative = relative_to_.empty()
+                                                 ? std::filesystem::path()
+                                                 : absolute.lexically_relative(relative_to_);
+      v = relative.empty() ? absolute.string() : relative.string();
     } else if constexpr (kIsStruct<T>) {
       Visit(*this, v);
     }
   }
 
   std::filesystem::path base_;
+  std::filesystem::path relative_to_;
 };
 
 // The node at `path` under `n`, or nullptr.
@@ -259,6 +267,16 @@ Manifest AsRun(const Manifest& m, const std::string& base_dir, const std::string
   Visit(paths, out);
   out.output.dir = std::filesystem::absolute(run_dir).lexically_normal().string();
   if (!m.IsSet("output.report")) out.output.report.enabled = false;
+  return out;
+}
+
+Manifest Rebased(const Manifest& m, const std::string& base_dir, const std::string& new_dir) {
+  Manifest out = m;
+  auto absolute = [](const std::string& dir) {
+    return std::filesystem::absolute(dir.empty() ? "." : dir).lexically_normal();
+  };
+  AbsolutePaths paths(absolute(base_dir), absolute(new_dir));
+  Visit(paths, out);
   return out;
 }
 

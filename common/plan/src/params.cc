@@ -1,5 +1,7 @@
 #include "entrenar/plan/params.h"
 
+#include <fnmatch.h>
+
 namespace entrenar::plan {
 
 std::int64_t DefaultIntermediateSize(std::int64_t hidden_size) {
@@ -47,6 +49,30 @@ std::optional<double> ModelParameters(const manifest::ArchitectureConfig& a) {
   double params = 0;
   for (const manifest::Layer& l : a.layers) params += LayerParameters(l);
   return params;
+}
+
+std::vector<std::string> SequentialParameterNames(const manifest::ArchitectureConfig& a) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < a.layers.size(); ++i) {
+    const manifest::Layer& l = a.layers[i];
+    const std::string at = "layers." + std::to_string(i) + ".";
+    bool bias = l.batchnorm || l.layernorm;
+    if (l.linear) bias = l.linear->bias;
+    if (l.conv1d || l.conv2d) bias = (l.conv1d ? *l.conv1d : *l.conv2d).bias;
+    if (l.linear || l.conv1d || l.conv2d || l.batchnorm || l.layernorm || l.embedding)
+      names.push_back(at + "weight");
+    if (bias) names.push_back(at + "bias");
+  }
+  return names;
+}
+
+bool ParameterMatches(const std::string& pattern, const std::string& name) {
+  const std::string inner = name.substr(name.find('.') + 1);
+  for (const std::string& n : {name, inner}) {
+    if (fnmatch(pattern.c_str(), n.c_str(), 0) == 0) return true;
+    if (n.rfind(pattern + ".", 0) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace entrenar::plan

@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <functional>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
+#include "entrenar/plan/params.h"
 #include "entrenar/registry/registry.h"
 
 namespace entrenar::plan {
@@ -292,6 +294,49 @@ void CheckSequenceLength(const manifest::Manifest& m, std::vector<manifest::Diag
 
 }  // namespace
 
+// model.freeze and optimizer.param_groups against a sequential model's parameter names, as the
+// engine applies them once the model is built: each glob must name a parameter (a group, one
+// no earlier group took), and something must be left to train. LoRA adds its own parameters.
+void CheckParameterGlobs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& out) {
+  const auto& a = m.model.architecture;
+  if (!a || a->type != "sequential" || m.lora.enabled) return;
+  std::vector<std::string> names = SequentialParameterNames(*a);
+  const std::string listed = "parameters are " + JoinQuoted(names);
+  auto refuse = [&](const std::string& key, const std::string& what) {
+    out.push_back({manifest::Severity::kError, key, m.LocationOf(key), what, {listed}});
+  };
+  for (std::size_t i = 0; i < m.model.freeze.size(); ++i) {
+    const std::string& glob = m.model.freeze[i];
+    if (std::none_of(names.begin(), names.end(),
+                     [&](const std::string& n) { return ParameterMatches(glob, n); }))
+      refuse("model.freeze[" + std::to_string(i) + "]", "`" + glob + "` matches no parameter");
+  }
+  std::erase_if(names, [&](const std::string& n) {
+    return std::any_of(m.model.freeze.begin(), m.model.freeze.end(),
+                       [&](const std::string& glob) { return ParameterMatches(glob, n); });
+  });
+  if (names.empty()) {
+    if (m.model.freeze.empty()) {
+      refuse("model.architecture.layers", "no layer has parameters; nothing would train");
+    } else {
+      refuse("model.freeze", "every parameter is frozen; nothing would train");
+    }
+    return;
+  }
+  const auto& groups = m.optimizer.param_groups;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto taken = std::remove_if(names.begin(), names.end(), [&](const std::string& n) {
+      return ParameterMatches(groups[g].params, n);
+    });
+    if (taken == names.end()) {
+      refuse("optimizer.param_groups[" + std::to_string(g) + "].params",
+             "`" + groups[g].params + "` matches no trainable parameter" +
+                 (g > 0 ? " that an earlier group did not take" : ""));
+    }
+    names.erase(taken, names.end());
+  }
+}
+
 std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
   std::vector<manifest::Diagnostic> out;
   const bool text = MeantAsLanguageModel(m);
@@ -316,6 +361,7 @@ std::vector<manifest::Diagnostic> CheckTrainable(const manifest::Manifest& m) {
                     "max_length: 512}}] (the model directory's tokenizer.json)"}});
   }
   CheckSequenceLength(m, out);
+  CheckParameterGlobs(m, out);
   return out;
 }
 

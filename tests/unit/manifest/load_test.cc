@@ -264,6 +264,25 @@ TEST_CASE("A run's manifest as it ran: absolute local paths, its own directory, 
   CHECK(ToYaml(*again.manifest) == ToYaml(ran));
 }
 
+TEST_CASE("Rebased paths name the same files from another directory, and stay relative",
+          "[unit][manifest]") {
+  const LoadResult r =
+      Load(Root("data:\n  source: ./data/x.csv\n  target: y\n  val: /abs/v.csv\n"
+                "  test: s3://bucket/test.csv\n"
+                "model:\n  source: ../models/m\n"));
+  REQUIRE(r.ok());
+  // The manifest lies in /home/u/project/ml, the lock goes to /home/u/project/locks.
+  const Manifest moved = Rebased(*r.manifest, "/home/u/project/ml", "/home/u/project/locks");
+  CHECK(moved.data.source == "../ml/data/x.csv");
+  CHECK(moved.data.val == "/abs/v.csv");
+  CHECK(moved.data.test == "s3://bucket/test.csv");
+  CHECK(moved.model.source == "../models/m");
+  // Beside the manifest, nothing changes but the spelling.
+  const Manifest same = Rebased(*r.manifest, "/home/u/project/ml", "/home/u/project/ml");
+  CHECK(same.data.source == "data/x.csv");
+  CHECK(same.model.source == "../models/m");
+}
+
 TEST_CASE("ValueJson reads one key of the manifest, defaults included", "[unit][manifest]") {
   const LoadResult r =
       Load(Root("data:\n  source: x.csv\n  target: y\n"

@@ -161,5 +161,34 @@ TEST_CASE("A run needs data, and a language model its tokenize step (SPEC Append
             .empty());
 }
 
+TEST_CASE("Freeze and parameter-group globs must name a sequential model's parameters",
+          "[unit][engine]") {
+  const std::string data = "data:\n  source: d.csv\n";
+  const std::string two =
+      "model:\n  architecture:\n    type: sequential\n    layers:\n"
+      "      - linear: {in_features: 4, out_features: 8}\n      - activation: relu\n"
+      "      - linear: {in_features: 8, out_features: 3}\n";
+  CHECK(TrainableErrors(data + two +
+                        "optimizer:\n  name: adam\n  param_groups: [{params: 'layers.2*'}]\n")
+            .empty());
+  CHECK(TrainableErrors(
+            data + two +
+            "optimizer:\n  name: adam\n  param_groups: [{params: 'model.encoder.*'}]\n") ==
+        std::vector<std::string>{"optimizer.param_groups[0].params"});
+  // A group whose parameters an earlier group took is empty, as the engine builds it.
+  CHECK(TrainableErrors(data + two +
+                        "optimizer:\n  name: adam\n  param_groups: [{params: 'layers.*'}, "
+                        "{params: 'layers.0'}]\n") ==
+        std::vector<std::string>{"optimizer.param_groups[1].params"});
+  CHECK(TrainableErrors(data + two + "  freeze: ['layers.1']\n") ==
+        std::vector<std::string>{"model.freeze[0]"});
+  CHECK(TrainableErrors(data + two + "  freeze: ['layers.*']\n") ==
+        std::vector<std::string>{"model.freeze"});
+  // A frozen parameter joins no group.
+  CHECK(TrainableErrors(data + two + "  freeze: ['layers.0']\n" +
+                        "optimizer:\n  name: adam\n  param_groups: [{params: 'layers.0.*'}]\n") ==
+        std::vector<std::string>{"optimizer.param_groups[0].params"});
+}
+
 }  // namespace
 }  // namespace entrenar::plan

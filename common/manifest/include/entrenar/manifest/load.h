@@ -49,6 +49,11 @@ std::string ToJson(const Manifest& m);
 // wherever it lies.
 Manifest AsRun(const Manifest& m, const std::string& base_dir, const std::string& run_dir);
 
+// The manifest with its local relative paths (the keys of format `uri`) rewritten for a file
+// that lies in `new_dir` rather than `base_dir`: still relative, and still naming the same files.
+// What a lock file written to another directory than its manifest's needs.
+Manifest Rebased(const Manifest& m, const std::string& base_dir, const std::string& new_dir);
+
 // The value at `path` ("output.model.save_optimizer", "callbacks[1].trigger") as compact JSON,
 // as ToYaml writes it (defaults included); "" when there is no such key.
 std::string ValueJson(const Manifest& m, const std::string& path);
