@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstdio>
 #include <regex>
+#include <set>
 
 #include "entrenar/base/strings.h"
 #include "entrenar/expr/condition.h"
 #include "entrenar/expr/value.h"
+#include "entrenar/manifest/load.h"
 
 #include "pipeline.h"
 
@@ -137,6 +139,38 @@ void CheckReshape(Checker& c, const std::string& path, const std::vector<std::in
   }
 }
 
+// A transformer's sizes on a sequential model would be ignored: refused, as `layers` on a
+// transformer is.
+void CheckTransformerKeysAbsent(Checker& c, const ArchitectureConfig& a) {
+  const std::pair<const char*, bool> keys[] = {
+      {"hidden_size", a.hidden_size.has_value()},
+      {"num_layers", a.num_layers.has_value()},
+      {"num_heads", a.num_heads.has_value()},
+      {"num_kv_heads", a.num_kv_heads.has_value()},
+      {"intermediate_size", a.intermediate_size.has_value()},
+      {"vocab_size", a.vocab_size.has_value()},
+      {"max_seq_length", a.max_seq_length.has_value()},
+      {"rms_norm_eps", a.rms_norm_eps.has_value()},
+      {"rope_theta", a.rope_theta.has_value()},
+      {"use_bias", a.use_bias.has_value()},
+      {"tie_word_embeddings", a.tie_word_embeddings.has_value()}};
+  for (const auto& [key, given] : keys) {
+    if (!given) continue;
+    c.Error(std::string("model.architecture.") + key,
+            "`" + std::string(key) + "` belongs to a transformer, not to `type: sequential`",
+            {"a sequential model is described by its layers (a linear layer's `bias`, for one)"});
+  }
+}
+
+// model.format describes model.source.
+void CheckModelFormat(Checker& c) {
+  const Manifest& m = c.m();
+  if (!m.model.source && m.model.format) {
+    c.Warn("model.format",
+           "`format` says how model.source is stored, and there is no model.source");
+  }
+}
+
 // Walks a sequential model's layers, tracking the feature width where it is known.
 void CheckLayers(Checker& c) {
   const auto& arch = c.m().model.architecture;
@@ -145,6 +179,7 @@ void CheckLayers(Checker& c) {
     if (arch->layers.empty()) {
       c.Error("model.architecture.layers", "a sequential model needs at least one layer");
     }
+    CheckTransformerKeysAbsent(c, *arch);
     // What the previous layers give, where it is known without the data: the last dimension
     // (`width`, read by linear and layernorm) and the channels (dimension 0 of a sample with
     // spatial dimensions, read by conv and batchnorm).
@@ -280,6 +315,41 @@ void CheckOptimizer(Checker& c) {
   }
 }
 
+// Keys that only some schedules read, set away from their defaults (a resolved manifest writes
+// every key) for a schedule that does not: said once each, as for the optimizer's.
+void CheckSchedulerKeys(Checker& c, const SchedulerConfig& s) {
+  const SchedulerConfig d;
+  const std::vector<std::string> cosine = {"cosine", "cosine_annealing", "linear"};
+  const std::vector<std::string> plateau = {"plateau"};
+  const std::vector<std::string> one_cycle = {"one_cycle"};
+  const struct {
+    const char* key;
+    bool changed;
+    std::vector<std::string> by;
+  } uses[] = {
+      {"T_max", s.T_max.has_value(), cosine},
+      {"eta_min", s.eta_min != d.eta_min, cosine},
+      {"step_size", s.step_size.has_value(), {"step"}},
+      {"gamma", s.gamma != d.gamma, {"step", "exponential"}},
+      {"mode", s.mode != d.mode, plateau},
+      {"factor", s.factor != d.factor, plateau},
+      {"patience", s.patience != d.patience, plateau},
+      {"threshold", s.threshold != d.threshold, plateau},
+      {"metric", s.metric != d.metric, plateau},
+      {"max_lr", s.max_lr.has_value(), one_cycle},
+      {"pct_start", s.pct_start != d.pct_start, one_cycle},
+      {"anneal_strategy", s.anneal_strategy != d.anneal_strategy, one_cycle},
+      {"div_factor", s.div_factor != d.div_factor, one_cycle},
+      {"final_div_factor", s.final_div_factor != d.final_div_factor, one_cycle},
+  };
+  for (const auto& u : uses) {
+    if (u.changed && std::find(u.by.begin(), u.by.end(), s.name) == u.by.end()) {
+      c.Warn(std::string("scheduler.") + u.key, "`" + std::string(u.key) + "` is not used by " +
+                                                    s.name + " (only by " + Join(u.by, ", ") + ")");
+    }
+  }
+}
+
 void CheckScheduler(Checker& c, const std::vector<std::string>& metrics) {
   const Manifest& m = c.m();
   const SchedulerConfig& s = m.scheduler;
@@ -313,6 +383,7 @@ void CheckScheduler(Checker& c, const std::vector<std::string>& metrics) {
                 " needs the run's length in steps, which a time budget does not give",
             {"set scheduler.T_max (and warmup.steps), or use max_steps"});
   }
+  CheckSchedulerKeys(c, s);
   if (s.eta_min >= m.optimizer.lr && (s.name == "cosine" || s.name == "cosine_annealing")) {
     c.Warn("scheduler.eta_min", "eta_min " + Num(s.eta_min) + " is not below optimizer.lr " +
                                     Num(m.optimizer.lr) + ": the schedule does not decay");
@@ -464,6 +535,15 @@ void CheckMonitoring(Checker& c, const std::vector<std::string>& metrics) {
     c.Error("monitoring.tracking.backend", "the wandb backend is not supported",
             {"use builtin, mlflow or tensorboard"});
   }
+  if (mon.tracking.enabled &&
+      (mon.tracking.backend == "builtin" || mon.tracking.backend == "trueno-db")) {
+    c.Warn(m.IsSet("monitoring.tracking.backend") ? "monitoring.tracking.backend"
+                                                  : "monitoring.tracking.enabled",
+           "the " + mon.tracking.backend +
+               " store is the run directory's metrics, which every run writes: enabling it adds "
+               "nothing",
+           {"record elsewhere with backend: tensorboard or mlflow"});
+  }
   if (mon.tracking.enabled && mon.tracking.backend == "mlflow" && !mon.tracking.uri) {
     c.Error("monitoring.tracking.uri", "the mlflow backend needs `uri` (the tracking server)");
   }
@@ -575,11 +655,49 @@ std::vector<std::string> ComputedMetrics(const Manifest& m) {
   return out;
 }
 
+// Keys written away from their defaults inside a section that is not enabled do nothing: said
+// once per section, naming them (keys already reported, and `enabled` itself, are left out).
+void CheckDisabledSections(const Manifest& m, std::vector<Diagnostic>* diags) {
+  const std::pair<const char*, bool> sections[] = {
+      {"lora", m.lora.enabled},
+      {"quantize", m.quantize.enabled},
+      {"quantize.qat", m.quantize.qat.enabled || !m.quantize.enabled},
+      {"training.early_stopping", m.training.early_stopping.enabled},
+      {"training.mixed_precision", m.training.mixed_precision.enabled},
+      {"monitoring.tracking", m.monitoring.tracking.enabled},
+      {"monitoring.system", m.monitoring.system.enabled},
+      {"output.registry", m.output.registry.enabled}};
+  const Manifest defaults;
+  std::set<std::string> reported;
+  for (const Diagnostic& d : *diags) reported.insert(d.path.substr(0, d.path.find('[')));
+  for (const auto& [section, enabled] : sections) {
+    if (enabled) continue;
+    const std::string prefix = std::string(section) + ".";
+    std::set<std::string> ignored;
+    for (const auto& [path, at] : m.locations) {
+      const std::string key = path.substr(0, path.find('['));
+      if (key.rfind(prefix, 0) != 0 || key == prefix + "enabled" || reported.count(key)) continue;
+      if (key.rfind(prefix + "qat.", 0) == 0 && std::string(section) == "quantize") continue;
+      if (ValueJson(m, key) != ValueJson(defaults, key)) ignored.insert(key);
+    }
+    if (ignored.empty()) continue;
+    const std::vector<std::string> keys(ignored.begin(), ignored.end());
+    diags->push_back({Severity::kWarning,
+                      keys.front(),
+                      m.LocationOf(keys.front()),
+                      JoinQuoted(keys) + (keys.size() == 1 ? " has" : " have") +
+                          " no effect while " + section + ".enabled is false",
+                      {"set " + std::string(section) + ".enabled: true to use " +
+                       (keys.size() == 1 ? "it" : "them")}});
+  }
+}
+
 void Validate(const Manifest& m, std::vector<Diagnostic>* diags) {
   Checker c(m, diags);
   const std::vector<std::string> metrics = ComputedMetrics(m);
   CheckRoot(c);
   CheckData(c);
+  CheckModelFormat(c);
   CheckLayers(c);
   CheckOptimizer(c);
   CheckScheduler(c, metrics);
@@ -588,6 +706,7 @@ void Validate(const Manifest& m, std::vector<Diagnostic>* diags) {
   CheckQuantize(c);
   CheckMonitoring(c, metrics);
   CheckCallbacks(c, metrics);
+  CheckDisabledSections(m, diags);
 }
 
 }  // namespace entrenar::manifest

@@ -165,6 +165,63 @@ TEST_CASE("Warnings leave a manifest valid", "[unit][manifest]") {
 }
 
 TEST_CASE(
+    "Keys read only by other choices say so: a schedule's, a model.format without a source, "
+    "the builtin tracking store",
+    "[unit][manifest]") {
+  auto warnings = [](const std::string& body) {
+    LoadResult r = Load(Root(body));
+    INFO(testing::Describe(r.diagnostics));
+    REQUIRE(r.ok());
+    std::vector<std::string> paths;
+    for (const auto& d : r.diagnostics) {
+      if (d.severity == Severity::kWarning) paths.push_back(d.path);
+    }
+    return paths;
+  };
+  CHECK(warnings("scheduler:\n  name: cosine\n  mode: max\n  anneal_strategy: linear\n"
+                 "  T_max: 10\n  step_size: 3\n") ==
+        std::vector<std::string>{"scheduler.mode", "scheduler.anneal_strategy",
+                                 "scheduler.step_size"});  // in the file's order
+  CHECK(warnings("scheduler:\n  name: one_cycle\n  max_lr: 0.1\n  anneal_strategy: linear\n")
+            .empty());
+  CHECK(warnings("scheduler:\n  name: step\n  step_size: 3\n  gamma: 0.5\n").empty());
+  // Written at their defaults (a resolved manifest writes every key), they say nothing.
+  CHECK(warnings("scheduler:\n  name: cosine\n  mode: min\n  pct_start: 0.3\n").empty());
+  CHECK(warnings("model:\n  format: safetensors\n") == std::vector<std::string>{"model.format"});
+  CHECK(warnings("model:\n  source: m.safetensors\n  format: safetensors\n").empty());
+  CHECK(warnings("monitoring:\n  tracking: {enabled: true}\n") ==
+        std::vector<std::string>{"monitoring.tracking.enabled"});
+  CHECK(warnings("monitoring:\n  tracking: {enabled: true, backend: trueno-db}\n") ==
+        std::vector<std::string>{"monitoring.tracking.backend"});
+  CHECK(warnings("monitoring:\n  tracking: {enabled: true, backend: tensorboard}\n").empty());
+}
+
+TEST_CASE(
+    "Keys set inside a section that is not enabled say, once per section, that they do nothing",
+    "[unit][manifest]") {
+  LoadResult r =
+      Load(Root("lora:\n  enabled: false\n  rank: 8\n  bias: all\n"
+                "  target_modules: [q_proj]\n  alpha: 32\n"
+                "training:\n  early_stopping: {mode: max}\n"));
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  REQUIRE(r.diagnostics.size() == 2);
+  CHECK(r.diagnostics[0].severity == Severity::kWarning);
+  // alpha: 32 is its default: written, it changes nothing and is not named.
+  CHECK(
+      r.diagnostics[0].message ==
+      "`lora.bias`, `lora.rank`, `lora.target_modules` have no effect while lora.enabled is false");
+  CHECK(r.diagnostics[0].hints == std::vector<std::string>{"set lora.enabled: true to use them"});
+  CHECK(r.diagnostics[1].message ==
+        "`training.early_stopping.mode` has no effect while "
+        "training.early_stopping.enabled is false");
+  // Enabled, or left at the defaults, nothing is said.
+  const LoadResult on = Load(Root("training:\n  early_stopping: {enabled: true, mode: max}\n"));
+  REQUIRE(on.ok());
+  CHECK(on.diagnostics.empty());
+}
+
+TEST_CASE(
     "Keys that would change nothing say so: bfloat16's loss_scale, early stopping with "
     "one validation",
     "[unit][manifest]") {
