@@ -21,6 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using entrenar::testing::EntrenarBinary;
 using entrenar::testing::LossByStep;
+using entrenar::testing::ObservedRun;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
 using entrenar::testing::Slurp;
@@ -488,29 +489,6 @@ void SchemaValues(const nlohmann::json& node, const nlohmann::json& defs, const 
   }
 }
 
-// What a run shows of itself: its metric rows without timings, its files, and its log with the
-// run directory and every number blanked. Two runs that differ only in speed look the same.
-std::string Observed(const std::string& run, const std::string& err) {
-  std::string out;
-  std::istringstream rows(Slurp(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(rows, line);) {
-    nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
-    for (const char* timing : {"samples_per_second", "step_samples_per_second", "tokens_per_second",
-                               "elapsed_seconds", "time", "timestamp"})
-      row.erase(timing);
-    out += row.dump() + "\n";
-  }
-  std::vector<std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(run))
-    files.push_back(fs::relative(e.path(), run).string());
-  std::sort(files.begin(), files.end());
-  for (const std::string& f : files) out += f + "\n";
-  std::string log = err;
-  for (std::size_t at = log.find(run); at != std::string::npos; at = log.find(run))
-    log.replace(at, run.size(), "RUN");
-  return out + std::regex_replace(log, std::regex("[0-9.]+"), "N");
-}
-
 // The value at a dotted `path` of a YAML file, as written there ("" when absent).
 std::string YamlValue(const std::string& file, const std::string& path) {
   YAML::Node n = YAML::LoadFile(file);
@@ -581,7 +559,7 @@ TEST_CASE(
   plain.insert(plain.end(), common.begin(), common.end());
   const ProcessResult as_is = RunProcess(plain, "", 240, dir.path);
   REQUIRE(as_is.exit_code == 0);
-  const std::string unchanged = Observed(dir.path + "/plain", as_is.err);
+  const std::string unchanged = ObservedRun(dir.path + "/plain", as_is.err);
   const std::string resolved = dir.path + "/plain/config.resolved.yaml";
   std::vector<std::string> silent;  // trained, changed nothing visible, and said nothing
   std::size_t trained = 0, refused = 0, seen = 0;
@@ -615,7 +593,7 @@ TEST_CASE(
                         checked.err.find("`" + path + "`") != std::string::npos ||
                         ran.err.find("no effect") != std::string::npos;
       if (ran.exit_code == 0 && was != value && !said && !kNoVisibleEffect.count(set) &&
-          Observed(out, ran.err) == unchanged)
+          ObservedRun(out, ran.err) == unchanged)
         silent.push_back(set);
     } else {
       // Refused by validate: train refuses it the same way, before writing anything.

@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using entrenar::testing::EntrenarBinary;
 using entrenar::testing::LossByStep;
+using entrenar::testing::ObservedRun;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
 using entrenar::testing::Slurp;
@@ -53,9 +54,11 @@ std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<st
 
 // Trains `manifest` with `sets` into DIR/NAME, then its config.resolved.yaml from another
 // directory, then its lock (written to DIR/locks, away from the manifest) with --strict: all
-// three must give the same per-step losses. Returns the lock's path.
+// three must give the same per-step losses. Returns the lock's path; `observed`, when given,
+// gets what the first run showed (ObservedRun, the manifest's path blanked).
 std::string RoundTrip(const std::string& dir, const std::string& manifest,
-                      const std::vector<std::string>& sets, const std::string& name) {
+                      const std::vector<std::string>& sets, const std::string& name,
+                      std::string* observed = nullptr) {
   const std::string run = dir + "/" + name;
   ProcessResult first =
       Entrenar(dir, "train", Concat({manifest, "--output", run}, Sets(sets)), run + ".registry");
@@ -63,6 +66,7 @@ std::string RoundTrip(const std::string& dir, const std::string& manifest,
   REQUIRE(first.exit_code == 0);
   const std::map<std::int64_t, double> losses = LossByStep(run + "/metrics.jsonl");
   CHECK_FALSE(losses.empty());
+  if (observed) *observed = ObservedRun(run, first.err, {manifest});
   const std::string resolved = Slurp(run + "/config.resolved.yaml");
   // It says what happened: where the run went, and no report unless one was asked for.
   CHECK_THAT(resolved, Catch::Contains("dir: " + run));
@@ -133,14 +137,47 @@ TEST_CASE("round trip: every example trains again from its config.resolved.yaml 
   LocksRefused(dir.path, locks);
 }
 
+TEST_CASE(
+    "lock: relative paths name the same files from where the lock lies: -o, a redirected "
+    "standard output, a pipe, file:// paths",
+    "[e2e][contract]") {
+  TempDir dir;
+  fs::copy(kSource + "/examples", dir.path + "/ml", fs::copy_options::recursive);
+  fs::create_directories(dir.path + "/locks");
+  const std::string lock = EntrenarBinary() + " lock ml/iris.yaml --set training.max_steps=2";
+  const std::map<std::string, std::string> ways = {
+      {"locks/o.lock.yaml", lock + " -o locks/o.lock.yaml"},
+      {"locks/redirected.lock.yaml", lock + " > locks/redirected.lock.yaml"},
+      {"ml/piped.lock.yaml", lock + " | cat > ml/piped.lock.yaml"},
+      {"locks/file-uri.lock.yaml",
+       lock + " --set data.source=file://data/iris.csv -o locks/file-uri.lock.yaml"}};
+  for (const auto& [file, command] : ways) {
+    INFO(command);
+    ProcessResult made = RunProcess({"/bin/sh", "-c", command}, "", 60, dir.path);
+    INFO(made.err);
+    REQUIRE(made.exit_code == 0);
+    const std::string text = Slurp(dir.path + "/" + file);
+    CHECK_THAT(text, Catch::Matches("(.|\n)*sha256: \"?[0-9a-f]{64}(.|\n)*"));
+    const std::string out = dir.path + "/run-" + fs::path(file).stem().string();
+    ProcessResult strict = Entrenar(dir.path, "train", {file, "--strict", "--output", out});
+    INFO(strict.err);
+    CHECK(strict.exit_code == 0);
+    CHECK_THAT(strict.err, Catch::Contains("lock: the 1 locked file matches its hash"));
+  }
+}
+
 // The SPEC snippet at `path` set onto examples/iris.yaml: its top-level sections replace
 // iris's, except `data` and `model` (snippets name data and models that are not here).
-std::string OntoIris(const std::string& path) {
+// `took` says whether a section other than the root keys was taken.
+std::string OntoIris(const std::string& path, bool* took) {
   YAML::Node base = YAML::LoadFile(kSource + "/examples/iris.yaml");
   const YAML::Node snippet = YAML::LoadFile(path);
+  *took = false;
   for (const auto& entry : snippet) {
     const std::string key = entry.first.as<std::string>();
-    if (key != "data" && key != "model") base[key] = entry.second;
+    if (key == "data" || key == "model") continue;
+    base[key] = entry.second;
+    if (entry.second.IsMap() || entry.second.IsSequence()) *took = true;
   }
   YAML::Emitter out;
   out << base;
@@ -149,24 +186,36 @@ std::string OntoIris(const std::string& path) {
 
 TEST_CASE(
     "round trip: every SPEC snippet set onto a manifest with data trains again from what it "
-    "wrote, or validate refuses it as train does",
+    "wrote and shows what it set, or validate refuses it as train does",
     "[e2e][contract][slow]") {
   TempDir dir;
   fs::copy(kSource + "/examples", dir.path + "/examples", fs::copy_options::recursive);
   std::map<std::string, std::string> locks;
   std::set<std::string> refused;
   std::size_t snippets = 0;
+  const std::vector<std::string> sets = {"model.device=cpu", "training.max_steps=2"};
+  // Plain iris, as every snippet's run is compared with.
+  const std::string iris = "examples/iris.yaml";
+  ProcessResult as_is =
+      Entrenar(dir.path, "train", Concat({iris, "--output", dir.path + "/plain"}, Sets(sets)));
+  REQUIRE(as_is.exit_code == 0);
+  const std::string unchanged = ObservedRun(dir.path + "/plain", as_is.err, {iris});
   for (const auto& entry : fs::directory_iterator(kSource + "/tests/data/manifests/valid")) {
     const std::string name = entry.path().stem().string();
     INFO(name);
     ++snippets;
     const std::string manifest = "examples/" + name + ".yaml";
-    WriteFile(dir.path + "/" + manifest, OntoIris(entry.path().string()));
-    const std::vector<std::string> sets = {"model.device=cpu", "training.max_steps=2"};
+    bool took = false;
+    WriteFile(dir.path + "/" + manifest, OntoIris(entry.path().string(), &took));
     ProcessResult checked = Entrenar(dir.path, "validate", Concat({manifest}, Sets(sets)));
     INFO(checked.out + checked.err);
     if (checked.exit_code == 0) {
-      locks[name] = RoundTrip(dir.path, manifest, sets, name);
+      std::string observed;
+      locks[name] = RoundTrip(dir.path, manifest, sets, name, &observed);
+      // What the snippet set (beyond data and model) shows in the run, or validate said it
+      // does nothing.
+      if (took)
+        CHECK((observed != unchanged || checked.err.find("warning: ") != std::string::npos));
       continue;
     }
     // Refused by validate: train refuses it the same way, before writing anything.

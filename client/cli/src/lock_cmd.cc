@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -11,6 +14,23 @@
 #include "commands.h"
 
 namespace entrenar::cli {
+
+namespace {
+
+// The directory the lock file will lie in ("." rather than "").
+std::string LockDirectory(const std::string& out, const std::string& manifest_dir) {
+  std::string dir = manifest_dir;
+  if (out != "-") {
+    dir = std::filesystem::path(out).parent_path().string();
+  } else if (struct stat st; fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+    std::error_code ec;
+    const std::filesystem::path file = std::filesystem::read_symlink("/proc/self/fd/1", ec);
+    if (!ec && file.is_absolute()) dir = file.parent_path().string();
+  }
+  return dir.empty() ? "." : dir;
+}
+
+}  // namespace
 
 void AddLockCommand(CLI::App& app, int* exit_code) {
   struct Args {
@@ -33,12 +53,12 @@ void AddLockCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitInvalid;
       return;
     }
-    // Relative paths stay relative, to where the lock lies: its -o directory, or the current
-    // directory for standard output (`entrenar lock x.yaml > x.lock.yaml`).
-    const std::string dir =
-        args->out == "-" ? "." : std::filesystem::path(args->out).parent_path().string();
-    Result<std::string> lock = manifest::MakeLock(
-        manifest::Rebased(*r.manifest, BaseDir(args->file), dir), dir.empty() ? "." : dir);
+    // Relative paths stay relative, to where the lock lies: its -o directory, the directory of
+    // the file standard output was redirected to (`entrenar lock x.yaml > x.lock.yaml`), or,
+    // on a pipe, the manifest's.
+    const std::string dir = LockDirectory(args->out, BaseDir(args->file));
+    Result<std::string> lock =
+        manifest::MakeLock(manifest::Rebased(*r.manifest, BaseDir(args->file), dir), dir);
     if (!lock.ok()) {
       std::cerr << "error: " << lock.status().message() << "\n";
       *exit_code = kExitIo;

@@ -219,13 +219,16 @@ class AbsolutePaths {
     } else if constexpr (IsVector<T>::value) {
       for (auto& item : v) Apply(item, uri);
     } else if constexpr (std::is_same_v<T, std::string>) {
-      const bool remote = v.find("://") != std::string::npos;
-      if (!uri || v.empty() || remote || v[0] == '/') return;
-      const std::filesystem::path absolute = (base_ / v).lexically_normal();
+      // file://data/x.csv is a local path, relative to the manifest as a bare one is.
+      const std::string scheme = v.rfind("file://", 0) == 0 ? "file://" : "";
+      const std::string path = v.substr(scheme.size());
+      const bool remote = path.find("://") != std::string::npos;
+      if (!uri || path.empty() || remote || path[0] == '/') return;
+      const std::filesystem::path absolute = (base_ / path).lexically_normal();
       const std::filesystem::path relative = relative_to_.empty()
                                                  ? std::filesystem::path()
                                                  : absolute.lexically_relative(relative_to_);
-      v = relative.empty() ? absolute.string() : relative.string();
+      v = scheme + (relative.empty() ? absolute.string() : relative.string());
     } else if constexpr (kIsStruct<T>) {
       Visit(*this, v);
     }

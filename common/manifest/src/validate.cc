@@ -327,7 +327,8 @@ void CheckSchedulerKeys(Checker& c, const SchedulerConfig& s) {
     bool changed;
     std::vector<std::string> by;
   } uses[] = {
-      {"T_max", s.T_max.has_value(), cosine},
+      // A time budget's run length is T_max, whatever the schedule (plan/budget.cc).
+      {"T_max", s.T_max.has_value() && !c.m().training.duration, cosine},
       {"eta_min", s.eta_min != d.eta_min, cosine},
       {"step_size", s.step_size.has_value(), {"step"}},
       {"gamma", s.gamma != d.gamma, {"step", "exponential"}},
@@ -677,7 +678,9 @@ void CheckDisabledSections(const Manifest& m, std::vector<Diagnostic>* diags) {
     for (const auto& [path, at] : m.locations) {
       const std::string key = path.substr(0, path.find('['));
       if (key.rfind(prefix, 0) != 0 || key == prefix + "enabled" || reported.count(key)) continue;
-      if (key.rfind(prefix + "qat.", 0) == 0 && std::string(section) == "quantize") continue;
+      // A key holding a section of its own (quantize.calibration) is named by its keys.
+      const auto next = m.locations.upper_bound(key + ".");
+      if (next != m.locations.end() && next->first.rfind(key + ".", 0) == 0) continue;
       if (ValueJson(m, key) != ValueJson(defaults, key)) ignored.insert(key);
     }
     if (ignored.empty()) continue;

@@ -185,6 +185,10 @@ TEST_CASE(
   CHECK(warnings("scheduler:\n  name: one_cycle\n  max_lr: 0.1\n  anneal_strategy: linear\n")
             .empty());
   CHECK(warnings("scheduler:\n  name: step\n  step_size: 3\n  gamma: 0.5\n").empty());
+  // Under a time budget T_max is the run's length in steps, whatever the schedule.
+  CHECK(warnings("training:\n  duration: 2h\nscheduler:\n  name: step\n  step_size: 3\n"
+                 "  T_max: 100\n")
+            .empty());
   // Written at their defaults (a resolved manifest writes every key), they say nothing.
   CHECK(warnings("scheduler:\n  name: cosine\n  mode: min\n  pct_start: 0.3\n").empty());
   CHECK(warnings("model:\n  format: safetensors\n") == std::vector<std::string>{"model.format"});
@@ -334,6 +338,13 @@ TEST_CASE("Rebased paths name the same files from another directory, and stay re
   CHECK(moved.data.val == "/abs/v.csv");
   CHECK(moved.data.test == "s3://bucket/test.csv");
   CHECK(moved.model.source == "../models/m");
+  // A file:// path is local, and relative as a bare one is.
+  const LoadResult uri = Load(Root("model:\n  source: file://models/m\n"));
+  REQUIRE(uri.ok());
+  CHECK(Rebased(*uri.manifest, "/home/u/project/ml", "/home/u/project/locks").model.source ==
+        "file://../ml/models/m");
+  CHECK(AsRun(*uri.manifest, "/home/u/project/ml", "/runs/r1").model.source ==
+        "file:///home/u/project/ml/models/m");
   // Beside the manifest, nothing changes but the spelling.
   const Manifest same = Rebased(*r.manifest, "/home/u/project/ml", "/home/u/project/ml");
   CHECK(same.data.source == "data/x.csv");
