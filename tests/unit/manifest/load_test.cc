@@ -164,40 +164,43 @@ TEST_CASE("Warnings leave a manifest valid", "[unit][manifest]") {
   CHECK(r.diagnostics[0].message.find("not used by adamw") != std::string::npos);
 }
 
+// The paths of the warnings a valid manifest with `body` gets.
+std::vector<std::string> WarningPaths(const std::string& body) {
+  LoadResult r = Load(Root(body));
+  INFO(testing::Describe(r.diagnostics));
+  REQUIRE(r.ok());
+  std::vector<std::string> paths;
+  for (const auto& d : r.diagnostics) {
+    if (d.severity == Severity::kWarning) paths.push_back(d.path);
+  }
+  return paths;
+}
+
 TEST_CASE(
     "Keys read only by other choices say so: a schedule's, a model.format without a source, "
     "the builtin tracking store",
     "[unit][manifest]") {
-  auto warnings = [](const std::string& body) {
-    LoadResult r = Load(Root(body));
-    INFO(testing::Describe(r.diagnostics));
-    REQUIRE(r.ok());
-    std::vector<std::string> paths;
-    for (const auto& d : r.diagnostics) {
-      if (d.severity == Severity::kWarning) paths.push_back(d.path);
-    }
-    return paths;
-  };
-  CHECK(warnings("scheduler:\n  name: cosine\n  mode: max\n  anneal_strategy: linear\n"
-                 "  T_max: 10\n  step_size: 3\n") ==
+  CHECK(WarningPaths("scheduler:\n  name: cosine\n  mode: max\n  anneal_strategy: linear\n"
+                     "  T_max: 10\n  step_size: 3\n") ==
         std::vector<std::string>{"scheduler.mode", "scheduler.anneal_strategy",
                                  "scheduler.step_size"});  // in the file's order
-  CHECK(warnings("scheduler:\n  name: one_cycle\n  max_lr: 0.1\n  anneal_strategy: linear\n")
+  CHECK(WarningPaths("scheduler:\n  name: one_cycle\n  max_lr: 0.1\n  anneal_strategy: linear\n")
             .empty());
-  CHECK(warnings("scheduler:\n  name: step\n  step_size: 3\n  gamma: 0.5\n").empty());
+  CHECK(WarningPaths("scheduler:\n  name: step\n  step_size: 3\n  gamma: 0.5\n").empty());
   // Under a time budget T_max is the run's length in steps, whatever the schedule.
-  CHECK(warnings("training:\n  duration: 2h\nscheduler:\n  name: step\n  step_size: 3\n"
-                 "  T_max: 100\n")
+  CHECK(WarningPaths("training:\n  duration: 2h\nscheduler:\n  name: step\n  step_size: 3\n"
+                     "  T_max: 100\n")
             .empty());
   // Written at their defaults (a resolved manifest writes every key), they say nothing.
-  CHECK(warnings("scheduler:\n  name: cosine\n  mode: min\n  pct_start: 0.3\n").empty());
-  CHECK(warnings("model:\n  format: safetensors\n") == std::vector<std::string>{"model.format"});
-  CHECK(warnings("model:\n  source: m.safetensors\n  format: safetensors\n").empty());
-  CHECK(warnings("monitoring:\n  tracking: {enabled: true}\n") ==
+  CHECK(WarningPaths("scheduler:\n  name: cosine\n  mode: min\n  pct_start: 0.3\n").empty());
+  CHECK(WarningPaths("model:\n  format: safetensors\n") ==
+        std::vector<std::string>{"model.format"});
+  CHECK(WarningPaths("model:\n  source: m.safetensors\n  format: safetensors\n").empty());
+  CHECK(WarningPaths("monitoring:\n  tracking: {enabled: true}\n") ==
         std::vector<std::string>{"monitoring.tracking.enabled"});
-  CHECK(warnings("monitoring:\n  tracking: {enabled: true, backend: trueno-db}\n") ==
+  CHECK(WarningPaths("monitoring:\n  tracking: {enabled: true, backend: trueno-db}\n") ==
         std::vector<std::string>{"monitoring.tracking.backend"});
-  CHECK(warnings("monitoring:\n  tracking: {enabled: true, backend: tensorboard}\n").empty());
+  CHECK(WarningPaths("monitoring:\n  tracking: {enabled: true, backend: tensorboard}\n").empty());
 }
 
 TEST_CASE(
@@ -229,37 +232,28 @@ TEST_CASE(
     "Keys that would change nothing say so: bfloat16's loss_scale, early stopping with "
     "one validation",
     "[unit][manifest]") {
-  auto warnings = [](const std::string& body) {
-    LoadResult r = Load(Root(body));
-    REQUIRE(r.ok());
-    std::vector<std::string> paths;
-    for (const auto& d : r.diagnostics) {
-      if (d.severity == Severity::kWarning) paths.push_back(d.path);
-    }
-    return paths;
-  };
   const std::string mp = "training:\n  mixed_precision:\n    enabled: true\n";
-  CHECK(warnings(mp + "    dtype: bfloat16\n    loss_scale: 1024\n") ==
+  CHECK(WarningPaths(mp + "    dtype: bfloat16\n    loss_scale: 1024\n") ==
         std::vector<std::string>{"training.mixed_precision.loss_scale"});
   const std::string cuda = "model:\n  device: cuda\n";
-  CHECK(warnings(cuda + mp + "    dtype: float16\n    loss_scale: 1024\n").empty());
+  CHECK(WarningPaths(cuda + mp + "    dtype: float16\n    loss_scale: 1024\n").empty());
   // float16 needs CUDA: with device auto validate warns (training refuses it without CUDA),
   // with device cpu it is an error.
-  CHECK(warnings(mp + "    dtype: float16\n") ==
+  CHECK(WarningPaths(mp + "    dtype: float16\n") ==
         std::vector<std::string>{"training.mixed_precision.dtype"});
   const LoadResult cpu = Load(Root("model:\n  device: cpu\n  dtype: float16\n"));
   CHECK_FALSE(cpu.ok());
   REQUIRE_FALSE(cpu.diagnostics.empty());
   CHECK(cpu.diagnostics[0].path == "model.dtype");
   CHECK(cpu.diagnostics[0].message.find("float16 needs a CUDA device") != std::string::npos);
-  CHECK(warnings(mp + "    dtype: bfloat16\n").empty());
+  CHECK(WarningPaths(mp + "    dtype: bfloat16\n").empty());
   const std::string once = "training:\n  validation: {every_epoch: false}\n";
-  CHECK(warnings(once + "  early_stopping: {enabled: true, metric: val_loss}\n") ==
+  CHECK(WarningPaths(once + "  early_stopping: {enabled: true, metric: val_loss}\n") ==
         std::vector<std::string>{"training.early_stopping"});
-  CHECK(warnings("training:\n  validation: {every: 5, every_epoch: false}\n"
-                 "  early_stopping: {enabled: true, metric: val_loss}\n")
+  CHECK(WarningPaths("training:\n  validation: {every: 5, every_epoch: false}\n"
+                     "  early_stopping: {enabled: true, metric: val_loss}\n")
             .empty());
-  CHECK(warnings(once).empty());
+  CHECK(WarningPaths(once).empty());
 }
 
 TEST_CASE("Keys explicitly written are tracked with their location", "[unit][manifest]") {
