@@ -75,8 +75,8 @@ TEST_CASE("validate refuses what train would refuse, at its line, and exits 3 as
   ProcessResult v = Entrenar({"validate", file, "--set", "model.device=mps"});
   CHECK(v.exit_code == 3);
   CHECK_THAT(v.err, Catch::Contains("error: model.device: not supported yet: model.device: mps"));
-  CHECK_THAT(v.err, Catch::Matches("(.|\n)*" + std::regex_replace(file, std::regex("[.]"), "[.]") +
-                                   ":[0-9]+:[0-9]+: error: lora.target_modules: (.|\n)*"));
+  CHECK(std::regex_search(v.err, std::regex(std::regex_replace(file, std::regex("[.]"), "[.]") +
+                                            ":[0-9]+:[0-9]+: error: lora.target_modules: ")));
   CHECK(v.out.find("Configuration is valid.") == std::string::npos);
   ProcessResult json = Entrenar({"validate", file, "--json"});
   CHECK(json.exit_code == 3);

@@ -4,6 +4,7 @@
 // losses; and once a byte of its data changed, the lock is refused.
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -157,7 +158,9 @@ TEST_CASE(
     INFO(made.err);
     REQUIRE(made.exit_code == 0);
     const std::string text = Slurp(dir.path + "/" + file);
-    CHECK_THAT(text, Catch::Matches("(.|\n)*sha256: \"?[0-9a-f]{64}(.|\n)*"));
+    // regex_search, not Catch::Matches("(.|\n)*…"): libstdc++ matches that recursively, one frame
+    // per character, and a lock file overflows the stack of a sanitized build.
+    CHECK(std::regex_search(text, std::regex("sha256: \"?[0-9a-f]{64}")));
     const std::string out = dir.path + "/run-" + fs::path(file).stem().string();
     ProcessResult strict = Entrenar(dir.path, "train", {file, "--strict", "--output", out});
     INFO(strict.err);
