@@ -181,8 +181,27 @@ TEST_CASE("A missing manifest file is reported, not crashed on", "[e2e]") {
   CHECK(r.err.find("/nonexistent/m.yaml: error: cannot open the manifest") != std::string::npos);
   ProcessResult dir = Entrenar({"validate", "/tmp"});
   CHECK(dir.exit_code == 1);
-  CHECK(dir.err.find("/tmp: error: cannot open the manifest: it is a directory") !=
+  CHECK(dir.err.find("/tmp: error: cannot open the manifest: /tmp is a directory") !=
         std::string::npos);
+}
+
+TEST_CASE("validate reads a manifest from a pipe, and refuses a device or a huge file at once",
+          "[e2e]") {
+  // A shell's <(...) is a FIFO: read to its end.
+  ProcessResult piped = RunProcess(
+      {"/bin/bash", "-c", Binary() + " validate <(" + Binary() + " init)"}, "", 60);
+  INFO(piped.err);
+  CHECK(piped.exit_code == 0);
+  // /dev/zero never ends: refused without reading a byte (it used to abort after ~1 GB).
+  ProcessResult zero = Entrenar({"validate", "/dev/zero"});
+  CHECK(zero.exit_code == 1);
+  CHECK(zero.err.find("/dev/zero: error: cannot open the manifest: /dev/zero is a device, not a "
+                      "regular file") != std::string::npos);
+  TempDir dir;
+  WriteFile(dir.path + "/big.yaml", "name: x\n" + std::string(2 << 20, '#'));
+  ProcessResult big = Entrenar({"validate", dir.path + "/big.yaml"});
+  CHECK(big.exit_code == 1);
+  CHECK(big.err.find("big.yaml is larger than the 1 MiB allowed") != std::string::npos);
 }
 
 TEST_CASE("Every init template validates as printed", "[e2e]") {

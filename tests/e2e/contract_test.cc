@@ -1,4 +1,6 @@
 // The manifest contract end to end: what a run writes about itself trains again.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -392,6 +394,17 @@ TEST_CASE("train: model.source loads the model.pt a run wrote, as its safetensor
       TrainIn(dir.path, {iris, "--evaluate", "--set", "model.source=" + dir.path + "/bad.pt"});
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.err, Catch::Contains("bad.pt is not a LibTorch archive"));
+  // A FIFO no one writes, or a link to a device, is refused at once: it used to wait forever.
+  REQUIRE(mkfifo((dir.path + "/fifo.safetensors").c_str(), 0600) == 0);
+  REQUIRE(mkfifo((dir.path + "/fifo.pt").c_str(), 0600) == 0);
+  fs::create_symlink("/dev/zero", dir.path + "/zero.safetensors");
+  for (const std::string name : {"fifo.safetensors", "fifo.pt", "zero.safetensors"}) {
+    INFO(name);
+    ProcessResult r =
+        TrainIn(dir.path, {iris, "--evaluate", "--set", "model.source=" + dir.path + "/" + name});
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Catch::Contains(name + " is a") && Catch::Contains(", not a regular file"));
+  }
 }
 
 TEST_CASE("train: LoRA adapts the linear layers of a sequential model that target_modules names",

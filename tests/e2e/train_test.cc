@@ -1,12 +1,18 @@
 // `entrenar train` end to end: the real binary trains the digits example and leaves a complete
 // run directory; unsupported keys and bad data stop it with the right exit code.
 #include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -26,6 +32,7 @@ using entrenar::testing::RunProcess;
 using entrenar::testing::Slurp;
 using entrenar::testing::TempDir;
 using entrenar::testing::Train;
+using entrenar::testing::WriteFile;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
@@ -182,6 +189,119 @@ TEST_CASE("train --resume into the checkpoint's own run keeps earlier rows once"
   CHECK(rows.size() == 46);  // steps 1-46, each once
   CHECK(Train({kSource + "/examples/digits.yaml", "--resume", run + "/nonexistent"}).exit_code ==
         1);
+}
+
+TEST_CASE("train --resume refuses a damaged checkpoint state, naming the file and the field",
+          "[e2e]") {
+  TempDir dir;
+  const std::string digits = kSource + "/examples/digits.yaml";
+  const std::string run = dir.path + "/run";
+  REQUIRE(Train({digits, "--set", "training.max_steps=4", "--set",
+                 "training.checkpoint.save_every=2", "--output", run})
+              .exit_code == 0);
+  const std::string checkpoint = run + "/checkpoints/step-2";
+  const std::string state = checkpoint + "/state.json";
+  const std::string good = Slurp(state);
+  // Each damaged state.json, and what the refusal says of it.
+  const std::vector<std::pair<std::string, std::string>> damaged = {
+      {"[1, 2]", "state.json is damaged (not the state.json entrenar writes): it is not a JSON "
+                 "object"},
+      {std::regex_replace(good, std::regex("\"step\": 2"), "\"step\": \"two\""),
+       ": `step` is not an integer"},
+      {std::regex_replace(good, std::regex("\"next_batch\": [0-9]+"), "\"next_batch\": -1"),
+       ": `next_batch` is negative"},
+      {std::regex_replace(good, std::regex("\"next_epoch\": [0-9]+"),
+                          "\"next_epoch\": 18446744073709551615"),
+       ": `next_epoch` is past 64 bits"},
+      {"{\"step\": 2}", ": `next_epoch` is missing"}};
+  int n = 0;
+  for (const auto& [text, says] : damaged) {
+    INFO(text);
+    REQUIRE(text != good);
+    WriteFile(state, text);
+    const std::string out = dir.path + "/resumed-" + std::to_string(++n);
+    ProcessResult r = Train({digits, "--set", "training.max_steps=4", "--resume", checkpoint,
+                             "--output", out});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains(state) && Catch::Contains(says));
+    CHECK_THAT(r.err, !Catch::Contains("terminate") && !Catch::Contains("json.exception"));
+  }
+  // A state.json that is a link to a device is refused at once, not read forever.
+  fs::remove(state);
+  fs::create_symlink("/dev/zero", state);
+  ProcessResult zero = Train({digits, "--set", "training.max_steps=4", "--resume", checkpoint,
+                              "--output", dir.path + "/resumed-zero"});
+  CHECK(zero.exit_code == 1);
+  CHECK_THAT(zero.err, Catch::Contains("state.json is a device, not a regular file"));
+  // The state written back whole resumes again.
+  fs::remove(state);
+  WriteFile(state, good);
+  ProcessResult again = Train({digits, "--set", "training.max_steps=4", "--resume", checkpoint,
+                               "--output", dir.path + "/resumed-good"});
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+}
+
+// The checkpoints of `run`, oldest first.
+std::vector<std::string> Checkpoints(const std::string& run) {
+  std::vector<std::pair<int, std::string>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints", ec)) {
+    const std::string name = e.path().filename();
+    if (name.rfind("step-", 0) == 0) found.emplace_back(std::stoi(name.substr(5)), e.path());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (const auto& [step, path] : found) out.push_back(path);
+  return out;
+}
+
+TEST_CASE("train on a full disk: a clear error, no temporary left, the last checkpoint resumes",
+          "[e2e]") {
+  if (geteuid() != 0) {
+    WARN("not root: a full disk is a small tmpfs, which only root can mount");
+    return;
+  }
+  TempDir dir;
+  const std::string disk = dir.path + "/disk";
+  fs::create_directories(disk);
+  // 512 KiB: the run's first files and two or three checkpoints of the digits MLP (~170 KiB).
+  if (mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=512k") != 0) {
+    WARN("cannot mount a tmpfs here (" << std::strerror(errno) << "): the test is skipped");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  const std::vector<std::string> sets = {
+      kSource + "/examples/digits.yaml",       "--set", "training.max_steps=60", "--set",
+      "training.checkpoint.save_every=2", "--set", "training.checkpoint.keep_last=100"};
+  const std::string run = disk + "/run";
+  std::vector<std::string> args = sets;
+  args.insert(args.end(), {"--output", run});
+  ProcessResult full = Train(args);
+  INFO(full.err);
+  CHECK(full.exit_code == 4);  // a file could not be written: not an abort inside LibTorch
+  CHECK_THAT(full.err, Catch::Contains("No space left on device"));
+  CHECK_THAT(full.err, !Catch::Contains("terminate called") && !Catch::Contains("enforce fail"));
+  // Nothing half-written is left: no temporary file or checkpoint directory.
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    INFO(e.path());
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+  }
+  const std::vector<std::string> written = Checkpoints(run);
+  REQUIRE_FALSE(written.empty());
+  CHECK_THAT(full.err, Catch::Contains(written.back() + " is intact"));
+  CHECK_THAT(full.err, Catch::Contains("without writing its final model"));
+  CHECK_FALSE(fs::exists(run + "/model.safetensors"));
+  // The newest checkpoint is whole: the run resumes from it on a disk with room.
+  args = sets;
+  args.insert(args.end(), {"--resume", written.back(), "--output", dir.path + "/resumed"});
+  ProcessResult resumed = Train(args);
+  INFO(resumed.err);
+  CHECK(resumed.exit_code == 0);
+  CHECK(LossByStep(dir.path + "/resumed/metrics.jsonl").rbegin()->first == 60);
 }
 
 TEST_CASE("train: Ctrl-C stops after a step, saves a checkpoint, and the run resumes", "[e2e]") {

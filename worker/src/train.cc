@@ -17,10 +17,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/console/exit_codes.h"
 #include "entrenar/console/output.h"
 #include "entrenar/engine/trainer.h"
+#include "entrenar/manifest/limits.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/plan/support.h"
@@ -145,12 +147,11 @@ int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::st
     std::cerr << "error: cannot create the run directory " << dir << ": " << ec.message() << "\n";
     return kExitIo;
   }
+  // The manifest as written; a FIFO (read once already) or a file gone since: as resolved.
   std::string original;
   if (a.file != "-") {
-    std::ifstream in(a.file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    original = text.str();
+    Result<std::string> text = ReadWholeFile(a.file, {manifest::Limits::kMaxBytes, false});
+    if (text.ok()) original = std::move(*text);
   }
   const bool written =
       WriteOutput(dir + "/config.yaml", original.empty() ? manifest::ToYaml(m) : original) &&
@@ -232,7 +233,14 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   if (uplink) uplink->Stop(std::chrono::seconds(2));  // the rest stays in the file
   if (!summary.ok()) {
     std::cerr << "error: " << summary.status().message() << "\n";
-    return summary.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+    switch (summary.status().code()) {
+      case StatusCode::kUnimplemented:
+        return kExitUnsupported;
+      case StatusCode::kResourceExhausted:  // a full disk
+        return kExitIo;
+      default:
+        return kExitInvalid;
+    }
   }
   if (!recorded) return kExitIo;
   return FinishRun(m, dir, *summary, recorder);

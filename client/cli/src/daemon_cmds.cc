@@ -16,11 +16,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/status.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/cli/cli.h"
 #include "entrenar/client/jobs_client.h"
 #include "entrenar/console/live_view.h"
+#include "entrenar/manifest/limits.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/run/layout.h"
@@ -359,15 +361,13 @@ bool CheckBeforeSubmit(const SubmitArgs& a, const std::string& text) {
 }
 
 int RunSubmit(const SubmitArgs& a) {
-  std::ifstream in(a.file, std::ios::binary);
-  if (!in) {
-    std::cerr << "error: cannot read " << a.file << "\n";
+  const Result<std::string> text = ReadWholeFile(a.file, {manifest::Limits::kMaxBytes, true});
+  if (!text.ok()) {
+    std::cerr << "error: cannot read the manifest: " << text.status().message() << "\n";
     return kExitIo;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!CheckBeforeSubmit(a, text.str())) return kExitInvalid;
-  const v1::SubmitRequest req = MakeSubmitRequest(a, text.str());
+  if (!CheckBeforeSubmit(a, *text)) return kExitInvalid;
+  const v1::SubmitRequest req = MakeSubmitRequest(a, *text);
   const JobsClient c = JobsClient::Connect(a.socket);
   const Result<v1::SubmitResponse> submitted = c.Submit(req);
   if (!submitted.ok()) return Failed(submitted.status());

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <sstream>
 #include <utility>
 
 #include "entrenar/base/files.h"
@@ -76,25 +77,32 @@ void KeepNewest(const std::string& root, std::size_t keep) {
   for (std::size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i].second, ec);
 }
 
+// The files of a checkpoint, into the directory `dir`.
+Status WriteCheckpointFiles(const std::string& dir, TaskModel& task,
+                            const std::vector<torch::Tensor>& best,
+                            torch::optim::Optimizer& optimizer, const run::CheckpointState& state) {
+  ENTRENAR_RETURN_IF_ERROR(
+      formats::WriteSafetensorsFile(dir + "/model.safetensors", task.CheckpointWeights()));
+  if (!best.empty()) ENTRENAR_RETURN_IF_ERROR(WriteBest(dir + "/best.safetensors", task, best));
+  ENTRENAR_RETURN_IF_ERROR(WriteOptimizerState(optimizer, dir + "/optimizer.pt"));
+  ENTRENAR_RETURN_IF_ERROR(
+      formats::WriteSafetensorsFile(dir + "/rng.safetensors", GeneratorState()));
+  return WriteFileAtomic(run::Layout::CheckpointState(dir), run::EncodeCheckpointState(state));
+}
+
 }  // namespace
 
 Status WriteOptimizerState(torch::optim::Optimizer& optimizer, const std::string& file) {
-  const std::string tmp = file + ".tmp";
-  std::error_code ec;
+  // Through an AtomicFile: a full disk is an error here, not an abort inside LibTorch's writer.
+  AtomicFile out(file);
   try {
     torch::serialize::OutputArchive archive;
     optimizer.save(archive);
-    archive.save_to(tmp);
+    archive.save_to(out.stream());
   } catch (const c10::Error& e) {
-    fs::remove(tmp, ec);
     return DataLoss("cannot write " + file + ": " + e.what_without_backtrace());
   }
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return DataLoss("cannot rename " + tmp + " to " + file + ": " + ec.message());
-  }
-  return OkStatus();
+  return out.Commit();
 }
 
 Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t keep_last,
@@ -109,17 +117,18 @@ Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t kee
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return DataLoss("cannot create " + tmp + ": " + ec.message());
-  ENTRENAR_RETURN_IF_ERROR(
-      formats::WriteSafetensorsFile(tmp + "/model.safetensors", task.CheckpointWeights()));
-  if (!best.empty()) ENTRENAR_RETURN_IF_ERROR(WriteBest(tmp + "/best.safetensors", task, best));
-  ENTRENAR_RETURN_IF_ERROR(WriteOptimizerState(optimizer, tmp + "/optimizer.pt"));
-  ENTRENAR_RETURN_IF_ERROR(
-      formats::WriteSafetensorsFile(tmp + "/rng.safetensors", GeneratorState()));
-  ENTRENAR_RETURN_IF_ERROR(
-      WriteFileAtomic(run::Layout::CheckpointState(tmp), run::EncodeCheckpointState(state)));
-  fs::remove_all(final_dir, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return DataLoss("cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+  // Written whole or not at all: a failed write (a full disk) leaves no temporary behind, and
+  // the checkpoints before this one as they were.
+  Status written = WriteCheckpointFiles(tmp, task, best, optimizer, state);
+  if (written.ok()) {
+    fs::remove_all(final_dir, ec);
+    fs::rename(tmp, final_dir, ec);
+    if (ec) written = DataLoss("cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+  }
+  if (!written.ok()) {
+    fs::remove_all(tmp, ec);
+    return written;
+  }
   KeepNewest(root, static_cast<std::size_t>(keep_last));
   return final_dir;
 }
@@ -140,9 +149,12 @@ Result<ReadBack> ReadCheckpoint(const std::string& dir, TaskModel& task,
     out.best = Snapshot(task.net());
     RestoreSnapshot(task.net(), now);
   }
+  ENTRENAR_ASSIGN_OR_RETURN(const std::string optimizer_bytes,
+                            ReadWholeFile(dir + "/optimizer.pt"));
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(dir + "/optimizer.pt");
+    std::istringstream in(optimizer_bytes);
+    archive.load_from(in);
     optimizer.load(archive);
   } catch (const c10::Error& e) {
     return DataLoss(dir +

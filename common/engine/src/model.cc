@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <sstream>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/plan/params.h"
 
@@ -306,18 +308,14 @@ Status WritePt(const nn::Sequential& model, const std::map<std::string, std::str
     std::replace(name.begin(), name.end(), '.', '_');
     root.write(name, c10::IValue(value));
   }
-  const std::string tmp = path + ".tmp";
+  // Through an AtomicFile: a full disk is an error here, not an abort inside LibTorch's writer.
+  AtomicFile out(path);
   try {
-    root.save_to(tmp);
+    root.save_to(out.stream());
   } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
     return DataLoss("cannot write " + path + ": " + e.what_without_backtrace());
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return DataLoss("cannot rename " + tmp + " to " + path);
-  }
-  return OkStatus();
+  return out.Commit();
 }
 
 namespace {
@@ -340,9 +338,12 @@ void CollectTensors(torch::serialize::InputArchive& archive, const std::string& 
 
 Result<formats::Safetensors> ReadPt(const std::string& path) {
   formats::Safetensors st;
+  // Read as every model file is (a FIFO or a device refused), then parsed from memory.
+  ENTRENAR_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
   try {
     torch::serialize::InputArchive root, layers;
-    root.load_from(path);
+    std::istringstream in(bytes);
+    root.load_from(in);
     if (!root.try_read("layers", layers)) {
       return InvalidArgument(path + " has no `layers`: it is not a model.pt entrenar wrote");
     }

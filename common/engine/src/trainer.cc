@@ -151,11 +151,21 @@ class Run {
   // Writes checkpoints/step-N; `next_epoch`/`next_batch` say where training continues.
   Status SaveCheckpoint(std::int64_t next_epoch, std::int64_t next_batch) {
     if (fold_run) return OkStatus();
-    ENTRENAR_ASSIGN_OR_RETURN(
-        const std::string dir,
+    const Result<std::string> dir =
         WriteCheckpoint(options.run_dir, m.training.checkpoint.keep_last, *task,
-                        watch.best_weights(), *optimizer, CheckpointNow(next_epoch, next_batch)));
-    out.Emit(Event::Kind::kCheckpoint, {}, dir);
+                        watch.best_weights(), *optimizer, CheckpointNow(next_epoch, next_batch));
+    if (!dir.ok()) {
+      // A full disk: say what is safe and stop, rather than train on with nothing to resume.
+      return Status(dir.status().code(),
+                    dir.status().message() + "; checkpoint " +
+                        run::Layout::CheckpointName(at.step) + " was not written" +
+                        (last_checkpoint.empty() ? ""
+                                                 : " (" + last_checkpoint +
+                                                       " is intact: --resume continues from it)") +
+                        "; the run stops here without writing its final model");
+    }
+    last_checkpoint = *dir;
+    out.Emit(Event::Kind::kCheckpoint, {}, *dir);
     return OkStatus();
   }
 
@@ -268,7 +278,15 @@ class Run {
     const Splits& s = task->splits();
     summary.test = task->Evaluate(s.test_x, s.test_y, "test_", &summary.test_confusion);
     if (!summary.test.empty()) out.Emit(Event::Kind::kValidation, summary.test, "test");
-    ENTRENAR_ASSIGN_OR_RETURN(summary.model_files, task->Save(options.run_dir));
+    Result<std::vector<std::string>> saved = task->Save(options.run_dir);
+    if (!saved.ok()) {
+      return Status(saved.status().code(),
+                    "the final model was not written whole: " + saved.status().message() +
+                        (last_checkpoint.empty() ? ""
+                                                 : " (" + last_checkpoint +
+                                                       " holds the trained state)"));
+    }
+    summary.model_files = std::move(saved).value();
     ENTRENAR_RETURN_IF_ERROR(SaveTrainingState());
     summary.steps = at.step;
     summary.wall_seconds = at.Seconds();
@@ -567,6 +585,7 @@ class Run {
   LossScaler scaler = LossScaler::Dynamic();
   std::unique_ptr<TaskModel> task;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::string last_checkpoint;  // the newest checkpoint this run wrote
   std::vector<double> group_lr;  // each optimizer group's base learning rate
   ValidationWatch watch;
   CallbackRunner callbacks;

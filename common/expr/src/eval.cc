@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <map>
 
@@ -46,14 +47,23 @@ Outcome<Value> Arithmetic(const Expr& e, const Value& a, const Value& b) {
   }
   if (op == "/") return Value::Float(a.AsDouble() / b.AsDouble());
   if (ints) {
-    if (op == "+") return Value::Int(a.i + b.i);
-    if (op == "-") return Value::Int(a.i - b.i);
-    if (op == "*") return Value::Int(a.i * b.i);
-    // Floor division and modulo, as in Python.
-    std::int64_t q = a.i / b.i;
-    if ((a.i % b.i != 0) && ((a.i < 0) != (b.i < 0))) --q;
-    if (op == "//") return Value::Int(q);
-    return Value::Int(a.i - q * b.i);
+    // 64-bit integers: a result past them is an error, not a wrapped (undefined) value.
+    std::int64_t r = 0;
+    const bool overflow = op == "+"   ? __builtin_add_overflow(a.i, b.i, &r)
+                          : op == "-" ? __builtin_sub_overflow(a.i, b.i, &r)
+                          : op == "*" ? __builtin_mul_overflow(a.i, b.i, &r)
+                                      : a.i == INT64_MIN && b.i == -1;
+    if (overflow) {
+      return TypeError(e, "integer overflow: `" + op + "` of " + a.ToString() + " and " +
+                              b.ToString() + " is past 64 bits",
+                       "write one of them as a float (1.0)");
+    }
+    if (op == "+" || op == "-" || op == "*") return Value::Int(r);
+    // Floor division and modulo, as in Python (neither overflows once MIN / -1 is refused).
+    const std::int64_t rem = a.i % b.i;
+    const bool signs_differ = rem != 0 && ((rem < 0) != (b.i < 0));
+    if (op == "//") return Value::Int(a.i / b.i - (signs_differ ? 1 : 0));
+    return Value::Int(signs_differ ? rem + b.i : rem);
   }
   const double x = a.AsDouble(), y = b.AsDouble();
   if (op == "+") return Value::Float(x + y);
@@ -82,17 +92,24 @@ Outcome<Value> Compare(const Expr& e, const Value& a, const Value& b) {
 
 using Builtin = std::function<Outcome<Value>(const Expr&, const std::vector<Value>&)>;
 
-Outcome<Value> ToNumber(const Expr& e, const Value& v, bool integer) {
-  if (v.IsNumber()) {
-    return integer ? Value::Int(static_cast<std::int64_t>(v.AsDouble()))
-                   : Value::Float(v.AsDouble());
+// int(x): the integer part of a finite double within 64 bits, else an error.
+Outcome<Value> ToInt(const Expr& e, double d) {
+  // 2^63 is exact in a double; every finite double below it in magnitude truncates into range.
+  if (!std::isfinite(d) || d >= 9223372036854775808.0 || d < -9223372036854775808.0) {
+    return TypeError(e, "cannot convert " + Value::Float(d).ToString() + " to a 64-bit integer");
   }
+  return Value::Int(static_cast<std::int64_t>(d));
+}
+
+Outcome<Value> ToNumber(const Expr& e, const Value& v, bool integer) {
+  if (v.kind == Value::Kind::kInt) return integer ? v : Value::Float(v.AsDouble());
+  if (v.IsNumber()) return integer ? ToInt(e, v.AsDouble()) : Value::Float(v.AsDouble());
   if (v.kind == Value::Kind::kString) {
     try {
       std::size_t used = 0;
       const double d = std::stod(v.s, &used);
       if (used == v.s.size()) {
-        return integer ? Value::Int(static_cast<std::int64_t>(d)) : Value::Float(d);
+        return integer ? ToInt(e, d) : Value::Float(d);
       }
     } catch (const std::exception&) {
     }
@@ -211,6 +228,9 @@ Outcome<Value> Evaluate(const Expr& e, Scope& scope) {
       Outcome<Value> d = Defined(*e.args[0], std::move(v.value()));
       if (!d.ok()) return d;
       const Value& x = d.value();
+      if (x.kind == Value::Kind::kInt && x.i == INT64_MIN) {
+        return TypeError(e, "integer overflow: -" + x.ToString() + " is past 64 bits");
+      }
       if (x.kind == Value::Kind::kInt) return Value::Int(-x.i);
       if (x.kind == Value::Kind::kFloat) return Value::Float(-x.f);
       return TypeError(e, "cannot negate " + x.TypeName());

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include "entrenar/base/files.h"
 
@@ -459,10 +460,12 @@ Result<Gguf> DecodeGguf(const std::string& bytes) {
   if (!r.ok() || tensors > bytes.size() || kvs > bytes.size())
     return DataLoss("gguf: the header is damaged");
   Gguf g;
+  std::set<std::string> keys, names;  // llama.cpp refuses a file that names either twice
   for (std::uint64_t k = 0; k < kvs && r.ok(); ++k) {
     std::string key = r.Str();
     const auto type = static_cast<Type>(r.Get<std::uint32_t>());
     GgufValue v = r.Value(type);
+    if (r.ok() && !keys.insert(key).second) return DataLoss("gguf: two metadata keys are " + key);
     if (key == "general.alignment" && v.type == Type::kU32)
       g.alignment = static_cast<std::uint32_t>(v.u);
     g.metadata.emplace_back(std::move(key), std::move(v));
@@ -483,6 +486,13 @@ Result<Gguf> DecodeGguf(const std::string& bytes) {
     if (type != 0 && type != 1 && type != 2 && type != 8)
       return Unimplemented("gguf: " + t.name + " has ggml type " + std::to_string(type));
     t.type = static_cast<GgmlType>(type);
+    if (r.ok() && !names.insert(t.name).second)
+      return DataLoss("gguf: two tensors are named " + t.name);
+    const bool quantized = t.type == GgmlType::kQ8_0 || t.type == GgmlType::kQ4_0;
+    if (r.ok() && quantized && (t.shape.empty() || t.shape.back() % kBlock != 0)) {
+      return DataLoss("gguf: " + t.name +
+                      " is quantized but its innermost dimension is not a multiple of 32");
+    }
     offsets.push_back(r.Get<std::uint64_t>());
     g.tensors.push_back(std::move(t));
   }

@@ -229,7 +229,18 @@ class CompactReader {
     if (n == 15) n = Varint();
     return {byte & 0x0f, n};
   }
+  // Skips a value of `type`. Nesting deeper than 64 fails (it could only exhaust the stack), and
+  // so does a list or map that counts more elements than there are bytes left: each element
+  // takes a byte at least (a bool inside a collection is a byte), so the count is bounded.
   void Skip(int type) {
+    if (++depth_ > 64) return Fail();
+    SkipValue(type);
+    --depth_;
+  }
+
+ private:
+  void SkipValue(int type) {
+    const auto as_element = [](int t) { return t == kTrue || t == kFalse ? kByte : t; };
     switch (type) {
       case kTrue:
       case kFalse:
@@ -251,16 +262,18 @@ class CompactReader {
       case kList:
       case kSet: {
         const auto [element, n] = List();
-        for (std::size_t i = 0; i < n && ok_; ++i) Skip(element == kTrue ? kByte : element);
+        if (n > b_.size() - pos_) return Fail();
+        for (std::size_t i = 0; i < n && ok_; ++i) Skip(as_element(element));
         return;
       }
       case kMap: {
         const std::uint64_t n = Varint();
         if (n == 0) return;
         const int kinds = Byte();
+        if (n > b_.size() - pos_) return Fail();
         for (std::uint64_t i = 0; i < n && ok_; ++i) {
-          Skip(kinds >> 4);
-          Skip(kinds & 0x0f);
+          Skip(as_element(kinds >> 4));
+          Skip(as_element(kinds & 0x0f));
         }
         return;
       }
@@ -274,7 +287,6 @@ class CompactReader {
     }
   }
 
- private:
   static std::int64_t ZigZag(std::uint64_t v) {
     return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
   }
@@ -303,6 +315,7 @@ class CompactReader {
   bool ok_ = true;
   int last_ = 0;
   std::vector<int> stack_;
+  int depth_ = 0;  // of Skip
 };
 
 struct SchemaColumn {
@@ -607,6 +620,13 @@ Result<std::vector<NumericColumn>> DecodeParquet(const std::string& bytes) {
       if (group[i].type != meta.schema[i].type)
         return DataLoss("parquet: column " + columns[i].name + " changes type");
       ENTRENAR_RETURN_IF_ERROR(ReadChunk(view, group[i], meta.schema[i], &columns[i]));
+    }
+    for (const NumericColumn& c : columns) {
+      if (c.values.size() != columns.front().values.size()) {
+        return DataLoss("parquet: column " + c.name + " has " + std::to_string(c.values.size()) +
+                        " values where " + columns.front().name + " has " +
+                        std::to_string(columns.front().values.size()));
+      }
     }
   }
   return columns;

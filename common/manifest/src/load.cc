@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "entrenar/base/files.h"
 #include "entrenar/manifest/limits.h"
 
 #include "pipeline.h"
@@ -158,30 +159,20 @@ LoadResult LoadText(const std::string& text, const std::string& file_name,
 }
 
 LoadResult LoadFile(const std::string& path, const LoadOptions& options) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  // A FIFO is read (a shell's `<(...)`), a device or a socket is not, and neither past the size
+  // a manifest may have: `validate /dev/zero` is refused at once.
+  const Result<std::string> text = ReadWholeFile(path, {Limits::kMaxBytes, /*pipes=*/true});
+  if (!text.ok()) {
     LoadResult r;
     r.diagnostics.push_back({Severity::kError,
                              "",
                              Location{path, 0, 0},
-                             "cannot open the manifest: it is a directory",
+                             "cannot open the manifest: " + text.status().message(),
                              {}});
     return r;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult r;
-    r.diagnostics.push_back({Severity::kError,
-                             "",
-                             Location{path, 0, 0},
-                             "cannot open the manifest: " + std::string(std::strerror(errno)),
-                             {}});
-    return r;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
   const auto start = std::chrono::steady_clock::now();
-  LoadResult r = LoadText(text.str(), path, options);
+  LoadResult r = LoadText(*text, path, options);
   spdlog::debug("loaded manifest {} in {} us: {} diagnostics, {}", path,
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - start)

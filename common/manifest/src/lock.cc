@@ -154,9 +154,10 @@ std::vector<Diagnostic> VerifyLock(const Manifest& m, const std::string& base_di
     }
   }
   // Files the manifest references now but the lock does not cover.
-  for (const auto& [key, p] : ReferencedFiles(m)) {
+  for (const auto& referenced : ReferencedFiles(m)) {
+    const auto& [key, p] = referenced;  // clang 14's lambdas cannot capture bindings
     const bool covered = std::any_of(files.begin(), files.end(), [&](const LockedFile& f) {
-      return f.key == key && f.path == p;
+      return f.key == referenced.first && f.path == referenced.second;
     });
     if (!covered) {
       out.push_back({Severity::kError,

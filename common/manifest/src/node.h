@@ -13,41 +13,21 @@ namespace entrenar::manifest {
 // quoted. Decouples the rest of the library from yaml-cpp. Plain value type.
 struct Node {
   enum class Kind { kNull, kScalar, kSeq, kMap };
+  struct Entry;  // a key and its value (below: a Node is incomplete here)
 
   Kind kind = Kind::kNull;
-  std::string text;                            // kScalar: the text as written (without quotes)
-  bool quoted = false;                         // kScalar: written in quotes (so always a string)
-  bool raw = false;                            // tagged !raw: never templated
-  bool resolved = false;                       // produced by a template: not templated again
-  Location loc;                                // where the value starts
-  std::vector<Node> items;                     // kSeq
-  std::vector<std::pair<Node, Node>> entries;  // kMap: key (a scalar) and value, in file order
+  std::string text;            // kScalar: the text as written (without quotes)
+  bool quoted = false;         // kScalar: written in quotes (so always a string)
+  bool raw = false;            // tagged !raw: never templated
+  bool resolved = false;       // produced by a template: not templated again
+  Location loc;                // where the value starts
+  std::vector<Node> items;     // kSeq
+  std::vector<Entry> entries;  // kMap: key (a scalar) and value, in file order
 
-  static Node Null(Location at) {
-    Node n;
-    n.loc = std::move(at);
-    return n;
-  }
-  static Node Scalar(std::string text, bool quoted, Location at) {
-    Node n;
-    n.kind = Kind::kScalar;
-    n.text = std::move(text);
-    n.quoted = quoted;
-    n.loc = std::move(at);
-    return n;
-  }
-  static Node Map(Location at = {}) {
-    Node n;
-    n.kind = Kind::kMap;
-    n.loc = std::move(at);
-    return n;
-  }
-  static Node Seq(Location at = {}) {
-    Node n;
-    n.kind = Kind::kSeq;
-    n.loc = std::move(at);
-    return n;
-  }
+  static Node Null(Location at);
+  static Node Scalar(std::string text, bool quoted, Location at);
+  static Node Map(Location at = {});
+  static Node Seq(Location at = {});
 
   bool IsNull() const { return kind == Kind::kNull; }
   bool IsScalar() const { return kind == Kind::kScalar; }
@@ -55,35 +35,73 @@ struct Node {
   bool IsSeq() const { return kind == Kind::kSeq; }
 
   // The entry for `key` in a map, or nullptr.
-  const std::pair<Node, Node>* FindEntry(std::string_view key) const {
-    for (const auto& e : entries) {
-      if (e.first.text == key) return &e;
-    }
-    return nullptr;
-  }
-  const Node* Find(std::string_view key) const {
-    const auto* e = FindEntry(key);
-    return e ? &e->second : nullptr;
-  }
-  Node* Find(std::string_view key) {
-    for (auto& e : entries) {
-      if (e.first.text == key) return &e.second;
-    }
-    return nullptr;
-  }
+  const Entry* FindEntry(std::string_view key) const;
+  const Node* Find(std::string_view key) const;
+  Node* Find(std::string_view key);
   // Adds or replaces `key`.
-  Node& Set(const std::string& key, Node value, Location key_loc = {}) {
-    if (Node* existing = Find(key)) {
-      *existing = std::move(value);
-      return *existing;
-    }
-    entries.emplace_back(Scalar(key, false, std::move(key_loc)), std::move(value));
-    return entries.back().second;
-  }
+  Node& Set(const std::string& key, Node value, Location key_loc = {});
 
   // A short description for messages: "the string \"abc\"", "a list", "a mapping", "null".
   std::string Describe() const;
 };
+
+// Defined after Node, which it holds by value: std::pair<Node, Node> inside Node itself needs a
+// complete Node (libstdc++ asserts it under clang).
+struct Node::Entry {
+  Entry(Node key, Node value) : first(std::move(key)), second(std::move(value)) {}
+  Node first;   // the key, a scalar
+  Node second;  // its value
+};
+
+inline Node Node::Null(Location at) {
+  Node n;
+  n.loc = std::move(at);
+  return n;
+}
+inline Node Node::Scalar(std::string text, bool quoted, Location at) {
+  Node n;
+  n.kind = Kind::kScalar;
+  n.text = std::move(text);
+  n.quoted = quoted;
+  n.loc = std::move(at);
+  return n;
+}
+inline Node Node::Map(Location at) {
+  Node n;
+  n.kind = Kind::kMap;
+  n.loc = std::move(at);
+  return n;
+}
+inline Node Node::Seq(Location at) {
+  Node n;
+  n.kind = Kind::kSeq;
+  n.loc = std::move(at);
+  return n;
+}
+inline const Node::Entry* Node::FindEntry(std::string_view key) const {
+  for (const auto& e : entries) {
+    if (e.first.text == key) return &e;
+  }
+  return nullptr;
+}
+inline const Node* Node::Find(std::string_view key) const {
+  const Entry* e = FindEntry(key);
+  return e ? &e->second : nullptr;
+}
+inline Node* Node::Find(std::string_view key) {
+  for (auto& e : entries) {
+    if (e.first.text == key) return &e.second;
+  }
+  return nullptr;
+}
+inline Node& Node::Set(const std::string& key, Node value, Location key_loc) {
+  if (Node* existing = Find(key)) {
+    *existing = std::move(value);
+    return *existing;
+  }
+  entries.emplace_back(Scalar(key, false, std::move(key_loc)), std::move(value));
+  return entries.back().second;
+}
 
 // Parses YAML text into a Node tree. Syntax errors, duplicate keys and multiple documents become
 // diagnostics; on a syntax error the returned tree is null.

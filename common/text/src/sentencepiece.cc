@@ -5,6 +5,7 @@
 // token against spm_encode. Linking libsentencepiece itself is not an option: it carries its
 // own copy of protobuf-lite, which clashes with the libprotobuf LibTorch and gRPC load.
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -198,7 +199,14 @@ Status SentencePieceTokenizer::Impl::Parse(std::string_view bytes, const std::st
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const Piece& p = pieces[i];
     const auto id = static_cast<std::int32_t>(i);
-    if (p.type == kByte && p.text.size() == 6 && p.text.rfind("<0x", 0) == 0) {
+    if (p.type == kByte) {
+      // `<0xAB>`: anything else is a damaged model, not a byte to index with.
+      const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+      if (p.text.size() != 6 || p.text.rfind("<0x", 0) != 0 || !hex(p.text[3]) ||
+          !hex(p.text[4]) || p.text[5] != '>') {
+        return InvalidArgument(path + ": byte piece " + std::to_string(i) +
+                               " is not written <0xHH>");
+      }
       byte_ids[std::stoi(p.text.substr(3, 2), nullptr, 16)] = id;
     } else if (p.type == kNormal || p.type == kUserDefined) {
       ids.emplace(p.text, id);
@@ -328,8 +336,13 @@ Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return NotFound(path + " does not exist");
   ENTRENAR_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
+  return FromBytes(bytes, path);
+}
+
+Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromBytes(
+    std::string_view bytes, const std::string& name) {
   auto impl = std::make_unique<Impl>();
-  ENTRENAR_RETURN_IF_ERROR(impl->Parse(bytes, path));
+  ENTRENAR_RETURN_IF_ERROR(impl->Parse(bytes, name));
   return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(std::move(impl)));
 }
 

@@ -1,8 +1,8 @@
 #include "entrenar/service/tokens.h"
 
-#include <fstream>
 #include <sstream>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/base/users.h"
@@ -28,7 +28,10 @@ Status TokenFile::Load() {
 Status TokenFile::LoadLocked() {
   struct stat st {};
   if (stat(path_.c_str(), &st) != 0) return NotFound("cannot read the token file " + path_);
-  std::ifstream in(path_);
+  // A token file is a few lines: a device, a FIFO or a huge file is refused, not read.
+  const Result<std::string> text = ReadWholeFile(path_, {1 << 20, /*pipes=*/false});
+  if (!text.ok()) return InvalidArgument("the token file: " + text.status().message());
+  std::istringstream in(*text);
   std::map<std::string, Caller> loaded;
   std::string line;
   int number = 0;

@@ -87,7 +87,15 @@ void EventHub::WaitForChange(std::uint64_t generation,
   published_.wait_until(lock, deadline, [&] { return clock_ != generation; });
 }
 
-void EventHub::WakeAll() { published_.notify_all(); }
+void EventHub::WakeAll() {
+  {
+    // A new generation: a waiter about to wait for a change sees one and does not sleep through
+    // the shutdown that called this.
+    std::lock_guard<std::mutex> lock(mu_);
+    ++clock_;
+  }
+  published_.notify_all();
+}
 
 void EventHub::Wait(std::int64_t job, std::int64_t after,
                     std::chrono::steady_clock::time_point deadline) {

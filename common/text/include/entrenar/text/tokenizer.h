@@ -29,6 +29,9 @@ class SentencePieceTokenizer : public Tokenizer {
  public:
   // kNotFound for a missing file, kInvalidArgument for one that is not a SentencePiece model.
   static Result<std::unique_ptr<SentencePieceTokenizer>> FromFile(const std::string& path);
+  // The model in `bytes`; errors name `name`.
+  static Result<std::unique_ptr<SentencePieceTokenizer>> FromBytes(std::string_view bytes,
+                                                                   const std::string& name);
   ~SentencePieceTokenizer() override;
 
   std::vector<std::int32_t> Encode(std::string_view text) const override;

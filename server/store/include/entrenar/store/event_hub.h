@@ -34,7 +34,7 @@ class EventHub {
   std::uint64_t Generation();
   // Returns when Generation() is no longer `generation`, or `deadline` passed.
   void WaitForChange(std::uint64_t generation, std::chrono::steady_clock::time_point deadline);
-  // Wakes every waiter (shutting down).
+  // Wakes every waiter and moves to a new generation (shutting down).
   void WakeAll();
   // Returns when `job` has an event after `after`, has ended, or `deadline` passed.
   void Wait(std::int64_t job, std::int64_t after, std::chrono::steady_clock::time_point deadline);
