@@ -74,8 +74,9 @@ Result<Rows> ToRows(const Table& t, const std::vector<std::string>& features,
                     const std::string& target, const std::optional<std::string>& stratify) {
   Rows r;
   std::vector<std::size_t> cols;
+  const formats::ColumnLookup lookup(t.columns);
   for (const std::string& f : features) {
-    const auto idx = t.ColumnIndex(f);
+    const auto idx = lookup.Find(f);
     if (!idx)
       return InvalidArgument(t.file + ": column `" + f + "` is missing (the first file has it)");
     cols.push_back(*idx);
@@ -344,14 +345,15 @@ Status Normalize(const manifest::DataConfig& cfg, PreparedData* d) {
   for (const auto& step : cfg.preprocessing) {
     if (!step.normalize) continue;
     const std::vector<std::string> cols = step.normalize->columns.value_or(d->features);
+    const formats::ColumnLookup features(d->features);
     for (const std::string& col : cols) {
-      const auto it = std::find(d->features.begin(), d->features.end(), col);
-      if (it == d->features.end()) {
+      const std::optional<std::size_t> found = features.Find(col);
+      if (!found) {
         const std::string dym = DidYouMean(Suggest(col, d->features));
         return InvalidArgument("data.preprocessing.normalize: `" + col +
                                "` is not a feature column" + (dym.empty() ? "" : "; " + dym));
       }
-      const auto c = static_cast<std::size_t>(it - d->features.begin());
+      const std::size_t c = *found;
       std::vector<double> v;
       for (std::int64_t r = 0; r < d->train.rows; ++r)
         v.push_back(d->train.x[static_cast<std::size_t>(r) * f + c]);

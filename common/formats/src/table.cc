@@ -26,11 +26,9 @@ Status CheckHeader(const std::vector<std::string>& columns, const std::string& f
     if (Trim(columns[i]).empty()) {
       return Bad(file, line, "column " + std::to_string(i + 1) + " of the header has no name");
     }
-    for (std::size_t j = 0; j < i; ++j) {
-      if (columns[j] == columns[i]) {
-        return Bad(file, line, "the header names column `" + columns[i] + "` twice");
-      }
-    }
+  }
+  if (const ColumnLookup lookup(columns); lookup.twice()) {
+    return Bad(file, line, "the header names column `" + *lookup.twice() + "` twice");
   }
   return OkStatus();
 }
@@ -102,15 +100,18 @@ std::string JsonCell(const nlohmann::ordered_json& v) {
 }
 
 // Adds one parsed record; the first record fixes the columns.
-Status AddJsonRecord(Table& t, const nlohmann::ordered_json& rec, int line) {
+// `columns` holds the first record's columns once there is one.
+Status AddJsonRecord(Table& t, const nlohmann::ordered_json& rec, int line,
+                     std::optional<ColumnLookup>& columns) {
   if (!rec.is_object()) return Bad(t.file, line, "expected a JSON object per record");
   if (t.columns.empty()) {
     for (auto it = rec.begin(); it != rec.end(); ++it) t.columns.push_back(it.key());
     if (t.columns.empty()) return Bad(t.file, line, "the first record has no fields");
+    columns.emplace(t.columns);
   }
   std::vector<std::optional<std::string>> row(t.columns.size());
   for (auto it = rec.begin(); it != rec.end(); ++it) {
-    const std::optional<std::size_t> col = t.ColumnIndex(it.key());
+    const std::optional<std::size_t> col = columns->Find(it.key());
     if (!col) {
       return Bad(
           t.file, line,
@@ -132,6 +133,19 @@ std::string_view StripBom(std::string_view text) {
 }
 
 }  // namespace
+
+ColumnLookup::ColumnLookup(const std::vector<std::string>& columns) {
+  index_.reserve(columns.size());
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (!index_.emplace(columns[i], i).second && !twice_) twice_ = columns[i];
+  }
+}
+
+std::optional<std::size_t> ColumnLookup::Find(const std::string& name) const {
+  const auto it = index_.find(name);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
 
 std::optional<std::size_t> Table::ColumnIndex(std::string_view name) const {
   for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -213,13 +227,14 @@ Result<Table> ParseJsonLines(std::string_view text, const std::string& file) {
   std::istringstream in{std::string(StripBom(text))};
   std::string line;
   int n = 0;
+  std::optional<ColumnLookup> columns;
   while (std::getline(in, line)) {
     ++n;
     if (Trim(line).empty()) continue;
     nlohmann::ordered_json rec =
         nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (rec.is_discarded()) return Bad(file, n, "not valid JSON");
-    ENTRENAR_RETURN_IF_ERROR(AddJsonRecord(t, rec, n));
+    ENTRENAR_RETURN_IF_ERROR(AddJsonRecord(t, rec, n, columns));
   }
   if (t.rows.empty()) return Bad(file, 1, "the file has no records");
   return t;
@@ -232,8 +247,9 @@ Result<Table> ParseJsonArray(std::string_view text, const std::string& file) {
   Table t;
   t.file = file;
   int n = 0;
+  std::optional<ColumnLookup> columns;
   for (const nlohmann::ordered_json& rec : doc)
-    ENTRENAR_RETURN_IF_ERROR(AddJsonRecord(t, rec, ++n));
+    ENTRENAR_RETURN_IF_ERROR(AddJsonRecord(t, rec, ++n, columns));
   if (t.rows.empty()) return Bad(file, 1, "the array has no records");
   return t;
 }

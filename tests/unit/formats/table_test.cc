@@ -43,6 +43,32 @@ TEST_CASE("Malformed delimited files are reported with file and line", "[unit][f
         "latin1 -t utf-8`)");
 }
 
+TEST_CASE("ColumnLookup finds every column of a wide table and the first name given twice",
+          "[unit][formats]") {
+  std::vector<std::string> columns;
+  for (int i = 0; i < 100000; ++i) columns.push_back("f" + std::to_string(i));
+  const ColumnLookup lookup(columns);
+  CHECK_FALSE(lookup.twice());
+  CHECK(lookup.Find("f0") == 0u);
+  CHECK(lookup.Find("f99999") == 99999u);
+  CHECK_FALSE(lookup.Find("f100000"));
+  columns.push_back("f7");
+  columns.push_back("f3");
+  CHECK(ColumnLookup(columns).twice() == "f7");
+  CHECK(ColumnLookup(columns).Find("f7") == 7u);
+  // A JSON Lines table as wide: every field of every record lands in its column.
+  std::string header = "{", row = "{";
+  for (int i = 0; i < 20000; ++i) {
+    header += (i ? ",\"c" : "\"c") + std::to_string(i) + "\":" + std::to_string(i);
+    row += (i ? ",\"c" : "\"c") + std::to_string(19999 - i) + "\":" + std::to_string(i);
+  }
+  Result<Table> t = ParseJsonLines(header + "}\n" + row + "}\n", "wide.jsonl");
+  REQUIRE(t.ok());
+  REQUIRE(t->columns.size() == 20000);
+  CHECK(*t->rows[1][0] == "19999");
+  CHECK(*t->rows[1][19999] == "0");
+}
+
 TEST_CASE("TSV uses tabs", "[unit][formats]") {
   Result<Table> t = ParseDelimited("x\ty\n1\t2\n", '\t', "d.tsv");
   REQUIRE(t.ok());
