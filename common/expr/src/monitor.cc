@@ -38,6 +38,14 @@ double Mean(std::deque<double>::const_iterator begin, std::deque<double>::const_
   return n ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
+// A window of `x` values: at least 1 (NaN too), and a huge one (1e82) a window longer than any
+// history rather than a conversion past size_t.
+std::size_t Window(double x) {
+  constexpr double kLongest = 1e15;
+  if (!(x >= 1)) return 1;
+  return static_cast<std::size_t>(std::min(x, kLongest));
+}
+
 bool Stall(const MetricHistory& h, const std::string& metric, std::size_t n) {
   const std::optional<std::pair<double, double>> before = h.RangeBefore(metric, n);
   if (!before) return false;
@@ -107,7 +115,7 @@ class Evaluator {
     const std::deque<double>& v = h_.Values(p.metric);
     if (v.empty()) return std::nullopt;
     const double last = v.back();
-    const auto n = static_cast<std::size_t>(p.args.empty() ? 0 : std::max(1.0, p.args[0]));
+    const std::size_t n = p.args.empty() ? 0 : Window(p.args[0]);
     if (p.function == "nan") return Val{true, 0, std::isnan(last)};
     if (p.function == "inf") return Val{true, 0, std::isinf(last)};
     if (p.function == "stall") return Val{true, 0, Stall(h_, p.metric, n)};

@@ -469,6 +469,10 @@ PageHeader ReadPageHeader(CompactReader& r) {
   return h;
 }
 
+// Values a column may have, all row groups together: 16 bytes each in memory (256 MiB). A few
+// bytes of run-length levels can say "a billion nulls"; a table that large is refused instead.
+constexpr std::int64_t kMaxColumnValues = std::int64_t{1} << 24;
+
 // Decodes `count` RLE / bit-packed definition levels of bit width 1.
 bool ReadLevels(std::string_view data, std::int64_t count, std::vector<bool>* present) {
   std::size_t pos = 0;
@@ -489,7 +493,9 @@ bool ReadLevels(std::string_view data, std::int64_t count, std::vector<bool>* pr
     } else {
       if (pos >= data.size()) return false;
       const bool v = data[pos++] & 1;
-      present->insert(present->end(), header >> 1, v);
+      // A run may say more than the page holds (up to 2^63): only `count` are kept.
+      const auto left = static_cast<std::uint64_t>(count) - present->size();
+      present->insert(present->end(), std::min<std::uint64_t>(header >> 1, left), v);
     }
   }
   present->resize(static_cast<std::size_t>(count));
@@ -502,6 +508,12 @@ Status ReadChunk(std::string_view bytes, const ChunkMeta& chunk, const SchemaCol
   if (chunk.dictionary) return Unimplemented("parquet: dictionary-encoded column " + out->name);
   const std::size_t width = chunk.type == kTypeInt32 || chunk.type == kTypeFloat ? 4 : 8;
   std::size_t pos = static_cast<std::size_t>(chunk.data_page_offset);
+  const auto room = kMaxColumnValues - static_cast<std::int64_t>(out->values.size());
+  if (chunk.num_values < 0 || chunk.num_values > room) {
+    return DataLoss("parquet: column " + out->name + " says it has " +
+                    std::to_string(chunk.num_values) + " more values; this reader takes " +
+                    std::to_string(kMaxColumnValues) + " rows at most");
+  }
   std::int64_t seen = 0;
   while (seen < chunk.num_values) {
     if (pos >= bytes.size()) return DataLoss("parquet: a page offset is past the end");
@@ -510,6 +522,9 @@ Status ReadChunk(std::string_view bytes, const ChunkMeta& chunk, const SchemaCol
     if (!r.ok() || h.compressed < 0 || r.pos() + h.compressed > bytes.size())
       return DataLoss("parquet: a page header of " + out->name + " is damaged");
     if (h.type != kDataPage) return Unimplemented("parquet: page type " + std::to_string(h.type));
+    if (h.values < 0 || h.values > chunk.num_values - seen) {
+      return DataLoss("parquet: a page of " + out->name + " holds more values than its column");
+    }
     if (h.encoding != kPlain) return Unimplemented("parquet: a non-PLAIN page in " + out->name);
     std::string_view page = bytes.substr(r.pos(), static_cast<std::size_t>(h.compressed));
     pos = r.pos() + static_cast<std::size_t>(h.compressed);

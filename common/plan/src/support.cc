@@ -52,7 +52,9 @@ bool Under(const std::string& path, const std::string& key) {
 void CheckBuilt(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& out) {
   static const std::vector<manifest::NotBuiltKey> not_built = manifest::NotBuiltKeys();
   std::vector<std::string> reported;
-  for (const auto& [path, loc] : m.locations) {  // sorted: a parent before its children
+  for (const auto& located : m.locations) {  // sorted: a parent before its children
+    const std::string& path = located.first;  // not a binding: clang 14's lambdas cannot capture one
+    const auto& loc = located.second;
     const std::string general = WithoutIndices(path);
     for (const manifest::NotBuiltKey& k : not_built) {
       if (!Under(general, k.path)) continue;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -137,6 +138,20 @@ std::vector<std::string_view> SplitGpt2(std::string_view s) {
 // tokens fits in memory.
 constexpr std::int32_t kMaxTokenId = 1 << 22;
 
+namespace {
+
+// A token id as tokenizer.json writes it: an integer from 0 below kMaxTokenId (a float, such as
+// 4.3e36, is no id: converting it would be undefined).
+std::optional<std::int32_t> TokenIdOf(const nlohmann::json& v) {
+  if (!v.is_number_integer() && !v.is_number_unsigned()) return std::nullopt;
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() >= kMaxTokenId) return std::nullopt;
+  const std::int64_t id = v.get<std::int64_t>();
+  if (id < 0 || id >= kMaxTokenId) return std::nullopt;
+  return static_cast<std::int32_t>(id);
+}
+
+}  // namespace
+
 Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
   const nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
   if (!j.is_object() || !j.contains("model")) {
@@ -173,10 +188,11 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
   t.ignore_merges_ = model.value("ignore_merges", false);
   try {
     for (const auto& [token, id] : model.at("vocab").items()) {
-      const auto index = id.get<std::int32_t>();
-      if (index < 0 || index >= kMaxTokenId)
-        return InvalidArgument("tokenizer.json: token id " + std::to_string(index) +
-                               " (ids are 0 to " + std::to_string(kMaxTokenId - 1) + ")");
+      const std::optional<std::int32_t> valid = TokenIdOf(id);
+      if (!valid)
+        return InvalidArgument("tokenizer.json: token id " + id.dump() + " (ids are 0 to " +
+                               std::to_string(kMaxTokenId - 1) + ")");
+      const std::int32_t index = *valid;
       t.vocab_[token] = index;
       if (t.id_to_token_.size() <= static_cast<std::size_t>(index))
         t.id_to_token_.resize(static_cast<std::size_t>(index) + 1);
@@ -196,9 +212,9 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
       t.ranks_.emplace(std::move(pair), rank++);
     }
     for (const auto& a : j.value("added_tokens", nlohmann::json::array())) {
-      const auto id = a.at("id").get<std::int32_t>();
-      if (id < 0 || id >= kMaxTokenId)
-        return InvalidArgument("tokenizer.json: added token id " + std::to_string(id));
+      const std::optional<std::int32_t> valid = TokenIdOf(a.at("id"));
+      if (!valid) return InvalidArgument("tokenizer.json: added token id " + a.at("id").dump());
+      const std::int32_t id = *valid;
       const std::string content = a.at("content").get<std::string>();
       t.added_.emplace_back(content, id);
       if (t.id_to_token_.size() <= static_cast<std::size_t>(id))

@@ -194,6 +194,20 @@ Status SentencePieceTokenizer::Impl::Parse(std::string_view bytes, const std::st
                          "` normalization (models with the identity normalizer, as LLaMA's and "
                          "Mistral's, are read; train with --normalization_rule_name=identity)");
   }
+  // The special ids index the pieces: unk must name one, bos and eos one or none (-1).
+  const auto piece = [&](std::int32_t id) {
+    return id >= 0 && static_cast<std::size_t>(id) < pieces.size();
+  };
+  if (!piece(unk)) {
+    return InvalidArgument(path + ": unk_id " + std::to_string(unk) + " is not one of its " +
+                           std::to_string(pieces.size()) + " pieces");
+  }
+  for (const auto& [name, id] : {std::pair{"bos_id", bos}, std::pair{"eos_id", eos}}) {
+    if (id != -1 && !piece(id)) {
+      return InvalidArgument(path + ": " + name + " " + std::to_string(id) + " is not one of its " +
+                             std::to_string(pieces.size()) + " pieces (nor -1, none)");
+    }
+  }
   std::fill(std::begin(byte_ids), std::end(byte_ids), -1);
   min_score = std::numeric_limits<float>::max();
   for (std::size_t i = 0; i < pieces.size(); ++i) {
