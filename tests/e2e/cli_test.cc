@@ -188,8 +188,8 @@ TEST_CASE("A missing manifest file is reported, not crashed on", "[e2e]") {
 TEST_CASE("validate reads a manifest from a pipe, and refuses a device or a huge file at once",
           "[e2e]") {
   // A shell's <(...) is a FIFO: read to its end.
-  ProcessResult piped = RunProcess(
-      {"/bin/bash", "-c", Binary() + " validate <(" + Binary() + " init)"}, "", 60);
+  ProcessResult piped =
+      RunProcess({"/bin/bash", "-c", Binary() + " validate <(" + Binary() + " init)"}, "", 60);
   INFO(piped.err);
   CHECK(piped.exit_code == 0);
   // /dev/zero never ends: refused without reading a byte (it used to abort after ~1 GB).

@@ -204,8 +204,9 @@ TEST_CASE("train --resume refuses a damaged checkpoint state, naming the file an
   const std::string good = Slurp(state);
   // Each damaged state.json, and what the refusal says of it.
   const std::vector<std::pair<std::string, std::string>> damaged = {
-      {"[1, 2]", "state.json is damaged (not the state.json entrenar writes): it is not a JSON "
-                 "object"},
+      {"[1, 2]",
+       "state.json is damaged (not the state.json entrenar writes): it is not a JSON "
+       "object"},
       {std::regex_replace(good, std::regex("\"step\": 2"), "\"step\": \"two\""),
        ": `step` is not an integer"},
       {std::regex_replace(good, std::regex("\"next_batch\": [0-9]+"), "\"next_batch\": -1"),
@@ -220,8 +221,8 @@ TEST_CASE("train --resume refuses a damaged checkpoint state, naming the file an
     REQUIRE(text != good);
     WriteFile(state, text);
     const std::string out = dir.path + "/resumed-" + std::to_string(++n);
-    ProcessResult r = Train({digits, "--set", "training.max_steps=4", "--resume", checkpoint,
-                             "--output", out});
+    ProcessResult r =
+        Train({digits, "--set", "training.max_steps=4", "--resume", checkpoint, "--output", out});
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.err, Catch::Contains(state) && Catch::Contains(says));
     CHECK_THAT(r.err, !Catch::Contains("terminate") && !Catch::Contains("json.exception"));
@@ -274,9 +275,13 @@ TEST_CASE("train on a full disk: a clear error, no temporary left, the last chec
     std::string path;
     ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
   } unmount{disk};
-  const std::vector<std::string> sets = {
-      kSource + "/examples/digits.yaml",       "--set", "training.max_steps=60", "--set",
-      "training.checkpoint.save_every=2", "--set", "training.checkpoint.keep_last=100"};
+  const std::vector<std::string> sets = {kSource + "/examples/digits.yaml",
+                                         "--set",
+                                         "training.max_steps=60",
+                                         "--set",
+                                         "training.checkpoint.save_every=2",
+                                         "--set",
+                                         "training.checkpoint.keep_last=100"};
   const std::string run = disk + "/run";
   std::vector<std::string> args = sets;
   args.insert(args.end(), {"--output", run});

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "entrenar/run/checkpoint_state.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "entrenar/config/config.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "entrenar/run/event.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

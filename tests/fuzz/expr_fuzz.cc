@@ -12,6 +12,7 @@
 #include "entrenar/expr/expr.h"
 #include "entrenar/expr/monitor.h"
 #include "entrenar/expr/template.h"
+
 #include "fuzz.h"
 
 namespace {

@@ -16,12 +16,12 @@
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 
 // Aborts (a crash to libFuzzer and to the replay driver) when `cond` does not hold.
-#define FUZZ_CHECK(cond)                                                              \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
+#define FUZZ_CHECK(cond)                                                                    \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
       std::fprintf(stderr, "%s:%d: fuzz property failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                   \
-    }                                                                                 \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (0)
 
 using entrenar::Result;

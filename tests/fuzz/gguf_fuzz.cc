@@ -5,6 +5,7 @@
 #include <string>
 
 #include "entrenar/formats/gguf.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

@@ -13,6 +13,7 @@
 #include "entrenar/formats/tfevents.h"
 #include "entrenar/v1/jobs.pb.h"
 #include "entrenar/v1/worker.pb.h"
+
 #include "service_calls.h"
 
 namespace {

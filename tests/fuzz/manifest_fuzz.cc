@@ -10,6 +10,7 @@
 
 #include "entrenar/manifest/diagnostic.h"
 #include "entrenar/manifest/load.h"
+
 #include "fuzz.h"
 
 namespace {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "entrenar/formats/parquet.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

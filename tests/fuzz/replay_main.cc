@@ -55,14 +55,15 @@ int main(int argc, char** argv) {
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto start = std::chrono::steady_clock::now();
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (s > slowest) slowest = s, slowest_name = path.string();
   }
   std::printf("%zu inputs ran clean; the slowest, %s, took %.3f s\n", inputs.size(),
               slowest_name.c_str(), slowest);
   if (slowest > slow_s) {
-    std::fprintf(stderr, "%s took %.3f s, over the %.1f s allowed\n", slowest_name.c_str(),
-                 slowest, slow_s);
+    std::fprintf(stderr, "%s took %.3f s, over the %.1f s allowed\n", slowest_name.c_str(), slowest,
+                 slow_s);
     return 1;
   }
   return 0;

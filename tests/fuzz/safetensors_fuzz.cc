@@ -5,6 +5,7 @@
 #include <string>
 
 #include "entrenar/formats/safetensors.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

@@ -5,14 +5,15 @@
 #include <vector>
 
 #include "entrenar/text/tokenizer.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {
   using entrenar::text::SentencePieceTokenizer;
   auto t = SentencePieceTokenizer::FromBytes(entrenar::fuzz::AsString(data, size), "fuzz.model");
   if (!t.ok()) return 0;
-  for (const std::string text : {"Hello, world! 123", "caf\xc3\xa9 \xe2\x82\xac  \n\t",
-                                 "\xff\xfe broken \xc3", ""}) {
+  for (const std::string text :
+       {"Hello, world! 123", "caf\xc3\xa9 \xe2\x82\xac  \n\t", "\xff\xfe broken \xc3", ""}) {
     const std::vector<std::int32_t> ids = (*t)->Encode(text);
     for (std::int32_t id : ids) {
       FUZZ_CHECK(id >= 0 && static_cast<std::size_t>(id) < (*t)->VocabSize());

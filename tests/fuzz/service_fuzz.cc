@@ -22,6 +22,7 @@
 #include "entrenar/store/store.h"
 #include "entrenar/supervisor/supervisor.h"
 #include "entrenar/v1/worker.pb.h"
+
 #include "fuzz.h"
 #include "service_calls.h"
 
@@ -71,7 +72,8 @@ void Refused(const grpc::Status& s) {
   if (s.ok()) return;
   FUZZ_CHECK(!s.error_message().empty());
   static const bool verbose = std::getenv("ENTRENAR_FUZZ_VERBOSE") != nullptr;
-  if (verbose) std::fprintf(stderr, "refused (%d): %s\n", s.error_code(), s.error_message().c_str());
+  if (verbose)
+    std::fprintf(stderr, "refused (%d): %s\n", s.error_code(), s.error_message().c_str());
 }
 
 template <typename Request>

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "entrenar/formats/tfevents.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {

@@ -9,11 +9,11 @@
 
 #include "entrenar/base/sha256.h"
 #include "entrenar/service/tokens.h"
+
 #include "fuzz.h"
 
 ENTRENAR_FUZZ_TARGET {
-  static const std::string path =
-      "/tmp/entrenar-fuzz-tokens-" + std::to_string(getpid()) + ".txt";
+  static const std::string path = "/tmp/entrenar-fuzz-tokens-" + std::to_string(getpid()) + ".txt";
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return 0;
   std::fwrite(data, 1, size, f);

@@ -364,7 +364,8 @@ int RunSubmit(const SubmitArgs& a) {
   const Result<std::string> text = ReadWholeFile(a.file, {manifest::Limits::kMaxBytes, true});
   if (!text.ok()) {
     std::cerr << "error: cannot read the manifest: " << text.status().message() << "\n";
-    return kExitIo;
+    // Too large, or a device: no manifest, as validate says (exit 1); unreadable: exit 4.
+    return text.status().code() == StatusCode::kInvalidArgument ? kExitInvalid : kExitIo;
   }
   if (!CheckBeforeSubmit(a, *text)) return kExitInvalid;
   const v1::SubmitRequest req = MakeSubmitRequest(a, *text);

@@ -49,7 +49,8 @@ Result<int> OpenForReading(const std::string& path, const ReadLimits& limits) {
   if (!readable) {
     close(fd);
     if (S_ISDIR(st.st_mode)) return InvalidArgument(path + " is a directory");
-    return InvalidArgument(path + " is " + KindOf(st) + ", not a regular file: only files are read");
+    return InvalidArgument(path + " is " + KindOf(st) +
+                           ", not a regular file: only files are read");
   }
   if (S_ISREG(st.st_mode) && static_cast<std::uintmax_t>(st.st_size) > limits.max_bytes) {
     close(fd);
@@ -75,8 +76,7 @@ Result<std::string> ReadWholeFile(const std::string& path, const ReadLimits& lim
     // A pipe, or a file that grows while it is read, is held to the limit too.
     if (static_cast<std::size_t>(n) > limits.max_bytes - out.size()) {
       close(fd);
-      return InvalidArgument(path + " is larger than the " + Limit(limits.max_bytes) +
-                             " allowed");
+      return InvalidArgument(path + " is larger than the " + Limit(limits.max_bytes) + " allowed");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }

@@ -159,9 +159,9 @@ class Run {
       return Status(dir.status().code(),
                     dir.status().message() + "; checkpoint " +
                         run::Layout::CheckpointName(at.step) + " was not written" +
-                        (last_checkpoint.empty() ? ""
-                                                 : " (" + last_checkpoint +
-                                                       " is intact: --resume continues from it)") +
+                        (last_checkpoint.empty()
+                             ? ""
+                             : " (" + last_checkpoint + " is intact: --resume continues from it)") +
                         "; the run stops here without writing its final model");
     }
     last_checkpoint = *dir;
@@ -280,11 +280,11 @@ class Run {
     if (!summary.test.empty()) out.Emit(Event::Kind::kValidation, summary.test, "test");
     Result<std::vector<std::string>> saved = task->Save(options.run_dir);
     if (!saved.ok()) {
-      return Status(saved.status().code(),
-                    "the final model was not written whole: " + saved.status().message() +
-                        (last_checkpoint.empty() ? ""
-                                                 : " (" + last_checkpoint +
-                                                       " holds the trained state)"));
+      return Status(
+          saved.status().code(),
+          "the final model was not written whole: " + saved.status().message() +
+              (last_checkpoint.empty() ? ""
+                                       : " (" + last_checkpoint + " holds the trained state)"));
     }
     summary.model_files = std::move(saved).value();
     ENTRENAR_RETURN_IF_ERROR(SaveTrainingState());
@@ -585,7 +585,7 @@ class Run {
   LossScaler scaler = LossScaler::Dynamic();
   std::unique_ptr<TaskModel> task;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::string last_checkpoint;  // the newest checkpoint this run wrote
+  std::string last_checkpoint;   // the newest checkpoint this run wrote
   std::vector<double> group_lr;  // each optimizer group's base learning rate
   ValidationWatch watch;
   CallbackRunner callbacks;

@@ -54,8 +54,9 @@ Outcome<Value> Arithmetic(const Expr& e, const Value& a, const Value& b) {
                           : op == "*" ? __builtin_mul_overflow(a.i, b.i, &r)
                                       : a.i == INT64_MIN && b.i == -1;
     if (overflow) {
-      return TypeError(e, "integer overflow: `" + op + "` of " + a.ToString() + " and " +
-                              b.ToString() + " is past 64 bits",
+      return TypeError(e,
+                       "integer overflow: `" + op + "` of " + a.ToString() + " and " +
+                           b.ToString() + " is past 64 bits",
                        "write one of them as a float (1.0)");
     }
     if (op == "+" || op == "-" || op == "*") return Value::Int(r);

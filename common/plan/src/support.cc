@@ -53,7 +53,8 @@ void CheckBuilt(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& 
   static const std::vector<manifest::NotBuiltKey> not_built = manifest::NotBuiltKeys();
   std::vector<std::string> reported;
   for (const auto& located : m.locations) {  // sorted: a parent before its children
-    const std::string& path = located.first;  // not a binding: clang 14's lambdas cannot capture one
+    const std::string& path =
+        located.first;  // not a binding: clang 14's lambdas cannot capture one
     const auto& loc = located.second;
     const std::string general = WithoutIndices(path);
     for (const manifest::NotBuiltKey& k : not_built) {

@@ -44,7 +44,8 @@ class Fields {
     if constexpr (!std::is_same_v<T, std::string>) {
       if (!std::isfinite(static_cast<double>(*out))) return Fail(key, "is not finite");
       if (static_cast<double>(*out) < min) {
-        return Fail(key, min == 0 ? "is negative" : "is below " + std::to_string(static_cast<int>(min)));
+        return Fail(key,
+                    min == 0 ? "is negative" : "is below " + std::to_string(static_cast<int>(min)));
       }
     }
   }

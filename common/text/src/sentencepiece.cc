@@ -216,8 +216,8 @@ Status SentencePieceTokenizer::Impl::Parse(std::string_view bytes, const std::st
     if (p.type == kByte) {
       // `<0xAB>`: anything else is a damaged model, not a byte to index with.
       const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-      if (p.text.size() != 6 || p.text.rfind("<0x", 0) != 0 || !hex(p.text[3]) ||
-          !hex(p.text[4]) || p.text[5] != '>') {
+      if (p.text.size() != 6 || p.text.rfind("<0x", 0) != 0 || !hex(p.text[3]) || !hex(p.text[4]) ||
+          p.text[5] != '>') {
         return InvalidArgument(path + ": byte piece " + std::to_string(i) +
                                " is not written <0xHH>");
       }

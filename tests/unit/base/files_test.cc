@@ -65,8 +65,8 @@ TEST_CASE("AtomicFile keeps a write error from its writer and reports it on Comm
     committed = file.Commit();
   }
   CHECK(committed.code() == StatusCode::kResourceExhausted);
-  CHECK_THAT(committed.message(), Catch::Contains("cannot write " + path) &&
-                                      Catch::Contains("File too large"));
+  CHECK_THAT(committed.message(),
+             Catch::Contains("cannot write " + path) && Catch::Contains("File too large"));
   // The old file is untouched and no temporary is left.
   CHECK(*ReadWholeFile(path) == "the previous version");
   CHECK(Entries(dir.path) == 1);
@@ -92,9 +92,11 @@ TEST_CASE("ReadWholeFile refuses a FIFO or a device at once, and holds files to 
   // No writer ever opens it: a blocking open would wait here forever.
   const Result<std::string> from_fifo = ReadWholeFile(fifo);
   CHECK(from_fifo.status().code() == StatusCode::kInvalidArgument);
-  CHECK(from_fifo.status().message() == fifo + " is a FIFO, not a regular file: only files are read");
+  CHECK(from_fifo.status().message() ==
+        fifo + " is a FIFO, not a regular file: only files are read");
   const Result<std::string> zero = ReadWholeFile("/dev/zero");
-  CHECK(zero.status().message() == "/dev/zero is a device, not a regular file: only files are read");
+  CHECK(zero.status().message() ==
+        "/dev/zero is a device, not a regular file: only files are read");
   // Where pipes are allowed, a FIFO is read to its writer's end, within the limit.
   std::thread writer([&] { std::ofstream(fifo) << "name: piped\n"; });
   const Result<std::string> piped = ReadWholeFile(fifo, {1024, /*pipes=*/true});
