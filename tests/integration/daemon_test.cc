@@ -139,6 +139,17 @@ TEST_CASE("daemon: cancel stops a job after a checkpoint and resume finishes it 
   const auto reference = LossByStep(d.dir.path + "/local");
   REQUIRE(reference.size() == 6900);
   CHECK(LossByStep(run) == reference);
+  // `entrenar metrics` shows each step once, though steps 26 to the cancel were trained twice.
+  ProcessResult metrics = d.Cli({"metrics", std::to_string(id), "--name", "train_loss", "--json"});
+  REQUIRE(metrics.exit_code == 0);
+  const json series = json::parse(metrics.out)["train_loss"];
+  const auto steps = series["steps"].get<std::vector<std::int64_t>>();
+  const auto values = series["values"].get<std::vector<double>>();
+  REQUIRE(steps.size() == 6900);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    CHECK(steps[i] == static_cast<std::int64_t>(i + 1));
+    CHECK(values[i] == reference.at(steps[i]));
+  }
   // A finished job cannot be resumed.
   CHECK(d.Cli({"resume", std::to_string(id)}).exit_code == 7);
 }

@@ -52,6 +52,14 @@ void RunRecorder::KeepRowsUpTo(std::int64_t step) {
   console::WriteOutput(jsonl, kept);
 }
 
+void RunRecorder::Flush() {
+  // The trainer checkpoints a step after its validation: the step's row is complete.
+  FlushRow();
+  jsonl_.flush();
+  events_.flush();
+  log_.flush();
+}
+
 void RunRecorder::OnEvent(const engine::Event& e) {
   if (events_.is_open()) WriteEvent(e);
   switch (e.kind) {

@@ -39,6 +39,9 @@ class RunRecorder : public engine::EventSink {
   explicit RunRecorder(Options options);
 
   void OnEvent(const engine::Event& e) override;
+  // The pending row (complete: a checkpoint comes after its step's validation), metrics.jsonl,
+  // the events file and the log, written through to the files.
+  void Flush() override;
 
   // Writes the last row, metrics.csv and the export in `format` (`include` filtering it).
   // Returns false if a file could not be written.

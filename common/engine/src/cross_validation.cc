@@ -23,6 +23,7 @@ class FoldSink : public EventSink {
     out_.OnEvent(copy);
   }
   Verdict TakeVerdict() override { return out_.TakeVerdict(); }
+  void Flush() override { out_.Flush(); }
 
  private:
   EventSink& out_;

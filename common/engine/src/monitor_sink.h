@@ -27,6 +27,7 @@ class MonitorSink : public EventSink {
   void OnEvent(const Event& e) override;
   // The actions of the alerts that fired since the last call (a halt is returned once).
   Verdict TakeVerdict() override;
+  void Flush() override { out_.Flush(); }
 
   bool halted() const { return halted_; }
   const std::vector<AlertRecord>& fired() const { return fired_; }

@@ -58,6 +58,7 @@ class Reporter {
     sink_.OnEvent(e);
   }
   Verdict TakeVerdict() { return sink_.TakeVerdict(); }
+  void Flush() { sink_.Flush(); }
 
  private:
   EventSink& sink_;

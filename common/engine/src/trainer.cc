@@ -151,6 +151,7 @@ class Run {
   // Writes checkpoints/step-N; `next_epoch`/`next_batch` say where training continues.
   Status SaveCheckpoint(std::int64_t next_epoch, std::int64_t next_batch) {
     if (fold_run) return OkStatus();
+    out.Flush();  // the rows of the steps this checkpoint holds outlive a kill after it
     const Result<std::string> dir =
         WriteCheckpoint(options.run_dir, m.training.checkpoint.keep_last, *task,
                         watch.best_weights(), *optimizer, CheckpointNow(next_epoch, next_batch));

@@ -356,7 +356,9 @@ grpc::ServerWriteReactor<v1::Event>* JobService::StreamEvents(grpc::CallbackServ
 
 grpc::Status JobService::GetMetrics(grpc::ServerContext*, const v1::GetMetricsRequest* req,
                                     v1::GetMetricsResponse* resp) {
-  std::map<std::string, v1::Series> series;
+  // Name -> step -> value. A step trained again after a resume (the steps after the checkpoint
+  // it continues from) is shown once, with its latest value.
+  std::map<std::string, std::map<std::int64_t, double>> series;
   std::int64_t after = 0;
   while (true) {
     const Result<std::vector<store::Event>> events = store_.Events(req->job_id(), after, 5000);
@@ -373,14 +375,18 @@ grpc::Status JobService::GetMetrics(grpc::ServerContext*, const v1::GetMetricsRe
             std::find(req->names().begin(), req->names().end(), name) == req->names().end()) {
           continue;
         }
-        v1::Series& s = series[name];
-        s.set_name(name);
-        s.add_steps(e.step);
-        s.add_values(value.get<double>());
+        series[name][e.step] = value.get<double>();
       }
     }
   }
-  for (auto& [name, s] : series) *resp->add_series() = std::move(s);
+  for (const auto& [name, points] : series) {
+    v1::Series* s = resp->add_series();
+    s->set_name(name);
+    for (const auto& [step, value] : points) {
+      s->add_steps(step);
+      s->add_values(value);
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -34,6 +34,10 @@ class EventSink {
   virtual void OnEvent(const Event& event) = 0;
   // Asked by the loop after each step; returns what is pending and clears it.
   virtual Verdict TakeVerdict() { return {}; }
+  // Called before a checkpoint is written: the events emitted so far must be in their files
+  // before a checkpoint that a resumed run continues after (a kill after it must not lose the
+  // rows of the steps it holds).
+  virtual void Flush() {}
 };
 
 }  // namespace entrenar::engine
