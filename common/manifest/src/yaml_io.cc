@@ -1,9 +1,11 @@
 // The only file that touches yaml-cpp: YAML text <-> Node.
 #include <algorithm>
 #include <cstdio>
+#include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "entrenar/base/strings.h"
@@ -126,6 +128,52 @@ class Converter {
   bool failed_ = false;  // a limit was hit: the tree is not used
 };
 
+// Where each document of a YAML stream starts. yaml-cpp 0.7's LoadAll loops forever, allocating
+// a null document a turn, on a token no document can start with (a stray `,` or `]`; fixed in
+// yaml-cpp PR 1319, after Debian 12's version): the documents are only counted here, by a parser
+// stopped when a document starts where the previous one did, and the first is loaded alone.
+struct Documents {
+  static constexpr std::size_t kMax = 16;  // more are not counted
+  std::vector<YAML::Mark> starts;
+  bool stuck = false;  // a document started where the last one did: a token nothing can use
+};
+
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  explicit DocumentStarts(std::vector<YAML::Mark>* starts) : starts_(starts) {}
+  void OnDocumentStart(const YAML::Mark& mark) override { starts_->push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::vector<YAML::Mark>* starts_;
+};
+
+// Throws YAML::Exception for a syntax error, as YAML::Load does.
+Documents CountDocuments(const std::string& text) {
+  Documents docs;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts handler(&docs.starts);
+  while (docs.starts.size() < Documents::kMax && parser.HandleNextDocument(handler)) {
+    const std::size_t n = docs.starts.size();
+    if (n >= 2 && docs.starts[n - 1].pos == docs.starts[n - 2].pos) {
+      docs.stuck = true;
+      break;
+    }
+  }
+  return docs;
+}
+
 }  // namespace
 
 Node ParseYaml(const std::string& text, const std::string& file, std::vector<Diagnostic>* diags) {
@@ -147,9 +195,11 @@ Node ParseYaml(const std::string& text, const std::string& file, std::vector<Dia
          {"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"}});
     return Node::Null(Location{file, 1, 1});
   }
-  std::vector<YAML::Node> docs;
+  YAML::Node first;
+  Documents docs;
   try {
-    docs = YAML::LoadAll(text);
+    docs = CountDocuments(text);
+    if (!docs.stuck) first = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     Location loc = At(e.mark, file);
     if (loc.line == 0) loc = Location{file, 1, 1};
@@ -160,15 +210,29 @@ Node ParseYaml(const std::string& text, const std::string& file, std::vector<Dia
                       {"check the indentation and that every [ { and quote is closed"}});
     return Node::Null(Location{file, 1, 1});
   }
-  if (docs.size() > 1) {
+  if (docs.stuck) {
+    const Location at = At(docs.starts.back(), file);
+    const std::size_t offset = static_cast<std::size_t>(docs.starts.back().pos);
+    const std::string token = offset < text.size() ? text.substr(offset, 1) : "end of file";
     diags->push_back({Severity::kError,
                       "",
-                      At(docs[1].Mark(), file),
-                      "a manifest is one YAML document, found " + std::to_string(docs.size()),
+                      at,
+                      "not valid YAML: `" + token + "` where a value was expected",
+                      {"check the indentation and that every [ { and quote is closed"}});
+    return Node::Null(Location{file, 1, 1});
+  }
+  if (docs.starts.size() > 1) {
+    const std::string count = docs.starts.size() < Documents::kMax
+                                  ? std::to_string(docs.starts.size())
+                                  : "at least " + std::to_string(Documents::kMax);
+    diags->push_back({Severity::kError,
+                      "",
+                      At(docs.starts[1], file),
+                      "a manifest is one YAML document, found " + count,
                       {"remove the `---` separators"}});
   }
-  if (docs.empty()) return Node::Null(Location{file, 1, 1});
-  return Converter(file, diags).Convert(docs[0], Location{file, 1, 1});
+  if (docs.starts.empty()) return Node::Null(Location{file, 1, 1});
+  return Converter(file, diags).Convert(first, Location{file, 1, 1});
 }
 
 namespace {

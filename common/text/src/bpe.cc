@@ -150,6 +150,17 @@ std::optional<std::int32_t> TokenIdOf(const nlohmann::json& v) {
   return static_cast<std::int32_t>(id);
 }
 
+// `o[key]` when it is a string (or a bool), else `fallback`: json's value() throws for a value of
+// another type, and a tokenizer.json is anyone's file.
+std::string StringAt(const nlohmann::json& o, const char* key, const std::string& fallback) {
+  const auto it = o.is_object() ? o.find(key) : o.end();
+  return it != o.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+bool BoolAt(const nlohmann::json& o, const char* key, bool fallback) {
+  const auto it = o.is_object() ? o.find(key) : o.end();
+  return it != o.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 }  // namespace
 
 Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
@@ -167,25 +178,26 @@ Result<BpeTokenizer> BpeTokenizer::FromJson(std::string_view json) {
         "not a tokenizer.json (`model`, `normalizer` and `pre_tokenizer` are objects, "
         "`added_tokens` a list)");
   }
-  if (model.value("type", "") != "BPE") {
-    return Unimplemented("tokenizer.json: model type " + model.value("type", "?") +
+  if (StringAt(model, "type", "") != "BPE") {
+    return Unimplemented("tokenizer.json: model type " + StringAt(model, "type", "?") +
                          " (byte-level BPE is supported)");
   }
   if (j.contains("normalizer") && !j["normalizer"].is_null()) {
     // LLaMA 2 / Mistral tokenizer.json files are SentencePiece models in disguise.
-    return Unimplemented("tokenizer.json: normalizer " + j["normalizer"].value("type", "?") +
+    return Unimplemented("tokenizer.json: normalizer " + StringAt(j["normalizer"], "type", "?") +
                          " (byte-level BPE is supported; for a SentencePiece-style tokenizer "
                          "give the model's tokenizer.model)");
   }
   const nlohmann::json pre = j.value("pre_tokenizer", nlohmann::json());
-  if (pre.is_null() || pre.value("type", "") != "ByteLevel" || !pre.value("use_regex", true)) {
+  if (pre.is_null() || StringAt(pre, "type", "") != "ByteLevel" ||
+      !BoolAt(pre, "use_regex", true)) {
     return Unimplemented("tokenizer.json: pre_tokenizer " +
-                         (pre.is_null() ? std::string("null") : pre.value("type", "?")) +
+                         (pre.is_null() ? std::string("null") : StringAt(pre, "type", "?")) +
                          " (ByteLevel with GPT-2's pattern is supported)");
   }
   BpeTokenizer t;
-  t.add_prefix_space_ = pre.value("add_prefix_space", false);
-  t.ignore_merges_ = model.value("ignore_merges", false);
+  t.add_prefix_space_ = BoolAt(pre, "add_prefix_space", false);
+  t.ignore_merges_ = BoolAt(model, "ignore_merges", false);
   try {
     for (const auto& [token, id] : model.at("vocab").items()) {
       const std::optional<std::int32_t> valid = TokenIdOf(id);

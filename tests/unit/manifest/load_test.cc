@@ -295,6 +295,23 @@ TEST_CASE("Empty, non-mapping and multi-document files get one clear error", "[u
   LoadResult multi = Load(Root() + "---\n" + Root());
   REQUIRE_FALSE(multi.ok());
   CHECK(multi.diagnostics[0].message.find("one YAML document") != std::string::npos);
+  CHECK(multi.diagnostics[0].message.find("found 2") != std::string::npos);
+}
+
+TEST_CASE("A stray comma or bracket is a syntax error, not an endless loop", "[unit][manifest]") {
+  // yaml-cpp 0.7's LoadAll looped forever on these, allocating: 188 bytes took 68 s and 23 GB
+  // (found by tests/fuzz/manifest_fuzz.cc; the input is in its regressions).
+  for (const std::string text : {",\n", "a: 1\n]\n", "# x\n, 0.2]\n    - b:\n        c: 0.1\n"}) {
+    INFO(text);
+    const LoadResult r = Load(text);
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK_THAT(r.diagnostics[0].message, Catch::StartsWith("not valid YAML: "));
+  }
+  const LoadResult r = Load("# x\n, 0.2]\n");
+  CHECK(r.diagnostics[0].message == "not valid YAML: `,` where a value was expected");
+  CHECK(r.diagnostics[0].location.line == 2);
+  CHECK(r.diagnostics[0].location.column == 1);
 }
 
 TEST_CASE("A run's manifest as it ran: absolute local paths, its own directory, no report unasked",
