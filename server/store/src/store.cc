@@ -74,6 +74,15 @@ CREATE INDEX jobs_by_run_dir ON jobs(run_dir, id);
 ALTER TABLE jobs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
+// SQLite's message, and for a full disk what it means for entrenard: nothing new is stored until
+// there is room, while running jobs keep their events in their run directories.
+std::string ErrorOf(sqlite3* db, const std::string& message) {
+  if (sqlite3_errcode(db) != SQLITE_FULL) return message;
+  return message +
+         " (entrenard's state directory has no space left: free some there; running jobs keep "
+         "their events in their run directories until it has)";
+}
+
 // A prepared statement, finalized on scope exit.
 class Stmt {
  public:
@@ -104,7 +113,7 @@ class Stmt {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : "";
   }
-  std::string Error() const { return sqlite3_errmsg(db_); }
+  std::string Error() const { return ErrorOf(db_, sqlite3_errmsg(db_)); }
 
  private:
   sqlite3* db_;
@@ -205,7 +214,7 @@ struct Store::Impl {
   Status Exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string message = err ? err : sqlite3_errmsg(db);
+      std::string message = ErrorOf(db, err ? err : sqlite3_errmsg(db));
       sqlite3_free(err);
       return Internal("sqlite: " + message);
     }
