@@ -5,11 +5,14 @@
 // metrics` shows every step once; each attempt stored each of its metric steps once; SQLite's
 // integrity check of the state database says ok.
 // ENTRENAR_CHAOS_TRIALS trials (default 2; a bench run takes 200), ENTRENAR_CHAOS_SEED to replay
-// one (each failure prints the seed of its trial).
+// one (each failure prints the seed of its trial). And a full disk under entrenard's state.
 #include <signal.h>
+#include <sys/mount.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "daemon_harness.h"
@@ -168,6 +171,82 @@ TEST_CASE("chaos: entrenard and its workers killed at random moments lose no job
     d.Stop();
     CHECK(IntegrityCheck(d.dir.path + "/state/state.db") == "ok\n");
   }
+}
+
+// Fills the file system of `dir` with `dir`/filler until a write fails.
+void FillDisk(const std::string& dir) {
+  std::ofstream filler(dir + "/filler", std::ios::binary);
+  const std::string block(1 << 16, '\0');
+  while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+  }
+}
+
+TEST_CASE(
+    "faults: with entrenard's state directory on a full disk, submits are refused clearly, a job "
+    "that trains on and ends meanwhile loses no event, and the daemon records it when space "
+    "returns",
+    "[integration]") {
+  if (geteuid() != 0) {
+    WARN("not root: a full disk is a small tmpfs, which only root can mount");
+    return;
+  }
+  Daemon d;
+  d.Stop();
+  const std::string state = d.dir.path + "/state";
+  if (mount("tmpfs", state.c_str(), "tmpfs", 0, "size=32m") != 0) {
+    WARN("cannot mount a tmpfs here (" << std::strerror(errno) << "): the test is skipped");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{state};
+  d.Start();
+  const std::string run = d.dir.path + "/runs/full";  // on a disk with room
+  const std::int64_t id = d.Submit(
+      kDigits,
+      {"training.epochs=400", "training.early_stopping.enabled=false", "output.dir=" + run});
+  d.WaitFor(id, [&](const json&) { return LossByStep(run).size() >= 50; });
+  FillDisk(state);
+  // A submit is refused, saying why.
+  ProcessResult refused = d.Cli({"submit", kIris, "--set", "output.dir=" + d.dir.path + "/runs/x"});
+  INFO(refused.err);
+  CHECK(refused.exit_code != 0);
+  CHECK_THAT(refused.err, Catch::Contains("entrenard's state directory has no space left"));
+  // The job trains on to its end meanwhile; its events wait in its run directory, and its end
+  // waits in the supervisor (which tries to store it every poll).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(entrenar::testing::TimeLimit(240));
+  while (!fs::exists(run + "/summary.json") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(fs::exists(run + "/summary.json"));
+  std::this_thread::sleep_for(2s);
+  // Refused, the worker retried with backoff (50 ms doubling to 2 s), also while it stopped.
+  const std::string log = Slurp(d.dir.path + "/daemon.err");
+  std::size_t connects = 0;
+  for (std::size_t at = 0; (at = log.find("worker connected", at)) != std::string::npos; ++at) {
+    ++connects;
+  }
+  const bool deferred = log.find("the store cannot record that yet") != std::string::npos;
+  std::printf("faults: the worker ended on the full disk after %zu connections; its end was %s\n",
+              connects, deferred ? "deferred until space returned" : "stored at once");
+  CHECK(connects < 40);
+  fs::remove(state + "/filler");
+  const json done = d.WaitFor(
+      id, [](const json& j) { return j["state"] != "RUNNING"; }, 60);
+  CHECK(done["state"] == "SUCCEEDED");
+  // Every step reached the store, once.
+  ProcessResult metrics = d.Cli({"metrics", std::to_string(id), "--name", "train_loss", "--json"});
+  REQUIRE(metrics.exit_code == 0);
+  const json series = json::parse(metrics.out)["train_loss"];
+  CHECK(series["steps"].size() == LossByStep(run).size());
+  CHECK(LossByStep(run).size() == 400 * 23);
+  StepsOncePerAttempt(d, id);
+  // Submits work again.
+  CHECK(d.Cli({"submit", kIris, "--set", "output.dir=" + d.dir.path + "/runs/y"}).exit_code == 0);
+  d.Stop();
+  CHECK(IntegrityCheck(state + "/state.db") == "ok\n");
 }
 
 }  // namespace

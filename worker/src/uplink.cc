@@ -67,7 +67,9 @@ void Uplink::Run() {
     if (stopping_ && std::chrono::steady_clock::now() >= deadline_) return;
     const auto until = stopping_ ? std::min(deadline_, std::chrono::steady_clock::now() + backoff)
                                  : std::chrono::steady_clock::now() + backoff;
-    wake_.wait_until(lock, until, [&] { return stopping_ && deadline_ <= until; });
+    // Woken early only by Stop (one last try, then until the deadline with the same backoff).
+    const bool was_stopping = stopping_;
+    wake_.wait_until(lock, until, [&] { return stopping_ != was_stopping; });
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
 }

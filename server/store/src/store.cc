@@ -227,18 +227,20 @@ struct Store::Impl {
     return static_cast<int>(s.Int(0));
   }
 
-  // Runs `body` in a transaction: committed when it returns OK, rolled back otherwise.
+  // Runs `body` in a transaction: committed when it returns OK, rolled back otherwise. A COMMIT
+  // that fails (a full disk) is rolled back too: SQLite keeps the transaction open, and every
+  // later statement on the connection fails until it is closed.
   template <typename F>
   Status Transaction(F&& body) {
     ENTRENAR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     pending.clear();
     Status s = body();
+    if (s.ok()) s = Exec("COMMIT");
     if (!s.ok()) {
-      (void)Exec("ROLLBACK");
+      if (!sqlite3_get_autocommit(db)) (void)Exec("ROLLBACK");
       pending.clear();
       return s;
     }
-    ENTRENAR_RETURN_IF_ERROR(Exec("COMMIT"));
     if (observer && !pending.empty()) observer(pending);
     pending.clear();
     return OkStatus();

@@ -251,7 +251,7 @@ void Supervisor::Adopt() {
         spdlog::info("adopted the worker of job {} (pid {})", job.id, job.pid);
         continue;
       }
-      NoteReadError(job.id, ImportFile(job.id));
+      NoteReadError(job.id, ImportFile(job.id).read);
       (void)store_.SetWorker(job.id, 0);
       if (store_
               .Transition(job.id, JobState::kInterrupted,
@@ -381,14 +381,60 @@ std::optional<std::int64_t> LineEnd(const run::Owner& owner, const std::string& 
   return std::nullopt;
 }
 
+// How job `job` ended, from its summary and its worker's wait status (none for an adopted one).
+std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status) {
+  const bool have_status = wait_status.has_value();
+  const int status = wait_status.value_or(0);
+  const std::string log_tail = LogTail(job, 3);
+  // A summary of a run that was stopped (SIGTERM) is not a finished run.
+  const nlohmann::json summary = ReadSummary(job);
+  const bool finished = summary.is_object() && !BoolField(summary, "stopped");
+  JobState to = JobState::kFailed;
+  std::string reason;
+  if (job.cancel_requested) {
+    to = JobState::kCancelled;
+    reason = "cancelled";
+    const std::string cp = LastCheckpoint(job);
+    if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
+  } else if (summary.is_object() && BoolField(summary, "halted")) {
+    // An alert's `halt`: the worker checkpointed and stopped (exit 6).
+    to = JobState::kHalted;
+    const auto alerts = summary.find("alerts");
+    reason = "halted by an alert";
+    if (alerts != summary.end() && alerts->is_array() && !alerts->empty() &&
+        alerts->back().is_object()) {
+      const nlohmann::json& last = alerts->back();
+      const auto step = last.find("step");
+      reason += ": " + StringField(last, "message").substr(0, 300) + " (step " +
+                (step != last.end() && step->is_number_integer()
+                     ? std::to_string(step->get<std::int64_t>())
+                     : std::string("?")) +
+                ")";
+    }
+  } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    to = JobState::kSucceeded;
+    reason = Finished(summary);
+  } else if (have_status && WIFSIGNALED(status)) {
+    reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+             strsignal(WTERMSIG(status)) + ")";
+  } else if (have_status) {
+    reason = "the worker exited with code " + std::to_string(WEXITSTATUS(status));
+  } else {
+    to = finished ? JobState::kSucceeded : JobState::kFailed;
+    reason = finished ? Finished(summary) : "the adopted worker ended without a summary";
+  }
+  if (to == JobState::kFailed && !log_tail.empty()) reason += ": " + log_tail;
+  return {to, reason};
+}
+
 }  // namespace
 
 // Reads the complete lines of job `id`'s events.jsonl after the stored offset, as the job's owner
 // (a worker that ended before it sent them). At most 64 MiB per call.
-Status Supervisor::ImportFile(std::int64_t id) {
+Supervisor::Imported Supervisor::ImportFile(std::int64_t id) {
   std::lock_guard<std::mutex> lock(import_mu_);
   const Result<Job> job = store_.GetJob(id);
-  if (!job.ok()) return OkStatus();
+  if (!job.ok()) return {};
   const run::Owner owner = OwnerOf(*job);
   const std::string path = run::Layout(job->spec.run_dir).Events();
   std::int64_t offset = std::max<std::int64_t>(0, job->events_offset);
@@ -397,44 +443,33 @@ Status Supervisor::ImportFile(std::int64_t id) {
   for (int chunks = 0; chunks < 64 * 4; ++chunks) {
     const Result<std::string> data = run::ReadAsOwner(owner, path, offset, kChunk);
     if (!data.ok()) {
-      if (data.status().code() != StatusCode::kNotFound) {
-        const std::string text = "entrenard: " + data.status().message();
-        (void)store_.AppendEvents(
-            id, {store::Event{id, 0, "log", 0,
-                              nlohmann::json{{"kind", "log"}, {"text", text}}.dump(
-                                  -1, ' ', false, nlohmann::json::error_handler_t::replace),
-                              ""}});
-      }
-      break;
+      if (data.status().code() == StatusCode::kNotFound) return {};
+      return {data.status(), OkStatus()};
     }
     std::size_t end = data->rfind('\n');
+    std::vector<store::Event> events;
     if (end == std::string::npos) {
-      if (data->size() < kChunk) break;  // a line being written
+      if (data->size() < kChunk) return {};  // a line being written (or none)
       // A line longer than any event: one note for it, once its end is there.
       const std::optional<std::int64_t> after = LineEnd(owner, path, offset + kChunk, kChunk);
-      if (!after) break;
+      if (!after) return {};
       offset = *after;
-      const Result<std::int64_t> seq =
-          store_.ImportEvents(id, {ToStored(++line_number, *data)}, offset);
-      if (!seq.ok()) return OkStatus();
-      continue;
+      events.push_back(ToStored(++line_number, *data));
+    } else {
+      std::size_t start = 0;
+      while (start <= end) {
+        std::size_t nl = data->find('\n', start);
+        if (nl == std::string::npos || nl > end) nl = end + 1;
+        events.push_back(
+            ToStored(++line_number, std::string_view(*data).substr(start, nl - start)));
+        start = nl + 1;
+      }
+      offset += static_cast<std::int64_t>(end + 1);
     }
-    std::vector<store::Event> events;
-    std::size_t start = 0;
-    while (start <= end) {
-      std::size_t nl = data->find('\n', start);
-      if (nl == std::string::npos || nl > end) nl = end + 1;
-      events.push_back(ToStored(++line_number, std::string_view(*data).substr(start, nl - start)));
-      start = nl + 1;
-    }
-    offset += static_cast<std::int64_t>(end + 1);
     const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
-    if (!seq.ok()) {
-      spdlog::error("job {}: importing events: {}", id, seq.status().message());
-      return OkStatus();  // the daemon's own trouble, not the run's: logged, not noted
-    }
+    if (!seq.ok()) return {OkStatus(), seq.status()};  // the daemon's trouble, not the run's
   }
-  return OkStatus();
+  return {OkStatus(), OkStatus(), true};
 }
 
 void Supervisor::NoteReadError(std::int64_t id, const Status& read) {
@@ -487,93 +522,71 @@ void Supervisor::Reap() {
     // A running worker's events arrive over WorkerService (Receive). Its file is read (as its
     // owner) after it ended, for what it did not get to send, and every few seconds meanwhile,
     // in case its stream cannot reach us: the store keeps each line once either way.
-    if (!w.looked || clock_.Monotonic() - *w.looked > std::chrono::seconds(5)) {
-      const Status read = ImportFile(id);
-      if (!w.read_error_noted) NoteReadError(id, read);
+    if (!w.ended && (!w.looked || clock_.Monotonic() - *w.looked > std::chrono::seconds(5))) {
+      const Imported imported = ImportFile(id);
+      if (!w.read_error_noted) NoteReadError(id, imported.read);
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = workers_.find(id); it != workers_.end()) {
         it->second.looked = clock_.Monotonic();
-        it->second.read_error_noted = it->second.read_error_noted || !read.ok();
+        it->second.read_error_noted = it->second.read_error_noted || !imported.read.ok();
       }
     }
     int status = 0;
-    bool exited = false;
-    if (w.child) {
-      exited = waitpid(static_cast<pid_t>(w.pid), &status, WNOHANG) == w.pid;
-    } else {
-      exited = !Alive(w.pid);
-    }
-    if (!exited) {
+    if (!w.ended) {
+      if (!Exited(id, w, &status)) continue;
+      w.ended = status;
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = workers_.find(id);
-      const auto now = clock_.Monotonic();
-      if (it != workers_.end() && it->second.term_sent &&
-          now - *it->second.term_sent > config_.grace &&
-          (!it->second.kill_sent || now - *it->second.kill_sent > std::chrono::seconds(1))) {
-        kill(-static_cast<pid_t>(w.pid), SIGKILL);  // once a second until it is gone
-        it->second.kill_sent = now;
-      }
-      continue;
+      if (auto it = workers_.find(id); it != workers_.end()) it->second.ended = status;
     }
-    const Status read = ImportFile(id);  // what the worker wrote and did not get to send
-    if (!w.read_error_noted) NoteReadError(id, read);
-    Finish(id, w, w.child, status);
+    // What the worker wrote and did not get to send, then its end: both again next time when
+    // the store cannot take them now.
+    const Imported imported = ImportFile(id);
+    if (!w.read_error_noted) NoteReadError(id, imported.read);
+    if (imported.more) continue;  // the rest in the next pass
+    const Status done = imported.stored.ok() ? Finish(id, w) : imported.stored;
+    if (done.ok()) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(id);
+    if (it == workers_.end() || it->second.end_deferred) continue;
+    it->second.end_deferred = true;
+    it->second.read_error_noted = it->second.read_error_noted || !imported.read.ok();
+    spdlog::error(
+        "job {}: its worker ended; the store cannot record that yet ({}): trying again "
+        "every poll",
+        id, done.message());
   }
 }
 
+bool Supervisor::Exited(std::int64_t id, const Worker& w, int* status) {
+  if (w.child ? waitpid(static_cast<pid_t>(w.pid), status, WNOHANG) == w.pid : !Alive(w.pid)) {
+    return true;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(id);
+  const auto now = clock_.Monotonic();
+  if (it != workers_.end() && it->second.term_sent && now - *it->second.term_sent > config_.grace &&
+      (!it->second.kill_sent || now - *it->second.kill_sent > std::chrono::seconds(1))) {
+    kill(-static_cast<pid_t>(w.pid), SIGKILL);  // once a second until it is gone
+    it->second.kill_sent = now;
+  }
+  return false;
+}
+
 // The worker of job `id` is gone: record how it ended and free its slots.
-void Supervisor::Finish(std::int64_t id, Worker& w, bool have_status, int status) {
+Status Supervisor::Finish(std::int64_t id, const Worker& w) {
   const Result<Job> job = store_.GetJob(id);
-  if (!job.ok()) return;
-  const std::string log_tail = LogTail(*job, 3);
-  // A summary of a run that was stopped (SIGTERM) is not a finished run.
-  const nlohmann::json summary = ReadSummary(*job);
-  const bool finished = summary.is_object() && !BoolField(summary, "stopped");
-  JobState to = JobState::kFailed;
-  std::string reason;
-  if (job->cancel_requested) {
-    to = JobState::kCancelled;
-    reason = "cancelled";
-    const std::string cp = LastCheckpoint(*job);
-    if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
-  } else if (summary.is_object() && BoolField(summary, "halted")) {
-    // An alert's `halt`: the worker checkpointed and stopped (exit 6).
-    to = JobState::kHalted;
-    const auto alerts = summary.find("alerts");
-    reason = "halted by an alert";
-    if (alerts != summary.end() && alerts->is_array() && !alerts->empty() &&
-        alerts->back().is_object()) {
-      const nlohmann::json& last = alerts->back();
-      const auto step = last.find("step");
-      reason += ": " + StringField(last, "message").substr(0, 300) + " (step " +
-                (step != last.end() && step->is_number_integer()
-                     ? std::to_string(step->get<std::int64_t>())
-                     : std::string("?")) +
-                ")";
-    }
-  } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    to = JobState::kSucceeded;
-    reason = Finished(summary);
-  } else if (have_status && WIFSIGNALED(status)) {
-    reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-             strsignal(WTERMSIG(status)) + ")";
-  } else if (have_status) {
-    reason = "the worker exited with code " + std::to_string(WEXITSTATUS(status));
-  } else {
-    to = finished ? JobState::kSucceeded : JobState::kFailed;
-    reason = finished ? Finished(summary) : "the adopted worker ended without a summary";
+  if (!job.ok() && job.status().code() != StatusCode::kNotFound) return job.status();
+  if (job.ok() && !store::IsTerminal(job->state)) {
+    const auto [to, reason] = EndOf(*job, w.child ? w.ended : std::nullopt);
+    ENTRENAR_RETURN_IF_ERROR(store_.Transition(id, to, reason).status());
+    (void)store_.SetWorker(id, 0);
+    spdlog::info("job {} ended: {} ({})", id, std::string(store::StateName(to)), reason);
   }
-  if (to == JobState::kFailed && !log_tail.empty()) reason += ": " + log_tail;
-  (void)store_.SetWorker(id, 0);
-  const Result<Job> moved = store_.Transition(id, to, reason);
-  if (!moved.ok()) spdlog::error("job {}: {}", id, moved.status().message());
-  spdlog::info("job {} ended: {} ({})", id, std::string(store::StateName(to)), reason);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (std::size_t s : w.slots) slots_[s] = 0;
-    workers_.erase(id);
-    schedule_due_ = true;
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::size_t s : w.slots) slots_[s] = 0;
+  workers_.erase(id);
+  schedule_due_ = true;
+  return OkStatus();
 }
 
 Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by) {

@@ -87,6 +87,16 @@ class Supervisor {
     // look at its events file.
     std::optional<std::chrono::steady_clock::time_point> term_sent, kill_sent, looked;
     bool read_error_noted = false;  // its events file could not be read, and the job says so
+    // It has ended (its wait status; adopted workers have none) but the store could not take its
+    // last events or its end yet (a full disk): the next passes try again, slots held till then.
+    std::optional<int> ended;
+    bool end_deferred = false;
+  };
+  // What an import of a job's events file came to.
+  struct Imported {
+    Status read;    // why the file could not be read (a symlink, a FIFO, no permission); OK else
+    Status stored;  // why the store did not take its lines (a full disk): import again later
+    bool more = false;  // more lines than one call takes (64 MiB) were there
   };
 
   void Loop();
@@ -96,13 +106,17 @@ class Supervisor {
   // The plan for the queue as it is now (`queued` in store order).
   std::vector<Decision> Plan(const std::vector<store::Job>& queued);
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
-  // Imports the complete new lines of the job's events.jsonl (as its owner). Returns why the
-  // file could not be read (a symlink, a FIFO, no permission), OK when it could or is absent.
-  Status ImportFile(std::int64_t id);
+  // Imports the complete new lines of the job's events.jsonl (as its owner).
+  Imported ImportFile(std::int64_t id);
   // Stores `read`'s reason as a log event of job `id` (nothing when it is OK).
   void NoteReadError(std::int64_t id, const Status& read);
   void Reap();
-  void Finish(std::int64_t id, Worker& w, bool exited, int status);
+  // Whether the worker has ended, with its wait status when it was our child; kills it once the
+  // grace period after a cancel has passed.
+  bool Exited(std::int64_t id, const Worker& w, int* status);
+  // Stores how the ended worker's job ended and frees its slots; the store's error when it could
+  // not take it (the worker is kept, and the next pass tries again).
+  Status Finish(std::int64_t id, const Worker& w);
   void Purge();  // retention
 
   store::Store& store_;
