@@ -55,7 +55,9 @@ class Daemon {
   }
   ~Daemon() { Stop(); }
 
-  void Start(int slots = 2, int grace = 30, const std::vector<std::string>& extra = {}) {
+  // Starts entrenard and waits until it answers (`wait`).
+  void Start(int slots = 2, int grace = 30, const std::vector<std::string>& extra = {},
+             bool wait = true) {
     // Negative slots: none given (a config file's, or the default).
     std::vector<std::string> argv = {Binary("entrenard"),  "--socket",          socket(),
                                      "--state-dir",        dir.path + "/state", "--grace",
@@ -65,6 +67,7 @@ class Daemon {
     argv.insert(argv.begin(), launcher_.begin(), launcher_.end());
     process_ = std::make_unique<BackgroundProcess>(argv, dir.path + "/daemon.out",
                                                    dir.path + "/daemon.err");
+    if (!wait) return;
     auto ready = [&] {
       return RunProcess({Binary("entrenar"), "devices", "--socket", socket()}).exit_code == 0;
     };
@@ -78,10 +81,19 @@ class Daemon {
     process_.reset();
   }
   void Kill() {
+    if (!process_) return;
     process_->Signal(SIGKILL);
     process_->Wait(10);
     process_.reset();
   }
+  // Waits for the daemon to end by itself; its wait status (nothing while it still runs).
+  std::optional<int> WaitExit(int seconds) {
+    std::optional<int> status = process_->WaitStatus(seconds);
+    if (status) process_.reset();
+    return status;
+  }
+  // What later starts run under (e.g. {"/usr/bin/env", "NAME=VALUE"}).
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
 
   std::string socket() const { return dir.path + "/s.sock"; }
 

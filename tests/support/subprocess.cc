@@ -109,18 +109,22 @@ void BackgroundProcess::Signal(int signo) {
 }
 
 int BackgroundProcess::Wait(int timeout_seconds) {
+  const std::optional<int> status = WaitStatus(timeout_seconds);
+  return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+}
+
+std::optional<int> BackgroundProcess::WaitStatus(int timeout_seconds) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(TimeLimit(timeout_seconds));
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
     int status = 0;
-    const pid_t done = waitpid(pid_, &status, WNOHANG);
-    if (done == pid_) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return status;
     }
     poll(nullptr, 0, 20);
   }
-  return -1;
+  return std::nullopt;
 }
 
 }  // namespace entrenar::testing

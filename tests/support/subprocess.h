@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ class BackgroundProcess {
   // Waits up to `timeout_seconds` (scaled by TimeLimit) for it to exit; returns its exit code, or
   // -1 for a signal or when it is still running (it is then killed).
   int Wait(int timeout_seconds);
+  // Waits up to `timeout_seconds` (scaled by TimeLimit) for it to exit; its wait status, or
+  // nothing while it still runs (it is left running).
+  std::optional<int> WaitStatus(int timeout_seconds);
 
  private:
   int pid_ = -1;

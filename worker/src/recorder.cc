@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/files.h"
+#include "entrenar/base/kill_point.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/console/output.h"
 #include "entrenar/run/event.h"
@@ -30,7 +32,11 @@ RunRecorder::RunRecorder(Options options)
   const std::string jsonl = options_.dir + "/metrics.jsonl";
   if (options_.resume_step) KeepRowsUpTo(*options_.resume_step);
   jsonl_.open(jsonl, std::ios::app);
-  if (!options_.events_path.empty()) events_.open(options_.events_path, std::ios::app);
+  if (!options_.events_path.empty()) {
+    // A worker killed mid-line left half an event: the next attempt's first starts a new line.
+    (void)DropPartialLastLine(options_.events_path);
+    events_.open(options_.events_path, std::ios::app);
+  }
   log_.open(options_.dir + "/logs/train.log", std::ios::app);
 }
 
@@ -199,7 +205,9 @@ void RunRecorder::WriteEvent(const engine::Event& e) {
   f.values = e.values;
   f.text = e.text;
   f.extra = e.fields;
-  events_ << run::EncodeEvent(f) << "\n" << std::flush;
+  const std::string line = run::EncodeEvent(f);
+  KillPoint("worker.event.half", [&] { events_ << line.substr(0, line.size() / 2) << std::flush; });
+  events_ << line << "\n" << std::flush;
   if (options_.uplink) options_.uplink->Notify();
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -181,6 +182,42 @@ Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   AtomicFile file(path);
   file.stream().write(contents.data(), static_cast<std::streamsize>(contents.size()));
   return file.Commit();
+}
+
+Status DropPartialLastLine(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();
+    return DataLoss("cannot open " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return FailedPrecondition(path + " is not a regular file");
+  }
+  // Back from the end, a block at a time, to the last newline.
+  const off_t end = st.st_size;
+  char block[4096];
+  off_t keep = end;
+  while (keep > 0) {
+    const off_t from = std::max<off_t>(0, keep - static_cast<off_t>(sizeof(block)));
+    const ssize_t n = pread(fd, block, static_cast<std::size_t>(keep - from), from);
+    if (n != keep - from) {
+      keep = end;  // unreadable: left as it is
+      break;
+    }
+    const void* nl = memrchr(block, '\n', static_cast<std::size_t>(n));
+    if (nl) {
+      keep = from + (static_cast<const char*>(nl) - block) + 1;
+      break;
+    }
+    keep = from;
+  }
+  const bool cut = keep < end && ftruncate(fd, keep) != 0;
+  const int err = errno;
+  close(fd);
+  if (cut) return DataLoss("cannot cut " + path + " back to its last line: " + std::strerror(err));
+  return OkStatus();
 }
 
 }  // namespace entrenar

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/kill_point.h"
 #include "entrenar/formats/safetensors.h"
 #include "entrenar/run/layout.h"
 
@@ -121,6 +122,7 @@ Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t kee
   // the checkpoints before this one as they were.
   Status written = WriteCheckpointFiles(tmp, task, best, optimizer, state);
   if (written.ok()) {
+    KillPoint("worker.checkpoint.written");
     fs::remove_all(final_dir, ec);
     fs::rename(tmp, final_dir, ec);
     if (ec) written = DataLoss("cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
@@ -129,6 +131,7 @@ Result<std::string> WriteCheckpoint(const std::string& run_dir, std::int64_t kee
     fs::remove_all(tmp, ec);
     return written;
   }
+  KillPoint("worker.checkpoint.renamed");
   KeepNewest(root, static_cast<std::size_t>(keep_last));
   return final_dir;
 }

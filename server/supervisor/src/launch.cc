@@ -53,9 +53,16 @@ bool WriteAll(int fd, const std::string& text) {
   return true;
 }
 
-// The child: system calls only, from here to exec.
+// The child: system calls only, from here to exec. It waits for the parent's go first.
 [[noreturn]] void Child(const Launch& l, const std::vector<std::string>& dirs,
-                        const std::string& tmp, char* const* argv, char* const* envp, int pipe_fd) {
+                        const std::string& tmp, char* const* argv, char* const* envp, int pipe_fd,
+                        int go_fd) {
+  char go = 0;
+  ssize_t got;
+  do {
+    got = read(go_fd, &go, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1) _exit(0);  // the daemon gave up on it, or died before it knew our pid
   // The daemon blocks SIGTERM and SIGINT for sigwait; a worker must receive them.
   sigset_t none;
   sigemptyset(&none);
@@ -146,20 +153,34 @@ Status BecomeOwner(std::uint32_t uid, std::uint32_t gid, Launch* launch, std::st
   return OkStatus();
 }
 
-Result<pid_t> StartWorker(const Launch& launch) {
+Result<pid_t> StartWorker(const Launch& launch, const std::function<Status(pid_t)>& forked) {
   const std::vector<std::string> dirs = Parents(launch.run_dir);
   const std::string tmp = launch.manifest_path + ".tmp";
   std::vector<std::string> args = launch.args, env = launch.env;
   const std::vector<char*> argv = Pointers(args), envp = Pointers(env);
-  int fds[2];
+  int fds[2], go[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
+  if (pipe2(go, O_CLOEXEC) != 0) {
+    close(fds[0]), close(fds[1]);
+    return Internal(std::string("pipe: ") + std::strerror(errno));
+  }
   const pid_t pid = fork();
   if (pid < 0) {
-    close(fds[0]), close(fds[1]);
+    close(fds[0]), close(fds[1]), close(go[0]), close(go[1]);
     return Internal(std::string("fork: ") + std::strerror(errno));
   }
-  if (pid == 0) Child(launch, dirs, tmp, argv.data(), envp.data(), fds[1]);
-  close(fds[1]);
+  if (pid == 0) {
+    close(go[1]);
+    Child(launch, dirs, tmp, argv.data(), envp.data(), fds[1], go[0]);
+  }
+  close(fds[1]), close(go[0]);
+  const Status known = forked(pid);
+  if (!known.ok() || !WriteAll(go[1], "g")) {
+    close(go[1]), close(fds[0]);  // the child reads no go and exits
+    waitpid(pid, nullptr, 0);
+    return known.ok() ? Internal("the worker did not take its go") : known;
+  }
+  close(go[1]);
   ChildError e;
   ssize_t n;
   do {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,11 @@ std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda
 Status BecomeOwner(std::uint32_t uid, std::uint32_t gid, Launch* launch, std::string* user,
                    std::string* home);
 
-// Forks and execs the worker in its own session. Returns its pid once exec succeeded; a step
-// that failed in the child (creating the run directory as the owner, say) is the error.
-Result<pid_t> StartWorker(const Launch& launch);
+// Forks and execs the worker in its own session. `forked` is called with the child's pid before
+// the child does anything (to store it): the child goes on only once it returned OK, and exits
+// if the daemon dies first, so that no worker runs that a restarted daemon cannot know of.
+// Returns the pid once exec succeeded; `forked`'s error, or a step that failed in the child
+// (creating the run directory as the owner, say), is the error.
+Result<pid_t> StartWorker(const Launch& launch, const std::function<Status(pid_t)>& forked);
 
 }  // namespace entrenar::supervisor

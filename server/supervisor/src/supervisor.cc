@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/kill_point.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/run/event.h"
 #include "entrenar/run/layout.h"
@@ -110,6 +111,52 @@ bool Alive(std::int64_t pid) {
   std::getline(stat, line);
   const std::size_t close = line.rfind(')');
   return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
+// How job `job` ended, from its summary and its worker's wait status (none for an adopted one).
+std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status) {
+  const bool have_status = wait_status.has_value();
+  const int status = wait_status.value_or(0);
+  const std::string log_tail = LogTail(job, 3);
+  // A summary of a run that was stopped (SIGTERM) is not a finished run.
+  const nlohmann::json summary = ReadSummary(job);
+  const bool finished = summary.is_object() && !BoolField(summary, "stopped");
+  JobState to = JobState::kFailed;
+  std::string reason;
+  if (job.cancel_requested) {
+    to = JobState::kCancelled;
+    reason = "cancelled";
+    const std::string cp = LastCheckpoint(job);
+    if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
+  } else if (summary.is_object() && BoolField(summary, "halted")) {
+    // An alert's `halt`: the worker checkpointed and stopped (exit 6).
+    to = JobState::kHalted;
+    const auto alerts = summary.find("alerts");
+    reason = "halted by an alert";
+    if (alerts != summary.end() && alerts->is_array() && !alerts->empty() &&
+        alerts->back().is_object()) {
+      const nlohmann::json& last = alerts->back();
+      const auto step = last.find("step");
+      reason += ": " + StringField(last, "message").substr(0, 300) + " (step " +
+                (step != last.end() && step->is_number_integer()
+                     ? std::to_string(step->get<std::int64_t>())
+                     : std::string("?")) +
+                ")";
+    }
+  } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    to = JobState::kSucceeded;
+    reason = Finished(summary);
+  } else if (have_status && WIFSIGNALED(status)) {
+    reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+             strsignal(WTERMSIG(status)) + ")";
+  } else if (have_status) {
+    reason = "the worker exited with code " + std::to_string(WEXITSTATUS(status));
+  } else {
+    to = finished ? JobState::kSucceeded : JobState::kFailed;
+    reason = finished ? Finished(summary) : "the adopted worker ended without a summary";
+  }
+  if (to == JobState::kFailed && !log_tail.empty()) reason += ": " + log_tail;
+  return {to, reason};
 }
 
 }  // namespace
@@ -249,9 +296,19 @@ void Supervisor::Adopt() {
         }
         workers_[job.id] = w;
         spdlog::info("adopted the worker of job {} (pid {})", job.id, job.pid);
+        if (state == JobState::kStarting) {  // its daemon died before it said so
+          (void)store_.Transition(job.id, JobState::kRunning, "pid " + std::to_string(job.pid));
+        }
+        KillPoint("daemon.adopt");
         continue;
       }
       NoteReadError(job.id, ImportFile(job.id).read);
+      // One that finished (or was halted, or cancelled) keeps its end; the others resume.
+      const auto [to, reason] = EndOf(job, std::nullopt);
+      if (to != JobState::kFailed) {
+        if (store_.Transition(job.id, to, reason).ok()) (void)store_.SetWorker(job.id, 0);
+        continue;
+      }
       (void)store_.SetWorker(job.id, 0);
       if (store_
               .Transition(job.id, JobState::kInterrupted,
@@ -325,7 +382,12 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
   }
   launch.env = WorkerEnv(config_, cuda_visible, user, home);
   launch.env.push_back("ENTRENAR_WORKER_TOKEN=" + token);
-  ENTRENAR_ASSIGN_OR_RETURN(const pid_t pid, StartWorker(launch));
+  // The pid is stored before the worker may start: a daemon killed in between leaves no worker
+  // that its successor cannot adopt.
+  ENTRENAR_ASSIGN_OR_RETURN(const pid_t pid, StartWorker(launch, [&](pid_t forked) {
+                              KillPoint("daemon.spawn.forked");
+                              return store_.SetWorker(job.id, forked, names, token);
+                            }));
   {
     std::lock_guard<std::mutex> lock(mu_);
     Worker w;
@@ -335,7 +397,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
-  ENTRENAR_RETURN_IF_ERROR(store_.SetWorker(job.id, pid, names, token));
+  KillPoint("daemon.spawn.stored");
   ENTRENAR_RETURN_IF_ERROR(
       store_.Transition(job.id, JobState::kRunning, "pid " + std::to_string(pid)).status());
   spdlog::info("job {} started: pid {} on {}{}", job.id, pid, names,
@@ -381,52 +443,6 @@ std::optional<std::int64_t> LineEnd(const run::Owner& owner, const std::string& 
   return std::nullopt;
 }
 
-// How job `job` ended, from its summary and its worker's wait status (none for an adopted one).
-std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status) {
-  const bool have_status = wait_status.has_value();
-  const int status = wait_status.value_or(0);
-  const std::string log_tail = LogTail(job, 3);
-  // A summary of a run that was stopped (SIGTERM) is not a finished run.
-  const nlohmann::json summary = ReadSummary(job);
-  const bool finished = summary.is_object() && !BoolField(summary, "stopped");
-  JobState to = JobState::kFailed;
-  std::string reason;
-  if (job.cancel_requested) {
-    to = JobState::kCancelled;
-    reason = "cancelled";
-    const std::string cp = LastCheckpoint(job);
-    if (!cp.empty()) reason += "; last checkpoint " + fs::path(cp).filename().string();
-  } else if (summary.is_object() && BoolField(summary, "halted")) {
-    // An alert's `halt`: the worker checkpointed and stopped (exit 6).
-    to = JobState::kHalted;
-    const auto alerts = summary.find("alerts");
-    reason = "halted by an alert";
-    if (alerts != summary.end() && alerts->is_array() && !alerts->empty() &&
-        alerts->back().is_object()) {
-      const nlohmann::json& last = alerts->back();
-      const auto step = last.find("step");
-      reason += ": " + StringField(last, "message").substr(0, 300) + " (step " +
-                (step != last.end() && step->is_number_integer()
-                     ? std::to_string(step->get<std::int64_t>())
-                     : std::string("?")) +
-                ")";
-    }
-  } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    to = JobState::kSucceeded;
-    reason = Finished(summary);
-  } else if (have_status && WIFSIGNALED(status)) {
-    reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-             strsignal(WTERMSIG(status)) + ")";
-  } else if (have_status) {
-    reason = "the worker exited with code " + std::to_string(WEXITSTATUS(status));
-  } else {
-    to = finished ? JobState::kSucceeded : JobState::kFailed;
-    reason = finished ? Finished(summary) : "the adopted worker ended without a summary";
-  }
-  if (to == JobState::kFailed && !log_tail.empty()) reason += ": " + log_tail;
-  return {to, reason};
-}
-
 }  // namespace
 
 // Reads the complete lines of job `id`'s events.jsonl after the stored offset, as the job's owner
@@ -468,6 +484,7 @@ Supervisor::Imported Supervisor::ImportFile(std::int64_t id) {
     }
     const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
     if (!seq.ok()) return {OkStatus(), seq.status()};  // the daemon's trouble, not the run's
+    KillPoint("daemon.import.stored");
   }
   return {OkStatus(), OkStatus(), true};
 }
@@ -507,6 +524,7 @@ Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64
     events.push_back(ToStored(first_seq + static_cast<std::int64_t>(i), lines[i]));
   }
   ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset).status());
+  KillPoint("daemon.receive.stored");  // stored, not acknowledged: the worker sends them again
   *acked = last;
   *acked_offset = file_offset;
   return OkStatus();
@@ -579,6 +597,7 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
   if (job.ok() && !store::IsTerminal(job->state)) {
     const auto [to, reason] = EndOf(*job, w.child ? w.ended : std::nullopt);
     ENTRENAR_RETURN_IF_ERROR(store_.Transition(id, to, reason).status());
+    KillPoint("daemon.finish.stored");
     (void)store_.SetWorker(id, 0);
     spdlog::info("job {} ended: {} ({})", id, std::string(store::StateName(to)), reason);
   }

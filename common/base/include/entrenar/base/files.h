@@ -59,4 +59,9 @@ class AtomicFile {
 // `contents` written to `path` through an AtomicFile (its errors).
 Status WriteFileAtomic(const std::string& path, const std::string& contents);
 
+// Cuts a line-per-record file that a killed writer left with half a line at its end back to its
+// last complete line, so that what is appended next starts a line of its own. Nothing for a
+// file that is absent, empty or ends with a newline; a regular file only.
+Status DropPartialLastLine(const std::string& path);
+
 }  // namespace entrenar
