@@ -116,5 +116,33 @@ TEST_CASE("ReadWholeFile refuses a FIFO or a device at once, and holds files to 
   CHECK(ReadWholeFile(big, {3 << 20})->size() == 3u << 20);
 }
 
+TEST_CASE("DropPartialLastLine cuts a killed writer's half line and nothing else", "[unit][base]") {
+  testing::TempDir dir;
+  const std::string path = dir.path + "/events.jsonl";
+  CHECK(DropPartialLastLine(path).ok());  // absent: nothing to do
+  CHECK(!std::filesystem::exists(path));
+  REQUIRE(WriteFileAtomic(path, "{\"a\":1}\n{\"b\":2}\n").ok());
+  CHECK(DropPartialLastLine(path).ok());
+  CHECK(*ReadWholeFile(path) == "{\"a\":1}\n{\"b\":2}\n");
+  REQUIRE(WriteFileAtomic(path, "{\"a\":1}\n{\"b\":").ok());
+  CHECK(DropPartialLastLine(path).ok());
+  CHECK(*ReadWholeFile(path) == "{\"a\":1}\n");
+  // A line longer than the blocks it is read back in.
+  REQUIRE(WriteFileAtomic(path, "x\n" + std::string(10000, 'y')).ok());
+  CHECK(DropPartialLastLine(path).ok());
+  CHECK(*ReadWholeFile(path) == "x\n");
+  REQUIRE(WriteFileAtomic(path, std::string(5000, 'z')).ok());  // no line at all
+  CHECK(DropPartialLastLine(path).ok());
+  CHECK(ReadWholeFile(path)->empty());
+  // A FIFO is refused, not waited on; a symlink is not followed.
+  const std::string fifo = dir.path + "/fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(DropPartialLastLine(fifo).code() == StatusCode::kFailedPrecondition);
+  REQUIRE(WriteFileAtomic(dir.path + "/target", "keep").ok());
+  std::filesystem::create_symlink(dir.path + "/target", dir.path + "/link");
+  CHECK(!DropPartialLastLine(dir.path + "/link").ok());
+  CHECK(*ReadWholeFile(dir.path + "/target") == "keep");
+}
+
 }  // namespace
 }  // namespace entrenar
