@@ -41,7 +41,7 @@ void KillSomething(Daemon& d, std::int64_t id, std::mt19937& rng, std::string* w
 }
 
 TEST_CASE("chaos: entrenard and its workers killed at random moments lose no job and no step",
-          "[integration][chaos]") {
+          "[integration][chaos][slow]") {
   TempDir ref;
   const std::map<std::int64_t, double> reference = Reference(ref.path + "/run");
   REQUIRE(reference.size() == 1500);

@@ -94,7 +94,7 @@ struct Case {
 };
 
 TEST_CASE("kill points: a worker killed mid-checkpoint or mid-event line resumes losing nothing",
-          "[integration][chaos]") {
+          "[integration][chaos][slow]") {
   TempDir ref;
   const std::map<std::int64_t, double> reference = Reference(ref.path + "/run");
   for (const std::string point :
@@ -113,7 +113,7 @@ TEST_CASE("kill points: a worker killed mid-checkpoint or mid-event line resumes
 TEST_CASE(
     "kill points: entrenard killed while it starts, hears from or finishes a worker loses "
     "no job, no step and runs no worker twice",
-    "[integration][chaos]") {
+    "[integration][chaos][slow]") {
   TempDir ref;
   const std::map<std::int64_t, double> reference = Reference(ref.path + "/run");
   SECTION("between the fork and the pid stored: the worker never starts") {
