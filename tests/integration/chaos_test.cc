@@ -8,6 +8,7 @@
 // one (each failure prints the seed of its trial). And a full disk under entrenard's state.
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -153,6 +154,72 @@ TEST_CASE(
   CHECK(d.Cli({"submit", kIris, "--set", "output.dir=" + d.dir.path + "/runs/y"}).exit_code == 0);
   d.Stop();
   CHECK(IntegrityCheck(state + "/state.db") == "ok\n");
+}
+
+// A memory cgroup of the test's, limited to `bytes` (cgroup v2, else v1's memory controller),
+// removed at scope exit. `dir` is empty, and `why_not` says why, where none can be made.
+struct MemoryCgroup {
+  std::string dir, why_not;
+  explicit MemoryCgroup(std::int64_t bytes) {
+    const std::string name = "entrenar-test-" + std::to_string(getpid());
+    const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
+    const std::string at = v2 ? "/sys/fs/cgroup/" + name : "/sys/fs/cgroup/memory/" + name;
+    if (!v2 && !fs::exists("/sys/fs/cgroup/memory")) {
+      why_not = "no cgroup v2 and no v1 memory controller";
+      return;
+    }
+    if (mkdir(at.c_str(), 0755) != 0) {
+      why_not = "cannot create " + at + ": " + std::strerror(errno);
+      return;
+    }
+    dir = at;
+    const std::string limit = v2 ? "/memory.max" : "/memory.limit_in_bytes";
+    if (!(std::ofstream(dir + limit) << bytes)) why_not = "cannot write " + dir + limit;
+    std::ofstream(dir + (v2 ? "/memory.swap.max" : "/memory.memsw.limit_in_bytes")) << bytes;
+  }
+  ~MemoryCgroup() {
+    for (int i = 0; i < 100 && !dir.empty() && rmdir(dir.c_str()) != 0; ++i) {
+      std::this_thread::sleep_for(50ms);  // its last process is being reaped
+    }
+  }
+};
+
+TEST_CASE("faults: a worker killed by the out-of-memory killer fails saying so, with what to do",
+          "[integration]") {
+  if (geteuid() != 0) {
+    WARN("not root: a memory limit is a cgroup of the test's, which only root can make");
+    return;
+  }
+  MemoryCgroup cgroup(768LL << 20);
+  if (cgroup.dir.empty() || !cgroup.why_not.empty()) {
+    WARN("no memory cgroup here (" << cgroup.why_not << "): the test is skipped");
+    return;
+  }
+  Daemon d;
+  d.Stop();
+  // entrenard, and so its workers, in the cgroup: as systemd's MemoryMax= or Slurm would put it.
+  d.set_launcher(
+      {"/bin/sh", "-c", "echo $$ > " + cgroup.dir + "/cgroup.procs && exec \"$@\"", "sh"});
+  d.Start();
+  // 400M parameters: 1.6 GB of weights alone.
+  const std::int64_t id = d.Submit(
+      kDigits, {"model.architecture.layers=[{linear: {in_features: 64, out_features: 20000}}, "
+                "{activation: relu}, {linear: {in_features: 20000, out_features: 20000}}, "
+                "{linear: {in_features: 20000, out_features: 10}}]",
+                "output.dir=" + d.dir.path + "/runs/big"});
+  const json failed = d.WaitFor(id, [](const json& j) {
+    return j["state"] != "QUEUED" && j["state"] != "STARTING" && j["state"] != "RUNNING";
+  });
+  CHECK(failed["state"] == "FAILED");
+  CHECK_THAT(failed["reason"].get<std::string>(),
+             Catch::StartsWith("the worker was killed by the out-of-memory killer: its memory "
+                               "cgroup ") &&
+                 Catch::Contains("is limited to 768 MiB (lower data.loader.batch_size"));
+  // A small job in the same cgroup trains: the daemon itself was not the victim.
+  const std::int64_t small = d.Submit(kIris, {"output.dir=" + d.dir.path + "/runs/small"});
+  CHECK(d.WaitFor(small, [](const json& j) { return j["state"] == "SUCCEEDED"; })["state"] ==
+        "SUCCEEDED");
+  d.Stop();
 }
 
 }  // namespace

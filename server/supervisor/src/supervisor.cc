@@ -113,8 +113,10 @@ bool Alive(std::int64_t pid) {
   return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
-// How job `job` ended, from its summary and its worker's wait status (none for an adopted one).
-std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status) {
+// How job `job` ended, from its summary and its worker's wait status (none for an adopted one);
+// `oom`: why a SIGKILL we did not send came, when the out-of-memory killer's counts say.
+std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status,
+                                       const std::string& oom = "") {
   const bool have_status = wait_status.has_value();
   const int status = wait_status.value_or(0);
   const std::string log_tail = LogTail(job, 3);
@@ -146,6 +148,8 @@ std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_s
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;
     reason = Finished(summary);
+  } else if (have_status && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !oom.empty()) {
+    reason = oom;
   } else if (have_status && WIFSIGNALED(status)) {
     reason = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
              strsignal(WTERMSIG(status)) + ")";
@@ -394,6 +398,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     w.pid = pid;
     w.uid = job.spec.uid;
     w.slots = slots;
+    w.oom = WatchOom(pid);
     for (std::size_t s : slots) slots_[s] = job.id;
     workers_[job.id] = w;
   }
@@ -595,7 +600,10 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
   const Result<Job> job = store_.GetJob(id);
   if (!job.ok() && job.status().code() != StatusCode::kNotFound) return job.status();
   if (job.ok() && !store::IsTerminal(job->state)) {
-    const auto [to, reason] = EndOf(*job, w.child ? w.ended : std::nullopt);
+    const bool killed =
+        w.child && w.ended && WIFSIGNALED(*w.ended) && WTERMSIG(*w.ended) == SIGKILL;
+    const std::string oom = killed && !w.kill_sent ? OomReason(w.oom) : "";
+    const auto [to, reason] = EndOf(*job, w.child ? w.ended : std::nullopt, oom);
     ENTRENAR_RETURN_IF_ERROR(store_.Transition(id, to, reason).status());
     KillPoint("daemon.finish.stored");
     (void)store_.SetWorker(id, 0);

@@ -14,6 +14,7 @@
 #include "entrenar/base/status.h"
 #include "entrenar/devices/devices.h"
 #include "entrenar/store/store.h"
+#include "entrenar/supervisor/oom.h"
 #include "entrenar/supervisor/plan.h"
 
 namespace entrenar::supervisor {
@@ -91,6 +92,7 @@ class Supervisor {
     // last events or its end yet (a full disk): the next passes try again, slots held till then.
     std::optional<int> ended;
     bool end_deferred = false;
+    OomWatch oom;  // the out-of-memory kill counts when it started
   };
   // What an import of a job's events file came to.
   struct Imported {
