@@ -243,6 +243,54 @@ TEST_CASE("train --resume refuses a damaged checkpoint state, naming the file an
   CHECK(again.exit_code == 0);
 }
 
+TEST_CASE("train --resume refuses data changed since the run started, and resumes once it is back",
+          "[e2e]") {
+  TempDir dir;
+  const std::string data = dir.path + "/iris.csv";
+  const std::string original = Slurp(kSource + "/examples/data/iris.csv");
+  WriteFile(data, original);
+  const std::string run = dir.path + "/run";
+  const std::vector<std::string> sets = {"--set", "data.source=" + data,
+                                         "--set", "training.max_steps=20",
+                                         "--set", "training.checkpoint.save_every=10"};
+  auto train = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = {kSource + "/examples/iris.yaml"};
+    args.insert(args.end(), sets.begin(), sets.end());
+    args.insert(args.end(), more.begin(), more.end());
+    return Train(args);
+  };
+  REQUIRE(train({"--output", run}).exit_code == 0);
+  // The run's lock holds the data's sha256, as Python's hashlib computes it.
+  std::smatch sha;
+  const std::string lock = Slurp(run + "/lock.yaml");
+  REQUIRE(std::regex_search(lock, sha, std::regex("sha256: ([0-9a-f]{64})")));
+  const ProcessResult hashlib = RunProcess(
+      {"/usr/bin/python3", "-c",
+       "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+       data});
+  CHECK(sha[1].str() + "\n" == hashlib.out);
+  // A row more: resuming would continue the checkpoint's steps on other data.
+  WriteFile(data, original + "5.0,3.0,1.0,0.2,setosa\n");
+  const std::string checkpoint = run + "/checkpoints/step-10/";  // a trailing slash, as tab adds
+  ProcessResult refused = train({"--resume", checkpoint});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err,
+             Catch::Contains("--resume: the run's inputs are not the files it started with") &&
+                 Catch::Contains(run + "/lock.yaml:") &&
+                 Catch::Contains("`" + data + "` (data.source) changed since it was locked") &&
+                 Catch::Contains("restore it to resume"));
+  // Put back, it resumes into the checkpoint's own run (not into its checkpoints/).
+  WriteFile(data, original);
+  ProcessResult resumed = train({"--resume", checkpoint});
+  INFO(resumed.err);
+  CHECK(resumed.exit_code == 0);
+  CHECK(fs::exists(run + "/summary.json"));
+  CHECK(!fs::exists(run + "/checkpoints/summary.json"));
+  // Resumed into another directory, the run's lock goes with it.
+  REQUIRE(train({"--resume", checkpoint, "--output", dir.path + "/elsewhere"}).exit_code == 0);
+  CHECK(Slurp(dir.path + "/elsewhere/lock.yaml") == lock);
+}
+
 // The checkpoints of `run`, oldest first.
 std::vector<std::string> Checkpoints(const std::string& run) {
   std::vector<std::pair<int, std::string>> found;

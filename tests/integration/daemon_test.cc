@@ -604,6 +604,39 @@ TEST_CASE("daemon: a root daemon runs each job as the user who submitted it", "[
   CHECK(!fs::exists(d.dir.path + "/locked/run"));
 }
 
+TEST_CASE(
+    "daemon: a data file its owner cannot read fails the job naming the file, as the owner "
+    "would see it",
+    "[integration]") {
+  if (!CanBeNobody()) {
+    WARN("not root, or no setpriv: the test is skipped");
+    return;
+  }
+  Daemon d;
+  fs::permissions(d.dir.path, fs::perms::all, fs::perm_options::add);  // reach the socket
+  const std::string secret = d.dir.path + "/secret";
+  fs::create_directories(secret);
+  fs::permissions(secret, fs::perms::owner_all | fs::perms::others_exec);  // 0701: no listing
+  fs::copy_file(kSource + "/examples/data/iris.csv", secret + "/iris.csv");
+  fs::permissions(secret + "/iris.csv", fs::perms::owner_read | fs::perms::owner_write);
+  const std::string runs = OpenRunsDir(d);
+  ProcessResult submitted =
+      AsNobody(d, {"submit", kIris, "--set", "data.source=" + secret + "/iris.csv", "--set",
+                   "output.dir=" + runs + "/r"});
+  INFO(submitted.err);
+  // Refused at submit, or failed by the worker: either way the file and the reason are named.
+  std::string said = submitted.err;
+  if (submitted.exit_code == 0) {
+    const json failed = d.WaitFor(std::stoll(submitted.out), [](const json& j) {
+      return j["state"] == "FAILED" || j["state"] == "SUCCEEDED";
+    });
+    CHECK(failed["state"] == "FAILED");
+    said = failed["reason"].get<std::string>();
+  }
+  CHECK_THAT(said, Catch::Contains(secret + "/iris.csv") && Catch::Contains("Permission denied"));
+  CHECK_THAT(said, !Catch::Contains("terminate") && !Catch::Contains("exception"));
+}
+
 TEST_CASE("daemon: over TCP, TLS and a per-user bearer token are required", "[integration]") {
   TempDir tls;
   // A self-signed certificate for localhost (openssl), and tokens stored as SHA-256 hashes

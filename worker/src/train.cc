@@ -26,6 +26,7 @@
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 #include "entrenar/plan/support.h"
+#include "entrenar/run/layout.h"
 #include "entrenar/worker/uplink.h"
 
 #include "outputs.h"
@@ -133,8 +134,53 @@ bool CheckLock(const manifest::Manifest& m, const std::string& base_dir) {
   return true;
 }
 
-// The run directory, created with logs/, and the manifest as written and as resolved, and the
-// environment. kExitOk, or the exit code after printing why not.
+// A fresh run records its inputs (run::Layout::Lock); a resumed one checks that they are still
+// the files it started with: other data would continue the checkpoint's steps on other rows.
+// kExitOk, or kExitInvalid after printing why not.
+// `started`: the run directory of the checkpoint resumed from (empty for a fresh run).
+int LockInputs(const manifest::Manifest& m, const std::string& base_dir, const std::string& dir,
+               const std::string& started_dir) {
+  const run::Layout layout(started_dir.empty() ? dir : started_dir);
+  const manifest::Manifest as_run = manifest::AsRun(m, base_dir, dir);
+  if (started_dir.empty()) {
+    Result<std::string> lock = manifest::MakeLock(as_run, base_dir);
+    if (!lock.ok()) {
+      std::cerr << "error: " << lock.status().message() << "\n";
+      return kExitInvalid;
+    }
+    return WriteOutput(layout.Lock(), *lock) ? kExitOk : kExitIo;
+  }
+  std::error_code ec;
+  if (!fs::exists(layout.Lock(), ec)) return kExitOk;  // a run from before lock.yaml
+  manifest::LoadResult started = manifest::LoadFile(layout.Lock());
+  if (!started.ok() || !started.manifest->lock) {
+    std::cerr << "warning: --resume: " << layout.Lock()
+              << " is not a lock file entrenar wrote; the inputs are not checked\n";
+    return kExitOk;
+  }
+  manifest::Manifest check = as_run;
+  check.lock = started.manifest->lock;
+  std::vector<manifest::Diagnostic> changed = manifest::VerifyLock(check, base_dir);
+  if (!manifest::HasErrors(changed)) {
+    // Resumed into another directory: the lock of the run it continues goes with it.
+    if (fs::equivalent(layout.root, dir, ec)) return kExitOk;
+    const Result<std::string> text = ReadWholeFile(layout.Lock(), {1 << 24, false});
+    return text.ok() && WriteOutput(run::Layout(dir).Lock(), *text) ? kExitOk : kExitIo;
+  }
+  std::cerr << "error: --resume: the run's inputs are not the files it started with:\n";
+  for (manifest::Diagnostic& d : changed) {
+    if (d.path.rfind("lock.", 0) == 0) d.location = started.manifest->LocationOf(d.path);
+    d.hints = {
+        "the checkpoint's steps were trained on the file as it was: restore it to "
+        "resume, or start a new run from the checkpoint's weights (model.source: "
+        "CHECKPOINT/model.safetensors)"};
+  }
+  PrintDiagnostics(changed);
+  return kExitInvalid;
+}
+
+// The run directory, created with logs/, and the manifest as written and as resolved, its lock,
+// and the environment. kExitOk, or the exit code after printing why not.
 int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
                   bool resuming) {
   std::error_code ec;
@@ -147,6 +193,8 @@ int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::st
     std::cerr << "error: cannot create the run directory " << dir << ": " << ec.message() << "\n";
     return kExitIo;
   }
+  const std::string started = resuming ? run::Layout::RunOfCheckpoint(a.resume) : "";
+  if (const int rc = LockInputs(m, DataDir(a), dir, started); rc != kExitOk) return rc;
   // The manifest as written; a FIFO (read once already) or a file gone since: as resolved.
   std::string original;
   if (a.file != "-") {
@@ -274,9 +322,7 @@ int RunTrain(const TrainArgs& a) {
     resume_step = *step;
   }
   // Resuming continues the checkpoint's own run directory unless --output says otherwise.
-  const std::string resume_run =
-      a.resume.empty() ? ""
-                       : fs::path(a.resume).lexically_normal().parent_path().parent_path().string();
+  const std::string resume_run = a.resume.empty() ? "" : run::Layout::RunOfCheckpoint(a.resume);
   const std::string dir = !a.output.empty()     ? a.output
                           : !resume_run.empty() ? resume_run
                                                 : m.output.dir;

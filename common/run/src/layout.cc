@@ -1,6 +1,7 @@
 #include "entrenar/run/layout.h"
 
 #include <charconv>
+#include <filesystem>
 
 namespace entrenar::run {
 
@@ -18,6 +19,12 @@ std::optional<std::int64_t> Layout::ParseCheckpointName(std::string_view name) {
     return std::nullopt;
   }
   return step;
+}
+
+std::string Layout::RunOfCheckpoint(const std::string& checkpoint_dir) {
+  std::filesystem::path p = std::filesystem::path(checkpoint_dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "RUN/checkpoints/step-N/"
+  return p.parent_path().parent_path().string();
 }
 
 }  // namespace entrenar::run

@@ -33,6 +33,10 @@ TEST_CASE("Checkpoint names are step-N and nothing else", "[unit][run]") {
   const Layout l("/r");
   CHECK(l.Checkpoint(3) == "/r/checkpoints/step-3");
   CHECK(l.Events() == "/r/events.jsonl");
+  // A checkpoint's run, however the checkpoint is written.
+  CHECK(Layout::RunOfCheckpoint(l.Checkpoint(3)) == "/r");
+  CHECK(Layout::RunOfCheckpoint("/r/checkpoints/step-3/") == "/r");
+  CHECK(Layout::RunOfCheckpoint("runs/a/./checkpoints/step-3//") == "runs/a");
 }
 
 TEST_CASE("A well-formed event line decodes with its kind, step and time", "[unit][run]") {

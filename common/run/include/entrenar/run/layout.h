@@ -17,6 +17,9 @@ struct Layout {
   std::string Job() const { return root + "/job.yaml"; }  // the manifest entrenard ran
   std::string Events() const { return root + "/events.jsonl"; }
   std::string Summary() const { return root + "/summary.json"; }
+  // The run's inputs as it started: its resolved manifest with the sha256 of every local file it
+  // reads (a lock file; `--resume` checks the files against it).
+  std::string Lock() const { return root + "/lock.yaml"; }
   std::string Logs() const { return root + "/logs"; }
   std::string WorkerLog() const { return root + "/logs/worker.log"; }
   // What callbacks write (SPEC §9): sample_predictions, gradient_monitor's histograms, the
@@ -41,6 +44,9 @@ struct Layout {
   static std::string CheckpointName(std::int64_t step);
   // N of "step-N" (digits only, no sign, no leading junk); nullopt for anything else.
   static std::optional<std::int64_t> ParseCheckpointName(std::string_view name);
+  // The run directory a checkpoint directory belongs to ("RUN/checkpoints/step-N", with or
+  // without a trailing slash).
+  static std::string RunOfCheckpoint(const std::string& checkpoint_dir);
 };
 
 }  // namespace entrenar::run
