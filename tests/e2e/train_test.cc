@@ -536,6 +536,18 @@ TEST_CASE("train --resume with a longer budget continues to it, and says how", "
                               run + "/checkpoints/step-30", "--output", dir.path + "/again"});
   REQUIRE(done.exit_code == 0);
   CHECK(nlohmann::json::parse(Slurp(dir.path + "/again/summary.json"))["steps"] == 30);
+  // Resumed in place and killed before its end: the earlier summary is gone with the ended run
+  // it described (entrenard, finding it, would call the dead attempt finished).
+  REQUIRE(fs::exists(run + "/summary.json"));
+  ProcessResult killed = RunProcess(
+      {"/usr/bin/env", "ENTRENAR_KILL_AT=worker.checkpoint.written",
+       entrenar::testing::EntrenarBinary(), "train", digits, "--set", "training.max_steps=60",
+       "--set", "training.checkpoint.save_every=40", "--set",
+       "training.early_stopping.enabled=false", "--resume", run + "/checkpoints/step-30"},
+      "", 300);
+  CHECK(killed.exit_code != 0);
+  CHECK(LossByStep(run + "/metrics.jsonl").rbegin()->first == 40);
+  CHECK(!fs::exists(run + "/summary.json"));
 }
 
 TEST_CASE("train: early stopping says why the run ended", "[e2e]") {

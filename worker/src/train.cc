@@ -195,6 +195,9 @@ int PrepareRunDir(const TrainArgs& a, const manifest::Manifest& m, const std::st
   }
   const std::string started = resuming ? run::Layout::RunOfCheckpoint(a.resume) : "";
   if (const int rc = LockInputs(m, DataDir(a), dir, started); rc != kExitOk) return rc;
+  // A resumed run has not ended: an earlier attempt's summary (halted, stopped, or finished on a
+  // shorter budget) would tell entrenard so if this attempt dies before writing its own.
+  fs::remove(run::Layout(dir).Summary(), ec);
   // The manifest as written; a FIFO (read once already) or a file gone since: as resolved.
   std::string original;
   if (a.file != "-") {
