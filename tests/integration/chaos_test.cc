@@ -122,12 +122,7 @@ TEST_CASE(
   CHECK_THAT(refused.err, Catch::Contains("entrenard's state directory has no space left"));
   // The job trains on to its end meanwhile; its events wait in its run directory, and its end
   // waits in the supervisor (which tries to store it every poll).
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(entrenar::testing::TimeLimit(240));
-  while (!fs::exists(run + "/summary.json") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  REQUIRE(fs::exists(run + "/summary.json"));
+  REQUIRE(entrenar::testing::WaitForPath(run + "/summary.json", 240));
   std::this_thread::sleep_for(2s);
   // Refused, the worker retried with backoff (50 ms doubling to 2 s), also while it stopped.
   const std::string log = Slurp(d.dir.path + "/daemon.err");

@@ -77,6 +77,12 @@ struct Case {
     REQUIRE((r.exit_code == 0 || r.exit_code == 5));
     id = r.exit_code == 0 ? std::stoll(r.out) : 1;
   }
+  // The job submitted and training, entrenard killed under it (the worker trains on).
+  void KillDaemonWhileTraining() {
+    Submit();
+    d.WaitFor(id, [&](const json&) { return LossByStep(run).size() >= 100; });
+    d.Kill();
+  }
   // entrenard again, without the kill point.
   void Restart() {
     d.Kill();
@@ -150,9 +156,7 @@ TEST_CASE(
   }
   SECTION("while adopting a running worker") {
     Case c("");
-    c.Submit();
-    c.d.WaitFor(c.id, [&](const json&) { return LossByStep(c.run).size() >= 100; });
-    c.d.Kill();
+    c.KillDaemonWhileTraining();
     c.d.set_launcher(KillAt("daemon.adopt"));
     c.d.Start(2, 30, {}, /*wait=*/false);  // it dies adopting, before it listens
     ExpectKilledAt(c.d, "daemon.adopt");
@@ -161,14 +165,8 @@ TEST_CASE(
   }
   SECTION("while importing the events of a worker that finished while entrenard was down") {
     Case c("");
-    c.Submit();
-    c.d.WaitFor(c.id, [&](const json&) { return LossByStep(c.run).size() >= 100; });
-    c.d.Kill();
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (!fs::exists(c.run + "/summary.json") && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    REQUIRE(fs::exists(c.run + "/summary.json"));
+    c.KillDaemonWhileTraining();
+    REQUIRE(entrenar::testing::WaitForPath(c.run + "/summary.json", 120));
     std::this_thread::sleep_for(500ms);  // the worker exits after its summary
     c.d.set_launcher(KillAt("daemon.import.stored"));
     c.d.Start(2, 30, {}, /*wait=*/false);

@@ -75,11 +75,7 @@ std::unique_ptr<BackgroundProcess> HoldConnections(Daemon& d, const std::string&
       Nobody({"/usr/bin/python3", kHostile, "hold", d.socket(), std::to_string(n),
               std::to_string(seconds), ready}),
       d.dir.path + "/hold.out", d.dir.path + "/hold.err");
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  REQUIRE(fs::exists(ready));
+  REQUIRE(entrenar::testing::WaitForPath(ready, 30));
   return hold;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 namespace entrenar::testing {
 
@@ -125,6 +126,15 @@ std::optional<int> BackgroundProcess::WaitStatus(int timeout_seconds) {
     poll(nullptr, 0, 20);
   }
   return std::nullopt;
+}
+
+bool WaitForPath(const std::string& path, int timeout_seconds) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(TimeLimit(timeout_seconds));
+  while (!std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline) {
+    poll(nullptr, 0, 20);
+  }
+  return std::filesystem::exists(path);
 }
 
 }  // namespace entrenar::testing

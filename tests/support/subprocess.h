@@ -16,6 +16,9 @@ struct ProcessResult {
 // so every limit the tests set (process runs, waits for a job's state) is scaled here, once.
 int TimeLimit(int seconds);
 
+// Waits up to `timeout_seconds` (scaled by TimeLimit) for `path` to exist; whether it does.
+bool WaitForPath(const std::string& path, int timeout_seconds);
+
 // Runs `argv` (argv[0] is a path), feeding `input` on stdin, with a time limit (scaled by
 // TimeLimit). Returns its exit code and everything it printed.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
