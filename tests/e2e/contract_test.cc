@@ -556,6 +556,7 @@ TEST_CASE(
       {"data.format=tsv", "column `species` is not in"},
       {"data.format=json", "not valid JSON"},
       {"data.format=jsonl", "not valid JSON"},
+      {"data.format=parquet", "not a Parquet file"},
       {"training.loss=bce", "the target `species` has 3 classes"},
       {"training.loss=mse", "needs a numeric target"},
       {"training.loss=l1", "needs a numeric target"},

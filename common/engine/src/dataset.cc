@@ -431,12 +431,27 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
   PreparedData out;
   out.target = d.target;
   const std::string first_key = d.source ? "data.source" : "data.train";
-  ENTRENAR_ASSIGN_OR_RETURN(Table first,
-                            LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train));
-  ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, d.target, "data.target"));
   const std::vector<std::string> dropped = DroppedColumns(d);
-  for (const std::string& c : dropped)
-    ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, c, "data.preprocessing.drop"));
+  // A Parquet file's dropped columns are not read at all (its columns are kept to check the
+  // names in drop).
+  std::optional<std::vector<std::string>> file_columns;
+  const formats::ColumnChooser choose = [&](const std::vector<std::string>& have) {
+    file_columns = have;
+    if (dropped.empty()) return std::vector<std::string>{};
+    std::vector<std::string> kept;
+    for (const std::string& c : have) {
+      if (std::find(dropped.begin(), dropped.end(), c) == dropped.end()) kept.push_back(c);
+    }
+    return kept;
+  };
+  ENTRENAR_ASSIGN_OR_RETURN(
+      Table first, LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train, choose));
+  ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, d.target, "data.target"));
+  for (const std::string& c : dropped) {
+    const bool skipped = file_columns && std::find(file_columns->begin(), file_columns->end(), c) !=
+                                             file_columns->end();
+    if (!skipped) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, c, "data.preprocessing.drop"));
+  }
   const manifest::SplitConfig split = manifest::EffectiveSplit(d);
   std::optional<std::string> stratify = split.stratify;
   if (stratify) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, *stratify, "data.split.stratify"));

@@ -28,6 +28,27 @@ bool IsInstructionTable(const Table& t) {
   return t.ColumnIndex("instruction") && t.ColumnIndex("output");
 }
 
+// The columns a text run reads of a file with columns `have`: an instruction table's
+// instruction, input and output and the fields its template names, else the text column (all
+// when it is missing, so that the error lists them). Parquet files read no others.
+formats::ColumnChooser TextColumns(std::string prompt_template, std::string column) {
+  return [prompt_template, column](const std::vector<std::string>& have) {
+    const auto has = [&](const std::string& c) {
+      return std::find(have.begin(), have.end(), c) != have.end();
+    };
+    std::vector<std::string> out;
+    if (!has("instruction") || !has("output")) {
+      if (has(column)) out.push_back(column);
+      return out;
+    }
+    for (const std::string& c : have) {
+      const bool named = prompt_template.find("{" + c + "}") != std::string::npos;
+      if (c == "instruction" || c == "input" || c == "output" || named) out.push_back(c);
+    }
+    return out;
+  };
+}
+
 std::string Cell(const Table& t, std::size_t row, const std::string& column) {
   const auto idx = t.ColumnIndex(column);
   if (!idx || !t.rows[row][*idx]) return "";
@@ -183,10 +204,11 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
   out.prompt_template = step->prompt_template == "alpaca" ? kAlpacaTemplate : step->prompt_template;
 
   const std::string first_key = d.source ? "data.source" : "data.train";
-  ENTRENAR_ASSIGN_OR_RETURN(Table first,
-                            LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train));
-  out.instruction = IsInstructionTable(first);
   const std::string column = step->column.value_or("text");
+  const formats::ColumnChooser choose = TextColumns(out.prompt_template, column);
+  ENTRENAR_ASSIGN_OR_RETURN(
+      Table first, LoadTable(d, base_dir, first_key, d.source ? *d.source : *d.train, choose));
+  out.instruction = IsInstructionTable(first);
   if (!out.instruction) ENTRENAR_RETURN_IF_ERROR(CheckColumn(first, column, key + ".column"));
   Tokenizing tokenizing(**tok, out, key);
   tokenizing.set_truncation(step->truncation);
@@ -222,7 +244,7 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
     for (const auto& [k, path, dst] :
          {std::tuple{"data.val", d.val, &out.val}, std::tuple{"data.test", d.test, &out.test}}) {
       if (!path) continue;
-      ENTRENAR_ASSIGN_OR_RETURN(Table t, LoadTable(d, base_dir, k, *path));
+      ENTRENAR_ASSIGN_OR_RETURN(Table t, LoadTable(d, base_dir, k, *path, choose));
       ENTRENAR_RETURN_IF_ERROR(tokenize(t, all_rows(t), dst));
     }
   }

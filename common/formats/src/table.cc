@@ -13,6 +13,7 @@
 
 #include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
+#include "entrenar/formats/parquet.h"
 
 namespace entrenar::formats {
 namespace {
@@ -171,12 +172,13 @@ Result<TableFormat> ResolveTableFormat(std::string_view format, std::string_view
   if (f == "tsv" || f == "tab") return TableFormat::kTsv;
   if (f == "jsonl") return TableFormat::kJsonl;
   if (f == "json") return TableFormat::kJson;
-  if (f == "parquet" || f == "arrow" || f == "ald") {
+  if (f == "parquet") return TableFormat::kParquet;
+  if (f == "arrow" || f == "ald") {
     return Unimplemented("reading " + f +
-                         " files is not supported yet (use csv, tsv, jsonl or json)");
+                         " files is not supported yet (use parquet, csv, tsv, jsonl or json)");
   }
   return InvalidArgument("unknown data format `" + f + "` of `" + std::string(path) +
-                         "`; formats are csv, tsv, jsonl and json");
+                         "`; formats are parquet, csv, tsv, jsonl and json");
 }
 
 namespace {
@@ -254,7 +256,13 @@ Result<Table> ParseJsonArray(std::string_view text, const std::string& file) {
   return t;
 }
 
-Result<Table> ReadTable(const std::string& path, TableFormat format) {
+Result<Table> ReadTable(const std::string& path, TableFormat format, const ColumnChooser& choose) {
+  if (format == TableFormat::kParquet) {
+    ParquetReadOptions options;
+    options.choose = choose;
+    ENTRENAR_ASSIGN_OR_RETURN(const ParquetTable table, ReadParquetFile(path, options));
+    return ParquetToTable(table, path);
+  }
   Result<std::string> read = ReadWholeFile(path);
   if (!read.ok() && read.status().code() == StatusCode::kNotFound) {
     return NotFound("data file not found: " + path);
@@ -269,6 +277,8 @@ Result<Table> ReadTable(const std::string& path, TableFormat format) {
       return ParseJsonLines(text, path);
     case TableFormat::kJson:
       return ParseJsonArray(text, path);
+    case TableFormat::kParquet:
+      break;
   }
   return Internal("unknown table format");
 }

@@ -37,14 +37,15 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
 }
 
 Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
-                                 const std::string& key, const std::string& path) {
+                                 const std::string& key, const std::string& path,
+                                 const formats::ColumnChooser& choose) {
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
     return Unimplemented("not supported yet: " + key + ": remote data (" + path +
                          "); download it and give a local path");
   }
   ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
                             formats::ResolveTableFormat(d.format, path));
-  return formats::ReadTable(ResolvePath(base_dir, path), format);
+  return formats::ReadTable(ResolvePath(base_dir, path), format, choose);
 }
 
 namespace {

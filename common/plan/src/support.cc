@@ -179,8 +179,8 @@ bool IsRemote(const std::string& source) {
   return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
 }
 
-// Data files in a format the readers lack (parquet, arrow, ald) are refused here, before the
-// run, not when they are read.
+// Data files in a format the readers lack (arrow, ald) are refused here, before the run, not
+// when they are read.
 void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
   const manifest::DataConfig& d = m.data;
   for (const auto& [key, file] : {std::pair{"data.source", d.source},
@@ -193,7 +193,7 @@ void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
     const bool named = d.format != "auto";
     const std::string kind = named ? d.format : file->substr(file->find_last_of('.') + 1);
     refuse(named ? "data.format" : key, "reading " + kind + " data (" + *file + ")",
-           "convert the data to csv, tsv, jsonl or json");
+           "convert the data to parquet, csv, tsv, jsonl or json");
     return;
   }
 }

@@ -105,7 +105,8 @@ TEST_CASE("Formats are resolved from data.format or the extension", "[unit][form
   CHECK(*ResolveTableFormat("auto", "b.TSV") == TableFormat::kTsv);
   CHECK(*ResolveTableFormat("auto", "b.jsonl") == TableFormat::kJsonl);
   CHECK(*ResolveTableFormat("json", "b.txt") == TableFormat::kJson);
-  CHECK(ResolveTableFormat("auto", "b.parquet").status().code() == StatusCode::kUnimplemented);
+  CHECK(*ResolveTableFormat("auto", "b.parquet") == TableFormat::kParquet);
+  CHECK(ResolveTableFormat("auto", "b.arrow").status().code() == StatusCode::kUnimplemented);
   CHECK(ResolveTableFormat("auto", "dir.d/file").status().code() == StatusCode::kInvalidArgument);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,11 +40,11 @@ class ColumnLookup {
   std::optional<std::string> twice_;
 };
 
-enum class TableFormat { kCsv, kTsv, kJsonl, kJson };
+enum class TableFormat { kCsv, kTsv, kJsonl, kJson, kParquet };
 
-// The format named by a manifest's `data.format` ("csv", "tsv", "jsonl", "json"), or for "auto"
-// the one the file extension names. Returns kUnimplemented for formats entrenar cannot read yet
-// (parquet, arrow, ald) and kInvalidArgument for an unknown extension.
+// The format named by a manifest's `data.format` ("csv", "tsv", "jsonl", "json", "parquet"), or
+// for "auto" the one the file extension names. Returns kUnimplemented for formats entrenar cannot
+// read yet (arrow, ald) and kInvalidArgument for an unknown extension.
 Result<TableFormat> ResolveTableFormat(std::string_view format, std::string_view path);
 
 // Parses delimited text (RFC 4180 quoting; CRLF and a UTF-8 BOM accepted; an empty unquoted field
@@ -58,8 +59,15 @@ Result<Table> ParseDelimited(std::string_view text, char separator, const std::s
 Result<Table> ParseJsonLines(std::string_view text, const std::string& file);
 Result<Table> ParseJsonArray(std::string_view text, const std::string& file);
 
-// Reads `path` in `format`. Returns kNotFound for a missing file.
-Result<Table> ReadTable(const std::string& path, TableFormat format);
+// Picks the columns a reader needs from a file's column names (an empty list: all of them).
+using ColumnChooser =
+    std::function<std::vector<std::string>(const std::vector<std::string>& columns)>;
+
+// Reads `path` in `format`. A Parquet file is read as ParquetToTable gives it, and only the
+// columns `choose` picks (when set): its other columns' bytes are never read. The text formats
+// are read whole. Returns kNotFound for a missing file.
+Result<Table> ReadTable(const std::string& path, TableFormat format,
+                        const ColumnChooser& choose = {});
 
 // The number in a cell ("3", "-1.5e-3", " 2 "), or nullopt when it is not one.
 std::optional<double> ParseNumber(std::string_view cell);

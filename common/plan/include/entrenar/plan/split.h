@@ -29,9 +29,11 @@ SplitSizes SplitStrata(const std::vector<std::int64_t>& strata, const manifest::
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 
 // The table of one data file (`key` names it in messages): kUnimplemented for remote data,
-// otherwise as formats::ReadTable, the format from data.format or the file's extension.
+// otherwise as formats::ReadTable, the format from data.format or the file's extension, with
+// the columns `choose` picks (all when unset).
 Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
-                                 const std::string& key, const std::string& path);
+                                 const std::string& key, const std::string& path,
+                                 const formats::ColumnChooser& choose = {});
 
 // The rows of each split of a tabular manifest's data (data.source split by ratio, per class
 // when stratified, or data.train/val/test), read from its files as training reads them.
