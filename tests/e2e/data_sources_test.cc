@@ -1,32 +1,29 @@
 // Where training data comes from: Parquet files written by an independent writer (DuckDB, as a
 // user converting a data set would) train exactly as the CSV or JSON Lines they came from.
+#include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
+#include "hub_fixture.h"
+#include "hub_server.h"
 #include "run_files.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
 namespace {
 
+using entrenar::testing::DuckDbCopy;
 using entrenar::testing::LossByStep;
 using entrenar::testing::RunProcess;
 using entrenar::testing::TempDir;
 using entrenar::testing::Train;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
-
-// `in` converted to Parquet by DuckDB (tests/formats/duckdb_copy.mjs).
-void DuckDbCopy(const std::string& in, const std::string& out, const std::string& codec,
-                const std::string& version, int row_group_size) {
-  const auto r = RunProcess({"/usr/bin/env", "node", kSource + "/tests/formats/duckdb_copy.mjs", in,
-                             out, codec, version, std::to_string(row_group_size)},
-                            "", 120);
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-}
 
 // Trains `example` twice, from its own data and with data.source set to `parquet`; the per-step
 // training losses must be equal.
@@ -70,6 +67,90 @@ TEST_CASE("train a language model on instruction data in Parquet: the same losse
   const std::string parquet = dir.path + "/instruct.parquet";
   DuckDbCopy(kSource + "/examples/data/instruct.jsonl", parquet, "snappy", "V1", 122880);
   TrainsAlike("instruct.yaml", parquet, {"training.epochs=1"}, dir.path);
+}
+
+}  // namespace
+
+namespace {
+
+using entrenar::testing::HubServer;
+using entrenar::testing::Slurp;
+
+// `entrenar train` of SPEC §11 with the Hub's settings in the environment.
+entrenar::testing::ProcessResult TrainSpec11(const std::string& out,
+                                             const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {"/usr/bin/env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), {entrenar::testing::EntrenarBinary(), "train"});
+  for (const std::string& a : entrenar::testing::Spec11Args()) argv.push_back(a);
+  argv.insert(argv.end(), {"--output", out});
+  return RunProcess(argv, "", 240);
+}
+
+TEST_CASE("SPEC §11 as written trains from a local Hub, then again offline from the cache",
+          "[e2e]") {
+  TempDir dir;
+  const std::string root =
+      entrenar::testing::MakeSpec11Hub(dir.path, entrenar::testing::EntrenarBinary());
+  const std::string cache = dir.path + "/cache";
+  const std::string token = "hf_e2e_secret_4f1d";
+  std::map<std::int64_t, double> online;
+  {
+    HubServer hub(root, {"--token", token});
+    const std::vector<std::string> env = {"HF_ENDPOINT=" + hub.Endpoint(), "HF_HUB_CACHE=" + cache};
+    // The model is gated: without a token the run stops before training, saying how to get in.
+    const auto refused = TrainSpec11(dir.path + "/refused", env);
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("hf://meta-llama/Llama-2-7b is gated or private") &&
+                                Catch::Contains("HF_TOKEN"));
+    std::vector<std::string> with_token = env;
+    with_token.push_back("HF_TOKEN=" + token);
+    const auto ran = TrainSpec11(dir.path + "/online", with_token);
+    INFO(ran.err);
+    REQUIRE(ran.exit_code == 0);
+    CHECK(ran.err.find(token) == std::string::npos);
+    CHECK(Slurp(dir.path + "/online/logs/train.log").find(token) == std::string::npos);
+    CHECK_THAT(ran.err, Catch::Contains("downloading model-00002-of-00002.safetensors of "
+                                        "hf://meta-llama/Llama-2-7b"));
+    online = LossByStep(dir.path + "/online/metrics.jsonl");
+    REQUIRE(online.size() == 1);
+    // The run keeps the sources as the manifest wrote them.
+    const std::string resolved = Slurp(dir.path + "/online/config.resolved.yaml");
+    CHECK_THAT(resolved, Catch::Contains("hf://tatsu-lab/alpaca") &&
+                             Catch::Contains("hf://meta-llama/Llama-2-7b"));
+    CHECK(resolved.find(cache) == std::string::npos);
+  }
+  // The server is gone: offline, everything comes from the cache, and trains the same.
+  const auto offline =
+      TrainSpec11(dir.path + "/offline",
+                  {"HF_ENDPOINT=http://127.0.0.1:1", "HF_HUB_CACHE=" + cache, "HF_HUB_OFFLINE=1"});
+  INFO(offline.err);
+  REQUIRE(offline.exit_code == 0);
+  CHECK(offline.err.find("downloading") == std::string::npos);
+  CHECK(LossByStep(dir.path + "/offline/metrics.jsonl") == online);
+  // An independent client reads the cache we wrote: both repositories, their refs and files.
+  const auto scan =
+      RunProcess({"/usr/bin/env", "node", kSource + "/tests/formats/hub_js.mjs", "scan", cache});
+  INFO(scan.err);
+  REQUIRE(scan.exit_code == 0);
+  const nlohmann::json listed = nlohmann::json::parse(scan.out);
+  CHECK(listed["warnings"].empty());
+  std::map<std::string, std::set<std::string>> files;
+  for (const auto& repo : listed["repos"]) {
+    REQUIRE(repo["revisions"].size() == 1);
+    CHECK(repo["revisions"][0]["refs"] == nlohmann::json::array({"main"}));
+    for (const auto& f : repo["revisions"][0]["files"])
+      files[repo["type"].get<std::string>() + ":" + repo["name"].get<std::string>()].insert(
+          f["name"].get<std::string>());
+  }
+  CHECK(files["model:meta-llama/Llama-2-7b"] ==
+        std::set<std::string>{"config.json", "tokenizer.json", "model.safetensors.index.json",
+                              "model-00001-of-00002.safetensors",
+                              "model-00002-of-00002.safetensors"});
+  // Its scan lists a snapshot's top folder only (it does not descend into data/), so the data
+  // set shows as a repository with its ref and no files.
+  CHECK(files.count("dataset:tatsu-lab/alpaca") == 0);
+  CHECK(listed["repos"].size() == 2);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "entrenar/console/exit_codes.h"
 #include "entrenar/console/output.h"
 #include "entrenar/engine/trainer.h"
+#include "entrenar/fetch/localize.h"
 #include "entrenar/manifest/limits.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
@@ -246,6 +248,68 @@ int FinishRun(const manifest::Manifest& m, const std::string& dir, const engine:
   return kExitOk;
 }
 
+// `bytes` as "12.3 MB" (under a megabyte, "45.6 kB").
+std::string Megabytes(std::int64_t bytes) {
+  char buf[32];
+  if (bytes < 1000000) {
+    std::snprintf(buf, sizeof(buf), "%.1f kB", static_cast<double>(bytes) / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f MB", static_cast<double>(bytes) / 1e6);
+  }
+  return buf;
+}
+
+// The run's hf:// sources fetched into the Hub cache (the user's own: under entrenard this
+// process runs as the job's owner), each download's progress a line of the run's log; returns
+// the manifest the engine trains, with local paths in their place.
+Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::EventSink& log) {
+  if (!fetch::HasRemoteSources(m)) return m;
+  const auto line = [&log](const std::string& text) {
+    engine::Event e;
+    e.kind = engine::Event::Kind::kLog;
+    e.text = text;
+    log.OnEvent(e);
+  };
+  fetch::LocalizeOptions options;
+  options.hub = fetch::HubSettings::FromEnvironment();
+  options.note = line;
+  auto started = std::chrono::steady_clock::now();
+  auto last = started;
+  options.progress = [&](const fetch::DownloadProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (p.done == 0 && !p.finished) started = now;
+    if (!p.finished && now - last < std::chrono::seconds(2)) return;
+    last = now;
+    const double seconds = std::chrono::duration<double>(now - started).count();
+    std::string text = p.file + ": " + Megabytes(p.done);
+    if (p.total > 0) {
+      text += " of " + Megabytes(p.total) + " (" + std::to_string(100 * p.done / p.total) + "%)";
+    }
+    if (seconds > 0.05)
+      text += ", " + Megabytes(static_cast<std::int64_t>(p.done / seconds)) + "/s";
+    if (p.finished) text += ", done";
+    line(text);
+  };
+  ENTRENAR_ASSIGN_OR_RETURN(fetch::Localized local, fetch::Localize(m, options));
+  for (const fetch::LocalSource& s : local.sources)
+    line(s.key + ": " + s.uri + " is commit " + s.commit + ", at " + s.local);
+  return local.manifest;
+}
+
+int FetchFailed(const Status& s) {
+  std::cerr << "error: " << s.message() << "\n";
+  switch (s.code()) {
+    case StatusCode::kUnimplemented:
+      return kExitUnsupported;
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kUnavailable:
+    case StatusCode::kDataLoss:
+      return kExitIo;
+    default:
+      return kExitInvalid;
+  }
+}
+
 // Trains `m` into `dir`, recording it (and, under entrenard, streaming its events).
 int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
               std::optional<std::int64_t> resume_step) {
@@ -276,7 +340,14 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   train.resume_from = a.resume;
   const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
   train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
-  Result<engine::TrainSummary> summary = engine::Train(m, train, recorder);
+  Result<manifest::Manifest> local = FetchSources(m, recorder);
+  if (!local.ok()) {
+    recorder.Finish(m.output.metrics);
+    recorder.FinishTracking("FAILED");
+    if (uplink) uplink->Stop(std::chrono::seconds(2));
+    return FetchFailed(local.status());
+  }
+  Result<engine::TrainSummary> summary = engine::Train(*local, train, recorder);
   const bool recorded = recorder.Finish(m.output.metrics);
   recorder.FinishTracking(!summary.ok() || summary->halted ? "FAILED"
                           : summary->stopped               ? "KILLED"

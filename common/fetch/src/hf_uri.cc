@@ -60,7 +60,9 @@ std::string HfRef::Uri() const {
   std::string out = std::string(kScheme) + (type == RepoType::kDataset ? "datasets/" : "") + repo;
   if (revision != "main") {
     std::string rev;
-    for (const char c : revision) rev += c == '/' ? std::string("%2F") : std::string(1, c);
+    for (const char c : revision) {
+      rev += c == '/' ? std::string("%2F") : c == '%' ? std::string("%25") : std::string(1, c);
+    }
     out += "@" + rev;
   }
   if (!path.empty()) out += "/" + path;

@@ -82,7 +82,7 @@ std::vector<std::string> HubCache::Files(const HfRef& ref, const std::string& co
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code e2;
-    if (it->is_regular_file(e2)) out.push_back(fs::relative(it->path(), dir, e2).string());
+    if (it->is_regular_file(e2)) out.push_back(it->path().lexically_relative(dir).string());
   }
   std::sort(out.begin(), out.end());
   return out;

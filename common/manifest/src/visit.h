@@ -72,7 +72,9 @@ void Visit(V& v, FillnaStep& c) {
 template <class V>
 void Visit(V& v, TokenizeStep& c) {
   v.Key("tokenizer", c.tokenizer,
-        R("SentencePiece `.model` or Hugging Face `tokenizer.json` (path or URI).")
+        R("SentencePiece `.model` or Hugging Face `tokenizer.json`: a path, or "
+          "`hf://ORG/NAME[/FILE]` (the model repository's tokenizer.json, else "
+          "tokenizer.model), fetched when the run starts.")
             .Format("uri")
             .Required()
             .NonEmpty());
@@ -150,7 +152,11 @@ void Visit(V& v, LoaderConfig& c) {
 template <class V>
 void Visit(V& v, DataConfig& c) {
   v.Key("source", c.source,
-        R("The data set: a local file, `hf://`, `pacha://` or `s3://` URI.")
+        R("The data set: a local file, a pattern of files read in order as one table "
+          "(`data/train-*.parquet`), or `hf://ORG/NAME[@REVISION][/PATH]`: under `data.*` a "
+          "data set repository on the Hugging Face Hub (`hf://datasets/ORG/NAME` anywhere), "
+          "its `train` split, fetched when the run starts. `pacha://` and `s3://` are not "
+          "fetched yet.")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,
@@ -160,9 +166,15 @@ void Visit(V& v, DataConfig& c) {
   v.Key("split", c.split,
         R("Split `source` into train/val/test by ratio; 0.8/0.1/0.1 when "
           "omitted and no train/val/test files are named."));
-  v.Key("train", c.train, R("Explicit training file (instead of `split`).").Format("uri"));
-  v.Key("val", c.val, R("Explicit validation file.").Format("uri"));
-  v.Key("test", c.test, R("Explicit test file.").Format("uri"));
+  v.Key("train", c.train,
+        R("Explicit training file (instead of `split`), as `source`; from `hf://`, the "
+          "repository's `train` split.")
+            .Format("uri"));
+  v.Key("val", c.val,
+        R("Explicit validation file; from `hf://`, the repository's `validation` split.")
+            .Format("uri"));
+  v.Key("test", c.test,
+        R("Explicit test file; from `hf://`, the repository's `test` split.").Format("uri"));
   v.Key("preprocessing", c.preprocessing,
         R("Steps applied in order; statistics fitted on the "
           "training split."));
@@ -277,7 +289,8 @@ template <class V>
 void Visit(V& v, ModelConfig& c) {
   v.Key("source", c.source,
         R("Weights or model to start from: a local file or directory, or "
-          "an `hf://` / `pacha://` URI.")
+          "`hf://ORG/NAME[@REVISION][/PATH]`, a model repository on the Hugging Face Hub "
+          "(its config, tokenizer and safetensors weights), fetched when the run starts.")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,

@@ -1,9 +1,13 @@
 #include "entrenar/plan/split.h"
 
+#include <glob.h>
+
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/plan/support.h"
 
@@ -36,16 +40,58 @@ std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
+namespace {
+
+// The files a pattern (`data/train-*.parquet`) matches, sorted; kNotFound when none.
+Result<std::vector<std::string>> Expand(const std::string& pattern) {
+  glob_t g{};
+  std::vector<std::string> files;
+  if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
+    for (std::size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
+  }
+  ::globfree(&g);
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return NotFound("no data file matches " + pattern);
+  return files;
+}
+
+// The tables of several files as one: the same columns in each, rows in file order, numbered
+// from 1 across them (the table is named by the pattern).
+Result<formats::Table> ReadTables(const std::string& pattern, formats::TableFormat format,
+                                  const formats::ColumnChooser& choose) {
+  ENTRENAR_ASSIGN_OR_RETURN(const std::vector<std::string> files, Expand(pattern));
+  formats::Table all;
+  for (const std::string& f : files) {
+    ENTRENAR_ASSIGN_OR_RETURN(formats::Table t, formats::ReadTable(f, format, choose));
+    if (all.columns.empty()) {
+      all.columns = t.columns;
+    } else if (t.columns != all.columns) {
+      return InvalidArgument(f + ": its columns (" + JoinQuoted(t.columns) + ") are not those of " +
+                             files[0] + " (" + JoinQuoted(all.columns) + ")");
+    }
+    for (auto& row : t.rows) all.rows.push_back(std::move(row));
+  }
+  all.file = pattern;
+  all.row_lines.resize(all.rows.size());
+  for (std::size_t i = 0; i < all.rows.size(); ++i) all.row_lines[i] = static_cast<int>(i + 1);
+  return all;
+}
+
+}  // namespace
+
 Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::string& base_dir,
                                  const std::string& key, const std::string& path,
                                  const formats::ColumnChooser& choose) {
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
-    return Unimplemented("not supported yet: " + key + ": remote data (" + path +
-                         "); download it and give a local path");
+    return Unimplemented(key + ": " + path +
+                         " is fetched when the run starts (entrenar train, or "
+                         "the job's worker); its rows are not known before");
   }
   ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
                             formats::ResolveTableFormat(d.format, path));
-  return formats::ReadTable(ResolvePath(base_dir, path), format, choose);
+  const std::string local = ResolvePath(base_dir, path);
+  if (local.find_first_of("*?[") != std::string::npos) return ReadTables(local, format, choose);
+  return formats::ReadTable(local, format, choose);
 }
 
 namespace {

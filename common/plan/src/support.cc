@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/fetch/hf_uri.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
@@ -179,15 +180,38 @@ bool IsRemote(const std::string& source) {
   return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
 }
 
-// Data files in a format the readers lack (arrow, ald) are refused here, before the run, not
-// when they are read.
+// A remote source the run cannot fetch: any but a well-formed hf:// reference (fetched when the
+// run starts, common/fetch). Refuses it with the reason.
+bool Unfetchable(const std::string& key, const std::string& source, fetch::RepoType bare,
+                 const std::string& what, const std::string& hint, const Refuse& refuse) {
+  if (!IsRemote(source)) return false;
+  if (!fetch::IsHfUri(source)) {
+    refuse(key, what + " (" + source + "); hf:// is fetched, other schemes are not yet", hint);
+    return true;
+  }
+  const Result<fetch::HfRef> ref = fetch::ParseHfUri(source, bare);
+  if (!ref.ok()) {
+    refuse(key, ref.status().message(), "write hf://ORG/NAME[@REVISION][/PATH]");
+    return true;
+  }
+  return false;
+}
+
+// Data files in a format the readers lack (arrow, ald) and remote data that is not fetched are
+// refused here, before the run, not when they are read.
 void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
   const manifest::DataConfig& d = m.data;
   for (const auto& [key, file] : {std::pair{"data.source", d.source},
                                   {"data.train", d.train},
                                   {"data.val", d.val},
                                   {"data.test", d.test}}) {
-    if (!file || IsRemote(*file)) continue;
+    if (!file) continue;
+    if (IsRemote(*file)) {
+      Unfetchable(key, *file, fetch::RepoType::kDataset, "remote data",
+                  "give hf://ORG/NAME (a data set on the Hugging Face Hub) or a local path",
+                  refuse);
+      continue;
+    }
     const Result<formats::TableFormat> format = formats::ResolveTableFormat(d.format, *file);
     if (format.ok() || format.status().code() != StatusCode::kUnimplemented) continue;
     const bool named = d.format != "auto";
@@ -218,16 +242,19 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
     const auto& tokenize = m.data.preprocessing[i].tokenize;
     if (!tokenize) {
       refuse(path, "a table step on text", "text takes one tokenize step");
-    } else if (IsRemote(tokenize->tokenizer)) {
-      refuse(path + ".tokenize.tokenizer", "remote tokenizers (" + tokenize->tokenizer + ")",
-             "download the tokenizer (tokenizer.json or a SentencePiece tokenizer.model) and "
-             "give its path");
+    } else {
+      Unfetchable(path + ".tokenize.tokenizer", tokenize->tokenizer, fetch::RepoType::kModel,
+                  "remote tokenizers",
+                  "give hf://ORG/NAME or download the tokenizer (tokenizer.json or a "
+                  "SentencePiece tokenizer.model) and give its path",
+                  refuse);
     }
   }
-  if (m.model.source && IsRemote(*m.model.source)) {
-    refuse("model.source", "remote models (" + *m.model.source + ")",
-           "download the model (config.json, model.safetensors, tokenizer.json) and give its "
-           "directory");
+  if (m.model.source) {
+    Unfetchable("model.source", *m.model.source, fetch::RepoType::kModel, "remote models",
+                "give hf://ORG/NAME or download the model (config.json, model.safetensors, "
+                "tokenizer.json) and give its directory",
+                refuse);
   }
   if (m.model.format && *m.model.format != "safetensors" && *m.model.format != "gguf") {
     refuse("model.format", *m.model.format,
@@ -420,13 +447,16 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
       return src.size() > tail.size() &&
              src.compare(src.size() - tail.size(), tail.size(), tail) == 0;
     };
-    if (IsRemote(src)) {
-      refuse("model.source", "remote models (" + src + ")",
-             "download the weights and give a local .safetensors or .pt path");
-    } else if (!format.empty() && format != "safetensors" && format != "pt") {
+    const bool refused = Unfetchable(
+        "model.source", src, fetch::RepoType::kModel, "remote weights",
+        "give hf://ORG/NAME/FILE.safetensors or a local .safetensors or .pt path", refuse);
+    if (!refused && IsRemote(src) && !ends(".safetensors")) {
+      refuse("model.source", "loading `" + src + "` (a sequential model's weights: one file)",
+             "name the .safetensors file: hf://ORG/NAME/FILE.safetensors");
+    } else if (!refused && !format.empty() && format != "safetensors" && format != "pt") {
       refuse("model.format", format,
              "load weights from a .safetensors file or a model.pt entrenar wrote");
-    } else if (format.empty() && !ends(".safetensors") && !ends(".pt")) {
+    } else if (!refused && format.empty() && !ends(".safetensors") && !ends(".pt")) {
       refuse("model.source",
              "loading `" + src + "` (.safetensors files and entrenar's model.pt load)",
              "convert the weights to safetensors, or set model.format: safetensors or pt");

@@ -102,6 +102,27 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// Variables that hold a user's credentials or point into a user's own folders.
+bool IsPersonal(const std::string& name) {
+  static const char* const kNames[] = {"HF_TOKEN",
+                                       "HUGGING_FACE_HUB_TOKEN",
+                                       "HF_TOKEN_PATH",
+                                       "HF_HOME",
+                                       "HF_HUB_CACHE",
+                                       "HUGGINGFACE_HUB_CACHE",
+                                       "XDG_CACHE_HOME",
+                                       "AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_PROFILE",
+                                       "AWS_SHARED_CREDENTIALS_FILE",
+                                       "AWS_CONFIG_FILE"};
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda_visible,
@@ -114,6 +135,9 @@ std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda
         name == "ENTRENAR_CUSTOM_CALLBACKS" || name == "ENTRENAR_NVML_LIBRARY")
       continue;
     if (!user.empty() && (name == "HOME" || name == "USER" || name == "LOGNAME")) continue;
+    // Another user's worker gets none of entrenard's own credentials or caches: it finds its
+    // owner's (~/.cache/huggingface/token, the owner's Hub cache) from its HOME.
+    if (!user.empty() && IsPersonal(name)) continue;
     env.push_back(var);
   }
   env.push_back("CUDA_VISIBLE_DEVICES=" + cuda_visible);

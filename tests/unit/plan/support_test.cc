@@ -108,15 +108,46 @@ TEST_CASE("Model sources load from local safetensors files and entrenar's model.
   CHECK(Check(kModel + "  source: ./w.bin\n  format: safetensors\n").empty());
   CHECK(Check(kModel + "  source: ./run/model.pt\n").empty());
   CHECK(Check(kModel + "  source: ./weights\n  format: pt\n").empty());
-  const auto remote = Check(kModel + "  source: hf://org/model\n");
-  REQUIRE(remote.size() == 1);
-  CHECK(remote[0].message == "not supported yet: model.source: remote models (hf://org/model)");
+  // From the Hub a sequential model's weights are one file, fetched when the run starts; other
+  // schemes and malformed hf:// references are refused.
+  CHECK(Check(kModel + "  source: hf://org/model/w.safetensors\n").empty());
+  const auto repo = Check(kModel + "  source: hf://org/model\n");
+  REQUIRE(repo.size() == 1);
+  CHECK(repo[0].message ==
+        "not supported yet: model.source: loading `hf://org/model` (a sequential model's "
+        "weights: one file)");
+  const auto s3 = Check(kModel + "  source: s3://bucket/w.safetensors\n");
+  REQUIRE(s3.size() == 1);
+  CHECK(s3[0].message ==
+        "not supported yet: model.source: remote weights (s3://bucket/w.safetensors); hf:// is "
+        "fetched, other schemes are not yet");
+  const auto bad = Check(kModel + "  source: hf://org\n");
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0].message.find("no repository name") != std::string::npos);
   const auto gguf = Check(kModel + "  source: ./w.gguf\n  format: gguf\n");
   REQUIRE(gguf.size() == 1);
   CHECK(gguf[0].message == "not supported yet: model.format: gguf");
   const auto bin = Check(kModel + "  source: ./w.bin\n");
   REQUIRE(bin.size() == 1);
   CHECK(bin[0].path == "model.source");
+}
+
+TEST_CASE("Remote data: hf:// is fetched, other schemes are refused by name", "[unit][plan]") {
+  const std::string model =
+      "model:\n  architecture:\n    type: sequential\n    layers:\n"
+      "      - linear: {in_features: 4, out_features: 2}\n";
+  CHECK(Check("data:\n  source: hf://tatsu-lab/alpaca\n" + model).empty());
+  CHECK(Check("data:\n  train: hf://datasets/org/name@v1/data/train.parquet\n" + model).empty());
+  const auto s3 = Check("data:\n  train: s3://bucket/train.parquet\n" + model);
+  REQUIRE(s3.size() == 1);
+  CHECK(s3[0].path == "data.train");
+  CHECK(s3[0].message ==
+        "not supported yet: data.train: remote data (s3://bucket/train.parquet); hf:// is "
+        "fetched, other schemes are not yet");
+  const auto bad = Check("data:\n  source: hf://tatsu-lab/alpaca/../x\n" + model);
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0].path == "data.source");
+  CHECK(bad[0].message.find("a path with an empty, `.` or `..` part") != std::string::npos);
 }
 
 TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pass the check",
@@ -136,15 +167,14 @@ TEST_CASE("Every layer kind, lamb, bce, mixed precision and cross-validation pas
 TEST_CASE("A run needs data, and a language model its tokenize step (SPEC Appendix B)",
           "[unit][plan]") {
   // Appendix B as written: a Hub model with LoRA, no data. Both gaps are named; the support
-  // check speaks of the remote model only, not of LoRA "on a  model" or a missing architecture.
+  // check has nothing to say (the Hub model is fetched when the run starts), not LoRA "on a
+  // model" or a missing architecture.
   const std::string appendix_b =
       "model:\n  source: hf://meta-llama/Llama-2-7b\n"
       "lora: {enabled: true, rank: 16, alpha: 32, target_modules: [q_proj, v_proj]}\n"
       "training: {epochs: 3}\n";
   CHECK(TrainableErrors(appendix_b) == std::vector<std::string>{"data", "data.preprocessing"});
-  const auto support = Check(appendix_b);
-  REQUIRE(support.size() == 1);
-  CHECK(support[0].path == "model.source");
+  CHECK(Check(appendix_b).empty());
   // A local model directory with data but no tokenize step: the step is named, not "only
   // .safetensors files load".
   const std::string local = "data: {source: ./corpus.jsonl}\nmodel: {source: ./models/tiny}\n";

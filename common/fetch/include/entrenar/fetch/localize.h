@@ -1,0 +1,49 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "entrenar/base/status.h"
+#include "entrenar/fetch/hub.h"
+#include "entrenar/manifest/manifest.h"
+
+namespace entrenar::fetch {
+
+// One remote source of a manifest and where it is on this machine.
+struct LocalSource {
+  std::string key;     // "model.source", "data.train", ...
+  std::string uri;     // as the manifest writes it
+  std::string commit;  // the revision's commit (hf://)
+  std::string local;   // a file, a folder, or a pattern of data files
+};
+
+struct Localized {
+  manifest::Manifest manifest;  // the manifest with every remote source a local path
+  std::vector<LocalSource> sources;
+};
+
+struct LocalizeOptions {
+  HubSettings hub;
+  ProgressFn progress;                           // each download's bytes
+  std::function<void(const std::string&)> note;  // a line for the run's log
+};
+
+// Whether `m` names a source Localize fetches (hf://).
+bool HasRemoteSources(const manifest::Manifest& m);
+
+// Fetches `m`'s hf:// sources into the Hub cache (only what the run needs) and returns the
+// manifest with local paths in their place:
+// - model.source: the repository's (or its folder's) config and tokenizer files, .json files
+//   and safetensors weights (the shards model.safetensors.index.json names); a path naming one
+//   file (a .gguf) fetches that file. The source becomes the snapshot folder (or file).
+// - a tokenize step's tokenizer: the file named, else tokenizer.json, else tokenizer.model.
+// - data.source / train / val / test: the file named, or the data files (.parquet, .jsonl,
+//   .json, .csv, .tsv) of one split under the path: `train` for data.source and data.train,
+//   `validation` (val, valid, dev) for data.val, `test` for data.test, the split read from the
+//   file's folder or name (data/train-00000-of-00002.parquet); files of no split are `train`.
+//   Several files become one pattern (…/train-*.parquet) that the data layer reads in order.
+// Errors are the Hub's (hub.h), prefixed with the manifest key.
+Result<Localized> Localize(const manifest::Manifest& m, const LocalizeOptions& options);
+
+}  // namespace entrenar::fetch
