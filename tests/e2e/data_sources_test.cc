@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,28 @@ TEST_CASE("train on a Parquet table DuckDB wrote: the same losses as from its CS
   INFO(plan.err);
   CHECK(plan.exit_code == 0);
   CHECK_THAT(plan.out, Catch::Contains("150"));
+}
+
+TEST_CASE("train on a pattern of Parquet shards: the same losses as from the one CSV", "[e2e]") {
+  TempDir dir;
+  // iris.csv cut in two at row 75, each half a Parquet shard; the pattern reads them in order.
+  std::istringstream csv(entrenar::testing::Slurp(kSource + "/examples/data/iris.csv"));
+  std::string header, line;
+  std::getline(csv, header);
+  std::string halves[2] = {header + "\n", header + "\n"};
+  for (int row = 0; std::getline(csv, line); ++row) halves[row < 75 ? 0 : 1] += line + "\n";
+  for (int i = 0; i < 2; ++i) {
+    const std::string part = dir.path + "/part" + std::to_string(i) + ".csv";
+    entrenar::testing::WriteFile(part, halves[i]);
+    DuckDbCopy(part, dir.path + "/iris-0000" + std::to_string(i) + "-of-00002.parquet", "zstd",
+               "V2", 122880);
+  }
+  TrainsAlike("iris.yaml", dir.path + "/iris-*-of-00002.parquet", {"training.epochs=3"}, dir.path);
+  const auto none =
+      Train({kSource + "/examples/iris.yaml", "--set",
+             "data.source=" + dir.path + "/nothing-*.parquet", "--output", dir.path + "/none"});
+  CHECK(none.exit_code == 1);
+  CHECK_THAT(none.err, Catch::Contains("no data file matches " + dir.path + "/nothing-*.parquet"));
 }
 
 TEST_CASE("train a language model on instruction data in Parquet: the same losses as its JSONL",
