@@ -136,6 +136,21 @@ TEST_CASE("SPEC §11 as written trains from a local Hub, then again offline from
     CHECK_THAT(ran.err, Catch::Contains("downloading model-00002-of-00002.safetensors of "
                                         "hf://meta-llama/Llama-2-7b"));
     online = LossByStep(dir.path + "/online/metrics.jsonl");
+    // `entrenar lock` pins each hf:// source to the commit it is now.
+    std::vector<std::string> lock = {"/usr/bin/env"};
+    lock.insert(lock.end(), with_token.begin(), with_token.end());
+    lock.insert(lock.end(), {entrenar::testing::EntrenarBinary(), "lock"});
+    for (const std::string& a : entrenar::testing::Spec11Args()) lock.push_back(a);
+    lock.insert(lock.end(), {"-o", dir.path + "/s11.lock.yaml"});
+    const auto locked = RunProcess(lock);
+    INFO(locked.err);
+    REQUIRE(locked.exit_code == 0);
+    const std::string text = Slurp(dir.path + "/s11.lock.yaml");
+    CHECK_THAT(
+        text,
+        Catch::Contains("hf://meta-llama/Llama-2-7b@" + hub.Commit("meta-llama/Llama-2-7b")) &&
+            Catch::Contains("hf://tatsu-lab/alpaca@" + hub.Commit("datasets/tatsu-lab/alpaca")));
+    CHECK(text.find(token) == std::string::npos);
     REQUIRE(online.size() == 1);
     // The run keeps the sources as the manifest wrote them.
     const std::string resolved = Slurp(dir.path + "/online/config.resolved.yaml");
@@ -151,6 +166,15 @@ TEST_CASE("SPEC §11 as written trains from a local Hub, then again offline from
   REQUIRE(offline.exit_code == 0);
   CHECK(offline.err.find("downloading") == std::string::npos);
   CHECK(LossByStep(dir.path + "/offline/metrics.jsonl") == online);
+  // The lock trains offline too: its commits need no ref, and --strict has nothing to refuse.
+  const auto strict =
+      RunProcess({"/usr/bin/env", "HF_HUB_OFFLINE=1", "HF_HUB_CACHE=" + cache,
+                  entrenar::testing::EntrenarBinary(), "train", dir.path + "/s11.lock.yaml",
+                  "--strict", "--output", dir.path + "/locked"},
+                 "", 240);
+  INFO(strict.err);
+  REQUIRE(strict.exit_code == 0);
+  CHECK(LossByStep(dir.path + "/locked/metrics.jsonl") == online);
   // An independent client reads the cache we wrote: both repositories, their refs and files.
   const auto scan =
       RunProcess({"/usr/bin/env", "node", kSource + "/tests/formats/hub_js.mjs", "scan", cache});

@@ -47,7 +47,7 @@ ENTRENAR_FUZZ_TARGET {
     return 0;
   }
   FUZZ_CHECK(ref->path.empty() || Inside(ref->path));
-  Result<HfRef> again = ParseHfUri(ref->Uri(), bare);
+  Result<HfRef> again = ParseHfUri(ref->Uri(bare), bare);
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(again->type == ref->type && again->repo == ref->repo &&
              again->revision == ref->revision && again->path == ref->path);

@@ -23,6 +23,9 @@ class HubServer {
   // `flags` (--token T, --cut-after N); its output goes beside `root`.
   explicit HubServer(const std::string& root, std::vector<std::string> flags = {})
       : out_(root + ".hub.out"), process_(Argv(root, flags), out_, root + ".hub.err") {
+    for (std::size_t i = 0; i + 1 < flags.size(); ++i) {
+      if (flags[i] == "--token") token_ = flags[i + 1];
+    }
     for (int i = 0; i < 400 && port_.empty(); ++i) {
       std::ifstream in(out_);
       std::string line;
@@ -55,8 +58,10 @@ class HubServer {
     const ProcessResult r =
         RunProcess({"/usr/bin/python3", "-c",
                     "import sys, json, urllib.request\n"
-                    "print(json.load(urllib.request.urlopen(sys.argv[1]))['sha'])",
-                    url});
+                    "req = urllib.request.Request(sys.argv[1])\n"
+                    "if sys.argv[2]: req.add_header('Authorization', 'Bearer ' + sys.argv[2])\n"
+                    "print(json.load(urllib.request.urlopen(req))['sha'])",
+                    url, token_});
     REQUIRE(r.exit_code == 0);
     return r.out.substr(0, 40);
   }
@@ -72,6 +77,7 @@ class HubServer {
   }
 
   std::string out_;
+  std::string token_;  // --token's, sent with Commit's request
   BackgroundProcess process_;
   std::string port_;
 };

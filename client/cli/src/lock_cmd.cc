@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "entrenar/cli/cli.h"
+#include "entrenar/fetch/localize.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
 
@@ -57,8 +58,16 @@ void AddLockCommand(CLI::App& app, int* exit_code) {
     // the file standard output was redirected to (`entrenar lock x.yaml > x.lock.yaml`), or,
     // on a pipe, the manifest's.
     const std::string dir = LockDirectory(args->out, BaseDir(args->file));
+    // hf:// sources are pinned to their commits: the lock trains what was locked.
+    Result<manifest::Manifest> pinned =
+        fetch::PinRevisions(*r.manifest, fetch::HubSettings::FromEnvironment());
+    if (!pinned.ok()) {
+      std::cerr << "error: " << pinned.status().message() << "\n";
+      *exit_code = pinned.status().code() == StatusCode::kUnavailable ? kExitIo : kExitInvalid;
+      return;
+    }
     Result<std::string> lock =
-        manifest::MakeLock(manifest::Rebased(*r.manifest, BaseDir(args->file), dir), dir);
+        manifest::MakeLock(manifest::Rebased(*pinned, BaseDir(args->file), dir), dir);
     if (!lock.ok()) {
       std::cerr << "error: " << lock.status().message() << "\n";
       *exit_code = kExitIo;

@@ -56,8 +56,10 @@ std::vector<std::string_view> Split(std::string_view s) {
 
 bool IsHfUri(std::string_view uri) { return uri.substr(0, kScheme.size()) == kScheme; }
 
-std::string HfRef::Uri() const {
-  std::string out = std::string(kScheme) + (type == RepoType::kDataset ? "datasets/" : "") + repo;
+std::string HfRef::Uri(RepoType bare) const {
+  std::string prefix;
+  if (type != bare) prefix = type == RepoType::kDataset ? "datasets/" : "models/";
+  std::string out = std::string(kScheme) + prefix + repo;
   if (revision != "main") {
     std::string rev;
     for (const char c : revision) {
@@ -99,7 +101,10 @@ Result<HfRef> ParseHfUri(std::string_view uri, RepoType bare) {
     if (p.empty() && i + 1 == parts.size()) break;  // a trailing slash: a folder
     if (p.empty() || p == "." || p == "..")
       return Bad(uri, "a path with an empty, `.` or `..` part");
-    if (p.find('\\') != std::string_view::npos) return Bad(uri, "a path with a backslash");
+    for (const char c : p) {
+      if (c == '\\' || static_cast<unsigned char>(c) < 0x20)
+        return Bad(uri, "a path with a backslash or a control character");
+    }
     ref.path += (ref.path.empty() ? "" : "/") + std::string(p);
   }
   return ref;

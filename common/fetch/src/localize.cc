@@ -301,3 +301,39 @@ Result<Localized> Localize(const manifest::Manifest& m, const LocalizeOptions& o
 }
 
 }  // namespace entrenar::fetch
+
+namespace entrenar::fetch {
+
+Result<manifest::Manifest> PinRevisions(const manifest::Manifest& m, const HubSettings& settings) {
+  manifest::Manifest out = m;
+  Hub hub(settings);
+  const auto pin = [&](const std::string& key, std::string* uri, RepoType bare) -> Status {
+    if (!IsHfUri(*uri)) return OkStatus();
+    Result<HfRef> ref = ParseHfUri(*uri, bare);
+    if (!ref.ok()) return Keyed(key, ref.status());
+    if (!IsCommitHash(ref->revision)) {
+      Result<RepoInfo> info = hub.Info(*ref);
+      if (!info.ok()) return Keyed(key, info.status());
+      ref->revision = info->commit;
+    }
+    *uri = ref->Uri(bare);
+    return OkStatus();
+  };
+  if (out.model.source)
+    ENTRENAR_RETURN_IF_ERROR(pin("model.source", &*out.model.source, RepoType::kModel));
+  for (std::size_t i = 0; i < out.data.preprocessing.size(); ++i) {
+    auto& tokenize = out.data.preprocessing[i].tokenize;
+    if (!tokenize) continue;
+    ENTRENAR_RETURN_IF_ERROR(pin("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
+                                 &tokenize->tokenizer, RepoType::kModel));
+  }
+  for (auto& [key, value] : {std::pair{"data.source", &out.data.source},
+                             {"data.train", &out.data.train},
+                             {"data.val", &out.data.val},
+                             {"data.test", &out.data.test}}) {
+    if (*value) ENTRENAR_RETURN_IF_ERROR(pin(key, &**value, RepoType::kDataset));
+  }
+  return out;
+}
+
+}  // namespace entrenar::fetch

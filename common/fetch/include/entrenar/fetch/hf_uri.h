@@ -16,8 +16,9 @@ struct HfRef {
   std::string revision = "main";  // a branch, a tag or a commit
   std::string path;               // in the repository; empty for all of it
 
-  // hf://[datasets/]ORG/NAME[@REVISION][/PATH], as a manifest writes it.
-  std::string Uri() const;
+  // hf://[datasets/|models/]ORG/NAME[@REVISION][/PATH], as a manifest writes it where a bare
+  // name is of type `bare`: the type is written when it is not that.
+  std::string Uri(RepoType bare = RepoType::kModel) const;
 };
 
 // Parses hf://[datasets/|models/]ORG/NAME[@REVISION][/PATH]. `bare` is the type of a reference

@@ -46,4 +46,11 @@ bool HasRemoteSources(const manifest::Manifest& m);
 // Errors are the Hub's (hub.h), prefixed with the manifest key.
 Result<Localized> Localize(const manifest::Manifest& m, const LocalizeOptions& options);
 
+// `m` with each hf:// source pinned to the commit its revision names now
+// (hf://ORG/NAME@COMMIT...; data sets written hf://datasets/...): what `entrenar lock` writes,
+// so that a locked run fetches exactly what was locked, whatever the branch becomes. Reads
+// each repository's revision (the Hub, or the cache offline); downloads nothing. Errors as
+// Localize's.
+Result<manifest::Manifest> PinRevisions(const manifest::Manifest& m, const HubSettings& hub);
+
 }  // namespace entrenar::fetch
