@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -273,20 +274,29 @@ Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::Eve
   fetch::LocalizeOptions options;
   options.hub = fetch::HubSettings::FromEnvironment();
   options.note = line;
-  auto started = std::chrono::steady_clock::now();
-  auto last = started;
+  // A line per file every 2 s and at its end: bytes, rate, time left. Several files may be
+  // downloading at once (Localize calls this under its lock).
+  std::map<std::string, std::chrono::steady_clock::time_point> started, shown;
   options.progress = [&](const fetch::DownloadProgress& p) {
     const auto now = std::chrono::steady_clock::now();
-    if (p.done == 0 && !p.finished) started = now;
-    if (!p.finished && now - last < std::chrono::seconds(2)) return;
-    last = now;
-    const double seconds = std::chrono::duration<double>(now - started).count();
+    if (!started.count(p.file)) started[p.file] = now;
+    if (!p.finished && shown.count(p.file) && now - shown[p.file] < std::chrono::seconds(2)) return;
+    shown[p.file] = now;
+    const double seconds = std::chrono::duration<double>(now - started[p.file]).count();
     std::string text = p.file + ": " + Megabytes(p.done);
     if (p.total > 0) {
       text += " of " + Megabytes(p.total) + " (" + std::to_string(100 * p.done / p.total) + "%)";
     }
-    if (seconds > 0.05)
-      text += ", " + Megabytes(static_cast<std::int64_t>(p.done / seconds)) + "/s";
+    if (seconds > 0.05 && p.done > 0) {
+      const double rate = static_cast<double>(p.done) / seconds;
+      text += ", " + Megabytes(static_cast<std::int64_t>(rate)) + "/s";
+      if (!p.finished && p.total > p.done) {
+        text += ", " +
+                std::to_string(
+                    static_cast<std::int64_t>(static_cast<double>(p.total - p.done) / rate + 0.5)) +
+                " s left";
+      }
+    }
     if (p.finished) text += ", done";
     line(text);
   };

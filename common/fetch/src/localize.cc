@@ -5,7 +5,10 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -59,7 +62,7 @@ class Fetcher {
       return NotFound(ref.Uri() + " holds no model files" +
                       (prefix.empty() ? "" : " under " + prefix) + " (config.json, safetensors)");
     }
-    for (const std::string& f : files) ENTRENAR_RETURN_IF_ERROR(Get(ref, info, f).status());
+    ENTRENAR_RETURN_IF_ERROR(GetAll(ref, info, files));
     (void)key;
     return hub_.cache().SnapshotDir(ref, info.commit) + (ref.path.empty() ? "" : "/" + ref.path);
   }
@@ -99,7 +102,7 @@ class Fetcher {
                       "); name a file with " + ref.Uri() + "/PATH");
     }
     std::vector<std::string> files = OneFormat(it->second);
-    for (const std::string& f : files) ENTRENAR_RETURN_IF_ERROR(Get(ref, info, f).status());
+    ENTRENAR_RETURN_IF_ERROR(GetAll(ref, info, files));
     const std::string snap = hub_.cache().SnapshotDir(ref, info.commit);
     if (files.size() == 1) return snap + "/" + files[0];
     return Pattern(snap, files);
@@ -114,8 +117,31 @@ class Fetcher {
 
   Result<std::string> Get(const HfRef& ref, const RepoInfo& info, const std::string& file) {
     const bool cached = hub_.cache().Find(ref, info.commit, file).has_value();
-    if (!cached && o_.note) o_.note("downloading " + file + " of " + ref.Uri());
-    return hub_.Fetch(ref, info, file, o_.progress);
+    if (!cached && o_.note) {
+      std::lock_guard<std::mutex> lock(mu_);
+      o_.note("downloading " + file + " of " + ref.Uri());
+    }
+    return hub_.Fetch(ref, info, file, [this](const DownloadProgress& p) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (o_.progress) o_.progress(p);
+    });
+  }
+
+  // `files`, up to four downloading at once (a sharded model's shards side by side); the first
+  // error, after every download has ended.
+  Status GetAll(const HfRef& ref, const RepoInfo& info, const std::vector<std::string>& files) {
+    std::vector<Status> results(files.size());
+    std::atomic<std::size_t> next{0};
+    const auto work = [&] {
+      for (std::size_t i; (i = next++) < files.size();)
+        results[i] = Get(ref, info, files[i]).status();
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < std::min<std::size_t>(4, files.size()); ++t)
+      threads.emplace_back(work);
+    for (std::thread& t : threads) t.join();
+    for (const Status& s : results) ENTRENAR_RETURN_IF_ERROR(s);
+    return OkStatus();
   }
 
   // The safetensors weights under `prefix`: the shards of model.safetensors.index.json, else
@@ -239,6 +265,7 @@ class Fetcher {
 
   const LocalizeOptions& o_;
   Hub hub_;
+  std::mutex mu_;  // the callbacks are called from several downloads at once
 };
 
 }  // namespace

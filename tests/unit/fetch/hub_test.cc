@@ -2,8 +2,12 @@
 // hub_server.py) and an independent client of the same cache (@huggingface/hub).
 #include "entrenar/fetch/hub.h"
 
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -236,6 +240,53 @@ TEST_CASE("an interrupted download resumes with Range and is checked against its
   CHECK_THAT(bad.message(), Catch::Contains("sha256"));
   CHECK_FALSE(fs::exists(partial));
   REQUIRE(hub.Fetch(ref, info, "model.safetensors").ok());
+}
+
+TEST_CASE("a full disk keeps the partial download for the next run, never a half blob",
+          "[unit][fetch]") {
+  if (geteuid() != 0) {
+    WARN("not root: a full disk is a small tmpfs, which only root can mount");
+    return;
+  }
+  Repos repos;
+  std::string big;
+  for (int i = 0; i < 3'000'000; ++i) big += static_cast<char>((i * 31) % 253);
+  std::ofstream(repos.root + "/models/meta-llama/tiny/big.safetensors", std::ios::binary) << big;
+  testing::HubServer server(repos.root);
+  const std::string cache = repos.dir.path + "/cache";
+  fs::create_directories(cache);
+  if (::mount("tmpfs", cache.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    WARN("cannot mount a tmpfs here: " << std::strerror(errno));
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{cache};
+  Hub hub(Settings(server.Endpoint(), cache));
+  const HfRef ref = *ParseHfUri("hf://meta-llama/tiny", RepoType::kModel);
+  const RepoInfo info = *hub.Info(ref);
+  const Status full = hub.Fetch(ref, info, "big.safetensors").status();
+  CHECK(full.code() == StatusCode::kResourceExhausted);
+  CHECK_THAT(full.message(),
+             Catch::Contains("No space left on device") && Catch::Contains("run again to resume"));
+  const std::string blob = cache + "/models--meta-llama--tiny/blobs/" + Sha256Hex(big);
+  CHECK_FALSE(fs::exists(blob));
+  CHECK_FALSE(fs::exists(cache + "/models--meta-llama--tiny/snapshots/" + info.commit +
+                         "/big.safetensors"));
+  REQUIRE(fs::exists(blob + ".incomplete"));
+  const auto kept = fs::file_size(blob + ".incomplete");
+  CHECK(kept > 0);
+  CHECK(kept < big.size());
+  // Space again: the next try resumes after what was kept.
+  REQUIRE(::mount("tmpfs", cache.c_str(), "tmpfs", MS_REMOUNT, "size=8m") == 0);
+  Result<std::string> path = hub.Fetch(ref, info, "big.safetensors");
+  REQUIRE(path.ok());
+  CHECK(*ReadWholeFile(*path) == big);
+  bool resumed = false;
+  for (const json& r : server.Requests())
+    resumed = resumed || r["range"] == "bytes=" + std::to_string(kept) + "-";
+  CHECK(resumed);
 }
 
 TEST_CASE("Hub errors name the repository, the file and the way out, never the token",
