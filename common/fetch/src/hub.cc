@@ -23,6 +23,7 @@
 #include "entrenar/base/strings.h"
 
 #include "http.h"
+#include "partial_file.h"
 
 namespace entrenar::fetch {
 namespace {
@@ -178,58 +179,6 @@ std::int64_t FileSize(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : -1;
 }
-
-// Appends what a GET returns to an open file, for Download.
-class PartialFile {
- public:
-  PartialFile(std::string path, std::int64_t have) : path_(std::move(path)), have_(have) {}
-  ~PartialFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  PartialFile(const PartialFile&) = delete;
-  PartialFile& operator=(const PartialFile&) = delete;
-
-  // Writes `chunk`; a 200 to a Range request (the server ignored it) starts the file over.
-  bool Write(std::string_view chunk, long status) {
-    if (fd_ < 0) {
-      const bool restart = status == 200;
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (restart ? O_TRUNC : O_APPEND),
-                   0644);
-      if (fd_ < 0) return Fail();
-      if (restart) have_ = 0;
-    }
-    while (!chunk.empty()) {
-      const ssize_t n = ::write(fd_, chunk.data(), chunk.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Fail();
-      chunk.remove_prefix(static_cast<std::size_t>(n));
-      have_ += n;
-    }
-    return true;
-  }
-  Status Close() {
-    if (fd_ >= 0 && ::close(fd_) != 0 && error_ == 0) error_ = errno;
-    fd_ = -1;
-    if (error_ == 0) return OkStatus();
-    const bool full = error_ == ENOSPC || error_ == EDQUOT || error_ == EFBIG;
-    return Status(
-        full ? StatusCode::kResourceExhausted : StatusCode::kDataLoss,
-        "cannot write " + path_ + ": " + std::strerror(error_) +
-            (full ? " (the part downloaded is kept; free space and run again to resume)" : ""));
-  }
-  std::int64_t have() const { return have_; }
-  int error() const { return error_; }
-
- private:
-  bool Fail() {
-    error_ = errno ? errno : EIO;
-    return false;
-  }
-  std::string path_;
-  std::int64_t have_;
-  int fd_ = -1;
-  int error_ = 0;
-};
 
 }  // namespace
 
