@@ -13,6 +13,7 @@
 #include "hub_fixture.h"
 #include "hub_server.h"
 #include "run_files.h"
+#include "s3_server.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -82,6 +83,63 @@ TEST_CASE("train on a pattern of Parquet shards: the same losses as from the one
              "data.source=" + dir.path + "/nothing-*.parquet", "--output", dir.path + "/none"});
   CHECK(none.exit_code == 1);
   CHECK_THAT(none.err, Catch::Contains("no data file matches " + dir.path + "/nothing-*.parquet"));
+}
+
+TEST_CASE("train from s3://: an object and a folder of shards, the same losses as the CSV",
+          "[e2e]") {
+  TempDir dir;
+  entrenar::testing::S3Server s3(dir.path, "data");
+  // The data as a user keeps it in a bucket: one Parquet file, and the same rows as two shards
+  // under a folder with a README beside them; boto3 puts them there.
+  const std::string whole = dir.path + "/iris.parquet";
+  DuckDbCopy(kSource + "/examples/data/iris.csv", whole, "zstd", "V2", 122880);
+  std::istringstream csv(entrenar::testing::Slurp(kSource + "/examples/data/iris.csv"));
+  std::string header, line;
+  std::getline(csv, header);
+  std::string halves[2] = {header + "\n", header + "\n"};
+  for (int row = 0; std::getline(csv, line); ++row) halves[row < 75 ? 0 : 1] += line + "\n";
+  std::vector<std::string> put = {"/usr/bin/python3",  kSource + "/tests/formats/s3_boto3.py",
+                                  s3.Endpoint(),       "data",
+                                  "sets/iris.parquet", whole};
+  for (int i = 0; i < 2; ++i) {
+    const std::string part = dir.path + "/part" + std::to_string(i);
+    entrenar::testing::WriteFile(part + ".csv", halves[i]);
+    DuckDbCopy(part + ".csv", part + ".parquet", "snappy", "V1", 122880);
+    put.insert(put.end(), {"shards/data/train-0000" + std::to_string(i) + "-of-00002.parquet",
+                           part + ".parquet"});
+  }
+  entrenar::testing::WriteFile(dir.path + "/README.md", "# iris\n");
+  put.insert(put.end(), {"shards/README.md", dir.path + "/README.md"});
+  const auto r = RunProcess(put);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::vector<std::string> env = {"/usr/bin/env", "AWS_ENDPOINT_URL=" + s3.Endpoint(),
+                                        "AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
+                                        "XDG_CACHE_HOME=" + dir.path + "/cache"};
+  const auto train = [&](const std::string& source, const std::string& out) {
+    std::vector<std::string> argv = env;
+    argv.insert(argv.end(), {entrenar::testing::EntrenarBinary(), "train",
+                             kSource + "/examples/iris.yaml", "--set", "training.epochs=3", "--set",
+                             "data.source=" + source, "--output", dir.path + "/" + out});
+    const auto ran = RunProcess(argv, "", 240);
+    INFO(ran.err);
+    CHECK(ran.exit_code == 0);
+    return ran;
+  };
+  const auto object = train("s3://data/sets/iris.parquet", "object");
+  CHECK_THAT(object.err,
+             Catch::Contains("downloading sets/iris.parquet of s3://data/sets/iris.parquet"));
+  const auto folder = train("s3://data/shards/", "folder");
+  CHECK_THAT(folder.err, Catch::Contains("downloading shards/data/train-00001-of-00002.parquet "
+                                         "of s3://data/shards/"));
+  CHECK(folder.err.find("README") == std::string::npos);
+  const auto reference = Train({kSource + "/examples/iris.yaml", "--set", "training.epochs=3",
+                                "--output", dir.path + "/csv"});
+  REQUIRE(reference.exit_code == 0);
+  const auto losses = LossByStep(dir.path + "/csv/metrics.jsonl");
+  CHECK(LossByStep(dir.path + "/object/metrics.jsonl") == losses);
+  CHECK(LossByStep(dir.path + "/folder/metrics.jsonl") == losses);
+  CHECK(std::filesystem::exists(dir.path + "/cache/entrenar/s3/data/sets/iris.parquet.etag"));
 }
 
 TEST_CASE("train a language model on instruction data in Parquet: the same losses as its JSONL",

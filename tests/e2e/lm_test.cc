@@ -233,12 +233,12 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
   CHECK(positions.err.find("data.preprocessing[0].tokenize.max_length: sequences of up to 128 "
                            "tokens do not fit the model's model.architecture.max_seq_length of "
                            "64") != std::string::npos);
-  // A tokenizer in an object store (hf:// is fetched: tests/e2e/data_sources_test.cc).
+  // A tokenizer in the registry (hf:// and s3:// are fetched: tests/e2e/data_sources_test.cc).
   ProcessResult remote =
-      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=s3://bucket/tokenizer.json"});
+      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=pacha://models/tok:1"});
   CHECK(remote.exit_code == 3);
   CHECK(remote.err.find("not supported yet: data.preprocessing[0].tokenize.tokenizer: remote "
-                        "tokenizers (s3://bucket/tokenizer.json); hf:// is fetched, other "
+                        "tokenizers (pacha://models/tok:1); hf:// and s3:// are fetched, other "
                         "schemes are not yet") != std::string::npos);
   CHECK(remote.err.find("no such file") == std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run/summary.json"));

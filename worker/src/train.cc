@@ -273,6 +273,7 @@ Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::Eve
   };
   fetch::LocalizeOptions options;
   options.hub = fetch::HubSettings::FromEnvironment();
+  options.s3 = fetch::S3Settings::FromEnvironment();
   options.note = line;
   // A line per file every 2 s and at its end: bytes, rate, time left. Several files may be
   // downloading at once (Localize calls this under its lock).

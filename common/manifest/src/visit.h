@@ -155,8 +155,8 @@ void Visit(V& v, DataConfig& c) {
         R("The data set: a local file, a pattern of files read in order as one table "
           "(`data/train-*.parquet`), or `hf://ORG/NAME[@REVISION][/PATH]`: under `data.*` a "
           "data set repository on the Hugging Face Hub (`hf://datasets/ORG/NAME` anywhere), "
-          "its `train` split, fetched when the run starts. `pacha://` and `s3://` are not "
-          "fetched yet.")
+          "its `train` split; or `s3://BUCKET/KEY` (a folder when it ends in `/`); fetched "
+          "when the run starts. `pacha://` is not fetched yet.")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,
@@ -290,7 +290,8 @@ void Visit(V& v, ModelConfig& c) {
   v.Key("source", c.source,
         R("Weights or model to start from: a local file or directory, or "
           "`hf://ORG/NAME[@REVISION][/PATH]`, a model repository on the Hugging Face Hub "
-          "(its config, tokenizer and safetensors weights), fetched when the run starts.")
+          "(its config, tokenizer and safetensors weights), or an `s3://BUCKET/PREFIX/` "
+          "folder, fetched when the run starts.")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,

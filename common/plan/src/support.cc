@@ -11,6 +11,7 @@
 
 #include "entrenar/base/strings.h"
 #include "entrenar/fetch/hf_uri.h"
+#include "entrenar/fetch/s3.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
@@ -180,18 +181,23 @@ bool IsRemote(const std::string& source) {
   return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
 }
 
-// A remote source the run cannot fetch: any but a well-formed hf:// reference (fetched when the
-// run starts, common/fetch). Refuses it with the reason.
+// A remote source the run cannot fetch: any but a well-formed hf:// or s3:// reference (fetched
+// when the run starts, common/fetch). Refuses it with the reason.
 bool Unfetchable(const std::string& key, const std::string& source, fetch::RepoType bare,
                  const std::string& what, const std::string& hint, const Refuse& refuse) {
   if (!IsRemote(source)) return false;
-  if (!fetch::IsHfUri(source)) {
-    refuse(key, what + " (" + source + "); hf:// is fetched, other schemes are not yet", hint);
+  Status parsed = OkStatus();
+  if (fetch::IsHfUri(source)) {
+    parsed = fetch::ParseHfUri(source, bare).status();
+  } else if (source.rfind("s3://", 0) == 0) {
+    parsed = fetch::ParseS3Uri(source).status();
+  } else {
+    refuse(key, what + " (" + source + "); hf:// and s3:// are fetched, other schemes are not yet",
+           hint);
     return true;
   }
-  const Result<fetch::HfRef> ref = fetch::ParseHfUri(source, bare);
-  if (!ref.ok()) {
-    refuse(key, ref.status().message(), "write hf://ORG/NAME[@REVISION][/PATH]");
+  if (!parsed.ok()) {
+    refuse(key, parsed.message(), "write hf://ORG/NAME[@REVISION][/PATH] or s3://BUCKET/KEY");
     return true;
   }
   return false;

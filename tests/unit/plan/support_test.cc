@@ -116,11 +116,12 @@ TEST_CASE("Model sources load from local safetensors files and entrenar's model.
   CHECK(repo[0].message ==
         "not supported yet: model.source: loading `hf://org/model` (a sequential model's "
         "weights: one file)");
-  const auto s3 = Check(kModel + "  source: s3://bucket/w.safetensors\n");
-  REQUIRE(s3.size() == 1);
-  CHECK(s3[0].message ==
-        "not supported yet: model.source: remote weights (s3://bucket/w.safetensors); hf:// is "
-        "fetched, other schemes are not yet");
+  CHECK(Check(kModel + "  source: s3://bucket/w.safetensors\n").empty());
+  const auto pacha = Check(kModel + "  source: pacha://models/w:1\n");
+  REQUIRE(pacha.size() == 1);
+  CHECK(pacha[0].message ==
+        "not supported yet: model.source: remote weights (pacha://models/w:1); hf:// and s3:// "
+        "are fetched, other schemes are not yet");
   const auto bad = Check(kModel + "  source: hf://org\n");
   REQUIRE(bad.size() == 1);
   CHECK(bad[0].message.find("no repository name") != std::string::npos);
@@ -132,18 +133,23 @@ TEST_CASE("Model sources load from local safetensors files and entrenar's model.
   CHECK(bin[0].path == "model.source");
 }
 
-TEST_CASE("Remote data: hf:// is fetched, other schemes are refused by name", "[unit][plan]") {
+TEST_CASE("Remote data: hf:// and s3:// are fetched, other schemes are refused by name",
+          "[unit][plan]") {
   const std::string model =
       "model:\n  architecture:\n    type: sequential\n    layers:\n"
       "      - linear: {in_features: 4, out_features: 2}\n";
   CHECK(Check("data:\n  source: hf://tatsu-lab/alpaca\n" + model).empty());
   CHECK(Check("data:\n  train: hf://datasets/org/name@v1/data/train.parquet\n" + model).empty());
-  const auto s3 = Check("data:\n  train: s3://bucket/train.parquet\n" + model);
-  REQUIRE(s3.size() == 1);
-  CHECK(s3[0].path == "data.train");
-  CHECK(s3[0].message ==
-        "not supported yet: data.train: remote data (s3://bucket/train.parquet); hf:// is "
-        "fetched, other schemes are not yet");
+  CHECK(Check("data:\n  train: s3://bucket/train.parquet\n" + model).empty());
+  const auto pacha = Check("data:\n  train: pacha://datasets/iris:1\n" + model);
+  REQUIRE(pacha.size() == 1);
+  CHECK(pacha[0].path == "data.train");
+  CHECK(pacha[0].message ==
+        "not supported yet: data.train: remote data (pacha://datasets/iris:1); hf:// and s3:// "
+        "are fetched, other schemes are not yet");
+  const auto bucket = Check("data:\n  train: s3://My_Bucket/train.parquet\n" + model);
+  REQUIRE(bucket.size() == 1);
+  CHECK(bucket[0].message.find("a bucket name may hold a-z") != std::string::npos);
   const auto bad = Check("data:\n  source: hf://tatsu-lab/alpaca/../x\n" + model);
   REQUIRE(bad.size() == 1);
   CHECK(bad[0].path == "data.source");

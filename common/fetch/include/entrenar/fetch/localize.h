@@ -6,6 +6,7 @@
 
 #include "entrenar/base/status.h"
 #include "entrenar/fetch/hub.h"
+#include "entrenar/fetch/s3.h"
 #include "entrenar/manifest/manifest.h"
 
 namespace entrenar::fetch {
@@ -25,15 +26,20 @@ struct Localized {
 
 struct LocalizeOptions {
   HubSettings hub;
+  S3Settings s3;
   ProgressFn progress;                           // each download's bytes
   std::function<void(const std::string&)> note;  // a line for the run's log
 };
 
-// Whether `m` names a source Localize fetches (hf://).
+// Whether `source` is one Localize fetches: hf:// or s3://.
+bool IsRemoteSource(const std::string& source);
+
+// Whether `m` names a source Localize fetches.
 bool HasRemoteSources(const manifest::Manifest& m);
 
-// Fetches `m`'s hf:// sources into the Hub cache (only what the run needs) and returns the
-// manifest with local paths in their place:
+// Fetches `m`'s hf:// sources into the Hub cache and its s3:// ones into the S3 cache (only what
+// the run needs) and returns the manifest with local paths in their place. An s3:// key is one
+// object; a key ending in `/` is a folder, listed, and read as a repository's folder is below:
 // - model.source: the repository's (or its folder's) config and tokenizer files, .json files
 //   and safetensors weights (the shards model.safetensors.index.json names); a path naming one
 //   file (a .gguf) fetches that file. The source becomes the snapshot folder (or file).
