@@ -168,6 +168,23 @@ std::string Trimmed(std::string s) { return std::string(Trim(s)); }
 
 }  // namespace
 
+S3ListPage ParseListPage(std::string_view body) {
+  const std::string xml(body);
+  S3ListPage page;
+  for (const std::string& c : Tags(xml, "Contents")) {
+    const auto keys = Tags(c, "Key"), sizes = Tags(c, "Size"), etags = Tags(c, "ETag");
+    if (keys.empty() || keys[0].empty()) continue;
+    page.objects.push_back({keys[0],
+                            sizes.empty() ? -1 : std::strtoll(sizes[0].c_str(), nullptr, 10),
+                            etags.empty() ? "" : Unquoted(etags[0])});
+  }
+  const auto truncated = Tags(xml, "IsTruncated");
+  const auto next = Tags(xml, "NextContinuationToken");
+  page.truncated = !truncated.empty() && truncated[0] == "true";
+  if (!next.empty()) page.next_token = next[0];
+  return page;
+}
+
 Result<S3Uri> ParseS3Uri(std::string_view uri) {
   const auto bad = [&](const std::string& why) {
     return InvalidArgument("`" + std::string(uri) + "`: " + why +
@@ -355,16 +372,11 @@ Result<std::vector<S3Object>> S3::List(const std::string& bucket, const std::str
         return NotFound(uri + ": no bucket `" + bucket + "`");
       return Error(r->status, r->body, uri, bucket, prefix);
     }
-    for (const std::string& c : Tags(r->body, "Contents")) {
-      const auto keys = Tags(c, "Key"), sizes = Tags(c, "Size"), etags = Tags(c, "ETag");
-      if (keys.empty()) continue;
-      out.push_back({keys[0], sizes.empty() ? -1 : std::strtoll(sizes[0].c_str(), nullptr, 10),
-                     etags.empty() ? "" : Unquoted(etags[0])});
-    }
-    const auto truncated = Tags(r->body, "IsTruncated");
-    const auto next = Tags(r->body, "NextContinuationToken");
-    if (truncated.empty() || truncated[0] != "true" || next.empty()) return out;
-    token = next[0];
+    S3ListPage page_objects = ParseListPage(r->body);
+    out.insert(out.end(), page_objects.objects.begin(), page_objects.objects.end());
+    if (out.size() > 10'000'000) return DataLoss(uri + ": more than ten million keys");
+    if (!page_objects.truncated || page_objects.next_token.empty()) return out;
+    token = page_objects.next_token;
   }
   return DataLoss(uri + ": more than 10000 pages of keys");
 }

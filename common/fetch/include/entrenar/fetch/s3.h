@@ -57,6 +57,17 @@ struct S3Object {
   std::string etag;  // without quotes
 };
 
+// One page of a ListObjectsV2 answer (XML): its objects, and where the next page starts.
+struct S3ListPage {
+  std::vector<S3Object> objects;
+  bool truncated = false;
+  std::string next_token;
+};
+// Reads the page's <Contents> (Key, Size, ETag), <IsTruncated> and <NextContinuationToken>,
+// XML entities decoded; an object without a key is left out. Never fails: what is not there is
+// not read.
+S3ListPage ParseListPage(std::string_view xml);
+
 // An S3 (or S3-compatible) store: listing, objects in a local cache keyed by their ETag
 // (CACHE/BUCKET/KEY, its ETag beside it in KEY.etag; downloads go to KEY.incomplete, resumed
 // with Range, renamed whole). Errors name the URI and say what to do, never the secret:
