@@ -168,8 +168,9 @@ entrenar::testing::ProcessResult TrainSpec11(const std::string& out,
   return RunProcess(argv, "", 240);
 }
 
+// [slow]: four QLoRA runs of 2048-token sequences, LibTorch's time (Release pass only).
 TEST_CASE("SPEC §11 as written trains from a local Hub, then again offline from the cache",
-          "[e2e]") {
+          "[e2e][slow]") {
   TempDir dir;
   const std::string root =
       entrenar::testing::MakeSpec11Hub(dir.path, entrenar::testing::EntrenarBinary());

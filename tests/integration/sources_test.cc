@@ -16,8 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// [slow]: QLoRA runs of 2048-token sequences, LibTorch's time (Release pass only).
 TEST_CASE("sources: SPEC §11 submitted to entrenard fetches from the Hub and trains",
-          "[integration]") {
+          "[integration][slow]") {
   TempDir dir;
   const std::string root = MakeSpec11Hub(dir.path, Binary("entrenar"));
   const std::string cache = dir.path + "/cache";
