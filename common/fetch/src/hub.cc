@@ -285,11 +285,13 @@ Result<RepoInfo> Hub::Info(const HfRef& ref) {
     return info;
   };
   if (settings_.offline) return cached();
+  // The revision is one path segment: its slashes (refs/pr/1) encoded too.
   std::string rev;
-  for (const char c : ref.revision) rev += c == '/' ? std::string("%2F") : std::string(1, c);
+  for (const char c : EncodePath(ref.revision))
+    rev += c == '/' ? std::string("%2F") : std::string(1, c);
   HttpRequest req;
-  req.url = settings_.endpoint + "/api/" + Kind(ref) + "/" + ref.repo + "/revision/" +
-            EncodePath(rev) + "?blobs=true";
+  req.url = settings_.endpoint + "/api/" + Kind(ref) + "/" + ref.repo + "/revision/" + rev +
+            "?blobs=true";
   req.headers = AuthHeaders(req.url);
   Result<HttpResponse> r = Http(req);
   if (!r.ok()) {
@@ -345,6 +347,7 @@ Result<std::string> Hub::Fetch(const HfRef& ref, const RepoInfo& info, const std
   const std::int64_t size = size_text.empty() ? -1 : std::strtoll(size_text.c_str(), nullptr, 10);
   if (head.status >= 300) {
     const std::string location = head.Header("location");
+    if (location.empty()) return DataLoss(ref.Uri() + ": the Hub redirected " + file + " nowhere");
     url = location[0] == '/' ? Origin(url) + location : location;
   }
 
