@@ -142,8 +142,10 @@ TEST_CASE("train from s3://: an object and a folder of shards, the same losses a
   CHECK(std::filesystem::exists(dir.path + "/cache/entrenar/s3/data/sets/iris.parquet.etag"));
 }
 
+// [slow]: two language-model runs, LibTorch's time (Release pass only; the table tests above
+// read Parquet in both passes).
 TEST_CASE("train a language model on instruction data in Parquet: the same losses as its JSONL",
-          "[e2e]") {
+          "[e2e][slow]") {
   TempDir dir;
   const std::string parquet = dir.path + "/instruct.parquet";
   DuckDbCopy(kSource + "/examples/data/instruct.jsonl", parquet, "snappy", "V1", 122880);

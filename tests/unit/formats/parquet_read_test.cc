@@ -192,7 +192,8 @@ TEST_CASE("damaged Parquet files are errors naming the file, never a crash", "[u
     std::string absurd = bytes;
     absurd[absurd.size() - 5] = '\x7f';  // a footer length of about 2 GiB
     CHECK(ReadParquet(absurd).status().code() == StatusCode::kDataLoss);
-    const std::size_t step = bytes.size() / 997 + 1;
+    // ~300 flips per file (the fuzz target `parquet` does the rest, far longer).
+    const std::size_t step = bytes.size() / 300 + 1;
     for (std::size_t at = 4; at + 8 < bytes.size(); at += step) {
       std::string damaged = bytes;
       damaged[at] = static_cast<char>(damaged[at] ^ 0x5a);
