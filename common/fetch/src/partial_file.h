@@ -1,8 +1,10 @@
-// A download's bytes appended to a file that outlives the process: what an interrupted
-// transfer leaves for the next one to resume. Internal to entrenar_fetch.
+// A download's bytes appended to a file that outlives the process (what an interrupted transfer
+// leaves for the next one to resume), and the lock that makes two downloads of one file take
+// turns. Internal to entrenar_fetch.
 #pragma once
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +67,24 @@ class PartialFile {
   std::int64_t have_;
   int fd_ = -1;
   int error_ = 0;
+};
+
+// Holds an exclusive lock on `path` (created) while alive: two processes downloading one file
+// take turns, and the second finds it done.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path)
+      : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
 };
 
 }  // namespace entrenar::fetch

@@ -412,6 +412,12 @@ Result<std::string> S3::Fetch(const std::string& bucket, const std::string& key,
   fs::create_directories(fs::path(local).parent_path(), ec);
   if (ec)
     return DataLoss("cannot make " + fs::path(local).parent_path().string() + ": " + ec.message());
+  // Two downloads of one object take turns; the second finds it done. The locks live apart
+  // (CACHE/.locks/BUCKET/KEY.lock), out of the folders that runs read.
+  const std::string lock_path = settings_.cache + "/.locks/" + bucket + "/" + key + ".lock";
+  fs::create_directories(fs::path(lock_path).parent_path(), ec);
+  FileLock lock(lock_path);
+  if (fs::is_regular_file(local, ec) && cached_etag(local) == etag) return local;
   const std::string partial = local + ".incomplete";
   // A partial file of another version of the object starts over.
   if (cached_etag(partial) != etag) fs::remove(partial, ec);

@@ -70,7 +70,8 @@ S3ListPage ParseListPage(std::string_view xml);
 
 // An S3 (or S3-compatible) store: listing, objects in a local cache keyed by their ETag
 // (CACHE/BUCKET/KEY, its ETag beside it in KEY.etag; downloads go to KEY.incomplete, resumed
-// with Range, renamed whole). Errors name the URI and say what to do, never the secret:
+// with Range, renamed whole; two processes downloading one object take turns on
+// CACHE/.locks/BUCKET/KEY.lock). Errors name the URI and say what to do, never the secret:
 // kPermissionDenied (403: the key or its rights), kNotFound (404: with the nearest keys under
 // the prefix), kUnavailable (no network, a cut transfer: the part is kept).
 class S3 {
