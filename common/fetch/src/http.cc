@@ -73,12 +73,13 @@ std::string Origin(const std::string& url) {
   return out;
 }
 
-std::string EncodePath(std::string_view path) {
+std::string EncodePath(std::string_view path, bool keep_slash) {
   static const char* const kHex = "0123456789ABCDEF";
   std::string out;
   for (const char ch : path) {
     const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(c) || (keep_slash && c == '/') || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';

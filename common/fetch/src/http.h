@@ -43,7 +43,8 @@ Result<HttpResponse> Http(const HttpRequest& req, const BodySink& sink = {});
 // "https://host:port" of a URL, for comparing where requests go.
 std::string Origin(const std::string& url);
 
-// `path` with each segment percent-encoded (slashes kept).
-std::string EncodePath(std::string_view path);
+// `path` percent-encoded as AWS and the Hub want it: unreserved characters (letters, digits,
+// `-_.~`) kept, the rest %XX in upper case; slashes kept when `keep_slash`.
+std::string EncodePath(std::string_view path, bool keep_slash = true);
 
 }  // namespace entrenar::fetch

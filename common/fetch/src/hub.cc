@@ -22,6 +22,7 @@
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
 
+#include "environment.h"
 #include "http.h"
 #include "partial_file.h"
 
@@ -29,17 +30,6 @@ namespace entrenar::fetch {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : "";
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
-  return s;
-}
 
 std::optional<std::string> TokenFile() {
   std::string path = Env("HF_TOKEN_PATH");
@@ -54,25 +44,14 @@ std::optional<std::string> TokenFile() {
   ReadLimits limits;
   limits.max_bytes = 4096;
   Result<std::string> text = ReadWholeFile(path, limits);
-  if (!text.ok() || Trimmed(*text).empty()) return std::nullopt;
-  return Trimmed(*text);
+  if (!text.ok() || std::string(Trim(*text)).empty()) return std::nullopt;
+  return std::string(Trim(*text));
 }
 
-// A file name from the Hub or a manifest, kept inside the snapshot: relative, no `..`, no
-// empty part, no backslash or control character.
+// A file name from the Hub or a manifest, kept inside the snapshot: a safe relative path with
+// no backslash, at most 1024 bytes.
 bool SafeName(const std::string& name) {
-  if (name.empty() || name.front() == '/' || name.size() > 1024) return false;
-  for (const char c : name) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == '\\') return false;
-  }
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = name.find('/', start);
-    const std::string part = name.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
+  return name.size() <= 1024 && name.find('\\') == std::string::npos && SafeRelativePath(name);
 }
 
 // An ETag as a blob's file name: quotes and a weak marker dropped; letters, digits, '-' only.
@@ -227,7 +206,7 @@ HubSettings HubSettings::FromEnvironment() {
     s.endpoint = e;
   }
   if (std::string t = Env("HF_TOKEN"); !t.empty()) {
-    s.token = Trimmed(t);
+    s.token = std::string(Trim(t));
   } else {
     s.token = TokenFile();
   }

@@ -11,21 +11,14 @@
 #include <system_error>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/strings.h"
+
+#include "environment.h"
 
 namespace entrenar::fetch {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : "";
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -63,7 +56,7 @@ std::optional<std::string> HubCache::Commit(const HfRef& ref) const {
   limits.max_bytes = 4096;
   Result<std::string> text = ReadWholeFile(RepoDir(ref) + "/refs/" + ref.revision, limits);
   if (!text.ok()) return std::nullopt;
-  std::string commit = Trimmed(*text);
+  std::string commit(Trim(*text));
   if (!IsCommitHash(commit)) return std::nullopt;
   return commit;
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -50,11 +51,9 @@ class Source {
 
 class HubSource : public Source {
  public:
-  HubSource(Hub& hub, HfRef ref) : hub_(hub), ref_(std::move(ref)) {}
-  Status Open() {
-    ENTRENAR_ASSIGN_OR_RETURN(info_, hub_.Info(ref_));
+  HubSource(Hub& hub, HfRef ref, RepoInfo info)
+      : hub_(hub), ref_(std::move(ref)), info_(std::move(info)) {
     commit = info_.commit;
-    return OkStatus();
   }
   std::string Uri() const override { return ref_.Uri(); }
   std::string Path() const override { return ref_.path; }
@@ -201,9 +200,15 @@ class Fetcher {
   Result<std::unique_ptr<Source>> Open(const std::string& uri, RepoType bare) {
     if (IsHfUri(uri)) {
       ENTRENAR_ASSIGN_OR_RETURN(HfRef ref, ParseHfUri(uri, bare));
-      auto source = std::make_unique<HubSource>(hub_, ref);
-      ENTRENAR_RETURN_IF_ERROR(source->Open());
-      return std::unique_ptr<Source>(std::move(source));
+      // One revision is asked for once: a model and its tokenizer are often one repository.
+      HfRef repo = ref;
+      repo.path.clear();
+      auto known = infos_.find(repo.Uri());
+      if (known == infos_.end()) {
+        ENTRENAR_ASSIGN_OR_RETURN(RepoInfo info, hub_.Info(ref));
+        known = infos_.emplace(repo.Uri(), std::move(info)).first;
+      }
+      return std::unique_ptr<Source>(std::make_unique<HubSource>(hub_, ref, known->second));
     }
     ENTRENAR_ASSIGN_OR_RETURN(S3Uri s3, ParseS3Uri(uri));
     return std::unique_ptr<Source>(std::make_unique<S3Source>(s3_, s3, o_.s3.cache));
@@ -358,92 +363,92 @@ class Fetcher {
   Hub hub_;
   S3 s3_;
   std::mutex mu_;  // the callbacks are called from several downloads at once
+  std::map<std::string, RepoInfo> infos_;  // by repository and revision
 };
+
+// What a manifest key that names a source names.
+enum class SourceKind { kModel, kTokenizer, kData };
+
+// What a bare hf://ORG/NAME is under a key of `kind`.
+RepoType BareType(SourceKind kind) {
+  return kind == SourceKind::kData ? RepoType::kDataset : RepoType::kModel;
+}
+
+// Calls `visit` with each key of `m` that names a source (model.source, each tokenize step's
+// tokenizer, data.source / train / val / test: the ones set), its value (which `visit` may
+// change) and its kind, in that order; the first error stops it.
+Status ForEachSource(
+    manifest::Manifest& m,
+    const std::function<Status(const std::string&, std::string*, SourceKind)>& visit) {
+  if (m.model.source)
+    ENTRENAR_RETURN_IF_ERROR(visit("model.source", &*m.model.source, SourceKind::kModel));
+  for (std::size_t i = 0; i < m.data.preprocessing.size(); ++i) {
+    auto& tokenize = m.data.preprocessing[i].tokenize;
+    if (!tokenize) continue;
+    ENTRENAR_RETURN_IF_ERROR(
+        visit("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
+              &tokenize->tokenizer, SourceKind::kTokenizer));
+  }
+  for (auto& [key, value] : {std::pair{"data.source", &m.data.source},
+                             {"data.train", &m.data.train},
+                             {"data.val", &m.data.val},
+                             {"data.test", &m.data.test}}) {
+    if (*value) ENTRENAR_RETURN_IF_ERROR(visit(key, &**value, SourceKind::kData));
+  }
+  return OkStatus();
+}
 
 }  // namespace
 
 bool IsRemoteSource(const std::string& s) { return IsHfUri(s) || s.rfind("s3://", 0) == 0; }
 
 bool HasRemoteSources(const manifest::Manifest& m) {
-  const auto remote = [](const std::optional<std::string>& s) { return s && IsRemoteSource(*s); };
-  if (remote(m.model.source) || remote(m.data.source) || remote(m.data.train) ||
-      remote(m.data.val) || remote(m.data.test))
-    return true;
-  return std::any_of(m.data.preprocessing.begin(), m.data.preprocessing.end(),
-                     [](const manifest::PreprocessStep& s) {
-                       return s.tokenize && IsRemoteSource(s.tokenize->tokenizer);
-                     });
+  bool any = false;
+  manifest::Manifest copy = m;
+  (void)ForEachSource(copy, [&](const std::string&, std::string* value, SourceKind) {
+    any = any || IsRemoteSource(*value);
+    return OkStatus();
+  });
+  return any;
 }
 
 Result<Localized> Localize(const manifest::Manifest& m, const LocalizeOptions& options) {
   Localized out;
   out.manifest = m;
   Fetcher fetch(options);
-  manifest::Manifest& local = out.manifest;
-  enum class Kind { kModel, kTokenizer, kData };
-  const auto one = [&](const std::string& key, std::string* value, Kind kind) -> Status {
-    if (!IsRemoteSource(*value)) return OkStatus();
-    const RepoType bare = kind == Kind::kData ? RepoType::kDataset : RepoType::kModel;
-    Result<std::unique_ptr<Source>> src = fetch.Open(*value, bare);
-    if (!src.ok()) return Keyed(key, src.status());
-    Result<std::string> path = kind == Kind::kModel       ? fetch.Model(**src)
-                               : kind == Kind::kTokenizer ? fetch.Tokenizer(**src)
-                                                          : fetch.Data(key, **src);
-    if (!path.ok()) return Keyed(key, path.status());
-    out.sources.push_back({key, *value, (*src)->commit, *path});
-    *value = *path;
-    return OkStatus();
-  };
-  if (local.model.source)
-    ENTRENAR_RETURN_IF_ERROR(one("model.source", &*local.model.source, Kind::kModel));
-  for (std::size_t i = 0; i < local.data.preprocessing.size(); ++i) {
-    auto& tokenize = local.data.preprocessing[i].tokenize;
-    if (!tokenize) continue;
-    ENTRENAR_RETURN_IF_ERROR(one("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
-                                 &tokenize->tokenizer, Kind::kTokenizer));
-  }
-  for (auto& [key, value] : {std::pair{"data.source", &local.data.source},
-                             {"data.train", &local.data.train},
-                             {"data.val", &local.data.val},
-                             {"data.test", &local.data.test}}) {
-    if (*value) ENTRENAR_RETURN_IF_ERROR(one(key, &**value, Kind::kData));
-  }
+  ENTRENAR_RETURN_IF_ERROR(ForEachSource(
+      out.manifest, [&](const std::string& key, std::string* value, SourceKind kind) -> Status {
+        if (!IsRemoteSource(*value)) return OkStatus();
+        Result<std::unique_ptr<Source>> src = fetch.Open(*value, BareType(kind));
+        if (!src.ok()) return Keyed(key, src.status());
+        Result<std::string> path = kind == SourceKind::kModel       ? fetch.Model(**src)
+                                   : kind == SourceKind::kTokenizer ? fetch.Tokenizer(**src)
+                                                                    : fetch.Data(key, **src);
+        if (!path.ok()) return Keyed(key, path.status());
+        out.sources.push_back({key, *value, (*src)->commit, *path});
+        *value = *path;
+        return OkStatus();
+      }));
   return out;
 }
-
-}  // namespace entrenar::fetch
-
-namespace entrenar::fetch {
 
 Result<manifest::Manifest> PinRevisions(const manifest::Manifest& m, const HubSettings& settings) {
   manifest::Manifest out = m;
   Hub hub(settings);
-  const auto pin = [&](const std::string& key, std::string* uri, RepoType bare) -> Status {
-    if (!IsHfUri(*uri)) return OkStatus();
-    Result<HfRef> ref = ParseHfUri(*uri, bare);
-    if (!ref.ok()) return Keyed(key, ref.status());
-    if (!IsCommitHash(ref->revision)) {
-      Result<RepoInfo> info = hub.Info(*ref);
-      if (!info.ok()) return Keyed(key, info.status());
-      ref->revision = info->commit;
-    }
-    *uri = ref->Uri(bare);
-    return OkStatus();
-  };
-  if (out.model.source)
-    ENTRENAR_RETURN_IF_ERROR(pin("model.source", &*out.model.source, RepoType::kModel));
-  for (std::size_t i = 0; i < out.data.preprocessing.size(); ++i) {
-    auto& tokenize = out.data.preprocessing[i].tokenize;
-    if (!tokenize) continue;
-    ENTRENAR_RETURN_IF_ERROR(pin("data.preprocessing[" + std::to_string(i) + "].tokenize.tokenizer",
-                                 &tokenize->tokenizer, RepoType::kModel));
-  }
-  for (auto& [key, value] : {std::pair{"data.source", &out.data.source},
-                             {"data.train", &out.data.train},
-                             {"data.val", &out.data.val},
-                             {"data.test", &out.data.test}}) {
-    if (*value) ENTRENAR_RETURN_IF_ERROR(pin(key, &**value, RepoType::kDataset));
-  }
+  ENTRENAR_RETURN_IF_ERROR(
+      ForEachSource(out, [&](const std::string& key, std::string* uri, SourceKind kind) -> Status {
+        if (!IsHfUri(*uri)) return OkStatus();
+        const RepoType bare = BareType(kind);
+        Result<HfRef> ref = ParseHfUri(*uri, bare);
+        if (!ref.ok()) return Keyed(key, ref.status());
+        if (!IsCommitHash(ref->revision)) {
+          Result<RepoInfo> info = hub.Info(*ref);
+          if (!info.ok()) return Keyed(key, info.status());
+          ref->revision = info->commit;
+        }
+        *uri = ref->Uri(bare);
+        return OkStatus();
+      }));
   return out;
 }
 

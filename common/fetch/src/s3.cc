@@ -16,6 +16,7 @@
 #include "entrenar/base/sha256.h"
 #include "entrenar/base/strings.h"
 
+#include "environment.h"
 #include "http.h"
 #include "partial_file.h"
 
@@ -26,11 +27,6 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kScheme = "s3://";
 constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : "";
-}
 
 std::string Home() { return Env("HOME"); }
 
@@ -79,24 +75,6 @@ std::string Hmac(const std::string& key, const std::string& data) {
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n);
   return std::string(reinterpret_cast<char*>(out), n);
-}
-
-// AWS's URI encoding: unreserved characters kept, the rest %XX (upper case); '/' kept in paths.
-std::string AwsEncode(std::string_view s, bool keep_slash) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // "a=1&b=2" with its pairs sorted, as the canonical request wants them (already encoded).
@@ -148,22 +126,6 @@ std::string Unquoted(std::string etag) {
   return etag;
 }
 
-// A key as a path under the cache: its parts must be names.
-bool SafeKey(const std::string& key) {
-  if (key.empty() || key.front() == '/') return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = key.find('/', start);
-    const std::string part = key.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    for (const char c : part) {
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-    }
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
-}
-
 std::string Trimmed(std::string s) { return std::string(Trim(s)); }
 
 }  // namespace
@@ -206,7 +168,7 @@ Result<S3Uri> ParseS3Uri(std::string_view uri) {
   out.key = std::string(rest.substr(slash + 1));
   const std::string body =
       out.prefix() && !out.key.empty() ? out.key.substr(0, out.key.size() - 1) : out.key;
-  if (!body.empty() && !SafeKey(body)) return bad("a key with an empty, `.` or `..` part");
+  if (!body.empty() && !SafeRelativePath(body)) return bad("a key with an empty, `.` or `..` part");
   return out;
 }
 
@@ -305,16 +267,15 @@ S3::S3(S3Settings settings) : settings_(std::move(settings)) {}
 
 std::string S3::Url(const std::string& bucket, const std::string& key,
                     const std::string& query) const {
-  const std::string path = AwsEncode(key, true);
+  const std::string path = EncodePath(key, true);
   std::string url = settings_.endpoint.empty()
                         ? "https://" + bucket + ".s3." + settings_.region + ".amazonaws.com/" + path
                         : settings_.endpoint + "/" + bucket + "/" + path;
   return query.empty() ? url : url + "?" + query;
 }
 
-std::vector<std::string> S3::Headers(const std::string& method, const std::string& url,
-                                     std::int64_t range_from) const {
-  (void)range_from;  // Range is sent unsigned (curl's own header)
+// The signed headers of a request (a Range header goes unsigned: curl's own).
+std::vector<std::string> S3::Headers(const std::string& method, const std::string& url) const {
   std::vector<std::string> out;
   if (!settings_.credentials) return out;
   for (const auto& [k, v] :
@@ -359,11 +320,11 @@ Result<std::vector<S3Object>> S3::List(const std::string& bucket, const std::str
   std::string token;
   const std::string uri = "s3://" + bucket + "/" + prefix;
   for (int page = 0; page < 10000; ++page) {
-    std::string query = "list-type=2&prefix=" + AwsEncode(prefix, false);
-    if (!token.empty()) query = "continuation-token=" + AwsEncode(token, false) + "&" + query;
+    std::string query = "list-type=2&prefix=" + EncodePath(prefix, false);
+    if (!token.empty()) query = "continuation-token=" + EncodePath(token, false) + "&" + query;
     HttpRequest req;
     req.url = Url(bucket, "", query);
-    req.headers = Headers("GET", req.url, -1);
+    req.headers = Headers("GET", req.url);
     Result<HttpResponse> r = Http(req);
     if (!r.ok()) return Status(r.status().code(), uri + ": " + r.status().message());
     if (r->status != 200) {
@@ -384,11 +345,12 @@ Result<std::vector<S3Object>> S3::List(const std::string& bucket, const std::str
 Result<std::string> S3::Fetch(const std::string& bucket, const std::string& key,
                               const ProgressFn& progress) {
   const std::string uri = "s3://" + bucket + "/" + key;
-  if (!SafeKey(key)) return InvalidArgument(uri + ": a key that cannot be a file name here");
+  if (!SafeRelativePath(key))
+    return InvalidArgument(uri + ": a key that cannot be a file name here");
   HttpRequest head;
   head.method = "HEAD";
   head.url = Url(bucket, key, "");
-  head.headers = Headers("HEAD", head.url, -1);
+  head.headers = Headers("HEAD", head.url);
   Result<HttpResponse> h = Http(head);
   const std::string local = settings_.cache + "/" + bucket + "/" + key;
   const auto cached_etag = [&](const std::string& path) {
@@ -426,7 +388,7 @@ Result<std::string> S3::Fetch(const std::string& bucket, const std::string& key,
   PartialFile out(partial, ::stat(partial.c_str(), &st) == 0 ? st.st_size : 0);
   HttpRequest get;
   get.url = head.url;
-  get.headers = Headers("GET", get.url, out.have());
+  get.headers = Headers("GET", get.url);
   if (out.have() > 0) get.range_from = out.have();
   if (progress) progress({key, out.have(), size, false});
   Result<HttpResponse> r = Http(get, [&](std::string_view chunk, const HttpResponse& resp) {

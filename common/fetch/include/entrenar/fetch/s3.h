@@ -87,8 +87,7 @@ class S3 {
  private:
   std::string Url(const std::string& bucket, const std::string& key,
                   const std::string& query) const;
-  std::vector<std::string> Headers(const std::string& method, const std::string& url,
-                                   std::int64_t range_from) const;
+  std::vector<std::string> Headers(const std::string& method, const std::string& url) const;
   Status Error(long status, const std::string& body, const std::string& uri,
                const std::string& bucket, const std::string& key);
 
