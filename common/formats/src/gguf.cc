@@ -201,6 +201,10 @@ void EncodeQ4(const float* x, std::string* out) {
   }
 }
 
+// A power of two; llama.cpp writes 32. Past 1 MiB no real file goes, and padding to a huge one
+// (2^31 fits the key's u32) would make a tiny file gigabytes when written again.
+bool GoodAlignment(std::uint32_t a) { return a != 0 && (a & (a - 1)) == 0 && a <= (1u << 20); }
+
 }  // namespace
 
 GgufValue GgufValue::U32(std::uint32_t v) {
@@ -403,8 +407,8 @@ Result<std::vector<float>> DecodeGgml(const std::string& data, GgmlType type, st
 }
 
 Result<std::string> EncodeGguf(const Gguf& g) {
-  if (g.alignment == 0 || (g.alignment & (g.alignment - 1)) != 0)
-    return InvalidArgument("gguf: the alignment must be a power of two");
+  if (!GoodAlignment(g.alignment))
+    return InvalidArgument("gguf: the alignment must be a power of two up to 1 MiB");
   Writer w;
   w.Put<std::uint32_t>(kMagic);
   w.Put<std::uint32_t>(3);
@@ -471,8 +475,10 @@ Result<Gguf> DecodeGguf(const std::string& bytes) {
     g.metadata.emplace_back(std::move(key), std::move(v));
   }
   if (!r.ok()) return DataLoss("gguf: the metadata is damaged");
-  if (g.alignment == 0 || (g.alignment & (g.alignment - 1)) != 0)
-    return DataLoss("gguf: general.alignment is not a power of two");
+  if (!GoodAlignment(g.alignment)) {
+    return DataLoss("gguf: general.alignment is " + std::to_string(g.alignment) +
+                    ", not a power of two up to 1 MiB");
+  }
   std::vector<std::uint64_t> offsets;
   for (std::uint64_t k = 0; k < tensors && r.ok(); ++k) {
     GgufTensor t;

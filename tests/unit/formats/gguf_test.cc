@@ -107,6 +107,20 @@ TEST_CASE("GGUF files round-trip metadata and tensors and reject damage", "[unit
   REQUIRE(again.ok());
   CHECK(again->alignment == 64);
   CHECK(again->tensors[2].data == g.tensors[2].data);
+  // An alignment past 1 MiB is refused both ways (a 200-byte file aligned to 2^28 would be
+  // written again as 256 MiB of padding; the fuzzer found it).
+  wide.alignment = 1u << 28;
+  CHECK(EncodeGguf(wide).status().code() == StatusCode::kInvalidArgument);
+  Gguf huge;  // the key says 2^28 (the encoder pads to 32: only the decoder reads the key)
+  huge.metadata.emplace_back("general.alignment", GgufValue::U32(1u << 28));
+  Result<Gguf> refused = DecodeGguf(*EncodeGguf(huge));
+  CHECK(refused.status().code() == StatusCode::kDataLoss);
+  CHECK_THAT(refused.status().message(), Catch::Contains("268435456, not a power of two up to"));
+  Gguf mib;
+  mib.alignment = 1u << 20;
+  Result<Gguf> fits = DecodeGguf(*EncodeGguf(mib));
+  REQUIRE(fits.ok());
+  CHECK(fits->alignment == 1u << 20);
   // Shapes that do not match their bytes, or quantized rows that are not whole blocks.
   Gguf bad = g;
   bad.tensors[0].shape = {5, 64};
