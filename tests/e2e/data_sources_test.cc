@@ -261,4 +261,83 @@ TEST_CASE("SPEC §11 as written trains from a local Hub, then again offline from
   CHECK(listed["repos"].size() == 2);
 }
 
+// `entrenar registry ...` and `entrenar train ...` with the registry at `reg`.
+entrenar::testing::ProcessResult WithRegistry(const std::string& reg,
+                                              std::vector<std::string> args) {
+  args.insert(args.begin(),
+              {"/usr/bin/env", "ENTRENAR_REGISTRY=" + reg, entrenar::testing::EntrenarBinary()});
+  return RunProcess(args, "", 240);
+}
+
+TEST_CASE("train from pacha://datasets/: a data set `entrenar registry add` added, its splits",
+          "[e2e]") {
+  TempDir dir;
+  const std::string reg = dir.path + "/registry";
+  const std::string csv = kSource + "/examples/data/iris.csv";
+  const auto added = WithRegistry(reg, {"registry", "add", "flowers/iris:1.0", csv});
+  INFO(added.err);
+  REQUIRE(added.exit_code == 0);
+  CHECK_THAT(added.out, Catch::Contains("added pacha://datasets/flowers/iris:1.0 (1 file"));
+  const auto listed = WithRegistry(reg, {"registry", "ls"});
+  CHECK_THAT(listed.out, Catch::Contains("datasets") && Catch::Contains("flowers/iris:1.0"));
+  // The same losses as the CSV itself.
+  const auto train = [&](const std::string& out, std::vector<std::string> sets) {
+    std::vector<std::string> args = {"train", kSource + "/examples/iris.yaml", "--output", out};
+    for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+    return WithRegistry(reg, args);
+  };
+  const auto original = train(dir.path + "/original", {"training.epochs=3"});
+  REQUIRE(original.exit_code == 0);
+  const auto run = train(dir.path + "/pacha",
+                         {"training.epochs=3", "data.source=pacha://datasets/flowers/iris:1.0"});
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const auto losses = LossByStep(dir.path + "/original/metrics.jsonl");
+  CHECK(losses.size() > 5);
+  CHECK(LossByStep(dir.path + "/pacha/metrics.jsonl") == losses);
+  CHECK_THAT(entrenar::testing::Slurp(dir.path + "/pacha/config.resolved.yaml"),
+             Catch::Contains("pacha://datasets/flowers/iris:1.0"));
+  // Versions are immutable; another file under 1.0 is refused, 1.1 is fine.
+  // iris.csv in two: 120 rows to train on, 30 to test.
+  const std::string folder = dir.path + "/split";
+  std::filesystem::create_directories(folder + "/data");
+  std::istringstream rows(entrenar::testing::Slurp(csv));
+  std::string header, line, halves[2];
+  std::getline(rows, header);
+  for (int row = 0; std::getline(rows, line); ++row) halves[row % 5 == 0] += line + "\n";
+  entrenar::testing::WriteFile(folder + "/data/train.csv", header + "\n" + halves[0]);
+  entrenar::testing::WriteFile(folder + "/data/test.csv", header + "\n" + halves[1]);
+  const auto again =
+      WithRegistry(reg, {"registry", "add", "flowers/iris:1.0", folder + "/data/test.csv"});
+  CHECK(again.exit_code == 7);
+  CHECK_THAT(again.err, Catch::Contains("versions are immutable"));
+  // A folder keeps its files' paths, and its splits map onto data.train / data.test.
+  REQUIRE(WithRegistry(reg, {"registry", "add", "pacha://datasets/flowers/iris:1.1", folder})
+              .exit_code == 0);
+  const auto split =
+      train(dir.path + "/split-run", {"training.epochs=1", "data.source=null", "data.split=null",
+                                      "data.train=pacha://datasets/flowers/iris:1.1",
+                                      "data.test=pacha://datasets/flowers/iris:1.1"});
+  INFO(split.err);
+  REQUIRE(split.exit_code == 0);
+  CHECK_THAT(split.err, Catch::Contains("data: 120 train, 0 val, 30 test rows"));
+  const nlohmann::json summary =
+      nlohmann::json::parse(entrenar::testing::Slurp(dir.path + "/split-run/summary.json"));
+  CHECK(summary["test"].contains("test_accuracy"));
+  // A version that is not there names those that are; a model where data belongs is refused
+  // by validate, before anything runs.
+  const auto missing =
+      train(dir.path + "/missing", {"data.source=pacha://datasets/flowers/iris:2.0"});
+  CHECK(missing.exit_code != 0);
+  CHECK_THAT(missing.err,
+             Catch::Contains("data.source: pacha://datasets/flowers/iris:2.0 is not in the "
+                             "registry at " +
+                             reg + "; its versions there: 1.0, 1.1"));
+  const auto model = WithRegistry(reg, {"validate", kSource + "/examples/iris.yaml", "--set",
+                                        "data.source=pacha://models/flowers/iris:1.0"});
+  CHECK(model.exit_code != 0);
+  CHECK_THAT(model.err, Catch::Contains("pacha://models/flowers/iris:1.0 is a model; data comes "
+                                        "from pacha://datasets/NAME:VERSION"));
+}
+
 }  // namespace

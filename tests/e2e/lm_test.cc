@@ -233,13 +233,19 @@ TEST_CASE("train: language-model mistakes are named before training", "[e2e]") {
   CHECK(positions.err.find("data.preprocessing[0].tokenize.max_length: sequences of up to 128 "
                            "tokens do not fit the model's model.architecture.max_seq_length of "
                            "64") != std::string::npos);
-  // A tokenizer in the registry (hf:// and s3:// are fetched: tests/e2e/data_sources_test.cc).
+  // A tokenizer from a scheme that is not fetched, or from a data set in the registry (hf://,
+  // s3:// and pacha:// are fetched: tests/e2e/data_sources_test.cc).
   ProcessResult remote =
-      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=pacha://models/tok:1"});
+      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=http://example.com/tok.json"});
   CHECK(remote.exit_code == 3);
   CHECK(remote.err.find("not supported yet: data.preprocessing[0].tokenize.tokenizer: remote "
-                        "tokenizers (pacha://models/tok:1); hf:// and s3:// are fetched, other "
-                        "schemes are not yet") != std::string::npos);
+                        "tokenizers (http://example.com/tok.json); hf://, s3:// and pacha:// are "
+                        "fetched, other schemes are not") != std::string::npos);
+  ProcessResult data_set =
+      run(kBase, {"data.preprocessing[0].tokenize.tokenizer=pacha://datasets/tok:1"});
+  CHECK(data_set.exit_code == 3);
+  CHECK(data_set.err.find("pacha://datasets/tok:1 is a data set; a model or a tokenizer comes "
+                          "from pacha://models/NAME:VERSION") != std::string::npos);
   CHECK(remote.err.find("no such file") == std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/run/summary.json"));
 }
@@ -421,4 +427,55 @@ TEST_CASE("train: packed windows (padding none) train and validate", "[e2e][slow
   CHECK(Mean(loss, false, 3) < Mean(loss, true, 3) - 0.5);
   const json summary = json::parse(Slurp(run + "/summary.json"));
   CHECK(summary["val"]["val_perplexity"].get<double>() > 1);
+}
+
+// [slow]: three runs of the tiny model (Release pass only).
+TEST_CASE("train: a model output.registry published fine-tunes from pacha://models/",
+          "[e2e][slow]") {
+  TempDir dir;
+  const std::string reg = dir.path + "/registry";
+  const auto entrenar = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"/usr/bin/env", "ENTRENAR_REGISTRY=" + reg, entrenar::testing::EntrenarBinary()});
+    return RunProcess(args, "", 240);
+  };
+  std::vector<std::string> base = {"train"};
+  for (const std::string& a :
+       Args(kBase, dir.path + "/base",
+            {"training.epochs=1", "callbacks=[]", "output.registry.enabled=true",
+             "output.registry.target=pacha://models/tiny/llama:0.1"}))
+    base.push_back(a);
+  base.insert(base.end(), kTiny.begin(), kTiny.end());
+  ProcessResult published = entrenar(base);
+  INFO(published.err);
+  REQUIRE(published.exit_code == 0);
+  CHECK(published.out.find("published pacha://models/tiny/llama:0.1") != std::string::npos);
+  // The published model evaluates to the run's best validation loss, loaded from the registry
+  // (its config, tokenizer and weights), with the tokenizer from the registry too.
+  const json summary = json::parse(Slurp(dir.path + "/base/summary.json"));
+  std::vector<std::string> eval = {
+      "train",
+      kBase,
+      "--evaluate",
+      "--set",
+      "model.source=pacha://models/tiny/llama:0.1",
+      "--set",
+      "data.preprocessing[0].tokenize.tokenizer=pacha://models/tiny/llama:0.1"};
+  eval.insert(eval.end(), kTiny.begin(), kTiny.end());
+  ProcessResult evaluated = entrenar(eval);
+  INFO(evaluated.err);
+  REQUIRE(evaluated.exit_code == 0);
+  CHECK(json::parse(evaluated.out)["val_loss"].get<double>() ==
+        Approx(summary["best"]["value"].get<double>()).epsilon(1e-9));
+  // ... and fine-tunes with LoRA from there.
+  std::vector<std::string> lora = {"train"};
+  for (const std::string& a :
+       Args(kLora, dir.path + "/lora",
+            {"training.epochs=1", "callbacks=[]", "model.source=pacha://models/tiny/llama:0.1"}))
+    lora.push_back(a);
+  ProcessResult tuned = entrenar(lora);
+  INFO(tuned.err);
+  CHECK(tuned.exit_code == 0);
+  CHECK(tuned.err.find("model.source: pacha://models/tiny/llama:0.1, at " + reg +
+                       "/snapshots/models/tiny/llama/0.1") != std::string::npos);
 }

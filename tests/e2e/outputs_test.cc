@@ -477,6 +477,22 @@ TEST_CASE("train: output.registry publishes to the local registry, `entrenar reg
   REQUIRE(sum.exit_code == 0);
   CHECK(fs::path(blob).filename().string() + "\n" == sum.out);
   CHECK(Slurp(blob) == Slurp(dir.path + "/a/model.safetensors"));
+  // The published model is a model.source: evaluated from the registry, it scores as the run's.
+  std::vector<std::string> eval = {"/usr/bin/env",
+                                   "ENTRENAR_REGISTRY=" + reg,
+                                   entrenar::testing::EntrenarBinary(),
+                                   "train",
+                                   kDigits,
+                                   "--evaluate",
+                                   "--set",
+                                   "model.source=pacha://models/vision/digits-mlp:1.0.0"};
+  ProcessResult evaluated = RunProcess(eval, "", 240);
+  INFO(evaluated.err);
+  REQUIRE(evaluated.exit_code == 0);
+  const nlohmann::json scores = nlohmann::json::parse(evaluated.out);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/a/summary.json"));
+  CHECK(scores["test_accuracy"].get<double>() ==
+        Approx(summary["test"]["test_accuracy"].get<double>()));
   // Another run under the same version is refused (versions are immutable); a new one is fine.
   ProcessResult again = train(dir.path + "/b", With(publish, "optimizer.lr=1e-2"));
   CHECK(again.exit_code == 4);

@@ -195,7 +195,7 @@ bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engi
 bool Publish(const manifest::Manifest& m, const std::string& dir, const engine::TrainSummary& s,
              const monitor::QualityScore& quality) {
   const manifest::RegistryConfig& r = m.output.registry;
-  Result<registry::ModelRef> ref =
+  Result<registry::Ref> ref =
       registry::ParseModelRef(r.target.value_or(registry::DefaultTarget(m.name, m.version)));
   if (!ref.ok()) {  // CheckSupport parsed it already
     std::cerr << "error: output.registry.target: " << ref.status().message() << "\n";

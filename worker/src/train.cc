@@ -106,20 +106,6 @@ int PrintDryRun(const manifest::Manifest& m, const engine::TrainOptions& options
   return kExitOk;
 }
 
-// --evaluate: the metrics of the model as the manifest loads it, as one JSON object.
-int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
-  engine::TrainOptions options;
-  options.base_dir = !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
-  options.seed = static_cast<std::uint64_t>(*m.seed);
-  Result<std::map<std::string, double>> metrics = engine::EvaluateModel(m, options);
-  if (!metrics.ok()) {
-    std::cerr << "error: " << metrics.status().message() << "\n";
-    return metrics.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
-  }
-  std::cout << ordered_json(*metrics).dump(2) << "\n";
-  return kExitOk;
-}
-
 std::string DataDir(const TrainArgs& a) {
   return !a.base_dir.empty() ? a.base_dir : a.file == "-" ? "." : BaseDir(a.file);
 }
@@ -302,8 +288,10 @@ Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::Eve
     line(text);
   };
   ENTRENAR_ASSIGN_OR_RETURN(fetch::Localized local, fetch::Localize(m, options));
-  for (const fetch::LocalSource& s : local.sources)
-    line(s.key + ": " + s.uri + " is commit " + s.commit + ", at " + s.local);
+  for (const fetch::LocalSource& s : local.sources) {
+    line(s.key + ": " + s.uri + (s.commit.empty() ? "" : " is commit " + s.commit) + ", at " +
+         s.local);
+  }
   return local.manifest;
 }
 
@@ -319,6 +307,31 @@ int FetchFailed(const Status& s) {
     default:
       return kExitInvalid;
   }
+}
+
+// A run's log lines on stderr (what --evaluate fetches before it evaluates).
+class StderrLog : public engine::EventSink {
+ public:
+  void OnEvent(const engine::Event& e) override {
+    if (e.kind == engine::Event::Kind::kLog) std::cerr << e.text << "\n";
+  }
+};
+
+// --evaluate: the metrics of the model as the manifest loads it, as one JSON object.
+int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
+  engine::TrainOptions options;
+  options.base_dir = DataDir(a);
+  options.seed = static_cast<std::uint64_t>(*m.seed);
+  StderrLog log;
+  Result<manifest::Manifest> local = FetchSources(m, log);
+  if (!local.ok()) return FetchFailed(local.status());
+  Result<std::map<std::string, double>> metrics = engine::EvaluateModel(*local, options);
+  if (!metrics.ok()) {
+    std::cerr << "error: " << metrics.status().message() << "\n";
+    return metrics.status().code() == StatusCode::kUnimplemented ? kExitUnsupported : kExitInvalid;
+  }
+  std::cout << ordered_json(*metrics).dump(2) << "\n";
+  return kExitOk;
 }
 
 // Trains `m` into `dir`, recording it (and, under entrenard, streaming its events).

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "entrenar/base/files.h"
 #include "entrenar/engine/metrics.h"
@@ -315,6 +316,17 @@ class TabularModel : public TaskModel {
   torch::nn::Sequential model_;
 };
 
+// The weights `source` names: the file itself, or in a folder (a run's, a registry version's
+// snapshot) its model.safetensors, else its model.pt.
+std::string WeightsFile(const std::string& source) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(source, ec)) return source;
+  for (const char* name : {"model.safetensors", "model.pt"}) {
+    if (std::filesystem::exists(source + "/" + name, ec)) return source + "/" + name;
+  }
+  return source;  // read as it is: the reader's error names it
+}
+
 }  // namespace
 
 Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
@@ -326,7 +338,7 @@ Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
   ENTRENAR_RETURN_IF_ERROR(CheckIds(m, d));
   parts.model = BuildModel(m, input, parts.shapes);
   if (m.model.source) {
-    const std::string file = plan::ResolvePath(base_dir, *m.model.source);
+    const std::string file = WeightsFile(plan::ResolvePath(base_dir, *m.model.source));
     const bool pt = m.model.format
                         ? *m.model.format == "pt"
                         : file.size() > 3 && file.compare(file.size() - 3, 3, ".pt") == 0;

@@ -1,6 +1,7 @@
-// A manifest's remote sources (hf://, s3://) fetched into their caches and replaced by local
-// paths: which files a model, a tokenizer and a data split need, and the pattern that names a
-// split's shards. Both schemes are a Source: a listing of names and a way to fetch one.
+// A manifest's remote sources (hf://, s3://, pacha://) fetched into their caches (pacha://: found
+// in the local registry) and replaced by local paths: which files a model, a tokenizer and a data
+// split need, and the pattern that names a split's shards. Both schemes are a Source: a listing of
+// names and a way to fetch one.
 #include "entrenar/fetch/localize.h"
 
 #include <glob.h>
@@ -17,6 +18,7 @@
 #include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/fetch/s3.h"
+#include "entrenar/registry/registry.h"
 
 namespace entrenar::fetch {
 namespace {
@@ -118,6 +120,32 @@ class S3Source : public Source {
   std::optional<std::vector<std::string>> names_;
 };
 
+// A version in the local registry: its snapshot folder holds every file already.
+class PachaSource : public Source {
+ public:
+  PachaSource(registry::Entry entry, std::string dir)
+      : entry_(std::move(entry)), dir_(std::move(dir)) {}
+  std::string Uri() const override { return entry_.ref.ToString(); }
+  std::string Path() const override { return ""; }
+  Result<std::vector<std::string>> Names() override {
+    std::vector<std::string> out;
+    for (const registry::StoredFile& f : entry_.files) out.push_back(f.name);
+    return out;
+  }
+  bool NamesFile() override { return false; }
+  Result<std::string> Fetch(const std::string& name, const ProgressFn&) override {
+    return Local(name);
+  }
+  bool Cached(const std::string&) const override { return true; }
+  std::string Local(const std::string& name) const override {
+    return name.empty() ? dir_ : dir_ + "/" + name;
+  }
+
+ private:
+  registry::Entry entry_;
+  std::string dir_;
+};
+
 bool IsDataFile(const std::string& f) {
   const std::string base = Base(f);
   if (base == "dataset_info.json" || base == "dataset_infos.json" || base == "dataset_dict.json" ||
@@ -198,6 +226,7 @@ class Fetcher {
 
   // The source `uri` names (`bare`: what a bare hf:// name is), opened.
   Result<std::unique_ptr<Source>> Open(const std::string& uri, RepoType bare) {
+    if (registry::IsPachaUri(uri)) return OpenPacha(uri, bare);
     if (IsHfUri(uri)) {
       ENTRENAR_ASSIGN_OR_RETURN(HfRef ref, ParseHfUri(uri, bare));
       // One revision is asked for once: a model and its tokenizer are often one repository.
@@ -212,6 +241,16 @@ class Fetcher {
     }
     ENTRENAR_ASSIGN_OR_RETURN(S3Uri s3, ParseS3Uri(uri));
     return std::unique_ptr<Source>(std::make_unique<S3Source>(s3_, s3, o_.s3.cache));
+  }
+
+  Result<std::unique_ptr<Source>> OpenPacha(const std::string& uri, RepoType bare) {
+    ENTRENAR_ASSIGN_OR_RETURN(const registry::Ref ref, registry::ParseRef(uri));
+    ENTRENAR_RETURN_IF_ERROR(CheckPachaKind(ref, bare));
+    const registry::Registry reg(o_.registry_root.empty() ? registry::DefaultRoot()
+                                                          : o_.registry_root);
+    ENTRENAR_ASSIGN_OR_RETURN(registry::Entry entry, reg.Get(ref));
+    ENTRENAR_ASSIGN_OR_RETURN(std::string dir, reg.Snapshot(entry));
+    return std::unique_ptr<Source>(std::make_unique<PachaSource>(std::move(entry), dir));
   }
 
   Result<std::string> Model(Source& src) {
@@ -400,7 +439,17 @@ Status ForEachSource(
 
 }  // namespace
 
-bool IsRemoteSource(const std::string& s) { return IsHfUri(s) || s.rfind("s3://", 0) == 0; }
+bool IsRemoteSource(const std::string& s) {
+  return IsHfUri(s) || s.rfind("s3://", 0) == 0 || registry::IsPachaUri(s);
+}
+
+Status CheckPachaKind(const registry::Ref& ref, RepoType wanted) {
+  const bool data = wanted == RepoType::kDataset;
+  if (data == (ref.kind == registry::Kind::kDataset)) return OkStatus();
+  return InvalidArgument(ref.ToString() + " is a " + (data ? "model" : "data set") + "; " +
+                         (data ? "data comes from pacha://datasets/NAME:VERSION"
+                               : "a model or a tokenizer comes from pacha://models/NAME:VERSION"));
+}
 
 bool HasRemoteSources(const manifest::Manifest& m) {
   bool any = false;

@@ -74,7 +74,7 @@ void Visit(V& v, TokenizeStep& c) {
   v.Key("tokenizer", c.tokenizer,
         R("SentencePiece `.model` or Hugging Face `tokenizer.json`: a path, or "
           "`hf://ORG/NAME[/FILE]` (the model repository's tokenizer.json, else "
-          "tokenizer.model), fetched when the run starts.")
+          "tokenizer.model), fetched when the run starts, or `pacha://models/NAME:VERSION`.")
             .Format("uri")
             .Required()
             .NonEmpty());
@@ -156,7 +156,8 @@ void Visit(V& v, DataConfig& c) {
           "(`data/train-*.parquet`), or `hf://ORG/NAME[@REVISION][/PATH]`: under `data.*` a "
           "data set repository on the Hugging Face Hub (`hf://datasets/ORG/NAME` anywhere), "
           "its `train` split; or `s3://BUCKET/KEY` (a folder when it ends in `/`); fetched "
-          "when the run starts. `pacha://` is not fetched yet.")
+          "when the run starts; or `pacha://datasets/NAME:VERSION` from the local registry "
+          "(`entrenar registry add`).")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,
@@ -291,7 +292,8 @@ void Visit(V& v, ModelConfig& c) {
         R("Weights or model to start from: a local file or directory, or "
           "`hf://ORG/NAME[@REVISION][/PATH]`, a model repository on the Hugging Face Hub "
           "(its config, tokenizer and safetensors weights), or an `s3://BUCKET/PREFIX/` "
-          "folder, fetched when the run starts.")
+          "folder, fetched when the run starts, or `pacha://models/NAME:VERSION` from the local "
+          "registry.")
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,

@@ -11,6 +11,7 @@
 
 #include "entrenar/base/strings.h"
 #include "entrenar/fetch/hf_uri.h"
+#include "entrenar/fetch/localize.h"
 #include "entrenar/fetch/s3.h"
 #include "entrenar/formats/table.h"
 #include "entrenar/manifest/load.h"
@@ -109,7 +110,7 @@ void CheckOutputs(const manifest::Manifest& m, std::vector<manifest::Diagnostic>
     if (target.rfind("pacha://", 0) != 0) {
       refuse("output.registry.target", target + " (only pacha://, the local registry)",
              "publish to pacha://models/NAME:VERSION and copy from `entrenar registry show`");
-    } else if (Result<registry::ModelRef> ref = registry::ParseModelRef(target); !ref.ok()) {
+    } else if (Result<registry::Ref> ref = registry::ParseModelRef(target); !ref.ok()) {
       out.push_back({manifest::Severity::kError,
                      "output.registry.target",
                      m.LocationOf("output.registry.target"),
@@ -181,8 +182,9 @@ bool IsRemote(const std::string& source) {
   return source.find("://") != std::string::npos && source.rfind("file://", 0) != 0;
 }
 
-// A remote source the run cannot fetch: any but a well-formed hf:// or s3:// reference (fetched
-// when the run starts, common/fetch). Refuses it with the reason.
+// A remote source the run cannot fetch: any but a well-formed hf://, s3:// or pacha:// reference
+// of the right kind (fetched or found when the run starts, common/fetch). Refuses it with the
+// reason.
 bool Unfetchable(const std::string& key, const std::string& source, fetch::RepoType bare,
                  const std::string& what, const std::string& hint, const Refuse& refuse) {
   if (!IsRemote(source)) return false;
@@ -191,13 +193,18 @@ bool Unfetchable(const std::string& key, const std::string& source, fetch::RepoT
     parsed = fetch::ParseHfUri(source, bare).status();
   } else if (source.rfind("s3://", 0) == 0) {
     parsed = fetch::ParseS3Uri(source).status();
+  } else if (registry::IsPachaUri(source)) {
+    Result<registry::Ref> ref = registry::ParseRef(source);
+    parsed = ref.ok() ? fetch::CheckPachaKind(*ref, bare) : ref.status();
   } else {
-    refuse(key, what + " (" + source + "); hf:// and s3:// are fetched, other schemes are not yet",
+    refuse(key,
+           what + " (" + source + "); hf://, s3:// and pacha:// are fetched, other schemes are not",
            hint);
     return true;
   }
   if (!parsed.ok()) {
-    refuse(key, parsed.message(), "write hf://ORG/NAME[@REVISION][/PATH] or s3://BUCKET/KEY");
+    refuse(key, parsed.message(),
+           "write hf://ORG/NAME[@REVISION][/PATH], s3://BUCKET/KEY or pacha://KIND/NAME:VERSION");
     return true;
   }
   return false;
@@ -456,13 +463,16 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
     const bool refused = Unfetchable(
         "model.source", src, fetch::RepoType::kModel, "remote weights",
         "give hf://ORG/NAME/FILE.safetensors or a local .safetensors or .pt path", refuse);
-    if (!refused && IsRemote(src) && !ends(".safetensors")) {
+    // A registry version holds the model.safetensors (or model.pt) of the run that published it.
+    const bool published = registry::IsPachaUri(src);
+    if (!refused && IsRemote(src) && !published && !ends(".safetensors")) {
       refuse("model.source", "loading `" + src + "` (a sequential model's weights: one file)",
              "name the .safetensors file: hf://ORG/NAME/FILE.safetensors");
     } else if (!refused && !format.empty() && format != "safetensors" && format != "pt") {
       refuse("model.format", format,
              "load weights from a .safetensors file or a model.pt entrenar wrote");
-    } else if (!refused && format.empty() && !ends(".safetensors") && !ends(".pt")) {
+    } else if (!refused && !published && format.empty() && !ends(".safetensors") &&
+               !ends(".pt")) {
       refuse("model.source",
              "loading `" + src + "` (.safetensors files and entrenar's model.pt load)",
              "convert the weights to safetensors, or set model.format: safetensors or pt");

@@ -1,5 +1,8 @@
-// The local pacha:// model registry: content-addressed blobs and one JSON entry per version.
+// The local pacha:// registry of models and data sets: content-addressed blobs, one JSON entry per
+// version and a snapshot folder of links that names its files.
 #include "entrenar/registry/registry.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -28,12 +31,22 @@ bool ValidPart(const std::string& part, bool version) {
                      [&](char c) { return NameChar(c) || (version && c == '+'); });
 }
 
+// A file's name in an entry: a relative path of plain parts.
+bool ValidFileName(const std::string& name) {
+  if (name.empty() || name.size() > 4096 || name[0] == '/') return false;
+  std::size_t start = 0;
+  for (std::size_t slash = 0; slash != std::string::npos; start = slash + 1) {
+    slash = name.find('/', start);
+    const std::string part = name.substr(start, slash - start);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos)
+      return false;
+  }
+  return true;
+}
+
 ordered_json ToJson(const Entry& e) {
-  ordered_json j = {{"name", e.ref.name},
-                    {"version", e.ref.version},
-                    {"ref", e.ref.ToString()},
-                    {"created", e.created},
-                    {"run_dir", e.run_dir}};
+  ordered_json j = {{"kind", e.ref.KindName()}, {"name", e.ref.name},   {"version", e.ref.version},
+                    {"ref", e.ref.ToString()},  {"created", e.created}, {"run_dir", e.run_dir}};
   j["files"] = ordered_json::array();
   for (const StoredFile& f : e.files) {
     j["files"].push_back({{"name", f.name}, {"sha256", f.sha256}, {"size", f.size}});
@@ -43,16 +56,30 @@ ordered_json ToJson(const Entry& e) {
   return j;
 }
 
-Result<Entry> FromJson(const std::string& text, const std::string& path) {
+}  // namespace
+
+bool IsPachaUri(const std::string& text) { return text.rfind("pacha://", 0) == 0; }
+
+Result<Entry> ParseEntry(const std::string& text, const std::string& path) {
   const ordered_json j = ordered_json::parse(text, nullptr, false);
   if (!j.is_object()) return DataLoss(path + ": not a registry entry");
   Entry e;
   try {
-    e.ref = {j.at("name").get<std::string>(), j.at("version").get<std::string>()};
+    const std::string kind = j.value("kind", "models");
+    if (kind != "models" && kind != "datasets")
+      return DataLoss(path + ": an entry of kind " + kind);
+    e.ref = {kind == "models" ? Kind::kModel : Kind::kDataset, j.at("name").get<std::string>(),
+             j.at("version").get<std::string>()};
+    if (!ParseRef(e.ref.ToString()).ok())
+      return DataLoss(path + ": a damaged registry entry (its name or version)");
     e.created = j.value("created", "");
     e.run_dir = j.value("run_dir", "");
     for (const auto& f : j.at("files")) {
       e.files.push_back({f.at("name"), f.at("sha256"), f.at("size").get<std::int64_t>()});
+      const StoredFile& stored = e.files.back();
+      if (!ValidFileName(stored.name) || stored.sha256.size() != 64 ||
+          stored.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return DataLoss(path + ": a damaged registry entry (file `" + stored.name + "`)");
     }
     const ordered_json metrics = j.value("metrics", ordered_json::object());
     for (const auto& [k, v] : metrics.items()) e.metrics[k] = v.get<double>();
@@ -66,32 +93,79 @@ Result<Entry> FromJson(const std::string& text, const std::string& path) {
   return e;
 }
 
-}  // namespace
-
 std::string DefaultTarget(const std::string& name, const std::string& version) {
-  return ModelRef{name, version}.ToString();
+  return Ref{Kind::kModel, name, version}.ToString();
 }
 
-Result<ModelRef> ParseModelRef(const std::string& text) {
-  const std::string prefix = "pacha://models/";
-  if (text.rfind("pacha://", 0) != 0)
-    return InvalidArgument("`" + text + "` is not a pacha:// address");
-  if (text.rfind(prefix, 0) != 0)
-    return InvalidArgument("`" + text + "`: expected pacha://models/NAME:VERSION");
-  const std::string rest = text.substr(prefix.size());
+Result<Ref> ParseRef(const std::string& text) {
+  if (!IsPachaUri(text)) return InvalidArgument("`" + text + "` is not a pacha:// address");
+  Ref ref;
+  std::string rest = text.substr(8);
+  if (rest.rfind("models/", 0) == 0) {
+    rest = rest.substr(7);
+  } else if (rest.rfind("datasets/", 0) == 0) {
+    ref.kind = Kind::kDataset;
+    rest = rest.substr(9);
+  } else {
+    return InvalidArgument(
+        "`" + text + "`: expected pacha://models/NAME:VERSION or pacha://datasets/NAME:VERSION");
+  }
   const std::size_t colon = rest.rfind(':');
-  if (colon == std::string::npos)
-    return InvalidArgument("`" + text + "` has no version: pacha://models/NAME:VERSION");
-  ModelRef ref{rest.substr(0, colon), rest.substr(colon + 1)};
+  if (colon == std::string::npos) {
+    return InvalidArgument("`" + text + "` has no version: pacha://" + ref.KindName() +
+                           "/NAME:VERSION");
+  }
+  ref.name = rest.substr(0, colon);
+  ref.version = rest.substr(colon + 1);
   std::size_t start = 0;
   for (std::size_t slash = 0; slash != std::string::npos; start = slash + 1) {
     slash = ref.name.find('/', start);
     if (!ValidPart(ref.name.substr(start, slash - start), false))
-      return InvalidArgument("`" + text + "`: a model name is letters, digits, . _ - and /");
+      return InvalidArgument("`" + text + "`: a name is letters, digits, . _ - and /");
   }
   if (!ValidPart(ref.version, true))
     return InvalidArgument("`" + text + "`: a version is letters, digits, . _ - and +");
   return ref;
+}
+
+Result<Ref> ParseModelRef(const std::string& text) {
+  ENTRENAR_ASSIGN_OR_RETURN(Ref ref, ParseRef(text));
+  if (ref.kind != Kind::kModel)
+    return InvalidArgument("`" + text + "`: expected pacha://models/NAME:VERSION");
+  return ref;
+}
+
+Result<std::map<std::string, std::string>> FilesToAdd(const std::vector<std::string>& paths) {
+  std::map<std::string, std::string> out;
+  const auto add = [&](const std::string& name, const fs::path& path) -> Status {
+    if (!out.emplace(name, path.string()).second) {
+      return InvalidArgument("two files to add are named " + name + " (" + out[name] + " and " +
+                             path.string() + ")");
+    }
+    return OkStatus();
+  };
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) {
+      ENTRENAR_RETURN_IF_ERROR(add(fs::path(p).filename().string(), p));
+      continue;
+    }
+    if (!fs::is_directory(p, ec)) return NotFound(p + ": no such file or folder");
+    auto it =
+        fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const std::string base = it->path().filename().string();
+      if (!base.empty() && base[0] == '.') {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (!it->is_regular_file(ec)) continue;
+      ENTRENAR_RETURN_IF_ERROR(add(it->path().lexically_relative(p).generic_string(), it->path()));
+    }
+    if (ec) return Internal("cannot list " + p + ": " + ec.message());
+  }
+  if (out.empty()) return InvalidArgument("no files to add (hidden files are left out)");
+  return out;
 }
 
 std::string DefaultRoot() {
@@ -106,22 +180,47 @@ std::string Registry::BlobPath(const std::string& sha256) const {
   return root_ + "/blobs/sha256/" + sha256;
 }
 
-std::string Registry::EntryPath(const ModelRef& ref) const {
-  return root_ + "/models/" + ref.name + "/" + ref.version + ".json";
+std::string Registry::EntryPath(const Ref& ref) const {
+  return root_ + "/" + ref.KindName() + "/" + ref.name + "/" + ref.version + ".json";
+}
+
+Result<StoredFile> Registry::StoreBlob(const std::string& name, const std::string& path) const {
+  if (!ValidFileName(name)) return InvalidArgument("`" + name + "` is not a file name to store");
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return NotFound(path + ": no such file");
+  fs::create_directories(root_ + "/blobs/sha256", ec);
+  if (ec) return Internal("cannot create " + root_ + "/blobs: " + ec.message());
+  // Copied first and hashed as copied: a file that changes meanwhile cannot be stored under
+  // another file's hash.
+  const std::string tmp = root_ + "/blobs/sha256/.incoming-" + std::to_string(::getpid()) + "-" +
+                          std::to_string(std::hash<std::string>{}(name));
+  fs::copy_file(path, tmp, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return Internal("cannot copy " + path + " into the registry: " + ec.message());
+  }
+  Result<std::string> sha = Sha256File(tmp);
+  const auto size = static_cast<std::int64_t>(fs::file_size(tmp, ec));
+  if (!sha.ok() || ec) {
+    fs::remove(tmp, ec);
+    return DataLoss("cannot read back the copy of " + path);
+  }
+  if (fs::exists(BlobPath(*sha), ec)) {
+    fs::remove(tmp, ec);
+  } else {
+    fs::permissions(tmp, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
+                    ec);
+    fs::rename(tmp, BlobPath(*sha), ec);
+    if (ec) return Internal("cannot store " + BlobPath(*sha) + ": " + ec.message());
+  }
+  return StoredFile{name, *sha, size};
 }
 
 Status Registry::Publish(Entry entry, const std::map<std::string, std::string>& files) {
   entry.files.clear();
   for (const auto& [name, path] : files) {
-    ENTRENAR_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
-    StoredFile f{name, Sha256Hex(bytes), static_cast<std::int64_t>(bytes.size())};
-    std::error_code ec;
-    fs::create_directories(root_ + "/blobs/sha256", ec);
-    if (ec) return Internal("cannot create " + root_ + "/blobs: " + ec.message());
-    if (!fs::exists(BlobPath(f.sha256), ec)) {
-      ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(BlobPath(f.sha256), bytes));
-    }
-    entry.files.push_back(f);
+    ENTRENAR_ASSIGN_OR_RETURN(StoredFile f, StoreBlob(name, path));
+    entry.files.push_back(std::move(f));
   }
   if (Result<Entry> existing = Get(entry.ref); existing.ok()) {
     auto same = [](const StoredFile& a, const StoredFile& b) {
@@ -129,43 +228,95 @@ Status Registry::Publish(Entry entry, const std::map<std::string, std::string>& 
     };
     if (std::equal(existing->files.begin(), existing->files.end(), entry.files.begin(),
                    entry.files.end(), same)) {
-      return OkStatus();
+      return Snapshot(*existing).status();
     }
+    const std::string from = existing->run_dir.empty() ? "" : " (from " + existing->run_dir + ")";
     return Status(StatusCode::kAlreadyExists,
-                  entry.ref.ToString() + " is already published with other files (from " +
-                      existing->run_dir + "); versions are immutable: publish a new version");
+                  entry.ref.ToString() + " is already published with other files" + from +
+                      "; versions are immutable: publish a new version");
   }
   const std::string path = EntryPath(entry.ref);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return Internal("cannot create " + fs::path(path).parent_path().string());
-  return WriteFileAtomic(path, ToJson(entry).dump(2) + "\n");
+  ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(path, ToJson(entry).dump(2) + "\n"));
+  return Snapshot(entry).status();
 }
 
-Result<Entry> Registry::Get(const ModelRef& ref) const {
+Result<std::string> Registry::Snapshot(const Entry& entry) const {
+  const Ref& ref = entry.ref;
+  const std::string dir =
+      root_ + "/snapshots/" + ref.KindName() + "/" + ref.name + "/" + ref.version;
+  std::error_code ec;
+  for (const StoredFile& f : entry.files) {
+    const auto size = fs::file_size(BlobPath(f.sha256), ec);
+    if (ec || static_cast<std::int64_t>(size) != f.size) {
+      return DataLoss(ref.ToString() + ": the stored bytes of " + f.name + " (" +
+                      BlobPath(f.sha256) + ") are " + (ec ? "gone" : "damaged") +
+                      "; publish it again under a new version");
+    }
+  }
+  if (fs::is_directory(dir, ec)) return dir;
+  // Made beside it and renamed into place: a reader sees the whole folder or none.
+  const std::string tmp = dir + ".incoming-" + std::to_string(::getpid());
+  fs::remove_all(tmp, ec);
+  for (const StoredFile& f : entry.files) {
+    const fs::path link = fs::path(tmp) / f.name;
+    fs::create_directories(link.parent_path(), ec);
+    fs::create_symlink(fs::path(BlobPath(f.sha256)).lexically_relative(link.parent_path()), link,
+                       ec);
+    if (ec) {
+      fs::remove_all(tmp, ec);
+      return Internal("cannot write " + dir + ": " + ec.message());
+    }
+  }
+  fs::create_directories(tmp, ec);  // an entry with no files has an empty folder
+  fs::rename(tmp, dir, ec);
+  if (ec && !fs::is_directory(dir)) {  // another reader made it first: theirs is as good
+    fs::remove_all(tmp, ec);
+    return Internal("cannot write " + dir + ": " + ec.message());
+  }
+  fs::remove_all(tmp, ec);
+  return dir;
+}
+
+Result<Entry> Registry::Get(const Ref& ref) const {
   const std::string path = EntryPath(ref);
   Result<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return NotFound(ref.ToString() + " is not in the registry at " + root_);
-  return FromJson(*text, path);
+  if (text.ok()) return ParseEntry(*text, path);
+  std::vector<std::string> versions;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
+    if (f.path().extension() == ".json") versions.push_back(f.path().stem().string());
+  }
+  std::sort(versions.begin(), versions.end());
+  std::string there = " (`entrenar registry add` adds a data set, output.registry a model)";
+  if (!versions.empty()) {
+    there = "; its versions there: ";
+    for (std::size_t i = 0; i < versions.size(); ++i) there += (i ? ", " : "") + versions[i];
+  }
+  return NotFound(ref.ToString() + " is not in the registry at " + root_ + there);
 }
 
 Result<std::vector<Entry>> Registry::List(const std::string& name) const {
   std::vector<Entry> out;
-  const fs::path models = root_ + "/models";
-  std::error_code ec;
-  if (!fs::is_directory(models, ec)) return out;
-  for (auto it = fs::recursive_directory_iterator(models, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file() || it->path().extension() != ".json") continue;
-    Result<std::string> text = ReadWholeFile(it->path().string());
-    if (!text.ok()) continue;
-    Result<Entry> e = FromJson(*text, it->path().string());
-    if (!e.ok()) return e.status();
-    if (name.empty() || e->ref.name == name) out.push_back(*std::move(e));
+  for (const char* kind : {"models", "datasets"}) {
+    const fs::path top = root_ + "/" + kind;
+    std::error_code ec;
+    if (!fs::is_directory(top, ec)) continue;
+    for (auto it = fs::recursive_directory_iterator(top, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file() || it->path().extension() != ".json") continue;
+      Result<std::string> text = ReadWholeFile(it->path().string());
+      if (!text.ok()) continue;
+      Result<Entry> e = ParseEntry(*text, it->path().string());
+      if (!e.ok()) return e.status();
+      if (name.empty() || e->ref.name == name) out.push_back(*std::move(e));
+    }
   }
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-    return std::tie(a.ref.name, a.created, a.ref.version) <
-           std::tie(b.ref.name, b.created, b.ref.version);
+    return std::tie(a.ref.kind, a.ref.name, a.created, a.ref.version) <
+           std::tie(b.ref.kind, b.ref.name, b.created, b.ref.version);
   });
   return out;
 }

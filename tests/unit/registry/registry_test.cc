@@ -15,17 +15,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST_CASE("model references are pacha://models/NAME:VERSION", "[unit][registry]") {
-  Result<ModelRef> ok = ParseModelRef("pacha://models/team/digits-mlp:1.2.0+cpu");
+TEST_CASE("references are pacha://models/NAME:VERSION and pacha://datasets/NAME:VERSION",
+          "[unit][registry]") {
+  Result<Ref> ok = ParseModelRef("pacha://models/team/digits-mlp:1.2.0+cpu");
   REQUIRE(ok.ok());
+  CHECK(ok->kind == Kind::kModel);
   CHECK(ok->name == "team/digits-mlp");
   CHECK(ok->version == "1.2.0+cpu");
   CHECK(ok->ToString() == "pacha://models/team/digits-mlp:1.2.0+cpu");
-  for (const char* bad : {"s3://bucket/m:1", "pacha://datasets/x:1", "pacha://models/x",
-                          "pacha://models/../x:1", "pacha://models/x:", "pacha://models/a b:1",
-                          "pacha://models/x:1/2", "pacha://models//x:1"}) {
+  Result<Ref> data = ParseRef("pacha://datasets/mnist:1.0");
+  REQUIRE(data.ok());
+  CHECK(data->kind == Kind::kDataset);
+  CHECK(data->ToString() == "pacha://datasets/mnist:1.0");
+  CHECK(ParseModelRef("pacha://datasets/mnist:1.0").status().code() ==
+        StatusCode::kInvalidArgument);
+  for (const char* bad :
+       {"s3://bucket/m:1", "pacha://images/x:1", "pacha://models/x", "pacha://models/../x:1",
+        "pacha://models/x:", "pacha://models/a b:1", "pacha://models/x:1/2", "pacha://models//x:1",
+        "pacha://datasets/x:..", "pacha://datasets/.:1"}) {
     INFO(bad);
-    CHECK(ParseModelRef(bad).status().code() == StatusCode::kInvalidArgument);
+    CHECK(ParseRef(bad).status().code() == StatusCode::kInvalidArgument);
   }
 }
 
@@ -78,6 +87,90 @@ TEST_CASE("publishing stores files by content hash, once, and versions are immut
   std::ofstream(dir.path + "/reg/models/x/1.json") << "{\"name\": 3}";
   CHECK(reg.Get(*ParseModelRef("pacha://models/x:1")).status().code() == StatusCode::kDataLoss);
   CHECK(reg.List().status().code() == StatusCode::kDataLoss);
+}
+
+TEST_CASE("a data set is added from files and folders, and its snapshot names its files by links",
+          "[unit][registry]") {
+  testing::TempDir dir;
+  fs::create_directories(dir.path + "/iris/data");
+  fs::create_directories(dir.path + "/iris/.git");
+  REQUIRE(WriteFileAtomic(dir.path + "/iris/data/train.csv", "a,b\n1,2\n").ok());
+  REQUIRE(WriteFileAtomic(dir.path + "/iris/data/test.csv", "a,b\n3,4\n").ok());
+  REQUIRE(WriteFileAtomic(dir.path + "/iris/.git/HEAD", "ref").ok());
+  REQUIRE(WriteFileAtomic(dir.path + "/README.md", "# iris\n").ok());
+  Result<std::map<std::string, std::string>> files =
+      FilesToAdd({dir.path + "/iris", dir.path + "/README.md"});
+  REQUIRE(files.ok());
+  CHECK(files->size() == 3);  // .git left out
+  CHECK(files->at("data/train.csv") == dir.path + "/iris/data/train.csv");
+  CHECK(files->at("README.md") == dir.path + "/README.md");
+  CHECK(FilesToAdd({dir.path + "/nope"}).status().code() == StatusCode::kNotFound);
+  const Status twice = FilesToAdd({dir.path + "/README.md", dir.path + "/README.md"}).status();
+  CHECK(twice.code() == StatusCode::kInvalidArgument);
+  CHECK(twice.message().find("two files to add are named README.md") != std::string::npos);
+
+  Registry reg(dir.path + "/reg");
+  Entry e;
+  e.ref = *ParseRef("pacha://datasets/flowers/iris:1.0");
+  REQUIRE(reg.Publish(e, *files).ok());
+  Result<Entry> got = reg.Get(e.ref);
+  REQUIRE(got.ok());
+  CHECK(got->ref.kind == Kind::kDataset);
+  CHECK(fs::exists(dir.path + "/reg/datasets/flowers/iris/1.0.json"));
+  Result<std::string> snap = reg.Snapshot(*got);
+  REQUIRE(snap.ok());
+  CHECK(*snap == dir.path + "/reg/snapshots/datasets/flowers/iris/1.0");
+  CHECK(fs::is_symlink(*snap + "/data/train.csv"));
+  CHECK(*ReadWholeFile(*snap + "/data/train.csv") == "a,b\n1,2\n");
+  CHECK(*ReadWholeFile(*snap + "/README.md") == "# iris\n");
+  // The links are relative: a registry moved (or mounted elsewhere) still reads.
+  fs::rename(dir.path + "/reg", dir.path + "/moved");
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/data/test.csv") ==
+        "a,b\n3,4\n");
+  Registry moved(dir.path + "/moved");
+  // The original changing after it was added changes nothing stored.
+  REQUIRE(WriteFileAtomic(dir.path + "/iris/data/train.csv", "changed\n").ok());
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/data/train.csv") ==
+        "a,b\n1,2\n");
+  // A version that is not there names those that are.
+  const Status missing = moved.Get(*ParseRef("pacha://datasets/flowers/iris:2.0")).status();
+  CHECK(missing.code() == StatusCode::kNotFound);
+  CHECK(missing.message().find("its versions there: 1.0") != std::string::npos);
+  // A snapshot removed is made again from the blobs; a blob gone is a clear error.
+  fs::remove_all(dir.path + "/moved/snapshots");
+  REQUIRE(moved.Snapshot(*moved.Get(e.ref)).ok());
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/README.md") ==
+        "# iris\n");
+  fs::remove(moved.BlobPath(got->files[0].sha256));
+  const Status gone = moved.Snapshot(*moved.Get(e.ref)).status();
+  CHECK(gone.code() == StatusCode::kDataLoss);
+  CHECK(gone.message().find("are gone") != std::string::npos);
+  // Models and data sets are listed together, models first.
+  Entry m;
+  m.ref = *ParseModelRef("pacha://models/zz:1");
+  REQUIRE(moved.Publish(m, {{"model.safetensors", dir.path + "/README.md"}}).ok());
+  Result<std::vector<Entry>> all = moved.List();
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK(all->at(0).ref.kind == Kind::kModel);
+  CHECK(all->at(1).ref.ToString() == "pacha://datasets/flowers/iris:1.0");
+}
+
+TEST_CASE("a registry entry whose names would leave the registry is damage", "[unit][registry]") {
+  testing::TempDir dir;
+  Registry reg(dir.path);
+  fs::create_directories(dir.path + "/datasets/x");
+  const std::string sha(64, 'a');
+  for (const char* name : {"../../etc/passwd", "/etc/passwd", "a//b", ""}) {
+    INFO(name);
+    std::ofstream(dir.path + "/datasets/x/1.json")
+        << R"({"kind": "datasets", "name": "x", "version": "1", "files": [{"name": ")" << name
+        << R"(", "sha256": ")" << sha << R"(", "size": 1}]})";
+    CHECK(reg.Get(*ParseRef("pacha://datasets/x:1")).status().code() == StatusCode::kDataLoss);
+  }
+  std::ofstream(dir.path + "/datasets/x/1.json")
+      << R"({"kind": "datasets", "name": "../x", "version": "1", "files": []})";
+  CHECK(reg.Get(*ParseRef("pacha://datasets/x:1")).status().code() == StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ TEST_CASE("a worker of another user gets none of entrenard's credentials or cach
   const char* const personal[] = {
       "HF_TOKEN",       "HF_HOME",           "HF_HUB_CACHE",          "HF_TOKEN_PATH",
       "XDG_CACHE_HOME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-      "AWS_PROFILE"};
+      "AWS_PROFILE",    "XDG_DATA_HOME"};
   for (const char* name : personal) ::setenv(name, "the-daemon-users-own", 1);
   ::setenv("HF_ENDPOINT", "https://mirror.example", 1);
   ::setenv("HF_HUB_OFFLINE", "1", 1);
@@ -38,6 +38,10 @@ TEST_CASE("a worker of another user gets none of entrenard's credentials or cach
   CHECK(Has(other, "HF_ENDPOINT=https://mirror.example"));
   CHECK(Has(other, "HF_HUB_OFFLINE=1"));
   CHECK(Has(other, "HOME=/home/alice"));
+  // A registry the admin names (ENTRENAR_REGISTRY) is shared on purpose: it reaches every job.
+  ::setenv("ENTRENAR_REGISTRY", "/srv/registry", 1);
+  CHECK(Has(WorkerEnv(config, "", "alice", "/home/alice"), "ENTRENAR_REGISTRY=/srv/registry"));
+  ::unsetenv("ENTRENAR_REGISTRY");
   // A worker running as entrenard's own user keeps them: they are its own.
   const std::vector<std::string> same = WorkerEnv(config, "", "", "");
   CHECK(Has(same, "HF_TOKEN=the-daemon-users-own"));

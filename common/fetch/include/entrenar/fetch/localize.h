@@ -8,6 +8,7 @@
 #include "entrenar/fetch/hub.h"
 #include "entrenar/fetch/s3.h"
 #include "entrenar/manifest/manifest.h"
+#include "entrenar/registry/registry.h"
 
 namespace entrenar::fetch {
 
@@ -27,18 +28,25 @@ struct Localized {
 struct LocalizeOptions {
   HubSettings hub;
   S3Settings s3;
-  ProgressFn progress;                           // each download's bytes
+  std::string registry_root;  // pacha://'s registry; "" for registry::DefaultRoot()
+  ProgressFn progress;        // each download's bytes
   std::function<void(const std::string&)> note;  // a line for the run's log
 };
 
-// Whether `source` is one Localize fetches: hf:// or s3://.
+// Whether `source` is one Localize fetches: hf://, s3:// or pacha://.
 bool IsRemoteSource(const std::string& source);
+
+// OK when `ref` is of the kind a key wants: a data set (kDataset) for data.*, a model for
+// model.source and a tokenizer; else kInvalidArgument saying which to write.
+Status CheckPachaKind(const registry::Ref& ref, RepoType wanted);
 
 // Whether `m` names a source Localize fetches.
 bool HasRemoteSources(const manifest::Manifest& m);
 
 // Fetches `m`'s hf:// sources into the Hub cache and its s3:// ones into the S3 cache (only what
-// the run needs) and returns the manifest with local paths in their place. An s3:// key is one
+// the run needs), finds its pacha:// ones in the local registry (their snapshot folders), and
+// returns the manifest with local paths in their place. A pacha:// version is read as a
+// repository is below. An s3:// key is one
 // object; a key ending in `/` is a folder, listed, and read as a repository's folder is below:
 // - model.source: the repository's (or its folder's) config and tokenizer files, .json files
 //   and safetensors weights (the shards model.safetensors.index.json names); a path naming one
