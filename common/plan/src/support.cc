@@ -210,6 +210,19 @@ bool Unfetchable(const std::string& key, const std::string& source, fetch::RepoT
   return false;
 }
 
+// What to do with data in a format no reader here reads.
+std::string UnreadFormatHint(const std::string& kind) {
+  if (kind == "arrow") {
+    return "Arrow IPC files are not read: write Parquet instead (pyarrow.parquet.write_table, "
+           "or DuckDB: COPY (FROM 'data.arrow') TO 'data.parquet')";
+  }
+  if (kind == "ald") {
+    return "ald is the data format of paiml's alimentar, which entrenar does not read: export "
+           "the data to parquet, csv or jsonl";
+  }
+  return "convert the data to parquet, csv, tsv, jsonl or json";
+}
+
 // Data files in a format the readers lack (arrow, ald) and remote data that is not fetched are
 // refused here, before the run, not when they are read.
 void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
@@ -230,7 +243,7 @@ void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
     const bool named = d.format != "auto";
     const std::string kind = named ? d.format : file->substr(file->find_last_of('.') + 1);
     refuse(named ? "data.format" : key, "reading " + kind + " data (" + *file + ")",
-           "convert the data to parquet, csv, tsv, jsonl or json");
+           UnreadFormatHint(kind));
     return;
   }
 }
@@ -271,7 +284,10 @@ void CheckLanguageModel(const manifest::Manifest& m, const Refuse& refuse) {
   }
   if (m.model.format && *m.model.format != "safetensors" && *m.model.format != "gguf") {
     refuse("model.format", *m.model.format,
-           "load a Hugging Face directory with safetensors, or a llama GGUF file");
+           *m.model.format == "apr"
+               ? "apr is the model format of paiml's aprender, which entrenar does not read: "
+                 "load a Hugging Face directory with safetensors, or a llama GGUF file"
+               : "load a Hugging Face directory with safetensors, or a llama GGUF file");
   }
   if (m.model.device == "mps") refuse("model.device", "mps", "use cpu, cuda or auto");
   if (m.training.validation.cross_validation) {
@@ -470,9 +486,12 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
              "name the .safetensors file: hf://ORG/NAME/FILE.safetensors");
     } else if (!refused && !format.empty() && format != "safetensors" && format != "pt") {
       refuse("model.format", format,
-             "load weights from a .safetensors file or a model.pt entrenar wrote");
-    } else if (!refused && !published && format.empty() && !ends(".safetensors") &&
-               !ends(".pt")) {
+             format == "apr" ? "apr is the model format of paiml's aprender, which entrenar does "
+                               "not read: load weights from a .safetensors file or a model.pt "
+                               "entrenar wrote"
+                             : "load weights from a .safetensors file or a model.pt entrenar "
+                               "wrote");
+    } else if (!refused && !published && format.empty() && !ends(".safetensors") && !ends(".pt")) {
       refuse("model.source",
              "loading `" + src + "` (.safetensors files and entrenar's model.pt load)",
              "convert the weights to safetensors, or set model.format: safetensors or pt");

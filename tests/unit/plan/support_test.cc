@@ -117,11 +117,21 @@ TEST_CASE("Model sources load from local safetensors files and entrenar's model.
         "not supported yet: model.source: loading `hf://org/model` (a sequential model's "
         "weights: one file)");
   CHECK(Check(kModel + "  source: s3://bucket/w.safetensors\n").empty());
-  const auto pacha = Check(kModel + "  source: pacha://models/w:1\n");
-  REQUIRE(pacha.size() == 1);
-  CHECK(pacha[0].message ==
-        "not supported yet: model.source: remote weights (pacha://models/w:1); hf:// and s3:// "
-        "are fetched, other schemes are not yet");
+  // A version in the local registry holds a run's model.safetensors: no file name needed.
+  CHECK(Check(kModel + "  source: pacha://models/w:1\n").empty());
+  const auto data_set = Check(kModel + "  source: pacha://datasets/w:1\n");
+  REQUIRE(data_set.size() == 1);
+  CHECK(data_set[0].message ==
+        "not supported yet: model.source: pacha://datasets/w:1 is a data set; a model or a "
+        "tokenizer comes from pacha://models/NAME:VERSION");
+  const auto http = Check(kModel + "  source: http://example.com/w.safetensors\n");
+  REQUIRE(http.size() == 1);
+  CHECK(http[0].message ==
+        "not supported yet: model.source: remote weights (http://example.com/w.safetensors); "
+        "hf://, s3:// and pacha:// are fetched, other schemes are not");
+  const auto apr = Check(kModel + "  source: ./w.apr\n  format: apr\n");
+  REQUIRE(apr.size() == 1);
+  CHECK(apr[0].hints.at(0).find("apr is the model format of paiml's aprender") == 0);
   const auto bad = Check(kModel + "  source: hf://org\n");
   REQUIRE(bad.size() == 1);
   CHECK(bad[0].message.find("no repository name") != std::string::npos);
@@ -133,7 +143,7 @@ TEST_CASE("Model sources load from local safetensors files and entrenar's model.
   CHECK(bin[0].path == "model.source");
 }
 
-TEST_CASE("Remote data: hf:// and s3:// are fetched, other schemes are refused by name",
+TEST_CASE("Remote data: hf://, s3:// and pacha:// are fetched, other schemes are refused by name",
           "[unit][plan]") {
   const std::string model =
       "model:\n  architecture:\n    type: sequential\n    layers:\n"
@@ -141,12 +151,26 @@ TEST_CASE("Remote data: hf:// and s3:// are fetched, other schemes are refused b
   CHECK(Check("data:\n  source: hf://tatsu-lab/alpaca\n" + model).empty());
   CHECK(Check("data:\n  train: hf://datasets/org/name@v1/data/train.parquet\n" + model).empty());
   CHECK(Check("data:\n  train: s3://bucket/train.parquet\n" + model).empty());
-  const auto pacha = Check("data:\n  train: pacha://datasets/iris:1\n" + model);
+  CHECK(Check("data:\n  train: pacha://datasets/iris:1\n" + model).empty());
+  const auto pacha = Check("data:\n  train: pacha://models/iris:1\n" + model);
   REQUIRE(pacha.size() == 1);
   CHECK(pacha[0].path == "data.train");
   CHECK(pacha[0].message ==
-        "not supported yet: data.train: remote data (pacha://datasets/iris:1); hf:// and s3:// "
-        "are fetched, other schemes are not yet");
+        "not supported yet: data.train: pacha://models/iris:1 is a model; data comes from "
+        "pacha://datasets/NAME:VERSION");
+  const auto http = Check("data:\n  train: http://example.com/iris.csv\n" + model);
+  REQUIRE(http.size() == 1);
+  CHECK(http[0].message ==
+        "not supported yet: data.train: remote data (http://example.com/iris.csv); hf://, s3:// "
+        "and pacha:// are fetched, other schemes are not");
+  // Formats no reader reads are refused by name, with what to use instead.
+  const auto arrow = Check("data:\n  source: ./d.arrow\n" + model);
+  REQUIRE(arrow.size() == 1);
+  CHECK(arrow[0].message == "not supported yet: data.source: reading arrow data (./d.arrow)");
+  CHECK(arrow[0].hints.at(0).find("write Parquet instead") != std::string::npos);
+  const auto ald = Check("data:\n  source: ./d.ald\n" + model);
+  REQUIRE(ald.size() == 1);
+  CHECK(ald[0].hints.at(0).find("ald is the data format of paiml's alimentar") == 0);
   const auto bucket = Check("data:\n  train: s3://My_Bucket/train.parquet\n" + model);
   REQUIRE(bucket.size() == 1);
   CHECK(bucket[0].message.find("a bucket name may hold a-z") != std::string::npos);
