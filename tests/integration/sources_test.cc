@@ -61,5 +61,40 @@ TEST_CASE("sources: SPEC §11 submitted to entrenard fetches from the Hub and tr
   CHECK(LossByStep(run) == reference);
 }
 
+// A slow Hub (each file's bytes 4 s late): while the worker fetches, the job is RUNNING with the
+// activity `downloading`, and `entrenar ls` says DOWNLOADING; once it trains, it says RUNNING.
+TEST_CASE("sources: a job fetching its data is DOWNLOADING, then RUNNING", "[integration]") {
+  TempDir dir;
+  fs::create_directories(dir.path + "/hub/datasets/flowers/iris");
+  fs::copy_file(kSource + "/examples/data/iris.csv",
+                dir.path + "/hub/datasets/flowers/iris/iris.csv");
+  HubServer hub(dir.path + "/hub", {"--delay", "4"});
+  Daemon d(
+      2, 30, {},
+      {"/usr/bin/env", "HF_ENDPOINT=" + hub.Endpoint(), "HF_HUB_CACHE=" + dir.path + "/cache"});
+  const std::int64_t id = d.Submit(kSource + "/examples/iris.yaml",
+                                   {"data.source=hf://datasets/flowers/iris", "training.epochs=2",
+                                    "output.dir=" + d.dir.path + "/runs/iris"});
+  const json downloading = d.WaitFor(
+      id, [](const json& j) { return j["activity"] == "downloading"; }, 60);
+  CHECK(downloading["state"] == "RUNNING");
+  const ProcessResult ls = d.Cli({"ls"});
+  CHECK(ls.out.find("DOWNLOADING") != std::string::npos);
+  const ProcessResult show = d.Cli({"show", std::to_string(id)});
+  CHECK(show.out.find("RUNNING") != std::string::npos);
+  CHECK(show.out.find("downloading its sources") != std::string::npos);
+  const json done = d.WaitFor(
+      id, [](const json& j) { return j["state"] == "SUCCEEDED"; }, 120);
+  CHECK(done["activity"] == "");
+  // The log says it too, in order: the worker downloaded, then trained.
+  const ProcessResult logs = d.Cli({"logs", std::to_string(id)});
+  const auto fetching = logs.out.find("worker: downloading");
+  const auto training = logs.out.find("worker: running");
+  REQUIRE(fetching != std::string::npos);
+  REQUIRE(training != std::string::npos);
+  CHECK(fetching < training);
+  CHECK(logs.out.find("downloading iris.csv of hf://datasets/flowers/iris") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace entrenar::testing::daemon

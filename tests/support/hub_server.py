@@ -2,7 +2,7 @@
 """A local Hugging Face Hub for the tests: the HTTP API that huggingface_hub, @huggingface/hub and
 entrenar use to download, over repositories kept as plain folders.
 
-  hub_server.py ROOT [--token T] [--cut-after N]   prints "PORT <n>" once listening on 127.0.0.1
+  hub_server.py ROOT [--token T] [--cut-after N] [--delay S]   prints "PORT <n>" once listening on 127.0.0.1
 
 ROOT/models/ORG/NAME/... and ROOT/datasets/ORG/NAME/... are repositories: their files are the
 revision `main`, whose commit is a SHA-1 of the names and contents. A repository holding a file
@@ -22,6 +22,8 @@ revision `main`, whose commit is a SHA-1 of the names and contents. A repository
 
 --cut-after N: the first GET of each LFS blob sends N bytes of it, then closes the connection
 (an interrupted download, to be resumed with Range).
+--delay S: each GET of a file's bytes (resolve, or an LFS blob) waits S seconds first (a slow
+network, to watch a download as it happens).
 """
 import argparse
 import hashlib
@@ -29,6 +31,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -228,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.revision_info(parts[1], parts[2], parts[3], parts[5], query)
         if len(parts) == 6 and parts[0] == "api" and parts[4] == "paths-info" and post:
             return self.paths_info(parts[1], parts[2], parts[3], parts[5])
+        if args.delay and not head and not post and ("resolve" in parts or parts[:1] == ["lfs"]):
+            time.sleep(args.delay)
         if len(parts) == 2 and parts[0] == "lfs":
             data = blobs().get(parts[1])
             if data is None:
@@ -260,6 +265,7 @@ def main():
     p.add_argument("root")
     p.add_argument("--token")
     p.add_argument("--cut-after", type=int)
+    p.add_argument("--delay", type=float, default=0)
     args = p.parse_args()
     args.root = os.path.abspath(args.root)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -246,21 +246,29 @@ std::string Megabytes(std::int64_t bytes) {
   return buf;
 }
 
-// The run's hf:// sources fetched into the Hub cache (the user's own: under entrenard this
-// process runs as the job's owner), each download's progress a line of the run's log; returns
-// the manifest the engine trains, with local paths in their place.
+// The run's hf:// and s3:// sources fetched into their caches (the user's own: under entrenard
+// this process runs as the job's owner) and its pacha:// ones found in the registry, each
+// download's progress a line of the run's log; returns the manifest the engine trains, with
+// local paths in their place. The first download is a `downloading` state event (entrenard shows
+// the job as downloading until the engine's `running`).
 Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::EventSink& log) {
   if (!fetch::HasRemoteSources(m)) return m;
-  const auto line = [&log](const std::string& text) {
+  const auto emit = [&log](engine::Event::Kind kind, const std::string& text) {
     engine::Event e;
-    e.kind = engine::Event::Kind::kLog;
+    e.kind = kind;
     e.text = text;
     log.OnEvent(e);
   };
+  const auto line = [&](const std::string& text) { emit(engine::Event::Kind::kLog, text); };
   fetch::LocalizeOptions options;
   options.hub = fetch::HubSettings::FromEnvironment();
   options.s3 = fetch::S3Settings::FromEnvironment();
-  options.note = line;
+  bool downloading = false;
+  options.note = [&](const std::string& text) {
+    if (!downloading) emit(engine::Event::Kind::kState, "downloading");
+    downloading = true;
+    line(text);
+  };
   // A line per file every 2 s and at its end: bytes, rate, time left. Several files may be
   // downloading at once (Localize calls this under its lock).
   std::map<std::string, std::chrono::steady_clock::time_point> started, shown;

@@ -62,6 +62,12 @@ int Failed(const Status& s) {
 
 std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
 
+// The state as `ls` shows it: a running job that is fetching its sources is DOWNLOADING.
+std::string ShownState(const v1::Job& j) {
+  if (j.state() == v1::RUNNING && j.activity() == "downloading") return "DOWNLOADING";
+  return StateName(j.state());
+}
+
 bool Terminal(v1::JobState s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED || s == v1::HALTED;
 }
@@ -88,6 +94,7 @@ json JobJson(const v1::Job& j) {
           {"user", j.user()},
           {"uid", j.uid()},
           {"state", StateName(j.state())},
+          {"activity", j.activity()},
           {"reason", j.reason()},
           {"priority", j.priority()},
           {"devices", j.devices()},
@@ -415,7 +422,8 @@ int RunShow(const JobArgs& a) {
   }
   std::cout << "job:       " << j.id() << " (" << j.name() << ")\n"
             << "state:     " << StateName(j.state())
-            << (j.reason().empty() ? "" : " (" + j.reason() + ")") << "\n"
+            << (j.reason().empty() ? "" : " (" + j.reason() + ")")
+            << (j.activity() == "downloading" ? ", downloading its sources" : "") << "\n"
             << "owner:     " << j.user() << " (uid " << j.uid() << ")\n"
             << "priority:  " << j.priority() << "\n"
             << "devices:   " << j.devices() << " "
@@ -498,7 +506,7 @@ int RunList(const JobArgs& a) {
   for (const v1::Job& j : jobs) {
     std::ostringstream line;
     line << std::left << std::setw(8) << j.id() << std::setw(25) << j.name().substr(0, 24)
-         << std::setw(12) << j.user().substr(0, 11) << std::setw(13) << StateName(j.state())
+         << std::setw(12) << j.user().substr(0, 11) << std::setw(13) << ShownState(j)
          << std::setw(10) << j.priority() << j.created_at();
     std::cout << line.str() << "\n";
   }

@@ -47,6 +47,7 @@ void ToProto(const store::Job& j, v1::Job* out) {
   out->set_assigned(j.assigned);
   out->set_pinned(j.spec.pinned);
   out->set_strict(j.spec.strict);
+  if (j.state == store::JobState::kRunning) out->set_activity(j.activity);
 }
 
 void ToProto(const manifest::Diagnostic& d, v1::Diagnostic* out) {

@@ -18,7 +18,7 @@ constexpr std::array<std::string_view, 8> kStateNames = {
     "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 7> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,6 +72,10 @@ CREATE INDEX jobs_by_run_dir ON jobs(run_dir, id);
     // 6: jobs submitted with --strict (a lock file whose hashes each attempt checks).
     R"sql(
 ALTER TABLE jobs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 7: what a running job's worker says it is doing ("downloading", "running").
+    R"sql(
+ALTER TABLE jobs ADD COLUMN activity TEXT NOT NULL DEFAULT '';
 )sql"};
 
 // SQLite's message, and for a full disk what it means for entrenard: nothing new is stored until
@@ -123,7 +127,7 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned, worker_token, worker_seq, pinned, strict";
+    "device_kind, assigned, worker_token, worker_seq, pinned, strict, activity";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -152,6 +156,7 @@ Job ReadJob(const Stmt& s) {
   j.worker_seq = s.Int(22);
   j.spec.pinned = s.Text(23);
   j.spec.strict = s.Int(24) != 0;
+  j.activity = s.Text(25);
   return j;
 }
 
@@ -438,7 +443,7 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
     // Queued again (a resume, a requeue): an earlier cancel request no longer applies.
     Stmt s(impl_->db,
            "UPDATE jobs SET state = ?, reason = ?, updated_at = ?, cancel_requested = "
-           "(CASE WHEN ? THEN 0 ELSE cancel_requested END) WHERE id = ?");
+           "(CASE WHEN ? THEN 0 ELSE cancel_requested END), activity = '' WHERE id = ?");
     s.Bind(1, std::string(StateName(to)))
         .Bind(2, reason)
         .Bind(3, impl_->Now())
@@ -488,14 +493,19 @@ Status Store::RequestCancel(std::int64_t id) {
 }
 
 Result<std::int64_t> Store::ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
-                                         std::int64_t new_offset) {
+                                         std::int64_t new_offset, const std::string& activity) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::int64_t last = 0;
   const Status imported = impl_->Transaction([&]() -> Status {
     ENTRENAR_ASSIGN_OR_RETURN(last, impl_->AppendLocked(job_id, events));
     Stmt s(impl_->db,
-           "UPDATE jobs SET events_offset = ?, worker_seq = worker_seq + ? WHERE id = ?");
-    s.Bind(1, new_offset).Bind(2, static_cast<std::int64_t>(events.size())).Bind(3, job_id);
+           "UPDATE jobs SET events_offset = ?, worker_seq = worker_seq + ?, activity = "
+           "(CASE WHEN ? = '' THEN activity ELSE ? END) WHERE id = ?");
+    s.Bind(1, new_offset)
+        .Bind(2, static_cast<std::int64_t>(events.size()))
+        .Bind(3, activity)
+        .Bind(4, activity)
+        .Bind(5, job_id);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     return OkStatus();
   });

@@ -414,15 +414,18 @@ namespace {
 
 // Line `line_number` of a worker's events.jsonl as a stored event (run/event.h decodes it; a
 // malformed line is stored as a log event saying so). Job states are the daemon's: the worker's
-// own ("running", "succeeded") become log lines.
-store::Event ToStored(std::int64_t line_number, std::string_view line) {
+// own ("downloading", "running", "succeeded") become log lines, and the first two, what the
+// running job is doing, its activity (`*activity`; other text is not shown to anyone).
+store::Event ToStored(std::int64_t line_number, std::string_view line, std::string* activity) {
   Result<run::EventRecord> decoded = run::DecodeEvent(line);
   run::EventRecord r = decoded.ok() ? std::move(decoded).value()
                                     : run::MalformedEvent(line_number, decoded.status());
   if (r.kind == "state") {
     nlohmann::json j = nlohmann::json::parse(r.payload, nullptr, false);
+    const std::string text = StringField(j, "text");
+    if (text == "downloading" || text == "running") *activity = text;
     j["kind"] = "log";
-    j["text"] = "worker: " + StringField(j, "text");
+    j["text"] = "worker: " + text;
     r.kind = "log";
     r.payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -469,25 +472,26 @@ Supervisor::Imported Supervisor::ImportFile(std::int64_t id) {
     }
     std::size_t end = data->rfind('\n');
     std::vector<store::Event> events;
+    std::string activity;
     if (end == std::string::npos) {
       if (data->size() < kChunk) return {};  // a line being written (or none)
       // A line longer than any event: one note for it, once its end is there.
       const std::optional<std::int64_t> after = LineEnd(owner, path, offset + kChunk, kChunk);
       if (!after) return {};
       offset = *after;
-      events.push_back(ToStored(++line_number, *data));
+      events.push_back(ToStored(++line_number, *data, &activity));
     } else {
       std::size_t start = 0;
       while (start <= end) {
         std::size_t nl = data->find('\n', start);
         if (nl == std::string::npos || nl > end) nl = end + 1;
         events.push_back(
-            ToStored(++line_number, std::string_view(*data).substr(start, nl - start)));
+            ToStored(++line_number, std::string_view(*data).substr(start, nl - start), &activity));
         start = nl + 1;
       }
       offset += static_cast<std::int64_t>(end + 1);
     }
-    const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset);
+    const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset, activity);
     if (!seq.ok()) return {OkStatus(), seq.status()};  // the daemon's trouble, not the run's
     KillPoint("daemon.import.stored");
   }
@@ -524,11 +528,12 @@ Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64
                               std::to_string(first_seq - 1) + " are missing");
   }
   std::vector<store::Event> events;
+  std::string activity;
   for (std::size_t i = static_cast<std::size_t>(job.worker_seq + 1 - first_seq); i < lines.size();
        ++i) {
-    events.push_back(ToStored(first_seq + static_cast<std::int64_t>(i), lines[i]));
+    events.push_back(ToStored(first_seq + static_cast<std::int64_t>(i), lines[i], &activity));
   }
-  ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset).status());
+  ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset, activity).status());
   KillPoint("daemon.receive.stored");  // stored, not acknowledged: the worker sends them again
   *acked = last;
   *acked_offset = file_offset;

@@ -237,6 +237,27 @@ TEST_CASE("Imported worker events and their file offset commit together", "[unit
   CHECK(store->GetJob(id)->events_offset == 120);
 }
 
+TEST_CASE("A running job's activity is the worker's latest, until its state changes",
+          "[unit][store]") {
+  TempDir dir;
+  auto store = OpenOk(dir.path + "/state.db");
+  const std::int64_t id = store->CreateJob(Spec("a")).value();
+  REQUIRE(store->Transition(id, JobState::kStarting, "").ok());
+  REQUIRE(store->Transition(id, JobState::kRunning, "pid 1").ok());
+  CHECK(store->GetJob(id)->activity.empty());
+  Event log;
+  log.kind = "log";
+  log.payload = "{}";
+  REQUIRE(store->ImportEvents(id, {log}, 10, "downloading").ok());
+  CHECK(store->GetJob(id)->activity == "downloading");
+  REQUIRE(store->ImportEvents(id, {log}, 20).ok());  // nothing said: unchanged
+  CHECK(store->GetJob(id)->activity == "downloading");
+  REQUIRE(store->ImportEvents(id, {log}, 30, "running").ok());
+  CHECK(store->GetJob(id)->activity == "running");
+  REQUIRE(store->Transition(id, JobState::kSucceeded, "").ok());
+  CHECK(store->GetJob(id)->activity.empty());
+}
+
 TEST_CASE("A version 1 state file is migrated in place, its jobs kept", "[unit][store]") {
   TempDir dir;
   const std::string path = dir.path + "/v1.db";

@@ -62,6 +62,7 @@ struct Job {
   std::string worker_token;     // the running attempt's secret for WorkerService
   std::int64_t worker_seq = 0;  // lines of events.jsonl stored (the worker numbers them from 1)
   std::string resume_from;      // the checkpoint the next attempt starts from ("" : the last one)
+  std::string activity;  // what the running attempt's worker last said it does ("downloading")
 };
 
 // One event of a job, numbered 1, 2, ... in the order it was stored.
@@ -135,9 +136,10 @@ class Store {
   Status RequestCancel(std::int64_t id);
   // Appends events read from the worker's event file (one per line) and the file offset after
   // them, counting the lines in worker_seq, in one transaction, so each line is stored exactly
-  // once whichever way it arrives. Returns the last seq.
+  // once whichever way it arrives, and the worker's latest `activity` among them when not "" (a
+  // change of state clears it). Returns the last seq.
   Result<std::int64_t> ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
-                                    std::int64_t new_offset);
+                                    std::int64_t new_offset, const std::string& activity = "");
 
   // Appends events in one transaction, numbering them after the job's last; returns the last
   // sequence number given.
