@@ -340,4 +340,28 @@ TEST_CASE("train from pacha://datasets/: a data set `entrenar registry add` adde
                                         "from pacha://datasets/NAME:VERSION"));
 }
 
+TEST_CASE("train on a terminal: the downloads are one status line until training starts", "[e2e]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path + "/hub/datasets/flowers/iris");
+  std::filesystem::copy_file(kSource + "/examples/data/iris.csv",
+                             dir.path + "/hub/datasets/flowers/iris/iris.csv");
+  HubServer hub(dir.path + "/hub", {"--delay", "0.5"});
+  // util-linux's `script` gives the run a pseudo-terminal.
+  const std::string command = "TERM=xterm NO_COLOR=1 HF_ENDPOINT=" + hub.Endpoint() +
+                              " HF_HUB_CACHE=" + dir.path + "/cache " +
+                              entrenar::testing::EntrenarBinary() + " train " + kSource +
+                              "/examples/iris.yaml --output " + dir.path +
+                              "/run --set training.epochs=1 --set "
+                              "data.source=hf://datasets/flowers/iris";
+  const auto r = RunProcess({"/usr/bin/script", "-qefc", command, "/dev/null"}, "", 240);
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const std::size_t bar = r.out.find("100%  downloading 1 file: 4.0 kB of 4.0 kB");
+  CHECK(bar != std::string::npos);
+  CHECK(r.out.find("[████████████████████████] 100%  downloading") != std::string::npos);
+  // ... cleared before the run's own lines and steps.
+  CHECK(bar < r.out.find("data: 108 train"));
+  CHECK(r.out.find("step 7/7") != std::string::npos);
+}
+
 }  // namespace

@@ -52,6 +52,11 @@ class RunRecorder : public engine::EventSink {
   void SetTracker(std::unique_ptr<monitor::TensorBoardTracker> tracker) {
     tracker_ = std::move(tracker);
   }
+  // On a terminal: `status` as the status line until the first step ("" clears it).
+  void Transient(const std::string& status, bool now = false) {
+    if (options_.tty) view_.Transient(status, now);
+  }
+  bool tty() const { return options_.tty; }
   // Ends the MLflow run with `status` (FINISHED, FAILED, KILLED).
   void FinishTracking(const std::string& status);
 

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/console/exit_codes.h"
+#include "entrenar/console/live_view.h"
 #include "entrenar/console/output.h"
 #include "entrenar/engine/trainer.h"
 #include "entrenar/fetch/localize.h"
@@ -251,7 +253,9 @@ std::string Megabytes(std::int64_t bytes) {
 // download's progress a line of the run's log; returns the manifest the engine trains, with
 // local paths in their place. The first download is a `downloading` state event (entrenard shows
 // the job as downloading until the engine's `running`).
-Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::EventSink& log) {
+Result<manifest::Manifest> FetchSources(
+    const manifest::Manifest& m, engine::EventSink& log,
+    const std::function<void(const std::string&, bool)>& status = nullptr) {
   if (!fetch::HasRemoteSources(m)) return m;
   const auto emit = [&log](engine::Event::Kind kind, const std::string& text) {
     engine::Event e;
@@ -272,8 +276,22 @@ Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::Eve
   // A line per file every 2 s and at its end: bytes, rate, time left. Several files may be
   // downloading at once (Localize calls this under its lock).
   std::map<std::string, std::chrono::steady_clock::time_point> started, shown;
+  // On a terminal, all the downloads as one status line, redrawn as they go.
+  std::map<std::string, fetch::DownloadProgress> files;
+  const auto begun = std::chrono::steady_clock::now();
+  const auto draw = [&](const fetch::DownloadProgress& p) {
+    files[p.file] = p;
+    std::int64_t done = 0, total = 0;
+    for (const auto& [name, f] : files) done += f.done, total += f.total > 0 ? f.total : f.done;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
+    status(console::DownloadStatus(
+               done, total, seconds > 0.2 ? static_cast<double>(done) / seconds : 0, files.size()),
+           p.finished);
+  };
   options.progress = [&](const fetch::DownloadProgress& p) {
     const auto now = std::chrono::steady_clock::now();
+    if (status) draw(p);
     if (!started.count(p.file)) started[p.file] = now;
     if (!p.finished && shown.count(p.file) && now - shown[p.file] < std::chrono::seconds(2)) return;
     shown[p.file] = now;
@@ -295,7 +313,9 @@ Result<manifest::Manifest> FetchSources(const manifest::Manifest& m, engine::Eve
     if (p.finished) text += ", done";
     line(text);
   };
-  ENTRENAR_ASSIGN_OR_RETURN(fetch::Localized local, fetch::Localize(m, options));
+  Result<fetch::Localized> fetched = fetch::Localize(m, options);
+  if (status) status("", true);
+  ENTRENAR_ASSIGN_OR_RETURN(fetch::Localized local, std::move(fetched));
   for (const fetch::LocalSource& s : local.sources) {
     line(s.key + ": " + s.uri + (s.commit.empty() ? "" : " is commit " + s.commit) + ", at " +
          s.local);
@@ -372,7 +392,11 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   train.resume_from = a.resume;
   const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
   train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
-  Result<manifest::Manifest> local = FetchSources(m, recorder);
+  std::function<void(const std::string&, bool)> status;  // the downloads' line, on a terminal
+  if (recorder.tty()) {
+    status = [&recorder](const std::string& s, bool now) { recorder.Transient(s, now); };
+  }
+  Result<manifest::Manifest> local = FetchSources(m, recorder, status);
   if (!local.ok()) {
     recorder.Finish(m.output.metrics);
     recorder.FinishTracking("FAILED");

@@ -160,6 +160,7 @@ void LiveView::Rate(std::ostream& s, const StatusLayout::Chart& bar) const {
 }
 
 std::string LiveView::Status() const {
+  if (!transient_.empty() && first_step_ < 0) return transient_;
   std::ostringstream s;
   const bool known = total_ > 0 || budget_ > 0;
   const auto bar = std::find_if(layout_.charts.begin(), layout_.charts.end(),
@@ -229,6 +230,60 @@ void LiveView::Step(std::int64_t step, std::int64_t total, std::int64_t epoch, d
   if (step == total || std::chrono::steady_clock::now() - drawn_ > refresh_) {
     Draw();
   }
+}
+
+void LiveView::Transient(const std::string& status, bool now) {
+  transient_ = status;
+  if (status.empty()) {
+    if (shown_ && first_step_ < 0) out_ << "\r\033[K" << std::flush;
+    shown_ = shown_ && first_step_ >= 0;
+    return;
+  }
+  if (first_step_ < 0 && (now || std::chrono::steady_clock::now() - drawn_ > refresh_)) Draw();
+}
+
+namespace {
+
+// Bytes in kB, MB or GB, one decimal.
+std::string Size(double bytes) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1);
+  if (bytes >= 1e9) {
+    s << bytes / 1e9 << " GB";
+  } else if (bytes >= 1e6) {
+    s << bytes / 1e6 << " MB";
+  } else {
+    s << bytes / 1e3 << " kB";
+  }
+  return s.str();
+}
+
+}  // namespace
+
+std::string DownloadStatus(std::int64_t done, std::int64_t total, double bytes_per_second,
+                           std::size_t files) {
+  std::ostringstream s;
+  if (total > 0) {
+    const double part =
+        std::clamp(static_cast<double>(done) / static_cast<double>(total), 0.0, 1.0);
+    const int filled = static_cast<int>(part * kBarWidth);
+    s << "[";
+    for (int i = 0; i < kBarWidth; ++i) s << (i < filled ? "█" : "·");
+    s << "] " << std::setw(3) << static_cast<int>(part * 100) << "%  ";
+  }
+  s << "downloading " << files << (files == 1 ? " file: " : " files: ")
+    << Size(static_cast<double>(done));
+  if (total > 0) s << " of " << Size(static_cast<double>(total));
+  if (bytes_per_second > 0) {
+    s << ", " << Size(bytes_per_second) << "/s";
+    if (total > done) {
+      s << ", "
+        << Clock(static_cast<std::int64_t>(static_cast<double>(total - done) / bytes_per_second +
+                                           0.5))
+        << " left";
+    }
+  }
+  return s.str();
 }
 
 void LiveView::Finish() {

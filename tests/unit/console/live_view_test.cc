@@ -126,5 +126,33 @@ TEST_CASE("Without monitoring.terminal the status line is the default one", "[un
   CHECK(plain.Status() == "[███████·················]  30%  step 3/10  epoch 1  loss 0.5000 ▄");
 }
 
+TEST_CASE("Downloads before a run are one status line: bytes, rate, time left", "[unit][cli]") {
+  CHECK(DownloadStatus(117'000'000, 260'000'000, 35'200'000, 2) ==
+        "[██████████··············]  45%  downloading 2 files: 117.0 MB of 260.0 MB, 35.2 MB/s, "
+        "00:04 left");
+  CHECK(DownloadStatus(5'000'000, 0, 0, 1) == "downloading 1 file: 5.0 MB");
+  CHECK(DownloadStatus(4'000, 1'500'000'000, 8'000, 3)
+            .find("  0%  downloading 3 files: 4.0 kB of 1.5 GB, 8.0 kB/s, 52:05:00 left") !=
+        std::string::npos);
+  CHECK(DownloadStatus(10, 10, 5, 1).find("100%") != std::string::npos);
+  // Drawn in place until the first step replaces it; "" clears it.
+  std::ostringstream out;
+  LiveView view(out, false);
+  view.Transient(DownloadStatus(1'000'000, 2'000'000, 0, 1), true);
+  CHECK(out.str() ==
+        "\r\033[K[████████████············]  50%  downloading 1 file: 1.0 MB of 2.0 MB");
+  out.str("");
+  view.Line("downloading model.safetensors of hf://org/model");
+  CHECK(out.str().rfind("\r\033[Kdownloading model.safetensors of hf://org/model\n\r\033[K[", 0) ==
+        0);
+  out.str("");
+  view.Transient("", true);
+  CHECK(out.str() == "\r\033[K");
+  view.Transient("downloading 1 file: 0.0 MB", true);
+  view.Step(1, 10, 0, 1.0, "2026-11-24T10:00:00Z");
+  CHECK(view.Status().rfind("[██", 0) == 0);
+  CHECK(view.Status().find("downloading") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace entrenar::console

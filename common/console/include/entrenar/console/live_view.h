@@ -61,6 +61,9 @@ class LiveView {
   // The metrics of a step (before its Step) or of a validation, for the layout's metrics and
   // sparklines. The training loss comes with Step.
   void Values(const std::map<std::string, double>& values);
+  // A status line shown until the first step (the downloads before a run, DownloadStatus), at
+  // most once per `refresh` unless `now`; "" clears it.
+  void Transient(const std::string& status, bool now = false);
   // Leaves the last status line on screen.
   void Finish();
 
@@ -89,7 +92,15 @@ class LiveView {
   std::int64_t first_step_ = -1;
   std::int64_t first_time_ = 0, last_time_ = 0;  // seconds since the epoch
   std::chrono::steady_clock::time_point drawn_{};
+  std::string transient_;
 };
+
+// The status line of downloads under way: a bar of the bytes, the percentage, the bytes done and
+// in all, the rate and the time left, e.g.
+// `[██████··········] 45%  downloading 2 files: 117.0 MB of 260.0 MB, 35.2 MB/s, 00:04 left`.
+// `total` 0: not known (no bar); `bytes_per_second` 0: no rate yet.
+std::string DownloadStatus(std::int64_t done, std::int64_t total, double bytes_per_second,
+                           std::size_t files);
 
 // The progress fields a metric event carries beside its metrics, for the status line:
 // `total_steps` (0 under a time budget), `elapsed_seconds` and `time_budget_seconds` (a time
