@@ -364,4 +364,61 @@ TEST_CASE("train on a terminal: the downloads are one status line until training
   CHECK(r.out.find("step 7/7") != std::string::npos);
 }
 
+TEST_CASE("a run killed mid-download leaves no blob, and the next run resumes the download",
+          "[e2e]") {
+  TempDir dir;
+  // iris 40 times over (~160 kB: an LFS file, fetched in many chunks).
+  const std::string iris = entrenar::testing::Slurp(kSource + "/examples/data/iris.csv");
+  const std::string header = iris.substr(0, iris.find('\n') + 1);
+  std::string big = header;
+  for (int i = 0; i < 40; ++i) big += iris.substr(header.size());
+  std::filesystem::create_directories(dir.path + "/hub/datasets/flowers/big");
+  entrenar::testing::WriteFile(dir.path + "/hub/datasets/flowers/big/iris.csv", big);
+  HubServer hub(dir.path + "/hub");
+  const std::string cache = dir.path + "/cache";
+  const auto train = [&](const std::string& out, const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {"/usr/bin/env", "HF_ENDPOINT=" + hub.Endpoint(),
+                                     "HF_HUB_CACHE=" + cache};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.insert(argv.end(), {entrenar::testing::EntrenarBinary(), "train",
+                             kSource + "/examples/iris.yaml", "--set", "training.max_steps=5",
+                             "--set", "data.source=hf://datasets/flowers/big", "--output", out});
+    return RunProcess(argv, "", 240);
+  };
+  const auto killed = train(dir.path + "/killed", {"ENTRENAR_KILL_AT=worker.download.partial@2"});
+  CHECK(killed.exit_code != 0);
+  // What is in the cache: a partial file beside the blobs, no blob and no snapshot file.
+  const std::string repo = cache + "/datasets--flowers--big";
+  std::size_t partial = 0, blobs = 0;
+  for (const auto& f : std::filesystem::directory_iterator(repo + "/blobs")) {
+    const std::string name = f.path().filename().string();
+    if (name.size() > 11 && name.substr(name.size() - 11) == ".incomplete") {
+      ++partial;
+      CHECK(std::filesystem::file_size(f.path()) > 0);
+      CHECK(std::filesystem::file_size(f.path()) < big.size());
+    } else {
+      ++blobs;
+    }
+  }
+  CHECK(partial == 1);
+  CHECK(blobs == 0);
+  CHECK(std::filesystem::exists(repo + "/snapshots") == false);
+  // Again: the download goes on from where it stopped, and the file is whole.
+  const auto again = train(dir.path + "/again", {});
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  bool resumed = false;
+  for (const auto& r : hub.Requests()) {
+    const std::string range = r["range"].is_string() ? r["range"].get<std::string>() : "";
+    if (r["path"].get<std::string>().rfind("/lfs/", 0) == 0 && range.rfind("bytes=", 0) == 0 &&
+        range != "bytes=0-")
+      resumed = true;
+  }
+  CHECK(resumed);
+  const auto snapshots = std::filesystem::directory_iterator(repo + "/snapshots");
+  REQUIRE(snapshots != std::filesystem::directory_iterator());
+  CHECK(entrenar::testing::Slurp(snapshots->path().string() + "/iris.csv") == big);
+  CHECK_THAT(again.err, Catch::Contains("data: 4200 train"));
+}
+
 }  // namespace

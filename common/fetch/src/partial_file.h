@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "entrenar/base/kill_point.h"
 #include "entrenar/base/status.h"
 
 namespace entrenar::fetch {
@@ -43,6 +44,7 @@ class PartialFile {
       chunk.remove_prefix(static_cast<std::size_t>(n));
       have_ += n;
     }
+    KillPoint("worker.download.partial");  // part of the file is down: the next run resumes it
     return true;
   }
   Status Close() {
