@@ -14,18 +14,6 @@ namespace {
 
 using namespace entrenar::fetch;
 
-bool Inside(const std::string& name) {
-  if (name.empty() || name.front() == '/' || name.find('\\') != std::string::npos) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = name.find('/', start);
-    const std::string part = name.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
-}
-
 }  // namespace
 
 ENTRENAR_FUZZ_TARGET {
@@ -37,7 +25,7 @@ ENTRENAR_FUZZ_TARGET {
     Result<RepoInfo> info = ParseRevisionInfo(text, ref);
     if (!info.ok()) return 0;
     FUZZ_CHECK(IsCommitHash(info->commit));
-    for (const RepoFile& f : info->files) FUZZ_CHECK(Inside(f.name));
+    for (const RepoFile& f : info->files) FUZZ_CHECK(entrenar::fuzz::Inside(f.name));
     return 0;
   }
   const RepoType bare = data[0] % 4 == 1 ? RepoType::kModel : RepoType::kDataset;
@@ -46,7 +34,7 @@ ENTRENAR_FUZZ_TARGET {
     FUZZ_CHECK(ref.status().code() == entrenar::StatusCode::kInvalidArgument);
     return 0;
   }
-  FUZZ_CHECK(ref->path.empty() || Inside(ref->path));
+  FUZZ_CHECK(ref->path.empty() || entrenar::fuzz::Inside(ref->path));
   Result<HfRef> again = ParseHfUri(ref->Uri(bare), bare);
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(again->type == ref->type && again->repo == ref->repo &&

@@ -9,21 +9,7 @@
 
 #include "fuzz.h"
 
-namespace {
-
-bool Inside(const std::string& name) {
-  if (name.empty() || name.front() == '/') return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t slash = name.find('/', start);
-    const std::string part = name.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 ENTRENAR_FUZZ_TARGET {
   using namespace entrenar::registry;
@@ -37,7 +23,7 @@ ENTRENAR_FUZZ_TARGET {
     }
     FUZZ_CHECK(ParseRef(e->ref.ToString()).ok());
     for (const StoredFile& f : e->files) {
-      FUZZ_CHECK(Inside(f.name));
+      FUZZ_CHECK(entrenar::fuzz::Inside(f.name));
       FUZZ_CHECK(f.sha256.size() == 64);
     }
     return 0;
@@ -48,6 +34,6 @@ ENTRENAR_FUZZ_TARGET {
     return 0;
   }
   FUZZ_CHECK(ref->ToString() == text);
-  FUZZ_CHECK(Inside(ref->name) && Inside(ref->version));
+  FUZZ_CHECK(entrenar::fuzz::Inside(ref->name) && entrenar::fuzz::Inside(ref->version));
   return 0;
 }
