@@ -9,8 +9,6 @@
 
 #include "fuzz.h"
 
-namespace {}  // namespace
-
 ENTRENAR_FUZZ_TARGET {
   using namespace entrenar::registry;
   if (size == 0) return 0;
