@@ -477,5 +477,5 @@ TEST_CASE("train: a model output.registry published fine-tunes from pacha://mode
   INFO(tuned.err);
   CHECK(tuned.exit_code == 0);
   CHECK(tuned.err.find("model.source: pacha://models/tiny/llama:0.1, at " + reg +
-                       "/snapshots/models/tiny/llama/0.1") != std::string::npos);
+                       "/snapshots/models/tiny/llama@0.1") != std::string::npos);
 }

@@ -493,6 +493,18 @@ TEST_CASE("train: output.registry publishes to the local registry, `entrenar reg
   const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/a/summary.json"));
   CHECK(scores["test_accuracy"].get<double>() ==
         Approx(summary["test"]["test_accuracy"].get<double>()));
+  // A model published as entrenar's model.pt is a model.source too.
+  ProcessResult pt =
+      train(dir.path + "/pt", With(With(publish, "output.model.format=pt"), "version=\"2.0.0\""));
+  INFO(pt.err);
+  REQUIRE(pt.exit_code == 0);
+  eval.back() = "model.source=pacha://models/vision/digits-mlp:2.0.0";
+  ProcessResult from_pt = RunProcess(eval, "", 240);
+  INFO(from_pt.err);
+  REQUIRE(from_pt.exit_code == 0);
+  CHECK(nlohmann::json::parse(from_pt.out)["test_accuracy"].get<double>() ==
+        Approx(nlohmann::json::parse(Slurp(dir.path + "/pt/summary.json"))["test"]["test_accuracy"]
+                   .get<double>()));
   // Another run under the same version is refused (versions are immutable); a new one is fine.
   ProcessResult again = train(dir.path + "/b", With(publish, "optimizer.lr=1e-2"));
   CHECK(again.exit_code == 4);

@@ -89,10 +89,13 @@ TEST_CASE("sources: a job fetching its data is DOWNLOADING, then RUNNING", "[int
   // The log says it too, in order: the worker downloaded, then trained.
   const ProcessResult logs = d.Cli({"logs", std::to_string(id)});
   const auto fetching = logs.out.find("worker: downloading");
+  const auto preparing = logs.out.find("worker: preparing");
   const auto training = logs.out.find("worker: running");
   REQUIRE(fetching != std::string::npos);
+  REQUIRE(preparing != std::string::npos);
   REQUIRE(training != std::string::npos);
-  CHECK(fetching < training);
+  CHECK(fetching < preparing);
+  CHECK(preparing < training);
   CHECK(logs.out.find("downloading iris.csv of hf://datasets/flowers/iris") != std::string::npos);
 }
 

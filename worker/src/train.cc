@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -281,8 +282,13 @@ Result<manifest::Manifest> FetchSources(
   const auto begun = std::chrono::steady_clock::now();
   const auto draw = [&](const fetch::DownloadProgress& p) {
     files[p.file] = p;
-    std::int64_t done = 0, total = 0;
-    for (const auto& [name, f] : files) done += f.done, total += f.total > 0 ? f.total : f.done;
+    double sum_done = 0, sum_total = 0;  // in double: a server may declare any size
+    for (const auto& [name, f] : files) {
+      sum_done += static_cast<double>(f.done);
+      sum_total += static_cast<double>(f.total > 0 ? f.total : f.done);
+    }
+    const auto done = static_cast<std::int64_t>(std::min(sum_done, 1e18));
+    const auto total = static_cast<std::int64_t>(std::min(sum_total, 1e18));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
     status(console::DownloadStatus(
@@ -315,6 +321,8 @@ Result<manifest::Manifest> FetchSources(
   };
   Result<fetch::Localized> fetched = fetch::Localize(m, options);
   if (status) status("", true);
+  // Downloads over: what follows (reading the data, building the model) is not downloading.
+  if (downloading) emit(engine::Event::Kind::kState, "preparing");
   ENTRENAR_ASSIGN_OR_RETURN(fetch::Localized local, std::move(fetched));
   for (const fetch::LocalSource& s : local.sources) {
     line(s.key + ": " + s.uri + (s.commit.empty() ? "" : " is commit " + s.commit) + ", at " +

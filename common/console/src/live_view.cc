@@ -276,11 +276,9 @@ std::string DownloadStatus(std::int64_t done, std::int64_t total, double bytes_p
   if (total > 0) s << " of " << Size(static_cast<double>(total));
   if (bytes_per_second > 0) {
     s << ", " << Size(bytes_per_second) << "/s";
-    if (total > done) {
-      s << ", "
-        << Clock(static_cast<std::int64_t>(static_cast<double>(total - done) / bytes_per_second +
-                                           0.5))
-        << " left";
+    if (total > done) {  // at most 99 999 hours: a server may declare any size
+      const double left = static_cast<double>(total - done) / bytes_per_second + 0.5;
+      s << ", " << Clock(static_cast<std::int64_t>(std::min(left, 359'999'999.0))) << " left";
     }
   }
   return s.str();

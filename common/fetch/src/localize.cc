@@ -48,6 +48,8 @@ class Source {
   virtual bool Cached(const std::string& name) const = 0;
   // Where `name` lies once fetched ("" for the root itself).
   virtual std::string Local(const std::string& name) const = 0;
+  // Whether every file is on this machine already (a registry version's folder: used whole).
+  virtual bool Whole() const { return false; }
   std::string commit;  // the Hub's, or empty
 };
 
@@ -140,6 +142,7 @@ class PachaSource : public Source {
   std::string Local(const std::string& name) const override {
     return name.empty() ? dir_ : dir_ + "/" + name;
   }
+  bool Whole() const override { return true; }
 
  private:
   registry::Entry entry_;
@@ -255,6 +258,8 @@ class Fetcher {
 
   Result<std::string> Model(Source& src) {
     if (src.NamesFile()) return Get(src, src.Path());
+    // A published model is read as its run wrote it (model.safetensors, or entrenar's model.pt).
+    if (src.Whole()) return src.Local(src.Path());
     const std::string prefix = src.Path().empty() ? "" : src.Path() + "/";
     ENTRENAR_ASSIGN_OR_RETURN(const std::vector<std::string> names, src.Names());
     std::vector<std::string> files;
@@ -303,9 +308,11 @@ class Fetcher {
     if (it == splits.end()) {
       std::vector<std::string> have;
       for (const auto& [name, files] : splits) have.push_back(name);
+      const std::string way = src.Whole() ? "add the split's files to a new version"
+                                          : "name a file with " + src.Uri() +
+                                                (src.Uri().back() == '/' ? "" : "/") + "PATH";
       return NotFound(src.Uri() + " has no " + split + " split (it has " + JoinQuoted(have) +
-                      "); name a file with " + src.Uri() + (src.Uri().back() == '/' ? "" : "/") +
-                      "PATH");
+                      "); " + way);
     }
     const std::vector<std::string> files = OneFormat(it->second);
     ENTRENAR_RETURN_IF_ERROR(GetAll(src, files));

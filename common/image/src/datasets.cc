@@ -81,8 +81,15 @@ Result<std::vector<Image>> DecodeIdxImages(std::string_view bytes, std::size_t m
   ENTRENAR_ASSIGN_OR_RETURN(const Idx idx, ParseIdx(raw, 0x803, "idx image"));
   const std::uint32_t count = idx.dims[0], rows = idx.dims[1], cols = idx.dims[2];
   if ((rows == 0 || cols == 0) && count > 0) return DataLoss("idx: images of no pixels");
-  std::vector<Image> out(count);
   const std::size_t pixels = std::size_t{rows} * cols;
+  // Each image costs its pixels and its own bookkeeping: four billion 1 x 1 images fit a 4 GiB
+  // file but not in memory.
+  if (static_cast<double>(count) * static_cast<double>(pixels + sizeof(Image)) >
+      2.0 * static_cast<double>(max_bytes)) {
+    return DataLoss("idx: " + std::to_string(count) + " images of " + std::to_string(rows) + " x " +
+                    std::to_string(cols) + " pixels would need more memory than allowed");
+  }
+  std::vector<Image> out(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     out[i].width = static_cast<int>(cols);
     out[i].height = static_cast<int>(rows);

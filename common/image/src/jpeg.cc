@@ -110,8 +110,8 @@ Image FromCmyk(const std::vector<std::uint8_t>& cmyk, int width, int height) {
 }  // namespace
 
 Result<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options) {
+  Errors errors{};  // outlives the struct that points to it
   Guard guard;
-  Errors errors{};
   guard.info()->err = jpeg_std_error(&errors.mgr);
   errors.mgr.error_exit = Exit;
   errors.mgr.emit_message = Emit;
@@ -136,8 +136,11 @@ Result<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options) {
   // The saved markers live in the image's memory pool, which finishing the decode frees.
   std::string app1;
   for (jpeg_saved_marker_ptr m = info->marker_list; m; m = m->next) {
-    if (m->marker == JPEG_APP0 + 1 && app1.empty())
-      app1.assign(reinterpret_cast<const char*>(m->data), m->data_length);
+    // The first APP1 that is EXIF (an XMP one may come before it), as Pillow takes it.
+    const std::string_view data(reinterpret_cast<const char*>(m->data), m->data_length);
+    if (m->marker == JPEG_APP0 + 1 && app1.empty() &&
+        data.substr(0, 6) == std::string_view("Exif\0\0", 6))
+      app1 = data;
   }
   std::vector<std::uint8_t> pixels(static_cast<std::size_t>(width) * height * components);
   if (!Rows(info, &errors, pixels.data(), static_cast<std::size_t>(width) * components))

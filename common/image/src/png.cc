@@ -160,6 +160,7 @@ Result<std::string> EncodePng(const Image& image) {
   if (!guard.info()) return Status(StatusCode::kResourceExhausted, "PNG: out of memory");
   std::string out;
   png_set_write_fn(guard.png(), &out, Append, Flush);
+  png_set_user_limits(guard.png(), 1u << 20, 1u << 20);  // what DecodePng reads
   std::vector<png_bytep> rows(static_cast<std::size_t>(image.height));
   const std::size_t stride = static_cast<std::size_t>(image.width) * image.channels;
   for (int y = 0; y < image.height; ++y) {

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <tuple>
 
@@ -33,7 +35,8 @@ bool ValidPart(const std::string& part, bool version) {
 
 // A file's name in an entry: a relative path of plain parts.
 bool ValidFileName(const std::string& name) {
-  if (name.empty() || name.size() > 4096 || name[0] == '/') return false;
+  if (name.empty() || name.size() > 4096 || name[0] == '/' || name.find('\\') != std::string::npos)
+    return false;
   std::size_t start = 0;
   for (std::size_t slash = 0; slash != std::string::npos; start = slash + 1) {
     slash = name.find('/', start);
@@ -205,7 +208,9 @@ Result<StoredFile> Registry::StoreBlob(const std::string& name, const std::strin
     fs::remove(tmp, ec);
     return DataLoss("cannot read back the copy of " + path);
   }
-  if (fs::exists(BlobPath(*sha), ec)) {
+  // A blob already there is kept unless it has another size (damaged: replaced by this copy).
+  const auto stored = fs::file_size(BlobPath(*sha), ec);
+  if (!ec && static_cast<std::int64_t>(stored) == size) {
     fs::remove(tmp, ec);
   } else {
     fs::permissions(tmp, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
@@ -216,37 +221,52 @@ Result<StoredFile> Registry::StoreBlob(const std::string& name, const std::strin
   return StoredFile{name, *sha, size};
 }
 
+// The same files as `existing` (a no-op), or kAlreadyExists: versions are immutable.
+Status Registry::AlreadyThere(const Entry& entry, const Entry& existing) const {
+  auto same = [](const StoredFile& a, const StoredFile& b) {
+    return a.name == b.name && a.sha256 == b.sha256;
+  };
+  if (std::equal(existing.files.begin(), existing.files.end(), entry.files.begin(),
+                 entry.files.end(), same)) {
+    return Snapshot(existing).status();
+  }
+  const std::string from = existing.run_dir.empty() ? "" : " (from " + existing.run_dir + ")";
+  return Status(StatusCode::kAlreadyExists, entry.ref.ToString() +
+                                                " is already published with other files" + from +
+                                                "; versions are immutable: publish a new version");
+}
+
 Status Registry::Publish(Entry entry, const std::map<std::string, std::string>& files) {
   entry.files.clear();
   for (const auto& [name, path] : files) {
     ENTRENAR_ASSIGN_OR_RETURN(StoredFile f, StoreBlob(name, path));
     entry.files.push_back(std::move(f));
   }
-  if (Result<Entry> existing = Get(entry.ref); existing.ok()) {
-    auto same = [](const StoredFile& a, const StoredFile& b) {
-      return a.name == b.name && a.sha256 == b.sha256;
-    };
-    if (std::equal(existing->files.begin(), existing->files.end(), entry.files.begin(),
-                   entry.files.end(), same)) {
-      return Snapshot(*existing).status();
-    }
-    const std::string from = existing->run_dir.empty() ? "" : " (from " + existing->run_dir + ")";
-    return Status(StatusCode::kAlreadyExists,
-                  entry.ref.ToString() + " is already published with other files" + from +
-                      "; versions are immutable: publish a new version");
-  }
+  if (Result<Entry> existing = Get(entry.ref); existing.ok()) return AlreadyThere(entry, *existing);
   const std::string path = EntryPath(entry.ref);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return Internal("cannot create " + fs::path(path).parent_path().string());
-  ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(path, ToJson(entry).dump(2) + "\n"));
+  // Written beside it and linked into place, which fails if another publisher's entry got there
+  // first: versions stay immutable even when two publish one at once.
+  const std::string tmp = path + ".incoming-" + std::to_string(::getpid());
+  ENTRENAR_RETURN_IF_ERROR(WriteFileAtomic(tmp, ToJson(entry).dump(2) + "\n"));
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  const int error = errno;
+  fs::remove(tmp, ec);
+  if (linked != 0 && error == EEXIST) {
+    ENTRENAR_ASSIGN_OR_RETURN(const Entry existing, Get(entry.ref));
+    return AlreadyThere(entry, existing);
+  }
+  if (linked != 0) return Internal("cannot write " + path + ": " + std::strerror(error));
   return Snapshot(entry).status();
 }
 
 Result<std::string> Registry::Snapshot(const Entry& entry) const {
   const Ref& ref = entry.ref;
+  // NAME@VERSION: a name may hold `/`, so NAME/VERSION could be another name's folder.
   const std::string dir =
-      root_ + "/snapshots/" + ref.KindName() + "/" + ref.name + "/" + ref.version;
+      root_ + "/snapshots/" + ref.KindName() + "/" + ref.name + "@" + ref.version;
   std::error_code ec;
   for (const StoredFile& f : entry.files) {
     const auto size = fs::file_size(BlobPath(f.sha256), ec);
@@ -256,7 +276,14 @@ Result<std::string> Registry::Snapshot(const Entry& entry) const {
                       "; publish it again under a new version");
     }
   }
-  if (fs::is_directory(dir, ec)) return dir;
+  const auto whole = [&] {
+    for (const StoredFile& f : entry.files) {
+      if (!fs::exists(dir + "/" + f.name, ec)) return false;
+    }
+    return fs::is_directory(dir, ec);
+  };
+  if (whole()) return dir;
+  fs::remove_all(dir, ec);  // a folder missing a file is made again
   // Made beside it and renamed into place: a reader sees the whole folder or none.
   const std::string tmp = dir + ".incoming-" + std::to_string(::getpid());
   fs::remove_all(tmp, ec);

@@ -443,12 +443,16 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
     // Queued again (a resume, a requeue): an earlier cancel request no longer applies.
     Stmt s(impl_->db,
            "UPDATE jobs SET state = ?, reason = ?, updated_at = ?, cancel_requested = "
-           "(CASE WHEN ? THEN 0 ELSE cancel_requested END), activity = '' WHERE id = ?");
+           "(CASE WHEN ? THEN 0 ELSE cancel_requested END), "
+           "activity = (CASE WHEN ? THEN activity ELSE '' END) WHERE id = ?");
+    // Becoming RUNNING keeps what the worker said while STARTING (it may report before the
+    // daemon marks it running); every other change clears it.
     s.Bind(1, std::string(StateName(to)))
         .Bind(2, reason)
         .Bind(3, impl_->Now())
         .Bind(4, static_cast<std::int64_t>(to == JobState::kQueued))
-        .Bind(5, id);
+        .Bind(5, static_cast<std::int64_t>(to == JobState::kRunning))
+        .Bind(6, id);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     Event e;
     e.kind = "state";

@@ -414,8 +414,8 @@ namespace {
 
 // Line `line_number` of a worker's events.jsonl as a stored event (run/event.h decodes it; a
 // malformed line is stored as a log event saying so). Job states are the daemon's: the worker's
-// own ("downloading", "running", "succeeded") become log lines, and the first two, what the
-// running job is doing, its activity (`*activity`; other text is not shown to anyone).
+// own ("downloading", "preparing", "running", "succeeded") become log lines, and the first three,
+// what the running job is doing, its activity (`*activity`; other text is not shown to anyone).
 store::Event ToStored(std::int64_t line_number, std::string_view line, std::string* activity) {
   Result<run::EventRecord> decoded = run::DecodeEvent(line);
   run::EventRecord r = decoded.ok() ? std::move(decoded).value()
@@ -423,7 +423,7 @@ store::Event ToStored(std::int64_t line_number, std::string_view line, std::stri
   if (r.kind == "state") {
     nlohmann::json j = nlohmann::json::parse(r.payload, nullptr, false);
     const std::string text = StringField(j, "text");
-    if (text == "downloading" || text == "running") *activity = text;
+    if (text == "downloading" || text == "preparing" || text == "running") *activity = text;
     j["kind"] = "log";
     j["text"] = "worker: " + text;
     r.kind = "log";

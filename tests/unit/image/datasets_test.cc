@@ -74,6 +74,12 @@ TEST_CASE("Damaged idx files and CIFAR batches say what is wrong", "[unit][image
         "gzip: the stream is damaged or cut short");
   CHECK(DecodeIdxImages(gz, 100).status().message().find("inflates to more than 100 bytes") !=
         std::string::npos);
+  // 600 images of one pixel: 600 bytes of file, but each image's bookkeeping too.
+  std::string tiny("\0\0\x08\x03\0\0\x02\x58\0\0\0\x01\0\0\0\x01", 16);
+  tiny += std::string(600, '\x7f');
+  CHECK(DecodeIdxImages(tiny, 2000).status().message() ==
+        "idx: 600 images of 1 x 1 pixels would need more memory than allowed");
+  CHECK(DecodeIdxImages(tiny)->size() == 600);
   // A header claiming four billion images of no pixels.
   const std::string empty("\0\0\x08\x03\xff\xff\xff\xff\0\0\0\0\0\0\0\0", 16);
   CHECK(DecodeIdxImages(empty).status().code() == StatusCode::kDataLoss);

@@ -73,6 +73,14 @@ TEST_CASE("PNG and JPEG files of every kind decode to Pillow's pixels, in RGB an
   DecodeOptions stored;
   stored.apply_orientation = false;
   CHECK(ReadImageFile(dir.path + "/orientation6.jpg", stored)->width == 20);
+  // An XMP segment (APP1 too) before the EXIF one: the orientation is still the EXIF one's.
+  const std::string jpeg = Bytes(dir.path + "/orientation6.jpg");
+  const std::string xmp_body = std::string("http://ns.adobe.com/xap/1.0/\0", 29) + "<x:xmpmeta/>";
+  const std::string xmp = std::string("\xff\xe1") + static_cast<char>(0) +
+                          static_cast<char>(xmp_body.size() + 2) + xmp_body;
+  Result<Image> with_xmp = DecodeJpeg(jpeg.substr(0, 2) + xmp + jpeg.substr(2));
+  REQUIRE(with_xmp.ok());
+  CHECK(with_xmp->width == 13);
 }
 
 TEST_CASE("PNG written by EncodePng reads back, in Pillow too", "[unit][image]") {

@@ -119,18 +119,18 @@ TEST_CASE("a data set is added from files and folders, and its snapshot names it
   CHECK(fs::exists(dir.path + "/reg/datasets/flowers/iris/1.0.json"));
   Result<std::string> snap = reg.Snapshot(*got);
   REQUIRE(snap.ok());
-  CHECK(*snap == dir.path + "/reg/snapshots/datasets/flowers/iris/1.0");
+  CHECK(*snap == dir.path + "/reg/snapshots/datasets/flowers/iris@1.0");
   CHECK(fs::is_symlink(*snap + "/data/train.csv"));
   CHECK(*ReadWholeFile(*snap + "/data/train.csv") == "a,b\n1,2\n");
   CHECK(*ReadWholeFile(*snap + "/README.md") == "# iris\n");
   // The links are relative: a registry moved (or mounted elsewhere) still reads.
   fs::rename(dir.path + "/reg", dir.path + "/moved");
-  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/data/test.csv") ==
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris@1.0/data/test.csv") ==
         "a,b\n3,4\n");
   Registry moved(dir.path + "/moved");
   // The original changing after it was added changes nothing stored.
   REQUIRE(WriteFileAtomic(dir.path + "/iris/data/train.csv", "changed\n").ok());
-  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/data/train.csv") ==
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris@1.0/data/train.csv") ==
         "a,b\n1,2\n");
   // A version that is not there names those that are.
   const Status missing = moved.Get(*ParseRef("pacha://datasets/flowers/iris:2.0")).status();
@@ -139,21 +139,37 @@ TEST_CASE("a data set is added from files and folders, and its snapshot names it
   // A snapshot removed is made again from the blobs; a blob gone is a clear error.
   fs::remove_all(dir.path + "/moved/snapshots");
   REQUIRE(moved.Snapshot(*moved.Get(e.ref)).ok());
-  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris/1.0/README.md") ==
+  CHECK(*ReadWholeFile(dir.path + "/moved/snapshots/datasets/flowers/iris@1.0/README.md") ==
         "# iris\n");
   fs::remove(moved.BlobPath(got->files[0].sha256));
   const Status gone = moved.Snapshot(*moved.Get(e.ref)).status();
   CHECK(gone.code() == StatusCode::kDataLoss);
   CHECK(gone.message().find("are gone") != std::string::npos);
+  // Published again (a new version of the same bytes), the damaged blob is replaced.
+  REQUIRE(WriteFileAtomic(moved.BlobPath(got->files[1].sha256), "x").ok());
+  Entry again = e;
+  again.ref.version = "1.0.1";
+  REQUIRE(WriteFileAtomic(dir.path + "/iris/data/train.csv", "a,b\n1,2\n").ok());
+  REQUIRE(moved.Publish(again, *files).ok());
+  CHECK(got->files[1].name == "data/test.csv");
+  CHECK(*ReadWholeFile(moved.BlobPath(got->files[1].sha256)) == "a,b\n3,4\n");
+  CHECK(*ReadWholeFile(moved.BlobPath(got->files[0].sha256)) == "# iris\n");  // gone, back
+  // A name with a `/` is not another version's folder: flowers:iris and flowers/iris:1.0.
+  Entry other;
+  other.ref = *ParseRef("pacha://datasets/flowers:iris");
+  REQUIRE(moved.Publish(other, {{"other.csv", dir.path + "/README.md"}}).ok());
+  const std::string mine = *moved.Snapshot(*moved.Get(other.ref));
+  CHECK(fs::exists(mine + "/other.csv"));
+  CHECK_FALSE(fs::exists(mine + "/data"));
   // Models and data sets are listed together, models first.
   Entry m;
   m.ref = *ParseModelRef("pacha://models/zz:1");
   REQUIRE(moved.Publish(m, {{"model.safetensors", dir.path + "/README.md"}}).ok());
   Result<std::vector<Entry>> all = moved.List();
   REQUIRE(all.ok());
-  REQUIRE(all->size() == 2);
+  REQUIRE(all->size() == 4);
   CHECK(all->at(0).ref.kind == Kind::kModel);
-  CHECK(all->at(1).ref.ToString() == "pacha://datasets/flowers/iris:1.0");
+  CHECK(all->at(1).ref.ToString() == "pacha://datasets/flowers:iris");
 }
 
 TEST_CASE("a registry entry whose names would leave the registry is damage", "[unit][registry]") {
@@ -161,7 +177,7 @@ TEST_CASE("a registry entry whose names would leave the registry is damage", "[u
   Registry reg(dir.path);
   fs::create_directories(dir.path + "/datasets/x");
   const std::string sha(64, 'a');
-  for (const char* name : {"../../etc/passwd", "/etc/passwd", "a//b", ""}) {
+  for (const char* name : {"../../etc/passwd", "/etc/passwd", "a//b", "", "a\\\\b"}) {
     INFO(name);
     std::ofstream(dir.path + "/datasets/x/1.json")
         << R"({"kind": "datasets", "name": "x", "version": "1", "files": [{"name": ")" << name

@@ -70,7 +70,7 @@ Result<std::map<std::string, std::string>> FilesToAdd(const std::vector<std::str
 // A local, content-addressed registry of models and data sets:
 //   ROOT/blobs/sha256/HEX                    every stored file, by the SHA-256 of its bytes
 //   ROOT/KIND/NAME/VERSION.json              an entry: its files' names and hashes, metrics
-//   ROOT/snapshots/KIND/NAME/VERSION/FILE    the entry's files by name (links into blobs/)
+//   ROOT/snapshots/KIND/NAME@VERSION/FILE    the entry's files by name (links into blobs/)
 // KIND is models or datasets. Versions are immutable: publishing NAME:VERSION again with
 // different files is refused.
 class Registry {
@@ -97,6 +97,7 @@ class Registry {
  private:
   std::string EntryPath(const Ref& ref) const;
   Result<StoredFile> StoreBlob(const std::string& name, const std::string& path) const;
+  Status AlreadyThere(const Entry& entry, const Entry& existing) const;
   std::string root_;
 };
 

@@ -137,7 +137,7 @@ class Store {
   // Appends events read from the worker's event file (one per line) and the file offset after
   // them, counting the lines in worker_seq, in one transaction, so each line is stored exactly
   // once whichever way it arrives, and the worker's latest `activity` among them when not "" (a
-  // change of state clears it). Returns the last seq.
+  // change of state but to RUNNING clears it). Returns the last seq.
   Result<std::int64_t> ImportEvents(std::int64_t job_id, const std::vector<Event>& events,
                                     std::int64_t new_offset, const std::string& activity = "");
 
