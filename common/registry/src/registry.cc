@@ -78,7 +78,11 @@ Result<Entry> ParseEntry(const std::string& text, const std::string& path) {
     e.created = j.value("created", "");
     e.run_dir = j.value("run_dir", "");
     for (const auto& f : j.at("files")) {
-      e.files.push_back({f.at("name"), f.at("sha256"), f.at("size").get<std::int64_t>()});
+      // A size is a whole number of bytes (a float's conversion to int64 is undefined past it).
+      const nlohmann::ordered_json& size = f.at("size");
+      if (!size.is_number_integer() || size.get<double>() < 0 || size.get<double>() > 4e18)
+        return DataLoss(path + ": a damaged registry entry (a file's size)");
+      e.files.push_back({f.at("name"), f.at("sha256"), size.get<std::int64_t>()});
       const StoredFile& stored = e.files.back();
       if (!ValidFileName(stored.name) || stored.sha256.size() != 64 ||
           stored.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)

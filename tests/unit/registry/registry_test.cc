@@ -184,6 +184,14 @@ TEST_CASE("a registry entry whose names would leave the registry is damage", "[u
         << R"(", "sha256": ")" << sha << R"(", "size": 1}]})";
     CHECK(reg.Get(*ParseRef("pacha://datasets/x:1")).status().code() == StatusCode::kDataLoss);
   }
+  // A size that is not a whole number of bytes (the fuzzer's 2.7e137 was undefined behaviour).
+  for (const char* size : {"2.7e137", "-1", "1.5", "\"7\""}) {
+    INFO(size);
+    std::ofstream(dir.path + "/datasets/x/1.json")
+        << R"({"kind": "datasets", "name": "x", "version": "1", "files": [{"name": "a", "sha256": ")"
+        << sha << R"(", "size": )" << size << "}]}";
+    CHECK(reg.Get(*ParseRef("pacha://datasets/x:1")).status().code() == StatusCode::kDataLoss);
+  }
   std::ofstream(dir.path + "/datasets/x/1.json")
       << R"({"kind": "datasets", "name": "../x", "version": "1", "files": []})";
   CHECK(reg.Get(*ParseRef("pacha://datasets/x:1")).status().code() == StatusCode::kDataLoss);
