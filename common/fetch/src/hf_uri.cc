@@ -58,7 +58,10 @@ bool IsHfUri(std::string_view uri) { return uri.substr(0, kScheme.size()) == kSc
 
 std::string HfRef::Uri(RepoType bare) const {
   std::string prefix;
-  if (type != bare) prefix = type == RepoType::kDataset ? "datasets/" : "models/";
+  // An organization named `datasets` or `models` would read as the type: then it is written.
+  const std::string org = repo.substr(0, repo.find('/'));
+  if (type != bare || org == "datasets" || org == "models")
+    prefix = type == RepoType::kDataset ? "datasets/" : "models/";
   std::string out = std::string(kScheme) + prefix + repo;
   if (revision != "main") {
     std::string rev;

@@ -48,6 +48,15 @@ TEST_CASE("hf:// references parse as the Hub names repositories", "[unit][fetch]
   CHECK(ParseHfUri("hf://org/name@refs%2Fpr%2F1", RepoType::kModel)->revision == "refs/pr/1");
   CHECK(ParseHfUri("hf://org/name@refs%2Fpr%2F1", RepoType::kModel)->Uri() ==
         "hf://org/name@refs%2Fpr%2F1");
+  // An organization named `datasets` (or `models`) keeps its type prefix when written, or it
+  // would read back as the type (the hub fuzz target found it).
+  Result<HfRef> org = ParseHfUri("hf://datasets/datasets/tatsu/data/x", RepoType::kDataset);
+  REQUIRE(org.ok());
+  CHECK(org->repo == "datasets/tatsu");
+  CHECK(org->Uri(RepoType::kDataset) == "hf://datasets/datasets/tatsu/data/x");
+  CHECK(ParseHfUri(org->Uri(RepoType::kDataset), RepoType::kDataset)->repo == "datasets/tatsu");
+  CHECK(ParseHfUri("hf://models/x", RepoType::kModel)->Uri(RepoType::kModel) ==
+        "hf://models/models/x");
   for (const char* bad : {"hf://", "hf://org", "hf://org/", "hf://org/na me", "hf://-org/name",
                           "hf://org/name/../etc/passwd", "hf://org/name//x", "hf://org/name@",
                           "hf://org/na--me", "s3://org/name", "hf://org/name/a\\b"}) {
