@@ -17,6 +17,7 @@
 #include "entrenar/expr/value.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/plan/budget.h"
+#include "entrenar/plan/images.h"
 #include "entrenar/plan/params.h"
 #include "entrenar/plan/split.h"
 #include "entrenar/plan/support.h"
@@ -87,19 +88,84 @@ void PlanPreprocessing(const Manifest& m, std::ostream& out) {
   }
 }
 
+std::string TransformText(const image::Transform& t) {
+  using Kind = image::Transform::Kind;
+  const auto size = [&] {
+    return t.size.size() == 2 ? std::to_string(t.size[0]) + " x " + std::to_string(t.size[1])
+                              : std::to_string(t.size[0]);
+  };
+  switch (t.kind) {
+    case Kind::kResize:
+      return "resize " + size();
+    case Kind::kCenterCrop:
+      return "center_crop " + size();
+    case Kind::kRandomCrop:
+      return "random_crop " + size() +
+             (t.padding ? " (padding " + std::to_string(t.padding) + ")" : std::string());
+    case Kind::kHorizontalFlip:
+    case Kind::kVerticalFlip:
+      return std::string(t.kind == Kind::kHorizontalFlip ? "horizontal" : "vertical") +
+             "_flip p=" + expr::FormatDouble(t.probability);
+  }
+  return "?";
+}
+
+// Image data: the set, the first image's decoded size and what the transforms make of it, and
+// the pipeline (random steps marked: they run on training images only).
+void PlanImages(const Manifest& m, const std::string& base_dir, std::ostream& out) {
+  const auto& d = m.data;
+  const std::string key = d.source ? "data.source" : "data.train";
+  Result<image::ImageSet> set = plan::LoadImages(d, base_dir, key, d.source ? *d.source : *d.train);
+  const char* kind[] = {"a folder of class folders", "idx", "CIFAR batches"};
+  if (!set.ok()) {
+    out << "  images      unknown: " << set.status().message() << "\n";
+    return;
+  }
+  out << "  images      " << kind[static_cast<int>(set->format)] << ", " << set->classes.size()
+      << " classes";
+  if (set->size() > 0) {
+    if (Result<image::Image> first = set->Get(0); first.ok()) {
+      const std::vector<image::Transform> t = plan::ImageTransforms(d);
+      const auto [h, w] = image::TransformedSize(t, first->height, first->width, false);
+      out << "; decoded " << first->channels << " x " << first->height << " x " << first->width
+          << " (the first), the model reads " << first->channels << " x " << h << " x " << w;
+    } else {
+      out << "; " << first.status().message();
+    }
+  }
+  out << "\n";
+  std::vector<std::string> steps;
+  for (const image::Transform& t : plan::ImageTransforms(d)) {
+    steps.push_back(TransformText(t) + (t.Random() ? " (train)" : ""));
+  }
+  if (const manifest::NormalizeImageStep* n = plan::NormalizeOf(d)) {
+    std::vector<std::string> mean, std;
+    for (double v : n->mean) mean.push_back(expr::FormatDouble(v));
+    for (double v : n->std) std.push_back(expr::FormatDouble(v));
+    steps.push_back("/255, normalize mean [" + Join(mean, ", ") + "] std [" + Join(std, ", ") +
+                    "]");
+  } else {
+    steps.push_back("/255");
+  }
+  out << "  transforms  " << Join(steps, " → ") << "\n";
+}
+
 // The data lines: sources, the split's exact row counts (as training splits them), the task,
 // preprocessing and batches. Returns the training rows when they are known without tokenizing.
 std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_dir,
                                      std::ostream& out) {
   const auto& d = m.data;
   const Result<plan::SplitSizes> sizes = plan::CountSplits(m, base_dir);
+  const bool images = plan::ImageFormat(d, base_dir).has_value();
+  const std::string rows = images ? " images" : " rows";
   if (d.source) {
     const std::string ext = std::filesystem::path(*d.source).extension().string();
     const std::string format = d.format != "auto" ? d.format
+                               : images           ? "images"
                                : ext.size() > 1   ? ext.substr(1) + ", from the extension"
                                                   : "format unknown";
     out << "  data        " << *d.source << " (" << format
-        << (sizes.ok() ? ", " + Thousands(sizes->train + sizes->val + sizes->test) + " rows"
+        << (sizes.ok() ? ", " + Thousands(sizes->train + sizes->val + sizes->test) + rows
                        : std::string())
         << ")\n";
   } else if (d.train) {
@@ -118,14 +184,15 @@ std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_
         << expr::FormatDouble(split.val) << " / test " << expr::FormatDouble(split.test);
     if (sizes.ok()) {
       out << " = " << Thousands(sizes->train) << " / " << Thousands(sizes->val) << " / "
-          << Thousands(sizes->test) << (text ? " records" : " rows");
+          << Thousands(sizes->test) << (text ? " records" : rows);
     }
     if (split.stratify && !text) out << ", stratified by " << *split.stratify;
     out << "\n";
   } else if (d.train && sizes.ok()) {
     out << "  split       " << Thousands(sizes->train) << " / " << Thousands(sizes->val) << " / "
-        << Thousands(sizes->test) << (text ? " records" : " rows") << "\n";
+        << Thousands(sizes->test) << (text ? " records" : rows) << "\n";
   }
+  if (images) PlanImages(m, base_dir, out);
   if (text) {
     out << "  task        causal language model (loss on the answers of instruction records)\n";
   } else {

@@ -10,6 +10,7 @@
 #include "entrenar/base/strings.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/formats/table.h"
+#include "entrenar/plan/images.h"
 
 #include "table_source.h"
 
@@ -427,6 +428,15 @@ Result<PreparedData> PrepareData(const manifest::Manifest& m, const std::string&
   const manifest::DataConfig& d = m.data;
   if (!d.source && !d.train) {
     return InvalidArgument("data: no data to train on; set data.source (or data.train)");
+  }
+  if (plan::ImageFormat(d, base_dir)) {
+    if (fold.count > 1) {
+      return InvalidArgument(
+          "training.validation.cross_validation: not supported yet with image data; validate "
+          "on a held-out split (data.split) instead");
+    }
+    return PrepareImages(m, base_dir, seed,
+                         static_cast<int>(std::max<std::int64_t>(1, d.loader.num_workers)));
   }
   PreparedData out;
   out.target = d.target;

@@ -6,15 +6,34 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "entrenar/base/status.h"
+
 namespace entrenar::engine {
+
+// A data error found while a batch is built (an image that cannot be decoded): thrown through
+// the loader, returned by Train as its status.
+class BatchError : public std::runtime_error {
+ public:
+  explicit BatchError(Status status)
+      : std::runtime_error(status.message()), status_(std::move(status)) {}
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
+};
+
+// Builds a batch's inputs from the rows it holds (image data); may throw BatchError.
+using InputBuilder = std::function<torch::Tensor(const torch::Tensor& rows)>;
 
 struct LoaderOptions {
   std::int64_t batch_size = 32;
@@ -22,6 +41,7 @@ struct LoaderOptions {
   std::int64_t prefetch_factor = 2;  // batches each worker builds ahead
   bool pin_memory = false;           // page-locked batches (only with a CUDA device)
   torch::Device device = torch::kCPU;
+  InputBuilder inputs;  // set: a batch's inputs are built from its rows, not taken from x
 };
 
 // Batches first..batches-1 of `order` (a permutation of the rows of x and y). With workers,

@@ -103,7 +103,7 @@ Result<DryRun> PlanTabular(const Manifest& m, const TrainOptions& options) {
   const std::int64_t states = (o == "adam" || o == "adamw" || o == "lamb") ? 2
                               : (o == "sgd" && m.optimizer.momentum == 0)  ? 0
                                                                            : 1;
-  std::int64_t widest = d.NumFeatures();
+  std::int64_t widest = d.InputSize();
   for (const Shape& s : parts.shapes) {
     widest =
         std::max(widest, std::accumulate(s.begin(), s.end(), std::int64_t{1}, std::multiplies<>()));
@@ -111,7 +111,7 @@ Result<DryRun> PlanTabular(const Manifest& m, const TrainOptions& options) {
   const std::int64_t bytes = static_cast<std::int64_t>(torch::elementSize(prec.param_dtype));
   plan.estimated_memory_bytes =
       bytes * (plan.trainable_parameters * (2 + states) + plan.frozen_parameters +
-               m.data.loader.batch_size * (d.NumFeatures() + 2 * widest));
+               m.data.loader.batch_size * (d.InputSize() + 2 * widest));
   plan.device = DeviceName(prec.device);
   plan.threads = torch::get_num_threads();
   return plan;

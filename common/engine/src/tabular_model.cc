@@ -89,6 +89,14 @@ nlohmann::ordered_json Preprocessing(const PreparedData& data) {
     pre["scaling"].push_back(
         {{"column", s.column}, {"method", s.method}, {"shift", s.shift}, {"scale", s.scale}});
   }
+  if (data.images) {
+    const ImageData& im = *data.images;
+    pre["image"] = {{"channels", im.channels},
+                    {"height", im.height},
+                    {"width", im.width},
+                    {"mean", im.mean},
+                    {"std", im.std}};
+  }
   return pre;
 }
 
@@ -100,8 +108,51 @@ class TabularModel : public TaskModel {
     net_ = model_.ptr();
   }
 
+  // Image splits: training rows as indices (BatchInputs makes their pixels), validation and test
+  // images as uint8 NCHW.
+  void MakeImageSplits() {
+    const PreparedData& d = data_;
+    const ImageData& im = *d.images;
+    const auto pixels = [&](const Split& s) {
+      if (s.rows == 0) return torch::empty({0, im.channels, im.height, im.width}, torch::kByte);
+      return torch::from_blob(const_cast<std::uint8_t*>(s.pixels.data()),
+                              {s.rows, im.channels, im.height, im.width}, torch::kByte)
+          .clone();
+    };
+    splits_.train_x = torch::arange(d.train.rows, torch::kLong);
+    splits_.train_y = torch::tensor(d.train.y);
+    splits_.val_x = pixels(d.val);
+    splits_.val_y = d.val.rows ? torch::tensor(d.val.y) : torch::empty({0});
+    splits_.test_x = pixels(d.test);
+    splits_.test_y = d.test.rows ? torch::tensor(d.test.y) : torch::empty({0});
+    data_.val.pixels = {};
+    data_.test.pixels = {};
+  }
+
+  InputBuilder BatchInputs(std::int64_t epoch) const override {
+    if (!data_.images) return {};
+    return [this, epoch](const torch::Tensor& rows) {
+      const ImageData& im = *data_.images;
+      const std::int64_t n = rows.size(0);
+      torch::Tensor out = torch::empty({n, im.channels, im.height, im.width}, torch::kByte);
+      const std::size_t plane = static_cast<std::size_t>(im.height) * im.width;
+      const torch::Tensor r = rows.to(torch::kLong).contiguous();
+      for (std::int64_t i = 0; i < n; ++i) {
+        Result<image::Image> image = TrainingImage(data_, r.data_ptr<std::int64_t>()[i], epoch);
+        if (!image.ok()) throw BatchError(image.status());
+        std::uint8_t* dst = out[i].data_ptr<std::uint8_t>();
+        for (std::size_t p = 0; p < plane; ++p) {
+          for (int c = 0; c < im.channels; ++c)
+            dst[c * plane + p] = image->pixels[p * im.channels + c];
+        }
+      }
+      return out;
+    };
+  }
+
   // The splits as tensors; an embedding first layer takes its ids as float32.
   void MakeSplits() {
+    if (data_.images) return MakeImageSplits();
     const auto& layers = m_.model.architecture->layers;
     const torch::ScalarType dtype = layers[0].embedding ? torch::kFloat : prec_.param_dtype;
     const std::int64_t f = data_.NumFeatures();
@@ -116,9 +167,13 @@ class TabularModel : public TaskModel {
 
   std::string Describe() const {
     const PreparedData& d = data_;
+    const std::string input = d.images ? "images of " + std::to_string(d.images->channels) + " x " +
+                                             std::to_string(d.images->height) + " x " +
+                                             std::to_string(d.images->width)
+                                       : std::to_string(d.NumFeatures()) + " features";
     return "data: " + std::to_string(d.train.rows) + " train, " + std::to_string(d.val.rows) +
-           " val, " + std::to_string(d.test.rows) + " test rows; " +
-           std::to_string(d.NumFeatures()) + " features; " +
+           " val, " + std::to_string(d.test.rows) + " test " + (d.images ? "images" : "rows") +
+           "; " + input + "; " +
            (Classification() ? std::to_string(d.classes.size()) + " classes" : "regression") +
            "; device " + DeviceName(prec_.device);
   }
@@ -193,6 +248,11 @@ class TabularModel : public TaskModel {
     std::int64_t right = 0;
     for (std::int64_t r = 0; r < n; ++r) {
       nlohmann::ordered_json row = {{"row", r}};
+      if (data_.images) {
+        const Split& split = s.val ? data_.val : data_.test;
+        row["image"] =
+            data_.images->sets[s.val ? 1 : 2]->Where(split.samples[static_cast<std::size_t>(r)]);
+      }
       if (Classification()) {
         const torch::Tensor p = Probabilities(logits.slice(0, r, r + 1))[0];
         const auto pred = p.argmax().item<std::int64_t>();
@@ -254,7 +314,8 @@ class TabularModel : public TaskModel {
   }
 
   // The forward, with activation quantizers before their modules.
-  torch::Tensor SeqForward(const torch::Tensor& x) {
+  torch::Tensor SeqForward(const torch::Tensor& input) {
+    const torch::Tensor x = ModelInput(input);
     if (hooks_.at.empty()) return model_->forward(x);
     torch::Tensor h = x;
     std::size_t i = 0;
@@ -262,9 +323,28 @@ class TabularModel : public TaskModel {
     return h;
   }
 
+  // Images (uint8) as the model reads them: scaled to [0, 1] and normalized as torchvision's
+  // ToTensor and Normalize do it (float32: divide by 255, subtract the mean, divide by the std).
+  torch::Tensor ModelInput(const torch::Tensor& x) {
+    if (x.scalar_type() != torch::kByte) return x;
+    torch::Tensor f = x.to(torch::kFloat).div(255);
+    const ImageData& im = *data_.images;
+    if (!im.mean.empty()) {
+      const auto channel = [&](const std::vector<double>& v) {
+        return torch::tensor(std::vector<float>(v.begin(), v.end()))
+            .view({-1, 1, 1})
+            .to(x.device());
+      };
+      f = f.sub(channel(im.mean)).div(channel(im.std));
+    }
+    return f.to(prec_.param_dtype);
+  }
+
   // The model's float32 outputs for `x` (on the CPU) in evaluation mode, a chunk at a time.
   torch::Tensor Forward(const torch::Tensor& x) {
-    const std::int64_t chunk = std::max<std::int64_t>(m_.data.loader.batch_size, 4096);
+    const std::int64_t chunk = data_.images
+                                   ? m_.data.loader.batch_size
+                                   : std::max<std::int64_t>(m_.data.loader.batch_size, 4096);
     std::vector<torch::Tensor> parts;
     for (std::int64_t i = 0; i < x.size(0); i += chunk) {
       const torch::Tensor xb = x.slice(0, i, std::min(x.size(0), i + chunk)).to(prec_.device);
@@ -331,7 +411,8 @@ std::string WeightsFile(const std::string& source) {
 
 Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
                                   const std::string& base_dir) {
-  const Shape input = {d.NumFeatures()};
+  const Shape input = d.images ? Shape{d.images->channels, d.images->height, d.images->width}
+                               : Shape{d.NumFeatures()};
   TabularParts parts;
   ENTRENAR_ASSIGN_OR_RETURN(parts.shapes, InferShapes(*m.model.architecture, input));
   ENTRENAR_RETURN_IF_ERROR(CheckOutput(m, d, parts.shapes.back()));

@@ -22,6 +22,7 @@
 #include "entrenar/manifest/manifest.h"
 
 #include "fake_quant.h"
+#include "loader.h"
 #include "model.h"
 #include "precision.h"
 #include "run_context.h"
@@ -59,6 +60,10 @@ class TaskModel {
   virtual std::int64_t Parameters() const = 0;
   // The class names, in index order (empty for regression and language models).
   virtual std::vector<std::string> Classes() const { return {}; }
+
+  // How epoch `epoch`'s training batches get their inputs from their rows (image data: decoded
+  // and augmented); empty: the rows of splits().train_x.
+  virtual InputBuilder BatchInputs(std::int64_t /*epoch*/) const { return {}; }
 
   // The training loss of one batch (autocast is the caller's).
   virtual torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) = 0;

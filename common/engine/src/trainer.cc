@@ -534,8 +534,10 @@ class Run {
     const Splits& s = task->splits();
     const std::int64_t n = s.train_x.size(0);
     const std::int64_t first_batch = at.epoch == at.start_epoch ? at.start_batch : 0;
+    LoaderOptions epoch_options = loader_options;
+    epoch_options.inputs = task->BatchInputs(at.epoch);
     BatchLoader loader(s.train_x, s.train_y, torch::tensor(EpochOrder(n), torch::kLong),
-                       first_batch, budget.batches, loader_options);
+                       first_batch, budget.batches, epoch_options);
     const std::int64_t accum = m.training.gradient.accumulation_steps;
     Window w;
     bool done = false;
@@ -747,6 +749,8 @@ Result<std::map<std::string, double>> EvaluateModel(const Manifest& m,
 Result<TrainSummary> Train(const Manifest& m, const TrainOptions& options, EventSink& sink) {
   try {
     return TrainOrThrow(m, options, sink);
+  } catch (const BatchError& e) {
+    return e.status();
   } catch (const c10::Error& e) {
     return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {

@@ -118,10 +118,19 @@ void CheckData(Checker& c) {
                                        " channels but `std` has " +
                                        std::to_string(step.normalize->std.size()));
     }
-    if (step.random_crop && step.random_crop->size.size() > 2) {
-      c.Error(path + ".random_crop.size", "expected [height, width] or [side], found " +
-                                              std::to_string(step.random_crop->size.size()) +
-                                              " numbers");
+    for (const auto& [name, size] :
+         {std::pair{"random_crop", step.random_crop ? &step.random_crop->size : nullptr},
+          {"resize", step.resize ? &step.resize->size : nullptr},
+          {"center_crop", step.center_crop ? &step.center_crop->size : nullptr}}) {
+      if (size && size->size() > 2) {
+        c.Error(path + "." + name + ".size", "expected [height, width] or [side], found " +
+                                                 std::to_string(size->size()) + " numbers");
+      }
+    }
+    if (step.normalize && i + 1 < d.augmentation.size()) {
+      c.Error(path + ".normalize",
+              "normalize works on pixels scaled to [0, 1] and must be the last step",
+              {"move it to the end of data.augmentation"});
     }
   }
 }

@@ -105,7 +105,30 @@ void Visit(V& v, PreprocessStep& c) {
 template <class V>
 void Visit(V& v, RandomCropStep& c) {
   v.Key("size", c.size, R("Crop size: [height, width] or [side].").Min(1).NonEmpty().Required());
-  v.Key("padding", c.padding, R("Pixels of padding before cropping.").Min(0));
+  v.Key("padding", c.padding, R("Pixels of padding added on each side before cropping.").Min(0));
+  v.Key("padding_mode", c.padding_mode,
+        R("How padding is filled: with 0 (`constant`), the edge pixel, or the image mirrored "
+          "without (`reflect`) or with (`symmetric`) its edge, as torchvision's RandomCrop.")
+            .OneOf({"constant", "edge", "reflect", "symmetric"}));
+}
+template <class V>
+void Visit(V& v, SizeStep& c) {
+  v.Key("size", c.size,
+        R("[height, width], or [side]: for resize the shorter edge's new length (the other "
+          "scaled to keep the aspect), for a crop a square.")
+            .Min(1)
+            .NonEmpty()
+            .Required());
+}
+template <class V>
+void Visit(V& v, RandomResizedCropStep& c) {
+  v.Key("size", c.size, R("Output size: [height, width] or [side].").Min(1).NonEmpty().Required());
+  v.Key("scale", c.scale, R("Range of the crop's area as a fraction of the image's.").Min(0));
+  v.Key("ratio", c.ratio, R("Range of the crop's aspect ratio (width / height).").Above(0));
+}
+template <class V>
+void Visit(V& v, RotationStep& c) {
+  v.Key("degrees", c.degrees, R("Rotate by an angle drawn from [-degrees, degrees].").Min(0));
 }
 template <class V>
 void Visit(V& v, ProbabilityStep& c) {
@@ -130,13 +153,47 @@ void Visit(V& v, BackTranslateStep& c) {
 }
 template <class V>
 void Visit(V& v, AugmentStep& c) {
-  v.Variant("random_crop", c.random_crop, R("Random crop of images."));
-  v.Variant("horizontal_flip", c.horizontal_flip, R("Mirror images left-right."));
-  v.Variant("color_jitter", c.color_jitter, R("Jitter image colours."));
-  v.Variant("normalize", c.normalize, R("Normalize image channels."));
-  v.Variant("random_swap", c.random_swap, R("Swap random tokens."));
-  v.Variant("random_delete", c.random_delete, R("Delete random tokens."));
-  v.Variant("back_translate", c.back_translate, R("Paraphrase by translation."));
+  const char* kLater =
+      "not built yet; the image steps that run are resize, center_crop, "
+      "random_crop, horizontal_flip, vertical_flip and normalize";
+  v.Variant("resize", c.resize,
+            R("Resize images (Pillow's antialiased bilinear, as torchvision's Resize); every "
+              "split."));
+  v.Variant("center_crop", c.center_crop,
+            R("Crop the centre of images (padded with 0 when larger); every split."));
+  v.Variant("random_crop", c.random_crop,
+            R("Random crop of training images (validation and test: skipped)."));
+  v.Variant("random_resized_crop", c.random_resized_crop,
+            R("Random crop of a random area and aspect, resized.").NotBuilt(kLater));
+  v.Variant("horizontal_flip", c.horizontal_flip,
+            R("Mirror training images left-right with a probability."));
+  v.Variant("vertical_flip", c.vertical_flip,
+            R("Mirror training images top-bottom with a probability."));
+  v.Variant("rotation", c.rotation,
+            R("Rotate training images by a random angle.").NotBuilt(kLater));
+  v.Variant("color_jitter", c.color_jitter, R("Jitter image colours.").NotBuilt(kLater));
+  v.Variant("normalize", c.normalize,
+            R("Normalize image channels after scaling pixels to [0, 1]: (x - mean) / std; every "
+              "split; the last step."));
+  v.Variant("random_swap", c.random_swap,
+            R("Swap random tokens.")
+                .NotBuilt("text augmentation is not built yet; train on the text as it is"));
+  v.Variant("random_delete", c.random_delete,
+            R("Delete random tokens.")
+                .NotBuilt("text augmentation is not built yet; train on the text as it is"));
+  v.Variant("back_translate", c.back_translate,
+            R("Paraphrase by translation.")
+                .NotBuilt("back-translation needs translation models, which entrenar does not "
+                          "run: translate the data beforehand (e.g. with a MarianMT model) and "
+                          "add the paraphrases to the training file"));
+}
+template <class V>
+void Visit(V& v, ImageConfig& c) {
+  v.Key("color", c.color,
+        R("Channels images are decoded to: `rgb` (3; grey images repeated, alpha dropped, as "
+          "torchvision's ImageFolder), `grey` (1), or `auto`: grey for idx files, rgb "
+          "otherwise.")
+            .OneOf({"auto", "rgb", "grey"}));
 }
 template <class V>
 void Visit(V& v, LoaderConfig& c) {
@@ -161,8 +218,11 @@ void Visit(V& v, DataConfig& c) {
             .Format("uri")
             .NonEmpty());
   v.Key("format", c.format,
-        R("File format; `auto` detects it from the extension.")
-            .OneOf({"auto", "parquet", "csv", "tsv", "json", "jsonl", "ald", "arrow"}));
+        R("File format; `auto` detects it from the path: a table by its extension, a folder "
+          "of class folders as `images` (torchvision's ImageFolder layout), a name holding "
+          "`idx3-ubyte` as MNIST's `idx` (labels beside it), `.bin` as `cifar` batches.")
+            .OneOf({"auto", "parquet", "csv", "tsv", "json", "jsonl", "ald", "arrow", "images",
+                    "idx", "cifar"}));
   v.Key("target", c.target, R("The label column (entrenar extension).").NonEmpty());
   v.Key("split", c.split,
         R("Split `source` into train/val/test by ratio; 0.8/0.1/0.1 when "
@@ -180,8 +240,10 @@ void Visit(V& v, DataConfig& c) {
         R("Steps applied in order; statistics fitted on the "
           "training split."));
   v.Key("augmentation", c.augmentation,
-        R("Random augmentations of training samples.")
-            .NotBuilt("augmentation comes with image data; tables and text train without it"));
+        R("Image transforms in order: random ones on training images (drawn per epoch and "
+          "sample from the seed), the deterministic ones (resize, center_crop, normalize) on "
+          "every split."));
+  v.Key("image", c.image, R("How images are decoded (image data sets)."));
   v.Key("loader", c.loader, R("How batches are formed."));
 }
 

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "entrenar/base/strings.h"
 #include "entrenar/formats/table.h"
+#include "entrenar/plan/images.h"
 #include "entrenar/plan/support.h"
 
 namespace entrenar::plan {
@@ -100,9 +102,39 @@ std::int64_t Rows(const formats::Table& t) { return static_cast<std::int64_t>(t.
 
 }  // namespace
 
+namespace {
+
+// CountSplits of an image data set: a folder is listed, idx and CIFAR files are read.
+Result<SplitSizes> CountImageSplits(const manifest::DataConfig& d, const std::string& base_dir) {
+  SplitSizes out;
+  if (d.train || d.val || d.test) {
+    for (const auto& [key, path, n] : {std::tuple{"data.train", d.train, &out.train},
+                                       {"data.val", d.val, &out.val},
+                                       {"data.test", d.test, &out.test}}) {
+      if (!path) continue;
+      ENTRENAR_ASSIGN_OR_RETURN(const image::ImageSet set, LoadImages(d, base_dir, key, *path));
+      *n = static_cast<std::int64_t>(set.size());
+    }
+    return out;
+  }
+  ENTRENAR_RETURN_IF_ERROR(CheckImageStratify(d));
+  ENTRENAR_ASSIGN_OR_RETURN(const image::ImageSet set,
+                            LoadImages(d, base_dir, "data.source", *d.source));
+  const manifest::SplitConfig split = manifest::EffectiveSplit(d);
+  if (!split.stratify) return SplitStratum(static_cast<std::int64_t>(set.size()), split);
+  std::map<int, std::int64_t> counts;
+  for (int label : set.labels) ++counts[label];
+  std::vector<std::int64_t> strata;
+  for (const auto& [label, n] : counts) strata.push_back(n);
+  return SplitStrata(strata, split);
+}
+
+}  // namespace
+
 Result<SplitSizes> CountSplits(const manifest::Manifest& m, const std::string& base_dir) {
   const manifest::DataConfig& d = m.data;
   if (!d.source && !d.train) return InvalidArgument("data: no data to train on");
+  if (ImageFormat(d, base_dir)) return CountImageSplits(d, base_dir);
   const bool explicit_files = d.train || d.val || d.test;
   if (explicit_files) {
     SplitSizes out;

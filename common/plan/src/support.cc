@@ -227,6 +227,7 @@ std::string UnreadFormatHint(const std::string& kind) {
 // refused here, before the run, not when they are read.
 void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
   const manifest::DataConfig& d = m.data;
+  if (d.format == "images" || d.format == "idx" || d.format == "cifar") return;
   for (const auto& [key, file] : {std::pair{"data.source", d.source},
                                   {"data.train", d.train},
                                   {"data.val", d.val},
@@ -245,6 +246,24 @@ void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
     refuse(named ? "data.format" : key, "reading " + kind + " data (" + *file + ")",
            UnreadFormatHint(kind));
     return;
+  }
+}
+
+bool MeantAsLanguageModel(const manifest::Manifest& m);
+
+// data.augmentation transforms images: with a table or text it is refused (the file's extension
+// tells a table; a folder or an idx / CIFAR file is image data).
+void CheckAugmentation(const manifest::Manifest& m, const Refuse& refuse) {
+  const manifest::DataConfig& d = m.data;
+  if (d.augmentation.empty()) return;
+  const std::optional<std::string>& first = d.source ? d.source : d.train;
+  const bool table =
+      first && !IsRemote(*first) && formats::ResolveTableFormat(d.format, *first).ok();
+  if (MeantAsLanguageModel(m) || table) {
+    refuse("data.augmentation",
+           std::string("augmenting ") + (table ? "a table (" + *first + ")" : "text"),
+           "augmentation transforms images (a folder of class folders, idx or CIFAR files); "
+           "remove data.augmentation");
   }
 }
 
@@ -453,6 +472,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
                    {hint}});
   };
   CheckDataFormat(m, refuse);
+  CheckAugmentation(m, refuse);
   if (MeantAsLanguageModel(m)) {
     CheckLanguageModel(m, refuse);
     CheckCallbacks(m, refuse, true);

@@ -71,6 +71,18 @@ struct PreprocessStep {
 struct RandomCropStep {
   std::vector<std::int64_t> size;
   std::int64_t padding = 0;
+  std::string padding_mode = "constant";
+};
+struct SizeStep {
+  std::vector<std::int64_t> size;
+};
+struct RandomResizedCropStep {
+  std::vector<std::int64_t> size;
+  std::vector<double> scale = {0.08, 1.0};
+  std::vector<double> ratio = {0.75, 4.0 / 3.0};
+};
+struct RotationStep {
+  double degrees = 0;
 };
 struct ProbabilityStep {
   double probability = 0.5;
@@ -91,8 +103,13 @@ struct BackTranslateStep {
 };
 // One item of `data.augmentation`: exactly one member is set.
 struct AugmentStep {
+  std::optional<SizeStep> resize;
+  std::optional<SizeStep> center_crop;
   std::optional<RandomCropStep> random_crop;
+  std::optional<RandomResizedCropStep> random_resized_crop;
   std::optional<ProbabilityStep> horizontal_flip;
+  std::optional<ProbabilityStep> vertical_flip;
+  std::optional<RotationStep> rotation;
   std::optional<ColorJitterStep> color_jitter;
   std::optional<NormalizeImageStep> normalize;
   std::optional<ProbabilityStep> random_swap;
@@ -110,6 +127,11 @@ struct LoaderConfig {
   std::optional<std::int64_t> seed;
 };
 
+// How the images of an image data set are decoded.
+struct ImageConfig {
+  std::string color = "auto";  // auto, rgb or grey
+};
+
 struct DataConfig {
   std::optional<std::string> source;
   std::string format = "auto";
@@ -120,6 +142,7 @@ struct DataConfig {
   std::optional<std::string> test;
   std::vector<PreprocessStep> preprocessing;
   std::vector<AugmentStep> augmentation;
+  ImageConfig image;
   LoaderConfig loader;
 };
 

@@ -1,0 +1,67 @@
+// Image transforms on 8-bit pixels, each as torchvision does it to a PIL image (the reference
+// users know): geometry, flips and Pillow's antialiased bilinear resize. A pipeline draws its
+// random choices from a generator the caller seeds, and can record them (tests replay the draws
+// in torchvision).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "entrenar/base/status.h"
+#include "entrenar/image/image.h"
+
+namespace entrenar::image {
+
+// numpy.pad's modes, as torchvision's F.pad uses them on a PIL image (constant fills with 0).
+enum class PadMode { kConstant, kEdge, kReflect, kSymmetric };
+
+Image Pad(const Image& image, int left, int top, int right, int bottom, PadMode mode);
+// Rows [top, top + height) and columns [left, left + width); pixels outside the image are 0.
+Image Crop(const Image& image, int top, int left, int height, int width);
+Image FlipHorizontal(const Image& image);
+Image FlipVertical(const Image& image);
+// Pillow's Image.resize with BILINEAR (antialiased when shrinking; 22-bit fixed point, a
+// horizontal pass then a vertical one): what torchvision's Resize does to a PIL image.
+Image Resize(const Image& image, int height, int width);
+// torchvision's F.center_crop: padded with 0 first where the crop is larger than the image.
+Image CenterCrop(const Image& image, int height, int width);
+
+// One step of an image pipeline (data.augmentation).
+struct Transform {
+  enum class Kind { kResize, kCenterCrop, kRandomCrop, kHorizontalFlip, kVerticalFlip };
+  Kind kind = Kind::kResize;
+  std::vector<int> size;  // [height, width], or [side] (resize: the shorter edge's length)
+  int padding = 0;        // random_crop: pixels added on each side before cropping
+  PadMode pad_mode = PadMode::kConstant;
+  double probability = 0.5;  // flips
+  bool Random() const {
+    return kind == Kind::kRandomCrop || kind == Kind::kHorizontalFlip ||
+           kind == Kind::kVerticalFlip;
+  }
+};
+
+// What one random step drew for one image: a crop's corner, or whether a flip happened.
+struct Draw {
+  int top = 0, left = 0;
+  bool flip = false;
+};
+
+// `image` through `transforms` in order. Without `rng` only the deterministic steps run (what
+// validation and test images get); with it, each random step draws from it, and `draws` (when
+// given) records what each drew. kInvalidArgument when an image is smaller than a random crop.
+Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
+                              std::mt19937_64* rng, std::vector<Draw>* draws = nullptr);
+
+// The size (height, width) an image of `height` x `width` has after `transforms` (random ones
+// included, or only the deterministic ones).
+std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
+                                    bool random);
+
+// A uniform integer in [0, n) and a uniform double in [0, 1), the same on every platform.
+std::uint64_t DrawBelow(std::mt19937_64& rng, std::uint64_t n);
+double DrawUnit(std::mt19937_64& rng);
+
+}  // namespace entrenar::image

@@ -1,0 +1,279 @@
+// Image transforms as torchvision applies them to PIL images.
+#include "entrenar/image/transform.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+namespace entrenar::image {
+namespace {
+
+Image Blank(int height, int width, int channels) {
+  Image out;
+  out.height = height;
+  out.width = width;
+  out.channels = channels;
+  out.pixels.assign(static_cast<std::size_t>(height) * width * channels, 0);
+  return out;
+}
+
+std::size_t At(const Image& im, int x, int y) {
+  return (static_cast<std::size_t>(y) * im.width + x) * im.channels;
+}
+
+// numpy.pad's source index for position `i` of a padded axis of `n` pixels.
+int PadIndex(int i, int n, PadMode mode) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case PadMode::kEdge:
+      return i < 0 ? 0 : n - 1;
+    case PadMode::kReflect: {  // mirror without repeating the edge: period 2(n - 1)
+      if (n == 1) return 0;
+      const int period = 2 * (n - 1);
+      int m = ((i % period) + period) % period;
+      return m < n ? m : period - m;
+    }
+    case PadMode::kSymmetric: {  // mirror repeating the edge: period 2n
+      const int period = 2 * n;
+      const int m = ((i % period) + period) % period;
+      return m < n ? m : period - 1 - m;
+    }
+    case PadMode::kConstant:
+      break;
+  }
+  return -1;
+}
+
+// Pillow's resampling coefficients for one axis (precompute_coeffs with the bilinear filter,
+// then normalize_coeffs_8bpc): each output pixel's first input pixel, count and weights.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coefficients {
+  int ksize = 0;
+  std::vector<int> first, count;
+  std::vector<int> weights;  // out_size x ksize, fixed point
+};
+
+Coefficients Precompute(int in_size, int out_size) {
+  const double scale = static_cast<double>(in_size) / out_size;
+  const double filterscale = std::max(scale, 1.0);
+  const double support = 1.0 * filterscale;
+  Coefficients c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.weights.assign(static_cast<std::size_t>(out_size) * c.ksize, 0);
+  std::vector<double> k(static_cast<std::size_t>(c.ksize));
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    const int xmin = std::max(static_cast<int>(center - support + 0.5), 0);
+    const int xmax = std::min(static_cast<int>(center + support + 0.5), in_size) - xmin;
+    double ww = 0;
+    for (int x = 0; x < xmax; ++x) {
+      double arg = (x + xmin - center + 0.5) * ss;
+      if (arg < 0) arg = -arg;
+      const double w = arg < 1.0 ? 1.0 - arg : 0.0;
+      k[static_cast<std::size_t>(x)] = w;
+      ww += w;
+    }
+    for (int x = 0; x < xmax; ++x) {
+      double w = k[static_cast<std::size_t>(x)];
+      if (ww != 0.0) w /= ww;
+      const double scaled = w * (1 << kPrecisionBits);
+      c.weights[static_cast<std::size_t>(xx) * c.ksize + x] =
+          static_cast<int>(w < 0 ? -0.5 + scaled : 0.5 + scaled);
+    }
+    c.first.push_back(xmin);
+    c.count.push_back(std::max(xmax, 0));
+  }
+  return c;
+}
+
+std::uint8_t Clip8(int v) {
+  if (v >= (1 << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return static_cast<std::uint8_t>(v >> kPrecisionBits);
+}
+
+Image ResampleHorizontal(const Image& in, int width) {
+  const Coefficients c = Precompute(in.width, width);
+  Image out = Blank(in.height, width, in.channels);
+  for (int y = 0; y < in.height; ++y) {
+    for (int xx = 0; xx < width; ++xx) {
+      const int* k = &c.weights[static_cast<std::size_t>(xx) * c.ksize];
+      for (int ch = 0; ch < in.channels; ++ch) {
+        int ss = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < c.count[xx]; ++x)
+          ss += in.pixels[At(in, x + c.first[xx], y) + ch] * k[x];
+        out.pixels[At(out, xx, y) + ch] = Clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+Image ResampleVertical(const Image& in, int height) {
+  const Coefficients c = Precompute(in.height, height);
+  Image out = Blank(height, in.width, in.channels);
+  for (int yy = 0; yy < height; ++yy) {
+    const int* k = &c.weights[static_cast<std::size_t>(yy) * c.ksize];
+    for (int x = 0; x < in.width; ++x) {
+      for (int ch = 0; ch < in.channels; ++ch) {
+        int ss = 1 << (kPrecisionBits - 1);
+        for (int y = 0; y < c.count[yy]; ++y)
+          ss += in.pixels[At(in, x, y + c.first[yy]) + ch] * k[y];
+        out.pixels[At(out, x, yy) + ch] = Clip8(ss);
+      }
+    }
+  }
+  return out;
+}
+
+// torchvision's Resize size: [h, w], or [side] for the shorter edge (the longer one scaled and
+// truncated, as _compute_resized_output_size does).
+std::pair<int, int> ResizedSize(const std::vector<int>& size, int height, int width) {
+  if (size.size() == 2) return {size[0], size[1]};
+  const int shorter = std::min(height, width), longer = std::max(height, width);
+  const int side = size[0];
+  const int scaled = static_cast<int>(static_cast<double>(std::int64_t{side} * longer) / shorter);
+  return width <= height ? std::pair{scaled, side} : std::pair{side, scaled};
+}
+
+std::pair<int, int> CropSize(const std::vector<int>& size) {
+  return size.size() == 2 ? std::pair{size[0], size[1]} : std::pair{size[0], size[0]};
+}
+
+}  // namespace
+
+std::uint64_t DrawBelow(std::mt19937_64& rng, std::uint64_t n) { return n <= 1 ? 0 : rng() % n; }
+double DrawUnit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+Image Pad(const Image& image, int left, int top, int right, int bottom, PadMode mode) {
+  Image out = Blank(image.height + top + bottom, image.width + left + right, image.channels);
+  for (int y = 0; y < out.height; ++y) {
+    const int sy = PadIndex(y - top, image.height, mode);
+    for (int x = 0; x < out.width; ++x) {
+      const int sx = PadIndex(x - left, image.width, mode);
+      if (sx < 0 || sy < 0) continue;  // constant: 0
+      std::copy_n(&image.pixels[At(image, sx, sy)], image.channels, &out.pixels[At(out, x, y)]);
+    }
+  }
+  return out;
+}
+
+Image Crop(const Image& image, int top, int left, int height, int width) {
+  Image out = Blank(height, width, image.channels);
+  for (int y = 0; y < height; ++y) {
+    const int sy = top + y;
+    if (sy < 0 || sy >= image.height) continue;
+    for (int x = 0; x < width; ++x) {
+      const int sx = left + x;
+      if (sx < 0 || sx >= image.width) continue;
+      std::copy_n(&image.pixels[At(image, sx, sy)], image.channels, &out.pixels[At(out, x, y)]);
+    }
+  }
+  return out;
+}
+
+Image FlipHorizontal(const Image& image) {
+  Image out = image;
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      std::copy_n(&image.pixels[At(image, image.width - 1 - x, y)], image.channels,
+                  &out.pixels[At(out, x, y)]);
+    }
+  }
+  return out;
+}
+
+Image FlipVertical(const Image& image) {
+  Image out = image;
+  const std::size_t row = static_cast<std::size_t>(image.width) * image.channels;
+  for (int y = 0; y < image.height; ++y) {
+    std::copy_n(&image.pixels[(image.height - 1 - y) * row], row, &out.pixels[y * row]);
+  }
+  return out;
+}
+
+Image Resize(const Image& image, int height, int width) {
+  if (height == image.height && width == image.width) return image;
+  Image out = image;
+  if (width != image.width) out = ResampleHorizontal(out, width);
+  if (height != image.height) out = ResampleVertical(out, height);
+  return out;
+}
+
+Image CenterCrop(const Image& image, int height, int width) {
+  Image in = image;
+  if (width > in.width || height > in.height) {
+    const int dw = std::max(width - in.width, 0), dh = std::max(height - in.height, 0);
+    in = Pad(in, dw / 2, dh / 2, (dw + 1) / 2, (dh + 1) / 2, PadMode::kConstant);
+    if (in.width == width && in.height == height) return in;
+  }
+  // Python's round(): halves to even, as nearbyint in the default rounding mode.
+  const int top = static_cast<int>(std::nearbyint((in.height - height) / 2.0));
+  const int left = static_cast<int>(std::nearbyint((in.width - width) / 2.0));
+  return Crop(in, top, left, height, width);
+}
+
+Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
+                              std::mt19937_64* rng, std::vector<Draw>* draws) {
+  using Kind = Transform::Kind;
+  for (const Transform& t : transforms) {
+    if (t.Random() && !rng) continue;
+    Draw draw;
+    switch (t.kind) {
+      case Kind::kResize: {
+        const auto [h, w] = ResizedSize(t.size, image.height, image.width);
+        image = Resize(image, h, w);
+        break;
+      }
+      case Kind::kCenterCrop: {
+        const auto [h, w] = CropSize(t.size);
+        image = CenterCrop(image, h, w);
+        break;
+      }
+      case Kind::kRandomCrop: {
+        const auto [h, w] = CropSize(t.size);
+        if (t.padding > 0)
+          image = Pad(image, t.padding, t.padding, t.padding, t.padding, t.pad_mode);
+        if (image.height < h || image.width < w) {
+          return InvalidArgument("random_crop: the image is " + std::to_string(image.width) +
+                                 " x " + std::to_string(image.height) +
+                                 (t.padding > 0 ? " after padding" : "") +
+                                 ", smaller than the crop's " + std::to_string(w) + " x " +
+                                 std::to_string(h) + " (resize it first)");
+        }
+        draw.top =
+            static_cast<int>(DrawBelow(*rng, static_cast<std::uint64_t>(image.height - h + 1)));
+        draw.left =
+            static_cast<int>(DrawBelow(*rng, static_cast<std::uint64_t>(image.width - w + 1)));
+        image = Crop(image, draw.top, draw.left, h, w);
+        break;
+      }
+      case Kind::kHorizontalFlip:
+      case Kind::kVerticalFlip:
+        draw.flip = DrawUnit(*rng) < t.probability;
+        if (draw.flip) {
+          image = t.kind == Kind::kHorizontalFlip ? FlipHorizontal(image) : FlipVertical(image);
+        }
+        break;
+    }
+    if (t.Random() && draws) draws->push_back(draw);
+  }
+  return image;
+}
+
+std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
+                                    bool random) {
+  for (const Transform& t : transforms) {
+    if (t.Random() && !random) continue;
+    if (t.kind == Transform::Kind::kResize) {
+      std::tie(height, width) = ResizedSize(t.size, height, width);
+    } else if (t.kind == Transform::Kind::kCenterCrop || t.kind == Transform::Kind::kRandomCrop) {
+      std::tie(height, width) = CropSize(t.size);
+    }
+  }
+  return {height, width};
+}
+
+}  // namespace entrenar::image
