@@ -323,21 +323,10 @@ class TabularModel : public TaskModel {
     return h;
   }
 
-  // Images (uint8) as the model reads them: scaled to [0, 1] and normalized as torchvision's
-  // ToTensor and Normalize do it (float32: divide by 255, subtract the mean, divide by the std).
+  // Images (uint8) as the model reads them, in the parameters' dtype.
   torch::Tensor ModelInput(const torch::Tensor& x) {
     if (x.scalar_type() != torch::kByte) return x;
-    torch::Tensor f = x.to(torch::kFloat).div(255);
-    const ImageData& im = *data_.images;
-    if (!im.mean.empty()) {
-      const auto channel = [&](const std::vector<double>& v) {
-        return torch::tensor(std::vector<float>(v.begin(), v.end()))
-            .view({-1, 1, 1})
-            .to(x.device());
-      };
-      f = f.sub(channel(im.mean)).div(channel(im.std));
-    }
-    return f.to(prec_.param_dtype);
+    return ImagesAsInput(x, *data_.images).to(prec_.param_dtype);
   }
 
   // The model's float32 outputs for `x` (on the CPU) in evaluation mode, a chunk at a time.
@@ -408,6 +397,17 @@ std::string WeightsFile(const std::string& source) {
 }
 
 }  // namespace
+
+torch::Tensor ImagesAsInput(const torch::Tensor& pixels, const ImageData& images) {
+  torch::Tensor f = pixels.to(torch::kFloat).div(255);
+  if (images.mean.empty()) return f;
+  const auto channel = [&](const std::vector<double>& v) {
+    return torch::tensor(std::vector<float>(v.begin(), v.end()))
+        .view({-1, 1, 1})
+        .to(pixels.device());
+  };
+  return f.sub(channel(images.mean)).div(channel(images.std));
+}
 
 Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,
                                   const std::string& base_dir) {

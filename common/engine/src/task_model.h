@@ -96,6 +96,10 @@ class TaskModel {
   ActivationHooks hooks_;
 };
 
+// Images (uint8 NCHW) as the model reads them, in float32: scaled to [0, 1] and normalized as
+// torchvision's ToTensor and Normalize do it (divide by 255, subtract the mean, divide by the std).
+torch::Tensor ImagesAsInput(const torch::Tensor& pixels, const ImageData& images);
+
 // A sequential model before it is placed: its modules and each layer's output shape.
 struct TabularParts {
   torch::nn::Sequential model;

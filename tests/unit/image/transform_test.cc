@@ -1,0 +1,218 @@
+#include "entrenar/image/transform.h"
+
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "entrenar/base/files.h"
+
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace entrenar::image {
+namespace {
+
+using testing::RunProcess;
+using Kind = Transform::Kind;
+
+const std::string kFormats = std::string(ENTRENAR_SOURCE_DIR) + "/tests/formats";
+
+std::string Hex(const std::vector<std::uint8_t>& bytes) {
+  static const char* const kDigits = "0123456789abcdef";
+  std::string out;
+  for (const std::uint8_t b : bytes) out += {kDigits[b >> 4], kDigits[b & 15]};
+  return out;
+}
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kResize:
+      return "resize";
+    case Kind::kCenterCrop:
+      return "center_crop";
+    case Kind::kRandomCrop:
+      return "random_crop";
+    case Kind::kHorizontalFlip:
+      return "horizontal_flip";
+    case Kind::kVerticalFlip:
+      return "vertical_flip";
+  }
+  return "?";
+}
+
+const char* PadName(PadMode m) {
+  switch (m) {
+    case PadMode::kConstant:
+      return "constant";
+    case PadMode::kEdge:
+      return "edge";
+    case PadMode::kReflect:
+      return "reflect";
+    case PadMode::kSymmetric:
+      return "symmetric";
+  }
+  return "?";
+}
+
+Transform Step(Kind kind, std::vector<int> size = {}, int padding = 0,
+               PadMode mode = PadMode::kConstant) {
+  Transform t;
+  t.kind = kind;
+  t.size = std::move(size);
+  t.padding = padding;
+  t.pad_mode = mode;
+  return t;
+}
+
+nlohmann::json StepsJson(const std::vector<Transform>& steps) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Transform& t : steps) {
+    out.push_back({{"kind", KindName(t.kind)},
+                   {"size", t.size},
+                   {"padding", t.padding},
+                   {"pad_mode", PadName(t.pad_mode)},
+                   {"probability", t.probability}});
+  }
+  return out;
+}
+
+// Pipelines covering each step and its options: shrinking and enlarging resizes (the shorter
+// edge, or both), centre crops inside and past the image (odd differences: Python's rounding),
+// random crops with every padding mode (padding past the image's size too), flips, and a
+// usual training pipeline.
+std::vector<std::vector<Transform>> Pipelines() {
+  return {
+      {Step(Kind::kResize, {32})},
+      {Step(Kind::kResize, {100, 77})},
+      {Step(Kind::kResize, {20, 50})},
+      {Step(Kind::kResize, {7})},
+      {Step(Kind::kCenterCrop, {30})},
+      {Step(Kind::kCenterCrop, {50, 70})},
+      {Step(Kind::kCenterCrop, {21, 12})},
+      {Step(Kind::kRandomCrop, {32}, 4, PadMode::kConstant)},
+      {Step(Kind::kRandomCrop, {32, 20}, 3, PadMode::kEdge)},
+      {Step(Kind::kRandomCrop, {40}, 5, PadMode::kReflect)},
+      {Step(Kind::kRandomCrop, {33}, 6, PadMode::kSymmetric)},
+      {Step(Kind::kRandomCrop, {90}, 50, PadMode::kReflect)},
+      {Step(Kind::kRandomCrop, {90}, 50, PadMode::kSymmetric)},
+      {Step(Kind::kRandomCrop, {16})},
+      {Step(Kind::kHorizontalFlip), Step(Kind::kVerticalFlip)},
+      {Step(Kind::kResize, {40}), Step(Kind::kRandomCrop, {32}, 2, PadMode::kReflect),
+       Step(Kind::kHorizontalFlip)},
+  };
+}
+
+TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying our draws",
+          "[unit][image]") {
+  testing::TempDir dir;
+  const auto made = RunProcess({"/usr/bin/python3", kFormats + "/images_pil.py", "make", dir.path});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  nlohmann::json cases = nlohmann::json::array();
+  std::size_t flips = 0, kept = 0;
+  for (const char* name : {"rgb.png", "grey.png", "palette.png", "progressive.jpg", "cmyk.jpg"}) {
+    for (const auto& [mode, pil] : {std::pair{ColorMode::kRgb, "RGB"}, {ColorMode::kGrey, "L"}}) {
+      DecodeOptions options;
+      options.color = mode;
+      const std::string file = dir.path + "/" + name;
+      Result<Image> image = ReadImageFile(file, options);
+      REQUIRE(image.ok());
+      for (const std::vector<Transform>& steps : Pipelines()) {
+        for (std::uint64_t seed = 0; seed < 3; ++seed) {
+          std::mt19937_64 rng(seed);
+          std::vector<Draw> draws;
+          Result<Image> out = ApplyTransforms(steps, *image, &rng, &draws);
+          REQUIRE(out.ok());
+          const auto [h, w] = TransformedSize(steps, image->height, image->width, true);
+          CHECK(out->height == h);
+          CHECK(out->width == w);
+          nlohmann::json d = nlohmann::json::array();
+          for (const Draw& x : draws) {
+            d.push_back({{"top", x.top}, {"left", x.left}, {"flip", x.flip}});
+            (x.flip ? flips : kept) += steps[0].kind == Kind::kHorizontalFlip;
+          }
+          cases.push_back({{"file", file},
+                           {"mode", pil},
+                           {"steps", StepsJson(steps)},
+                           {"draws", d},
+                           {"width", out->width},
+                           {"height", out->height},
+                           {"hex", Hex(out->pixels)}});
+        }
+      }
+    }
+  }
+  CHECK(flips > 0);  // both outcomes of a flip were compared
+  CHECK(kept > 0);
+  REQUIRE(WriteFileAtomic(dir.path + "/cases.json", cases.dump()).ok());
+  const auto r = RunProcess(
+      {"/usr/bin/python3", kFormats + "/transforms_tv.py", "check", dir.path + "/cases.json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::istringstream lines(r.out);
+  std::size_t checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    const nlohmann::json& c = cases[j["case"].get<std::size_t>()];
+    INFO(c["file"] << " " << c["mode"] << " " << c["steps"].dump() << " draws "
+                   << c["draws"].dump());
+    CHECK(j["width"] == c["width"]);
+    CHECK(j["height"] == c["height"]);
+    CHECK(j["differing"] == 0);
+    ++checked;
+  }
+  CHECK(checked == cases.size());
+}
+
+TEST_CASE("Random steps draw over torchvision's whole range, flips at their probability",
+          "[unit][image]") {
+  Image image;
+  image.width = 14;
+  image.height = 12;
+  image.channels = 1;
+  image.pixels.assign(14 * 12, 7);
+  std::mt19937_64 rng(3);
+  std::set<int> tops, lefts;
+  std::size_t flipped = 0;
+  Transform flip = Step(Kind::kHorizontalFlip);
+  flip.probability = 0.3;
+  const std::vector<Transform> steps = {Step(Kind::kRandomCrop, {10}), flip};
+  for (int i = 0; i < 4000; ++i) {
+    std::vector<Draw> draws;
+    REQUIRE(ApplyTransforms(steps, image, &rng, &draws).ok());
+    tops.insert(draws[0].top);
+    lefts.insert(draws[0].left);
+    flipped += draws[1].flip;
+  }
+  // RandomCrop.get_params: randint(0, h - th + 1): every corner from 0 to h - th, inclusive.
+  CHECK(tops == std::set<int>{0, 1, 2});
+  CHECK(lefts == std::set<int>{0, 1, 2, 3, 4});
+  CHECK(flipped > 1050);  // 0.3 x 4000 = 1200, sd 29
+  CHECK(flipped < 1350);
+  // Without a generator (validation and test) the random steps are skipped.
+  Result<Image> same = ApplyTransforms(steps, image, nullptr);
+  REQUIRE(same.ok());
+  CHECK(same->width == 14);
+}
+
+TEST_CASE("A random crop larger than the padded image is refused with both sizes",
+          "[unit][image]") {
+  Image image;
+  image.width = 20;
+  image.height = 10;
+  image.channels = 3;
+  image.pixels.assign(20 * 10 * 3, 0);
+  std::mt19937_64 rng(1);
+  Result<Image> out = ApplyTransforms({Step(Kind::kRandomCrop, {16}, 2)}, image, &rng);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.status().message() ==
+        "random_crop: the image is 24 x 14 after padding, smaller than the crop's 16 x 16 "
+        "(resize it first)");
+}
+
+}  // namespace
+}  // namespace entrenar::image
