@@ -1,0 +1,183 @@
+// Image data end to end: the real binary trains examples/images on the UCI digits as PNG files,
+// resumes an augmented run bit for bit, and stops on a bad image naming it.
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "run_files.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using entrenar::testing::EntrenarBinary;
+using entrenar::testing::LossByStep;
+using entrenar::testing::ProcessResult;
+using entrenar::testing::RunProcess;
+using entrenar::testing::Slurp;
+using entrenar::testing::TempDir;
+using entrenar::testing::Train;
+using entrenar::testing::WriteFile;
+
+const std::string kSource = ENTRENAR_SOURCE_DIR;
+const std::string kExample = kSource + "/examples/images/digits.yaml";
+
+TEST_CASE("images: the digits PNG example reaches 0.95 test accuracy; the model keeps its classes",
+          "[e2e][images]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = Train({kExample, "--output", run});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Slurp(run + "/logs/train.log")
+            .find("data: 1445 train, 176 val, 176 test images; images of 1 x 8 x 8; 10 classes") !=
+        std::string::npos);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["test"]["test_accuracy"].get<double>() >= 0.95);
+  CHECK(summary["steps"].get<int>() == 345);  // 15 epochs x ceil(1445 / 64)
+  ProcessResult py =
+      RunProcess({"/usr/bin/python3", kSource + "/tests/formats/safetensors_numpy.py", "read",
+                  run + "/model.safetensors"});
+  INFO(py.err);
+  REQUIRE(py.exit_code == 0);
+  const nlohmann::json w = nlohmann::json::parse(py.out);
+  CHECK(w["layers.0.weight"]["shape"] == nlohmann::json({16, 1, 3, 3}));
+  const nlohmann::json pre =
+      nlohmann::json::parse(w["__metadata__"]["entrenar.preprocessing"].get<std::string>());
+  CHECK(pre["classes"] == nlohmann::json({"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
+  CHECK(pre["image"]["channels"] == 1);
+  CHECK(pre["image"]["height"] == 8);
+  CHECK(pre["image"]["mean"] == nlohmann::json({0.305}));
+  // sample_predictions name each validation image's file, a real one of its class.
+  std::istringstream lines(Slurp(run + "/samples.jsonl"));
+  std::string last, line;
+  while (std::getline(lines, line)) last = line;
+  const nlohmann::json samples = nlohmann::json::parse(last)["samples"];
+  REQUIRE(samples.size() == 8);
+  for (const auto& s : samples) {
+    const std::string image = s["image"];
+    CHECK(fs::exists(fs::path(kExample).parent_path() / image));
+    CHECK(fs::path(image).parent_path().filename().string() == s["target"].get<std::string>());
+  }
+}
+
+TEST_CASE("images: an augmented run resumes mid-epoch bit for bit, with 2 workers or none",
+          "[e2e][images]") {
+  TempDir dir;
+  auto args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {
+        kExample, "--set",       "training.epochs=null", "--set", "training.max_steps=40",
+        "--set",  "callbacks=[]"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const std::string full = dir.path + "/full";
+  REQUIRE(Train(args({"--set", "training.checkpoint.save_every=20", "--output", full})).exit_code ==
+          0);
+  const std::map<std::int64_t, double> reference = LossByStep(full + "/metrics.jsonl");
+  REQUIRE(reference.size() == 40);
+  // Step 20 is mid-epoch (23 steps each); the resumed run decodes with no worker threads.
+  const std::string resumed = dir.path + "/resumed";
+  ProcessResult r = Train(args({"--resume", full + "/checkpoints/step-20", "--set",
+                                "data.loader.num_workers=0", "--output", resumed}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::map<std::int64_t, double> again = LossByStep(resumed + "/metrics.jsonl");
+  REQUIRE(again.size() == 20);
+  for (const auto& [step, loss] : again) CHECK(loss == reference.at(step));
+  // Without the augmentation the losses differ: the random crop was in the batches.
+  const std::string plain = dir.path + "/plain";
+  REQUIRE(Train(args({"--set", "data.augmentation=[{normalize: {mean: [0.305], std: [0.375]}}]",
+                      "--output", plain}))
+              .exit_code == 0);
+  CHECK(LossByStep(plain + "/metrics.jsonl").at(5) != reference.at(5));
+}
+
+TEST_CASE("images: a damaged image or one of another size stops the run, naming the file",
+          "[e2e][images]") {
+  TempDir dir;
+  fs::copy(kSource + "/examples/data/digits-png", dir.path + "/digits",
+           fs::copy_options::recursive);
+  std::string manifest = Slurp(kExample);
+  manifest.replace(manifest.find("\"../data/digits-png/\""), 21, "\"digits/\"");
+  WriteFile(dir.path + "/digits.yaml", manifest);
+  const std::string damaged = dir.path + "/digits/3/0003.png";
+  const std::string png = Slurp(damaged);
+  WriteFile(damaged, png.substr(0, 40));
+  ProcessResult r = Train({dir.path + "/digits.yaml", "--output", dir.path + "/r1"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("digits/3/0003.png: PNG: the file ends early") != std::string::npos);
+  WriteFile(damaged, png);
+  // 10 x 12 among 8 x 8 images, and no step that gives every image one size.
+  ProcessResult made = RunProcess({"/usr/bin/python3", "-c",
+                                   "from PIL import Image; Image.new('L', (10, 12), 5).save('" +
+                                       dir.path + "/digits/0/big.png')"});
+  REQUIRE(made.exit_code == 0);
+  r = Train({dir.path + "/digits.yaml", "--set",
+             "data.augmentation=[{normalize: {mean: [0.3], std: [0.4]}}]", "--output",
+             dir.path + "/r2"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("digits/0/big.png: after the transforms it is 10 x 12, but the first training "
+                   "image gives 8 x 8; images of different sizes need a resize or center_crop "
+                   "step in data.augmentation") != std::string::npos);
+  // A resize makes them one size, and the run trains.
+  r = Train({dir.path + "/digits.yaml", "--set", "training.epochs=1", "--set",
+             "data.augmentation=[{resize: {size: [8, 8]}}]", "--output", dir.path + "/r3"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE(
+    "images: validate refuses augmentation of a table, normalize before other steps, and "
+    "steps not built",
+    "[e2e][images]") {
+  TempDir dir;
+  const auto validate = [&](const std::string& data) {
+    WriteFile(dir.path + "/m.yaml",
+              "entrenar: \"1.0\"\nname: m\nversion: \"1\"\ndata:\n" + data +
+                  "model:\n  architecture:\n    type: sequential\n    layers:\n      - flatten\n"
+                  "      - linear: {in_features: 64, out_features: 10}\n");
+    ProcessResult v = RunProcess({EntrenarBinary(), "validate", dir.path + "/m.yaml"});
+    v.out += v.err;
+    return v;
+  };
+  ProcessResult r = validate("  source: " + kSource +
+                             "/examples/data/digits.csv\n  augmentation:\n    - horizontal_flip: "
+                             "{probability: 0.5}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("not supported yet: data.augmentation: augmenting a table") !=
+        std::string::npos);
+  const std::string images = "  source: " + kSource + "/examples/data/digits-png/\n";
+  r = validate(images +
+               "  augmentation:\n    - normalize: {mean: [0.3], std: [0.4]}\n    - "
+               "horizontal_flip: {probability: 0.5}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("normalize works on pixels scaled to [0, 1] and must be the last step") !=
+        std::string::npos);
+  r = validate(images + "  augmentation:\n    - color_jitter: {brightness: 0.2}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("not supported yet: data.augmentation[0].color_jitter") != std::string::npos);
+  r = validate(images + "  augmentation:\n    - back_translate: {languages: [de]}\n");
+  CHECK(r.out.find("translate the data beforehand") != std::string::npos);
+  r = validate(images + "  augmentation:\n    - random_crop: {size: [8], padding: 1}\n");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("images: plan shows the images, the pipeline and the split training uses",
+          "[e2e][images]") {
+  ProcessResult r = RunProcess({EntrenarBinary(), "plan", kExample});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("1,445 / 176 / 176 images, stratified by label") != std::string::npos);
+  CHECK(r.out.find("images      a folder of class folders, 10 classes; decoded 1 x 8 x 8 (the "
+                   "first), the model reads 1 x 8 x 8") != std::string::npos);
+  CHECK(r.out.find("transforms  random_crop 8 x 8 (padding 1) (train) → /255, normalize mean "
+                   "[0.305] std [0.375]") != std::string::npos);
+}
+
+}  // namespace
