@@ -128,8 +128,8 @@ Status InputShape(const manifest::DataConfig& cfg, const ImageSet& train, ImageD
         "data.augmentation: training images come out " + std::to_string(tw) + " x " +
         std::to_string(th) + " but validation and test images (which skip the random steps) " +
         std::to_string(ew) + " x " + std::to_string(eh) +
-        "; add a deterministic step that gives both the same size (e.g. - center_crop: {size: [" +
-        std::to_string(th) + ", " + std::to_string(tw) + "]} before the random ones)");
+        "; add a step that gives both the same size (e.g. - center_crop: {size: [" +
+        std::to_string(th) + ", " + std::to_string(tw) + "]})");
   }
   d->height = th;
   d->width = tw;

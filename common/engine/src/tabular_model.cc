@@ -130,24 +130,7 @@ class TabularModel : public TaskModel {
   }
 
   InputBuilder BatchInputs(std::int64_t epoch) const override {
-    if (!data_.images) return {};
-    return [this, epoch](const torch::Tensor& rows) {
-      const ImageData& im = *data_.images;
-      const std::int64_t n = rows.size(0);
-      torch::Tensor out = torch::empty({n, im.channels, im.height, im.width}, torch::kByte);
-      const std::size_t plane = static_cast<std::size_t>(im.height) * im.width;
-      const torch::Tensor r = rows.to(torch::kLong).contiguous();
-      for (std::int64_t i = 0; i < n; ++i) {
-        Result<image::Image> image = TrainingImage(data_, r.data_ptr<std::int64_t>()[i], epoch);
-        if (!image.ok()) throw BatchError(image.status());
-        std::uint8_t* dst = out[i].data_ptr<std::uint8_t>();
-        for (std::size_t p = 0; p < plane; ++p) {
-          for (int c = 0; c < im.channels; ++c)
-            dst[c * plane + p] = image->pixels[p * im.channels + c];
-        }
-      }
-      return out;
-    };
+    return data_.images ? ImageBatchInputs(data_, epoch) : InputBuilder();
   }
 
   // The splits as tensors; an embedding first layer takes its ids as float32.
@@ -398,15 +381,35 @@ std::string WeightsFile(const std::string& source) {
 
 }  // namespace
 
+InputBuilder ImageBatchInputs(const PreparedData& data, std::int64_t epoch) {
+  return [&data, epoch](const torch::Tensor& rows) {
+    const ImageData& im = *data.images;
+    const std::int64_t n = rows.size(0);
+    torch::Tensor out = torch::empty({n, im.channels, im.height, im.width}, torch::kByte);
+    const std::size_t plane = static_cast<std::size_t>(im.height) * im.width;
+    const torch::Tensor r = rows.to(torch::kLong).contiguous();
+    for (std::int64_t i = 0; i < n; ++i) {
+      Result<image::Image> image = TrainingImage(data, r.data_ptr<std::int64_t>()[i], epoch);
+      if (!image.ok()) throw BatchError(image.status());
+      std::uint8_t* dst = out[i].data_ptr<std::uint8_t>();
+      for (std::size_t p = 0; p < plane; ++p) {
+        for (int c = 0; c < im.channels; ++c)
+          dst[c * plane + p] = image->pixels[p * im.channels + c];
+      }
+    }
+    return out;
+  };
+}
+
 torch::Tensor ImagesAsInput(const torch::Tensor& pixels, const ImageData& images) {
-  torch::Tensor f = pixels.to(torch::kFloat).div(255);
+  torch::Tensor f = pixels.to(torch::kFloat).div_(255);  // in place: no new buffers per batch
   if (images.mean.empty()) return f;
   const auto channel = [&](const std::vector<double>& v) {
     return torch::tensor(std::vector<float>(v.begin(), v.end()))
         .view({-1, 1, 1})
         .to(pixels.device());
   };
-  return f.sub(channel(images.mean)).div(channel(images.std));
+  return f.sub_(channel(images.mean)).div_(channel(images.std));
 }
 
 Result<TabularParts> BuildTabular(const Manifest& m, const PreparedData& d,

@@ -96,6 +96,11 @@ class TaskModel {
   ActivationHooks hooks_;
 };
 
+// The inputs of image batches in epoch `epoch`: each row's training image decoded and through
+// every transform (TrainingImage), uint8 NCHW; throws BatchError for an image that cannot be.
+// `data` must outlive the builder.
+InputBuilder ImageBatchInputs(const PreparedData& data, std::int64_t epoch);
+
 // Images (uint8 NCHW) as the model reads them, in float32: scaled to [0, 1] and normalized as
 // torchvision's ToTensor and Normalize do it (divide by 255, subtract the mean, divide by the std).
 torch::Tensor ImagesAsInput(const torch::Tensor& pixels, const ImageData& images);

@@ -94,36 +94,55 @@ std::uint8_t Clip8(int v) {
   return static_cast<std::uint8_t>(v >> kPrecisionBits);
 }
 
+// Each output pixel's channels: the weighted sum of `count` input pixels from `src` (`stride`
+// bytes apart), rounded and clipped as Pillow does.
+template <int kChannels>
+void Resample(const std::uint8_t* src, std::size_t stride, const int* k, int count,
+              std::uint8_t* out) {
+  int ss[kChannels];
+  for (int c = 0; c < kChannels; ++c) ss[c] = 1 << (kPrecisionBits - 1);
+  for (int x = 0; x < count; ++x) {
+    for (int c = 0; c < kChannels; ++c) ss[c] += src[x * stride + c] * k[x];
+  }
+  for (int c = 0; c < kChannels; ++c) out[c] = Clip8(ss[c]);
+}
+
 Image ResampleHorizontal(const Image& in, int width) {
   const Coefficients c = Precompute(in.width, width);
   Image out = Blank(in.height, width, in.channels);
+  const auto ch = static_cast<std::size_t>(in.channels);
   for (int y = 0; y < in.height; ++y) {
+    const std::uint8_t* row = &in.pixels[At(in, 0, y)];
+    std::uint8_t* dst = &out.pixels[At(out, 0, y)];
     for (int xx = 0; xx < width; ++xx) {
       const int* k = &c.weights[static_cast<std::size_t>(xx) * c.ksize];
-      for (int ch = 0; ch < in.channels; ++ch) {
-        int ss = 1 << (kPrecisionBits - 1);
-        for (int x = 0; x < c.count[xx]; ++x)
-          ss += in.pixels[At(in, x + c.first[xx], y) + ch] * k[x];
-        out.pixels[At(out, xx, y) + ch] = Clip8(ss);
+      const std::uint8_t* src = row + static_cast<std::size_t>(c.first[xx]) * ch;
+      if (ch == 3) {
+        Resample<3>(src, 3, k, c.count[xx], dst + xx * ch);
+      } else {
+        Resample<1>(src, 1, k, c.count[xx], dst + xx * ch);
       }
     }
   }
   return out;
 }
 
+// Row by row: each output row is the weighted sum of whole input rows (vectorizes).
 Image ResampleVertical(const Image& in, int height) {
   const Coefficients c = Precompute(in.height, height);
   Image out = Blank(height, in.width, in.channels);
+  const std::size_t row = static_cast<std::size_t>(in.width) * in.channels;
+  std::vector<int> acc(row);
   for (int yy = 0; yy < height; ++yy) {
     const int* k = &c.weights[static_cast<std::size_t>(yy) * c.ksize];
-    for (int x = 0; x < in.width; ++x) {
-      for (int ch = 0; ch < in.channels; ++ch) {
-        int ss = 1 << (kPrecisionBits - 1);
-        for (int y = 0; y < c.count[yy]; ++y)
-          ss += in.pixels[At(in, x, y + c.first[yy]) + ch] * k[y];
-        out.pixels[At(out, x, yy) + ch] = Clip8(ss);
-      }
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < c.count[yy]; ++y) {
+      const std::uint8_t* src = &in.pixels[static_cast<std::size_t>(y + c.first[yy]) * row];
+      const int w = k[y];
+      for (std::size_t i = 0; i < row; ++i) acc[i] += src[i] * w;
     }
+    std::uint8_t* dst = &out.pixels[static_cast<std::size_t>(yy) * row];
+    for (std::size_t i = 0; i < row; ++i) dst[i] = Clip8(acc[i]);
   }
   return out;
 }
@@ -134,12 +153,24 @@ std::pair<int, int> ResizedSize(const std::vector<int>& size, int height, int wi
   if (size.size() == 2) return {size[0], size[1]};
   const int shorter = std::min(height, width), longer = std::max(height, width);
   const int side = size[0];
-  const int scaled = static_cast<int>(static_cast<double>(std::int64_t{side} * longer) / shorter);
+  // Truncated as Python's int() does; clamped where no image could be that large anyway.
+  const double exact = static_cast<double>(std::int64_t{side} * longer) / shorter;
+  const int scaled = static_cast<int>(std::min(exact, 1e9));
   return width <= height ? std::pair{scaled, side} : std::pair{side, scaled};
 }
 
 std::pair<int, int> CropSize(const std::vector<int>& size) {
   return size.size() == 2 ? std::pair{size[0], size[1]} : std::pair{size[0], size[0]};
+}
+
+// What a step may make: as many pixels as a decoded image may have.
+constexpr std::int64_t kMaxPixels = std::int64_t{1} << 26;
+
+Status CheckPixels(const char* step, std::int64_t height, std::int64_t width) {
+  if (height * width <= kMaxPixels) return OkStatus();
+  return InvalidArgument(std::string(step) + " would make an image of " + std::to_string(width) +
+                         " x " + std::to_string(height) + " pixels, past the " +
+                         std::to_string(kMaxPixels) + " allowed");
 }
 
 }  // namespace
@@ -219,21 +250,34 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
                               std::mt19937_64* rng, std::vector<Draw>* draws) {
   using Kind = Transform::Kind;
   for (const Transform& t : transforms) {
+    // Without a generator: a random crop is a centre crop of its size (validation images come
+    // out as large as training ones), flips are skipped.
+    if (t.kind == Kind::kRandomCrop && !rng) {
+      const auto [h, w] = CropSize(t.size);
+      ENTRENAR_RETURN_IF_ERROR(CheckPixels("random_crop", h, w));
+      image = CenterCrop(image, h, w);
+      continue;
+    }
     if (t.Random() && !rng) continue;
     Draw draw;
     switch (t.kind) {
       case Kind::kResize: {
         const auto [h, w] = ResizedSize(t.size, image.height, image.width);
+        ENTRENAR_RETURN_IF_ERROR(CheckPixels("resize", h, w));
         image = Resize(image, h, w);
         break;
       }
       case Kind::kCenterCrop: {
         const auto [h, w] = CropSize(t.size);
+        ENTRENAR_RETURN_IF_ERROR(CheckPixels("center_crop", h, w));
         image = CenterCrop(image, h, w);
         break;
       }
       case Kind::kRandomCrop: {
         const auto [h, w] = CropSize(t.size);
+        ENTRENAR_RETURN_IF_ERROR(CheckPixels("random_crop's padding",
+                                             std::int64_t{image.height} + 2 * t.padding,
+                                             std::int64_t{image.width} + 2 * t.padding));
         if (t.padding > 0)
           image = Pad(image, t.padding, t.padding, t.padding, t.padding, t.pad_mode);
         if (image.height < h || image.width < w) {
@@ -266,7 +310,8 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
 std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
                                     bool random) {
   for (const Transform& t : transforms) {
-    if (t.Random() && !random) continue;
+    const bool crop = t.kind == Transform::Kind::kRandomCrop;  // a centre crop when not random
+    if (t.Random() && !random && !crop) continue;
     if (t.kind == Transform::Kind::kResize) {
       std::tie(height, width) = ResizedSize(t.size, height, width);
     } else if (t.kind == Transform::Kind::kCenterCrop || t.kind == Transform::Kind::kRandomCrop) {

@@ -104,8 +104,10 @@ void Visit(V& v, PreprocessStep& c) {
 }
 template <class V>
 void Visit(V& v, RandomCropStep& c) {
-  v.Key("size", c.size, R("Crop size: [height, width] or [side].").Min(1).NonEmpty().Required());
-  v.Key("padding", c.padding, R("Pixels of padding added on each side before cropping.").Min(0));
+  v.Key("size", c.size,
+        R("Crop size: [height, width] or [side].").Min(1).Max(16384).NonEmpty().Required());
+  v.Key("padding", c.padding,
+        R("Pixels of padding added on each side before cropping.").Min(0).Max(4096));
   v.Key("padding_mode", c.padding_mode,
         R("How padding is filled: with 0 (`constant`), the edge pixel, or the image mirrored "
           "without (`reflect`) or with (`symmetric`) its edge, as torchvision's RandomCrop.")
@@ -117,6 +119,7 @@ void Visit(V& v, SizeStep& c) {
         R("[height, width], or [side]: for resize the shorter edge's new length (the other "
           "scaled to keep the aspect), for a crop a square.")
             .Min(1)
+            .Max(16384)
             .NonEmpty()
             .Required());
 }
@@ -162,7 +165,8 @@ void Visit(V& v, AugmentStep& c) {
   v.Variant("center_crop", c.center_crop,
             R("Crop the centre of images (padded with 0 when larger); every split."));
   v.Variant("random_crop", c.random_crop,
-            R("Random crop of training images (validation and test: skipped)."));
+            R("Random crop of training images (validation and test images: a centre crop of "
+                "this size)."));
   v.Variant("random_resized_crop", c.random_resized_crop,
             R("Random crop of a random area and aspect, resized.").NotBuilt(kLater));
   v.Variant("horizontal_flip", c.horizontal_flip,
@@ -242,7 +246,8 @@ void Visit(V& v, DataConfig& c) {
   v.Key("augmentation", c.augmentation,
         R("Image transforms in order: random ones on training images (drawn per epoch and "
           "sample from the seed), the deterministic ones (resize, center_crop, normalize) on "
-          "every split."));
+          "every split; validation and test images skip flips and crop a random_crop's size "
+          "from the centre."));
   v.Key("image", c.image, R("How images are decoded (image data sets)."));
   v.Key("loader", c.loader, R("How batches are formed."));
 }

@@ -193,10 +193,13 @@ TEST_CASE("Random steps draw over torchvision's whole range, flips at their prob
   CHECK(lefts == std::set<int>{0, 1, 2, 3, 4});
   CHECK(flipped > 1050);  // 0.3 x 4000 = 1200, sd 29
   CHECK(flipped < 1350);
-  // Without a generator (validation and test) the random steps are skipped.
-  Result<Image> same = ApplyTransforms(steps, image, nullptr);
-  REQUIRE(same.ok());
-  CHECK(same->width == 14);
+  // Without a generator (validation and test) flips are skipped and the crop is a centre crop.
+  for (std::size_t i = 0; i < image.pixels.size(); ++i)
+    image.pixels[i] = static_cast<std::uint8_t>(i);
+  Result<Image> eval = ApplyTransforms(steps, image, nullptr);
+  REQUIRE(eval.ok());
+  CHECK(eval->pixels == CenterCrop(image, 10, 10).pixels);
+  CHECK(eval->width == 10);
 }
 
 TEST_CASE("A random crop larger than the padded image is refused with both sizes",

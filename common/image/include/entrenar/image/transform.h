@@ -49,14 +49,16 @@ struct Draw {
   bool flip = false;
 };
 
-// `image` through `transforms` in order. Without `rng` only the deterministic steps run (what
-// validation and test images get); with it, each random step draws from it, and `draws` (when
-// given) records what each drew. kInvalidArgument when an image is smaller than a random crop.
+// `image` through `transforms` in order. With `rng` each random step draws from it, and `draws`
+// (when given) records what each drew. Without it (validation and test images) flips are
+// skipped and a random crop is a centre crop of its size, unpadded (torchvision pipelines
+// validate with CenterCrop of the training crop's size). kInvalidArgument when an image is
+// smaller than a random crop, or a step would make more than 2^26 pixels.
 Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
                               std::mt19937_64* rng, std::vector<Draw>* draws = nullptr);
 
-// The size (height, width) an image of `height` x `width` has after `transforms` (random ones
-// included, or only the deterministic ones).
+// The size (height, width) an image of `height` x `width` has after `transforms`, with a
+// generator (`random`) or without one.
 std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
                                     bool random);
 
