@@ -1,5 +1,5 @@
-// Images per second through entrenar's image loader: a folder of JPEGs decoded, resized,
-// randomly cropped and flipped, batched and normalized, with `workers` loader threads.
+// Images per second through entrenar's image loader: a folder of JPEGs decoded, randomly
+// resized-cropped to 224 x 224 and flipped, batched and normalized, with `workers` loader threads.
 // bench/images/run runs this and the same pipeline in torchvision's DataLoader (images.py).
 //   build/bin/bench_images FOLDER [WORKERS] [BATCH] [EPOCHS]
 #include <chrono>
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   const std::string text =
       "entrenar: \"1.0\"\nname: b\nversion: \"1\"\ndata:\n  train: " + folder +
-      "\n  augmentation:\n    - resize: {size: [256]}\n    - random_crop: {size: [224]}\n"
+      "\n  augmentation:\n    - random_resized_crop: {size: [224]}\n"
       "    - horizontal_flip: {probability: 0.5}\n    - normalize: {mean: [0.485, 0.456, "
       "0.406], std: [0.229, 0.224, 0.225]}\nmodel:\n  architecture:\n    type: sequential\n"
       "    layers: [flatten]\n";

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Images per second through torchvision's DataLoader: the pipeline of bench/images.cc
-(Resize(256), RandomCrop(224), RandomHorizontalFlip(), ToTensor(), Normalize) over
+(RandomResizedCrop(224), RandomHorizontalFlip(), ToTensor(), Normalize) over
 ImageFolder(FOLDER), shuffled, with WORKERS processes; the best of EPOCHS epochs.
 
   images.py FOLDER [WORKERS] [BATCH] [EPOCHS]
@@ -20,7 +20,7 @@ def main():
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
     epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     torch.set_num_threads(1)
-    pipeline = T.Compose([T.Resize(256), T.RandomCrop(224), T.RandomHorizontalFlip(),
+    pipeline = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(),
                           T.ToTensor(),
                           T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     data = datasets.ImageFolder(folder, transform=pipeline)

@@ -163,6 +163,10 @@ TEST_CASE(
   CHECK(r.out.find("not supported yet: data.augmentation[0].color_jitter") != std::string::npos);
   r = validate(images + "  augmentation:\n    - back_translate: {languages: [de]}\n");
   CHECK(r.out.find("translate the data beforehand") != std::string::npos);
+  r = validate(images +
+               "  augmentation:\n    - random_resized_crop: {size: [8], scale: [0.5, 0.2]}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("data.augmentation[0].random_resized_crop.scale") != std::string::npos);
   r = validate(images + "  augmentation:\n    - random_crop: {size: [8], padding: 1}\n");
   INFO(r.out);
   CHECK(r.exit_code == 0);

@@ -42,6 +42,10 @@ def run_case(case):
             if im.height < h or im.width < w or d["top"] > im.height - h or d["left"] > im.width - w:
                 raise ValueError(f"draw {d} outside RandomCrop's range for {im.size}")
             im = F.crop(im, d["top"], d["left"], h, w)
+        elif kind == "random_resized_crop":
+            d = next(draws)
+            out = (size[0], size[1]) if len(size) == 2 else (size[0], size[0])
+            im = F.resized_crop(im, d["top"], d["left"], d["height"], d["width"], list(out))
         elif kind in ("horizontal_flip", "vertical_flip"):
             if next(draws)["flip"]:
                 im = F.hflip(im) if kind == "horizontal_flip" else F.vflip(im)

@@ -1,9 +1,10 @@
 // Image transforms (data.augmentation's steps on decoded pixels). The first bytes make an image
 // (up to 40 x 40, grey or RGB) and up to 4 steps of any kind and size (padding past the image,
-// crops larger than it, every padding mode); the rest are pixels. Properties: no crash; a result
-// has the size TransformedSize promises and the image's channels; the same seed gives the same
-// pixels.
+// crops larger than it, every padding mode, random resized crops of any scale and aspect); the rest
+// are pixels. Properties: no crash; a result has the size TransformedSize promises and the image's
+// channels; the same seed gives the same pixels.
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -23,7 +24,11 @@ ENTRENAR_FUZZ_TARGET {
   std::vector<Transform> pipeline;
   for (std::size_t s = 0; s < steps && at + 5 <= size; ++s, at += 5) {
     Transform t;
-    t.kind = static_cast<Transform::Kind>(data[at] % 5);
+    t.kind = static_cast<Transform::Kind>(data[at] % 6);
+    t.scale_min = (data[at + 4] % 16 + 1) / 16.0;
+    t.scale_max = std::max(t.scale_min, (data[at + 3] % 16 + 1) / 16.0);
+    t.ratio_min = (data[at + 1] % 8 + 1) / 4.0;
+    t.ratio_max = t.ratio_min + (data[at + 2] % 8) / 4.0;
     t.size = {1 + data[at + 1] % 64};
     if (data[at + 2] % 64) t.size.push_back(data[at + 2] % 64);
     t.padding = data[at + 3] % 80;

@@ -102,6 +102,9 @@ std::string TransformText(const image::Transform& t) {
     case Kind::kRandomCrop:
       return "random_crop " + size() +
              (t.padding ? " (padding " + std::to_string(t.padding) + ")" : std::string());
+    case Kind::kRandomResizedCrop:
+      return "random_resized_crop " + size() + " (scale " + expr::FormatDouble(t.scale_min) + "-" +
+             expr::FormatDouble(t.scale_max) + ")";
     case Kind::kHorizontalFlip:
     case Kind::kVerticalFlip:
       return std::string(t.kind == Kind::kHorizontalFlip ? "horizontal" : "vertical") +

@@ -163,6 +163,47 @@ std::pair<int, int> CropSize(const std::vector<int>& size) {
   return size.size() == 2 ? std::pair{size[0], size[1]} : std::pair{size[0], size[0]};
 }
 
+// Python's int(round(x)): halves to even.
+int RoundHalfEven(double x) { return static_cast<int>(std::nearbyint(x)); }
+
+// RandomResizedCrop.get_params' fallback: the whole image, narrowed to the nearest allowed aspect.
+Draw CentralBox(const Transform& t, int height, int width) {
+  Draw d;
+  const double in_ratio = static_cast<double>(width) / height;
+  d.width = width;
+  d.height = height;
+  if (in_ratio < t.ratio_min) {
+    d.height = std::clamp(RoundHalfEven(width / t.ratio_min), 1, height);
+  } else if (in_ratio > t.ratio_max) {
+    d.width = std::clamp(RoundHalfEven(height * t.ratio_max), 1, width);
+  }
+  d.top = (height - d.height) / 2;
+  d.left = (width - d.width) / 2;
+  return d;
+}
+
+// RandomResizedCrop.get_params: up to 10 boxes of a uniform area fraction and a log-uniform
+// aspect, the first that fits; else the central box.
+Draw ResizedCropBox(const Transform& t, int height, int width, std::mt19937_64& rng) {
+  const double area = static_cast<double>(height) * width;
+  const double log_min = std::log(t.ratio_min), log_max = std::log(t.ratio_max);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * (t.scale_min + (t.scale_max - t.scale_min) * DrawUnit(rng));
+    const double aspect = std::exp(log_min + (log_max - log_min) * DrawUnit(rng));
+    const int w = RoundHalfEven(std::sqrt(target * aspect));
+    const int h = RoundHalfEven(std::sqrt(target / aspect));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      Draw d;
+      d.height = h;
+      d.width = w;
+      d.top = static_cast<int>(DrawBelow(rng, static_cast<std::uint64_t>(height - h + 1)));
+      d.left = static_cast<int>(DrawBelow(rng, static_cast<std::uint64_t>(width - w + 1)));
+      return d;
+    }
+  }
+  return CentralBox(t, height, width);
+}
+
 // What a step may make: as many pixels as a decoded image may have.
 constexpr std::int64_t kMaxPixels = std::int64_t{1} << 26;
 
@@ -258,6 +299,15 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
       image = CenterCrop(image, h, w);
       continue;
     }
+    if (t.kind == Kind::kRandomResizedCrop) {
+      const auto [h, w] = CropSize(t.size);
+      ENTRENAR_RETURN_IF_ERROR(CheckPixels("random_resized_crop", h, w));
+      const Draw box = rng ? ResizedCropBox(t, image.height, image.width, *rng)
+                           : CentralBox(t, image.height, image.width);
+      image = Resize(Crop(image, box.top, box.left, box.height, box.width), h, w);
+      if (rng && draws) draws->push_back(box);
+      continue;
+    }
     if (t.Random() && !rng) continue;
     Draw draw;
     switch (t.kind) {
@@ -294,6 +344,8 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
         image = Crop(image, draw.top, draw.left, h, w);
         break;
       }
+      case Kind::kRandomResizedCrop:  // above
+        break;
       case Kind::kHorizontalFlip:
       case Kind::kVerticalFlip:
         draw.flip = DrawUnit(*rng) < t.probability;
@@ -310,11 +362,13 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
 std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
                                     bool random) {
   for (const Transform& t : transforms) {
-    const bool crop = t.kind == Transform::Kind::kRandomCrop;  // a centre crop when not random
+    // Crops keep their size without a generator (a centre crop, a central box resized).
+    const bool crop =
+        t.kind == Transform::Kind::kRandomCrop || t.kind == Transform::Kind::kRandomResizedCrop;
     if (t.Random() && !random && !crop) continue;
     if (t.kind == Transform::Kind::kResize) {
       std::tie(height, width) = ResizedSize(t.size, height, width);
-    } else if (t.kind == Transform::Kind::kCenterCrop || t.kind == Transform::Kind::kRandomCrop) {
+    } else if (t.kind == Transform::Kind::kCenterCrop || crop) {
       std::tie(height, width) = CropSize(t.size);
     }
   }

@@ -127,6 +127,18 @@ void CheckData(Checker& c) {
                                                  std::to_string(size->size()) + " numbers");
       }
     }
+    if (step.random_resized_crop) {
+      const auto& r = *step.random_resized_crop;
+      if (r.size.size() > 2) {
+        c.Error(path + ".random_resized_crop.size", "expected [height, width] or [side], found " +
+                                                        std::to_string(r.size.size()) + " numbers");
+      }
+      for (const auto& [key, range] : {std::pair{"scale", &r.scale}, {"ratio", &r.ratio}}) {
+        if (range->size() != 2 || (*range)[0] > (*range)[1]) {
+          c.Error(path + ".random_resized_crop." + key, "expected [min, max] with min <= max");
+        }
+      }
+    }
     if (step.normalize && i + 1 < d.augmentation.size()) {
       c.Error(path + ".normalize",
               "normalize works on pixels scaled to [0, 1] and must be the last step",

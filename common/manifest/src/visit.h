@@ -125,9 +125,11 @@ void Visit(V& v, SizeStep& c) {
 }
 template <class V>
 void Visit(V& v, RandomResizedCropStep& c) {
-  v.Key("size", c.size, R("Output size: [height, width] or [side].").Min(1).NonEmpty().Required());
-  v.Key("scale", c.scale, R("Range of the crop's area as a fraction of the image's.").Min(0));
-  v.Key("ratio", c.ratio, R("Range of the crop's aspect ratio (width / height).").Above(0));
+  v.Key("size", c.size,
+        R("Output size: [height, width] or [side].").Min(1).Max(16384).NonEmpty().Required());
+  v.Key("scale", c.scale,
+        R("[min, max] of the crop's area as a fraction of the image's.").Above(0).Max(1));
+  v.Key("ratio", c.ratio, R("[min, max] of the crop's aspect ratio (width / height).").Above(0));
 }
 template <class V>
 void Visit(V& v, RotationStep& c) {
@@ -157,8 +159,8 @@ void Visit(V& v, BackTranslateStep& c) {
 template <class V>
 void Visit(V& v, AugmentStep& c) {
   const char* kLater =
-      "not built yet; the image steps that run are resize, center_crop, "
-      "random_crop, horizontal_flip, vertical_flip and normalize";
+      "not built yet; the image steps that run are resize, center_crop, random_crop, "
+      "random_resized_crop, horizontal_flip, vertical_flip and normalize";
   v.Variant("resize", c.resize,
             R("Resize images (Pillow's antialiased bilinear, as torchvision's Resize); every "
               "split."));
@@ -166,9 +168,11 @@ void Visit(V& v, AugmentStep& c) {
             R("Crop the centre of images (padded with 0 when larger); every split."));
   v.Variant("random_crop", c.random_crop,
             R("Random crop of training images (validation and test images: a centre crop of "
-                "this size)."));
+              "this size)."));
   v.Variant("random_resized_crop", c.random_resized_crop,
-            R("Random crop of a random area and aspect, resized.").NotBuilt(kLater));
+            R("Random crop of a random area and aspect, resized to `size`, as torchvision's "
+              "RandomResizedCrop (validation and test images: the largest centred box of an "
+              "allowed aspect, resized)."));
   v.Variant("horizontal_flip", c.horizontal_flip,
             R("Mirror training images left-right with a probability."));
   v.Variant("vertical_flip", c.vertical_flip,

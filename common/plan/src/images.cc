@@ -1,5 +1,7 @@
 #include "entrenar/plan/images.h"
 
+#include <tuple>
+
 #include "entrenar/plan/split.h"
 
 namespace entrenar::plan {
@@ -42,6 +44,14 @@ std::vector<image::Transform> ImageTransforms(const manifest::DataConfig& d) {
                    : mode == "reflect"   ? image::PadMode::kReflect
                    : mode == "symmetric" ? image::PadMode::kSymmetric
                                          : image::PadMode::kConstant;
+    } else if (s.random_resized_crop) {
+      const manifest::RandomResizedCropStep& r = *s.random_resized_crop;
+      t.kind = Kind::kRandomResizedCrop;
+      t.size = sizes(r.size);
+      if (r.scale.size() == 2)
+        std::tie(t.scale_min, t.scale_max) = std::pair{r.scale[0], r.scale[1]};
+      if (r.ratio.size() == 2)
+        std::tie(t.ratio_min, t.ratio_max) = std::pair{r.ratio[0], r.ratio[1]};
     } else if (s.horizontal_flip || s.vertical_flip) {
       t.kind = s.horizontal_flip ? Kind::kHorizontalFlip : Kind::kVerticalFlip;
       t.probability = (s.horizontal_flip ? *s.horizontal_flip : *s.vertical_flip).probability;

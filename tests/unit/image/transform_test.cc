@@ -40,6 +40,8 @@ const char* KindName(Kind k) {
       return "horizontal_flip";
     case Kind::kVerticalFlip:
       return "vertical_flip";
+    case Kind::kRandomResizedCrop:
+      return "random_resized_crop";
   }
   return "?";
 }
@@ -80,6 +82,15 @@ nlohmann::json StepsJson(const std::vector<Transform>& steps) {
   return out;
 }
 
+// A random resized crop whose aspect range no box of these images fits: torchvision's fallback.
+Transform NarrowResizedCrop() {
+  Transform t = Step(Kind::kRandomResizedCrop, {16});
+  t.scale_min = 0.9;
+  t.ratio_min = 3.0;
+  t.ratio_max = 3.5;
+  return t;
+}
+
 // Pipelines covering each step and its options: shrinking and enlarging resizes (the shorter
 // edge, or both), centre crops inside and past the image (odd differences: Python's rounding),
 // random crops with every padding mode (padding past the image's size too), flips, and a
@@ -101,6 +112,9 @@ std::vector<std::vector<Transform>> Pipelines() {
       {Step(Kind::kRandomCrop, {90}, 50, PadMode::kSymmetric)},
       {Step(Kind::kRandomCrop, {16})},
       {Step(Kind::kHorizontalFlip), Step(Kind::kVerticalFlip)},
+      {Step(Kind::kRandomResizedCrop, {24})},
+      {Step(Kind::kRandomResizedCrop, {30, 50})},
+      {NarrowResizedCrop()},
       {Step(Kind::kResize, {40}), Step(Kind::kRandomCrop, {32}, 2, PadMode::kReflect),
        Step(Kind::kHorizontalFlip)},
   };
@@ -132,7 +146,11 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
           CHECK(out->width == w);
           nlohmann::json d = nlohmann::json::array();
           for (const Draw& x : draws) {
-            d.push_back({{"top", x.top}, {"left", x.left}, {"flip", x.flip}});
+            d.push_back({{"top", x.top},
+                         {"left", x.left},
+                         {"height", x.height},
+                         {"width", x.width},
+                         {"flip", x.flip}});
             (x.flip ? flips : kept) += steps[0].kind == Kind::kHorizontalFlip;
           }
           cases.push_back({{"file", file},

@@ -31,29 +31,41 @@ Image CenterCrop(const Image& image, int height, int width);
 
 // One step of an image pipeline (data.augmentation).
 struct Transform {
-  enum class Kind { kResize, kCenterCrop, kRandomCrop, kHorizontalFlip, kVerticalFlip };
+  enum class Kind {
+    kResize,
+    kCenterCrop,
+    kRandomCrop,
+    kHorizontalFlip,
+    kVerticalFlip,
+    kRandomResizedCrop
+  };
   Kind kind = Kind::kResize;
   std::vector<int> size;  // [height, width], or [side] (resize: the shorter edge's length)
   int padding = 0;        // random_crop: pixels added on each side before cropping
   PadMode pad_mode = PadMode::kConstant;
   double probability = 0.5;  // flips
+  // random_resized_crop: the crop's area as a fraction of the image's, and its aspect (w / h).
+  double scale_min = 0.08, scale_max = 1.0;
+  double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
   bool Random() const {
     return kind == Kind::kRandomCrop || kind == Kind::kHorizontalFlip ||
-           kind == Kind::kVerticalFlip;
+           kind == Kind::kVerticalFlip || kind == Kind::kRandomResizedCrop;
   }
 };
 
-// What one random step drew for one image: a crop's corner, or whether a flip happened.
+// What one random step drew for one image: a crop's box (random_crop: its corner), or whether a
+// flip happened.
 struct Draw {
-  int top = 0, left = 0;
+  int top = 0, left = 0, height = 0, width = 0;
   bool flip = false;
 };
 
 // `image` through `transforms` in order. With `rng` each random step draws from it, and `draws`
 // (when given) records what each drew. Without it (validation and test images) flips are
-// skipped and a random crop is a centre crop of its size, unpadded (torchvision pipelines
-// validate with CenterCrop of the training crop's size). kInvalidArgument when an image is
-// smaller than a random crop, or a step would make more than 2^26 pixels.
+// skipped, a random crop is a centre crop of its size, unpadded (torchvision pipelines
+// validate with CenterCrop of the training crop's size), and a random resized crop resizes
+// the largest centred box its aspect ratios allow (torchvision's fallback box). kInvalidArgument
+// when an image is smaller than a random crop, or a step would make more than 2^26 pixels.
 Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
                               std::mt19937_64* rng, std::vector<Draw>* draws = nullptr);
 
