@@ -1,5 +1,6 @@
 // Image data end to end: the real binary trains examples/images on the UCI digits as PNG files,
 // resumes an augmented run bit for bit, and stops on a bad image naming it.
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -122,8 +123,9 @@ TEST_CASE("images: a damaged image or one of another size stops the run, naming 
              dir.path + "/r2"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("digits/0/big.png: after the transforms it is 10 x 12, but the first training "
-                   "image gives 8 x 8; images of different sizes need a resize or center_crop "
-                   "step in data.augmentation") != std::string::npos);
+                   "image gives 8 x 8; images of different sizes need a step that gives them "
+                   "one size in data.augmentation: a resize to [height, width] or a crop") !=
+        std::string::npos);
   // A resize makes them one size, and the run trains.
   r = Train({dir.path + "/digits.yaml", "--set", "training.epochs=1", "--set",
              "data.augmentation=[{resize: {size: [8, 8]}}]", "--output", dir.path + "/r3"});
@@ -158,6 +160,10 @@ TEST_CASE(
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("normalize works on pixels scaled to [0, 1] and must be the last step") !=
         std::string::npos);
+  r = validate(images + "  preprocessing:\n    - normalize: {method: zscore}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("not supported yet: data.preprocessing: table preprocessing of images") !=
+        std::string::npos);
   r = validate(images + "  augmentation:\n    - color_jitter: {brightness: 0.2}\n");
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("not supported yet: data.augmentation[0].color_jitter") != std::string::npos);
@@ -170,6 +176,51 @@ TEST_CASE(
   r = validate(images + "  augmentation:\n    - random_crop: {size: [8], padding: 1}\n");
   INFO(r.out);
   CHECK(r.exit_code == 0);
+}
+
+TEST_CASE(
+    "images: a Parquet table of {bytes, path} images (DuckDB) and a CSV of paths train "
+    "exactly as their folder",
+    "[e2e][images]") {
+  TempDir dir;
+  const std::string folder = kSource + "/examples/data/digits-png";
+  const std::string parquet = dir.path + "/digits.parquet";
+  ProcessResult made = RunProcess(
+      {"/usr/bin/env", "node", kSource + "/tests/formats/duckdb_images.mjs", folder, parquet});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  // The CSV names each file relative to itself, as the folder lists them.
+  std::string csv = "file,label\n";
+  for (int c = 0; c < 10; ++c) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(folder + "/" + std::to_string(c)))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names)
+      csv += "digits-png/" + std::to_string(c) + "/" + n + "," + std::to_string(c) + "\n";
+  }
+  fs::copy(folder, dir.path + "/digits-png", fs::copy_options::recursive);
+  const std::string paths = dir.path + "/paths.csv";
+  WriteFile(paths, csv);
+  const auto train = [&](const std::string& name, std::vector<std::string> sets) {
+    std::vector<std::string> a = {kExample, "--set", "training.epochs=2", "--set", "callbacks=[]"};
+    for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
+    a.insert(a.end(), {"--output", dir.path + "/" + name});
+    ProcessResult r = Train(a);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return LossByStep(dir.path + "/" + name + "/metrics.jsonl");
+  };
+  const auto from_folder = train("folder", {});
+  REQUIRE(from_folder.size() == 46);
+  CHECK(train("parquet", {"data.source=" + parquet, "data.image.column=image"}) == from_folder);
+  CHECK(train("csv", {"data.source=" + paths, "data.image.column=file"}) == from_folder);
+  // A column that is not there is named with the table's columns.
+  ProcessResult r = Train({kExample, "--set", "data.source=" + parquet, "--set",
+                           "data.image.column=picture", "--output", dir.path + "/bad"});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("data.image.column: column `picture` is not in " + parquet) !=
+        std::string::npos);
 }
 
 TEST_CASE("images: plan shows the images, the pipeline and the split training uses",

@@ -119,7 +119,7 @@ void PlanImages(const Manifest& m, const std::string& base_dir, std::ostream& ou
   const auto& d = m.data;
   const std::string key = d.source ? "data.source" : "data.train";
   Result<image::ImageSet> set = plan::LoadImages(d, base_dir, key, d.source ? *d.source : *d.train);
-  const char* kind[] = {"a folder of class folders", "idx", "CIFAR batches"};
+  const char* kind[] = {"a folder of class folders", "idx", "CIFAR batches", "a table of images"};
   if (!set.ok()) {
     out << "  images      unknown: " << set.status().message() << "\n";
     return;

@@ -63,12 +63,17 @@ Split MakeSplit(const std::vector<float>& labels, std::vector<std::size_t> sampl
 // `image` checked against the model's input size; `where` names it.
 Status CheckSize(const ImageData& d, const Image& image, const std::string& where,
                  const std::string& what) {
+  if (image.channels != d.channels) {
+    return InvalidArgument(where + ": decoded to " + std::to_string(image.channels) +
+                           " channels, the training images to " + std::to_string(d.channels));
+  }
   if (image.height == d.height && image.width == d.width) return OkStatus();
   return InvalidArgument(where + ": " + what + " " + std::to_string(image.width) + " x " +
                          std::to_string(image.height) + ", but the first training image gives " +
                          std::to_string(d.width) + " x " + std::to_string(d.height) +
-                         "; images of different sizes need a resize or center_crop step in "
-                         "data.augmentation (e.g. - resize: {size: [" +
+                         "; images of different sizes need a step that gives them one size in "
+                         "data.augmentation: a resize to [height, width] or a crop (e.g. - "
+                         "resize: {size: [" +
                          std::to_string(d.height) + ", " + std::to_string(d.width) + "]})");
 }
 
@@ -85,25 +90,40 @@ Result<Image> Transformed(const ImageData& d, const ImageSet& set, std::size_t s
   return image;
 }
 
-// The validation or test split's images, decoded and through the deterministic steps, CHW.
+// Decodes the samples of `split` a worker takes (the next not taken) into its pixels, CHW; the
+// first error stops every worker.
+void DecodeSome(const ImageData& d, const ImageSet& set, Split* split,
+                std::atomic<std::size_t>& next, Status* error) {
+  const std::size_t plane = static_cast<std::size_t>(d.height) * d.width;
+  const std::size_t per = plane * static_cast<std::size_t>(d.channels);
+  for (std::size_t i = next++; i < split->samples.size(); i = next++) {
+    const Result<Image> image = Transformed(d, set, split->samples[i], nullptr, nullptr);
+    if (!image.ok()) {
+      *error = image.status();
+      next = split->samples.size();
+      return;
+    }
+    std::uint8_t* out = split->pixels.data() + i * per;
+    for (std::size_t p = 0; p < plane; ++p) {
+      for (int c = 0; c < d.channels; ++c) out[c * plane + p] = image->pixels[p * d.channels + c];
+    }
+  }
+}
+
+// The validation or test split's images, decoded and through the deterministic steps, CHW, with
+// up to `threads` threads (at most 16).
 Status DecodeEvalSplit(const ImageData& d, const ImageSet& set, int threads, Split* split) {
   const std::size_t per = static_cast<std::size_t>(d.channels) * d.height * d.width;
   split->pixels.assign(per * split->samples.size(), 0);
   std::atomic<std::size_t> next{0};
-  std::vector<Status> errors(static_cast<std::size_t>(std::max(threads, 1)));
+  std::vector<Status> errors(static_cast<std::size_t>(std::clamp(threads, 1, 16)));
   auto work = [&](std::size_t w) {
-    for (std::size_t i = next++; i < split->samples.size(); i = next++) {
-      const Result<Image> image = Transformed(d, set, split->samples[i], nullptr, nullptr);
-      if (!image.ok()) {
-        errors[w] = image.status();
-        next = split->samples.size();
-        return;
-      }
-      std::uint8_t* out = split->pixels.data() + i * per;
-      const std::size_t plane = static_cast<std::size_t>(d.height) * d.width;
-      for (std::size_t p = 0; p < plane; ++p) {
-        for (int c = 0; c < d.channels; ++c) out[c * plane + p] = image->pixels[p * d.channels + c];
-      }
+    try {
+      DecodeSome(d, set, split, next, &errors[w]);
+    } catch (const std::exception& e) {  // out of memory: a status, never std::terminate
+      errors[w] = Status(StatusCode::kResourceExhausted,
+                         std::string("decoding the validation and test images: ") + e.what());
+      next = split->samples.size();
     }
   };
   std::vector<std::thread> pool;
@@ -134,7 +154,13 @@ Status InputShape(const manifest::DataConfig& cfg, const ImageSet& train, ImageD
   d->height = th;
   d->width = tw;
   if (const manifest::NormalizeImageStep* n = plan::NormalizeOf(cfg)) {
-    if (n->mean.size() != static_cast<std::size_t>(d->channels)) {
+    const auto channels = static_cast<std::size_t>(d->channels);
+    if (n->mean.size() == 1 && channels > 1) {  // one value for every channel, as torchvision
+      d->mean.assign(channels, n->mean[0]);
+      d->std.assign(channels, n->std[0]);
+      return OkStatus();
+    }
+    if (n->mean.size() != channels) {
       std::size_t i = 0;
       while (!cfg.augmentation[i].normalize) ++i;
       return InvalidArgument("data.augmentation[" + std::to_string(i) +
@@ -194,6 +220,7 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
          {std::tuple{"data.val", cfg.val, 1}, {"data.test", cfg.test, 2}}) {
       if (!path) continue;
       ENTRENAR_ASSIGN_OR_RETURN(ImageSet set, plan::LoadImages(cfg, base_dir, key, *path));
+      set.color = train_set->color;  // one colour for every split (idx is grey by default)
       ENTRENAR_ASSIGN_OR_RETURN(const std::vector<float> labels, Labels(set, out.classes, key));
       auto shared = std::make_shared<const ImageSet>(std::move(set));
       (index == 1 ? out.val : out.test) = MakeSplit(labels, AllSamples(shared->size()));

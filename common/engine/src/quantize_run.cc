@@ -14,8 +14,10 @@ void CalibrateActivations(const manifest::Manifest& m, TaskModel& task, const Pr
   const InputBuilder inputs = task.BatchInputs(0);
   const torch::Tensor x =
       s.val_x.size(0) > 0 ? s.val_x
-      : inputs ? inputs(s.train_x.slice(0, 0, std::min<std::int64_t>(s.train_x.size(0), 4096)))
-               : s.train_x;
+      : inputs
+          ? inputs(s.train_x.slice(
+                0, 0, std::min<std::int64_t>(s.train_x.size(0), m.quantize.calibration.samples)))
+          : s.train_x;
   const std::int64_t n = std::min<std::int64_t>(m.quantize.calibration.samples, x.size(0));
   const std::int64_t batch = m.data.loader.batch_size;
   torch::NoGradGuard no_grad;

@@ -127,16 +127,20 @@ Result<ImageSet> ReadFolder(const std::string& path) {
   return set;
 }
 
-// The labels file beside an idx images file, as MNIST names them.
+// The labels file beside an idx images file, as MNIST names them (train-images-idx3-ubyte,
+// train-labels-idx1-ubyte; also train-images.idx3-ubyte as some copies have it).
 Result<std::string> IdxLabelsFile(const std::string& images) {
-  const std::string from = "images-idx3-ubyte", to = "labels-idx1-ubyte";
-  const std::size_t at = images.rfind(from);
-  if (at == std::string::npos) {
+  const std::size_t idx = images.rfind("idx3-ubyte");
+  const std::size_t name = idx == std::string::npos ? idx : images.rfind("images", idx);
+  const std::size_t slash = images.rfind('/');
+  if (name == std::string::npos || (slash != std::string::npos && name < slash)) {
     return InvalidArgument(images +
                            ": an idx images file is named *-images-idx3-ubyte[.gz], "
                            "with its labels beside it in *-labels-idx1-ubyte[.gz]");
   }
-  std::string base = images.substr(0, at) + to;
+  std::string base = images.substr(0, idx + 10);
+  base.replace(idx, 4, "idx1");
+  base.replace(name, 6, "labels");
   std::error_code ec;
   for (const std::string& candidate : {base, base + ".gz"}) {
     if (fs::exists(candidate, ec)) return candidate;
@@ -149,6 +153,13 @@ Status ReadIdx(const std::string& file, ImageSet* set) {
   ENTRENAR_ASSIGN_OR_RETURN(const std::string image_bytes, ReadSetFile(file));
   Result<std::vector<Image>> images = DecodeIdxImages(image_bytes, kMaxSetFile);
   if (!images.ok()) return Named(file, images.status());
+  if (!images->empty() &&
+      static_cast<std::int64_t>(images->front().width) * images->front().height >
+          DecodeOptions().max_pixels) {
+    return InvalidArgument(file + ": idx images of " + std::to_string(images->front().width) +
+                           " x " + std::to_string(images->front().height) + " pixels, past the " +
+                           std::to_string(DecodeOptions().max_pixels) + " an image may have");
+  }
   ENTRENAR_ASSIGN_OR_RETURN(const std::string label_bytes, ReadSetFile(labels_file));
   Result<std::vector<int>> labels = DecodeIdxLabels(label_bytes, kMaxSetFile);
   if (!labels.ok()) return Named(labels_file, labels.status());
@@ -232,7 +243,15 @@ bool IsImageFileName(const std::string& name) {
 }
 
 Result<Image> ImageSet::Get(std::size_t i) const {
-  if (format == SetFormat::kFolder) {
+  if (format == SetFormat::kTable && !encoded[i].empty()) {
+    DecodeOptions options;
+    options.color = color;
+    Result<Image> image = DecodeImage(encoded[i], options);
+    if (!image.ok())
+      return Status(image.status().code(), Where(i) + ": " + image.status().message());
+    return image;
+  }
+  if (format == SetFormat::kFolder || format == SetFormat::kTable) {
     DecodeOptions options;
     options.color = color;
     return ReadImageFile(files[i], options);
@@ -241,12 +260,43 @@ Result<Image> ImageSet::Get(std::size_t i) const {
 }
 
 std::string ImageSet::Where(std::size_t i) const {
+  if (format == SetFormat::kTable) {
+    return encoded[i].empty() ? files[i] + " (" + origins[i] + ")" : origins[i];
+  }
   if (format == SetFormat::kFolder) return files[i];
   return path + " (image " + std::to_string(i + 1) + ")";
 }
 
+std::vector<std::string> ClassesOf(const std::vector<std::string>& label_texts,
+                                   std::vector<int>* labels) {
+  std::vector<std::string> classes = label_texts;
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  const auto integer = [](const std::string& s) {
+    std::size_t i = s.rfind('-', 0) == 0 ? 1 : 0;
+    if (i == s.size() || s.size() - i > 18) return false;
+    for (; i < s.size(); ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+    }
+    return true;
+  };
+  if (std::all_of(classes.begin(), classes.end(), integer)) {
+    std::sort(classes.begin(), classes.end(), [](const std::string& a, const std::string& b) {
+      return std::stoll(a) < std::stoll(b);
+    });
+  }
+  std::map<std::string, int> index;
+  for (std::size_t i = 0; i < classes.size(); ++i) index[classes[i]] = static_cast<int>(i);
+  labels->clear();
+  for (const std::string& t : label_texts) labels->push_back(index.at(t));
+  return classes;
+}
+
 Result<ImageSet> ReadImageSet(const std::string& path, SetFormat format,
                               const SetOptions& options) {
+  if (format == SetFormat::kTable) {
+    return InvalidArgument(path + ": a table of images is read by plan::LoadImages");
+  }
   if (format == SetFormat::kFolder) {
     ENTRENAR_ASSIGN_OR_RETURN(ImageSet set, ReadFolder(path));
     set.path = path;

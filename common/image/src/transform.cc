@@ -304,6 +304,7 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
       ENTRENAR_RETURN_IF_ERROR(CheckPixels("random_resized_crop", h, w));
       const Draw box = rng ? ResizedCropBox(t, image.height, image.width, *rng)
                            : CentralBox(t, image.height, image.width);
+      ENTRENAR_RETURN_IF_ERROR(CheckPixels("random_resized_crop", box.height, w));
       image = Resize(Crop(image, box.top, box.left, box.height, box.width), h, w);
       if (rng && draws) draws->push_back(box);
       continue;
@@ -314,6 +315,7 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
       case Kind::kResize: {
         const auto [h, w] = ResizedSize(t.size, image.height, image.width);
         ENTRENAR_RETURN_IF_ERROR(CheckPixels("resize", h, w));
+        ENTRENAR_RETURN_IF_ERROR(CheckPixels("resize", image.height, w));  // the first pass
         image = Resize(image, h, w);
         break;
       }

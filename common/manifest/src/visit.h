@@ -202,6 +202,12 @@ void Visit(V& v, ImageConfig& c) {
           "torchvision's ImageFolder), `grey` (1), or `auto`: grey for idx files, rgb "
           "otherwise.")
             .OneOf({"auto", "rgb", "grey"}));
+  v.Key("column", c.column,
+        R("A table whose rows are images: the column holding each image, as a path (relative "
+          "to the table's folder) or as the file's bytes. The Hugging Face Hub's image data "
+          "sets keep `{bytes, path}` structs in Parquet: name the struct (`image`) and its "
+          "bytes are read (else its path). The label is data.target.")
+            .NonEmpty());
 }
 template <class V>
 void Visit(V& v, LoaderConfig& c) {

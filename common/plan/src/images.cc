@@ -1,7 +1,9 @@
 #include "entrenar/plan/images.h"
 
+#include <filesystem>
 #include <tuple>
 
+#include "entrenar/base/strings.h"
 #include "entrenar/plan/split.h"
 
 namespace entrenar::plan {
@@ -10,6 +12,7 @@ std::optional<image::SetFormat> ImageFormat(const manifest::DataConfig& d,
                                             const std::string& base_dir) {
   const std::optional<std::string>& first = d.source ? d.source : d.train;
   if (!first) return std::nullopt;
+  if (d.image.column) return image::SetFormat::kTable;
   return image::ImageSetFormat(d.format, ResolvePath(base_dir, *first));
 }
 
@@ -70,8 +73,56 @@ const manifest::NormalizeImageStep* NormalizeOf(const manifest::DataConfig& d) {
   return nullptr;
 }
 
+namespace {
+
+// A table whose rows are images (data.image.column): each row's bytes, or its file relative to
+// the table's folder; its label from data.target.
+Result<image::ImageSet> ImagesOfTable(const manifest::DataConfig& d, const std::string& base_dir,
+                                      const std::string& key, const std::string& path) {
+  ENTRENAR_ASSIGN_OR_RETURN(const formats::Table t, LoadTable(d, base_dir, key, path));
+  const std::string& column = *d.image.column;
+  const std::optional<std::size_t> bytes = t.ColumnIndex(column + ".bytes");
+  const std::optional<std::size_t> file =
+      bytes ? t.ColumnIndex(column + ".path") : t.ColumnIndex(column);
+  if (!bytes && !file) {
+    const std::string dym = DidYouMean(Suggest(column, t.columns));
+    return InvalidArgument("data.image.column: column `" + column + "` is not in " + t.file + " (" +
+                           (dym.empty() ? "columns: " + JoinQuoted(t.columns) : dym) + ")");
+  }
+  const std::optional<std::size_t> label = t.ColumnIndex(d.target);
+  if (!label) {
+    return InvalidArgument("data.target: column `" + d.target + "` is not in " + t.file +
+                           " (columns: " + JoinQuoted(t.columns) + ")");
+  }
+  image::ImageSet set;
+  set.format = image::SetFormat::kTable;
+  set.path = t.file;
+  const std::string folder = std::filesystem::path(t.file).parent_path().string();
+  std::vector<std::string> label_texts;
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    const auto& row = t.rows[i];
+    const std::string where = t.file + ":" + std::to_string(t.row_lines[i]);
+    if (!row[*label]) return InvalidArgument(where + ": the label `" + d.target + "` is missing");
+    const bool has_bytes = bytes && row[*bytes] && !row[*bytes]->empty();
+    const bool has_file = file && row[*file] && !row[*file]->empty();
+    if (!has_bytes && !has_file) {
+      return InvalidArgument(where + ": the image `" + column + "` is missing");
+    }
+    set.encoded.push_back(has_bytes ? *row[*bytes] : std::string());
+    set.files.push_back(has_bytes ? std::string() : ResolvePath(folder, *row[*file]));
+    set.origins.push_back(where);
+    label_texts.push_back(*row[*label]);
+  }
+  set.classes = image::ClassesOf(label_texts, &set.labels);
+  set.color = ImageSetOptions(d).color.value_or(image::ColorMode::kRgb);
+  return set;
+}
+
+}  // namespace
+
 Result<image::ImageSet> LoadImages(const manifest::DataConfig& d, const std::string& base_dir,
                                    const std::string& key, const std::string& path) {
+  if (d.image.column) return ImagesOfTable(d, base_dir, key, path);
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) {
     return Unimplemented(key + ": " + path +
                          " is fetched when the run starts (entrenar train, or the job's "

@@ -89,11 +89,16 @@ Result<formats::Table> LoadTable(const manifest::DataConfig& d, const std::strin
                          " is fetched when the run starts (entrenar train, or "
                          "the job's worker); its rows are not known before");
   }
-  ENTRENAR_ASSIGN_OR_RETURN(formats::TableFormat format,
-                            formats::ResolveTableFormat(d.format, path));
   const std::string local = ResolvePath(base_dir, path);
-  if (local.find_first_of("*?[") != std::string::npos) return ReadTables(local, format, choose);
-  return formats::ReadTable(local, format, choose);
+  const Result<formats::TableFormat> format = formats::ResolveTableFormat(d.format, path);
+  std::error_code ec;
+  if (!format.ok() && local.find_first_of("*?[") == std::string::npos &&
+      !std::filesystem::exists(local, ec)) {
+    return NotFound(key + ": " + local + ": no such file or folder");
+  }
+  if (!format.ok()) return format.status();
+  if (local.find_first_of("*?[") != std::string::npos) return ReadTables(local, *format, choose);
+  return formats::ReadTable(local, *format, choose);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 
 #include "entrenar/base/strings.h"
@@ -14,9 +15,11 @@
 #include "entrenar/fetch/localize.h"
 #include "entrenar/fetch/s3.h"
 #include "entrenar/formats/table.h"
+#include "entrenar/image/image_set.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
 #include "entrenar/plan/params.h"
+#include "entrenar/plan/split.h"
 #include "entrenar/registry/registry.h"
 
 namespace entrenar::plan {
@@ -251,19 +254,66 @@ void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
 
 bool MeantAsLanguageModel(const manifest::Manifest& m);
 
+// Whether the manifest's data is an image data set, as far as its keys and paths tell (a path is
+// looked at beside the manifest's file).
+bool MeantAsImages(const manifest::Manifest& m) {
+  const manifest::DataConfig& d = m.data;
+  if (d.image.column || d.format == "images" || d.format == "idx" || d.format == "cifar") {
+    return true;
+  }
+  const std::optional<std::string>& first = d.source ? d.source : d.train;
+  if (!first || IsRemote(*first) || d.format != "auto") return false;
+  const std::string base = std::filesystem::path(m.file).parent_path().string();
+  return image::ImageSetFormat("auto", ResolvePath(base.empty() ? "." : base, *first)).has_value();
+}
+
+// What image data does not run with: remote image folders, tabular preprocessing, losses other
+// than cross-entropy, cross-validation, an embedding first layer.
+void CheckImages(const manifest::Manifest& m, const Refuse& refuse) {
+  const manifest::DataConfig& d = m.data;
+  for (const auto& [key, file] : {std::pair{"data.source", d.source},
+                                  {"data.train", d.train},
+                                  {"data.val", d.val},
+                                  {"data.test", d.test}}) {
+    if (file && IsRemote(*file) && !d.image.column) {
+      refuse(key, "image files from " + *file + " (only tables are fetched)",
+             "download the images and name the local folder, or publish them as a table of "
+             "{bytes, path} images (data.image.column)");
+    }
+  }
+  if (!d.preprocessing.empty()) {
+    refuse("data.preprocessing", "table preprocessing of images",
+           "images are transformed by data.augmentation (resize, crops, normalize)");
+  }
+  if (m.training.loss != "auto" && m.training.loss != "cross_entropy") {
+    refuse("training.loss", m.training.loss + " on image classes",
+           "images train a classifier: loss cross_entropy (or auto)");
+  }
+  if (m.training.validation.cross_validation) {
+    refuse("training.validation.cross_validation", "cross-validation of image data",
+           "validate on a held-out split (data.split) instead");
+  }
+  const auto& arch = m.model.architecture;
+  if (arch && !arch->layers.empty() && arch->layers[0].embedding) {
+    refuse("model.architecture.layers[0].embedding", "an embedding of image pixels",
+           "start image models with conv2d (or flatten and linear)");
+  }
+}
+
 // data.augmentation transforms images: with a table or text it is refused (the file's extension
-// tells a table; a folder or an idx / CIFAR file is image data).
+// tells a table, unless data.image.column names its images; a folder or an idx / CIFAR file is
+// image data).
 void CheckAugmentation(const manifest::Manifest& m, const Refuse& refuse) {
   const manifest::DataConfig& d = m.data;
   if (d.augmentation.empty()) return;
   const std::optional<std::string>& first = d.source ? d.source : d.train;
-  const bool table =
-      first && !IsRemote(*first) && formats::ResolveTableFormat(d.format, *first).ok();
+  const bool table = first && !IsRemote(*first) && !d.image.column &&
+                     formats::ResolveTableFormat(d.format, *first).ok();
   if (MeantAsLanguageModel(m) || table) {
     refuse("data.augmentation",
            std::string("augmenting ") + (table ? "a table (" + *first + ")" : "text"),
-           "augmentation transforms images (a folder of class folders, idx or CIFAR files); "
-           "remove data.augmentation");
+           "augmentation transforms images (a folder of class folders, idx or CIFAR files, or a "
+           "table's images named by data.image.column); remove data.augmentation");
   }
 }
 
@@ -473,6 +523,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   };
   CheckDataFormat(m, refuse);
   CheckAugmentation(m, refuse);
+  if (MeantAsImages(m)) CheckImages(m, refuse);
   if (MeantAsLanguageModel(m)) {
     CheckLanguageModel(m, refuse);
     CheckCallbacks(m, refuse, true);

@@ -107,6 +107,10 @@ TEST_CASE("idx and CIFAR files read as image sets: labels beside, batches by pat
     CHECK(idx->labels == expected["idx"]["labels"].get<std::vector<int>>());
     CHECK(idx->Get(0)->channels == 1);  // grey, as torchvision's MNIST
   }
+  // Some copies name them train-images.idx3-ubyte and train-labels.idx1-ubyte.
+  fs::copy_file(dir.path + "/images-idx3-ubyte", dir.path + "/train-images.idx3-ubyte");
+  fs::copy_file(dir.path + "/labels-idx1-ubyte", dir.path + "/train-labels.idx1-ubyte");
+  CHECK(ReadImageSet(dir.path + "/train-images.idx3-ubyte", SetFormat::kIdx)->size() == 7);
   REQUIRE(WriteFileAtomic(dir.path + "/t10k-images-idx3-ubyte", "").ok());
   CHECK(ReadImageSet(dir.path + "/t10k-images-idx3-ubyte", SetFormat::kIdx).status().message() ==
         dir.path + "/t10k-images-idx3-ubyte: its labels are not beside it (looked for " + dir.path +

@@ -63,18 +63,20 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
   const std::vector<manifest::Diagnostic> d =
       Check(kModel +
             "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-            "    world_size: 2\ndata:\n  augmentation:\n    - random_crop: {size: [4]}\n");
+            "    world_size: 2\ndata:\n  augmentation:\n    - color_jitter: {hue: 0.1}\n");
   REQUIRE(d.size() == 2);
-  CHECK(d[0].message == "not supported yet: data.augmentation");
+  CHECK(d[0].message == "not supported yet: data.augmentation[0].color_jitter");
   CHECK_FALSE(d[0].hints.at(0).empty());
   CHECK(d[1].message == "not supported yet: training.distributed");
   CHECK(d[1].location.line == 11);
   CHECK(d[1].hints.at(0) == "a run trains in one process on one device; submit one job per GPU");
   // A list item's keys are matched without their index.
   const std::vector<manifest::Diagnostic> aug =
-      Check(kModel + "data:\n  augmentation:\n    - random_crop: {size: [4]}\n");
+      Check(kModel +
+            "data:\n  augmentation:\n    - random_crop: {size: [4]}\n"
+            "    - rotation: {degrees: 10}\n");
   REQUIRE(aug.size() == 1);
-  CHECK(aug[0].path == "data.augmentation");
+  CHECK(aug[0].path == "data.augmentation[1].rotation");
   // LoRA on a sequential model adapts its linear layers: a projection name is refused by value.
   const std::vector<manifest::Diagnostic> lora =
       Check(kModel + "lora: {enabled: true, target_modules: [q_proj]}\n");

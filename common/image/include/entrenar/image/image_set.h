@@ -14,7 +14,8 @@
 
 namespace entrenar::image {
 
-enum class SetFormat { kFolder, kIdx, kCifar };
+// kTable: the rows of a table (plan::LoadImages reads it), each an image file or its bytes.
+enum class SetFormat { kFolder, kIdx, kCifar, kTable };
 
 // The image format of `path` under `format` (data.format: "images", "idx" or "cifar"; "auto" by
 // the path: a folder is an ImageFolder, a name holding `idx3-ubyte` an idx file, `.bin` a CIFAR
@@ -29,8 +30,10 @@ struct ImageSet {
   std::string path;
   std::vector<std::string> classes;  // class names in index order
   std::vector<int> labels;           // each sample's class index
-  std::vector<std::string> files;    // kFolder: each sample's file, decoded by Get
+  std::vector<std::string> files;    // kFolder, kTable: each sample's file, decoded by Get
   std::vector<Image> images;         // kIdx, kCifar: decoded when read
+  std::vector<std::string> encoded;  // kTable: each sample's bytes (empty: its file instead)
+  std::vector<std::string> origins;  // kTable: each sample's row (`table.parquet:12`)
   ColorMode color = ColorMode::kRgb;
 
   std::size_t size() const { return labels.size(); }
@@ -46,6 +49,11 @@ struct SetOptions {
   std::optional<ColorMode> color;  // nullopt: grey for idx, RGB otherwise (as torchvision)
   std::string target = "label";
 };
+
+// A table's classes in index order from its label texts: by value when every label is an
+// integer (`2` before `10`), else sorted as text. Returns each sample's class index in `labels`.
+std::vector<std::string> ClassesOf(const std::vector<std::string>& label_texts,
+                                   std::vector<int>* labels);
 
 // Lists a folder (class folders sorted by name, each class's images sorted by path, found in its
 // sub-folders too, as torchvision's ImageFolder) or reads idx / CIFAR files. `path` may be a

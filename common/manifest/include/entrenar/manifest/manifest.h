@@ -129,7 +129,8 @@ struct LoaderConfig {
 
 // How the images of an image data set are decoded.
 struct ImageConfig {
-  std::string color = "auto";  // auto, rgb or grey
+  std::string color = "auto";         // auto, rgb or grey
+  std::optional<std::string> column;  // a table's image column: its images are the data
 };
 
 struct DataConfig {
