@@ -53,6 +53,9 @@ TEST_CASE("images: the digits PNG example reaches 0.95 test accuracy; the model 
   CHECK(pre["image"]["channels"] == 1);
   CHECK(pre["image"]["height"] == 8);
   CHECK(pre["image"]["mean"] == nlohmann::json({0.305}));
+  // Validation images were centre-cropped to the random crop's size: the model's pipeline.
+  CHECK(pre["image"]["transforms"] ==
+        nlohmann::json::parse(R"([{"center_crop": {"size": [8, 8]}}])"));
   // sample_predictions name each validation image's file, a real one of its class.
   std::istringstream lines(Slurp(run + "/samples.jsonl"));
   std::string last, line;

@@ -141,6 +141,12 @@ Status DecodeEvalSplit(const ImageData& d, const ImageSet& set, int threads, Spl
 Status InputShape(const manifest::DataConfig& cfg, const ImageSet& train, ImageData* d) {
   ENTRENAR_ASSIGN_OR_RETURN(const Image first, train.Get(0));
   d->channels = first.channels;
+  // The first image through the random steps too: a crop larger than the images is found now,
+  // not at the first batch.
+  std::mt19937_64 rng(d->seed);
+  if (Result<Image> tried = image::ApplyTransforms(d->transforms, first, &rng); !tried.ok()) {
+    return Status(tried.status().code(), train.Where(0) + ": " + tried.status().message());
+  }
   const auto [th, tw] = image::TransformedSize(d->transforms, first.height, first.width, true);
   const auto [eh, ew] = image::TransformedSize(d->transforms, first.height, first.width, false);
   if (th != eh || tw != ew) {

@@ -91,11 +91,20 @@ nlohmann::ordered_json Preprocessing(const PreparedData& data) {
   }
   if (data.images) {
     const ImageData& im = *data.images;
-    pre["image"] = {{"channels", im.channels},
-                    {"height", im.height},
-                    {"width", im.width},
-                    {"mean", im.mean},
-                    {"std", im.std}};
+    // What validation images went through, for whoever serves the model: the deterministic
+    // steps (a random crop as the centre crop it is there), then /255 and normalize.
+    nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+    for (const image::Transform& t : im.transforms) {
+      using Kind = image::Transform::Kind;
+      if (t.kind == Kind::kHorizontalFlip || t.kind == Kind::kVerticalFlip) continue;
+      const char* name = t.kind == Kind::kResize       ? "resize"
+                         : t.kind == Kind::kCenterCrop ? "center_crop"
+                         : t.kind == Kind::kRandomCrop ? "center_crop"
+                                                       : "random_resized_crop";
+      steps.push_back({{name, {{"size", t.size}}}});
+    }
+    pre["image"] = {{"channels", im.channels}, {"height", im.height}, {"width", im.width},
+                    {"transforms", steps},     {"mean", im.mean},     {"std", im.std}};
   }
   return pre;
 }
