@@ -69,6 +69,36 @@ TEST_CASE("images: the digits PNG example reaches 0.95 test accuracy; the model 
   }
 }
 
+TEST_CASE("images: sample_predictions draw a contact sheet, and the HTML report shows it",
+          "[e2e][images]") {
+  TempDir dir;
+  const std::string run = dir.path + "/run";
+  ProcessResult r = Train({kExample, "--set", "training.epochs=2", "--set",
+                           "output.report.format=html", "--output", run});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string sheet = Slurp(run + "/samples.svg");
+  std::size_t images = 0;
+  for (std::size_t at = sheet.find("<image"); at != std::string::npos;
+       at = sheet.find("<image", at + 1))
+    ++images;
+  CHECK(images == 8);
+  // Pillow reads the first embedded PNG: the 8 x 8 grey image the model saw.
+  const std::size_t from = sheet.find("base64,") + 7;
+  const std::string b64 = sheet.substr(from, sheet.find('"', from) - from);
+  ProcessResult png = RunProcess(
+      {"/usr/bin/python3", "-c",
+       "import base64, io, sys; from PIL import Image; "
+       "im = Image.open(io.BytesIO(base64.b64decode(sys.argv[1]))); print(im.size, im.mode)",
+       b64});
+  INFO(png.err);
+  CHECK(png.out == "(8, 8) L\n");
+  CHECK(sheet.find(" \u2192 ") != std::string::npos);  // captions: truth -> prediction
+  CHECK(Slurp(run + "/report.html")
+            .find("<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                  "class=\"samples\"") != std::string::npos);
+}
+
 TEST_CASE("images: an augmented run resumes mid-epoch bit for bit, with 2 workers or none",
           "[e2e][images]") {
   TempDir dir;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "entrenar/base/clock.h"
+#include "entrenar/base/files.h"
 #include "entrenar/base/version.h"
 #include "entrenar/console/output.h"
 #include "entrenar/engine/callbacks.h"
@@ -14,6 +15,7 @@
 #include "entrenar/monitor/report.h"
 #include "entrenar/plan/support.h"
 #include "entrenar/registry/registry.h"
+#include "entrenar/run/layout.h"
 
 namespace entrenar::worker {
 
@@ -177,6 +179,12 @@ bool WriteReport(const manifest::Manifest& m, const std::string& dir, const engi
   in.quality = quality;
   in.metrics = table;
   in.config_yaml = manifest::ToYaml(m);
+  ReadLimits sheet_limits;
+  sheet_limits.max_bytes = 16u << 20;
+  if (Result<std::string> sheet = ReadWholeFile(run::Layout(dir).SamplesSheet(), sheet_limits);
+      sheet.ok()) {
+    in.samples_svg = *sheet;
+  }
   in.include_plots = m.output.report.include_plots;
   if (in.include_plots) {
     std::error_code ec;

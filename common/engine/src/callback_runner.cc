@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "entrenar/base/files.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/expr/monitor.h"
 #include "entrenar/run/layout.h"
@@ -111,8 +112,10 @@ void CallbackRunner::SamplePredictions(const manifest::CallbackConfig& cb, Trigg
                       {"samples", s->rows}}
              .dump(-1, ' ', false, ordered_json::error_handler_t::replace)
       << "\n";
+  const bool sheet = !s->sheet.empty() &&
+                     WriteFileAtomic(run::Layout(options_.run_dir).SamplesSheet(), s->sheet).ok();
   out_.Log("sample predictions at step " + std::to_string(at_.step) + ": " + s->what +
-           " (samples.jsonl)");
+           (sheet ? " (samples.jsonl, samples.svg)" : " (samples.jsonl)"));
 }
 
 // Runs a custom callback's command with the run's state; a failure is an alert.

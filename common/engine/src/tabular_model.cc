@@ -7,6 +7,7 @@
 #include "entrenar/base/files.h"
 #include "entrenar/engine/metrics.h"
 #include "entrenar/expr/value.h"
+#include "entrenar/image/contact_sheet.h"
 #include "entrenar/plan/split.h"
 
 #include "llama.h"
@@ -261,7 +262,33 @@ class TabularModel : public TaskModel {
     }
     s.what = Classification() ? std::to_string(right) + "/" + std::to_string(n) + " right"
                               : std::to_string(n) + " rows";
+    if (data_.images) {
+      ENTRENAR_ASSIGN_OR_RETURN(s.sheet, Sheet(x.slice(0, 0, n), s));
+    }
     return s;
+  }
+
+  // A contact sheet of the sampled images as the model saw them, captioned truth → prediction.
+  Result<std::string> Sheet(const torch::Tensor& pixels, const Samples& s) const {
+    std::vector<image::SheetTile> tiles;
+    const torch::Tensor hwc = pixels.permute({0, 2, 3, 1}).contiguous();
+    for (std::int64_t r = 0; r < hwc.size(0); ++r) {
+      image::SheetTile t;
+      t.image.height = static_cast<int>(hwc.size(1));
+      t.image.width = static_cast<int>(hwc.size(2));
+      t.image.channels = static_cast<int>(hwc.size(3));
+      const std::uint8_t* p = hwc[r].data_ptr<std::uint8_t>();
+      t.image.pixels.assign(p, p + hwc[r].numel());
+      const auto& row = s.rows[static_cast<std::size_t>(r)];
+      const std::string truth = row["target"], pred = row["prediction"];
+      char confidence[16];
+      std::snprintf(confidence, sizeof(confidence), " %.2f", row["confidence"].get<double>());
+      t.caption = truth + " \u2192 " + pred + confidence;
+      t.right = truth == pred;
+      tiles.push_back(std::move(t));
+    }
+    return image::ContactSheet(std::string(s.val ? "validation" : "test") + " samples: " + s.what,
+                               tiles);
   }
 
   // model.safetensors (or model.pt) with the preprocessing in its metadata.

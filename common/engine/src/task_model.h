@@ -43,6 +43,7 @@ struct Samples {
   bool val = true;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   std::string what;  // "7/10 right", "3 generations"
+  std::string sheet;  // image data: an SVG contact sheet of the samples
 };
 
 // A model, its data and what the task does with them. Used by the training thread only.

@@ -178,6 +178,7 @@ std::vector<std::pair<std::string, std::string>> ReportCharts(const ReportInput&
   add("gradients", "Gradient norm", {"grad_norm"});
   if (!in.confusion.empty())
     charts.emplace_back("confusion", ConfusionChart(in.classes, in.confusion));
+  if (!in.samples_svg.empty()) charts.emplace_back("samples", in.samples_svg);
   return charts;
 }
 

@@ -31,6 +31,7 @@ struct ReportInput {
   QualityScore quality;
   MetricTable metrics;
   std::string config_yaml;  // the resolved configuration
+  std::string samples_svg;  // image data's contact sheet of sample predictions (samples.svg)
   bool include_plots = true;
 };
 

@@ -25,6 +25,7 @@ struct Layout {
   // What callbacks write (SPEC §9): sample_predictions, gradient_monitor's histograms, the
   // output of custom callbacks; and cross-validation's folds.
   std::string Samples() const { return root + "/samples.jsonl"; }
+  std::string SamplesSheet() const { return root + "/samples.svg"; }  // image data's latest
   std::string Gradients() const { return root + "/gradients.jsonl"; }
   std::string CallbacksLog() const { return root + "/logs/callbacks.log"; }
   std::string CrossValidation() const { return root + "/cross_validation.json"; }
