@@ -197,9 +197,9 @@ TEST_CASE(
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("not supported yet: data.preprocessing: table preprocessing of images") !=
         std::string::npos);
-  r = validate(images + "  augmentation:\n    - color_jitter: {brightness: 0.2}\n");
+  r = validate(images + "  augmentation:\n    - rotation: {degrees: 15}\n");
   CHECK(r.exit_code != 0);
-  CHECK(r.out.find("not supported yet: data.augmentation[0].color_jitter") != std::string::npos);
+  CHECK(r.out.find("not supported yet: data.augmentation[0].rotation") != std::string::npos);
   r = validate(images + "  augmentation:\n    - back_translate: {languages: [de]}\n");
   CHECK(r.out.find("translate the data beforehand") != std::string::npos);
   r = validate(images +

@@ -46,6 +46,12 @@ def run_case(case):
             d = next(draws)
             out = (size[0], size[1]) if len(size) == 2 else (size[0], size[0])
             im = F.resized_crop(im, d["top"], d["left"], d["height"], d["width"], list(out))
+        elif kind == "color_jitter":
+            d = next(draws)
+            adjust = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue]
+            for k in d["order"]:
+                if d["factors"][k] is not None:
+                    im = adjust[k](im, d["factors"][k])
         elif kind in ("horizontal_flip", "vertical_flip"):
             if next(draws)["flip"]:
                 im = F.hflip(im) if kind == "horizontal_flip" else F.vflip(im)

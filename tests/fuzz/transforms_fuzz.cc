@@ -24,7 +24,11 @@ ENTRENAR_FUZZ_TARGET {
   std::vector<Transform> pipeline;
   for (std::size_t s = 0; s < steps && at + 5 <= size; ++s, at += 5) {
     Transform t;
-    t.kind = static_cast<Transform::Kind>(data[at] % 6);
+    t.kind = static_cast<Transform::Kind>(data[at] % 7);
+    t.brightness = (data[at + 1] % 8) / 4.0;
+    t.contrast = (data[at + 2] % 8) / 4.0;
+    t.saturation = (data[at + 3] % 8) / 4.0;
+    t.hue = (data[at + 4] % 6) / 10.0;
     t.scale_min = (data[at + 4] % 16 + 1) / 16.0;
     t.scale_max = std::max(t.scale_min, (data[at + 3] % 16 + 1) / 16.0);
     t.ratio_min = (data[at + 1] % 8 + 1) / 4.0;

@@ -105,6 +105,10 @@ std::string TransformText(const image::Transform& t) {
     case Kind::kRandomResizedCrop:
       return "random_resized_crop " + size() + " (scale " + expr::FormatDouble(t.scale_min) + "-" +
              expr::FormatDouble(t.scale_max) + ")";
+    case Kind::kColorJitter:
+      return "color_jitter (brightness " + expr::FormatDouble(t.brightness) + ", contrast " +
+             expr::FormatDouble(t.contrast) + ", saturation " + expr::FormatDouble(t.saturation) +
+             ", hue " + expr::FormatDouble(t.hue) + ")";
     case Kind::kHorizontalFlip:
     case Kind::kVerticalFlip:
       return std::string(t.kind == Kind::kHorizontalFlip ? "horizontal" : "vertical") +

@@ -97,7 +97,10 @@ nlohmann::ordered_json Preprocessing(const PreparedData& data) {
     nlohmann::ordered_json steps = nlohmann::ordered_json::array();
     for (const image::Transform& t : im.transforms) {
       using Kind = image::Transform::Kind;
-      if (t.kind == Kind::kHorizontalFlip || t.kind == Kind::kVerticalFlip) continue;
+      if (t.kind == Kind::kHorizontalFlip || t.kind == Kind::kVerticalFlip ||
+          t.kind == Kind::kColorJitter) {
+        continue;
+      }
       const char* name = t.kind == Kind::kResize       ? "resize"
                          : t.kind == Kind::kCenterCrop ? "center_crop"
                          : t.kind == Kind::kRandomCrop ? "center_crop"

@@ -214,10 +214,134 @@ Status CheckPixels(const char* step, std::int64_t height, std::int64_t width) {
                          std::to_string(kMaxPixels) + " allowed");
 }
 
+// Pillow's ImagingBlend: in1 + alpha (in2 - in1) in single precision, truncated (clipped to
+// 0..255 when alpha is outside [0, 1]).
+Image Blend(const Image& in1, const Image& in2, double factor) {
+  const auto alpha = static_cast<float>(factor);
+  Image out = in2;
+  for (std::size_t i = 0; i < out.pixels.size(); ++i) {
+    const int a = in1.pixels[i], b = in2.pixels[i];
+    const float t = static_cast<float>(a) + alpha * static_cast<float>(b - a);
+    out.pixels[i] = t <= 0.0F ? 0 : t >= 255.0F ? 255 : static_cast<std::uint8_t>(t);
+  }
+  return out;
+}
+
+// Pillow's rgb2hsv for one pixel (Convert.c).
+void RgbToHsv(const std::uint8_t* in, std::uint8_t* out) {
+  const int r = in[0], g = in[1], b = in[2];
+  const int maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
+  out[2] = static_cast<std::uint8_t>(maxc);
+  if (minc == maxc) {
+    out[0] = out[1] = 0;
+    return;
+  }
+  const auto cr = static_cast<float>(maxc - minc);
+  const float s = cr / static_cast<float>(maxc);
+  const float rc = static_cast<float>(maxc - r) / cr;
+  const float gc = static_cast<float>(maxc - g) / cr;
+  const float bc = static_cast<float>(maxc - b) / cr;
+  float h = 0;
+  if (r == maxc) {
+    h = bc - gc;
+  } else if (g == maxc) {
+    h = static_cast<float>(2.0 + rc - bc);
+  } else {
+    h = static_cast<float>(4.0 + gc - rc);
+  }
+  h = static_cast<float>(std::fmod(h / 6.0 + 1.0, 1.0));
+  out[0] = static_cast<std::uint8_t>(std::clamp(static_cast<int>(h * 255.0), 0, 255));
+  out[1] = static_cast<std::uint8_t>(std::clamp(static_cast<int>(s * 255.0), 0, 255));
+}
+
+// Pillow's hsv2rgb for one pixel (Convert.c).
+void HsvToRgb(const std::uint8_t* in, std::uint8_t* out) {
+  const int h = in[0], s = in[1], v = in[2];
+  if (s == 0) {
+    out[0] = out[1] = out[2] = static_cast<std::uint8_t>(v);
+    return;
+  }
+  const int i = static_cast<int>(std::floor(static_cast<float>(h) * 6.0 / 255.0));
+  const auto f = static_cast<float>(static_cast<float>(h) * 6.0 / 255.0 - static_cast<float>(i));
+  const auto fs = static_cast<float>(static_cast<float>(s) / 255.0);
+  const auto clip = [](double x) {
+    return static_cast<std::uint8_t>(std::clamp(static_cast<int>(std::round(x)), 0, 255));
+  };
+  const std::uint8_t p = clip(static_cast<float>(v) * (1.0 - fs));
+  const std::uint8_t q = clip(static_cast<float>(v) * (1.0 - fs * f));
+  const std::uint8_t t = clip(static_cast<float>(v) * (1.0 - fs * (1.0 - f)));
+  const auto uv = static_cast<std::uint8_t>(v);
+  const std::uint8_t rgb[6][3] = {{uv, t, p}, {q, uv, p}, {p, uv, t},
+                                  {p, q, uv}, {t, p, uv}, {uv, p, q}};
+  std::copy_n(rgb[i % 6], 3, out);
+}
+
 }  // namespace
+
+Image AdjustBrightness(const Image& image, double factor) {
+  Image black = image;
+  std::fill(black.pixels.begin(), black.pixels.end(), 0);
+  return Blend(black, image, factor);
+}
+
+Image AdjustContrast(const Image& image, double factor) {
+  const Image grey = Convert(image, ColorMode::kGrey);
+  double sum = 0;
+  for (const std::uint8_t v : grey.pixels) sum += v;
+  const int mean = static_cast<int>(sum / static_cast<double>(grey.pixels.size()) + 0.5);
+  Image flat = image;
+  std::fill(flat.pixels.begin(), flat.pixels.end(), static_cast<std::uint8_t>(mean));
+  return Blend(flat, image, factor);
+}
+
+Image AdjustSaturation(const Image& image, double factor) {
+  if (image.channels == 1) return image;
+  return Blend(Convert(Convert(image, ColorMode::kGrey), ColorMode::kRgb), image, factor);
+}
+
+Image AdjustHue(const Image& image, double factor) {
+  if (image.channels == 1) return image;
+  // numpy's np.uint8(hue_factor * 255): truncated, then modulo 256.
+  const auto shift = static_cast<std::uint8_t>(static_cast<int>(factor * 255) & 0xff);
+  Image out = image;
+  for (std::size_t i = 0; i < out.pixels.size(); i += 3) {
+    std::uint8_t hsv[3];
+    RgbToHsv(&image.pixels[i], hsv);
+    hsv[0] = static_cast<std::uint8_t>(hsv[0] + shift);
+    HsvToRgb(hsv, &out.pixels[i]);
+  }
+  return out;
+}
 
 std::uint64_t DrawBelow(std::mt19937_64& rng, std::uint64_t n) { return n <= 1 ? 0 : rng() % n; }
 double DrawUnit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+namespace {
+
+// ColorJitter.get_params, then its adjustments in the drawn order (a step of 0 is left out).
+Image ColorJitter(const Transform& t, Image image, std::mt19937_64& rng, Draw* draw) {
+  for (int i = 0; i < 4; ++i) draw->order[static_cast<std::size_t>(i)] = i;
+  for (std::size_t i = 4; i > 1; --i) {
+    std::swap(draw->order[i - 1], draw->order[DrawBelow(rng, i)]);
+  }
+  const double amounts[4] = {t.brightness, t.contrast, t.saturation, t.hue};
+  for (std::size_t k = 0; k < 4; ++k) {
+    const double a = amounts[k];
+    const double lo = k == 3 ? -a : std::max(0.0, 1 - a), hi = k == 3 ? a : 1 + a;
+    draw->factors[k] = a > 0 ? lo + (hi - lo) * DrawUnit(rng) : std::nan("");
+  }
+  for (const int k : draw->order) {
+    const double f = draw->factors[static_cast<std::size_t>(k)];
+    if (std::isnan(f)) continue;
+    image = k == 0   ? AdjustBrightness(image, f)
+            : k == 1 ? AdjustContrast(image, f)
+            : k == 2 ? AdjustSaturation(image, f)
+                     : AdjustHue(image, f);
+  }
+  return image;
+}
+
+}  // namespace
 
 Image Pad(const Image& image, int left, int top, int right, int bottom, PadMode mode) {
   Image out = Blank(image.height + top + bottom, image.width + left + right, image.channels);
@@ -347,6 +471,9 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
         break;
       }
       case Kind::kRandomResizedCrop:  // above
+        break;
+      case Kind::kColorJitter:
+        image = ColorJitter(t, std::move(image), *rng, &draw);
         break;
       case Kind::kHorizontalFlip:
       case Kind::kVerticalFlip:

@@ -141,9 +141,12 @@ void Visit(V& v, ProbabilityStep& c) {
 }
 template <class V>
 void Visit(V& v, ColorJitterStep& c) {
-  v.Key("brightness", c.brightness, R("Brightness jitter.").Min(0));
-  v.Key("contrast", c.contrast, R("Contrast jitter.").Min(0));
-  v.Key("saturation", c.saturation, R("Saturation jitter.").Min(0));
+  v.Key("brightness", c.brightness,
+        R("Brightness factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
+  v.Key("contrast", c.contrast,
+        R("Contrast factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
+  v.Key("saturation", c.saturation,
+        R("Saturation factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
   v.Key("hue", c.hue, R("Hue jitter.").Min(0).Max(0.5));
 }
 template <class V>
@@ -160,7 +163,7 @@ template <class V>
 void Visit(V& v, AugmentStep& c) {
   const char* kLater =
       "not built yet; the image steps that run are resize, center_crop, random_crop, "
-      "random_resized_crop, horizontal_flip, vertical_flip and normalize";
+      "random_resized_crop, horizontal_flip, vertical_flip, color_jitter and normalize";
   v.Variant("resize", c.resize,
             R("Resize images (Pillow's antialiased bilinear, as torchvision's Resize); every "
               "split."));
@@ -179,7 +182,9 @@ void Visit(V& v, AugmentStep& c) {
             R("Mirror training images top-bottom with a probability."));
   v.Variant("rotation", c.rotation,
             R("Rotate training images by a random angle.").NotBuilt(kLater));
-  v.Variant("color_jitter", c.color_jitter, R("Jitter image colours.").NotBuilt(kLater));
+  v.Variant("color_jitter", c.color_jitter,
+            R("Jitter training images' brightness, contrast, saturation and hue in a random "
+              "order, as torchvision's ColorJitter (Pillow's ImageEnhance and HSV)."));
   v.Variant("normalize", c.normalize,
             R("Normalize image channels after scaling pixels to [0, 1]: (x - mean) / std; every "
               "split; the last step."));

@@ -55,6 +55,12 @@ std::vector<image::Transform> ImageTransforms(const manifest::DataConfig& d) {
         std::tie(t.scale_min, t.scale_max) = std::pair{r.scale[0], r.scale[1]};
       if (r.ratio.size() == 2)
         std::tie(t.ratio_min, t.ratio_max) = std::pair{r.ratio[0], r.ratio[1]};
+    } else if (s.color_jitter) {
+      t.kind = Kind::kColorJitter;
+      t.brightness = s.color_jitter->brightness;
+      t.contrast = s.color_jitter->contrast;
+      t.saturation = s.color_jitter->saturation;
+      t.hue = s.color_jitter->hue;
     } else if (s.horizontal_flip || s.vertical_flip) {
       t.kind = s.horizontal_flip ? Kind::kHorizontalFlip : Kind::kVerticalFlip;
       t.probability = (s.horizontal_flip ? *s.horizontal_flip : *s.vertical_flip).probability;

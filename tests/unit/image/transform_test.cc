@@ -1,5 +1,6 @@
 #include "entrenar/image/transform.h"
 
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -42,6 +43,8 @@ const char* KindName(Kind k) {
       return "vertical_flip";
     case Kind::kRandomResizedCrop:
       return "random_resized_crop";
+    case Kind::kColorJitter:
+      return "color_jitter";
   }
   return "?";
 }
@@ -91,6 +94,15 @@ Transform NarrowResizedCrop() {
   return t;
 }
 
+Transform Jitter(double brightness, double contrast, double saturation, double hue) {
+  Transform t = Step(Kind::kColorJitter);
+  t.brightness = brightness;
+  t.contrast = contrast;
+  t.saturation = saturation;
+  t.hue = hue;
+  return t;
+}
+
 // Pipelines covering each step and its options: shrinking and enlarging resizes (the shorter
 // edge, or both), centre crops inside and past the image (odd differences: Python's rounding),
 // random crops with every padding mode (padding past the image's size too), flips, and a
@@ -115,6 +127,13 @@ std::vector<std::vector<Transform>> Pipelines() {
       {Step(Kind::kRandomResizedCrop, {24})},
       {Step(Kind::kRandomResizedCrop, {30, 50})},
       {NarrowResizedCrop()},
+      {Jitter(0.4, 0.4, 0.4, 0.1)},
+      {Jitter(0.9, 0, 0, 0)},
+      {Jitter(0, 0.8, 0, 0)},
+      {Jitter(0, 0, 0.9, 0)},
+      {Jitter(0, 0, 0, 0.5)},
+      {Step(Kind::kRandomResizedCrop, {32}), Jitter(0.2, 0.2, 0.2, 0.05),
+       Step(Kind::kHorizontalFlip)},
       {Step(Kind::kResize, {40}), Step(Kind::kRandomCrop, {32}, 2, PadMode::kReflect),
        Step(Kind::kHorizontalFlip)},
   };
@@ -146,11 +165,16 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
           CHECK(out->width == w);
           nlohmann::json d = nlohmann::json::array();
           for (const Draw& x : draws) {
+            nlohmann::json factors = nlohmann::json::array();
+            for (const double f : x.factors)
+              factors.push_back(std::isnan(f) ? nlohmann::json() : nlohmann::json(f));
             d.push_back({{"top", x.top},
                          {"left", x.left},
                          {"height", x.height},
                          {"width", x.width},
-                         {"flip", x.flip}});
+                         {"flip", x.flip},
+                         {"order", x.order},
+                         {"factors", factors}});
             (x.flip ? flips : kept) += steps[0].kind == Kind::kHorizontalFlip;
           }
           cases.push_back({{"file", file},

@@ -63,9 +63,9 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
   const std::vector<manifest::Diagnostic> d =
       Check(kModel +
             "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-            "    world_size: 2\ndata:\n  augmentation:\n    - color_jitter: {hue: 0.1}\n");
+            "    world_size: 2\ndata:\n  augmentation:\n    - rotation: {degrees: 10}\n");
   REQUIRE(d.size() == 2);
-  CHECK(d[0].message == "not supported yet: data.augmentation[0].color_jitter");
+  CHECK(d[0].message == "not supported yet: data.augmentation[0].rotation");
   CHECK_FALSE(d[0].hints.at(0).empty());
   CHECK(d[1].message == "not supported yet: training.distributed");
   CHECK(d[1].location.line == 11);

@@ -4,6 +4,7 @@
 // in torchvision).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -28,6 +29,12 @@ Image FlipVertical(const Image& image);
 Image Resize(const Image& image, int height, int width);
 // torchvision's F.center_crop: padded with 0 first where the crop is larger than the image.
 Image CenterCrop(const Image& image, int height, int width);
+// torchvision's F.adjust_* on a PIL image (Pillow's ImageEnhance and its HSV conversion); a grey
+// image keeps its pixels under saturation and hue.
+Image AdjustBrightness(const Image& image, double factor);
+Image AdjustContrast(const Image& image, double factor);
+Image AdjustSaturation(const Image& image, double factor);
+Image AdjustHue(const Image& image, double factor);
 
 // One step of an image pipeline (data.augmentation).
 struct Transform {
@@ -37,7 +44,8 @@ struct Transform {
     kRandomCrop,
     kHorizontalFlip,
     kVerticalFlip,
-    kRandomResizedCrop
+    kRandomResizedCrop,
+    kColorJitter
   };
   Kind kind = Kind::kResize;
   std::vector<int> size;  // [height, width], or [side] (resize: the shorter edge's length)
@@ -47,9 +55,12 @@ struct Transform {
   // random_resized_crop: the crop's area as a fraction of the image's, and its aspect (w / h).
   double scale_min = 0.08, scale_max = 1.0;
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
+  // color_jitter: factors drawn from [1 - x, 1 + x] (hue: [-hue, hue]); 0 leaves that one out.
+  double brightness = 0, contrast = 0, saturation = 0, hue = 0;
   bool Random() const {
     return kind == Kind::kRandomCrop || kind == Kind::kHorizontalFlip ||
-           kind == Kind::kVerticalFlip || kind == Kind::kRandomResizedCrop;
+           kind == Kind::kVerticalFlip || kind == Kind::kRandomResizedCrop ||
+           kind == Kind::kColorJitter;
   }
 };
 
@@ -58,6 +69,10 @@ struct Transform {
 struct Draw {
   int top = 0, left = 0, height = 0, width = 0;
   bool flip = false;
+  // color_jitter: the order of brightness (0), contrast (1), saturation (2) and hue (3), and
+  // each one's factor (NaN: left out).
+  std::array<int, 4> order{};
+  std::array<double, 4> factors{};
 };
 
 // `image` through `transforms` in order. With `rng` each random step draws from it, and `draws`
