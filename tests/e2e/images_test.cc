@@ -145,6 +145,17 @@ TEST_CASE("images: a damaged image or one of another size stops the run, naming 
   ProcessResult r = Train({dir.path + "/digits.yaml", "--output", dir.path + "/r1"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("digits/3/0003.png: PNG: the file ends early") != std::string::npos);
+  // on_error: skip leaves it out, logs it and counts it.
+  r = Train({dir.path + "/digits.yaml", "--set", "data.image.on_error=skip", "--set",
+             "training.epochs=1", "--output", dir.path + "/skipped"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(dir.path + "/skipped/summary.json"));
+  CHECK(summary["skipped_images"]["count"] == 1);
+  CHECK(summary["skipped_images"]["images"][0].get<std::string>().find(
+            "digits/3/0003.png: PNG: the file ends early") != std::string::npos);
+  CHECK(Slurp(dir.path + "/skipped/logs/train.log")
+            .find("data: 1444 train, 176 val, 176 test images") != std::string::npos);
   WriteFile(damaged, png);
   // 10 x 12 among 8 x 8 images, and no step that gives every image one size.
   ProcessResult made = RunProcess({"/usr/bin/python3", "-c",

@@ -41,6 +41,9 @@ nlohmann::ordered_json SummaryJson(const engine::TrainSummary& s) {
                     {"halted", s.halted},
                     {"early_stopped", s.early_stopped},
                     {"ended", {{"reason", s.end_reason}, {"message", s.end_message}}}};
+  if (!s.skipped_images.empty()) {
+    j["skipped_images"] = {{"count", s.skipped_images.size()}, {"images", s.skipped_images}};
+  }
   j["alerts"] = ordered_json::array();
   for (const engine::AlertRecord& a : s.alerts) {
     j["alerts"].push_back({{"step", a.step},

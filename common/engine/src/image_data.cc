@@ -136,6 +136,43 @@ Status DecodeEvalSplit(const ImageData& d, const ImageSet& set, int threads, Spl
   return OkStatus();
 }
 
+// data.image.on_error: skip: every image of `set` decoded once (with up to `threads` threads);
+// those that fail are left out of it, and named with their reason in `skipped`.
+void SkipUnreadable(ImageSet* set, int threads, std::vector<std::string>* skipped) {
+  if (set->format == image::SetFormat::kIdx || set->format == image::SetFormat::kCifar) return;
+  std::vector<std::string> errors(set->size());
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < set->size(); i = next++) {
+      try {
+        if (Result<Image> im = set->Get(i); !im.ok()) errors[i] = im.status().message();
+      } catch (const std::exception& e) {
+        errors[i] = set->Where(i) + ": " + e.what();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::clamp(threads, 1, 16); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  ImageSet kept = *set;
+  kept.labels.clear();
+  kept.files.clear();
+  kept.encoded.clear();
+  kept.origins.clear();
+  for (std::size_t i = 0; i < set->size(); ++i) {
+    if (!errors[i].empty()) {
+      skipped->push_back(errors[i]);
+      continue;
+    }
+    kept.labels.push_back(set->labels[i]);
+    if (!set->files.empty()) kept.files.push_back(set->files[i]);
+    if (!set->encoded.empty()) kept.encoded.push_back(set->encoded[i]);
+    if (!set->origins.empty()) kept.origins.push_back(set->origins[i]);
+  }
+  *set = std::move(kept);
+}
+
 // The model's input shape from the first training image; the random steps must give the size
 // the deterministic ones give validation images.
 Status InputShape(const manifest::DataConfig& cfg, const ImageSet& train, ImageData* d) {
@@ -203,6 +240,8 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
   ENTRENAR_ASSIGN_OR_RETURN(
       ImageSet first,
       plan::LoadImages(cfg, base_dir, first_key, cfg.source ? *cfg.source : *cfg.train));
+  const bool skip = cfg.image.on_error == "skip";
+  if (skip) SkipUnreadable(&first, threads, &out.skipped);
   if (first.size() == 0) return InvalidArgument(first_key + ": " + first.path + " holds no images");
   if (first.classes.size() < 2) {
     return InvalidArgument(first_key + ": " + first.path +
@@ -227,6 +266,7 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
       if (!path) continue;
       ENTRENAR_ASSIGN_OR_RETURN(ImageSet set, plan::LoadImages(cfg, base_dir, key, *path));
       set.color = train_set->color;  // one colour for every split (idx is grey by default)
+      if (skip) SkipUnreadable(&set, threads, &out.skipped);
       ENTRENAR_ASSIGN_OR_RETURN(const std::vector<float> labels, Labels(set, out.classes, key));
       auto shared = std::make_shared<const ImageSet>(std::move(set));
       (index == 1 ? out.val : out.test) = MakeSplit(labels, AllSamples(shared->size()));

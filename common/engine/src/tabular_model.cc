@@ -181,6 +181,7 @@ class TabularModel : public TaskModel {
     return n;
   }
   std::vector<std::string> Classes() const override { return data_.classes; }
+  std::vector<std::string> Skipped() const override { return data_.skipped; }
 
   torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) override {
     return Loss(SeqForward(xb).to(torch::kFloat), yb);
@@ -485,6 +486,12 @@ Result<std::unique_ptr<TaskModel>> MakeTabularModel(const Manifest& m, const Tra
   auto task = std::make_unique<TabularModel>(m, prec, std::move(data), parts.model);
   task->MakeSplits();
   out.Log(task->Describe());
+  const std::vector<std::string> skipped = task->Skipped();
+  for (std::size_t i = 0; i < skipped.size() && i < 20; ++i) out.Log("skipped " + skipped[i]);
+  if (skipped.size() > 20) out.Log("... and " + std::to_string(skipped.size() - 20) + " more");
+  if (!skipped.empty()) {
+    out.Log(std::to_string(skipped.size()) + " images skipped (data.image.on_error: skip)");
+  }
   if (m.model.source) out.Log("weights loaded from " + *m.model.source);
   return std::unique_ptr<TaskModel>(std::move(task));
 }

@@ -61,6 +61,8 @@ class TaskModel {
   virtual std::int64_t Parameters() const = 0;
   // The class names, in index order (empty for regression and language models).
   virtual std::vector<std::string> Classes() const { return {}; }
+  // The samples its data left out (images that could not be read), each with why.
+  virtual std::vector<std::string> Skipped() const { return {}; }
 
   // How epoch `epoch`'s training batches get their inputs from their rows (image data: decoded
   // and augmented); empty: the rows of splits().train_x.

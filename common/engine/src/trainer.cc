@@ -86,6 +86,7 @@ class Run {
     summary.parameters = task->Parameters();
     summary.device = DeviceName(prec.device);
     summary.classes = task->Classes();
+    summary.skipped_images = task->Skipped();
     return OkStatus();
   }
 

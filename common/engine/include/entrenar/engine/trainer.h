@@ -74,6 +74,8 @@ struct TrainSummary {
   // quantize: the validation metrics of the trained model before and after quantization (the
   // test metrics are the quantized model's).
   std::map<std::string, double> quantized_before, quantized_after;
+  // data.image.on_error: skip: the images left out, each with why.
+  std::vector<std::string> skipped_images;
 };
 
 // What a run would do, computed by loading the data and building the model without training.

@@ -131,6 +131,7 @@ struct LoaderConfig {
 struct ImageConfig {
   std::string color = "auto";         // auto, rgb or grey
   std::optional<std::string> column;  // a table's image column: its images are the data
+  std::string on_error = "fail";      // fail or skip: what a damaged image does
 };
 
 struct DataConfig {
