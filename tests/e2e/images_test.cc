@@ -258,6 +258,13 @@ TEST_CASE(
   const auto from_folder = train("folder", {});
   REQUIRE(from_folder.size() == 46);
   CHECK(train("parquet", {"data.source=" + parquet, "data.image.column=image"}) == from_folder);
+  // A plain column of the files' bytes (no struct) reads as bytes too.
+  const std::string blobs = dir.path + "/blobs.parquet";
+  made = RunProcess({"/usr/bin/env", "node", kSource + "/tests/formats/duckdb_images.mjs", folder,
+                     blobs, "plain"});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  CHECK(train("blobs", {"data.source=" + blobs, "data.image.column=image"}) == from_folder);
   CHECK(train("csv", {"data.source=" + paths, "data.image.column=file"}) == from_folder);
   // A column that is not there is named with the table's columns.
   ProcessResult r = Train({kExample, "--set", "data.source=" + parquet, "--set",

@@ -2,6 +2,7 @@
 // pixels through data.augmentation.
 #include <algorithm>
 #include <atomic>
+#include <new>
 #include <thread>
 
 #include "entrenar/engine/dataset.h"
@@ -120,9 +121,12 @@ Status DecodeEvalSplit(const ImageData& d, const ImageSet& set, int threads, Spl
   auto work = [&](std::size_t w) {
     try {
       DecodeSome(d, set, split, next, &errors[w]);
-    } catch (const std::exception& e) {  // out of memory: a status, never std::terminate
+    } catch (const std::bad_alloc&) {  // a status, never std::terminate
       errors[w] = Status(StatusCode::kResourceExhausted,
-                         std::string("decoding the validation and test images: ") + e.what());
+                         "decoding the validation and test images: out of memory");
+      next = split->samples.size();
+    } catch (const std::exception& e) {
+      errors[w] = Internal(std::string("decoding the validation and test images: ") + e.what());
       next = split->samples.size();
     }
   };
@@ -155,20 +159,20 @@ void SkipUnreadable(ImageSet* set, int threads, std::vector<std::string>* skippe
   for (int t = 1; t < std::clamp(threads, 1, 16); ++t) pool.emplace_back(work);
   work();
   for (std::thread& t : pool) t.join();
-  ImageSet kept = *set;
-  kept.labels.clear();
-  kept.files.clear();
-  kept.encoded.clear();
-  kept.origins.clear();
+  ImageSet kept;  // the metadata, then the good samples moved over
+  kept.format = set->format;
+  kept.path = set->path;
+  kept.classes = set->classes;
+  kept.color = set->color;
   for (std::size_t i = 0; i < set->size(); ++i) {
     if (!errors[i].empty()) {
       skipped->push_back(errors[i]);
       continue;
     }
     kept.labels.push_back(set->labels[i]);
-    if (!set->files.empty()) kept.files.push_back(set->files[i]);
-    if (!set->encoded.empty()) kept.encoded.push_back(set->encoded[i]);
-    if (!set->origins.empty()) kept.origins.push_back(set->origins[i]);
+    if (!set->files.empty()) kept.files.push_back(std::move(set->files[i]));
+    if (!set->encoded.empty()) kept.encoded.push_back(std::move(set->encoded[i]));
+    if (!set->origins.empty()) kept.origins.push_back(std::move(set->origins[i]));
   }
   *set = std::move(kept);
 }
@@ -242,7 +246,13 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
       plan::LoadImages(cfg, base_dir, first_key, cfg.source ? *cfg.source : *cfg.train));
   const bool skip = cfg.image.on_error == "skip";
   if (skip) SkipUnreadable(&first, threads, &out.skipped);
-  if (first.size() == 0) return InvalidArgument(first_key + ": " + first.path + " holds no images");
+  if (first.size() == 0) {
+    return InvalidArgument(first_key + ": " + first.path + " holds no images" +
+                           (out.skipped.empty()
+                                ? std::string()
+                                : " that can be read (" + std::to_string(out.skipped.size()) +
+                                      " skipped, the first: " + out.skipped[0] + ")"));
+  }
   if (first.classes.size() < 2) {
     return InvalidArgument(first_key + ": " + first.path +
                            " has a single class; a classifier needs two or more");

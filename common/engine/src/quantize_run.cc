@@ -10,14 +10,14 @@ namespace {
 // Records the activation ranges: calibration.samples rows of validation (or training) data.
 void CalibrateActivations(const manifest::Manifest& m, TaskModel& task, const Precision& prec) {
   const Splits& s = task.splits();
-  // Image data keeps training images undecoded (train_x holds row numbers): a batch of them.
   const InputBuilder inputs = task.BatchInputs(0);
-  const torch::Tensor x =
-      s.val_x.size(0) > 0 ? s.val_x
-      : inputs
-          ? inputs(s.train_x.slice(
-                0, 0, std::min<std::int64_t>(s.train_x.size(0), m.quantize.calibration.samples)))
-          : s.train_x;
+  // Image data keeps training images undecoded (train_x holds row numbers): at most 1024 of them
+  // decoded for calibration.
+  const std::int64_t decoded = std::min<std::int64_t>(
+      {s.train_x.size(0), m.quantize.calibration.samples, std::int64_t{1024}});
+  const torch::Tensor x = s.val_x.size(0) > 0 ? s.val_x
+                          : inputs            ? inputs(s.train_x.slice(0, 0, decoded))
+                                              : s.train_x;
   const std::int64_t n = std::min<std::int64_t>(m.quantize.calibration.samples, x.size(0));
   const std::int64_t batch = m.data.loader.batch_size;
   torch::NoGradGuard no_grad;

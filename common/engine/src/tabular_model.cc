@@ -105,7 +105,9 @@ nlohmann::ordered_json Preprocessing(const PreparedData& data) {
                          : t.kind == Kind::kCenterCrop ? "center_crop"
                          : t.kind == Kind::kRandomCrop ? "center_crop"
                                                        : "random_resized_crop";
-      steps.push_back({{name, {{"size", t.size}}}});
+      nlohmann::ordered_json step = {{"size", t.size}};
+      if (t.kind == Kind::kRandomResizedCrop) step["ratio"] = {t.ratio_min, t.ratio_max};
+      steps.push_back({{name, step}});
     }
     pre["image"] = {{"channels", im.channels}, {"height", im.height}, {"width", im.width},
                     {"transforms", steps},     {"mean", im.mean},     {"std", im.std}};
@@ -266,8 +268,8 @@ class TabularModel : public TaskModel {
     }
     s.what = Classification() ? std::to_string(right) + "/" + std::to_string(n) + " right"
                               : std::to_string(n) + " rows";
-    if (data_.images) {
-      ENTRENAR_ASSIGN_OR_RETURN(s.sheet, Sheet(x.slice(0, 0, n), s));
+    if (data_.images) {  // without a sheet the rows still go to samples.jsonl
+      if (Result<std::string> sheet = Sheet(x.slice(0, 0, n), s); sheet.ok()) s.sheet = *sheet;
     }
     return s;
   }

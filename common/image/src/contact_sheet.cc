@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "entrenar/image/transform.h"
+
 namespace entrenar::image {
 namespace {
 
@@ -22,8 +24,8 @@ std::string Escape(const std::string& s) {
       case '"':
         out += "&quot;";
         break;
-      default:
-        out += c;
+      default:  // control characters are not XML
+        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n') out += c;
     }
   }
   return out;
@@ -60,7 +62,14 @@ Result<std::string> ContactSheet(const std::string& title, const std::vector<She
       << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
       << "<text x=\"8\" y=\"18\" font-size=\"13\">" << Escape(title) << "</text>\n";
   for (std::size_t i = 0; i < tiles.size(); ++i) {
-    const Image& im = tiles[i].image;
+    const Image& full = tiles[i].image;
+    // Larger images are shrunk to the tile (Pillow's bilinear): the sheet stays small.
+    const double shrink =
+        std::min(1.0, static_cast<double>(tile) / std::max(full.width, full.height));
+    const Image im = shrink < 1.0
+                         ? Resize(full, std::max(1, static_cast<int>(full.height * shrink)),
+                                  std::max(1, static_cast<int>(full.width * shrink)))
+                         : full;
     ENTRENAR_ASSIGN_OR_RETURN(const std::string png, EncodePng(im));
     const double scale = static_cast<double>(tile) / std::max(im.width, im.height);
     const int x = static_cast<int>(i) % columns * cell_w + 8;

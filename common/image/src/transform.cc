@@ -164,7 +164,9 @@ std::pair<int, int> CropSize(const std::vector<int>& size) {
 }
 
 // Python's int(round(x)): halves to even.
-int RoundHalfEven(double x) { return static_cast<int>(std::nearbyint(x)); }
+int RoundHalfEven(double x) {
+  return static_cast<int>(std::nearbyint(std::clamp(x, -1e9, 1e9)));  // NaN: not in a box
+}
 
 // RandomResizedCrop.get_params' fallback: the whole image, narrowed to the nearest allowed aspect.
 Draw CentralBox(const Transform& t, int height, int width) {

@@ -129,7 +129,8 @@ void Visit(V& v, RandomResizedCropStep& c) {
         R("Output size: [height, width] or [side].").Min(1).Max(16384).NonEmpty().Required());
   v.Key("scale", c.scale,
         R("[min, max] of the crop's area as a fraction of the image's.").Above(0).Max(1));
-  v.Key("ratio", c.ratio, R("[min, max] of the crop's aspect ratio (width / height).").Above(0));
+  v.Key("ratio", c.ratio,
+        R("[min, max] of the crop's aspect ratio (width / height).").Above(0).Max(100));
 }
 template <class V>
 void Visit(V& v, RotationStep& c) {
@@ -142,11 +143,11 @@ void Visit(V& v, ProbabilityStep& c) {
 template <class V>
 void Visit(V& v, ColorJitterStep& c) {
   v.Key("brightness", c.brightness,
-        R("Brightness factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
+        R("Brightness factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0).Max(100));
   v.Key("contrast", c.contrast,
-        R("Contrast factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
+        R("Contrast factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0).Max(100));
   v.Key("saturation", c.saturation,
-        R("Saturation factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0));
+        R("Saturation factor drawn from [1 - x, 1 + x] (floored at 0).").Min(0).Max(100));
   v.Key("hue", c.hue, R("Hue jitter.").Min(0).Max(0.5));
 }
 template <class V>

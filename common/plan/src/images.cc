@@ -81,11 +81,17 @@ const manifest::NormalizeImageStep* NormalizeOf(const manifest::DataConfig& d) {
 
 namespace {
 
-// A table whose rows are images (data.image.column): each row's bytes, or its file relative to
-// the table's folder; its label from data.target.
+// Whether a cell holds an image file's bytes (a PNG or JPEG signature) rather than its path.
+bool IsImageBytes(const std::string& cell) {
+  return cell.rfind("\x89PNG\r\n\x1a\n", 0) == 0 || cell.rfind("\xff\xd8\xff", 0) == 0;
+}
+
+// A table whose rows are images (data.image.column): each row's bytes (the struct's `bytes`, or
+// a cell that starts as a PNG or JPEG does), else its file relative to the table's folder; its
+// label from data.target. With on_error: skip a row without an image is left out.
 Result<image::ImageSet> ImagesOfTable(const manifest::DataConfig& d, const std::string& base_dir,
                                       const std::string& key, const std::string& path) {
-  ENTRENAR_ASSIGN_OR_RETURN(const formats::Table t, LoadTable(d, base_dir, key, path));
+  ENTRENAR_ASSIGN_OR_RETURN(formats::Table t, LoadTable(d, base_dir, key, path));
   const std::string& column = *d.image.column;
   const std::optional<std::size_t> bytes = t.ColumnIndex(column + ".bytes");
   const std::optional<std::size_t> file =
@@ -103,19 +109,27 @@ Result<image::ImageSet> ImagesOfTable(const manifest::DataConfig& d, const std::
   image::ImageSet set;
   set.format = image::SetFormat::kTable;
   set.path = t.file;
+  const bool pattern = t.file.find_first_of("*?[") != std::string::npos;
   const std::string folder = std::filesystem::path(t.file).parent_path().string();
   std::vector<std::string> label_texts;
   for (std::size_t i = 0; i < t.rows.size(); ++i) {
-    const auto& row = t.rows[i];
+    auto& row = t.rows[i];
     const std::string where = t.file + ":" + std::to_string(t.row_lines[i]);
     if (!row[*label]) return InvalidArgument(where + ": the label `" + d.target + "` is missing");
-    const bool has_bytes = bytes && row[*bytes] && !row[*bytes]->empty();
-    const bool has_file = file && row[*file] && !row[*file]->empty();
-    if (!has_bytes && !has_file) {
+    const bool struct_bytes = bytes && row[*bytes] && !row[*bytes]->empty();
+    std::optional<std::string>& cell = row[struct_bytes || !file ? *bytes : *file];
+    if (!cell || cell->empty()) {
+      if (d.image.on_error == "skip") continue;
       return InvalidArgument(where + ": the image `" + column + "` is missing");
     }
-    set.encoded.push_back(has_bytes ? *row[*bytes] : std::string());
-    set.files.push_back(has_bytes ? std::string() : ResolvePath(folder, *row[*file]));
+    const bool encoded = struct_bytes || IsImageBytes(*cell);
+    if (!encoded && pattern && !std::filesystem::path(*cell).is_absolute()) {
+      return InvalidArgument(where +
+                             ": a relative image path in a pattern of tables; give "
+                             "absolute paths, or name one table");
+    }
+    set.files.push_back(encoded ? std::string() : ResolvePath(folder, *cell));
+    set.encoded.push_back(encoded ? std::move(*cell) : std::string());
     set.origins.push_back(where);
     label_texts.push_back(*row[*label]);
   }

@@ -15,7 +15,6 @@
 #include "entrenar/fetch/localize.h"
 #include "entrenar/fetch/s3.h"
 #include "entrenar/formats/table.h"
-#include "entrenar/image/image_set.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/schema.h"
 #include "entrenar/plan/params.h"
@@ -254,8 +253,10 @@ void CheckDataFormat(const manifest::Manifest& m, const Refuse& refuse) {
 
 bool MeantAsLanguageModel(const manifest::Manifest& m);
 
-// Whether the manifest's data is an image data set, as far as its keys and paths tell (a path is
-// looked at beside the manifest's file).
+// Whether the manifest's data is an image data set, as far as its keys and names tell (the
+// folders are not looked at: validate, entrenard and the worker see the manifest from different
+// places): data.image.column, an image format, or under `auto` a path no table format reads and
+// that is not remote (a folder, an idx or CIFAR file).
 bool MeantAsImages(const manifest::Manifest& m) {
   const manifest::DataConfig& d = m.data;
   if (d.image.column || d.format == "images" || d.format == "idx" || d.format == "cifar") {
@@ -263,8 +264,8 @@ bool MeantAsImages(const manifest::Manifest& m) {
   }
   const std::optional<std::string>& first = d.source ? d.source : d.train;
   if (!first || IsRemote(*first) || d.format != "auto") return false;
-  const std::string base = std::filesystem::path(m.file).parent_path().string();
-  return image::ImageSetFormat("auto", ResolvePath(base.empty() ? "." : base, *first)).has_value();
+  const Result<formats::TableFormat> table = formats::ResolveTableFormat(d.format, *first);
+  return !table.ok() && table.status().code() == StatusCode::kInvalidArgument;
 }
 
 // What image data does not run with: remote image folders, tabular preprocessing, losses other
