@@ -27,8 +27,10 @@ using entrenar::testing::WriteFile;
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 const std::string kExample = kSource + "/examples/images/digits.yaml";
 
-TEST_CASE("images: the digits PNG example reaches 0.95 test accuracy; the model keeps its classes",
-          "[e2e][images]") {
+TEST_CASE(
+    "images: the digits PNG example reaches 0.95 test accuracy, and the model keeps its "
+    "classes",
+    "[e2e][images]") {
   TempDir dir;
   const std::string run = dir.path + "/run";
   ProcessResult r = Train({kExample, "--output", run});
@@ -202,8 +204,8 @@ TEST_CASE(
                "  augmentation:\n    - normalize: {mean: [0.3], std: [0.4]}\n    - "
                "horizontal_flip: {probability: 0.5}\n");
   CHECK(r.exit_code != 0);
-  CHECK(r.out.find("normalize works on pixels scaled to [0, 1] and must be the last step") !=
-        std::string::npos);
+  CHECK(r.out.find("normalize works on pixels scaled to [0, 1] and must come after the other "
+                   "image steps") != std::string::npos);
   r = validate(images + "  preprocessing:\n    - normalize: {method: zscore}\n");
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("not supported yet: data.preprocessing: table preprocessing of images") !=

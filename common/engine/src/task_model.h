@@ -42,7 +42,7 @@ using Confusion = std::vector<std::vector<std::int64_t>>;
 struct Samples {
   bool val = true;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  std::string what;  // "7/10 right", "3 generations"
+  std::string what;   // "7/10 right", "3 generations"
   std::string sheet;  // image data: an SVG contact sheet of the samples
 };
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -110,6 +111,24 @@ void CheckData(Checker& c) {
       c.Warn(path + ".fillna.value", "`value` is only used by the `constant` strategy");
     }
   }
+  // data.image applies to image data; a table's extension says the data is not that.
+  const std::optional<std::string>& first = d.source ? d.source : d.train;
+  const std::string ext = first ? ToLower(std::filesystem::path(*first).extension().string()) : "";
+  const bool table =
+      !d.image.column &&
+      (d.format == "auto" ? ext == ".csv" || ext == ".tsv" || ext == ".json" || ext == ".jsonl" ||
+                                ext == ".ndjson" || ext == ".parquet"
+                          : d.format != "images" && d.format != "idx" && d.format != "cifar");
+  if (table && d.image.color != "auto") {
+    c.Warn("data.image.color",
+           "has no effect here; it applies to image data (a folder of class "
+           "folders, idx or CIFAR files, or data.image.column)");
+  }
+  if (table && d.image.on_error != "fail") {
+    c.Warn("data.image.on_error",
+           "has no effect here; it applies to image data (a folder of "
+           "class folders, idx or CIFAR files, or data.image.column)");
+  }
   for (std::size_t i = 0; i < d.augmentation.size(); ++i) {
     const auto& step = d.augmentation[i];
     const std::string path = "data.augmentation[" + std::to_string(i) + "]";
@@ -139,9 +158,16 @@ void CheckData(Checker& c) {
         }
       }
     }
-    if (step.normalize && i + 1 < d.augmentation.size()) {
+    // Image steps after normalize (text steps, which SPEC §2.2 lists after it, do not count).
+    const auto image_step = [](const AugmentStep& a) {
+      return a.resize || a.center_crop || a.random_crop || a.random_resized_crop ||
+             a.horizontal_flip || a.vertical_flip || a.rotation || a.color_jitter;
+    };
+    if (step.normalize && std::any_of(d.augmentation.begin() + static_cast<long>(i) + 1,
+                                      d.augmentation.end(), image_step)) {
       c.Error(path + ".normalize",
-              "normalize works on pixels scaled to [0, 1] and must be the last step",
+              "normalize works on pixels scaled to [0, 1] and must come after the other image "
+              "steps",
               {"move it to the end of data.augmentation"});
     }
   }

@@ -188,7 +188,7 @@ void Visit(V& v, AugmentStep& c) {
               "order, as torchvision's ColorJitter (Pillow's ImageEnhance and HSV)."));
   v.Variant("normalize", c.normalize,
             R("Normalize image channels after scaling pixels to [0, 1]: (x - mean) / std; every "
-              "split; the last step."));
+              "split; after the other image steps."));
   v.Variant("random_swap", c.random_swap,
             R("Swap random tokens.")
                 .NotBuilt("text augmentation is not built yet; train on the text as it is"));

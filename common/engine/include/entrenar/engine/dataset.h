@@ -76,7 +76,7 @@ struct PreparedData {
   std::vector<ColumnScale> scaling;
   std::uint64_t split_seed = 0;
   Split train, val, test;
-  std::optional<ImageData> images;  // set for image data
+  std::optional<ImageData> images;   // set for image data
   std::vector<std::string> skipped;  // images left out (data.image.on_error: skip), and why
   std::int64_t NumFeatures() const { return static_cast<std::int64_t>(features.size()); }
   // Values per sample the model reads: features, or an image's channels x height x width.
