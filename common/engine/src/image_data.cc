@@ -95,8 +95,7 @@ Result<Image> Transformed(const ImageData& d, const ImageSet& set, std::size_t s
 // first error stops every worker.
 void DecodeSome(const ImageData& d, const ImageSet& set, Split* split,
                 std::atomic<std::size_t>& next, Status* error) {
-  const std::size_t plane = static_cast<std::size_t>(d.height) * d.width;
-  const std::size_t per = plane * static_cast<std::size_t>(d.channels);
+  const std::size_t per = static_cast<std::size_t>(d.channels) * d.height * d.width;
   for (std::size_t i = next++; i < split->samples.size(); i = next++) {
     const Result<Image> image = Transformed(d, set, split->samples[i], nullptr, nullptr);
     if (!image.ok()) {
@@ -104,10 +103,7 @@ void DecodeSome(const ImageData& d, const ImageSet& set, Split* split,
       next = split->samples.size();
       return;
     }
-    std::uint8_t* out = split->pixels.data() + i * per;
-    for (std::size_t p = 0; p < plane; ++p) {
-      for (int c = 0; c < d.channels; ++c) out[c * plane + p] = image->pixels[p * d.channels + c];
-    }
+    ToPlanar(*image, split->pixels.data() + i * per);
   }
 }
 
@@ -289,6 +285,14 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
   ENTRENAR_RETURN_IF_ERROR(DecodeEvalSplit(d, *d.sets[2], threads, &out.test));
   out.images = std::move(d);
   return out;
+}
+
+void ToPlanar(const Image& image, std::uint8_t* out) {
+  const std::size_t plane = static_cast<std::size_t>(image.height) * image.width;
+  const auto channels = static_cast<std::size_t>(image.channels);
+  for (std::size_t p = 0; p < plane; ++p) {
+    for (std::size_t c = 0; c < channels; ++c) out[c * plane + p] = image.pixels[p * channels + c];
+  }
 }
 
 Result<Image> TrainingImage(const PreparedData& data, std::int64_t row, std::int64_t epoch,

@@ -428,16 +428,12 @@ InputBuilder ImageBatchInputs(const PreparedData& data, std::int64_t epoch) {
     const ImageData& im = *data.images;
     const std::int64_t n = rows.size(0);
     torch::Tensor out = torch::empty({n, im.channels, im.height, im.width}, torch::kByte);
-    const std::size_t plane = static_cast<std::size_t>(im.height) * im.width;
+    const std::size_t per = static_cast<std::size_t>(im.channels) * im.height * im.width;
     const torch::Tensor r = rows.to(torch::kLong).contiguous();
     for (std::int64_t i = 0; i < n; ++i) {
       Result<image::Image> image = TrainingImage(data, r.data_ptr<std::int64_t>()[i], epoch);
       if (!image.ok()) throw BatchError(image.status());
-      std::uint8_t* dst = out[i].data_ptr<std::uint8_t>();
-      for (std::size_t p = 0; p < plane; ++p) {
-        for (int c = 0; c < im.channels; ++c)
-          dst[c * plane + p] = image->pixels[p * im.channels + c];
-      }
+      ToPlanar(*image, out.data_ptr<std::uint8_t>() + static_cast<std::size_t>(i) * per);
     }
     return out;
   };

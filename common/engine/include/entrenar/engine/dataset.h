@@ -106,6 +106,10 @@ Result<PreparedData> PrepareImages(const manifest::Manifest& m, const std::strin
 // through every transform, random steps drawn from a generator seeded by the seed, the epoch and
 // the row alone (the same for any batch, worker count or resume); HWC, checked against the
 // model's input size. `draws` records the random steps' choices.
+// `image`'s pixels channel by channel (HWC to CHW, as the model reads them) into `out`, which
+// holds channels x height x width bytes.
+void ToPlanar(const image::Image& image, std::uint8_t* out);
+
 Result<image::Image> TrainingImage(const PreparedData& d, std::int64_t row, std::int64_t epoch,
                                    std::vector<image::Draw>* draws = nullptr);
 
