@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
     engine::LoaderOptions o;
     o.batch_size = batch;
     o.num_workers = workers;
-    o.inputs = engine::ImageBatchInputs(*data, epoch);
+    o.build = [inputs = engine::ImageBatchInputs(*data, epoch),
+               y = torch::tensor(data->train.y)](const torch::Tensor& rows) {
+      return std::pair{inputs(rows), y.index_select(0, rows)};
+    };
     const auto start = std::chrono::steady_clock::now();
     engine::BatchLoader loader(torch::arange(n), torch::tensor(data->train.y), torch::randperm(n),
                                0, batches, o);

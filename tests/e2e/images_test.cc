@@ -104,10 +104,21 @@ TEST_CASE("images: sample_predictions draw a contact sheet, and the HTML report 
 TEST_CASE("images: an augmented run resumes mid-epoch bit for bit, with 2 workers or none",
           "[e2e][images]") {
   TempDir dir;
+  // Three kinds of random step: the example's shifted crop, a rotation and colour jitter.
+  const std::string augmentation =
+      "data.augmentation=[{random_crop: {size: [8, 8], padding: 1}}, {rotation: {degrees: 15}}, "
+      "{color_jitter: {brightness: 0.3, contrast: 0.3}}, {normalize: {mean: [0.305], std: "
+      "[0.375]}}]";
   auto args = [&](std::vector<std::string> extra) {
-    std::vector<std::string> a = {
-        kExample, "--set",       "training.epochs=null", "--set", "training.max_steps=40",
-        "--set",  "callbacks=[]"};
+    std::vector<std::string> a = {kExample,
+                                  "--set",
+                                  "training.epochs=null",
+                                  "--set",
+                                  "training.max_steps=40",
+                                  "--set",
+                                  "callbacks=[]",
+                                  "--set",
+                                  augmentation};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
@@ -125,7 +136,7 @@ TEST_CASE("images: an augmented run resumes mid-epoch bit for bit, with 2 worker
   const std::map<std::int64_t, double> again = LossByStep(resumed + "/metrics.jsonl");
   REQUIRE(again.size() == 20);
   for (const auto& [step, loss] : again) CHECK(loss == reference.at(step));
-  // Without the augmentation the losses differ: the random crop was in the batches.
+  // Without the augmentation the losses differ: the random steps were in the batches.
   const std::string plain = dir.path + "/plain";
   REQUIRE(Train(args({"--set", "data.augmentation=[{normalize: {mean: [0.305], std: [0.375]}}]",
                       "--output", plain}))
@@ -180,8 +191,8 @@ TEST_CASE("images: a damaged image or one of another size stops the run, naming 
 }
 
 TEST_CASE(
-    "images: validate refuses augmentation of a table, normalize before other steps, and "
-    "steps not built",
+    "images: validate refuses augmentation of a table, normalize before other steps, text "
+    "steps, and steps not built",
     "[e2e][images]") {
   TempDir dir;
   const auto validate = [&](const std::string& data) {
@@ -210,16 +221,22 @@ TEST_CASE(
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("not supported yet: data.preprocessing: table preprocessing of images") !=
         std::string::npos);
-  r = validate(images + "  augmentation:\n    - rotation: {degrees: 15}\n");
+  r = validate(images + "  augmentation:\n    - rotation: {degrees: 200}\n");
   CHECK(r.exit_code != 0);
-  CHECK(r.out.find("not supported yet: data.augmentation[0].rotation") != std::string::npos);
+  CHECK(r.out.find("data.augmentation[0].rotation.degrees") != std::string::npos);
+  r = validate(images + "  augmentation:\n    - random_swap: {probability: 0.1}\n");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("not supported yet: data.augmentation[0]: a text step on images") !=
+        std::string::npos);
   r = validate(images + "  augmentation:\n    - back_translate: {languages: [de]}\n");
   CHECK(r.out.find("translate the data beforehand") != std::string::npos);
   r = validate(images +
                "  augmentation:\n    - random_resized_crop: {size: [8], scale: [0.5, 0.2]}\n");
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("data.augmentation[0].random_resized_crop.scale") != std::string::npos);
-  r = validate(images + "  augmentation:\n    - random_crop: {size: [8], padding: 1}\n");
+  r = validate(images +
+               "  augmentation:\n    - random_crop: {size: [8], padding: 1}\n"
+               "    - rotation: {degrees: 15, fill: 255}\n");
   INFO(r.out);
   CHECK(r.exit_code == 0);
 }
@@ -286,6 +303,14 @@ TEST_CASE("images: plan shows the images, the pipeline and the split training us
                    "first), the model reads 1 x 8 x 8") != std::string::npos);
   CHECK(r.out.find("transforms  random_crop 8 x 8 (padding 1) (train) → /255, normalize mean "
                    "[0.305] std [0.375]") != std::string::npos);
+  r = RunProcess(
+      {EntrenarBinary(), "plan", kExample, "--set",
+       "data.augmentation=[{resize: {size: [12]}}, {rotation: {degrees: 10, fill: 3}}]"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("the model reads 1 x 12 x 12") != std::string::npos);
+  CHECK(r.out.find("transforms  resize 12 → rotation ±10.0 degrees (fill 3) (train) → /255\n") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using entrenar::testing::EntrenarBinary;
 using entrenar::testing::LossByStep;
 using entrenar::testing::ProcessResult;
 using entrenar::testing::RunProcess;
@@ -427,6 +428,51 @@ TEST_CASE("train: packed windows (padding none) train and validate", "[e2e][slow
   CHECK(Mean(loss, false, 3) < Mean(loss, true, 3) - 0.5);
   const json summary = json::parse(Slurp(run + "/summary.json"));
   CHECK(summary["val"]["val_perplexity"].get<double>() > 1);
+}
+
+TEST_CASE(
+    "train: text augmentation is drawn per epoch and row, and resumes mid-epoch bit for bit with "
+    "2 workers or none",
+    "[e2e][slow]") {
+  TempDir dir;
+  const std::string augment =
+      "data.augmentation=[{random_swap: {probability: 0.2}}, {random_delete: {probability: 0.1}}]";
+  const auto args = [&](const std::string& out, std::vector<std::string> sets) {
+    for (const char* s : {"training.epochs=null", "training.max_steps=36", "callbacks=[]"})
+      sets.push_back(s);
+    std::vector<std::string> a = Args(kBase, out, sets);
+    a.insert(a.end(), kTiny.begin(), kTiny.end());
+    return a;
+  };
+  const std::string full = dir.path + "/full";
+  ProcessResult r = Train(
+      args(full, {augment, "training.checkpoint.save_every=33", "data.loader.num_workers=2"}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("augmentation: random_swap 0.2, random_delete 0.1 on the training prompts' "
+                   "tokens, drawn again each epoch") != std::string::npos);
+  const ProcessResult plan = RunProcess({EntrenarBinary(), "plan", kBase, "--set", augment});
+  CHECK(plan.out.find("  augment     random_swap p=0.2 (each training token, drawn again each "
+                      "epoch)\n  augment     random_delete p=0.1") != std::string::npos);
+  const auto reference = LossByStep(full + "/metrics.jsonl");
+  REQUIRE(reference.size() == 36);
+  // Step 33 is the 4th of the second epoch (29 steps each); the resumed run builds its batches
+  // on the training thread.
+  const std::string resumed = dir.path + "/resumed";
+  std::vector<std::string> a = args(resumed, {augment, "data.loader.num_workers=0"});
+  a.insert(a.end(), {"--resume", full + "/checkpoints/step-33"});
+  r = Train(a);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto again = LossByStep(resumed + "/metrics.jsonl");
+  REQUIRE(again.size() == 3);
+  for (const auto& [step, loss] : again) CHECK(loss == reference.at(step));
+  // Without the augmentation the batches, and so the losses, differ from the first step on.
+  const std::string plain = dir.path + "/plain";
+  REQUIRE(Train(args(plain, {"data.loader.num_workers=2"})).exit_code == 0);
+  const auto unaugmented = LossByStep(plain + "/metrics.jsonl");
+  REQUIRE(unaugmented.size() == 36);
+  CHECK(unaugmented.at(1) != reference.at(1));
 }
 
 // [slow]: three runs of the tiny model (Release pass only).

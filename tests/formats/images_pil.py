@@ -5,8 +5,13 @@
   images_pil.py read FILE MODE  prints FILE as Pillow (and torchvision) decode it, in MODE (RGB
                                 or L): ImageOps.exif_transpose, then convert(MODE); one line of
                                 JSON {"width", "height", "channels", "hex"} (the HWC bytes)
+  images_pil.py digest MODE FILE...
+                                the same for many files, one line each: {"file", "width",
+                                "height", "channels", "sha256"} (of the HWC bytes), or {"file",
+                                "error"} for a file Pillow refuses
 A 16-bit grey PNG is read as its samples' high bytes (Pillow's convert("L") would clip them).
 """
+import hashlib
 import json
 import math
 import struct
@@ -79,21 +84,39 @@ def make(d):
         photo(20, 13, o).save(f"{d}/orientation{o}.jpg", quality=90, exif=exif.tobytes())
 
 
-def read(path, mode):
+def pixels(path, mode):
     im = Image.open(path)
     if im.mode in ("I;16", "I;16B", "I"):
         samples = list(im.getdata())
         out = Image.new("L", im.size)
         out.putdata([s >> 8 for s in samples])
         im = out
-    im = ImageOps.exif_transpose(im).convert(mode)
+    return ImageOps.exif_transpose(im).convert(mode)
+
+
+def read(path, mode):
+    im = pixels(path, mode)
     print(json.dumps({"width": im.width, "height": im.height, "channels": len(im.getbands()),
                       "hex": im.tobytes().hex()}))
+
+
+def digest(mode, paths):
+    for path in paths:
+        try:
+            im = pixels(path, mode)
+        except Exception as e:  # what Pillow refuses (a truncated file) is reported, not raised
+            print(json.dumps({"file": path, "error": f"{type(e).__name__}: {e}"}))
+            continue
+        print(json.dumps({"file": path, "width": im.width, "height": im.height,
+                          "channels": len(im.getbands()),
+                          "sha256": hashlib.sha256(im.tobytes()).hexdigest()}))
 
 
 def main():
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "digest":
+        digest(sys.argv[2], sys.argv[3:])
     else:
         read(sys.argv[2], sys.argv[3])
 

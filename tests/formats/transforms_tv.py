@@ -5,7 +5,8 @@
                                  {"file", "mode", "steps", "draws", "width", "height", "hex"}:
                                  an image file, the mode it is read in (RGB or L), the steps of
                                  data.augmentation as entrenar's Transform (kind, size, padding,
-                                 pad_mode, probability), what entrenar's random steps drew, and
+                                 pad_mode, probability, fill), what entrenar's random steps drew
+                                 (a rotation: its angle), and
                                  entrenar's result (HWC bytes). The file is read with Pillow and
                                  put through torchvision's transforms, replaying the draws;
                                  prints one line of JSON per case: {"case", "width", "height",
@@ -52,6 +53,8 @@ def run_case(case):
             for k in d["order"]:
                 if d["factors"][k] is not None:
                     im = adjust[k](im, d["factors"][k])
+        elif kind == "rotation":
+            im = F.rotate(im, next(draws)["angle"], T.InterpolationMode.NEAREST, fill=step["fill"])
         elif kind in ("horizontal_flip", "vertical_flip"):
             if next(draws)["flip"]:
                 im = F.hflip(im) if kind == "horizontal_flip" else F.vflip(im)

@@ -1,8 +1,8 @@
 // Image transforms (data.augmentation's steps on decoded pixels). The first bytes make an image
 // (up to 40 x 40, grey or RGB) and up to 4 steps of any kind and size (padding past the image,
-// crops larger than it, every padding mode, random resized crops of any scale and aspect); the rest
-// are pixels. Properties: no crash; a result has the size TransformedSize promises and the image's
-// channels; the same seed gives the same pixels.
+// crops larger than it, every padding mode, random resized crops of any scale and aspect,
+// rotations by any angle); the rest are pixels. Properties: no crash; a result has the size
+// TransformedSize promises and the image's channels; the same seed gives the same pixels.
 
 #include <algorithm>
 #include <random>
@@ -24,7 +24,7 @@ ENTRENAR_FUZZ_TARGET {
   std::vector<Transform> pipeline;
   for (std::size_t s = 0; s < steps && at + 5 <= size; ++s, at += 5) {
     Transform t;
-    t.kind = static_cast<Transform::Kind>(data[at] % 7);
+    t.kind = static_cast<Transform::Kind>(data[at] % 8);
     t.brightness = (data[at + 1] % 8) / 4.0;
     t.contrast = (data[at + 2] % 8) / 4.0;
     t.saturation = (data[at + 3] % 8) / 4.0;
@@ -38,6 +38,8 @@ ENTRENAR_FUZZ_TARGET {
     t.padding = data[at + 3] % 80;
     t.pad_mode = static_cast<PadMode>(data[at + 3] % 4);
     t.probability = data[at + 4] / 255.0;
+    t.degrees = data[at + 1] * (360.0 / 255.0);
+    t.fill = data[at + 2];
     pipeline.push_back(t);
   }
   const std::size_t n = static_cast<std::size_t>(image.width) * image.height * image.channels;

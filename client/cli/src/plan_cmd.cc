@@ -109,6 +109,9 @@ std::string TransformText(const image::Transform& t) {
       return "color_jitter (brightness " + expr::FormatDouble(t.brightness) + ", contrast " +
              expr::FormatDouble(t.contrast) + ", saturation " + expr::FormatDouble(t.saturation) +
              ", hue " + expr::FormatDouble(t.hue) + ")";
+    case Kind::kRotation:
+      return "rotation ±" + expr::FormatDouble(t.degrees) + " degrees" +
+             (t.fill ? " (fill " + std::to_string(t.fill) + ")" : std::string());
     case Kind::kHorizontalFlip:
     case Kind::kVerticalFlip:
       return std::string(t.kind == Kind::kHorizontalFlip ? "horizontal" : "vertical") +
@@ -206,6 +209,12 @@ std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_
     out << "  target      " << d.target << "\n";
   }
   PlanPreprocessing(m, out);
+  for (const manifest::AugmentStep& a : d.augmentation) {
+    if (!text || !(a.random_swap || a.random_delete)) continue;
+    out << "  augment     " << (a.random_swap ? "random_swap" : "random_delete") << " p="
+        << expr::FormatDouble((a.random_swap ? *a.random_swap : *a.random_delete).probability)
+        << " (each training token, drawn again each epoch)\n";
+  }
   out << "  batches     " << d.loader.batch_size << (d.loader.shuffle ? ", shuffled" : "")
       << (m.training.gradient.accumulation_steps > 1
               ? ", " + std::to_string(m.training.gradient.accumulation_steps) +

@@ -5,6 +5,7 @@
 #include <new>
 #include <thread>
 
+#include "entrenar/base/random.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/plan/images.h"
 
@@ -15,14 +16,6 @@ namespace {
 
 using image::Image;
 using image::ImageSet;
-
-// A generator for one sample of one epoch: SplitMix64 of the seed, the epoch and the row.
-std::uint64_t Mix(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 std::vector<std::size_t> AllSamples(std::size_t n) {
   std::vector<std::size_t> v(n);
@@ -298,8 +291,7 @@ void ToPlanar(const Image& image, std::uint8_t* out) {
 Result<Image> TrainingImage(const PreparedData& data, std::int64_t row, std::int64_t epoch,
                             std::vector<image::Draw>* draws) {
   const ImageData& d = *data.images;
-  std::mt19937_64 rng(
-      Mix(Mix(Mix(d.seed) ^ static_cast<std::uint64_t>(epoch)) ^ static_cast<std::uint64_t>(row)));
+  std::mt19937_64 rng(SampleSeed(d.seed, epoch, row));
   return Transformed(d, *d.sets[0], data.train.samples[static_cast<std::size_t>(row)], &rng, draws);
 }
 

@@ -2,6 +2,8 @@
 // instruction records (the loss on the answers only).
 #include <random>
 
+#include "entrenar/base/random.h"
+#include "entrenar/expr/value.h"
 #include "entrenar/text/tokenizer.h"
 
 #include "llama.h"
@@ -43,6 +45,16 @@ class LanguageModel : public TaskModel {
             std::to_string(c.vocab_size) + "; " + std::to_string(trainable) + " of " +
             std::to_string(lm_.total_parameters) + " parameters train" +
             (lm_.base.empty() ? "; new weights" : "; weights from " + lm_.base)};
+    if (!d.augmentation.empty()) {
+      std::string steps;
+      for (const TextStep& t : d.augmentation) {
+        steps += std::string(steps.empty() ? "" : ", ") +
+                 (t.kind == TextStep::Kind::kSwap ? "random_swap " : "random_delete ") +
+                 expr::FormatDouble(t.probability);
+      }
+      lines.push_back("augmentation: " + steps + " on the training " +
+                      (d.instruction ? "prompts'" : "text's") + " tokens, drawn again each epoch");
+    }
     if (!lm_.lora_modules.empty()) {
       lines.push_back("lora: rank " + std::to_string(lm_.lora.rank) + " on " +
                       std::to_string(lm_.lora_modules.size()) + " projections" +
@@ -53,6 +65,22 @@ class LanguageModel : public TaskModel {
                            : ""));
     }
     return lines;
+  }
+
+  // With text augmentation, each epoch's training examples augmented afresh: each one's draws
+  // from (loader seed, epoch, row), so any worker count and a resumed run see the same batches.
+  BatchBuilder TrainingBatches(std::int64_t epoch) const override {
+    if (data_.augmentation.empty()) return {};
+    return [this, epoch](const torch::Tensor& rows) {
+      const torch::Tensor r = rows.to(torch::kLong).contiguous();
+      std::vector<TextExample> batch;
+      for (std::int64_t i = 0; i < r.size(0); ++i) {
+        const std::int64_t row = r.data_ptr<std::int64_t>()[i];
+        std::mt19937_64 rng(SampleSeed(data_.seed, epoch, row));
+        batch.push_back(AugmentText(data_, data_.train[static_cast<std::size_t>(row)], rng));
+      }
+      return LmTensors(batch, splits_.train_x.size(-1));
+    };
   }
 
   std::string ParameterPrefix() const override { return ""; }

@@ -33,8 +33,8 @@ BatchLoader::~BatchLoader() {
 BatchLoader::Batch BatchLoader::Build(std::int64_t b) const {
   const std::int64_t n = order_.size(0), size = options_.batch_size;
   const torch::Tensor idx = order_.slice(0, b * size, std::min(n, (b + 1) * size));
-  torch::Tensor xb = options_.inputs ? options_.inputs(idx) : x_.index_select(0, idx);
-  torch::Tensor yb = y_.index_select(0, idx);
+  auto [xb, yb] = options_.build ? options_.build(idx)
+                                 : std::pair{x_.index_select(0, idx), y_.index_select(0, idx)};
   if (options_.pin_memory) {
     xb = xb.pin_memory();
     yb = yb.pin_memory();

@@ -34,6 +34,10 @@ class BatchError : public std::runtime_error {
 
 // Builds a batch's inputs from the rows it holds (image data); may throw BatchError.
 using InputBuilder = std::function<torch::Tensor(const torch::Tensor& rows)>;
+// Builds a batch (inputs, targets) from the rows it holds: training data made afresh each epoch
+// (augmented images or text); may throw BatchError.
+using BatchBuilder =
+    std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor& rows)>;
 
 struct LoaderOptions {
   std::int64_t batch_size = 32;
@@ -41,7 +45,7 @@ struct LoaderOptions {
   std::int64_t prefetch_factor = 2;  // batches each worker builds ahead
   bool pin_memory = false;           // page-locked batches (only with a CUDA device)
   torch::Device device = torch::kCPU;
-  InputBuilder inputs;  // set: a batch's inputs are built from its rows, not taken from x
+  BatchBuilder build;  // set: a batch is built from its rows, not taken from x and y
 };
 
 // Batches first..batches-1 of `order` (a permutation of the rows of x and y). With workers,

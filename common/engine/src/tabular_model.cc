@@ -97,10 +97,8 @@ nlohmann::ordered_json Preprocessing(const PreparedData& data) {
     nlohmann::ordered_json steps = nlohmann::ordered_json::array();
     for (const image::Transform& t : im.transforms) {
       using Kind = image::Transform::Kind;
-      if (t.kind == Kind::kHorizontalFlip || t.kind == Kind::kVerticalFlip ||
-          t.kind == Kind::kColorJitter) {
-        continue;
-      }
+      if (t.Random() && t.kind != Kind::kRandomCrop && t.kind != Kind::kRandomResizedCrop)
+        continue;  // flips, jitter, rotations
       const char* name = t.kind == Kind::kResize       ? "resize"
                          : t.kind == Kind::kCenterCrop ? "center_crop"
                          : t.kind == Kind::kRandomCrop ? "center_crop"
@@ -144,8 +142,12 @@ class TabularModel : public TaskModel {
     data_.test.pixels = {};
   }
 
-  InputBuilder BatchInputs(std::int64_t epoch) const override {
-    return data_.images ? ImageBatchInputs(data_, epoch) : InputBuilder();
+  BatchBuilder TrainingBatches(std::int64_t epoch) const override {
+    if (!data_.images) return {};
+    return
+        [inputs = ImageBatchInputs(data_, epoch), y = splits_.train_y](const torch::Tensor& rows) {
+          return std::pair{inputs(rows), y.index_select(0, rows)};
+        };
   }
 
   // The splits as tensors; an embedding first layer takes its ids as float32.

@@ -64,9 +64,9 @@ class TaskModel {
   // The samples its data left out (images that could not be read), each with why.
   virtual std::vector<std::string> Skipped() const { return {}; }
 
-  // How epoch `epoch`'s training batches get their inputs from their rows (image data: decoded
-  // and augmented); empty: the rows of splits().train_x.
-  virtual InputBuilder BatchInputs(std::int64_t /*epoch*/) const { return {}; }
+  // How epoch `epoch`'s training batches are built from their rows (image data: decoded and
+  // augmented; augmented text); empty: the rows of splits().train_x and train_y.
+  virtual BatchBuilder TrainingBatches(std::int64_t /*epoch*/) const { return {}; }
 
   // The training loss of one batch (autocast is the caller's).
   virtual torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "entrenar/base/random.h"
 #include "entrenar/base/strings.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/formats/table.h"
@@ -146,7 +147,69 @@ std::vector<TextExample> Pack(const std::vector<TextExample>& in, std::int64_t m
   return out;
 }
 
+// The positions the text steps may move or drop (AugmentText), grouped by segment: one group for
+// an unpacked example.
+std::vector<std::vector<std::size_t>> Movable(const TextData& d, const TextExample& e) {
+  std::vector<std::vector<std::size_t>> groups(1);
+  for (std::size_t i = 0; i < e.ids.size(); ++i) {
+    const std::int32_t id = e.ids[i];
+    if (id == d.bos_id || id == d.eos_id || (d.instruction && e.target[i])) continue;
+    const auto g = e.segment.empty() ? 0 : static_cast<std::size_t>(e.segment[i]);
+    if (groups.size() <= g) groups.resize(g + 1);
+    groups[g].push_back(i);
+  }
+  return groups;
+}
+
+void SwapTokens(const TextData& d, double probability, TextExample& e, std::mt19937_64& rng) {
+  for (const std::vector<std::size_t>& group : Movable(d, e)) {
+    if (group.size() < 2) continue;
+    for (std::size_t k = 0; k < group.size(); ++k) {
+      if (DrawUnit(rng) >= probability) continue;
+      std::size_t j = DrawBelow(rng, group.size() - 1);
+      if (j >= k) ++j;  // another one
+      std::swap(e.ids[group[k]], e.ids[group[j]]);
+    }
+  }
+}
+
+void DeleteTokens(const TextData& d, double probability, TextExample& e, std::mt19937_64& rng) {
+  std::vector<std::uint8_t> drop(e.ids.size(), 0);
+  for (const std::vector<std::size_t>& group : Movable(d, e)) {
+    std::size_t dropped = 0;
+    for (const std::size_t i : group) dropped += drop[i] = DrawUnit(rng) < probability;
+    if (!group.empty() && dropped == group.size()) drop[group[DrawBelow(rng, group.size())]] = 0;
+  }
+  TextExample kept;
+  for (std::size_t i = 0; i < e.ids.size(); ++i) {
+    if (drop[i]) continue;
+    kept.ids.push_back(e.ids[i]);
+    kept.target.push_back(e.target[i]);
+    if (!e.segment.empty()) kept.segment.push_back(e.segment[i]);
+  }
+  e = std::move(kept);
+}
+
 }  // namespace
+
+TextExample AugmentText(const TextData& d, const TextExample& e, std::mt19937_64& rng) {
+  TextExample out;
+  out.ids = e.ids;
+  out.target = e.target;
+  out.segment = e.segment;
+  for (const TextStep& step : d.augmentation) {
+    if (step.kind == TextStep::Kind::kSwap) {
+      SwapTokens(d, step.probability, out, rng);
+    } else {
+      DeleteTokens(d, step.probability, out, rng);
+    }
+  }
+  // What follows a deleted segment start is predicted by nothing either.
+  for (std::size_t i = 0; i < out.ids.size(); ++i) {
+    if (i == 0 || (!out.segment.empty() && out.segment[i] != out.segment[i - 1])) out.target[i] = 0;
+  }
+  return out;
+}
 
 Result<std::string> FormatPrompt(const std::string& template_text,
                                  const std::vector<std::string>& columns,
@@ -202,6 +265,14 @@ Result<TextData> PrepareText(const manifest::Manifest& m, const std::string& bas
   out.max_length = step->max_length;
   out.padding = step->padding;
   out.prompt_template = step->prompt_template == "alpaca" ? kAlpacaTemplate : step->prompt_template;
+  out.seed = d.loader.seed ? static_cast<std::uint64_t>(*d.loader.seed) : seed;
+  for (const manifest::AugmentStep& a : d.augmentation) {
+    if (a.random_swap)
+      out.augmentation.push_back({TextStep::Kind::kSwap, a.random_swap->probability});
+    if (a.random_delete) {
+      out.augmentation.push_back({TextStep::Kind::kDelete, a.random_delete->probability});
+    }
+  }
 
   const std::string first_key = d.source ? "data.source" : "data.train";
   const std::string column = step->column.value_or("text");

@@ -536,7 +536,7 @@ class Run {
     const std::int64_t n = s.train_x.size(0);
     const std::int64_t first_batch = at.epoch == at.start_epoch ? at.start_batch : 0;
     LoaderOptions epoch_options = loader_options;
-    epoch_options.inputs = task->BatchInputs(at.epoch);
+    epoch_options.build = task->TrainingBatches(at.epoch);
     BatchLoader loader(s.train_x, s.train_y, torch::tensor(EpochOrder(n), torch::kLong),
                        first_batch, budget.batches, epoch_options);
     const std::int64_t accum = m.training.gradient.accumulation_steps;

@@ -2,7 +2,10 @@
 #include "entrenar/image/transform.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <tuple>
 
 namespace entrenar::image {
@@ -315,9 +318,6 @@ Image AdjustHue(const Image& image, double factor) {
   return out;
 }
 
-std::uint64_t DrawBelow(std::mt19937_64& rng, std::uint64_t n) { return n <= 1 ? 0 : rng() % n; }
-double DrawUnit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
 namespace {
 
 // ColorJitter.get_params, then its adjustments in the drawn order (a step of 0 is left out).
@@ -341,6 +341,75 @@ Image ColorJitter(const Transform& t, Image image, std::mt19937_64& rng, Draw* d
                      : AdjustHue(image, f);
   }
   return image;
+}
+
+constexpr double kPi = 3.14159265358979323846;  // CPython's Py_MATH_PI
+
+// Python's round(x, 15): x correctly rounded to 15 decimals (glibc's printf rounds exactly, as
+// CPython's dtoa does), read back.
+double RoundTo15(double x) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.15f", x);
+  return std::strtod(text, nullptr);
+}
+
+// Pillow's transposes (Geometry.c): 180 degrees, and 90 / 270 of a square image.
+Image Rotate180(const Image& in) { return FlipVertical(FlipHorizontal(in)); }
+Image RotateQuarter(const Image& in, bool counter_clockwise) {
+  Image out = Blank(in.width, in.height, in.channels);
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      const int sx = counter_clockwise ? in.width - 1 - y : y;
+      const int sy = counter_clockwise ? x : in.height - 1 - x;
+      std::copy_n(&in.pixels[At(in, sx, sy)], in.channels, &out.pixels[At(out, x, y)]);
+    }
+  }
+  return out;
+}
+
+// Pillow's ImagingTransformAffine with NEAREST (Geometry.c): output pixel (x, y) takes the input
+// pixel under (a0 u + a1 v + a2, a3 u + a4 v + a5), u = x + 0.5, v = y + 0.5, truncated; in 16.16
+// fixed point when the corners fit in it, else in doubles. Pixels from outside keep `fill`.
+Image Affine(const Image& in, const std::array<double, 6>& a, std::uint8_t fill) {
+  Image out = Blank(in.height, in.width, in.channels);
+  std::fill(out.pixels.begin(), out.pixels.end(), fill);
+  const auto take = [&](int x, int y, int sx, int sy) {
+    if (sx >= 0 && sx < in.width && sy >= 0 && sy < in.height)
+      std::copy_n(&in.pixels[At(in, sx, sy)], in.channels, &out.pixels[At(out, x, y)]);
+  };
+  const auto coord = [](double v) { return v < 0.0 ? -1 : static_cast<int>(v); };
+  const int w = out.width, h = out.height;
+  if (a[1] == 0 && a[3] == 0) {  // ImagingScaleAffine
+    double yo = a[5] + a[4] * 0.5;
+    for (int y = 0; y < h; ++y, yo += a[4]) {
+      double xo = a[2] + a[0] * 0.5;
+      for (int x = 0; x < w; ++x, xo += a[0]) take(x, y, coord(xo), coord(yo));
+    }
+    return out;
+  }
+  const auto fits = [&](double x, double y) {
+    return std::fabs(x * a[0] + y * a[1] + a[2]) < 32768.0 &&
+           std::fabs(x * a[3] + y * a[4] + a[5]) < 32768.0;
+  };
+  if (fits(0, 0) && fits(w, h) && fits(0, h) && fits(w, 0)) {  // affine_fixed
+    const auto fix = [](double v) {
+      v = v * 65536.0 + 0.5;
+      return v < 0.0 ? static_cast<int>(std::floor(v)) : static_cast<int>(v);
+    };
+    const int a0 = fix(a[0]), a1 = fix(a[1]), a3 = fix(a[3]), a4 = fix(a[4]);
+    int a2 = fix(a[2] + a[0] * 0.5 + a[1] * 0.5), a5 = fix(a[5] + a[3] * 0.5 + a[4] * 0.5);
+    for (int y = 0; y < h; ++y, a2 += a1, a5 += a4) {
+      int xx = a2, yy = a5;
+      for (int x = 0; x < w; ++x, xx += a0, yy += a3) take(x, y, xx >> 16, yy >> 16);
+    }
+    return out;
+  }
+  double xo = a[2] + a[1] * 0.5 + a[0] * 0.5, yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
+  for (int y = 0; y < h; ++y, xo += a[1], yo += a[4]) {
+    double xx = xo, yy = yo;
+    for (int x = 0; x < w; ++x, xx += a[0], yy += a[3]) take(x, y, coord(xx), coord(yy));
+  }
+  return out;
 }
 
 }  // namespace
@@ -413,6 +482,25 @@ Image CenterCrop(const Image& image, int height, int width) {
   return Crop(in, top, left, height, width);
 }
 
+Image Rotate(const Image& image, double degrees, std::uint8_t fill) {
+  // Pillow's Image.rotate: the angle modulo 360 as Python's % takes it, the fast paths, then the
+  // inverse mapping about the centre with the matrix's entries rounded to 15 decimals.
+  double angle = std::fmod(degrees, 360.0);
+  if (angle < 0) angle += 360.0;
+  if (angle == 0) return image;
+  if (angle == 180) return Rotate180(image);
+  if ((angle == 90 || angle == 270) && image.width == image.height)
+    return RotateQuarter(image, angle == 90);
+  const double cx = image.width / 2.0, cy = image.height / 2.0;
+  const double radians = -(angle * (kPi / 180.0));
+  const double c = RoundTo15(std::cos(radians)), s = RoundTo15(std::sin(radians));
+  std::array<double, 6> a = {c, s, 0.0, RoundTo15(-std::sin(radians)), c, 0.0};
+  const double tx = a[0] * -cx + a[1] * -cy + a[2], ty = a[3] * -cx + a[4] * -cy + a[5];
+  a[2] = tx + cx;
+  a[5] = ty + cy;
+  return Affine(image, a, fill);
+}
+
 Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
                               std::mt19937_64* rng, std::vector<Draw>* draws) {
   using Kind = Transform::Kind;
@@ -476,6 +564,10 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
         break;
       case Kind::kColorJitter:
         image = ColorJitter(t, std::move(image), *rng, &draw);
+        break;
+      case Kind::kRotation:
+        draw.angle = -t.degrees + 2 * t.degrees * DrawUnit(*rng);
+        image = Rotate(image, draw.angle, t.fill);
         break;
       case Kind::kHorizontalFlip:
       case Kind::kVerticalFlip:

@@ -134,11 +134,18 @@ void Visit(V& v, RandomResizedCropStep& c) {
 }
 template <class V>
 void Visit(V& v, RotationStep& c) {
-  v.Key("degrees", c.degrees, R("Rotate by an angle drawn from [-degrees, degrees].").Min(0));
+  v.Key("degrees", c.degrees,
+        R("Rotate counter-clockwise by an angle drawn from [-degrees, degrees].")
+            .Min(0)
+            .Max(180)
+            .Required());
+  v.Key("fill", c.fill, R("Value of the pixels that come from outside the image.").Min(0).Max(255));
 }
 template <class V>
 void Visit(V& v, ProbabilityStep& c) {
-  v.Key("probability", c.probability, Probability("Chance of applying the step to a sample."));
+  v.Key("probability", c.probability,
+        Probability("Chance of applying the step: to an image (flips), to each token "
+                    "(random_swap, random_delete)."));
 }
 template <class V>
 void Visit(V& v, ColorJitterStep& c) {
@@ -162,9 +169,6 @@ void Visit(V& v, BackTranslateStep& c) {
 }
 template <class V>
 void Visit(V& v, AugmentStep& c) {
-  const char* kLater =
-      "not built yet; the image steps that run are resize, center_crop, random_crop, "
-      "random_resized_crop, horizontal_flip, vertical_flip, color_jitter and normalize";
   v.Variant("resize", c.resize,
             R("Resize images (Pillow's antialiased bilinear, as torchvision's Resize); every "
               "split."));
@@ -182,7 +186,8 @@ void Visit(V& v, AugmentStep& c) {
   v.Variant("vertical_flip", c.vertical_flip,
             R("Mirror training images top-bottom with a probability."));
   v.Variant("rotation", c.rotation,
-            R("Rotate training images by a random angle.").NotBuilt(kLater));
+            R("Rotate training images by a random angle about their centre, keeping their size "
+              "(torchvision's RandomRotation: nearest pixel, corners filled with `fill`)."));
   v.Variant("color_jitter", c.color_jitter,
             R("Jitter training images' brightness, contrast, saturation and hue in a random "
               "order, as torchvision's ColorJitter (Pillow's ImageEnhance and HSV)."));
@@ -190,11 +195,13 @@ void Visit(V& v, AugmentStep& c) {
             R("Normalize image channels after scaling pixels to [0, 1]: (x - mean) / std; every "
               "split; after the other image steps."));
   v.Variant("random_swap", c.random_swap,
-            R("Swap random tokens.")
-                .NotBuilt("text augmentation is not built yet; train on the text as it is"));
+            R("Language models: each token of a training example's text (of an instruction "
+              "record's prompt) trades places, with the probability, with another one of the "
+              "example; drawn again each epoch."));
   v.Variant("random_delete", c.random_delete,
-            R("Delete random tokens.")
-                .NotBuilt("text augmentation is not built yet; train on the text as it is"));
+            R("Language models: each token of a training example's text (of an instruction "
+              "record's prompt) is dropped with the probability, one kept; drawn again each "
+              "epoch."));
   v.Variant("back_translate", c.back_translate,
             R("Paraphrase by translation.")
                 .NotBuilt("back-translation needs translation models, which entrenar does not "

@@ -61,6 +61,10 @@ std::vector<image::Transform> ImageTransforms(const manifest::DataConfig& d) {
       t.contrast = s.color_jitter->contrast;
       t.saturation = s.color_jitter->saturation;
       t.hue = s.color_jitter->hue;
+    } else if (s.rotation) {
+      t.kind = Kind::kRotation;
+      t.degrees = s.rotation->degrees;
+      t.fill = static_cast<std::uint8_t>(s.rotation->fill);
     } else if (s.horizontal_flip || s.vertical_flip) {
       t.kind = s.horizontal_flip ? Kind::kHorizontalFlip : Kind::kVerticalFlip;
       t.probability = (s.horizontal_flip ? *s.horizontal_flip : *s.vertical_flip).probability;

@@ -310,11 +310,24 @@ void CheckAugmentation(const manifest::Manifest& m, const Refuse& refuse) {
   const std::optional<std::string>& first = d.source ? d.source : d.train;
   const bool table = first && !IsRemote(*first) && !d.image.column &&
                      formats::ResolveTableFormat(d.format, *first).ok();
-  if (MeantAsLanguageModel(m) || table) {
-    refuse("data.augmentation",
-           std::string("augmenting ") + (table ? "a table (" + *first + ")" : "text"),
+  const bool text = MeantAsLanguageModel(m);
+  if (table && !text) {
+    refuse("data.augmentation", "augmenting a table (" + *first + ")",
            "augmentation transforms images (a folder of class folders, idx or CIFAR files, or a "
-           "table's images named by data.image.column); remove data.augmentation");
+           "table's images named by data.image.column) and a language model's text; remove "
+           "data.augmentation");
+    return;
+  }
+  for (std::size_t i = 0; i < d.augmentation.size(); ++i) {
+    const manifest::AugmentStep& a = d.augmentation[i];
+    if (a.back_translate) continue;  // not built: refused as such
+    const bool text_step = a.random_swap || a.random_delete;
+    if (text_step == text) continue;
+    refuse("data.augmentation[" + std::to_string(i) + "]",
+           text ? "an image step on text" : "a text step on images",
+           text ? "a language model's text takes random_swap and random_delete"
+                : "random_swap and random_delete work on a language model's tokens; images take "
+                  "resize, crops, flips, rotation, color_jitter and normalize");
   }
 }
 

@@ -99,19 +99,19 @@ TEST_CASE("Augmented training images depend on the seed, the epoch and the row a
   }
   CHECK(changed >= 8);  // another epoch draws again (a few draws may repeat by chance)
   // The loader's batches are the same bytes with 0 or 2 workers.
-  const InputBuilder inputs = [&](const torch::Tensor& rows) {
+  const BatchBuilder build = [&](const torch::Tensor& rows) {
     std::vector<torch::Tensor> out;
     for (std::int64_t i = 0; i < rows.size(0); ++i) {
       std::vector<std::uint8_t> p = pixels(rows[i].item<std::int64_t>(), 3);
       out.push_back(torch::tensor(std::vector<std::int64_t>(p.begin(), p.end())));
     }
-    return torch::stack(out);
+    return std::pair{torch::stack(out), rows};
   };
   const auto batches = [&](std::int64_t workers) {
     LoaderOptions o;
     o.batch_size = 5;
     o.num_workers = workers;
-    o.inputs = inputs;
+    o.build = build;
     const torch::Tensor order =
         torch::tensor(std::vector<std::int64_t>{3, 7, 1, 11, 0, 5, 9, 2, 8, 4, 10, 6});
     BatchLoader loader(torch::arange(12), torch::arange(12), order, 0, 3, o);

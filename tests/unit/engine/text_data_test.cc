@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "entrenar/base/random.h"
 #include "entrenar/text/bpe.h"
 
 #include "manifest_helpers.h"
@@ -171,6 +172,127 @@ TEST_CASE("Bad text data is named: a missing text field, a template field, a mis
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == StatusCode::kNotFound);
   CHECK(missing.status().message().find("data.preprocessing[0].tokenize.tokenizer: ") == 0);
+}
+
+namespace augment {
+
+// Text data with beginning (1) and end (2) tokens and the given steps; no tokenizer needed.
+TextData Data(bool instruction, std::vector<TextStep> steps) {
+  TextData d;
+  d.bos_id = 1;
+  d.eos_id = 2;
+  d.instruction = instruction;
+  d.augmentation = std::move(steps);
+  return d;
+}
+
+// BOS, tokens first..last, EOS; plain text: every token after the first is a target.
+TextExample Plain(std::int32_t first, std::int32_t last) {
+  TextExample e;
+  e.ids.push_back(1);
+  for (std::int32_t t = first; t <= last; ++t) e.ids.push_back(t);
+  e.ids.push_back(2);
+  e.target.assign(e.ids.size(), 1);
+  e.target[0] = 0;
+  return e;
+}
+
+bool Subsequence(const std::vector<std::int32_t>& part, const std::vector<std::int32_t>& whole) {
+  std::size_t at = 0;
+  for (const std::int32_t t : whole) at += at < part.size() && part[at] == t;
+  return at == part.size();
+}
+
+}  // namespace augment
+
+TEST_CASE("random_delete drops each token at its probability, never BOS or EOS, one kept",
+          "[unit][engine]") {
+  const TextExample e = augment::Plain(10, 59);  // 50 tokens between BOS and EOS
+  const TextData d = augment::Data(false, {{TextStep::Kind::kDelete, 0.3}});
+  std::size_t dropped = 0;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    std::mt19937_64 rng(seed);
+    const TextExample out = AugmentText(d, e, rng);
+    REQUIRE(out.ids.size() == out.target.size());
+    CHECK(out.ids.front() == 1);
+    CHECK(out.ids.back() == 2);
+    CHECK(augment::Subsequence(out.ids, e.ids));  // in order
+    CHECK(out.target[0] == 0);
+    CHECK(std::count(out.target.begin(), out.target.end(), 1) ==
+          static_cast<long>(out.ids.size()) - 1);
+    dropped += e.ids.size() - out.ids.size();
+  }
+  CHECK(dropped > 2800);  // 0.3 x 50 x 200 = 3000, sd 46
+  CHECK(dropped < 3200);
+  std::mt19937_64 rng(1);
+  CHECK(AugmentText(augment::Data(false, {{TextStep::Kind::kDelete, 1.0}}), e, rng).ids.size() ==
+        3);  // BOS, one token, EOS
+  CHECK(AugmentText(augment::Data(false, {{TextStep::Kind::kDelete, 0.0}}), e, rng).ids == e.ids);
+  // The same generator state gives the same tokens; each epoch's (the trainer's seeding) others.
+  std::mt19937_64 a(7), b(7);
+  CHECK(AugmentText(d, e, a).ids == AugmentText(d, e, b).ids);
+  std::mt19937_64 epoch0(SampleSeed(42, 0, 3)), epoch1(SampleSeed(42, 1, 3));
+  CHECK(AugmentText(d, e, epoch0).ids != AugmentText(d, e, epoch1).ids);
+}
+
+TEST_CASE("random_swap moves an instruction record's prompt tokens only, the answer untouched",
+          "[unit][engine]") {
+  TextExample e = augment::Plain(10, 39);  // prompt 10..29, answer 30..39
+  for (std::size_t i = 0; i < e.ids.size(); ++i) e.target[i] = e.ids[i] >= 30 || e.ids[i] == 2;
+  const auto changed = [&](double p) {
+    const TextData d = augment::Data(true, {{TextStep::Kind::kSwap, p}});
+    double total = 0;
+    for (std::uint64_t seed = 0; seed < 200; ++seed) {
+      std::mt19937_64 rng(seed);
+      const TextExample out = AugmentText(d, e, rng);
+      REQUIRE(out.ids.size() == e.ids.size());
+      CHECK(out.target == e.target);
+      CHECK(std::equal(e.ids.begin() + 21, e.ids.end(), out.ids.begin() + 21));  // answer, EOS
+      CHECK(out.ids[0] == 1);
+      std::vector<std::int32_t> prompt(out.ids.begin() + 1, out.ids.begin() + 21);
+      std::sort(prompt.begin(), prompt.end());
+      CHECK(std::equal(prompt.begin(), prompt.end(), e.ids.begin() + 1));  // the same tokens
+      for (std::size_t i = 1; i < 21; ++i) total += out.ids[i] != e.ids[i];
+    }
+    return total / 200;
+  };
+  CHECK(changed(0) == 0);
+  const double some = changed(0.2);  // about 4 swaps of 20 tokens
+  CHECK(some > 3);
+  CHECK(some < 10);
+  CHECK(changed(1) > 15);
+}
+
+TEST_CASE("Text steps in packed windows stay inside each segment, whose first token is no target",
+          "[unit][engine]") {
+  // A window: the end of one example (no BOS: it began in the window before), then another.
+  TextExample e;
+  e.ids = {11, 12, 13, 2, 1, 20, 21, 22, 23, 2};
+  e.segment = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1};
+  e.target = {0, 1, 1, 1, 0, 1, 1, 1, 1, 1};
+  const TextData swap = augment::Data(false, {{TextStep::Kind::kSwap, 0.5}});
+  const TextData both =
+      augment::Data(false, {{TextStep::Kind::kSwap, 0.5}, {TextStep::Kind::kDelete, 0.6}});
+  for (std::uint64_t seed = 0; seed < 100; ++seed) {
+    std::mt19937_64 rng(seed);
+    const TextExample s = AugmentText(swap, e, rng);
+    CHECK(s.segment == e.segment);
+    std::vector<std::int32_t> first(s.ids.begin(), s.ids.begin() + 3);
+    std::sort(first.begin(), first.end());
+    CHECK(first == std::vector<std::int32_t>{11, 12, 13});
+    CHECK(s.ids[3] == 2);
+    CHECK(s.ids[4] == 1);
+    const TextExample d = AugmentText(both, e, rng);
+    REQUIRE(d.segment.size() == d.ids.size());
+    REQUIRE(d.target.size() == d.ids.size());
+    // Each segment keeps a token besides its BOS and EOS; its first token is no target.
+    CHECK(std::count(d.segment.begin(), d.segment.end(), 0) >= 2);
+    CHECK(std::count(d.segment.begin(), d.segment.end(), 1) >= 3);
+    for (std::size_t i = 0; i < d.ids.size(); ++i) {
+      const bool starts = i == 0 || d.segment[i] != d.segment[i - 1];
+      CHECK(d.target[i] == (starts ? 0 : 1));
+    }
+  }
 }
 
 }  // namespace

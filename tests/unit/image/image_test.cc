@@ -1,12 +1,15 @@
 #include "entrenar/image/image.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/sha256.h"
 
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -81,6 +84,54 @@ TEST_CASE("PNG and JPEG files of every kind decode to Pillow's pixels, in RGB an
   Result<Image> with_xmp = DecodeJpeg(jpeg.substr(0, 2) + xmp + jpeg.substr(2));
   REQUIRE(with_xmp.ok());
   CHECK(with_xmp->width == 13);
+}
+
+TEST_CASE("Real photographs (scikit-image's sample data) decode to Pillow's pixels",
+          "[unit][image]") {
+  // tools/setup puts the PNG and JPEG files of Debian's python3-skimage in tests/photos.
+  const std::string photos = std::string(ENTRENAR_SOURCE_DIR) + "/tests/photos";
+  INFO("run tools/setup: it fetches " << photos);
+  REQUIRE(fs::exists(photos + "/.complete"));
+  std::vector<std::string> files;
+  for (const auto& f : fs::directory_iterator(photos)) {
+    const std::string ext = f.path().extension().string();
+    if (ext == ".png" || ext == ".jpg") files.push_back(f.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 30);
+  for (const auto& [mode, name] : {std::pair{ColorMode::kRgb, "RGB"}, {ColorMode::kGrey, "L"}}) {
+    std::vector<std::string> args = {"/usr/bin/python3", kPil, "digest", name};
+    args.insert(args.end(), files.begin(), files.end());
+    const auto r = RunProcess(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    std::istringstream lines(r.out);
+    std::size_t compared = 0, refused = 0;
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json theirs = nlohmann::json::parse(line);
+      const std::string file = theirs["file"];
+      INFO(file << " as " << name);
+      DecodeOptions options;
+      options.color = mode;
+      Result<Image> ours = ReadImageFile(file, options);
+      // What Pillow refuses (scikit-image's truncated.jpg) we refuse, naming why.
+      if (theirs.contains("error")) {
+        CHECK_FALSE(ours.ok());
+        if (!ours.ok()) CHECK_FALSE(ours.status().message().empty());
+        ++refused;
+        continue;
+      }
+      REQUIRE(ours.ok());
+      CHECK(ours->width == theirs["width"]);
+      CHECK(ours->height == theirs["height"]);
+      CHECK(ours->channels == theirs["channels"]);
+      const std::string bytes(ours->pixels.begin(), ours->pixels.end());
+      CHECK(Sha256Hex(bytes) == theirs["sha256"]);
+      ++compared;
+    }
+    CHECK(compared + refused == files.size());
+    CHECK(refused == 1);  // truncated.jpg
+  }
 }
 
 TEST_CASE("PNG written by EncodePng reads back, in Pillow too", "[unit][image]") {

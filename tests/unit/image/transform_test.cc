@@ -45,6 +45,8 @@ const char* KindName(Kind k) {
       return "random_resized_crop";
     case Kind::kColorJitter:
       return "color_jitter";
+    case Kind::kRotation:
+      return "rotation";
   }
   return "?";
 }
@@ -80,7 +82,8 @@ nlohmann::json StepsJson(const std::vector<Transform>& steps) {
                    {"size", t.size},
                    {"padding", t.padding},
                    {"pad_mode", PadName(t.pad_mode)},
-                   {"probability", t.probability}});
+                   {"probability", t.probability},
+                   {"fill", t.fill}});
   }
   return out;
 }
@@ -91,6 +94,13 @@ Transform NarrowResizedCrop() {
   t.scale_min = 0.9;
   t.ratio_min = 3.0;
   t.ratio_max = 3.5;
+  return t;
+}
+
+Transform Rotation(double degrees, std::uint8_t fill = 0) {
+  Transform t = Step(Kind::kRotation);
+  t.degrees = degrees;
+  t.fill = fill;
   return t;
 }
 
@@ -136,6 +146,11 @@ std::vector<std::vector<Transform>> Pipelines() {
        Step(Kind::kHorizontalFlip)},
       {Step(Kind::kResize, {40}), Step(Kind::kRandomCrop, {32}, 2, PadMode::kReflect),
        Step(Kind::kHorizontalFlip)},
+      {Rotation(30)},
+      {Rotation(180, 128)},
+      {Step(Kind::kCenterCrop, {36}), Rotation(10, 255)},
+      {Step(Kind::kResize, {40}), Rotation(15), Step(Kind::kRandomCrop, {32}),
+       Step(Kind::kHorizontalFlip)},
   };
 }
 
@@ -174,7 +189,8 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
                          {"width", x.width},
                          {"flip", x.flip},
                          {"order", x.order},
-                         {"factors", factors}});
+                         {"factors", factors},
+                         {"angle", x.angle}});
             (x.flip ? flips : kept) += steps[0].kind == Kind::kHorizontalFlip;
           }
           cases.push_back({{"file", file},
@@ -184,6 +200,24 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
                            {"width", out->width},
                            {"height", out->height},
                            {"hex", Hex(out->pixels)}});
+        }
+      }
+      // Given angles: Pillow's fast paths (0, 90, 180, 270; the quarter turns on a square image
+      // only), angles outside [0, 360), and a few between.
+      const Image square = CenterCrop(*image, 36, 36);
+      for (const double angle : {0.0, 90.0, 180.0, 270.0, -90.0, 450.0, 360.0, -1e-13, 90.0 + 1e-9,
+                                 45.0, 179.9999, -721.5}) {
+        for (const bool on_square : {true, false}) {
+          const Image out = Rotate(on_square ? square : *image, angle, 7);
+          std::vector<Transform> steps = {Rotation(0, 7)};
+          if (on_square) steps.insert(steps.begin(), Step(Kind::kCenterCrop, {36}));
+          cases.push_back({{"file", file},
+                           {"mode", pil},
+                           {"steps", StepsJson(steps)},
+                           {"draws", nlohmann::json::array({{{"angle", angle}}})},
+                           {"width", out.width},
+                           {"height", out.height},
+                           {"hex", Hex(out.pixels)}});
         }
       }
     }
@@ -242,6 +276,34 @@ TEST_CASE("Random steps draw over torchvision's whole range, flips at their prob
   REQUIRE(eval.ok());
   CHECK(eval->pixels == CenterCrop(image, 10, 10).pixels);
   CHECK(eval->width == 10);
+}
+
+TEST_CASE("Rotation angles spread over [-degrees, degrees], validation images unrotated",
+          "[unit][image]") {
+  Image image;
+  image.width = 9;
+  image.height = 5;
+  image.channels = 3;
+  for (int i = 0; i < 9 * 5 * 3; ++i) image.pixels.push_back(static_cast<std::uint8_t>(i));
+  std::mt19937_64 rng(5);
+  double low = 0, high = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<Draw> draws;
+    REQUIRE(ApplyTransforms({Rotation(25)}, image, &rng, &draws).ok());
+    REQUIRE(draws.size() == 1);
+    CHECK(std::abs(draws[0].angle) <= 25);
+    low = std::min(low, draws[0].angle);
+    high = std::max(high, draws[0].angle);
+  }
+  CHECK(low < -24);
+  CHECK(high > 24);
+  Result<Image> eval = ApplyTransforms({Rotation(25)}, image, nullptr);
+  REQUIRE(eval.ok());
+  CHECK(eval->pixels == image.pixels);
+  // A half turn of a non-square image is Pillow's transpose: every pixel moves, none is lost.
+  const Image turned = Rotate(image, 180, 0);
+  CHECK(Rotate(turned, -180, 0).pixels == image.pixels);
+  CHECK(turned.pixels != image.pixels);
 }
 
 TEST_CASE("A random crop larger than the padded image is refused with both sizes",

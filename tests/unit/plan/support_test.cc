@@ -63,9 +63,9 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
   const std::vector<manifest::Diagnostic> d =
       Check(kModel +
             "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
-            "    world_size: 2\ndata:\n  augmentation:\n    - rotation: {degrees: 10}\n");
+            "    world_size: 2\ndata:\n  augmentation:\n    - back_translate: {languages: [de]}\n");
   REQUIRE(d.size() == 2);
-  CHECK(d[0].message == "not supported yet: data.augmentation[0].rotation");
+  CHECK(d[0].message == "not supported yet: data.augmentation[0].back_translate");
   CHECK_FALSE(d[0].hints.at(0).empty());
   CHECK(d[1].message == "not supported yet: training.distributed");
   CHECK(d[1].location.line == 11);
@@ -74,9 +74,9 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
   const std::vector<manifest::Diagnostic> aug =
       Check(kModel +
             "data:\n  augmentation:\n    - random_crop: {size: [4]}\n"
-            "    - rotation: {degrees: 10}\n");
+            "    - back_translate: {languages: [de]}\n");
   REQUIRE(aug.size() == 1);
-  CHECK(aug[0].path == "data.augmentation[1].rotation");
+  CHECK(aug[0].path == "data.augmentation[1].back_translate");
   // LoRA on a sequential model adapts its linear layers: a projection name is refused by value.
   const std::vector<manifest::Diagnostic> lora =
       Check(kModel + "lora: {enabled: true, target_modules: [q_proj]}\n");
@@ -91,6 +91,35 @@ TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with
                        "output: {model: {format: pt}}\n")
             .at(0)
             .path == "output.model.format");
+}
+
+TEST_CASE("Text steps augment a language model's tokens, image steps images, neither a table",
+          "[unit][plan]") {
+  const std::string lm =
+      "model:\n  architecture: {type: transformer, hidden_size: 8, num_layers: 1, num_heads: 2, "
+      "vocab_size: 16}\ndata:\n  source: t.jsonl\n  preprocessing:\n"
+      "    - tokenize: {tokenizer: t.json}\n  augmentation:\n";
+  CHECK(Check(lm + "    - random_swap: {probability: 0.1}\n    - random_delete: {probability: "
+                   "0.1}\n")
+            .empty());
+  const auto on_text = Check(lm +
+                             "    - random_delete: {probability: 0.1}\n"
+                             "    - horizontal_flip: {probability: 0.5}\n");
+  REQUIRE(on_text.size() == 1);
+  CHECK(on_text[0].path == "data.augmentation[1]");
+  CHECK(on_text[0].message == "not supported yet: data.augmentation[1]: an image step on text");
+  const auto on_images = Check(kModel +
+                               "data:\n  source: ./digits\n  format: images\n  augmentation:\n"
+                               "    - random_swap: {probability: 0.1}\n");
+  REQUIRE(on_images.size() == 1);
+  CHECK(on_images[0].message == "not supported yet: data.augmentation[0]: a text step on images");
+  CHECK(on_images[0].hints.at(0).find("language model's tokens") != std::string::npos);
+  const auto on_table =
+      Check(kModel +
+            "data:\n  source: d.csv\n  augmentation:\n    - random_swap: {probability: "
+            "0.1}\n");
+  REQUIRE(on_table.size() == 1);
+  CHECK(on_table[0].message.find("augmenting a table (d.csv)") != std::string::npos);
 }
 
 TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,13 @@ struct TextExample {
   std::string where;   // file:line of the record
 };
 
+// A text step of data.augmentation (SPEC §2.2) on a training example's tokens.
+struct TextStep {
+  enum class Kind { kSwap, kDelete };
+  Kind kind = Kind::kSwap;
+  double probability = 0.1;
+};
+
 // The text data of a language-model run after loading, splitting and tokenizing.
 struct TextData {
   std::string tokenizer;  // the tokenizer file, resolved
@@ -34,6 +42,8 @@ struct TextData {
   std::string padding = "longest";  // "none" packs examples into max_length windows (segments)
   std::int64_t truncated = 0;       // examples cut at max_length
   std::vector<TextExample> train, val, test;
+  std::vector<TextStep> augmentation;  // applied to training examples, afresh each epoch
+  std::uint64_t seed = 0;              // the loader's: what the augmentation's draws come from
 };
 
 // The Alpaca prompt templates: `{name}` is replaced by the record's `name` field. With an
@@ -51,6 +61,16 @@ inline constexpr const char* kAlpacaTemplateNoInput =
 Result<std::string> FormatPrompt(const std::string& template_text,
                                  const std::vector<std::string>& columns,
                                  const std::vector<std::string>& values);
+
+// Training example `e` as data.augmentation's text steps leave it, each step drawing from `rng`.
+// The steps move only the tokens a run reads as context: never the beginning- and
+// end-of-sequence tokens, and in instruction data only the prompt's (the answer stays as it is).
+// random_swap: each such token, with the step's probability, trades places with another one of
+// its example (of its segment in a packed window), chosen at random; random_delete: each one is
+// dropped with the probability, one of them kept when all would go (EDA's random swap and
+// deletion, on tokens). The result has ids, target and segment only; a segment's first token is
+// never a target.
+TextExample AugmentText(const TextData& d, const TextExample& e, std::mt19937_64& rng);
 
 // Loads data.source (split by ratio) or data.train/val/test (JSONL, JSON, CSV), relative to
 // `base_dir`, and tokenizes it with the `tokenize` step's tokenizer. Records with `instruction`

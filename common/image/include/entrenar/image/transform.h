@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "entrenar/base/random.h"
 #include "entrenar/base/status.h"
 #include "entrenar/image/image.h"
 
@@ -35,6 +36,10 @@ Image AdjustBrightness(const Image& image, double factor);
 Image AdjustContrast(const Image& image, double factor);
 Image AdjustSaturation(const Image& image, double factor);
 Image AdjustHue(const Image& image, double factor);
+// Pillow's Image.rotate with NEAREST and without expand (what torchvision's F.rotate does to a PIL
+// image): `degrees` counter-clockwise about the image's centre, the same size, pixels that come
+// from outside the image `fill`. Its fast paths (0, 90, 180, 270 degrees) and 16.16 fixed point.
+Image Rotate(const Image& image, double degrees, std::uint8_t fill);
 
 // One step of an image pipeline (data.augmentation).
 struct Transform {
@@ -45,7 +50,8 @@ struct Transform {
     kHorizontalFlip,
     kVerticalFlip,
     kRandomResizedCrop,
-    kColorJitter
+    kColorJitter,
+    kRotation
   };
   Kind kind = Kind::kResize;
   std::vector<int> size;  // [height, width], or [side] (resize: the shorter edge's length)
@@ -57,15 +63,18 @@ struct Transform {
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
   // color_jitter: factors drawn from [1 - x, 1 + x] (hue: [-hue, hue]); 0 leaves that one out.
   double brightness = 0, contrast = 0, saturation = 0, hue = 0;
+  // rotation: the angle drawn from [-degrees, degrees], and the value of pixels from outside.
+  double degrees = 0;
+  std::uint8_t fill = 0;
   bool Random() const {
     return kind == Kind::kRandomCrop || kind == Kind::kHorizontalFlip ||
            kind == Kind::kVerticalFlip || kind == Kind::kRandomResizedCrop ||
-           kind == Kind::kColorJitter;
+           kind == Kind::kColorJitter || kind == Kind::kRotation;
   }
 };
 
-// What one random step drew for one image: a crop's box (random_crop: its corner), or whether a
-// flip happened.
+// What one random step drew for one image: a crop's box (random_crop: its corner), whether a
+// flip happened, or a rotation's angle.
 struct Draw {
   int top = 0, left = 0, height = 0, width = 0;
   bool flip = false;
@@ -73,14 +82,16 @@ struct Draw {
   // each one's factor (NaN: left out).
   std::array<int, 4> order{};
   std::array<double, 4> factors{};
+  double angle = 0;  // rotation, in degrees counter-clockwise
 };
 
 // `image` through `transforms` in order. With `rng` each random step draws from it, and `draws`
-// (when given) records what each drew. Without it (validation and test images) flips are
-// skipped, a random crop is a centre crop of its size, unpadded (torchvision pipelines
-// validate with CenterCrop of the training crop's size), and a random resized crop resizes
-// the largest centred box its aspect ratios allow (torchvision's fallback box). kInvalidArgument
-// when an image is smaller than a random crop, or a step would make more than 2^26 pixels.
+// (when given) records what each drew. Without it (validation and test images) flips, jitter and
+// rotations are skipped, a random crop is a centre crop of its size, unpadded (torchvision
+// pipelines validate with CenterCrop of the training crop's size), and a random resized crop
+// resizes the largest centred box its aspect ratios allow (torchvision's fallback box).
+// kInvalidArgument when an image is smaller than a random crop, or a step would make more than
+// 2^26 pixels.
 Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image image,
                               std::mt19937_64* rng, std::vector<Draw>* draws = nullptr);
 
@@ -88,9 +99,5 @@ Result<Image> ApplyTransforms(const std::vector<Transform>& transforms, Image im
 // generator (`random`) or without one.
 std::pair<int, int> TransformedSize(const std::vector<Transform>& transforms, int height, int width,
                                     bool random);
-
-// A uniform integer in [0, n) and a uniform double in [0, 1), the same on every platform.
-std::uint64_t DrawBelow(std::mt19937_64& rng, std::uint64_t n);
-double DrawUnit(std::mt19937_64& rng);
 
 }  // namespace entrenar::image

@@ -83,6 +83,7 @@ struct RandomResizedCropStep {
 };
 struct RotationStep {
   double degrees = 0;
+  std::int64_t fill = 0;
 };
 struct ProbabilityStep {
   double probability = 0.5;
