@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Pillow (Debian's python3-pil) as the independent writer and reader of the image tests.
 
-  images_pil.py make DIR        writes PNG and JPEG files of every kind the decoder reads
+  images_pil.py make DIR        writes PNG, JPEG and WebP files of every kind the decoder reads
+  images_pil.py animated FILE   writes an animated WebP
   images_pil.py read FILE MODE  prints FILE as Pillow (and torchvision) decode it, in MODE (RGB
                                 or L): ImageOps.exif_transpose, then convert(MODE); one line of
                                 JSON {"width", "height", "channels", "hex"} (the HWC bytes)
@@ -82,6 +83,19 @@ def make(d):
         exif = Image.Exif()
         exif[0x0112] = o
         photo(20, 13, o).save(f"{d}/orientation{o}.jpg", quality=90, exif=exif.tobytes())
+    base.save(f"{d}/lossy.webp", quality=80)
+    base.save(f"{d}/lossless.webp", lossless=True)
+    rgba.save(f"{d}/alpha_lossy.webp", quality=70)
+    rgba.save(f"{d}/alpha_lossless.webp", lossless=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo(20, 13, 6).save(f"{d}/orientation6.webp", quality=90, exif=exif.tobytes())
+
+
+def animated(path):
+    """A two-frame animated WebP (read as its first frame by Pillow; refused by entrenar)."""
+    frames = [photo(16, 12, 1), photo(16, 12, 2)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
 
 
 def pixels(path, mode):
@@ -115,6 +129,8 @@ def digest(mode, paths):
 def main():
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "animated":
+        animated(sys.argv[2])
     elif sys.argv[1] == "digest":
         digest(sys.argv[2], sys.argv[3:])
     else:

@@ -1,5 +1,6 @@
-// An image file (data.* image folders and tables, the Hub's image data sets): PNG through libpng
-// and JPEG through libjpeg-turbo, told apart by their signatures, in RGB and in grey. Properties:
+// An image file (data.* image folders and tables, the Hub's image data sets): PNG through libpng,
+// JPEG through libjpeg-turbo and WebP through libwebp (its RIFF chunks walked by us for EXIF),
+// told apart by their signatures, in RGB and in grey. Properties:
 // no crash; an image that decodes has the pixels its size says, 1 or 3 channels; a PNG we write
 // of it decodes to the same pixels.
 

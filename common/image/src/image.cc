@@ -1,15 +1,27 @@
-// Telling PNG from JPEG, reading files, and converting between grey and RGB as Pillow does.
+// Telling PNG, JPEG and WebP apart, reading files, and converting between grey and RGB as Pillow does.
 #include "entrenar/image/image.h"
 
 #include "entrenar/base/files.h"
 
 namespace entrenar::image {
 
+namespace {
+
+bool IsPng(std::string_view b) { return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8); }
+bool IsJpeg(std::string_view b) { return b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3); }
+bool IsWebp(std::string_view b) { return b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP"; }
+
+}  // namespace
+
+bool IsImageSignature(std::string_view bytes) {
+  return IsPng(bytes) || IsJpeg(bytes) || IsWebp(bytes);
+}
+
 Result<Image> DecodeImage(std::string_view bytes, const DecodeOptions& options) {
-  if (bytes.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8))
-    return DecodePng(bytes, options);
-  if (bytes.substr(0, 3) == std::string_view("\xff\xd8\xff", 3)) return DecodeJpeg(bytes, options);
-  return InvalidArgument("neither a PNG nor a JPEG file (by its first bytes)");
+  if (IsPng(bytes)) return DecodePng(bytes, options);
+  if (IsJpeg(bytes)) return DecodeJpeg(bytes, options);
+  if (IsWebp(bytes)) return DecodeWebp(bytes, options);
+  return InvalidArgument("not a PNG, JPEG or WebP file (by its first bytes)");
 }
 
 Result<Image> ReadImageFile(const std::string& path, const DecodeOptions& options) {

@@ -36,7 +36,7 @@ bool EndsWith(const std::string& s, const std::string& tail) {
 
 // torchvision's other image extensions: images it would load, that are not decoded here.
 bool IsOtherImageName(const std::string& name) {
-  static const char* const kOther[] = {".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"};
+  static const char* const kOther[] = {".ppm", ".bmp", ".pgm", ".tif", ".tiff"};
   const std::string ext = Extension(name);
   return std::any_of(std::begin(kOther), std::end(kOther), [&](const char* e) { return ext == e; });
 }
@@ -82,7 +82,7 @@ Status ListClass(const fs::path& dir, int label, ImageSet* set) {
     const std::string name = it->path().filename().string();
     if (IsOtherImageName(name)) {
       return InvalidArgument(it->path().string() + ": a " + Extension(name).substr(1) +
-                             " image; entrenar decodes PNG and JPEG (convert it, e.g. with "
+                             " image; entrenar decodes PNG, JPEG and WebP (convert it, e.g. with "
                              "Pillow's Image.save to .png)");
     }
     if (!IsImageFileName(name)) continue;  // as torchvision: not an image, not a sample
@@ -120,7 +120,7 @@ Result<ImageSet> ReadFolder(const std::string& path) {
     ENTRENAR_RETURN_IF_ERROR(ListClass(fs::path(path) / set.classes[c], static_cast<int>(c), &set));
     if (set.files.size() == before) {
       return InvalidArgument(path + "/" + set.classes[c] +
-                             ": no PNG or JPEG images in this class folder (remove it, or add "
+                             ": no PNG, JPEG or WebP images in this class folder (remove it, or add "
                              "its images)");
     }
   }
@@ -239,7 +239,7 @@ std::optional<SetFormat> ImageSetFormat(const std::string& format, const std::st
 
 bool IsImageFileName(const std::string& name) {
   const std::string ext = Extension(name);
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp";
 }
 
 Result<Image> ImageSet::Get(std::size_t i) const {

@@ -222,7 +222,7 @@ void Visit(V& v, ImageConfig& c) {
           "bytes are read (else its path). The label is data.target.")
             .NonEmpty());
   v.Key("on_error", c.on_error,
-        R("An image that cannot be read (damaged, truncated, not PNG or JPEG): `fail` stops the "
+        R("An image that cannot be read (damaged, truncated, not PNG, JPEG or WebP): `fail` stops the "
           "run naming it; `skip` checks every image when the run starts, leaves the bad ones "
           "out, logs them and counts them in summary.json (`skipped_images`).")
             .OneOf({"fail", "skip"}));

@@ -85,13 +85,11 @@ const manifest::NormalizeImageStep* NormalizeOf(const manifest::DataConfig& d) {
 
 namespace {
 
-// Whether a cell holds an image file's bytes (a PNG or JPEG signature) rather than its path.
-bool IsImageBytes(const std::string& cell) {
-  return cell.rfind("\x89PNG\r\n\x1a\n", 0) == 0 || cell.rfind("\xff\xd8\xff", 0) == 0;
-}
+// Whether a cell holds an image file's bytes (a PNG, JPEG or WebP signature), not its path.
+bool IsImageBytes(const std::string& cell) { return image::IsImageSignature(cell); }
 
 // A table whose rows are images (data.image.column): each row's bytes (the struct's `bytes`, or
-// a cell that starts as a PNG or JPEG does), else its file relative to the table's folder; its
+// a cell that starts as a PNG, JPEG or WebP does), else its file relative to the table's folder; its
 // label from data.target. With on_error: skip a row without an image is left out.
 Result<image::ImageSet> ImagesOfTable(const manifest::DataConfig& d, const std::string& base_dir,
                                       const std::string& key, const std::string& path) {

@@ -74,13 +74,13 @@ TEST_CASE("Folders that are not image data sets are refused naming the folder or
   fs::create_directories(dir.path + "/empty/b");
   CHECK(ReadImageSet(dir.path + "/empty", SetFormat::kFolder).status().message() ==
         dir.path +
-            "/empty/b: no PNG or JPEG images in this class folder (remove it, or add its "
+            "/empty/b: no PNG, JPEG or WebP images in this class folder (remove it, or add its "
             "images)");
   WritePng(dir.path + "/bmp/a/1.png", Grey(2, 2, 1));
   REQUIRE(WriteFileAtomic(dir.path + "/bmp/a/2.bmp", "BM").ok());
   CHECK_THAT(ReadImageSet(dir.path + "/bmp", SetFormat::kFolder).status().message(),
-             Catch::StartsWith(dir.path + "/bmp/a/2.bmp: a bmp image; entrenar decodes PNG and "
-                                          "JPEG"));
+             Catch::StartsWith(dir.path + "/bmp/a/2.bmp: a bmp image; entrenar decodes PNG, "
+                                          "JPEG and WebP"));
   // A damaged image is found when it is decoded, and named.
   WritePng(dir.path + "/bad/a/1.png", Grey(2, 2, 1));
   fs::create_directories(dir.path + "/bad/b");

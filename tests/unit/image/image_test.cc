@@ -40,7 +40,7 @@ Image PilRead(const std::string& path, const std::string& mode) {
 
 std::string Bytes(const std::string& path) { return *ReadWholeFile(path); }
 
-TEST_CASE("PNG and JPEG files of every kind decode to Pillow's pixels, in RGB and in grey",
+TEST_CASE("PNG, JPEG and WebP files of every kind decode to Pillow's pixels, in RGB and grey",
           "[unit][image]") {
   testing::TempDir dir;
   const auto made = RunProcess({"/usr/bin/python3", kPil, "make", dir.path});
@@ -67,7 +67,7 @@ TEST_CASE("PNG and JPEG files of every kind decode to Pillow's pixels, in RGB an
     }
     ++files;
   }
-  CHECK(files == 22);
+  CHECK(files == 27);
   // EXIF orientation 6 (a camera held upright): 20 x 13 stored, 13 x 20 shown.
   Result<Image> turned = ReadImageFile(dir.path + "/orientation6.jpg");
   REQUIRE(turned.ok());
@@ -76,6 +76,11 @@ TEST_CASE("PNG and JPEG files of every kind decode to Pillow's pixels, in RGB an
   DecodeOptions stored;
   stored.apply_orientation = false;
   CHECK(ReadImageFile(dir.path + "/orientation6.jpg", stored)->width == 20);
+  // A WebP's EXIF chunk turns it too.
+  Result<Image> webp = ReadImageFile(dir.path + "/orientation6.webp");
+  REQUIRE(webp.ok());
+  CHECK(webp->width == 13);
+  CHECK(webp->height == 20);
   // An XMP segment (APP1 too) before the EXIF one: the orientation is still the EXIF one's.
   const std::string jpeg = Bytes(dir.path + "/orientation6.jpg");
   const std::string xmp_body = std::string("http://ns.adobe.com/xap/1.0/\0", 29) + "<x:xmpmeta/>";
@@ -164,7 +169,8 @@ TEST_CASE("PNG written by EncodePng reads back, in Pillow too", "[unit][image]")
 TEST_CASE("Damaged, truncated and oversized images are refused, never a crash", "[unit][image]") {
   testing::TempDir dir;
   REQUIRE(RunProcess({"/usr/bin/python3", kPil, "make", dir.path}).exit_code == 0);
-  for (const char* name : {"rgb.png", "baseline.jpg", "progressive.jpg"}) {
+  for (const char* name : {"rgb.png", "baseline.jpg", "progressive.jpg", "lossy.webp",
+                           "alpha_lossless.webp"}) {
     INFO(name);
     const std::string bytes = Bytes(dir.path + "/" + name);
     const Status cut = DecodeImage(bytes.substr(0, bytes.size() * 2 / 3)).status();
@@ -197,6 +203,20 @@ TEST_CASE("Damaged, truncated and oversized images are refused, never a crash", 
   const Status big_jpeg = DecodeJpeg(jpeg).status();
   CHECK(big_jpeg.code() == StatusCode::kResourceExhausted);
   CHECK(big_jpeg.message().find("60000 x 60000 pixels") != std::string::npos);
+  // A lossless WebP claiming 16384 x 16384 (its 14-bit sizes all ones).
+  std::string webp = Bytes(dir.path + "/lossless.webp");
+  REQUIRE(webp.substr(12, 4) == "VP8L");
+  webp[21] = webp[22] = webp[23] = static_cast<char>(0xff);
+  webp[24] = static_cast<char>(webp[24] | 0x0f);
+  const Status big_webp = DecodeWebp(webp).status();
+  CHECK(big_webp.code() == StatusCode::kResourceExhausted);
+  CHECK(big_webp.message().find("16384 x 16384 pixels") != std::string::npos);
+  // An animated WebP (Pillow would take its first frame) is refused by name.
+  REQUIRE(RunProcess({"/usr/bin/python3", kPil, "animated", dir.path + "/anim.webp"}).exit_code ==
+          0);
+  const Status anim = ReadImageFile(dir.path + "/anim.webp").status();
+  CHECK(anim.code() == StatusCode::kInvalidArgument);
+  CHECK(anim.message().find("anim.webp: WebP: an animation") != std::string::npos);
   // A file's errors name it.
   REQUIRE(WriteFileAtomic(dir.path + "/cut.png", Bytes(dir.path + "/rgb.png").substr(0, 100)).ok());
   const Status named = ReadImageFile(dir.path + "/cut.png").status();

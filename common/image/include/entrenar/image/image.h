@@ -33,12 +33,17 @@ struct DecodeOptions {
   bool apply_orientation = true;
 };
 
-// Decodes a PNG or a JPEG, told apart by their signatures. 16-bit samples keep their high byte
-// (as Pillow reads 16-bit RGB). kInvalidArgument for neither, kDataLoss for a damaged or
-// truncated file, kResourceExhausted past max_pixels; the message says which.
+// Decodes a PNG, a JPEG or a still WebP, told apart by their signatures. 16-bit samples keep
+// their high byte (as Pillow reads 16-bit RGB). kInvalidArgument for none of them (or an animated
+// WebP), kDataLoss for a damaged or truncated file, kResourceExhausted past max_pixels; the
+// message says which.
 Result<Image> DecodeImage(std::string_view bytes, const DecodeOptions& options = {});
 Result<Image> DecodePng(std::string_view bytes, const DecodeOptions& options = {});
 Result<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options = {});
+Result<Image> DecodeWebp(std::string_view bytes, const DecodeOptions& options = {});
+
+// Whether `bytes` begin as a PNG, JPEG or WebP file does.
+bool IsImageSignature(std::string_view bytes);
 
 // DecodeImage of a file's bytes; errors name the file.
 Result<Image> ReadImageFile(const std::string& path, const DecodeOptions& options = {});
