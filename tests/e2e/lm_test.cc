@@ -449,11 +449,13 @@ TEST_CASE(
       args(full, {augment, "training.checkpoint.save_every=33", "data.loader.num_workers=2"}));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.err.find("augmentation: random_swap 0.2, random_delete 0.1 on the training prompts' "
-                   "tokens, drawn again each epoch") != std::string::npos);
+  CHECK(r.err.find("augmentation: random_swap 0.2, random_delete 0.1 on the tokens of the "
+                   "training records' fields (not the template, not the answers), drawn again "
+                   "each epoch") != std::string::npos);
   const ProcessResult plan = RunProcess({EntrenarBinary(), "plan", kBase, "--set", augment});
-  CHECK(plan.out.find("  augment     random_swap p=0.2 (each training token, drawn again each "
-                      "epoch)\n  augment     random_delete p=0.1") != std::string::npos);
+  CHECK(plan.out.find("  augment     random_swap p=0.2 (each token of the training text or "
+                      "records' fields, drawn again each epoch)\n  augment     random_delete "
+                      "p=0.1") != std::string::npos);
   const auto reference = LossByStep(full + "/metrics.jsonl");
   REQUIRE(reference.size() == 36);
   // Step 33 is the 4th of the second epoch (29 steps each); the resumed run builds its batches

@@ -213,7 +213,7 @@ std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_
     if (!text || !(a.random_swap || a.random_delete)) continue;
     out << "  augment     " << (a.random_swap ? "random_swap" : "random_delete") << " p="
         << expr::FormatDouble((a.random_swap ? *a.random_swap : *a.random_delete).probability)
-        << " (each training token, drawn again each epoch)\n";
+        << " (each token of the training text or records' fields, drawn again each epoch)\n";
   }
   out << "  batches     " << d.loader.batch_size << (d.loader.shuffle ? ", shuffled" : "")
       << (m.training.gradient.accumulation_steps > 1

@@ -2,7 +2,6 @@
 // instruction records (the loss on the answers only).
 #include <random>
 
-#include "entrenar/base/random.h"
 #include "entrenar/expr/value.h"
 #include "entrenar/text/tokenizer.h"
 
@@ -52,8 +51,10 @@ class LanguageModel : public TaskModel {
                  (t.kind == TextStep::Kind::kSwap ? "random_swap " : "random_delete ") +
                  expr::FormatDouble(t.probability);
       }
-      lines.push_back("augmentation: " + steps + " on the training " +
-                      (d.instruction ? "prompts'" : "text's") + " tokens, drawn again each epoch");
+      lines.push_back(
+          "augmentation: " + steps + " on the tokens of the training " +
+          (d.instruction ? "records' fields (not the template, not the answers)" : "text") +
+          ", drawn again each epoch");
     }
     if (!lm_.lora_modules.empty()) {
       lines.push_back("lora: rank " + std::to_string(lm_.lora.rank) + " on " +
@@ -67,19 +68,14 @@ class LanguageModel : public TaskModel {
     return lines;
   }
 
-  // With text augmentation, each epoch's training examples augmented afresh: each one's draws
-  // from (loader seed, epoch, row), so any worker count and a resumed run see the same batches.
+  // With text augmentation, each epoch's training examples augmented afresh (AugmentedExamples).
   BatchBuilder TrainingBatches(std::int64_t epoch) const override {
     if (data_.augmentation.empty()) return {};
     return [this, epoch](const torch::Tensor& rows) {
       const torch::Tensor r = rows.to(torch::kLong).contiguous();
-      std::vector<TextExample> batch;
-      for (std::int64_t i = 0; i < r.size(0); ++i) {
-        const std::int64_t row = r.data_ptr<std::int64_t>()[i];
-        std::mt19937_64 rng(SampleSeed(data_.seed, epoch, row));
-        batch.push_back(AugmentText(data_, data_.train[static_cast<std::size_t>(row)], rng));
-      }
-      return LmTensors(batch, splits_.train_x.size(-1));
+      const std::int64_t* at = r.data_ptr<std::int64_t>();
+      return LmTensors(AugmentedExamples(data_, {at, at + r.size(0)}, epoch),
+                       splits_.train_x.size(-1));
     };
   }
 

@@ -10,13 +10,13 @@ namespace {
 // Records the activation ranges: calibration.samples rows of validation (or training) data.
 void CalibrateActivations(const manifest::Manifest& m, TaskModel& task, const Precision& prec) {
   const Splits& s = task.splits();
-  const BatchBuilder build = task.TrainingBatches(0);
-  // Training batches built per epoch (image data keeps its training images undecoded): at most
-  // 1024 of the first rows built for calibration.
-  const std::int64_t built = std::min<std::int64_t>(
+  const InputBuilder inputs = task.TrainingInputs();
+  // Image data keeps training images undecoded (train_x holds row numbers): at most 1024 of them
+  // decoded for calibration.
+  const std::int64_t decoded = std::min<std::int64_t>(
       {s.train_x.size(0), m.quantize.calibration.samples, std::int64_t{1024}});
   const torch::Tensor x = s.val_x.size(0) > 0 ? s.val_x
-                          : build             ? build(torch::arange(built, torch::kLong)).first
+                          : inputs            ? inputs(s.train_x.slice(0, 0, decoded))
                                               : s.train_x;
   const std::int64_t n = std::min<std::int64_t>(m.quantize.calibration.samples, x.size(0));
   const std::int64_t batch = m.data.loader.batch_size;

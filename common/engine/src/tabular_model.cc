@@ -142,6 +142,10 @@ class TabularModel : public TaskModel {
     data_.test.pixels = {};
   }
 
+  InputBuilder TrainingInputs() const override {
+    return data_.images ? ImageBatchInputs(data_, 0) : InputBuilder();
+  }
+
   BatchBuilder TrainingBatches(std::int64_t epoch) const override {
     if (!data_.images) return {};
     return

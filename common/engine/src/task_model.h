@@ -67,6 +67,9 @@ class TaskModel {
   // How epoch `epoch`'s training batches are built from their rows (image data: decoded and
   // augmented; augmented text); empty: the rows of splits().train_x and train_y.
   virtual BatchBuilder TrainingBatches(std::int64_t /*epoch*/) const { return {}; }
+  // Inputs from training rows where splits().train_x holds row numbers, not inputs (image data:
+  // the images decoded as in epoch 0), for calibration; empty: train_x is the inputs.
+  virtual InputBuilder TrainingInputs() const { return {}; }
 
   // The training loss of one batch (autocast is the caller's).
   virtual torch::Tensor TrainLoss(const torch::Tensor& xb, const torch::Tensor& yb) = 0;

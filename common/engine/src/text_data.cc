@@ -2,6 +2,7 @@
 #include "entrenar/engine/text_data.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include "entrenar/base/random.h"
@@ -56,6 +57,31 @@ std::string Cell(const Table& t, std::size_t row, const std::string& column) {
   return *t.rows[row][*idx];
 }
 
+// A prompt template's own text before its first `{field}` and after its last (`{{` and `}}` read
+// as braces); all of it before, when it has no field.
+std::pair<std::string, std::string> TemplateEnds(const std::string& tmpl) {
+  std::size_t first = std::string::npos, end = 0;
+  for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    const char c = tmpl[i];
+    if ((c == '{' || c == '}') && i + 1 < tmpl.size() && tmpl[i + 1] == c) {
+      ++i;
+      continue;
+    }
+    if (c != '{') continue;
+    const std::size_t close = tmpl.find('}', i);
+    if (close == std::string::npos) break;
+    if (first == std::string::npos) first = i;
+    end = close + 1;
+    i = close;
+  }
+  const auto text = [](const std::string& part) {
+    Result<std::string> r = FormatPrompt(part, {}, {});  // no field: only braces to undo
+    return r.ok() ? *r : part;
+  };
+  if (first == std::string::npos) return {text(tmpl), ""};
+  return {text(tmpl.substr(0, first)), text(tmpl.substr(end))};
+}
+
 class Tokenizing {
  public:
   Tokenizing(const text::Tokenizer& tok, const TextData& d, std::string key)
@@ -68,9 +94,15 @@ class Tokenizing {
     e.where = t.file + ":" + std::to_string(t.row_lines[row]);
     if (d_.bos_id >= 0) Append(&e, {d_.bos_id}, 0);
     if (d_.instruction) {
-      ENTRENAR_ASSIGN_OR_RETURN(e.prompt, Prompt(t, row));
+      const std::string tmpl = Template(t, row);
+      ENTRENAR_ASSIGN_OR_RETURN(e.prompt, Prompt(t, row, tmpl));
       e.answer = Cell(t, row, "output");
-      Append(&e, tok_.Encode(e.prompt), 0);
+      const std::vector<std::int32_t> prompt = tok_.Encode(e.prompt);
+      e.fixed.assign(e.ids.size(), 1);  // BOS
+      const auto [head, tail] = TemplateTokens(tmpl, prompt);
+      for (std::size_t i = 0; i < prompt.size(); ++i)
+        e.fixed.push_back(i < head || i >= prompt.size() - tail ? 1 : 0);
+      Append(&e, prompt, 0);
       Append(&e, tok_.Encode(e.answer), 1);
     } else {
       const std::string text = Cell(t, row, column);
@@ -79,7 +111,8 @@ class Tokenizing {
       Append(&e, tok_.Encode(text), 1);
     }
     if (d_.eos_id >= 0) Append(&e, {d_.eos_id}, 1);
-    if (!e.target.empty()) e.target[0] = 0;  // nothing predicts the first token
+    if (d_.instruction) e.fixed.resize(e.ids.size(), 1);  // the answer and EOS
+    if (!e.target.empty()) e.target[0] = 0;               // nothing predicts the first token
     if (d_.padding != "none" && static_cast<std::int64_t>(e.ids.size()) > d_.max_length) {
       if (!step_truncation_) {
         return InvalidArgument(e.where + ": the record is " + std::to_string(e.ids.size()) +
@@ -89,6 +122,7 @@ class Tokenizing {
       }
       e.ids.resize(static_cast<std::size_t>(d_.max_length));
       e.target.resize(static_cast<std::size_t>(d_.max_length));
+      if (!e.fixed.empty()) e.fixed.resize(static_cast<std::size_t>(d_.max_length));
       ++*truncated;
       if (std::find(e.target.begin(), e.target.end(), 1) == e.target.end())
         return std::optional<TextExample>();
@@ -104,9 +138,31 @@ class Tokenizing {
     e->target.insert(e->target.end(), ids.size(), target);
   }
 
-  Result<std::string> Prompt(const Table& t, std::size_t row) const {
-    std::string tmpl = d_.prompt_template;
-    if (tmpl == kAlpacaTemplate && Cell(t, row, "input").empty()) tmpl = kAlpacaTemplateNoInput;
+  std::string Template(const Table& t, std::size_t row) const {
+    const bool no_input = d_.prompt_template == kAlpacaTemplate && Cell(t, row, "input").empty();
+    return no_input ? kAlpacaTemplateNoInput : d_.prompt_template;
+  }
+
+  // How many of `prompt`'s first and last tokens are the template's own text: the tokens it
+  // shares with the template's text before its first field, and after its last.
+  std::pair<std::size_t, std::size_t> TemplateTokens(const std::string& tmpl,
+                                                     const std::vector<std::int32_t>& prompt) {
+    auto it = template_ends_.find(tmpl);
+    if (it == template_ends_.end()) {
+      const auto [head, tail] = TemplateEnds(tmpl);
+      it = template_ends_.emplace(tmpl, std::pair{tok_.Encode(head), tok_.Encode(tail)}).first;
+    }
+    const std::vector<std::int32_t>& head = it->second.first;
+    const std::vector<std::int32_t>& tail = it->second.second;
+    std::size_t h = 0, t = 0;
+    while (h < head.size() && h < prompt.size() && head[h] == prompt[h]) ++h;
+    while (t < tail.size() && t < prompt.size() - h &&
+           tail[tail.size() - 1 - t] == prompt[prompt.size() - 1 - t])
+      ++t;
+    return {h, t};
+  }
+
+  Result<std::string> Prompt(const Table& t, std::size_t row, const std::string& tmpl) const {
     std::vector<std::string> values;
     for (std::size_t c = 0; c < t.columns.size(); ++c) values.push_back(Cell(t, row, t.columns[c]));
     Result<std::string> p = FormatPrompt(tmpl, t.columns, values);
@@ -121,6 +177,8 @@ class Tokenizing {
   const TextData& d_;
   std::string key_;
   bool step_truncation_ = true;
+  std::map<std::string, std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>>
+      template_ends_;  // each template's text before its first field and after its last, tokens
 };
 
 // Packs examples end to end (each already ends with the end-of-sequence token) into windows of
@@ -135,6 +193,7 @@ std::vector<TextExample> Pack(const std::vector<TextExample>& in, std::int64_t m
       const std::int32_t segment = cur.segment.empty() ? 0 : cur.segment.back() + (i == 0 ? 1 : 0);
       cur.ids.push_back(e.ids[i]);
       cur.segment.push_back(segment);
+      if (!e.fixed.empty()) cur.fixed.push_back(e.fixed[i]);
       // A window's first token is predicted by nothing, nor is an example's first token.
       cur.target.push_back(cur.ids.size() == 1 ? 0 : e.target[i]);
       if (static_cast<std::int64_t>(cur.ids.size()) == max_length) {
@@ -154,6 +213,7 @@ std::vector<std::vector<std::size_t>> Movable(const TextData& d, const TextExamp
   for (std::size_t i = 0; i < e.ids.size(); ++i) {
     const std::int32_t id = e.ids[i];
     if (id == d.bos_id || id == d.eos_id || (d.instruction && e.target[i])) continue;
+    if (!e.fixed.empty() && e.fixed[i]) continue;
     const auto g = e.segment.empty() ? 0 : static_cast<std::size_t>(e.segment[i]);
     if (groups.size() <= g) groups.resize(g + 1);
     groups[g].push_back(i);
@@ -169,6 +229,7 @@ void SwapTokens(const TextData& d, double probability, TextExample& e, std::mt19
       std::size_t j = DrawBelow(rng, group.size() - 1);
       if (j >= k) ++j;  // another one
       std::swap(e.ids[group[k]], e.ids[group[j]]);
+      if (!d.instruction) e.target[group[k]] = e.target[group[j]] = 0;  // not true text
     }
   }
 }
@@ -181,11 +242,18 @@ void DeleteTokens(const TextData& d, double probability, TextExample& e, std::mt
     if (!group.empty() && dropped == group.size()) drop[group[DrawBelow(rng, group.size())]] = 0;
   }
   TextExample kept;
+  bool gap = false;
   for (std::size_t i = 0; i < e.ids.size(); ++i) {
-    if (drop[i]) continue;
+    if (drop[i]) {
+      gap = true;
+      continue;
+    }
     kept.ids.push_back(e.ids[i]);
-    kept.target.push_back(e.target[i]);
+    // Plain text: what follows a gap is not what followed the token before it.
+    kept.target.push_back(gap && !d.instruction ? 0 : e.target[i]);
     if (!e.segment.empty()) kept.segment.push_back(e.segment[i]);
+    if (!e.fixed.empty()) kept.fixed.push_back(e.fixed[i]);
+    gap = false;
   }
   e = std::move(kept);
 }
@@ -197,6 +265,7 @@ TextExample AugmentText(const TextData& d, const TextExample& e, std::mt19937_64
   out.ids = e.ids;
   out.target = e.target;
   out.segment = e.segment;
+  out.fixed = e.fixed;
   for (const TextStep& step : d.augmentation) {
     if (step.kind == TextStep::Kind::kSwap) {
       SwapTokens(d, step.probability, out, rng);
@@ -207,6 +276,17 @@ TextExample AugmentText(const TextData& d, const TextExample& e, std::mt19937_64
   // What follows a deleted segment start is predicted by nothing either.
   for (std::size_t i = 0; i < out.ids.size(); ++i) {
     if (i == 0 || (!out.segment.empty() && out.segment[i] != out.segment[i - 1])) out.target[i] = 0;
+  }
+  return out;
+}
+
+std::vector<TextExample> AugmentedExamples(const TextData& d, const std::vector<std::int64_t>& rows,
+                                           std::int64_t epoch) {
+  std::vector<TextExample> out;
+  out.reserve(rows.size());
+  for (const std::int64_t row : rows) {
+    std::mt19937_64 rng(SampleSeed(d.seed, epoch, row));
+    out.push_back(AugmentText(d, d.train[static_cast<std::size_t>(row)], rng));
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// Telling PNG, JPEG and WebP apart, reading files, and converting between grey and RGB as Pillow does.
+// Telling PNG, JPEG and WebP apart, reading files, and converting grey and RGB as Pillow does.
 #include "entrenar/image/image.h"
 
 #include "entrenar/base/files.h"
@@ -7,7 +7,9 @@ namespace entrenar::image {
 
 namespace {
 
-bool IsPng(std::string_view b) { return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8); }
+bool IsPng(std::string_view b) {
+  return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8);
+}
 bool IsJpeg(std::string_view b) { return b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3); }
 bool IsWebp(std::string_view b) { return b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP"; }
 

@@ -119,9 +119,10 @@ Result<ImageSet> ReadFolder(const std::string& path) {
     const std::size_t before = set.files.size();
     ENTRENAR_RETURN_IF_ERROR(ListClass(fs::path(path) / set.classes[c], static_cast<int>(c), &set));
     if (set.files.size() == before) {
-      return InvalidArgument(path + "/" + set.classes[c] +
-                             ": no PNG, JPEG or WebP images in this class folder (remove it, or add "
-                             "its images)");
+      return InvalidArgument(
+          path + "/" + set.classes[c] +
+          ": no PNG, JPEG or WebP images in this class folder (remove it, or add "
+          "its images)");
     }
   }
   return set;

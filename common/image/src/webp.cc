@@ -26,7 +26,8 @@ std::string ExifChunk(std::string_view bytes) {
     if (size > bytes.size() - body) return {};
     if (bytes.substr(at, 4) == "EXIF") {
       const std::string_view data = bytes.substr(body, size);
-      return data.substr(0, 6) == prefix ? std::string(data) : std::string(prefix) + std::string(data);
+      return data.substr(0, 6) == prefix ? std::string(data)
+                                         : std::string(prefix) + std::string(data);
     }
     at = body + size + (size & 1);  // chunks are padded to an even length
   }
@@ -39,14 +40,16 @@ Result<Image> DecodeWebp(std::string_view bytes, const DecodeOptions& options) {
   const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
   WebPBitstreamFeatures features;
   const VP8StatusCode status = WebPGetFeatures(data, bytes.size(), &features);
-  if (status == VP8_STATUS_NOT_ENOUGH_DATA) return DataLoss("WebP: the file ends early (truncated)");
+  if (status == VP8_STATUS_NOT_ENOUGH_DATA)
+    return DataLoss("WebP: the file ends early (truncated)");
   if (status != VP8_STATUS_OK) {
     return DataLoss("WebP: a damaged or unsupported header (libwebp status " +
                     std::to_string(static_cast<int>(status)) + ")");
   }
   if (features.has_animation) {
-    return InvalidArgument("WebP: an animation; entrenar reads still images (save the frame "
-                           "you want as PNG)");
+    return InvalidArgument(
+        "WebP: an animation; entrenar reads still images (save the frame "
+        "you want as PNG)");
   }
   const std::int64_t width = features.width, height = features.height;
   if (width <= 0 || height <= 0) return DataLoss("WebP: an image without pixels");

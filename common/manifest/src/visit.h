@@ -143,9 +143,11 @@ void Visit(V& v, RotationStep& c) {
 }
 template <class V>
 void Visit(V& v, ProbabilityStep& c) {
-  v.Key("probability", c.probability,
-        Probability("Chance of applying the step: to an image (flips), to each token "
-                    "(random_swap, random_delete)."));
+  v.Key("probability", c.probability, Probability("Chance of flipping an image."));
+}
+template <class V>
+void Visit(V& v, TokenProbabilityStep& c) {
+  v.Key("probability", c.probability, Probability("Chance of the step for each token."));
 }
 template <class V>
 void Visit(V& v, ColorJitterStep& c) {
@@ -222,7 +224,8 @@ void Visit(V& v, ImageConfig& c) {
           "bytes are read (else its path). The label is data.target.")
             .NonEmpty());
   v.Key("on_error", c.on_error,
-        R("An image that cannot be read (damaged, truncated, not PNG, JPEG or WebP): `fail` stops the "
+        R("An image that cannot be read (damaged, truncated, not PNG, JPEG or WebP): `fail` stops "
+          "the "
           "run naming it; `skip` checks every image when the run starts, leaves the bad ones "
           "out, logs them and counts them in summary.json (`skipped_images`).")
             .OneOf({"fail", "skip"}));

@@ -89,8 +89,8 @@ namespace {
 bool IsImageBytes(const std::string& cell) { return image::IsImageSignature(cell); }
 
 // A table whose rows are images (data.image.column): each row's bytes (the struct's `bytes`, or
-// a cell that starts as a PNG, JPEG or WebP does), else its file relative to the table's folder; its
-// label from data.target. With on_error: skip a row without an image is left out.
+// a cell that starts as a PNG, JPEG or WebP does), else its file relative to the table's folder;
+// its label from data.target. With on_error: skip a row without an image is left out.
 Result<image::ImageSet> ImagesOfTable(const manifest::DataConfig& d, const std::string& base_dir,
                                       const std::string& key, const std::string& path) {
   ENTRENAR_ASSIGN_OR_RETURN(formats::Table t, LoadTable(d, base_dir, key, path));

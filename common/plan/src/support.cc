@@ -301,17 +301,15 @@ void CheckImages(const manifest::Manifest& m, const Refuse& refuse) {
   }
 }
 
-// data.augmentation transforms images: with a table or text it is refused (the file's extension
-// tells a table, unless data.image.column names its images; a folder or an idx / CIFAR file is
-// image data).
+// data.augmentation transforms images (image steps) and a language model's tokens (text steps):
+// a table's rows are refused (its file's name tells a table, unless data.image.column names its
+// images), as is a step on the other kind of data.
 void CheckAugmentation(const manifest::Manifest& m, const Refuse& refuse) {
   const manifest::DataConfig& d = m.data;
   if (d.augmentation.empty()) return;
   const std::optional<std::string>& first = d.source ? d.source : d.train;
-  const bool table = first && !IsRemote(*first) && !d.image.column &&
-                     formats::ResolveTableFormat(d.format, *first).ok();
   const bool text = MeantAsLanguageModel(m);
-  if (table && !text) {
+  if (first && !text && !MeantAsImages(m)) {
     refuse("data.augmentation", "augmenting a table (" + *first + ")",
            "augmentation transforms images (a folder of class folders, idx or CIFAR files, or a "
            "table's images named by data.image.column) and a language model's text; remove "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -197,6 +198,20 @@ TextExample Plain(std::int32_t first, std::int32_t last) {
   return e;
 }
 
+// Whether every target of `out` is true text after deletions: the token that followed its
+// predecessor in `original` (tokens told apart by segment and id, unique in these tests).
+bool TargetsTrue(const TextExample& original, const TextExample& out) {
+  const auto where = [](const TextExample& e, std::size_t i) {
+    return std::pair{e.segment.empty() ? 0 : e.segment[i], e.ids[i]};
+  };
+  std::map<std::pair<std::int32_t, std::int32_t>, std::size_t> at;
+  for (std::size_t i = 0; i < original.ids.size(); ++i) at[where(original, i)] = i;
+  for (std::size_t i = 1; i < out.ids.size(); ++i) {
+    if (out.target[i] && at.at(where(out, i)) != at.at(where(out, i - 1)) + 1) return false;
+  }
+  return true;
+}
+
 bool Subsequence(const std::vector<std::int32_t>& part, const std::vector<std::int32_t>& whole) {
   std::size_t at = 0;
   for (const std::int32_t t : whole) at += at < part.size() && part[at] == t;
@@ -209,7 +224,7 @@ TEST_CASE("random_delete drops each token at its probability, never BOS or EOS, 
           "[unit][engine]") {
   const TextExample e = augment::Plain(10, 59);  // 50 tokens between BOS and EOS
   const TextData d = augment::Data(false, {{TextStep::Kind::kDelete, 0.3}});
-  std::size_t dropped = 0;
+  std::size_t dropped = 0, targets = 0;
   for (std::uint64_t seed = 0; seed < 200; ++seed) {
     std::mt19937_64 rng(seed);
     const TextExample out = AugmentText(d, e, rng);
@@ -218,12 +233,16 @@ TEST_CASE("random_delete drops each token at its probability, never BOS or EOS, 
     CHECK(out.ids.back() == 2);
     CHECK(augment::Subsequence(out.ids, e.ids));  // in order
     CHECK(out.target[0] == 0);
-    CHECK(std::count(out.target.begin(), out.target.end(), 1) ==
-          static_cast<long>(out.ids.size()) - 1);
+    // Plain text learns only true successions: what follows a gap is no target.
+    CHECK(augment::TargetsTrue(e, out));
     dropped += e.ids.size() - out.ids.size();
+    targets += static_cast<std::size_t>(std::count(out.target.begin(), out.target.end(), 1));
   }
   CHECK(dropped > 2800);  // 0.3 x 50 x 200 = 3000, sd 46
   CHECK(dropped < 3200);
+  // A kept token (and EOS) is a target when its predecessor was kept too: about 0.7 x 36.
+  CHECK(targets > 200 * 22);
+  CHECK(targets < 200 * 30);
   std::mt19937_64 rng(1);
   CHECK(AugmentText(augment::Data(false, {{TextStep::Kind::kDelete, 1.0}}), e, rng).ids.size() ==
         3);  // BOS, one token, EOS
@@ -246,7 +265,7 @@ TEST_CASE("random_swap moves an instruction record's prompt tokens only, the ans
       std::mt19937_64 rng(seed);
       const TextExample out = AugmentText(d, e, rng);
       REQUIRE(out.ids.size() == e.ids.size());
-      CHECK(out.target == e.target);
+      CHECK(out.target == e.target);  // the answer still counts, all of it
       CHECK(std::equal(e.ids.begin() + 21, e.ids.end(), out.ids.begin() + 21));  // answer, EOS
       CHECK(out.ids[0] == 1);
       std::vector<std::int32_t> prompt(out.ids.begin() + 1, out.ids.begin() + 21);
@@ -271,6 +290,7 @@ TEST_CASE("Text steps in packed windows stay inside each segment, whose first to
   e.segment = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1};
   e.target = {0, 1, 1, 1, 0, 1, 1, 1, 1, 1};
   const TextData swap = augment::Data(false, {{TextStep::Kind::kSwap, 0.5}});
+  const TextData drop = augment::Data(false, {{TextStep::Kind::kDelete, 0.4}});
   const TextData both =
       augment::Data(false, {{TextStep::Kind::kSwap, 0.5}, {TextStep::Kind::kDelete, 0.6}});
   for (std::uint64_t seed = 0; seed < 100; ++seed) {
@@ -282,6 +302,10 @@ TEST_CASE("Text steps in packed windows stay inside each segment, whose first to
     CHECK(first == std::vector<std::int32_t>{11, 12, 13});
     CHECK(s.ids[3] == 2);
     CHECK(s.ids[4] == 1);
+    for (std::size_t i = 0; i < s.ids.size(); ++i) {
+      if (s.ids[i] != e.ids[i]) CHECK(s.target[i] == 0);  // a moved token is no target
+    }
+    CHECK(augment::TargetsTrue(e, AugmentText(drop, e, rng)));
     const TextExample d = AugmentText(both, e, rng);
     REQUIRE(d.segment.size() == d.ids.size());
     REQUIRE(d.target.size() == d.ids.size());
@@ -289,10 +313,54 @@ TEST_CASE("Text steps in packed windows stay inside each segment, whose first to
     CHECK(std::count(d.segment.begin(), d.segment.end(), 0) >= 2);
     CHECK(std::count(d.segment.begin(), d.segment.end(), 1) >= 3);
     for (std::size_t i = 0; i < d.ids.size(); ++i) {
-      const bool starts = i == 0 || d.segment[i] != d.segment[i - 1];
-      CHECK(d.target[i] == (starts ? 0 : 1));
+      if (i == 0 || d.segment[i] != d.segment[i - 1]) CHECK(d.target[i] == 0);
     }
   }
+}
+
+TEST_CASE("Instruction records keep their template's text: only the fields' tokens move",
+          "[unit][engine]") {
+  const manifest::Manifest m = Manifest(TextManifest("instruct.jsonl"));
+  Result<TextData> d = PrepareText(m, kData, 42);
+  REQUIRE(d.ok());
+  d->augmentation = {{TextStep::Kind::kSwap, 1.0}, {TextStep::Kind::kDelete, 0.5}};
+  for (std::size_t r = 0; r < 40; ++r) {
+    const TextExample& e = d->train[r];
+    REQUIRE(e.fixed.size() == e.ids.size());
+    // The movable tokens are the prompt's middle: the template's head and tail stay fixed.
+    const auto first = std::find(e.fixed.begin(), e.fixed.end(), 0) - e.fixed.begin();
+    const auto last = e.fixed.rend() - std::find(e.fixed.rbegin(), e.fixed.rend(), 0);
+    REQUIRE(first < last);
+    const std::string head = Decode({e.ids.begin(), e.ids.begin() + first});
+    const std::string tail = Decode({e.ids.begin() + last, e.ids.end()});
+    CHECK(head.rfind("Below is an instruction", 0) == 0);
+    CHECK(head.substr(head.size() - 17) == "### Instruction:\n");
+    const std::string response = "### Response:\n" + e.answer;
+    CHECK(tail.find(response) != std::string::npos);
+    std::mt19937_64 rng(r);
+    const TextExample out = AugmentText(*d, e, rng);
+    CHECK(Decode({out.ids.begin(), out.ids.begin() + first}) == head);
+    const auto kept_tail = static_cast<long>(e.ids.size()) - last;
+    CHECK(Decode({out.ids.end() - kept_tail, out.ids.end()}) == tail);
+    CHECK(Counted(out) == Counted(e));  // the answer and its end, all targets
+  }
+}
+
+TEST_CASE("An epoch's augmented examples depend on the epoch and the row, not on the batch",
+          "[unit][engine]") {
+  TextData d = augment::Data(false, {{TextStep::Kind::kSwap, 0.3}, {TextStep::Kind::kDelete, 0.2}});
+  d.seed = 9;
+  for (std::int32_t k = 0; k < 4; ++k) d.train.push_back(augment::Plain(10 + 40 * k, 39 + 40 * k));
+  const auto ids = [](const std::vector<TextExample>& v) {
+    std::vector<std::vector<std::int32_t>> out;
+    for (const TextExample& e : v) out.push_back(e.ids);
+    return out;
+  };
+  const auto epoch0 = ids(AugmentedExamples(d, {0, 1, 2, 3}, 0));
+  CHECK(epoch0 == ids(AugmentedExamples(d, {0, 1, 2, 3}, 0)));
+  CHECK(epoch0 != ids(AugmentedExamples(d, {0, 1, 2, 3}, 1)));
+  // A row in another batch, or alone, is the same: batches can be built in any order.
+  CHECK(ids(AugmentedExamples(d, {3, 1}, 0)) == decltype(epoch0){epoch0[3], epoch0[1]});
 }
 
 }  // namespace

@@ -169,8 +169,8 @@ TEST_CASE("PNG written by EncodePng reads back, in Pillow too", "[unit][image]")
 TEST_CASE("Damaged, truncated and oversized images are refused, never a crash", "[unit][image]") {
   testing::TempDir dir;
   REQUIRE(RunProcess({"/usr/bin/python3", kPil, "make", dir.path}).exit_code == 0);
-  for (const char* name : {"rgb.png", "baseline.jpg", "progressive.jpg", "lossy.webp",
-                           "alpha_lossless.webp"}) {
+  for (const char* name :
+       {"rgb.png", "baseline.jpg", "progressive.jpg", "lossy.webp", "alpha_lossless.webp"}) {
     INFO(name);
     const std::string bytes = Bytes(dir.path + "/" + name);
     const Status cut = DecodeImage(bytes.substr(0, bytes.size() * 2 / 3)).status();

@@ -205,8 +205,10 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
       // Given angles: Pillow's fast paths (0, 90, 180, 270; the quarter turns on a square image
       // only), angles outside [0, 360), and a few between.
       const Image square = CenterCrop(*image, 36, 36);
-      for (const double angle : {0.0, 90.0, 180.0, 270.0, -90.0, 450.0, 360.0, -1e-13, 90.0 + 1e-9,
-                                 45.0, 179.9999, -721.5}) {
+      // -1e-20 wraps to 360 and just past 180 rounds its sine to 0: Pillow's scale-only path.
+      for (const double angle :
+           {0.0, 90.0, 180.0, 270.0, -90.0, 450.0, 360.0, -1e-13, -1e-20,
+            std::nextafter(180.0, 181.0), 90.0 + 1e-9, 45.0, 179.9999, -721.5}) {
         for (const bool on_square : {true, false}) {
           const Image out = Rotate(on_square ? square : *image, angle, 7);
           std::vector<Transform> steps = {Rotation(0, 7)};
@@ -221,6 +223,23 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
         }
       }
     }
+  }
+  // An image wider than Pillow's 16.16 fixed point reaches: its floating-point path.
+  Image wide;
+  wide.width = 33000;
+  wide.height = 3;
+  wide.channels = 3;
+  for (int i = 0; i < 33000 * 3 * 3; ++i) wide.pixels.push_back(static_cast<std::uint8_t>(i * 7));
+  REQUIRE(WriteFileAtomic(dir.path + "/wide.png", *EncodePng(wide)).ok());
+  for (const double angle : {0.004, -0.01, 30.0}) {
+    const Image out = Rotate(wide, angle, 9);
+    cases.push_back({{"file", dir.path + "/wide.png"},
+                     {"mode", "RGB"},
+                     {"steps", StepsJson({Rotation(0, 9)})},
+                     {"draws", nlohmann::json::array({{{"angle", angle}}})},
+                     {"width", out.width},
+                     {"height", out.height},
+                     {"hex", Hex(out.pixels)}});
   }
   CHECK(flips > 0);  // both outcomes of a flip were compared
   CHECK(kept > 0);

@@ -120,6 +120,13 @@ TEST_CASE("Text steps augment a language model's tokens, image steps images, nei
             "0.1}\n");
   REQUIRE(on_table.size() == 1);
   CHECK(on_table[0].message.find("augmenting a table (d.csv)") != std::string::npos);
+  // A table fetched from the Hub is a table too.
+  const auto remote = Check(kModel +
+                            "data:\n  source: hf://datasets/org/name/d.csv\n  augmentation:\n"
+                            "    - horizontal_flip: {probability: 0.5}\n");
+  CHECK(std::any_of(remote.begin(), remote.end(), [](const manifest::Diagnostic& x) {
+    return x.message.find("augmenting a table (hf://datasets/org/name/d.csv)") != std::string::npos;
+  }));
 }
 
 TEST_CASE("Callbacks run commands, not inline scripts", "[unit][engine]") {

@@ -19,6 +19,9 @@ struct TextExample {
   // Packed windows (padding: none): the example each token belongs to (0, 1, ... within the
   // window); a token attends only to its own example's earlier tokens. Empty otherwise.
   std::vector<std::int32_t> segment;
+  // Instruction data: 1 for the prompt template's own tokens (its text before the first field
+  // and after the last), which augmentation leaves as they are. Empty for plain text.
+  std::vector<std::uint8_t> fixed;
   std::string prompt;  // instruction data: the formatted prompt; plain text: empty
   std::string answer;  // instruction data: the reference answer
   std::string where;   // file:line of the record
@@ -63,14 +66,20 @@ Result<std::string> FormatPrompt(const std::string& template_text,
                                  const std::vector<std::string>& values);
 
 // Training example `e` as data.augmentation's text steps leave it, each step drawing from `rng`.
-// The steps move only the tokens a run reads as context: never the beginning- and
-// end-of-sequence tokens, and in instruction data only the prompt's (the answer stays as it is).
-// random_swap: each such token, with the step's probability, trades places with another one of
-// its example (of its segment in a packed window), chosen at random; random_delete: each one is
-// dropped with the probability, one of them kept when all would go (EDA's random swap and
-// deletion, on tokens). The result has ids, target and segment only; a segment's first token is
-// never a target.
+// Never moved: the beginning- and end-of-sequence tokens; in instruction data the answer and the
+// prompt template's own text (only the record's fields change). random_swap: each other token,
+// with the step's probability, trades places with another one of its example (of its segment in
+// a packed window), chosen at random; random_delete: each one is dropped with the probability,
+// one of them kept when all would go (EDA's random swap and deletion, on tokens). What is learnt
+// stays true text: in plain text a moved token and the token after a dropped one are no longer
+// targets (the model reads the noise as context, never learns to write it). The result has ids,
+// target, segment and fixed only; a segment's first token is never a target.
 TextExample AugmentText(const TextData& d, const TextExample& e, std::mt19937_64& rng);
+
+// Training examples `rows` of epoch `epoch`, each augmented with draws from (d.seed, epoch, row)
+// only: the same for any number of loader workers and when a run resumes mid-epoch.
+std::vector<TextExample> AugmentedExamples(const TextData& d, const std::vector<std::int64_t>& rows,
+                                           std::int64_t epoch);
 
 // Loads data.source (split by ratio) or data.train/val/test (JSONL, JSON, CSV), relative to
 // `base_dir`, and tokenizes it with the `tokenize` step's tokenizer. Records with `instruction`

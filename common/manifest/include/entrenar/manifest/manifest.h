@@ -88,6 +88,10 @@ struct RotationStep {
 struct ProbabilityStep {
   double probability = 0.5;
 };
+// random_swap, random_delete: the chance for each token (EDA's 0.1 by default).
+struct TokenProbabilityStep {
+  double probability = 0.1;
+};
 struct ColorJitterStep {
   double brightness = 0;
   double contrast = 0;
@@ -113,8 +117,8 @@ struct AugmentStep {
   std::optional<RotationStep> rotation;
   std::optional<ColorJitterStep> color_jitter;
   std::optional<NormalizeImageStep> normalize;
-  std::optional<ProbabilityStep> random_swap;
-  std::optional<ProbabilityStep> random_delete;
+  std::optional<TokenProbabilityStep> random_swap;
+  std::optional<TokenProbabilityStep> random_delete;
   std::optional<BackTranslateStep> back_translate;
 };
 
