@@ -144,6 +144,24 @@ TEST_CASE("images: an augmented run resumes mid-epoch bit for bit, with 2 worker
   CHECK(LossByStep(plain + "/metrics.jsonl").at(5) != reference.at(5));
 }
 
+TEST_CASE(
+    "images: 8-bit static quantization without a validation split calibrates on decoded "
+    "training images",
+    "[e2e][images]") {
+  TempDir dir;
+  const std::string run = dir.path + "/q";
+  ProcessResult r = Train({kExample, "--set", "quantize.enabled=true", "--set", "quantize.bits=8",
+                           "--set", "data.split={train: 0.9, test: 0.1, stratify: label}", "--set",
+                           "callbacks=[]", "--set", "training.checkpoint={save_best: false}",
+                           "--set", "training.validation={every_epoch: false}", "--output", run});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("quantize: 8-bit symmetric per_channel weights") != std::string::npos);
+  // Activation ranges from images, not from row numbers: the quantized model still reads digits.
+  const nlohmann::json summary = nlohmann::json::parse(Slurp(run + "/summary.json"));
+  CHECK(summary["test"]["test_accuracy"].get<double>() >= 0.95);
+}
+
 TEST_CASE("images: a damaged image or one of another size stops the run, naming the file",
           "[e2e][images]") {
   TempDir dir;
