@@ -468,14 +468,19 @@ TEST_CASE("daemon: GPUs found through NVML go to jobs through CUDA_VISIBLE_DEVIC
   CHECK(waiting[0]["job_id"] == gpu_waits);
   CHECK(waiting[0]["kind"] == "gpu");
   CHECK(waiting[0]["position"] == 1);
-  CHECK(waiting[0]["reason"] == "needs 1 GPU; 0 of 2 free");
+  // The first waiting job of each kind names who holds what it needs.
+  const std::string owner = job["user"];
+  const auto holds = [&](std::int64_t id, int n) {
+    return "; job " + std::to_string(id) + " (" + owner + ", priority 0) holds " +
+           std::to_string(n) + " until it ends";
+  };
+  CHECK(waiting[0]["reason"] == "needs 1 GPU; 0 of 2 free" + holds(both, 2));
   CHECK(waiting[1]["job_id"] == cpu_waits);
-  CHECK(waiting[1]["reason"] == "needs 1 CPU slot; 0 of 1 free");
+  CHECK(waiting[1]["reason"] == "needs 1 CPU slot; 0 of 1 free" + holds(cpu, 1));
   CHECK(waiting[2]["job_id"] == behind);
   CHECK(waiting[2]["position"] == 2);
   CHECK(waiting[2]["reason"] == "behind 1 job(s); the first, job " + std::to_string(gpu_waits) +
-                                    ", needs 1 GPU; 0 of 2 "
-                                    "free");
+                                    ", needs 1 GPU; 0 of 2 free" + holds(both, 2));
   CHECK(d.Cli({"queue"}).out.find("needs 1 GPU; 0 of 2 free") != std::string::npos);
   // More GPUs than the server has, or a device the job does not ask for: refused at submit.
   ProcessResult wide = d.Cli({"submit", kIris, "--devices", "3"});

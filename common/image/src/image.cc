@@ -11,7 +11,9 @@ bool IsPng(std::string_view b) {
   return b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8);
 }
 bool IsJpeg(std::string_view b) { return b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3); }
-bool IsWebp(std::string_view b) { return b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP"; }
+bool IsWebp(std::string_view b) {
+  return b.size() >= 12 && b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP";
+}
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "entrenar/supervisor/plan.h"
 
 #include <algorithm>
+#include <map>
 
 #include "entrenar/base/strings.h"
 
@@ -12,10 +13,12 @@ std::string Unit(const std::string& kind, std::int64_t n) {
   return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
 }
 
-// Per kind of device: the free ones, how many there are, and the first job that waits.
+// Per kind of device: the free ones, how many there are, the jobs holding the others (how many
+// each, in job order), and the first job that waits.
 struct Pool {
   std::vector<std::size_t> free;
   std::int64_t total = 0;
+  std::map<std::int64_t, std::int64_t> held;
   std::int64_t waiting = 0;
   std::string first_why;
   std::int64_t first_id = 0;
@@ -50,16 +53,37 @@ std::string Busy(const QueuedJob& job, const std::vector<DeviceUse>& devices,
   return Join(busy, ",");
 }
 
+// "job 12 (alice, priority 5) holds 2 until it ends", for every job holding devices of a pool.
+std::string Holding(const Pool& pool, const std::map<std::int64_t, Holder>& holders) {
+  std::vector<std::string> parts;
+  for (const auto& [id, n] : pool.held) {
+    const auto h = holders.find(id);
+    std::string who;
+    if (h != holders.end()) {
+      who = " (" + (h->second.user.empty() ? "" : h->second.user + ", ") + "priority " +
+            std::to_string(h->second.priority) + ")";
+    }
+    parts.push_back("job " + std::to_string(id) + who + " holds " + std::to_string(n));
+  }
+  if (parts.empty()) return "";
+  return "; " + Join(parts, ", ") + (parts.size() == 1 ? " until it ends" : " until they end");
+}
+
 }  // namespace
 
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                                 const std::vector<DeviceUse>& devices,
-                                std::map<std::uint32_t, std::int64_t> running) {
+                                std::map<std::uint32_t, std::int64_t> running,
+                                std::map<std::int64_t, Holder> holders) {
   std::map<std::string, Pool> pools;
   for (std::size_t i = 0; i < devices.size(); ++i) {
     Pool& p = pools[devices[i].kind];
     ++p.total;
-    if (devices[i].job_id == 0) p.free.push_back(i);
+    if (devices[i].job_id == 0) {
+      p.free.push_back(i);
+    } else {
+      ++p.held[devices[i].job_id];
+    }
   }
   std::vector<Decision> out;
   std::size_t begin = 0;
@@ -89,6 +113,8 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
           pool.free.erase(std::find(pool.free.begin(), pool.free.end(), c));
         d.devices = chosen;
         ++running[job.uid];
+        pool.held[job.id] += static_cast<std::int64_t>(chosen.size());
+        holders.emplace(job.id, Holder{job.user, job.priority});
         out.push_back(std::move(d));
         continue;
       }
@@ -100,7 +126,7 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                 std::to_string(pool.total);
       } else if (d.position == 1) {
         d.why = "needs " + Unit(job.kind, job.devices) + "; " + std::to_string(free) + " of " +
-                std::to_string(pool.total) + " free";
+                std::to_string(pool.total) + " free" + Holding(pool, holders);
       } else {
         d.why = "behind " + std::to_string(d.position - 1) + " job(s); the first, job " +
                 std::to_string(pool.first_id) + ", " + pool.first_why;

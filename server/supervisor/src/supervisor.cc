@@ -213,21 +213,26 @@ std::vector<Slot> Supervisor::SlotStates() {
 std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
   std::vector<QueuedJob> jobs;
   for (const Job& j : queued) {
-    QueuedJob q{j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind, {}};
+    QueuedJob q{j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind,
+                {},   j.spec.user};
     std::istringstream names(j.spec.pinned);
     for (std::string name; std::getline(names, name, ',');) q.pinned.push_back(name);
     jobs.push_back(std::move(q));
   }
   std::vector<DeviceUse> uses;
   std::map<std::uint32_t, std::int64_t> running;
+  std::map<std::int64_t, Holder> holders;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       uses.push_back({config_.devices[i].kind, config_.devices[i].name, slots_[i]});
     }
-    for (const auto& [id, w] : workers_) ++running[w.uid];
+    for (const auto& [id, w] : workers_) {
+      ++running[w.uid];
+      holders[id] = {w.user, w.priority};
+    }
   }
-  return PlanQueue(jobs, uses, running);
+  return PlanQueue(jobs, uses, running, holders);
 }
 
 std::vector<Decision> Supervisor::ExplainQueue() {
@@ -292,6 +297,8 @@ void Supervisor::Adopt() {
         Worker w;
         w.pid = job.pid;
         w.uid = job.spec.uid;
+        w.user = job.spec.user;
+        w.priority = job.spec.priority;
         w.child = false;
         const std::string assigned = "," + job.assigned + ",";
         for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -397,6 +404,8 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     Worker w;
     w.pid = pid;
     w.uid = job.spec.uid;
+    w.user = job.spec.user;
+    w.priority = job.spec.priority;
     w.slots = slots;
     w.oom = WatchOom(pid);
     for (std::size_t s : slots) slots_[s] = job.id;

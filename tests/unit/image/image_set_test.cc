@@ -36,8 +36,9 @@ TEST_CASE("A folder of class folders lists as torchvision's ImageFolder lists it
   const std::string root = dir.path + "/set";
   // Classes out of order and in both cases, images in nested folders, names that sort
   // differently by path than by name, and files that are not images.
-  for (const char* f : {"dog/b.png", "dog/a.PNG", "dog/sub/c.jpg", "dog/sub-x/d.png",
-                        "dog/sub/a.png", "Cat/z.png", "Cat/y.jpeg", "bird/2.png", "bird/10.png"}) {
+  for (const char* f :
+       {"dog/b.png", "dog/a.PNG", "dog/sub/c.jpg", "dog/sub-x/d.png", "dog/sub/a.png", "Cat/z.png",
+        "Cat/y.jpeg", "bird/2.png", "bird/10.png", "bird/3.WebP"}) {
     WritePng(root + "/" + f, Grey(3, 2, 9));  // the extension names it; Get decodes by signature
   }
   REQUIRE(WriteFileAtomic(root + "/dog/notes.txt", "not an image").ok());
@@ -55,7 +56,7 @@ TEST_CASE("A folder of class folders lists as torchvision's ImageFolder lists it
     CHECK(set->files[i] == tv["samples"][i][0].get<std::string>());
     CHECK(set->labels[i] == tv["samples"][i][1].get<int>());
   }
-  CHECK(set->size() == 9);
+  CHECK(set->size() == 10);
   Result<Image> first = set->Get(0);
   REQUIRE(first.ok());
   CHECK(first->channels == 3);  // RGB by default, as ImageFolder's loader converts

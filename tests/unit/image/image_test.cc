@@ -184,6 +184,11 @@ TEST_CASE("Damaged, truncated and oversized images are refused, never a crash", 
     }
   }
   CHECK(DecodeImage("GIF89a...").status().code() == StatusCode::kInvalidArgument);
+  // Signatures cut short (found by the fuzzer: "RIFF" and a byte).
+  for (const char* cut : {"RIFF", "RIFF\x01", "RIFF....WEB", "\x89PN", "\xff\xd8"}) {
+    CHECK_FALSE(IsImageSignature(cut));
+    CHECK(DecodeImage(cut).status().code() == StatusCode::kInvalidArgument);
+  }
   // A 60000 x 60000 header: refused before any pixel is decoded.
   std::string png = Bytes(dir.path + "/rgb.png");
   for (int i = 0; i < 2; ++i) {

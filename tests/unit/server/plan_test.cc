@@ -29,10 +29,12 @@ TEST_CASE("The plan starts what fits, in queue order, on devices of the job's ki
   CHECK(plan[2].devices == std::vector<std::size_t>{1});
   CHECK(plan[3].devices.empty());
   CHECK(plan[3].position == 1);
-  CHECK(plan[3].why == "needs 1 CPU slot; 0 of 1 free");
+  CHECK(plan[3].why == "needs 1 CPU slot; 0 of 1 free; job 2 (priority 0) holds 1 until it ends");
   CHECK(plan[4].devices.empty());
   CHECK(plan[4].position == 1);  // first in the GPU queue
-  CHECK(plan[4].why == "needs 1 GPU; 0 of 2 free");
+  CHECK(plan[4].why ==
+        "needs 1 GPU; 0 of 2 free; job 1 (priority 0) holds 1, job 3 (priority 0) holds 1 until "
+        "they end");
 }
 
 TEST_CASE("A job that does not fit holds back the smaller jobs behind it (no backfill)",
@@ -42,10 +44,12 @@ TEST_CASE("A job that does not fit holds back the smaller jobs behind it (no bac
   const auto plan = PlanQueue({Job(1, 5, 3), Job(2, 0, 1), Job(3, 0, 1)}, devices, {});
   REQUIRE(plan.size() == 3);
   CHECK(plan[0].devices.empty());
-  CHECK(plan[0].why == "needs 3 CPU slots; 2 of 3 free");
+  CHECK(plan[0].why == "needs 3 CPU slots; 2 of 3 free; job 99 holds 1 until it ends");
   CHECK(plan[1].devices.empty());
   CHECK(plan[1].position == 2);
-  CHECK(plan[1].why == "behind 1 job(s); the first, job 1, needs 3 CPU slots; 2 of 3 free");
+  CHECK(plan[1].why ==
+        "behind 1 job(s); the first, job 1, needs 3 CPU slots; 2 of 3 free; job 99 holds 1 until "
+        "it ends");
   CHECK(plan[2].position == 3);
 }
 
@@ -86,6 +90,28 @@ TEST_CASE("A job larger than the server waits with the reason", "[unit][plan]") 
   REQUIRE(plan.size() == 1);
   CHECK(plan[0].devices.empty());
   CHECK(plan[0].why == "needs 4 GPUs but this server has 2");
+}
+
+TEST_CASE("The first waiting job names the jobs holding the devices it needs", "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(4, 0);
+  devices[0].job_id = devices[1].job_id = 12;
+  devices[2].job_id = 13;
+  QueuedJob urgent = Job(19, 9, 1, "gpu");  // takes the free GPU first
+  urgent.user = "dave";
+  const auto plan = PlanQueue({urgent, Job(20, 0, 3, "gpu")}, devices, {},
+                              {{12, {"alice", 5}}, {13, {"bob", 0}}});
+  REQUIRE(plan.size() == 2);
+  CHECK(plan[0].devices == std::vector<std::size_t>{3});
+  CHECK(plan[1].why ==
+        "needs 3 GPUs; 0 of 4 free; job 12 (alice, priority 5) holds 2, job 13 (bob, priority 0) "
+        "holds 1, job 19 (dave, priority 9) holds 1 until they end");
+  // One holder, and one the plan has no name for.
+  std::vector<DeviceUse> two = Free(2, 0);
+  two[0].job_id = two[1].job_id = 7;
+  CHECK(PlanQueue({Job(8, 0, 1, "gpu")}, two, {}, {{7, {"alice", 5}}})[0].why ==
+        "needs 1 GPU; 0 of 2 free; job 7 (alice, priority 5) holds 2 until it ends");
+  CHECK(PlanQueue({Job(8, 0, 1, "gpu")}, two, {})[0].why ==
+        "needs 1 GPU; 0 of 2 free; job 7 holds 2 until it ends");
 }
 
 }  // namespace

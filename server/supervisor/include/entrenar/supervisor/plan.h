@@ -15,6 +15,13 @@ struct QueuedJob {
   std::int64_t devices = 1;
   std::string kind = "cpu";         // "gpu" or "cpu"
   std::vector<std::string> pinned;  // exactly these devices, by name (empty: any)
+  std::string user;                 // its owner's name, for the queue's explanations
+};
+
+// A running job, as the queue's explanations name it.
+struct Holder {
+  std::string user;
+  std::int64_t priority = 0;
 };
 
 // A device and the job on it (0: free).
@@ -25,7 +32,8 @@ struct DeviceUse {
 };
 
 // What happens to one queued job now: it starts on `devices` (indices into the device list), or
-// it waits and `why` says why.
+// it waits and `why` says why: the first waiting job of a kind names the jobs holding the devices
+// it needs ("needs 4 GPUs; 2 of 4 free; job 12 (alice, priority 5) holds 2 until it ends").
 struct Decision {
   std::int64_t job_id = 0;
   std::string kind;
@@ -39,8 +47,10 @@ struct Decision {
 // first; among equal priorities the owner with the fewest running jobs (`running`, by uid), then
 // the oldest. A job that does not fit waits, and so does every job behind it on the same kind of
 // device (no backfill: a big job is never starved by small ones).
+// `holders` describes the running jobs of `devices` (by job id).
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                                 const std::vector<DeviceUse>& devices,
-                                std::map<std::uint32_t, std::int64_t> running);
+                                std::map<std::uint32_t, std::int64_t> running,
+                                std::map<std::int64_t, Holder> holders = {});
 
 }  // namespace entrenar::supervisor

@@ -82,7 +82,9 @@ class Supervisor {
   struct Worker {
     std::int64_t pid = 0;
     std::uint32_t uid = 0;  // the job's owner, for fair share
-    bool child = true;      // false: adopted from an earlier daemon (no exit status)
+    std::string user;       // and by name, with its priority, for the queue's explanations
+    std::int64_t priority = 0;
+    bool child = true;  // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     // On clock_'s monotonic time: the first SIGTERM, the last SIGKILL after the grace, the last
     // look at its events file.
