@@ -7,7 +7,7 @@ namespace {
 
 QueuedJob Job(std::int64_t id, std::int64_t priority = 0, std::int64_t devices = 1,
               const std::string& kind = "cpu", std::uint32_t uid = 1000) {
-  return {id, uid, priority, devices, kind, {}};
+  return {id, uid, priority, devices, kind, {}, {}};
 }
 
 std::vector<DeviceUse> Free(int gpus, int cpus) {
