@@ -65,6 +65,17 @@ const char* PadName(PadMode m) {
   return "?";
 }
 
+// A `width` x `height` image of `channels`, its bytes i x step (mod 256) in order.
+Image Ramp(int width, int height, int channels, int step = 1) {
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.channels = channels;
+  const int n = width * height * channels;
+  for (int i = 0; i < n; ++i) image.pixels.push_back(static_cast<std::uint8_t>(i * step));
+  return image;
+}
+
 Transform Step(Kind kind, std::vector<int> size = {}, int padding = 0,
                PadMode mode = PadMode::kConstant) {
   Transform t;
@@ -225,11 +236,7 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
     }
   }
   // An image wider than Pillow's 16.16 fixed point reaches: its floating-point path.
-  Image wide;
-  wide.width = 33000;
-  wide.height = 3;
-  wide.channels = 3;
-  for (int i = 0; i < 33000 * 3 * 3; ++i) wide.pixels.push_back(static_cast<std::uint8_t>(i * 7));
+  const Image wide = Ramp(33000, 3, 3, 7);
   REQUIRE(WriteFileAtomic(dir.path + "/wide.png", *EncodePng(wide)).ok());
   for (const double angle : {0.004, -0.01, 30.0}) {
     const Image out = Rotate(wide, angle, 9);
@@ -265,11 +272,7 @@ TEST_CASE("Transforms give torchvision's pixels on Pillow's images, replaying ou
 
 TEST_CASE("Random steps draw over torchvision's whole range, flips at their probability",
           "[unit][image]") {
-  Image image;
-  image.width = 14;
-  image.height = 12;
-  image.channels = 1;
-  image.pixels.assign(14 * 12, 7);
+  const Image image = Ramp(14, 12, 1);
   std::mt19937_64 rng(3);
   std::set<int> tops, lefts;
   std::size_t flipped = 0;
@@ -289,8 +292,6 @@ TEST_CASE("Random steps draw over torchvision's whole range, flips at their prob
   CHECK(flipped > 1050);  // 0.3 x 4000 = 1200, sd 29
   CHECK(flipped < 1350);
   // Without a generator (validation and test) flips are skipped and the crop is a centre crop.
-  for (std::size_t i = 0; i < image.pixels.size(); ++i)
-    image.pixels[i] = static_cast<std::uint8_t>(i);
   Result<Image> eval = ApplyTransforms(steps, image, nullptr);
   REQUIRE(eval.ok());
   CHECK(eval->pixels == CenterCrop(image, 10, 10).pixels);
@@ -299,11 +300,7 @@ TEST_CASE("Random steps draw over torchvision's whole range, flips at their prob
 
 TEST_CASE("Rotation angles spread over [-degrees, degrees], validation images unrotated",
           "[unit][image]") {
-  Image image;
-  image.width = 9;
-  image.height = 5;
-  image.channels = 3;
-  for (int i = 0; i < 9 * 5 * 3; ++i) image.pixels.push_back(static_cast<std::uint8_t>(i));
+  const Image image = Ramp(9, 5, 3);
   std::mt19937_64 rng(5);
   double low = 0, high = 0;
   for (int i = 0; i < 2000; ++i) {
@@ -327,11 +324,7 @@ TEST_CASE("Rotation angles spread over [-degrees, degrees], validation images un
 
 TEST_CASE("A random crop larger than the padded image is refused with both sizes",
           "[unit][image]") {
-  Image image;
-  image.width = 20;
-  image.height = 10;
-  image.channels = 3;
-  image.pixels.assign(20 * 10 * 3, 0);
+  const Image image = Ramp(20, 10, 3, 0);
   std::mt19937_64 rng(1);
   Result<Image> out = ApplyTransforms({Step(Kind::kRandomCrop, {16}, 2)}, image, &rng);
   REQUIRE_FALSE(out.ok());
