@@ -296,9 +296,10 @@ TEST_CASE("daemon: bad requests are refused with the reason and the daemon keeps
       d.Cli({"submit", kDigits, "--set", "training.distributed={strategy: deepspeed}"});
   CHECK(deep.exit_code == 3);
   CHECK(deep.err.find("--set training.distributed={strategy: deepspeed}: error: "
-                      "training.distributed: not supported yet: training.distributed") !=
+                      "training.distributed.strategy: not supported yet: "
+                      "training.distributed.strategy: deepspeed (a Python library)") !=
         std::string::npos);
-  CHECK(deep.err.find("hint: a run trains in one process on one device") != std::string::npos);
+  CHECK(deep.err.find("hint: use ddp, which entrenar runs itself over c10d") != std::string::npos);
   ProcessResult none = d.Cli({"ls", "--json"});
   REQUIRE(none.exit_code == 0);
   CHECK(json::parse(none.out).empty());

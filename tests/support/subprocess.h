@@ -36,6 +36,7 @@ class BackgroundProcess {
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;
 
   void Signal(int signo);
+  int pid() const { return pid_; }
   // Waits up to `timeout_seconds` (scaled by TimeLimit) for it to exit; returns its exit code, or
   // -1 for a signal or when it is still running (it is then killed).
   int Wait(int timeout_seconds);

@@ -31,11 +31,13 @@
 #include "entrenar/manifest/limits.h"
 #include "entrenar/manifest/load.h"
 #include "entrenar/manifest/lock.h"
+#include "entrenar/plan/budget.h"
 #include "entrenar/plan/support.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/worker/uplink.h"
 
 #include "outputs.h"
+#include "ranks.h"
 #include "recorder.h"
 #include "tracking.h"
 
@@ -61,6 +63,7 @@ struct TrainArgs {
   std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
   std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
   std::int64_t job_id = 0;
+  std::string devices;  // --devices: "cpu:N" or GPU indices "0,1,2,3"
 };
 
 std::string Bytes(std::int64_t n) {
@@ -370,9 +373,54 @@ int PrintEvaluation(const manifest::Manifest& m, const TrainArgs& a) {
   return kExitOk;
 }
 
+// Why training failed, on stderr (`who`: "rank N: " for a rank other than 0), as an exit code.
+int TrainFailed(const Status& s, const std::string& who) {
+  std::cerr << who << "error: " << s.message() << "\n";
+  switch (s.code()) {
+    case StatusCode::kUnimplemented:
+      return kExitUnsupported;
+    case StatusCode::kResourceExhausted:  // a full disk
+      return kExitIo;
+    case StatusCode::kUnavailable:    // a rank was lost
+    case StatusCode::kAlreadyExists:  // rank 0's port is taken
+      return kExitRankLost;
+    default:
+      return kExitInvalid;
+  }
+}
+
+// Drops a run's events: a rank other than 0 trains as rank 0 does, and rank 0 records the run.
+class DropEvents : public engine::EventSink {
+ public:
+  void OnEvent(const engine::Event&) override {}
+};
+
+// A rank other than 0: trains in step with the others and writes nothing (rank 0 writes the
+// run directory); its errors go to stderr.
+int TrainRank(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
+              const engine::RankOptions& ranks) {
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  const std::string who = "rank " + std::to_string(ranks.rank) + ": ";
+  DropEvents drop;
+  Result<manifest::Manifest> local = FetchSources(m, drop);
+  if (!local.ok()) return FetchFailed(local.status());
+  engine::TrainOptions train;
+  train.base_dir = DataDir(a);
+  train.run_dir = dir;
+  train.seed = static_cast<std::uint64_t>(*m.seed);
+  train.stop = &g_stop;
+  train.resume_from = a.resume;
+  train.allow_custom_callbacks = false;
+  train.ranks = ranks;
+  Result<engine::TrainSummary> summary = engine::Train(*local, train, drop);
+  return summary.ok() ? kExitOk : TrainFailed(summary.status(), who);
+}
+
 // Trains `m` into `dir`, recording it (and, under entrenard, streaming its events).
 int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string& dir,
-              std::optional<std::int64_t> resume_step) {
+              std::optional<std::int64_t> resume_step,
+              const std::optional<engine::RankOptions>& ranks) {
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   // Under entrenard: stream the event file to the daemon as it grows (the secret comes in the
@@ -398,6 +446,7 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   train.seed = static_cast<std::uint64_t>(*m.seed);
   train.stop = &g_stop;
   train.resume_from = a.resume;
+  train.ranks = ranks;
   const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
   train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
   std::function<void(const std::string&, bool)> status;  // the downloads' line, on a terminal
@@ -417,27 +466,70 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
                           : summary->stopped               ? "KILLED"
                                                            : "FINISHED");
   if (uplink) uplink->Stop(std::chrono::seconds(2));  // the rest stays in the file
-  if (!summary.ok()) {
-    std::cerr << "error: " << summary.status().message() << "\n";
-    switch (summary.status().code()) {
-      case StatusCode::kUnimplemented:
-        return kExitUnsupported;
-      case StatusCode::kResourceExhausted:  // a full disk
-        return kExitIo;
-      default:
-        return kExitInvalid;
-    }
-  }
+  if (!summary.ok()) return TrainFailed(summary.status(), "");
   if (!recorded) return kExitIo;
   return FinishRun(m, dir, *summary, recorder);
 }
 
-int RunTrain(const TrainArgs& a) {
+// --devices as overrides of the manifest: training.distributed.world_size (and model.device: cpu
+// for CPU ranks). kExitOk, or kExitUsage after saying why not (the manifest asks for another
+// number of ranks).
+int DevicesAsOverrides(const manifest::Manifest& m, TrainArgs* a, std::vector<int>* gpus) {
+  if (a->devices.empty()) return kExitOk;
+  const Result<DeviceList> d = ParseDevices(a->devices);
+  if (!d.ok()) {
+    std::cerr << "error: " << d.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (m.IsSet("training.distributed.world_size") &&
+      m.training.distributed->world_size != d->count) {
+    const std::string key = "training.distributed.world_size";
+    PrintDiagnostics(
+        {{manifest::Severity::kError,
+          key,
+          m.LocationOf(key),
+          "--devices " + a->devices + " gives " + std::to_string(d->count) + " rank(s), but " +
+              key + " is " + std::to_string(m.training.distributed->world_size),
+          {"name as many devices as ranks, or leave world_size out of the "
+           "manifest"}}});
+    return kExitUsage;
+  }
+  a->overrides.push_back("training.distributed.world_size=" + std::to_string(d->count));
+  if (d->cpu) a->overrides.push_back("model.device=cpu");
+  *gpus = d->gpus;
+  return kExitOk;
+}
+
+// The arguments each rank runs with: this run's, with the seed, run directory and devices
+// settled so that every rank trains the same manifest into the same place.
+std::vector<std::string> RankArgs(const TrainArgs& a, const manifest::Manifest& m,
+                                  const std::string& dir) {
+  std::vector<std::string> args = {"train", a.file};
+  for (const std::string& o : a.overrides) args.insert(args.end(), {"--set", o});
+  args.insert(args.end(), {"--set", "seed=" + std::to_string(*m.seed), "--output", dir});
+  if (!a.resume.empty()) args.insert(args.end(), {"--resume", a.resume});
+  if (!a.events.empty()) args.insert(args.end(), {"--events", a.events});
+  if (!a.report.empty()) {
+    args.insert(args.end(), {"--report", a.report, "--job-id", std::to_string(a.job_id)});
+  }
+  if (!a.base_dir.empty()) args.insert(args.end(), {"--base-dir", a.base_dir});
+  return args;
+}
+
+int RunTrain(TrainArgs a) {
   manifest::LoadOptions options;
   options.overrides = a.overrides;
   manifest::LoadResult r = LoadManifestArg(a.file, options);
   PrintDiagnostics(r.diagnostics);
   if (!r.ok()) return kExitInvalid;
+  std::vector<int> gpus;
+  if (!a.devices.empty()) {
+    if (const int rc = DevicesAsOverrides(*r.manifest, &a, &gpus); rc != kExitOk) return rc;
+    options.overrides = a.overrides;
+    r = LoadManifestArg(a.file, options);
+    PrintDiagnostics(r.diagnostics);
+    if (!r.ok()) return kExitInvalid;
+  }
   manifest::Manifest m = *r.manifest;
   if (const auto trainable = plan::CheckTrainable(m); manifest::HasErrors(trainable)) {
     PrintDiagnostics(trainable);
@@ -472,8 +564,29 @@ int RunTrain(const TrainArgs& a) {
     plan.seed = static_cast<std::uint64_t>(*m.seed);
     return PrintDryRun(m, plan);
   }
+  const Result<std::optional<engine::RankOptions>> ranks = RankFromEnvironment();
+  if (!ranks.ok()) {
+    std::cerr << "error: " << ranks.status().message() << "\n";
+    return kExitUsage;
+  }
+  const std::int64_t world = plan::WorldSize(m);
+  if (!*ranks && world > 1) {  // this process launches the ranks
+    if (a.file == "-") {
+      std::cerr << "error: a data-parallel run's ranks read the manifest from a file: save it and "
+                   "train the file rather than stdin\n";
+      return kExitUsage;
+    }
+    return LaunchRanks(RankArgs(a, m, dir), static_cast<int>(world), gpus, 30);
+  }
+  if (*ranks && (*ranks)->world_size != world) {
+    std::cerr << "error: WORLD_SIZE is " << (*ranks)->world_size
+              << " but training.distributed.world_size is " << world
+              << ": every rank of the run must be counted in the manifest\n";
+    return kExitUsage;
+  }
+  if (*ranks && (*ranks)->rank > 0) return TrainRank(a, m, dir, **ranks);
   if (int rc = PrepareRunDir(a, m, dir, resume_step.has_value()); rc != kExitOk) return rc;
-  return TrainInto(a, m, dir, resume_step);
+  return TrainInto(a, m, dir, resume_step, *ranks);
 }
 
 }  // namespace
@@ -504,6 +617,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--job-id", args->job_id, "The entrenard job this run is (with --report)");
   cmd->add_option("--base-dir", args->base_dir,
                   "Resolve relative data paths here (default: the manifest's folder)");
+  cmd->add_option("--devices", args->devices,
+                  "Train data-parallel, one process per device: GPU indices (0,1,2,3) or CPU "
+                  "ranks (cpu:2); sets training.distributed.world_size");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });
 }
 

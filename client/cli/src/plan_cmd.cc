@@ -215,7 +215,12 @@ std::optional<std::int64_t> PlanData(const Manifest& m, const std::string& base_
         << expr::FormatDouble((a.random_swap ? *a.random_swap : *a.random_delete).probability)
         << " (each token of the training text or records' fields, drawn again each epoch)\n";
   }
-  out << "  batches     " << d.loader.batch_size << (d.loader.shuffle ? ", shuffled" : "")
+  const std::int64_t ranks = plan::WorldSize(m);
+  out << "  batches     " << d.loader.batch_size
+      << (ranks > 1 ? " per rank (" + std::to_string(d.loader.batch_size * ranks) + " across " +
+                          std::to_string(ranks) + " ranks)"
+                    : std::string())
+      << (d.loader.shuffle ? ", shuffled" : "")
       << (m.training.gradient.accumulation_steps > 1
               ? ", " + std::to_string(m.training.gradient.accumulation_steps) +
                     " accumulated per step"
@@ -246,6 +251,11 @@ void PlanModel(const Manifest& m, std::ostream& out) {
               ? ", mixed precision " + m.training.mixed_precision.dtype
               : std::string())
       << "\n";
+  if (plan::WorldSize(m) > 1) {
+    out << "  ranks       " << plan::WorldSize(m)
+        << " data-parallel processes (ddp: gradients averaged over c10d Gloo), each on every "
+        << plan::WorldSize(m) << "th row of an epoch\n";
+  }
   if (m.lora.enabled) {
     out << "  lora        rank " << m.lora.rank << ", alpha " << expr::FormatDouble(m.lora.alpha)
         << " on "

@@ -120,8 +120,16 @@ Result<DryRun> PlanTabular(const Manifest& m, const TrainOptions& options) {
 }  // namespace
 
 Result<DryRun> PlanDryRun(const Manifest& m, const TrainOptions& options) {
-  if (plan::FindTokenize(m)) return PlanText(m, options);
-  return PlanTabular(m, options);
+  ENTRENAR_ASSIGN_OR_RETURN(DryRun plan,
+                            plan::FindTokenize(m) ? PlanText(m, options) : PlanTabular(m, options));
+  if (const std::int64_t ranks = plan::WorldSize(m); ranks > 1) {
+    plan.notes.push_back(
+        "ranks:        " + std::to_string(ranks) + " (ddp), " +
+        std::to_string(plan::RankRows(plan.train_rows, ranks)) + " training rows and batches of " +
+        std::to_string(m.data.loader.batch_size) + " each: a global batch of " +
+        std::to_string(m.data.loader.batch_size * ranks) + "; the memory below is each rank's");
+  }
+  return plan;
 }
 
 }  // namespace entrenar::engine

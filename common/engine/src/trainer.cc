@@ -16,12 +16,14 @@
 #include <torch/torch.h>
 
 #include "entrenar/base/files.h"
+#include "entrenar/base/sha256.h"
 #include "entrenar/engine/callbacks.h"
 #include "entrenar/engine/dataset.h"
 #include "entrenar/engine/loss_scale.h"
 #include "entrenar/engine/schedule.h"
 #include "entrenar/engine/text_data.h"
 #include "entrenar/expr/value.h"
+#include "entrenar/manifest/load.h"
 #include "entrenar/plan/budget.h"
 #include "entrenar/plan/support.h"
 #include "entrenar/run/checkpoint_state.h"
@@ -30,6 +32,7 @@
 #include "callback_runner.h"
 #include "checkpoint.h"
 #include "cross_validation.h"
+#include "data_parallel.h"
 #include "loader.h"
 #include "model.h"
 #include "monitor_sink.h"
@@ -50,13 +53,17 @@ using plan::Budget;
 // callbacks, no saved model). Used by the training thread only.
 class Run {
  public:
-  Run(const Manifest& manifest, const TrainOptions& opts, EventSink& sink, bool fold)
+  // `dp`: this process's rank of a data-parallel run (null: the only one); rank 0 alone runs
+  // callbacks and writes checkpoints and the model.
+  Run(const Manifest& manifest, const TrainOptions& opts, EventSink& sink, bool fold,
+      std::unique_ptr<DataParallel> ranks = nullptr)
       : m(manifest),
         options(opts),
         out(sink, at),
         watch(manifest),
-        callbacks(manifest, opts, out, at, !fold),
-        fold_run(fold) {}
+        callbacks(manifest, opts, out, at, !fold && (!ranks || ranks->leader())),
+        fold_run(fold),
+        dp(std::move(ranks)) {}
 
   // Precision, loss scaling and seeding, before the model is made.
   Status Prepare() {
@@ -72,12 +79,54 @@ class Run {
     at::globalContext().setDeterministicCuDNN(m.training.deterministic);
     at::globalContext().setBenchmarkCuDNN(m.training.benchmark && !m.training.deterministic);
     torch::manual_seed(options.seed);
+    if (dp) ENTRENAR_RETURN_IF_ERROR(PlaceRank());
+    return OkStatus();
+  }
+
+  // A rank's threads and device: a GPU rank trains on cuda:local_rank of the GPUs it sees.
+  Status PlaceRank() {
+    const RankOptions& r = *options.ranks;
+    if (r.threads > 0) torch::set_num_threads(r.threads);
+    if (!prec.device.is_cuda()) return OkStatus();
+    if (m.model.device.rfind("cuda:", 0) == 0) {
+      return InvalidArgument("model.device: `" + m.model.device +
+                             "` names one GPU, but each rank of a data-parallel run trains on "
+                             "its own (cuda:LOCAL_RANK); use `cuda` or `auto`");
+    }
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    if (r.local_rank >= count) {
+      return InvalidArgument("training.distributed.world_size: local rank " +
+                             std::to_string(r.local_rank) + " has no GPU: this machine shows " +
+                             std::to_string(count) + " (CUDA_VISIBLE_DEVICES)");
+    }
+    prec.device = torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(r.local_rank));
+    return OkStatus();
+  }
+
+  // Every rank trains the same manifest on the same rows from rank 0's initial weights, and
+  // all-reduces its gradients as backward makes them.
+  Status JoinRanks() {
+    const Splits& s = task->splits();
+    std::string fingerprint = Sha256Hex(manifest::ToYaml(m));
+    for (const torch::Tensor* t : {&s.train_x, &s.train_y, &s.val_x, &s.val_y}) {
+      const torch::Tensor c = t->contiguous().cpu();
+      fingerprint += Sha256Hex(std::string_view(static_cast<const char*>(c.data_ptr()),
+                                                static_cast<std::size_t>(c.nbytes())));
+    }
+    ENTRENAR_RETURN_IF_ERROR(dp->Agree(fingerprint, "manifest or data"));
+    dp->Broadcast(task->net());
+    dp->Attach(task->net(), m.training.distributed->find_unused_parameters);
+    out.Log("rank " + std::to_string(dp->rank()) + " of " + std::to_string(dp->size()) +
+            ": gradients are averaged over " + std::to_string(dp->size()) +
+            " ranks (Gloo all-reduce), each rank trains on every " + std::to_string(dp->size()) +
+            "th row of each epoch's order");
     return OkStatus();
   }
 
   // Takes the model, on its device, and makes the optimizer for it.
   Status Place(std::unique_ptr<TaskModel> model) {
     task = std::move(model);
+    if (dp) ENTRENAR_RETURN_IF_ERROR(JoinRanks());
     // Optimizer groups hold the parameters themselves, so they are made after the move.
     ENTRENAR_ASSIGN_OR_RETURN(const std::vector<Group> groups,
                               MakeGroups(task->net(), task->ParameterPrefix(), m.optimizer));
@@ -95,6 +144,11 @@ class Run {
       out.Log("data.loader.pin_memory has no effect on the CPU");
     }
     if (!fold_run) NoteDeterminism();
+    if (!fold_run && m.training.distributed && !dp) {
+      out.Log(
+          "training.distributed has no effect with world_size 1: one process trains (set "
+          "world_size, or train with --devices, to train data-parallel)");
+    }
     if (!fold_run) out.Emit(Event::Kind::kState, {}, "running");
     if (!options.resume_from.empty() && !fold_run) {
       ENTRENAR_RETURN_IF_ERROR(Resume(options.resume_from));
@@ -105,6 +159,7 @@ class Run {
     callbacks.Run(Trigger::kTrainEnd, 1, *task, summary.val);
     watch.Report(summary);
     if (fold_run) return FinishFold();
+    if (dp && !dp->leader()) return summary;  // rank 0 writes the model and its test metrics
     return Finish();
   }
 
@@ -151,7 +206,7 @@ class Run {
 
   // Writes checkpoints/step-N; `next_epoch`/`next_batch` say where training continues.
   Status SaveCheckpoint(std::int64_t next_epoch, std::int64_t next_batch) {
-    if (fold_run) return OkStatus();
+    if (fold_run || (dp && !dp->leader())) return OkStatus();
     out.Flush();  // the rows of the steps this checkpoint holds outlive a kill after it
     const Result<std::string> dir =
         WriteCheckpoint(options.run_dir, m.training.checkpoint.keep_last, *task,
@@ -179,6 +234,7 @@ class Run {
     c.next_batch = next_batch;
     c.samples = at.samples;
     c.seed = options.seed;
+    c.world_size = dp ? dp->size() : 1;
     c.total_steps = m.training.duration ? 0 : at.total_steps;
     watch.Save(c);
     if (prec.scale_loss) {
@@ -192,6 +248,15 @@ class Run {
   Status Resume(const std::string& dir) {
     ENTRENAR_ASSIGN_OR_RETURN(ReadBack back, ReadCheckpoint(dir, *task, *optimizer));
     const run::CheckpointState& c = back.state;
+    const std::int64_t ranks = dp ? dp->size() : 1;
+    if (c.world_size != ranks && c.next_batch != 0) {
+      return InvalidArgument(
+          "--resume: " + dir + " was written mid-epoch by a run of " +
+          std::to_string(c.world_size) + " rank(s), and this run has " + std::to_string(ranks) +
+          ": each rank's place in the epoch is only the same with the same number; resume with "
+          "training.distributed.world_size: " +
+          std::to_string(c.world_size) + " (a checkpoint at an epoch's end resumes with any)");
+    }
     watch.set_best_weights(std::move(back.best));
     at.step = c.step;
     at.start_epoch = at.continue_epoch = c.next_epoch;
@@ -352,6 +417,7 @@ class Run {
     std::int64_t micro = 0;
     double loss = 0;
     std::int64_t samples = 0;
+    std::int64_t tokens = 0;
     std::chrono::steady_clock::time_point started;  // its first batch was asked for
   };
 
@@ -365,15 +431,19 @@ class Run {
         loss = task->TrainLoss(xb, yb);
       }
       const double factor = (prec.scale_loss ? scaler.scale() : 1.0) / static_cast<double>(w->size);
+      // The window's last backward all-reduces the gradients of the whole window.
+      const bool sync = w->micro + 1 == w->size;
+      if (dp) dp->SetSync(sync);
       if (factor == 1.0) {
         loss.backward();
       } else {
         (loss * factor).backward();
       }
+      if (dp && sync) dp->FinishGradients();
     }
     w->loss += loss.item<double>();
     w->samples += xb.size(0);
-    if (task->CountsTokens()) at.tokens += task->Tokens(xb);
+    if (task->CountsTokens()) w->tokens += task->Tokens(xb);
     ++w->micro;
   }
 
@@ -438,7 +508,19 @@ class Run {
 
   // Clipping, the learning rate, the optimizer step and the step's metric event. `b` is the
   // window's last batch of `batches`.
-  Status OptimizerStep(const Window& w, std::int64_t b, std::int64_t batches) {
+  // A data-parallel window's loss (the mean over ranks), samples and tokens (their sums).
+  Window AllRanks(Window w) {
+    if (!dp) return w;
+    const std::vector<double> sum =
+        dp->Sum({w.loss, static_cast<double>(w.samples), static_cast<double>(w.tokens)});
+    w.loss = sum[0] / dp->size();
+    w.samples = static_cast<std::int64_t>(sum[1]);
+    w.tokens = static_cast<std::int64_t>(sum[2]);
+    return w;
+  }
+
+  Status OptimizerStep(const Window& local, std::int64_t b, std::int64_t batches) {
+    const Window w = AllRanks(local);
     const bool take_step = !prec.scale_loss || UnscaleGradients();
     const bool last_of_epoch = b + 1 == batches;
     std::map<std::string, double> callback_values;
@@ -452,7 +534,9 @@ class Run {
     at.continue_epoch = last_of_epoch ? at.epoch + 1 : at.epoch;
     at.continue_batch = last_of_epoch ? 0 : b + 1;
     at.samples += w.samples;
+    at.tokens += w.tokens;
     std::map<std::string, double> values = StepMetrics(w, lr, grad_norm);
+    if (dp) values["allreduce_seconds"] = dp->TakeWaitSeconds();
     values.insert(callback_values.begin(), callback_values.end());
     if (!std::isfinite(w.loss)) {
       return InvalidArgument("the training loss became " + std::to_string(w.loss) + " at step " +
@@ -484,6 +568,19 @@ class Run {
     return SaveCheckpoint(at.epoch, b + 1);
   }
 
+  // What ends the run after a step: a stop request, an alert's halt, the time budget.
+  struct Ending {
+    bool stop = false, halt = false, time_up = false;
+  };
+  // Ranks end at the same step: any rank's stop request counts, and rank 0's alerts and clock.
+  Ending AgreeEnding(Ending local) {
+    if (!dp) return local;
+    const double leader = dp->leader() ? 1 : 0;
+    const std::vector<double> any =
+        dp->Sum({local.stop ? 1.0 : 0.0, local.halt ? leader : 0.0, local.time_up ? leader : 0.0});
+    return {any[0] > 0, any[1] > 0, any[2] > 0};
+  }
+
   // After a step that ended at batch `b`: whether the run is done (validation every N steps,
   // the budget, the time budget, a stop), and the checkpoints that fall due.
   Result<bool> AfterStep(std::int64_t b, std::int64_t batches) {
@@ -492,14 +589,17 @@ class Run {
     bool done = false;
     if (every && at.step % *every == 0 && Validate()) done = true;
     if (!m.training.duration && at.step >= at.total_steps) done = true;
-    if (m.training.duration && at.Seconds() >= m.training.duration->seconds) {
+    const Verdict verdict = out.TakeVerdict();
+    const Ending ending =
+        AgreeEnding({options.stop && options.stop->load(), verdict.halt,
+                     m.training.duration && at.Seconds() >= m.training.duration->seconds});
+    if (ending.time_up) {
       End("duration", "the time budget of " + m.training.duration->text + " was spent after step " +
                           std::to_string(at.step));
       done = true;
     }
-    const Verdict verdict = out.TakeVerdict();
-    if ((options.stop && options.stop->load()) || verdict.halt) {
-      ENTRENAR_RETURN_IF_ERROR(Stop(verdict.halt, b, last_of_epoch));
+    if (ending.stop || ending.halt) {
+      ENTRENAR_RETURN_IF_ERROR(Stop(ending.halt, b, last_of_epoch));
       return true;
     }
     const bool due = at.step % m.training.checkpoint.save_every == 0 ||
@@ -537,8 +637,10 @@ class Run {
     const std::int64_t first_batch = at.epoch == at.start_epoch ? at.start_batch : 0;
     LoaderOptions epoch_options = loader_options;
     epoch_options.build = task->TrainingBatches(at.epoch);
-    BatchLoader loader(s.train_x, s.train_y, torch::tensor(EpochOrder(n), torch::kLong),
-                       first_batch, budget.batches, epoch_options);
+    const std::vector<std::int64_t> order =
+        dp ? plan::RankShard(EpochOrder(n), dp->rank(), dp->size()) : EpochOrder(n);
+    BatchLoader loader(s.train_x, s.train_y, torch::tensor(order, torch::kLong), first_batch,
+                       budget.batches, epoch_options);
     const std::int64_t accum = m.training.gradient.accumulation_steps;
     Window w;
     bool done = false;
@@ -563,7 +665,13 @@ class Run {
     const std::string length = m.training.duration
                                    ? "for " + m.training.duration->text + " (a time budget)"
                                    : std::to_string(at.total_steps) + " steps";
-    out.Log("training " + std::to_string(n) + " samples, " +
+    const std::string ranks =
+        dp ? " on " + std::to_string(dp->size()) + " ranks (" +
+                 std::to_string(plan::RankRows(n, dp->size())) + " samples and batches of " +
+                 std::to_string(m.data.loader.batch_size) + " each, a global batch of " +
+                 std::to_string(m.data.loader.batch_size * dp->size()) + ")"
+           : "";
+    out.Log("training " + std::to_string(n) + " samples" + ranks + ", " +
             std::to_string(budget.steps_per_epoch) + " steps per epoch, " + length);
     if (at.saved_total_steps.value_or(0) > 0 && *at.saved_total_steps != at.total_steps)
       NoteBudgetChange(*at.saved_total_steps);
@@ -597,6 +705,7 @@ class Run {
   std::int64_t validations = 0;  // done so far, for validation_end callbacks
   bool checkpoint_due = false;   // save_every fell on an epoch's last step: save after validation
   bool fold_run;
+  std::unique_ptr<DataParallel> dp;
 };
 
 // `run`, prepared, with a sequential model on feature data or a transformer on text.
@@ -617,8 +726,8 @@ Status SetUp(Run& run, TextData text) {
 
 template <typename Data>
 Result<TrainSummary> TrainOn(const Manifest& m, const TrainOptions& options, EventSink& sink,
-                             Data data, bool fold) {
-  Run run(m, options, sink, fold);
+                             Data data, bool fold, std::unique_ptr<DataParallel> dp = nullptr) {
+  Run run(m, options, sink, fold, std::move(dp));
   ENTRENAR_RETURN_IF_ERROR(SetUp(run, std::move(data)));
   return run.Train();
 }
@@ -644,13 +753,19 @@ Result<std::map<std::string, double>> EvaluateOrThrow(const Manifest& m,
 }
 
 // The run itself, after cross-validation when the manifest asks for it.
+// A data-parallel rank joins the others first: a master that cannot be reached is found in
+// seconds, before the data is read.
 Result<TrainSummary> TrainModel(const Manifest& m, const TrainOptions& options, EventSink& sink) {
+  std::unique_ptr<DataParallel> dp;
+  if (options.ranks && options.ranks->world_size > 1) {
+    ENTRENAR_ASSIGN_OR_RETURN(dp, DataParallel::Join(*options.ranks));
+  }
   if (plan::FindTokenize(m)) {
     ENTRENAR_ASSIGN_OR_RETURN(TextData text, PrepareText(m, options.base_dir, options.seed));
-    return TrainOn(m, options, sink, std::move(text), false);
+    return TrainOn(m, options, sink, std::move(text), false, std::move(dp));
   }
   ENTRENAR_ASSIGN_OR_RETURN(PreparedData data, PrepareData(m, options.base_dir, options.seed));
-  return TrainOn(m, options, sink, std::move(data), false);
+  return TrainOn(m, options, sink, std::move(data), false, std::move(dp));
 }
 
 // Why a run ended, when the alert monitor or cross-validation ended it.
@@ -752,6 +867,10 @@ Result<TrainSummary> Train(const Manifest& m, const TrainOptions& options, Event
     return TrainOrThrow(m, options, sink);
   } catch (const BatchError& e) {
     return e.status();
+  } catch (const RankLost& e) {
+    return Status(StatusCode::kUnavailable, e.what());
+  } catch (const UnusedParameter& e) {
+    return InvalidArgument(std::string("training.distributed.find_unused_parameters: ") + e.what());
   } catch (const c10::Error& e) {
     return Internal(std::string("LibTorch: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {

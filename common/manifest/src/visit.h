@@ -474,10 +474,20 @@ void Visit(V& v, MixedPrecisionConfig& c) {
 }
 template <class V>
 void Visit(V& v, DistributedConfig& c) {
-  v.Key("strategy", c.strategy, R("Data-parallel strategy.").OneOf({"ddp", "fsdp", "deepspeed"}));
-  v.Key("world_size", c.world_size, R("Processes.").Min(1));
-  v.Key("gradient_as_bucket_view", c.gradient_as_bucket_view, R("DDP memory optimisation."));
-  v.Key("find_unused_parameters", c.find_unused_parameters, R("DDP unused-parameter search."));
+  v.Key("strategy", c.strategy,
+        R("Data-parallel strategy: `ddp` (every rank holds the model and averages gradients); "
+          "`fsdp` and `deepspeed` are refused.")
+            .OneOf({"ddp", "fsdp", "deepspeed"}));
+  v.Key("world_size", c.world_size,
+        R("Ranks (processes), one per GPU, or CPU ranks on a machine without GPUs; "
+          "`data.loader.batch_size` is per rank.")
+            .Min(1));
+  v.Key("gradient_as_bucket_view", c.gradient_as_bucket_view,
+        R("DDP's memory optimisation (gradients as views of the all-reduce buckets); only "
+          "`false` is built."));
+  v.Key("find_unused_parameters", c.find_unused_parameters,
+        R("Let trainable parameters get no gradient in a step (they add zero); otherwise such a "
+          "step is an error naming the parameter."));
 }
 template <class V>
 void Visit(V& v, CheckpointConfig& c) {
@@ -526,8 +536,7 @@ void Visit(V& v, TrainingConfig& c) {
   v.Key("gradient", c.gradient, R("Accumulation and clipping."));
   v.Key("mixed_precision", c.mixed_precision, R("Automatic mixed precision."));
   v.Key("distributed", c.distributed,
-        R("Multi-process training.")
-            .NotBuilt("a run trains in one process on one device; submit one job per GPU"));
+        R("Data-parallel training: one process per rank (`entrenar train --devices`)."));
   v.Key("checkpoint", c.checkpoint, R("Checkpointing."));
   v.Key("early_stopping", c.early_stopping, R("Stop when the watched metric stalls."));
   v.Key("validation", c.validation, R("When and what to validate."));

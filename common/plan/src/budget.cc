@@ -5,13 +5,37 @@
 
 namespace entrenar::plan {
 
-Result<Budget> ComputeBudget(const manifest::Manifest& m, std::int64_t rows) {
+std::int64_t WorldSize(const manifest::Manifest& m) {
+  return m.training.distributed ? m.training.distributed->world_size : 1;
+}
+
+std::int64_t RankRows(std::int64_t rows, std::int64_t world_size) {
+  return world_size <= 1 ? rows : (rows + world_size - 1) / world_size;
+}
+
+std::vector<std::int64_t> RankShard(const std::vector<std::int64_t>& order, std::int64_t rank,
+                                    std::int64_t world_size) {
+  if (world_size <= 1) return order;
+  const auto n = static_cast<std::int64_t>(order.size());
+  const std::int64_t per_rank = RankRows(n, world_size);
+  std::vector<std::int64_t> shard;
+  shard.reserve(static_cast<std::size_t>(per_rank));
+  for (std::int64_t i = rank; i < per_rank * world_size && n > 0; i += world_size) {
+    shard.push_back(order[static_cast<std::size_t>(i % n)]);
+  }
+  return shard;
+}
+
+Result<Budget> ComputeBudget(const manifest::Manifest& m, std::int64_t all_rows) {
+  const std::int64_t rows = RankRows(all_rows, WorldSize(m));
   const std::int64_t batch = m.data.loader.batch_size;
   const std::int64_t accum = m.training.gradient.accumulation_steps;
   Budget b;
   b.batches = m.data.loader.drop_last ? rows / batch : (rows + batch - 1) / batch;
   if (b.batches == 0) {
-    return InvalidArgument("data.loader.batch_size: the training split (" + std::to_string(rows) +
+    const std::string whose =
+        rows == all_rows ? "the training split (" : "each rank's share of the training split (";
+    return InvalidArgument("data.loader.batch_size: " + whose + std::to_string(rows) +
                            " rows) is smaller than one batch with drop_last");
   }
   b.steps_per_epoch = (b.batches + accum - 1) / accum;

@@ -82,6 +82,29 @@ void CheckBuilt(const manifest::Manifest& m, std::vector<manifest::Diagnostic>& 
 
 using Refuse = std::function<void(const std::string&, const std::string&, const std::string&)>;
 
+// training.distributed: DDP over c10d (ProcessGroupGloo); sharded strategies are not built.
+void CheckDistributed(const manifest::Manifest& m, const Refuse& refuse) {
+  if (!m.training.distributed) return;
+  const manifest::DistributedConfig& d = *m.training.distributed;
+  if (d.strategy == "fsdp") {
+    refuse("training.distributed.strategy", "fsdp (sharding optimizer state and gradients)",
+           "use ddp: every rank keeps the whole model and optimizer; entrenar's models fit one "
+           "device, and sharding (ZeRO) is not built");
+  } else if (d.strategy == "deepspeed") {
+    refuse("training.distributed.strategy", "deepspeed (a Python library)",
+           "use ddp, which entrenar runs itself over c10d");
+  }
+  if (d.gradient_as_bucket_view) {
+    refuse("training.distributed.gradient_as_bucket_view",
+           "true (gradients as views of the all-reduce buckets)",
+           "leave it false: entrenar copies each bucket's mean back into the gradients");
+  }
+  if (d.world_size > 1 && m.training.validation.cross_validation) {
+    refuse("training.validation.cross_validation", "cross-validation in a data-parallel run",
+           "cross-validate with world_size: 1 (the folds of a small data set train in seconds)");
+  }
+}
+
 void CheckCallbacks(const manifest::Manifest& m, const Refuse& refuse, bool language_model) {
   for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
     const manifest::CallbackConfig& cb = m.callbacks[i];
@@ -535,6 +558,7 @@ std::vector<manifest::Diagnostic> CheckSupport(const manifest::Manifest& m) {
   };
   CheckDataFormat(m, refuse);
   CheckAugmentation(m, refuse);
+  CheckDistributed(m, refuse);
   if (MeantAsImages(m)) CheckImages(m, refuse);
   if (MeantAsLanguageModel(m)) {
     CheckLanguageModel(m, refuse);

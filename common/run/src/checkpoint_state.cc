@@ -77,6 +77,7 @@ std::string EncodeCheckpointState(const CheckpointState& s) {
                               {"next_batch", s.next_batch},
                               {"samples", s.samples},
                               {"seed", s.seed},
+                              {"world_size", s.world_size},
                               {"stale_validations", s.stale_validations},
                               {"best_step", s.best_step},
                               {"best_metric", s.best_metric}};
@@ -107,6 +108,7 @@ Result<CheckpointState> DecodeCheckpointState(std::string_view text, const std::
   f.Take("next_batch", &s.next_batch, true, 0);
   f.Take("samples", &s.samples, true, 0);
   f.Take("seed", &s.seed, false);
+  f.Take("world_size", &s.world_size, false, 1);
   f.Take("stale_validations", &s.stale_validations, true, 0);
   f.Take("best_step", &s.best_step, true, 0);
   f.Take("best_metric", &s.best_metric, true);

@@ -6,6 +6,7 @@
 
 #include "entrenar/base/strings.h"
 #include "entrenar/manifest/load.h"
+#include "entrenar/plan/budget.h"
 #include "entrenar/plan/support.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
@@ -142,11 +143,23 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
         "--strict needs a lock file, and this manifest has no `lock` section; "
         "write one with `entrenar lock FILE > FILE.lock.yaml`");
   }
-  std::int64_t count = req.devices > 0 ? req.devices : 1;
+  // A data-parallel job runs one rank per device, all started together (gang scheduling).
+  const std::int64_t ranks = plan::WorldSize(m);
+  std::int64_t count = req.devices > 0 ? req.devices : ranks;
   std::string kind, pinned;
   if (!req.device_names.empty()) {
     ENTRENAR_RETURN_IF_ERROR(Pinned(req, devices, &kind, &pinned));
     count = static_cast<std::int64_t>(req.device_names.size());
+  }
+  if (ranks > 1 && count != ranks) {
+    const manifest::Location at = m.LocationOf("training.distributed.world_size");
+    return InvalidArgument(at.file + ":" + std::to_string(at.line) + ":" +
+                           std::to_string(at.column) + ": training.distributed.world_size is " +
+                           std::to_string(ranks) + " but the job asks for " +
+                           std::to_string(count) +
+                           " device(s): a data-parallel job runs one rank per device; submit "
+                           "with --devices " +
+                           std::to_string(ranks) + " or leave --devices out");
   }
   ENTRENAR_RETURN_IF_ERROR(Placement(m.model.device, count, devices, &kind));
   ENTRENAR_RETURN_IF_ERROR(Priority(req, policy));

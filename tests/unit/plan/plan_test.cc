@@ -1,4 +1,6 @@
 // The torch-free plan core: split sizes, budgets and parameter counts.
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "entrenar/plan/budget.h"
@@ -65,6 +67,41 @@ TEST_CASE("a budget counts the loader's batches, then accumulation windows", "[p
   const Result<Budget> steps = ComputeBudget(m, 100);
   REQUIRE(steps.ok());
   CHECK(*steps == Budget{3, 3, 3, 7});  // ceil(7 / 3) epochs, the last one cut short
+}
+
+TEST_CASE("a data-parallel budget counts each rank's share of the rows", "[plan]") {
+  const std::string data = "data:\n  source: d.csv\n  target: y\n  loader: {batch_size: 16}\n";
+  const manifest::Manifest m =
+      Load(data + kModel + "training:\n  epochs: 2\n  distributed: {world_size: 3}\n");
+  CHECK(WorldSize(m) == 3);
+  CHECK(WorldSize(Load(data + kModel)) == 1);
+  // 100 rows on 3 ranks: 34 each (2 rows dealt twice), 3 batches of 16, 16 and 2.
+  const Result<Budget> b = ComputeBudget(m, 100);
+  REQUIRE(b.ok());
+  CHECK(*b == Budget{3, 3, 2, 6});
+  CHECK(RankRows(100, 3) == 34);
+  CHECK(RankRows(100, 1) == 100);
+  CHECK(RankRows(96, 3) == 32);
+}
+
+TEST_CASE("each rank takes every world_size-th row of the epoch's order, as DistributedSampler",
+          "[plan]") {
+  const std::vector<std::int64_t> order = {7, 3, 9, 0, 4, 8, 1};
+  // Padded with its first rows to 9: 7 3 9 0 4 8 1 7 3.
+  CHECK(RankShard(order, 0, 3) == std::vector<std::int64_t>{7, 0, 1});
+  CHECK(RankShard(order, 1, 3) == std::vector<std::int64_t>{3, 4, 7});
+  CHECK(RankShard(order, 2, 3) == std::vector<std::int64_t>{9, 8, 3});
+  CHECK(RankShard(order, 0, 1) == order);
+  // Two ranks' batch b of 2 hold the rows of one process's batch b of 4.
+  const std::vector<std::int64_t> eight = {5, 2, 7, 1, 0, 6, 3, 4};
+  const std::vector<std::int64_t> r0 = RankShard(eight, 0, 2), r1 = RankShard(eight, 1, 2);
+  for (std::size_t b = 0; b < 2; ++b) {
+    std::vector<std::int64_t> ranks = {r0[2 * b], r0[2 * b + 1], r1[2 * b], r1[2 * b + 1]};
+    std::vector<std::int64_t> one(eight.begin() + 4 * b, eight.begin() + 4 * b + 4);
+    std::sort(ranks.begin(), ranks.end());
+    std::sort(one.begin(), one.end());
+    CHECK(ranks == one);
+  }
 }
 
 TEST_CASE("a time budget runs as many epochs as fit, its schedule over T_max", "[plan]") {

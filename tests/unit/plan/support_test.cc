@@ -58,18 +58,40 @@ TEST_CASE("Unimplemented keys and values stop the run with `not supported yet`",
             "not supported yet: model") == 0);
 }
 
+TEST_CASE("training.distributed: ddp runs while fsdp and deepspeed and bucket views are refused",
+          "[unit][plan]") {
+  const std::string head = kModel + "training:\n  epochs: 3\n  distributed:\n";
+  CHECK(Check(head + "    strategy: ddp\n    world_size: 4\n    find_unused_parameters: true\n")
+            .empty());
+  std::vector<manifest::Diagnostic> d = Check(head + "    strategy: fsdp\n    world_size: 2\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].path == "training.distributed.strategy");
+  CHECK(d[0].message ==
+        "not supported yet: training.distributed.strategy: fsdp (sharding optimizer state and "
+        "gradients)");
+  CHECK(d[0].location.line == 12);
+  d = Check(head + "    strategy: deepspeed\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].hints.at(0) == "use ddp, which entrenar runs itself over c10d");
+  d = Check(head + "    gradient_as_bucket_view: true\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].path == "training.distributed.gradient_as_bucket_view");
+  d = Check(head + "    world_size: 2\n  validation:\n    cross_validation: {folds: 3}\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].path == "training.validation.cross_validation");
+  CHECK(
+      Check(head + "    world_size: 1\n  validation:\n    cross_validation: {folds: 3}\n").empty());
+}
+
 TEST_CASE("Keys visit.h marks NotBuilt are refused once, at the shallowest, with its hint",
           "[unit][plan]") {
   const std::vector<manifest::Diagnostic> d =
       Check(kModel +
             "training:\n  epochs: 3\n  distributed:\n    strategy: ddp\n"
             "    world_size: 2\ndata:\n  augmentation:\n    - back_translate: {languages: [de]}\n");
-  REQUIRE(d.size() == 2);
+  REQUIRE(d.size() == 1);
   CHECK(d[0].message == "not supported yet: data.augmentation[0].back_translate");
   CHECK_FALSE(d[0].hints.at(0).empty());
-  CHECK(d[1].message == "not supported yet: training.distributed");
-  CHECK(d[1].location.line == 11);
-  CHECK(d[1].hints.at(0) == "a run trains in one process on one device; submit one job per GPU");
   // A list item's keys are matched without their index.
   const std::vector<manifest::Diagnostic> aug =
       Check(kModel +

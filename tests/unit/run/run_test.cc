@@ -227,6 +227,7 @@ TEST_CASE("a checkpoint's state round-trips, and a damaged one is data loss", "[
   c.next_batch = 12;
   c.samples = 9600;
   c.seed = 42;
+  c.world_size = 4;
   c.total_steps = 300;
   c.stale_validations = 2;
   c.early_best = 0.25;
@@ -241,12 +242,21 @@ TEST_CASE("a checkpoint's state round-trips, and a damaged one is data loss", "[
   REQUIRE(back.ok());
   CHECK(EncodeCheckpointState(*back) == text);
   CHECK(back->total_steps == 300);
+  CHECK(back->world_size == 4);
   CHECK(back->loss_scale->scale == 1024);
+  // A checkpoint from before data-parallel runs was written by one rank.
+  std::string older = text;
+  const std::string line = "  \"world_size\": 4,\n";
+  older.erase(older.find(line), line.size());
+  const Result<CheckpointState> one = DecodeCheckpointState(older, "s.json");
+  REQUIRE(one.ok());
+  CHECK(one->world_size == 1);
   CHECK_FALSE(back->plateau_best.has_value());
   for (const std::string& bad : std::vector<std::string>{
            "", "[]", "{\"step\": 1}", "{\"step\": \"3\", \"next_epoch\": 1}",
            text.substr(0, text.size() / 2), std::string(text).replace(text.find("150"), 3, "-15"),
-           std::string(text).replace(text.find("\"val_accuracy\""), 14, "7")}) {
+           std::string(text).replace(text.find("\"val_accuracy\""), 14, "7"),
+           std::string(text).replace(text.find("\"world_size\": 4"), 15, "\"world_size\": 0")}) {
     INFO(bad);
     const Result<CheckpointState> damaged = DecodeCheckpointState(bad, "s.json");
     REQUIRE_FALSE(damaged.ok());

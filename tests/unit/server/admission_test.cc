@@ -51,6 +51,28 @@ TEST_CASE("admission: a job's spec, its run directory and a drawn seed", "[unit]
   CHECK(spec->manifest.find("seed: " + std::to_string(*m.seed)) != std::string::npos);
 }
 
+TEST_CASE("admission: a data-parallel job asks for one device per rank", "[unit][server]") {
+  std::vector<manifest::Diagnostic> unsupported;
+  manifest::Manifest m = Load(kBody, {"training.distributed.world_size=2"});
+  Result<store::JobSpec> spec = Admit(m, Ask(), Policy{}, Cpus(2), &unsupported);
+  REQUIRE(spec.ok());
+  CHECK(spec->devices == 2);  // all started together, or not at all
+  Request three = Ask();
+  three.devices = 3;
+  spec = Admit(m, three, Policy{}, Cpus(4), &unsupported);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.status().code() == StatusCode::kInvalidArgument);
+  CHECK(spec.status().message().find(
+            ": training.distributed.world_size is 2 but the job asks for 3 device(s)") !=
+        std::string::npos);
+  // More ranks than the server has devices could never start.
+  manifest::Manifest big = Load(kBody, {"training.distributed.world_size=4"});
+  spec = Admit(big, Ask(), Policy{}, Cpus(2), &unsupported);
+  REQUIRE_FALSE(spec.ok());
+  CHECK(spec.status().message().find("the job needs 4 CPU slot(s) but this server has 2") !=
+        std::string::npos);
+}
+
 TEST_CASE("admission: refusals name their reason and carry their code", "[unit][server]") {
   std::vector<manifest::Diagnostic> unsupported;
   auto admit = [&](manifest::Manifest m, Request r, Policy p = {}) {
@@ -94,8 +116,8 @@ TEST_CASE("admission: what the engine does not run is refused with its diagnosti
   REQUIRE_FALSE(spec.ok());
   CHECK(spec.status().code() == StatusCode::kUnimplemented);
   REQUIRE(unsupported.size() == 1);
-  CHECK(unsupported[0].path == "training.distributed");
-  CHECK(spec.status().message().find("not supported yet: training.distributed") !=
+  CHECK(unsupported[0].path == "training.distributed.strategy");
+  CHECK(spec.status().message().find("not supported yet: training.distributed.strategy") !=
         std::string::npos);
 }
 

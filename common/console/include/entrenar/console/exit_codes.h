@@ -14,6 +14,7 @@ enum ExitCode : int {
   kExitJobFailed = 6,    // the followed job ended FAILED, CANCELLED or HALTED; a run halted by
                          // an alert
   kExitRefused = 7,      // entrenard refused the request (no such job, not yours, ...)
+  kExitRankLost = 8,     // a rank of a data-parallel run died or stopped answering
 };
 
 }  // namespace entrenar::console

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +14,20 @@
 #include "entrenar/manifest/manifest.h"
 
 namespace entrenar::engine {
+
+// One rank of a data-parallel run (training.distributed): where the ranks meet and how long
+// they wait for each other. Set by the worker from the launcher's (or torchrun's, or Slurm's)
+// environment.
+struct RankOptions {
+  int rank = 0, world_size = 1;
+  int local_rank = 0;  // its index on this machine: a GPU rank trains on cuda:local_rank
+  std::string master_addr = "127.0.0.1";  // rank 0's rendezvous (c10d TCPStore)
+  int master_port = 29500;
+  int threads = 0;  // LibTorch's intra-op threads for this rank; 0: LibTorch's default
+  // Joining: how long a rank waits for the master and the others. Collectives: how long a rank
+  // waits for the others in one step before the run ends (a rank died or hangs).
+  std::chrono::seconds rendezvous_timeout{60}, collective_timeout{300};
+};
 
 struct TrainOptions {
   std::string base_dir;  // relative data paths are resolved against it (the manifest's folder)
@@ -27,6 +42,9 @@ struct TrainOptions {
   // Custom callbacks run their commands (entrenard turns them off unless its config allows
   // them: they then fire an alert instead).
   bool allow_custom_callbacks = true;
+  // Set: this process is one rank of a data-parallel run of world_size ranks (rank 0 alone
+  // writes checkpoints, the model and events; the others' sinks may drop them).
+  std::optional<RankOptions> ranks;
 };
 
 // The optimizer step a checkpoint directory was written at, from its state.json.
@@ -107,7 +125,9 @@ std::map<std::string, std::string> Environment();
 
 // Trains `m` (already validated and supported) on the CPU, emitting events to `sink`. Returns
 // kInvalidArgument/kNotFound for bad data, kUnimplemented for an unsupported data format, and
-// kInternal for a LibTorch error. No exception escapes.
+// kInternal for a LibTorch error; in a data-parallel run kUnavailable when a rank is lost (the
+// others end within the collective timeout) and kAlreadyExists when rank 0's port is taken.
+// No exception escapes.
 Result<TrainSummary> Train(const manifest::Manifest& m, const TrainOptions& options,
                            EventSink& sink);
 

@@ -18,6 +18,9 @@ struct CheckpointState {
   std::int64_t next_batch = 0;  // ... at this batch
   std::int64_t samples = 0;
   std::uint64_t seed = 0;
+  // The ranks of the run that wrote it (training.distributed.world_size; 1 when absent):
+  // next_batch counts each rank's batches.
+  std::int64_t world_size = 1;
   // The run's length when it was saved (0 for a time budget; absent in older checkpoints).
   std::optional<std::int64_t> total_steps;
   std::int64_t stale_validations = 0;  // early stopping's count without improvement

@@ -1,0 +1,322 @@
+// Data-parallel training over c10d: TCPStore rendezvous, ProcessGroupGloo collectives, and
+// gradient buckets all-reduced from autograd hooks while backward runs (DDP's reducer, in the
+// small: buckets in reverse parameter order, launched in bucket order so every rank issues the
+// same collectives in the same order).
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO  // the header is guarded by the macro LibTorch's own build defines
+#endif
+
+#include "data_parallel.h"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_set>
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+namespace entrenar::engine {
+
+// The rendezvous store and the process group. (LibTorch 2 made ProcessGroupGloo a backend
+// rather than a ProcessGroup; its own type has the calls in both.)
+struct RankLinks {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::chrono::milliseconds timeout{0};  // the collective timeout
+  int rank = 0, size = 1;
+  std::chrono::seconds timeout_seconds{0};
+
+  // Waits for `work`; throws RankLost (saying what failed) when it fails or times out.
+  void Wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) const {
+    try {
+      work->wait(timeout);
+    } catch (const std::exception& e) {
+      const std::string why = e.what();
+      throw RankLost("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": " + what +
+                     " failed, so another rank died, hung or stopped (collective "
+                     "timeout " +
+                     std::to_string(timeout_seconds.count()) +
+                     " s): " + why.substr(0, why.find('\n')));
+    }
+  }
+};
+
+// A bucket: parameters' gradients side by side in one flat tensor, all-reduced at once.
+struct Bucket {
+  torch::Tensor flat;
+  std::vector<std::size_t> slots;  // indices into GradientBuckets::slots
+  std::size_t ready = 0;           // slots filled in this backward
+  c10::intrusive_ptr<c10d::Work> work;
+  bool launched = false;
+};
+
+// One parameter's place in its bucket.
+struct Slot {
+  torch::Tensor param;
+  std::size_t bucket = 0;
+  std::int64_t offset = 0, numel = 0;
+  bool filled = false;
+};
+
+// What the hooks share with DataParallel (they hold it, so a hook that outlives the run finds
+// `group` gone and does nothing).
+struct GradientBuckets {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::vector<Bucket> buckets;
+  std::vector<Slot> slots;
+  std::size_t next = 0;  // the next bucket to launch
+  bool sync = false;
+  double wait_seconds = 0;
+
+  // Launches every ready bucket from `next` on, in order.
+  void LaunchReady() {
+    while (next < buckets.size() && buckets[next].ready == buckets[next].slots.size()) {
+      Bucket& b = buckets[next++];
+      std::vector<torch::Tensor> tensors{b.flat};
+      b.work = group->allreduce(tensors);
+      b.launched = true;
+    }
+  }
+
+  // A parameter's gradient of this backward: what its .grad will hold (with accumulated
+  // micro-batches) is copied into its bucket.
+  void OnGradient(std::size_t i, const torch::Tensor& grad) {
+    if (!sync || !group) return;
+    Slot& s = slots[i];
+    if (s.filled) return;  // a second gradient for one leaf cannot come in one backward
+    Bucket& b = buckets[s.bucket];
+    torch::NoGradGuard no_grad;
+    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view_as(s.param);
+    const torch::Tensor& before = s.param.grad();
+    if (before.defined()) {
+      torch::add_out(into, before, grad);
+    } else {
+      into.copy_(grad);
+    }
+    s.filled = true;
+    ++b.ready;
+    LaunchReady();
+  }
+};
+
+namespace {
+
+constexpr std::int64_t kFirstBucketBytes = 1 << 20;  // DDP's: the first reduce starts early
+constexpr std::int64_t kBucketBytes = 25 << 20;      // DDP's bucket_cap_mb default
+
+std::string Where(const RankOptions& o) {
+  return o.master_addr + ":" + std::to_string(o.master_port);
+}
+
+bool Loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+}  // namespace
+
+DataParallel::DataParallel(RankOptions options)
+    : options_(std::move(options)), links_(std::make_shared<RankLinks>()) {
+  links_->rank = options_.rank;
+  links_->size = options_.world_size;
+  links_->timeout_seconds = options_.collective_timeout;
+  links_->timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.collective_timeout);
+}
+
+Result<std::unique_ptr<DataParallel>> DataParallel::Join(const RankOptions& options) {
+  std::unique_ptr<DataParallel> dp(new DataParallel(options));
+  RankLinks& links = *dp->links_;
+  c10d::TCPStoreOptions store;
+  store.port = static_cast<std::uint16_t>(options.master_port);
+  store.isServer = options.rank == 0;
+  store.numWorkers = static_cast<std::size_t>(options.world_size);
+  store.waitWorkers = false;
+  store.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout);
+  try {
+    links.store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    if (options.rank == 0 && what.find("in use") != std::string::npos) {
+      return Status(StatusCode::kAlreadyExists,
+                    "rank 0 cannot serve the rendezvous on port " +
+                        std::to_string(options.master_port) +
+                        ": the port is in use; choose another (--master HOST:PORT, MASTER_PORT)");
+    }
+    return Status(StatusCode::kUnavailable, "rank " + std::to_string(options.rank) +
+                                                " cannot reach the master at " + Where(options) +
+                                                " within " +
+                                                std::to_string(options.rendezvous_timeout.count()) +
+                                                " s: " + what.substr(0, what.find('\n')));
+  }
+  auto gloo = c10d::ProcessGroupGloo::Options::create(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options.collective_timeout));
+  gloo->devices.push_back(Loopback(options.master_addr)
+                              ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                              : c10d::ProcessGroupGloo::createDefaultDevice());
+  gloo->threads = 2;
+  try {
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gloo", links.store);
+    links.group = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, options.rank,
+                                                              options.world_size, gloo);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    return Status(StatusCode::kUnavailable,
+                  "rank " + std::to_string(options.rank) + " of " +
+                      std::to_string(options.world_size) + ": the ranks did not all join at " +
+                      Where(options) + ": " + what.substr(0, what.find('\n')));
+  }
+  return dp;
+}
+
+DataParallel::~DataParallel() {
+  if (buckets_) buckets_->group.reset();
+}
+
+Status DataParallel::Agree(const std::string& fingerprint, const std::string& what) {
+  const auto key = [](int r) { return "fingerprint/" + std::to_string(r); };
+  try {
+    links_->store->set(key(rank()),
+                       std::vector<std::uint8_t>(fingerprint.begin(), fingerprint.end()));
+    for (int r = 0; r < size(); ++r) {
+      links_->store->wait({key(r)}, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        options_.collective_timeout));
+    }
+    const std::vector<std::uint8_t> first = links_->store->get(key(0));
+    for (int r = 1; r < size(); ++r) {
+      if (links_->store->get(key(r)) != first) {
+        return InvalidArgument("rank " + std::to_string(r) + "'s " + what +
+                               " differ from rank 0's: every rank must train the same manifest "
+                               "on the same data (check that each node has the same files)");
+      }
+    }
+  } catch (const std::exception& e) {
+    const std::string why = e.what();
+    return Status(StatusCode::kUnavailable,
+                  "rank " + std::to_string(rank()) +
+                      ": the ranks did not all check in: " + why.substr(0, why.find('\n')));
+  }
+  return OkStatus();
+}
+
+void DataParallel::Broadcast(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors;
+  for (const torch::Tensor& p : net.parameters()) tensors.push_back(p);
+  for (const torch::Tensor& b : net.buffers()) tensors.push_back(b);
+  for (torch::Tensor& t : tensors) {
+    std::vector<torch::Tensor> one{t};
+    links_->Wait(links_->group->broadcast(one, c10d::BroadcastOptions()),
+                 "broadcasting rank 0's weights");
+  }
+}
+
+void DataParallel::Attach(torch::nn::Module& net, bool find_unused) {
+  buckets_ = std::make_shared<GradientBuckets>();
+  buckets_->group = links_->group;
+  find_unused_ = find_unused;
+  std::vector<torch::Tensor> params;
+  std::unordered_set<const void*> seen;  // a tied weight is one parameter
+  for (const auto& item : net.named_parameters()) {
+    const torch::Tensor& p = item.value();
+    if (!p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
+    params.push_back(p);
+    names_.push_back(item.key());
+  }
+  std::reverse(params.begin(), params.end());
+  std::reverse(names_.begin(), names_.end());
+  std::int64_t bytes = 0, cap = kFirstBucketBytes;
+  for (const torch::Tensor& p : params) {
+    auto& bs = buckets_->buckets;
+    const auto size = static_cast<std::int64_t>(p.nbytes());
+    const bool fits = !bs.empty() && bytes + size <= cap &&
+                      bs.back().flat.scalar_type() == p.scalar_type() &&
+                      bs.back().flat.device() == p.device();
+    if (!fits) {
+      if (!bs.empty()) cap = kBucketBytes;
+      bs.push_back(Bucket{torch::empty({0}, p.options().requires_grad(false)), {}, 0, {}, false});
+      bytes = 0;
+    }
+    Slot s{p, bs.size() - 1, bs.back().flat.numel(), p.numel(), false};
+    bs.back().flat = torch::empty({s.offset + s.numel}, p.options().requires_grad(false));
+    bs.back().slots.push_back(buckets_->slots.size());
+    bytes += size;
+    buckets_->slots.push_back(s);
+  }
+  std::weak_ptr<GradientBuckets> state = buckets_;
+  for (std::size_t i = 0; i < buckets_->slots.size(); ++i) {
+    torch::Tensor p = buckets_->slots[i].param;
+    p.register_hook([state, i](const torch::Tensor& grad) {
+      if (auto s = state.lock()) s->OnGradient(i, grad);
+    });
+  }
+}
+
+void DataParallel::SetSync(bool sync) {
+  if (!buckets_) return;
+  buckets_->sync = sync;
+  if (!sync) return;
+  for (Bucket& b : buckets_->buckets) {
+    b.ready = 0;
+    b.launched = false;
+    b.work.reset();
+  }
+  for (Slot& s : buckets_->slots) s.filled = false;
+  buckets_->next = 0;
+}
+
+void DataParallel::FinishGradients() {
+  GradientBuckets& g = *buckets_;
+  torch::NoGradGuard no_grad;
+  // A parameter that took no part in this backward adds what it holds (or nothing).
+  for (std::size_t i = 0; i < g.slots.size(); ++i) {
+    Slot& s = g.slots[i];
+    if (s.filled) continue;
+    if (!find_unused_) {
+      // As DDP: every rank finds it in the same backward, so all stop here, before a collective.
+      throw UnusedParameter(names_[i]);
+    }
+    Bucket& b = g.buckets[s.bucket];
+    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view_as(s.param);
+    if (s.param.grad().defined()) {
+      into.copy_(s.param.grad());
+    } else {
+      into.zero_();
+    }
+    s.filled = true;
+    ++b.ready;
+  }
+  g.LaunchReady();
+  const auto started = std::chrono::steady_clock::now();
+  for (Bucket& b : g.buckets) {
+    links_->Wait(b.work, "the gradient all-reduce");
+    b.flat.div_(size());
+  }
+  g.wait_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (const Slot& s : g.slots) {
+    torch::Tensor mean = g.buckets[s.bucket].flat.narrow(0, s.offset, s.numel).view_as(s.param);
+    if (s.param.grad().defined()) {
+      s.param.mutable_grad().copy_(mean);
+    } else {
+      s.param.mutable_grad() = mean.clone();
+    }
+  }
+  g.sync = false;
+}
+
+std::vector<double> DataParallel::Sum(const std::vector<double>& values) {
+  torch::Tensor t = torch::tensor(values, torch::kDouble);
+  std::vector<torch::Tensor> one{t};
+  links_->Wait(links_->group->allreduce(one), "a reduction of step values");
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+double DataParallel::TakeWaitSeconds() {
+  if (!buckets_) return 0;
+  const double s = buckets_->wait_seconds;
+  buckets_->wait_seconds = 0;
+  return s;
+}
+
+}  // namespace entrenar::engine
