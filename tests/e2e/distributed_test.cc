@@ -39,8 +39,9 @@ using entrenar::testing::Train;
 
 const std::string kSource = ENTRENAR_SOURCE_DIR;
 
-// `rows` digits as train.csv (and val.csv), and an MLP on them: batches of `batch`, shuffled.
-std::string Digits(const std::string& dir, int rows) {
+// `rows` digits as train.csv (and val.csv), and an MLP on them (with batch norm: its running
+// statistics are buffers), batches of 32, shuffled.
+std::string Digits(const std::string& dir, int rows, bool batchnorm = false) {
   std::ifstream in(kSource + "/examples/data/digits.csv");
   std::ofstream out(dir + "/train.csv");
   std::string line;
@@ -53,7 +54,8 @@ std::string Digits(const std::string& dir, int rows) {
                          "  loader: {batch_size: 32, shuffle: true}\n"
                          "model:\n  architecture:\n    type: sequential\n    layers:\n"
                          "      - linear: {in_features: 64, out_features: 48}\n"
-                         "      - activation: relu\n"
+                      << (batchnorm ? "      - batchnorm: {num_features: 48}\n" : "")
+                      << "      - activation: relu\n"
                          "      - linear: {in_features: 48, out_features: 10}\n"
                          "optimizer: {name: adam, lr: 0.003}\n"
                          "training:\n  max_steps: 200\n  checkpoint: {save_every: 200}\n"
@@ -152,7 +154,7 @@ TEST_CASE(
     "exactly",
     "[e2e][ddp]") {
   TempDir dir;
-  const std::string m = Digits(dir.path, 512);
+  const std::string m = Digits(dir.path, 512, /*batchnorm=*/true);
   const std::vector<std::string> ddp = {m, "--devices", "cpu:2", "--set",
                                         "data.loader.batch_size=16"};
   auto with = [&](std::vector<std::string> extra) {
@@ -182,8 +184,8 @@ TEST_CASE(
       Train({m, "--set", "training.max_steps=60", "--resume",
              dir.path + "/full/checkpoints/step-20", "--output", dir.path + "/other"});
   CHECK(other.exit_code == 1);
-  CHECK(other.err.find("written mid-epoch by a run of 2 rank(s), and this run has 1") !=
-        std::string::npos);
+  CHECK(other.err.find("was written by a run of 2 rank(s), and this run has 1: a step is a batch "
+                       "of every rank") != std::string::npos);
 
   // SIGINT to the launcher: the ranks agree on the step, rank 0 checkpoints, all exit 0.
   entrenar::testing::BackgroundProcess p(
@@ -305,6 +307,26 @@ ProcessResult TrainAsRank(const std::vector<std::string>& env, std::vector<std::
   return RunProcess(argv, "", 120);
 }
 
+TEST_CASE("plan and train --dry-run show the ranks, the per-rank and the global batch",
+          "[e2e][ddp]") {
+  TempDir dir;
+  const std::string m = Digits(dir.path, 512);
+  ProcessResult plan = RunProcess(
+      {EntrenarBinary(), "plan", m, "--set", "training.distributed.world_size=2"}, "", 60);
+  INFO(plan.out + plan.err);
+  REQUIRE(plan.exit_code == 0);
+  CHECK(plan.out.find("batches     32 per rank (64 across 2 ranks)") != std::string::npos);
+  CHECK(plan.out.find("ranks       2 data-parallel processes") != std::string::npos);
+  CHECK(plan.out.find("budget      200 steps (8 per epoch)") != std::string::npos);
+  ProcessResult dry = Train({m, "--devices", "cpu:2", "--dry-run", "--output", dir.path + "/d"});
+  INFO(dry.out + dry.err);
+  REQUIRE(dry.exit_code == 0);
+  CHECK(dry.out.find("ranks:        2 (ddp), 256 training rows and batches of 32 each: a global "
+                     "batch of 64") != std::string::npos);
+  CHECK(dry.out.find("steps:        8 per epoch") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/d"));
+}
+
 TEST_CASE("data-parallel bad input: a clear error naming the key, flag or variable, in seconds",
           "[e2e][ddp]") {
   TempDir dir;
@@ -315,6 +337,17 @@ TEST_CASE("data-parallel bad input: a clear error naming the key, flag or variab
   r = Train({m, "--devices", "0,0", "--output", dir.path + "/a"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("GPU 0 is named twice") != std::string::npos);
+  r = Train({m, "--devices", "0,1", "--set", "model.device=cpu", "--output", dir.path + "/a"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--devices 0,1 names GPUs, but model.device is cpu") != std::string::npos);
+  if (std::getenv("CUDA_VISIBLE_DEVICES") == nullptr || !fs::exists("/dev/nvidia0")) {
+    // GPUs named on a machine without one: each rank says so, none trains on the CPU.
+    r = Train({m, "--devices", "0,1", "--output", dir.path + "/gpu"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("model.device: `cuda` asks for a CUDA GPU, but LibTorch finds none") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(dir.path + "/gpu/model.safetensors"));
+  }
   r = Train({m, "--devices", "cpu:2", "--set", "training.distributed.world_size=3", "--output",
              dir.path + "/a"});
   CHECK(r.exit_code == 2);

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -169,6 +170,73 @@ TEST_CASE("daemon: a worker killed with SIGKILL fails its job with the signal", 
   ProcessResult next = d.Cli({"submit", kSource + "/examples/iris.yaml", "--set",
                               "output.dir=" + d.dir.path + "/runs/next", "--follow"});
   CHECK(next.exit_code == 0);
+}
+
+// Children of process `parent`, from /proc.
+std::vector<int> Children(int parent) {
+  std::vector<int> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::istringstream stat(Slurp(e.path().string() + "/stat"));
+    std::string pid, comm, state;
+    int ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == parent) out.push_back(std::stoi(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_CASE(
+    "daemon: a data-parallel job holds a slot per rank, and a lost rank requeues it to "
+    "resume exactly",
+    "[integration]") {
+  Daemon d;
+  const std::vector<std::string> sets = {"training.distributed.world_size=2",
+                                         "data.loader.batch_size=16",
+                                         "training.epochs=null",
+                                         "training.max_steps=1500",
+                                         "training.checkpoint.save_every=50",
+                                         "training.early_stopping.enabled=false"};
+  // The reference: the same two ranks trained here, with no daemon.
+  std::vector<std::string> local = {Binary("entrenar"), "train", kDigits, "--output",
+                                    d.dir.path + "/local"};
+  for (const std::string& s : sets) local.insert(local.end(), {"--set", s});
+  ProcessResult here = RunProcess(local, "", 240);
+  INFO(here.err);
+  REQUIRE(here.exit_code == 0);
+  const auto reference = LossByStep(d.dir.path + "/local");
+  REQUIRE(reference.size() == 1500);
+
+  const std::string run = d.dir.path + "/runs/ddp";
+  std::vector<std::string> with = sets;
+  with.push_back("output.dir=" + run);
+  const std::int64_t id = d.Submit(kDigits, with);
+  const json running = d.WaitFor(id, [](const json& j) { return j["state"] == "RUNNING"; });
+  CHECK(running["devices"] == 2);  // both CPU slots: a second job waits
+  // Rank 1 dies after a checkpoint: rank 0 finds its peer gone, the job is INTERRUPTED and
+  // queued again, and resumes from the newest checkpoint.
+  d.WaitFor(
+      id, [&](const json&) { return LossByStep(run).size() >= 120; }, 120);
+  const std::string reason = running["reason"];  // "pid N"
+  const std::vector<int> ranks = Children(std::stoi(reason.substr(4)));
+  REQUIRE(ranks.size() == 2);
+  REQUIRE(kill(ranks[1], SIGKILL) == 0);
+  const json done = d.WaitFor(
+      id, [](const json& j) { return j["state"] == "SUCCEEDED" || j["state"] == "FAILED"; }, 240);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "SUCCEEDED");
+  CHECK(done["attempts"] == 2);
+  bool interrupted = false;
+  for (const json& e : d.Events(id)) {
+    if (e["kind"] == "state" && e["payload"]["state"] == "INTERRUPTED" &&
+        e.dump().find("a rank of the data-parallel run was lost") != std::string::npos)
+      interrupted = true;
+  }
+  CHECK(interrupted);
+  // Every step once, each with the loss of the uninterrupted run, bit for bit.
+  CHECK(LossByStep(run) == reference);
 }
 
 TEST_CASE("daemon: queued jobs start by priority, then in order of submission", "[integration]") {

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -69,8 +70,9 @@ Result<int> FreePort() {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
-// CUDA_VISIBLE_DEVICES for GPU indices `gpus` counted among the GPUs this process sees.
-std::string VisibleDevices(const std::vector<int>& gpus) {
+}  // namespace
+
+std::string VisibleGpus(const std::vector<int>& gpus) {
   std::vector<std::string> seen;
   if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES"); v && *v) seen = SplitComma(v);
   std::vector<std::string> out;
@@ -81,34 +83,66 @@ std::string VisibleDevices(const std::vector<int>& gpus) {
   return Join(out, ",");
 }
 
-// In the child: become rank `rank` and exec this program again. Never returns.
-[[noreturn]] void ExecRank(const std::vector<std::string>& args, int rank, int world_size, int port,
-                           const std::vector<int>& gpus) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the launcher
-  if (getppid() == 1) _exit(console::kExitRankLost);
+namespace {
+
+// What a rank runs: its argv and environment, made before the fork (the child allocates
+// nothing between fork and exec).
+struct RankExec {
+  std::vector<std::string> argv, env;
+  std::vector<char*> argv_ptrs, env_ptrs;  // made by Seal, once the strings stay where they are
+
+  void Seal() {
+    for (std::string& a : argv) argv_ptrs.push_back(a.data());
+    argv_ptrs.push_back(nullptr);
+    for (std::string& e : env) env_ptrs.push_back(e.data());
+    env_ptrs.push_back(nullptr);
+  }
+};
+
+RankExec MakeRankExec(const std::vector<std::string>& args, int rank, int world_size, int port,
+                      const std::vector<int>& gpus) {
+  RankExec x;
+  x.argv.push_back("entrenar-train");
+  x.argv.insert(x.argv.end(), args.begin(), args.end());
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  setenv("RANK", std::to_string(rank).c_str(), 1);
-  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-  setenv("WORLD_SIZE", std::to_string(world_size).c_str(), 1);
-  setenv("LOCAL_WORLD_SIZE", std::to_string(world_size).c_str(), 1);
-  setenv("MASTER_ADDR", "127.0.0.1", 1);
-  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  // The machine's cores shared out, as torchrun's OMP_NUM_THREADS=1 would not.
-  setenv("ENTRENAR_RANK_THREADS",
-         std::to_string(std::max(1u, cores / static_cast<unsigned>(world_size))).c_str(), 0);
-  if (!gpus.empty()) setenv("CUDA_VISIBLE_DEVICES", VisibleDevices(gpus).c_str(), 1);
+  std::map<std::string, std::string> set = {
+      {"RANK", std::to_string(rank)},
+      {"LOCAL_RANK", std::to_string(rank)},
+      {"WORLD_SIZE", std::to_string(world_size)},
+      {"LOCAL_WORLD_SIZE", std::to_string(world_size)},
+      {"MASTER_ADDR", "127.0.0.1"},
+      {"MASTER_PORT", std::to_string(port)},
+      // The machine's cores shared out (torchrun would give each rank one thread).
+      {"ENTRENAR_RANK_THREADS",
+       std::to_string(std::max(1u, cores / static_cast<unsigned>(world_size)))}};
+  if (!gpus.empty()) set["CUDA_VISIBLE_DEVICES"] = VisibleGpus(gpus);
+  for (char** e = environ; *e; ++e) {
+    const std::string var(*e);
+    const std::string name = var.substr(0, var.find('='));
+    if (name == "TORCHELASTIC_USE_AGENT_STORE") continue;  // this launcher serves the store
+    const auto it = set.find(name);
+    if (it == set.end()) {
+      x.env.push_back(var);
+    } else if (name == "ENTRENAR_RANK_THREADS") {  // the user's choice stands
+      x.env.push_back(var);
+      set.erase(it);
+    }
+  }
+  for (const auto& [name, value] : set) x.env.push_back(name + "=" + value);
+  return x;
+}
+
+// In the child: become the rank and exec this program again. System calls only. Never returns.
+[[noreturn]] void ExecRank(RankExec& x, int rank, pid_t launcher) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);                          // never outlive the launcher
+  if (getppid() != launcher) _exit(console::kExitRankLost);  // it died before the prctl
   if (rank > 0) {
-    const int null = open("/dev/null", O_WRONLY);
+    const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null >= 0) dup2(null, STDOUT_FILENO);
   }
-  std::vector<char*> argv;
-  std::string self = "entrenar-train";
-  argv.push_back(self.data());
-  std::vector<std::string> copy = args;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  execv("/proc/self/exe", argv.data());
-  std::cerr << "error: rank " << rank << ": cannot start /proc/self/exe\n";
+  execve("/proc/self/exe", x.argv_ptrs.data(), x.env_ptrs.data());
+  static const char kCannot[] = "error: a rank cannot start /proc/self/exe\n";
+  (void)!write(STDERR_FILENO, kCannot, sizeof(kCannot) - 1);
   _exit(console::kExitIo);
 }
 
@@ -132,6 +166,7 @@ Result<std::optional<engine::RankOptions>> RankFromEnvironment() {
                             IntegerVariable("WORLD_SIZE", 1, 1 << 16));
   ENTRENAR_ASSIGN_OR_RETURN(const std::optional<long> rank, IntegerVariable("RANK", 0, 1 << 16));
   if (!world && !rank) return std::optional<engine::RankOptions>();
+  if (world && *world == 1) return std::optional<engine::RankOptions>();  // one process
   if (!world || !rank) {
     return InvalidArgument(std::string(world ? "RANK" : "WORLD_SIZE") + " is not set, but " +
                            (world ? "WORLD_SIZE" : "RANK") +
@@ -151,6 +186,11 @@ Result<std::optional<engine::RankOptions>> RankFromEnvironment() {
   ENTRENAR_ASSIGN_OR_RETURN(const std::optional<long> port,
                             IntegerVariable("MASTER_PORT", 1, 65535));
   r.master_port = static_cast<int>(port.value_or(r.master_port));
+  // torchrun's agent serves the store on MASTER_PORT itself.
+  if (const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE")) {
+    r.store_served =
+        std::string(agent) == "True" || std::string(agent) == "true" || std::string(agent) == "1";
+  }
   ENTRENAR_ASSIGN_OR_RETURN(const std::optional<long> threads,
                             IntegerVariable("ENTRENAR_RANK_THREADS", 1, 4096));
   r.threads = static_cast<int>(threads.value_or(0));
@@ -203,15 +243,25 @@ int LaunchRanks(const std::vector<std::string>& args, int world_size, const std:
   }
   std::signal(SIGINT, OnLauncherSignal);
   std::signal(SIGTERM, OnLauncherSignal);
+  std::signal(SIGCHLD, SIG_DFL);  // an inherited SIG_IGN would leave nothing to wait for
+  std::vector<RankExec> execs;
+  for (int r = 0; r < world_size; ++r) {
+    execs.push_back(MakeRankExec(args, r, world_size, *port, gpus));
+  }
+  for (RankExec& x : execs) x.Seal();
+  const pid_t launcher = getpid();
   std::vector<pid_t> pids(static_cast<std::size_t>(world_size), -1);
   for (int r = 0; r < world_size; ++r) {
     const pid_t pid = fork();
-    if (pid == 0) ExecRank(args, r, world_size, *port, gpus);
+    if (pid == 0) ExecRank(execs[static_cast<std::size_t>(r)], r, launcher);
     pids[static_cast<std::size_t>(r)] = pid;
     if (pid < 0) {
       std::cerr << "error: cannot start rank " << r << "\n";
-      for (pid_t p : pids)
-        if (p > 0) kill(p, SIGKILL);
+      for (pid_t p : pids) {
+        if (p <= 0) continue;
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+      }
       return console::kExitIo;
     }
   }
@@ -238,8 +288,12 @@ int LaunchRanks(const std::vector<std::string>& args, int world_size, const std:
     --live;
     const int code = ExitCodeOf(status);
     if (rank == 0 && !failed) exit_code = code;
+    // Rank 0's own error (a full disk, bad data) says more than another rank's loss of it.
+    if (rank == 0 && failed && code != console::kExitOk && code != console::kExitRankLost) {
+      exit_code = code;
+    }
     if (code == console::kExitOk || failed) continue;
-    // The first rank to fail decides the run's end; the others are stopped.
+    // The first rank to fail ends the run; the others are stopped.
     failed = true;
     exit_code = code;
     if (live > 0) {

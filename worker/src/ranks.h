@@ -27,6 +27,10 @@ struct DeviceList {
 // kInvalidArgument naming --devices for anything else (a repeated GPU, a count of 0).
 Result<DeviceList> ParseDevices(const std::string& text);
 
+// CUDA_VISIBLE_DEVICES for GPU indices `gpus` counted among the GPUs this process sees (its
+// own CUDA_VISIBLE_DEVICES, when set, maps them).
+std::string VisibleGpus(const std::vector<int>& gpus);
+
 // Starts `world_size` copies of this program with `args` (argv[1..]) as ranks 0..world_size-1 on
 // this machine, meeting at 127.0.0.1 on a free port; `gpus`, when given, become the ranks'
 // CUDA_VISIBLE_DEVICES. Ranks other than 0 write nothing to stdout. SIGINT/SIGTERM are passed

@@ -401,6 +401,7 @@ int TrainRank(const TrainArgs& a, const manifest::Manifest& m, const std::string
               const engine::RankOptions& ranks) {
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
+  std::signal(SIGPIPE, SIG_IGN);  // a peer gone is Gloo's error to report, not a kill
   const std::string who = "rank " + std::to_string(ranks.rank) + ": ";
   DropEvents drop;
   Result<manifest::Manifest> local = FetchSources(m, drop);
@@ -494,9 +495,21 @@ int DevicesAsOverrides(const manifest::Manifest& m, TrainArgs* a, std::vector<in
            "manifest"}}});
     return kExitUsage;
   }
-  a->overrides.push_back("training.distributed.world_size=" + std::to_string(d->count));
+  if (!d->cpu && m.model.device == "cpu") {
+    std::cerr << "error: --devices " << a->devices
+              << " names GPUs, but model.device is cpu; give CPU ranks (--devices cpu:" << d->count
+              << ") or set model.device: auto\n";
+    return kExitUsage;
+  }
+  if (d->count > 1) {
+    a->overrides.push_back("training.distributed.world_size=" + std::to_string(d->count));
+  }
   if (d->cpu) a->overrides.push_back("model.device=cpu");
+  // GPUs were named: a machine without one says so rather than training on the CPU.
+  if (!d->cpu && m.model.device == "auto") a->overrides.push_back("model.device=cuda");
   *gpus = d->gpus;
+  // One GPU: this process trains on it (with more, each rank's launcher sets its own).
+  if (d->gpus.size() == 1) setenv("CUDA_VISIBLE_DEVICES", VisibleGpus(d->gpus).c_str(), 1);
   return kExitOk;
 }
 
@@ -541,6 +554,18 @@ int RunTrain(TrainArgs a) {
     return kExitUnsupported;
   }
   if (a.strict && !CheckLock(m, DataDir(a))) return kExitInvalid;
+  const Result<std::optional<engine::RankOptions>> ranks = RankFromEnvironment();
+  if (!ranks.ok()) {
+    std::cerr << "error: " << ranks.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (*ranks && !m.seed) {
+    // Ranks started by another launcher (torchrun) would each draw their own.
+    std::cerr << "error: a rank started with RANK and WORLD_SIZE needs `seed` in the manifest "
+                 "(every rank must draw the same weights, split and order): add seed: N, or "
+                 "--set seed=N on every rank\n";
+    return kExitUsage;
+  }
   if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
   std::optional<std::int64_t> resume_step;
   if (!a.resume.empty()) {
@@ -564,11 +589,6 @@ int RunTrain(TrainArgs a) {
     plan.seed = static_cast<std::uint64_t>(*m.seed);
     return PrintDryRun(m, plan);
   }
-  const Result<std::optional<engine::RankOptions>> ranks = RankFromEnvironment();
-  if (!ranks.ok()) {
-    std::cerr << "error: " << ranks.status().message() << "\n";
-    return kExitUsage;
-  }
   const std::int64_t world = plan::WorldSize(m);
   if (!*ranks && world > 1) {  // this process launches the ranks
     if (a.file == "-") {
@@ -585,6 +605,7 @@ int RunTrain(TrainArgs a) {
     return kExitUsage;
   }
   if (*ranks && (*ranks)->rank > 0) return TrainRank(a, m, dir, **ranks);
+  if (*ranks) std::signal(SIGPIPE, SIG_IGN);  // a peer gone is Gloo's error to report
   if (int rc = PrepareRunDir(a, m, dir, resume_step.has_value()); rc != kExitOk) return rc;
   return TrainInto(a, m, dir, resume_step, *ranks);
 }

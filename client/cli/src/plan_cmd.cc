@@ -253,8 +253,8 @@ void PlanModel(const Manifest& m, std::ostream& out) {
       << "\n";
   if (plan::WorldSize(m) > 1) {
     out << "  ranks       " << plan::WorldSize(m)
-        << " data-parallel processes (ddp: gradients averaged over c10d Gloo), each on every "
-        << plan::WorldSize(m) << "th row of an epoch\n";
+        << " data-parallel processes (ddp: gradients averaged over c10d Gloo); rank r trains "
+        << "on rows r, r+" << plan::WorldSize(m) << ", ... of each epoch's order\n";
   }
   if (m.lora.enabled) {
     out << "  lora        rank " << m.lora.rank << ", alpha " << expr::FormatDouble(m.lora.alpha)

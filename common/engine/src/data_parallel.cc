@@ -18,6 +18,26 @@
 
 namespace entrenar::engine {
 
+namespace {
+
+// Whether a collective's error says a peer is gone or silent (rather than a local failure).
+bool PeerFailure(const std::string& why) {
+  for (const char* sign : {"Timed out", "timed out", "Timeout", "closed", "Connection", "reset",
+                           "Broken pipe", "EOF", "peer", "Socket", "socket"}) {
+    if (why.find(sign) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The type a parameter's gradients are reduced in: float32 for bfloat16 and float16 (LibTorch
+// 1.13's Gloo has no bfloat16 reduction, and float32 sums cannot overflow float16's range).
+torch::ScalarType ReduceType(const torch::Tensor& p) {
+  const auto t = p.scalar_type();
+  return t == torch::kBFloat16 || t == torch::kHalf ? torch::kFloat : t;
+}
+
+}  // namespace
+
 // The rendezvous store and the process group. (LibTorch 2 made ProcessGroupGloo a backend
 // rather than a ProcessGroup; its own type has the calls in both.)
 struct RankLinks {
@@ -27,12 +47,17 @@ struct RankLinks {
   int rank = 0, size = 1;
   std::chrono::seconds timeout_seconds{0};
 
-  // Waits for `work`; throws RankLost (saying what failed) when it fails or times out.
+  // Waits for `work`; throws RankLost (saying what failed) when a peer is gone or the wait times
+  // out, std::runtime_error for a failure of this rank's own (a tensor Gloo cannot reduce).
   void Wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) const {
     try {
       work->wait(timeout);
     } catch (const std::exception& e) {
       const std::string why = e.what();
+      if (!PeerFailure(why)) {
+        throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(rank) +
+                                 ": " + why.substr(0, why.find('\n')));
+      }
       throw RankLost("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": " + what +
                      " failed, so another rank died, hung or stopped (collective "
                      "timeout " +
@@ -87,13 +112,9 @@ struct GradientBuckets {
     if (s.filled) return;  // a second gradient for one leaf cannot come in one backward
     Bucket& b = buckets[s.bucket];
     torch::NoGradGuard no_grad;
-    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view_as(s.param);
-    const torch::Tensor& before = s.param.grad();
-    if (before.defined()) {
-      torch::add_out(into, before, grad);
-    } else {
-      into.copy_(grad);
-    }
+    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view(s.param.sizes());
+    into.copy_(grad);
+    if (s.param.grad().defined()) into.add_(s.param.grad());
     s.filled = true;
     ++b.ready;
     LaunchReady();
@@ -129,7 +150,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Join(const RankOptions& opti
   RankLinks& links = *dp->links_;
   c10d::TCPStoreOptions store;
   store.port = static_cast<std::uint16_t>(options.master_port);
-  store.isServer = options.rank == 0;
+  store.isServer = options.rank == 0 && !options.store_served;
   store.numWorkers = static_cast<std::size_t>(options.world_size);
   store.waitWorkers = false;
   store.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout);
@@ -141,7 +162,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Join(const RankOptions& opti
       return Status(StatusCode::kAlreadyExists,
                     "rank 0 cannot serve the rendezvous on port " +
                         std::to_string(options.master_port) +
-                        ": the port is in use; choose another (--master HOST:PORT, MASTER_PORT)");
+                        ": the port is in use; choose another (MASTER_PORT)");
     }
     return Status(StatusCode::kUnavailable, "rank " + std::to_string(options.rank) +
                                                 " cannot reach the master at " + Where(options) +
@@ -199,16 +220,32 @@ Status DataParallel::Agree(const std::string& fingerprint, const std::string& wh
   return OkStatus();
 }
 
-void DataParallel::Broadcast(torch::nn::Module& net) {
+namespace {
+
+// Rank 0's values of `tensors`, copied into every rank's (through float32 where Gloo has no
+// reduction of the type).
+void BroadcastTensors(RankLinks& links, const std::vector<torch::Tensor>& tensors,
+                      const char* what) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> tensors;
-  for (const torch::Tensor& p : net.parameters()) tensors.push_back(p);
-  for (const torch::Tensor& b : net.buffers()) tensors.push_back(b);
-  for (torch::Tensor& t : tensors) {
-    std::vector<torch::Tensor> one{t};
-    links_->Wait(links_->group->broadcast(one, c10d::BroadcastOptions()),
-                 "broadcasting rank 0's weights");
+  for (const torch::Tensor& t : tensors) {
+    const bool cast = ReduceType(t) != t.scalar_type();
+    std::vector<torch::Tensor> one{cast ? t.to(ReduceType(t)) : t};
+    links.Wait(links.group->broadcast(one, c10d::BroadcastOptions()), what);
+    if (cast) t.copy_(one[0]);
   }
+}
+
+}  // namespace
+
+void DataParallel::Broadcast(torch::nn::Module& net) {
+  std::vector<torch::Tensor> tensors = net.parameters();
+  for (const torch::Tensor& b : net.buffers()) tensors.push_back(b);
+  BroadcastTensors(*links_, tensors, "broadcasting rank 0's weights");
+}
+
+void DataParallel::BroadcastBuffers(torch::nn::Module& net) {
+  const std::vector<torch::Tensor> buffers = net.buffers();
+  if (!buffers.empty()) BroadcastTensors(*links_, buffers, "broadcasting rank 0's buffers");
 }
 
 void DataParallel::Attach(torch::nn::Module& net, bool find_unused) {
@@ -228,17 +265,18 @@ void DataParallel::Attach(torch::nn::Module& net, bool find_unused) {
   std::int64_t bytes = 0, cap = kFirstBucketBytes;
   for (const torch::Tensor& p : params) {
     auto& bs = buckets_->buckets;
-    const auto size = static_cast<std::int64_t>(p.nbytes());
+    const torch::TensorOptions kind = p.options().dtype(ReduceType(p)).requires_grad(false);
+    const auto size = p.numel() * static_cast<std::int64_t>(torch::elementSize(ReduceType(p)));
     const bool fits = !bs.empty() && bytes + size <= cap &&
-                      bs.back().flat.scalar_type() == p.scalar_type() &&
+                      bs.back().flat.scalar_type() == ReduceType(p) &&
                       bs.back().flat.device() == p.device();
     if (!fits) {
       if (!bs.empty()) cap = kBucketBytes;
-      bs.push_back(Bucket{torch::empty({0}, p.options().requires_grad(false)), {}, 0, {}, false});
+      bs.push_back(Bucket{torch::empty({0}, kind), {}, 0, {}, false});
       bytes = 0;
     }
     Slot s{p, bs.size() - 1, bs.back().flat.numel(), p.numel(), false};
-    bs.back().flat = torch::empty({s.offset + s.numel}, p.options().requires_grad(false));
+    bs.back().flat = torch::empty({s.offset + s.numel}, kind);
     bs.back().slots.push_back(buckets_->slots.size());
     bytes += size;
     buckets_->slots.push_back(s);
@@ -277,7 +315,7 @@ void DataParallel::FinishGradients() {
       throw UnusedParameter(names_[i]);
     }
     Bucket& b = g.buckets[s.bucket];
-    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view_as(s.param);
+    torch::Tensor into = b.flat.narrow(0, s.offset, s.numel).view(s.param.sizes());
     if (s.param.grad().defined()) {
       into.copy_(s.param.grad());
     } else {
@@ -295,11 +333,13 @@ void DataParallel::FinishGradients() {
   g.wait_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const Slot& s : g.slots) {
-    torch::Tensor mean = g.buckets[s.bucket].flat.narrow(0, s.offset, s.numel).view_as(s.param);
+    torch::Tensor mean =
+        g.buckets[s.bucket].flat.narrow(0, s.offset, s.numel).view(s.param.sizes());
     if (s.param.grad().defined()) {
       s.param.mutable_grad().copy_(mean);
     } else {
-      s.param.mutable_grad() = mean.clone();
+      s.param.mutable_grad() = mean.to(s.param.scalar_type(), /*non_blocking=*/false,
+                                       /*copy=*/true);
     }
   }
   g.sync = false;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ class DataParallel {
   Status Agree(const std::string& fingerprint, const std::string& what);
   // Rank 0's parameters and buffers, copied to every rank.
   void Broadcast(torch::nn::Module& net);
+  // Rank 0's buffers (batch norm's running statistics), copied to every rank, as DDP does before
+  // each forward: every rank then validates and trains the same model. Nothing without buffers.
+  void BroadcastBuffers(torch::nn::Module& net);
   // Gradient buckets over `net`'s trainable parameters (reverse order, as DDP: the last layers'
   // gradients come first in backward). `find_unused`: a parameter that gets no gradient in a
   // step adds zero (find_unused_parameters); otherwise FinishGradients throws UnusedParameter.

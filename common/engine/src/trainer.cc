@@ -118,8 +118,8 @@ class Run {
     dp->Attach(task->net(), m.training.distributed->find_unused_parameters);
     out.Log("rank " + std::to_string(dp->rank()) + " of " + std::to_string(dp->size()) +
             ": gradients are averaged over " + std::to_string(dp->size()) +
-            " ranks (Gloo all-reduce), each rank trains on every " + std::to_string(dp->size()) +
-            "th row of each epoch's order");
+            " ranks (Gloo all-reduce); rank r trains on rows r, r+" + std::to_string(dp->size()) +
+            ", r+" + std::to_string(2 * dp->size()) + ", ... of each epoch's order");
     return OkStatus();
   }
 
@@ -249,13 +249,16 @@ class Run {
     ENTRENAR_ASSIGN_OR_RETURN(ReadBack back, ReadCheckpoint(dir, *task, *optimizer));
     const run::CheckpointState& c = back.state;
     const std::int64_t ranks = dp ? dp->size() : 1;
-    if (c.world_size != ranks && c.next_batch != 0) {
+    if (c.world_size != ranks) {
+      // A step is each rank's batch: another number of ranks would count other steps (the
+      // budget, the schedule) and deal the epoch otherwise.
       return InvalidArgument(
-          "--resume: " + dir + " was written mid-epoch by a run of " +
-          std::to_string(c.world_size) + " rank(s), and this run has " + std::to_string(ranks) +
-          ": each rank's place in the epoch is only the same with the same number; resume with "
-          "training.distributed.world_size: " +
-          std::to_string(c.world_size) + " (a checkpoint at an epoch's end resumes with any)");
+          "--resume: " + dir + " was written by a run of " + std::to_string(c.world_size) +
+          " rank(s), and this run has " + std::to_string(ranks) +
+          ": a step is a batch of every rank, so it continues only with as "
+          "many; resume with training.distributed.world_size: " +
+          std::to_string(c.world_size) +
+          " (or start a new run from its weights, model.source: " + dir + "/model.safetensors)");
     }
     watch.set_best_weights(std::move(back.best));
     at.step = c.step;
@@ -370,6 +373,7 @@ class Run {
     const Splits& s = task->splits();
     if (s.val_x.size(0) == 0) return false;
     std::map<std::string, double> v;
+    if (dp) dp->BroadcastBuffers(task->net());  // every rank validates rank 0's model
     {
       QatScope qat(m, *task);  // a QAT run is validated as the quantized model it trains
       v = task->Evaluate(s.val_x, s.val_y, "val_", &summary.val_confusion);
@@ -379,8 +383,11 @@ class Run {
     callbacks.Run(Trigger::kValidationEnd, ++validations, *task, summary.val);
     const ValidationWatch::Outcome o = watch.Observe(v, at.step, task->net());
     if (!o.plateau.empty()) out.Log(o.plateau);
-    if (o.stop.empty()) return false;
-    End("early_stopping", o.stop);
+    bool stop = !o.stop.empty();
+    // Every rank stops with rank 0 (their metrics are the same; rank 0's decision is the one).
+    if (dp) stop = dp->Sum({dp->leader() && stop ? 1.0 : 0.0})[0] > 0;
+    if (!stop) return false;
+    End("early_stopping", o.stop.empty() ? "early stopping on rank 0" : o.stop);
     summary.early_stopped = true;
     return true;
   }
@@ -423,6 +430,8 @@ class Run {
 
   // Forward and backward of one micro-batch; its gradients add to the window's.
   void MicroStep(const torch::Tensor& xb, const torch::Tensor& yb, Window* w) {
+    // A window starts from rank 0's buffers (batch norm's statistics), as DDP's forward does.
+    if (dp && w->micro == 0) dp->BroadcastBuffers(task->net());
     torch::Tensor loss;
     {
       QatScope qat(m, *task);
@@ -753,8 +762,8 @@ Result<std::map<std::string, double>> EvaluateOrThrow(const Manifest& m,
 }
 
 // The run itself, after cross-validation when the manifest asks for it.
-// A data-parallel rank joins the others first: a master that cannot be reached is found in
-// seconds, before the data is read.
+// A data-parallel rank joins the others before it reads the data (a master that cannot be
+// reached is found before the data is read; the others wait for rank 0's run directory).
 Result<TrainSummary> TrainModel(const Manifest& m, const TrainOptions& options, EventSink& sink) {
   std::unique_ptr<DataParallel> dp;
   if (options.ranks && options.ranks->world_size > 1) {

@@ -135,6 +135,11 @@ std::vector<std::string> WorkerEnv(const Config& config, const std::string& cuda
     if (name == "CUDA_VISIBLE_DEVICES" || name == "CUDA_DEVICE_ORDER" ||
         name == "ENTRENAR_CUSTOM_CALLBACKS" || name == "ENTRENAR_NVML_LIBRARY")
       continue;
+    // A worker is no rank of some data-parallel run entrenard was started in: it launches its
+    // own ranks.
+    if (name == "RANK" || name == "WORLD_SIZE" || name == "LOCAL_RANK" ||
+        name == "LOCAL_WORLD_SIZE" || name == "MASTER_ADDR" || name == "MASTER_PORT")
+      continue;
     if (!user.empty() && (name == "HOME" || name == "USER" || name == "LOGNAME")) continue;
     // Another user's worker gets none of entrenard's own credentials or caches: it finds its
     // owner's (~/.cache/huggingface/token, the owner's Hub cache) from its HOME.

@@ -18,6 +18,7 @@
 #include "entrenar/base/clock.h"
 #include "entrenar/base/kill_point.h"
 #include "entrenar/base/strings.h"
+#include "entrenar/console/exit_codes.h"
 #include "entrenar/run/event.h"
 #include "entrenar/run/layout.h"
 #include "entrenar/run/owner_files.h"
@@ -148,6 +149,11 @@ std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_s
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;
     reason = Finished(summary);
+  } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == console::kExitRankLost) {
+    // A data-parallel run lost a rank (it died or hung): the job resumes from its checkpoint.
+    to = JobState::kInterrupted;
+    reason = "a rank of the data-parallel run was lost" +
+             (log_tail.empty() ? std::string() : ": " + log_tail);
   } else if (have_status && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !oom.empty()) {
     reason = oom;
   } else if (have_status && WIFSIGNALED(status)) {
@@ -622,12 +628,31 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
     KillPoint("daemon.finish.stored");
     (void)store_.SetWorker(id, 0);
     spdlog::info("job {} ended: {} ({})", id, std::string(store::StateName(to)), reason);
+    if (to == JobState::kInterrupted) {
+      if (const Status requeued = Requeue(*job); !requeued.ok()) {
+        spdlog::warn("job {} was not requeued: {}", id, requeued.message());
+      }
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (std::size_t s : w.slots) slots_[s] = 0;
   workers_.erase(id);
   schedule_due_ = true;
   return OkStatus();
+}
+
+// An interrupted job (a rank lost) goes back to the queue to resume from its newest checkpoint,
+// unless it has been started kMaxRankLossAttempts times already: then it fails.
+Status Supervisor::Requeue(const Job& job) {
+  if (job.attempts >= kMaxRankLossAttempts) {
+    return store_
+        .Transition(job.id, JobState::kFailed,
+                    "not requeued: started " + std::to_string(job.attempts) +
+                        " times and a rank was lost again")
+        .status();
+  }
+  return store_.Transition(job.id, JobState::kQueued, "requeued to resume from its checkpoint")
+      .status();
 }
 
 Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by) {

@@ -3,7 +3,8 @@
 namespace entrenar::console {
 
 // Process exit codes of `entrenar` and `entrenar-train`, one table for every command. entrenard
-// reads a worker's: 0 finished, 6 halted by an alert, anything else failed.
+// reads a worker's: 0 finished, 6 halted by an alert, 8 a rank lost (the job is requeued to
+// resume from its checkpoint), anything else failed.
 enum ExitCode : int {
   kExitOk = 0,
   kExitInvalid = 1,      // the manifest (or lock) is invalid; diagnostics were printed

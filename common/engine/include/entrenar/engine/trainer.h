@@ -24,9 +24,13 @@ struct RankOptions {
   std::string master_addr = "127.0.0.1";  // rank 0's rendezvous (c10d TCPStore)
   int master_port = 29500;
   int threads = 0;  // LibTorch's intra-op threads for this rank; 0: LibTorch's default
+  // Set when the store at master_addr:master_port is served already (torchrun's agent): rank 0
+  // then connects to it rather than serving it.
+  bool store_served = false;
   // Joining: how long a rank waits for the master and the others. Collectives: how long a rank
-  // waits for the others in one step before the run ends (a rank died or hangs).
-  std::chrono::seconds rendezvous_timeout{60}, collective_timeout{300};
+  // waits for the others before the run ends (a rank died or hangs; PyTorch's default 30 min
+  // also covers rank 0's checkpoints and callbacks, which the others wait for).
+  std::chrono::seconds rendezvous_timeout{300}, collective_timeout{1800};
 };
 
 struct TrainOptions {

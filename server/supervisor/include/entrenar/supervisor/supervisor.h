@@ -121,6 +121,10 @@ class Supervisor {
   // Stores how the ended worker's job ended and frees its slots; the store's error when it could
   // not take it (the worker is kept, and the next pass tries again).
   Status Finish(std::int64_t id, const Worker& w);
+  // A job interrupted by a lost rank back to the queue (it resumes from its newest checkpoint),
+  // or FAILED once it has been started kMaxRankLossAttempts times.
+  Status Requeue(const store::Job& job);
+  static constexpr std::int64_t kMaxRankLossAttempts = 3;
   void Purge();  // retention
 
   store::Store& store_;
