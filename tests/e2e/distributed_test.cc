@@ -390,6 +390,68 @@ TEST_CASE("data-parallel bad input: a clear error naming the key, flag or variab
         std::string::npos);
 }
 
+TEST_CASE("train --nnodes 2: two machines of one rank each train as one machine of two",
+          "[e2e][ddp]") {
+  TempDir dir;
+  const std::string m = Digits(dir.path, 512);
+  int port = 0;
+  {
+    HeldPort free_port;
+    port = free_port.port();
+  }
+  // One thread per rank everywhere, so that the two layouts compute alike.
+  auto node = [&](int rank) {
+    return std::vector<std::string>{"/usr/bin/env",
+                                    "ENTRENAR_RANK_THREADS=1",
+                                    EntrenarBinary(),
+                                    "train",
+                                    m,
+                                    "--devices",
+                                    "cpu:1",
+                                    "--nnodes",
+                                    "2",
+                                    "--node-rank",
+                                    std::to_string(rank),
+                                    "--master",
+                                    "127.0.0.1:" + std::to_string(port),
+                                    "--set",
+                                    "data.loader.batch_size=16",
+                                    "--set",
+                                    "training.max_steps=60",
+                                    "--output",
+                                    dir.path + "/node" + std::to_string(rank)};
+  };
+  entrenar::testing::BackgroundProcess second(node(1), dir.path + "/n1.out", dir.path + "/n1.err");
+  ProcessResult first = RunProcess(node(0), "", 240);
+  INFO(first.err);
+  INFO(Slurp(dir.path + "/n1.err"));
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(second.Wait(120) == 0);
+  ProcessResult one =
+      RunProcess({"/usr/bin/env", "ENTRENAR_RANK_THREADS=1", EntrenarBinary(), "train", m,
+                  "--devices", "cpu:2", "--set", "data.loader.batch_size=16", "--set",
+                  "training.max_steps=60", "--output", dir.path + "/one"},
+                 "", 240);
+  REQUIRE(one.exit_code == 0);
+  const auto reference = LossByStep(dir.path + "/one/metrics.jsonl");
+  REQUIRE(reference.size() == 60);
+  CHECK(LossByStep(dir.path + "/node0/metrics.jsonl") == reference);
+  CHECK_FALSE(fs::exists(dir.path + "/node1/metrics.jsonl"));  // node 0's rank 0 writes the run
+  // The flags' mistakes, each named.
+  ProcessResult r = Train({m, "--devices", "cpu:1", "--nnodes", "2", "--output", dir.path + "/x"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--nnodes 2 needs --master HOST:PORT") != std::string::npos);
+  r = Train({m, "--devices", "cpu:1", "--nnodes", "2", "--master", "nowhere", "--output",
+             dir.path + "/x"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--master nowhere: expected HOST:PORT") != std::string::npos);
+  r = Train({m, "--devices", "cpu:1", "--nnodes", "2", "--node-rank", "2", "--master",
+             "127.0.0.1:1", "--output", dir.path + "/x"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--node-rank 2 is not a node of --nnodes 2") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path + "/x"));
+}
+
 TEST_CASE("data-parallel ranks started by hand with different manifests refuse to train",
           "[e2e][ddp]") {
   TempDir dir;

@@ -99,22 +99,22 @@ struct RankExec {
   }
 };
 
-RankExec MakeRankExec(const std::vector<std::string>& args, int rank, int world_size, int port,
+RankExec MakeRankExec(const std::vector<std::string>& args, const Topology& t, int local_rank,
                       const std::vector<int>& gpus) {
   RankExec x;
   x.argv.push_back("entrenar-train");
   x.argv.insert(x.argv.end(), args.begin(), args.end());
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::map<std::string, std::string> set = {
-      {"RANK", std::to_string(rank)},
-      {"LOCAL_RANK", std::to_string(rank)},
-      {"WORLD_SIZE", std::to_string(world_size)},
-      {"LOCAL_WORLD_SIZE", std::to_string(world_size)},
-      {"MASTER_ADDR", "127.0.0.1"},
-      {"MASTER_PORT", std::to_string(port)},
+      {"RANK", std::to_string(t.node_rank * t.local + local_rank)},
+      {"LOCAL_RANK", std::to_string(local_rank)},
+      {"WORLD_SIZE", std::to_string(t.world())},
+      {"LOCAL_WORLD_SIZE", std::to_string(t.local)},
+      {"MASTER_ADDR", t.master_addr},
+      {"MASTER_PORT", std::to_string(t.master_port)},
       // The machine's cores shared out (torchrun would give each rank one thread).
       {"ENTRENAR_RANK_THREADS",
-       std::to_string(std::max(1u, cores / static_cast<unsigned>(world_size)))}};
+       std::to_string(std::max(1u, cores / static_cast<unsigned>(t.local)))}};
   if (!gpus.empty()) set["CUDA_VISIBLE_DEVICES"] = VisibleGpus(gpus);
   for (char** e = environ; *e; ++e) {
     const std::string var(*e);
@@ -234,19 +234,37 @@ Result<DeviceList> ParseDevices(const std::string& text) {
   return d;
 }
 
-int LaunchRanks(const std::vector<std::string>& args, int world_size, const std::vector<int>& gpus,
-                int grace_seconds) {
-  const Result<int> port = FreePort();
-  if (!port.ok()) {
-    std::cerr << "error: " << port.status().message() << "\n";
-    return console::kExitIo;
+Result<std::pair<std::string, int>> ParseMaster(const std::string& text) {
+  const std::size_t colon = text.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if (colon == 0 || colon == std::string::npos || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
+      std::stoi(port) > 65535) {
+    return InvalidArgument("--master " + text +
+                           ": expected HOST:PORT, the address of node 0 and a free port there "
+                           "(e.g. --master 10.0.0.1:29500)");
   }
+  return std::make_pair(text.substr(0, colon), std::stoi(port));
+}
+
+int LaunchRanks(const std::vector<std::string>& args, const Topology& topology,
+                const std::vector<int>& gpus, int grace_seconds) {
+  Topology t = topology;
+  if (t.master_port == 0) {
+    const Result<int> port = FreePort();
+    if (!port.ok()) {
+      std::cerr << "error: " << port.status().message() << "\n";
+      return console::kExitIo;
+    }
+    t.master_port = *port;
+  }
+  const int world_size = t.local;  // the ranks started here
   std::signal(SIGINT, OnLauncherSignal);
   std::signal(SIGTERM, OnLauncherSignal);
   std::signal(SIGCHLD, SIG_DFL);  // an inherited SIG_IGN would leave nothing to wait for
   std::vector<RankExec> execs;
   for (int r = 0; r < world_size; ++r) {
-    execs.push_back(MakeRankExec(args, r, world_size, *port, gpus));
+    execs.push_back(MakeRankExec(args, t, r, gpus));
   }
   for (RankExec& x : execs) x.Seal();
   const pid_t launcher = getpid();

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "entrenar/base/status.h"
@@ -31,13 +32,26 @@ Result<DeviceList> ParseDevices(const std::string& text);
 // own CUDA_VISIBLE_DEVICES, when set, maps them).
 std::string VisibleGpus(const std::vector<int>& gpus);
 
-// Starts `world_size` copies of this program with `args` (argv[1..]) as ranks 0..world_size-1 on
-// this machine, meeting at 127.0.0.1 on a free port; `gpus`, when given, become the ranks'
-// CUDA_VISIBLE_DEVICES. Ranks other than 0 write nothing to stdout. SIGINT/SIGTERM are passed
-// on to every rank (they stop together after a checkpoint); when a rank fails the others are
-// sent SIGTERM, and SIGKILL after `grace_seconds`; a rank never outlives the launcher. Returns
-// the exit code: the first failed rank's (a rank killed by a signal: kExitRankLost), else 0.
-int LaunchRanks(const std::vector<std::string>& args, int world_size, const std::vector<int>& gpus,
-                int grace_seconds);
+// Where this machine's ranks stand in the run: `--nnodes` machines of `local` ranks each, this
+// one the `node_rank`th; rank 0 (on node 0) serves the rendezvous at master_addr:master_port
+// (port 0: a free one, for a run on one machine).
+struct Topology {
+  int nnodes = 1, node_rank = 0, local = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;
+  int world() const { return nnodes * local; }
+};
+// `--master HOST:PORT`: kInvalidArgument naming the flag for anything else.
+Result<std::pair<std::string, int>> ParseMaster(const std::string& text);
+
+// Starts this machine's `topology.local` ranks as copies of this program with `args`
+// (argv[1..]): global ranks node_rank x local + 0..local-1, meeting at the master; `gpus`, when
+// given, become the ranks' CUDA_VISIBLE_DEVICES. Ranks other than 0 write nothing to stdout.
+// SIGINT/SIGTERM are passed on to every rank (they stop together after a checkpoint); when a
+// rank fails the others are sent SIGTERM, and SIGKILL after `grace_seconds`; a rank never
+// outlives the launcher. Returns the exit code: rank 0's own error, else the first failed rank's
+// (a rank killed by a signal: kExitRankLost), else 0.
+int LaunchRanks(const std::vector<std::string>& args, const Topology& topology,
+                const std::vector<int>& gpus, int grace_seconds);
 
 }  // namespace entrenar::worker

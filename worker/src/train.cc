@@ -63,7 +63,10 @@ struct TrainArgs {
   std::string base_dir;  // where relative data paths resolve (default: the manifest's folder)
   std::string report;    // stream the events to this WorkerService ("unix:PATH"), as job_id
   std::int64_t job_id = 0;
-  std::string devices;  // --devices: "cpu:N" or GPU indices "0,1,2,3"
+  std::string devices;  // --devices: "cpu:N" or GPU indices "0,1,2,3" (this machine's)
+  int nnodes = 1;       // --nnodes: machines in the run; --node-rank: this one's place
+  int node_rank = 0;
+  std::string master;  // --master HOST:PORT: node 0's rendezvous
 };
 
 std::string Bytes(std::int64_t n) {
@@ -482,14 +485,15 @@ int DevicesAsOverrides(const manifest::Manifest& m, TrainArgs* a, std::vector<in
     std::cerr << "error: " << d.status().message() << "\n";
     return kExitUsage;
   }
-  if (m.IsSet("training.distributed.world_size") &&
-      m.training.distributed->world_size != d->count) {
+  const int count = d->count * a->nnodes;  // every machine gives as many
+  if (m.IsSet("training.distributed.world_size") && m.training.distributed->world_size != count) {
     const std::string key = "training.distributed.world_size";
     PrintDiagnostics(
         {{manifest::Severity::kError,
           key,
           m.LocationOf(key),
-          "--devices " + a->devices + " gives " + std::to_string(d->count) + " rank(s), but " +
+          "--devices " + a->devices + " gives " + std::to_string(count) + " rank(s)" +
+              (a->nnodes > 1 ? " on " + std::to_string(a->nnodes) + " machines" : "") + ", but " +
               key + " is " + std::to_string(m.training.distributed->world_size),
           {"name as many devices as ranks, or leave world_size out of the "
            "manifest"}}});
@@ -501,15 +505,46 @@ int DevicesAsOverrides(const manifest::Manifest& m, TrainArgs* a, std::vector<in
               << ") or set model.device: auto\n";
     return kExitUsage;
   }
-  if (d->count > 1) {
-    a->overrides.push_back("training.distributed.world_size=" + std::to_string(d->count));
+  if (count > 1) {
+    a->overrides.push_back("training.distributed.world_size=" + std::to_string(count));
   }
   if (d->cpu) a->overrides.push_back("model.device=cpu");
   // GPUs were named: a machine without one says so rather than training on the CPU.
   if (!d->cpu && m.model.device == "auto") a->overrides.push_back("model.device=cuda");
   *gpus = d->gpus;
   // One GPU: this process trains on it (with more, each rank's launcher sets its own).
-  if (d->gpus.size() == 1) setenv("CUDA_VISIBLE_DEVICES", VisibleGpus(d->gpus).c_str(), 1);
+  if (count == 1) setenv("CUDA_VISIBLE_DEVICES", VisibleGpus(d->gpus).c_str(), 1);
+  return kExitOk;
+}
+
+// Where this machine's ranks stand: --nnodes, --node-rank and --master against the manifest's
+// world size. kExitOk, or kExitUsage after saying why not.
+int TopologyOf(const TrainArgs& a, std::int64_t world, Topology* t) {
+  t->nnodes = a.nnodes;
+  t->node_rank = a.node_rank;
+  t->local = static_cast<int>(world);
+  if (a.nnodes == 1 && a.master.empty()) return kExitOk;
+  const auto fail = [](const std::string& why) {
+    std::cerr << "error: " << why << "\n";
+    return kExitUsage;
+  };
+  if (a.nnodes < 1 || a.node_rank < 0 || a.node_rank >= a.nnodes) {
+    return fail("--node-rank " + std::to_string(a.node_rank) + " is not a node of --nnodes " +
+                std::to_string(a.nnodes) + " (0 to " + std::to_string(a.nnodes - 1) + ")");
+  }
+  if (world % a.nnodes != 0) {
+    return fail("training.distributed.world_size " + std::to_string(world) +
+                " is not a multiple of --nnodes " + std::to_string(a.nnodes) +
+                ": every machine runs as many ranks");
+  }
+  if (a.master.empty())
+    return fail("--nnodes " + std::to_string(a.nnodes) +
+                " needs --master HOST:PORT, node 0's address and a free port");
+  const Result<std::pair<std::string, int>> master = ParseMaster(a.master);
+  if (!master.ok()) return fail(master.status().message());
+  t->local = static_cast<int>(world / a.nnodes);
+  t->master_addr = master->first;
+  t->master_port = master->second;
   return kExitOk;
 }
 
@@ -559,11 +594,11 @@ int RunTrain(TrainArgs a) {
     std::cerr << "error: " << ranks.status().message() << "\n";
     return kExitUsage;
   }
-  if (*ranks && !m.seed) {
+  if ((*ranks || a.nnodes > 1) && !m.seed) {
     // Ranks started by another launcher (torchrun) would each draw their own.
-    std::cerr << "error: a rank started with RANK and WORLD_SIZE needs `seed` in the manifest "
-                 "(every rank must draw the same weights, split and order): add seed: N, or "
-                 "--set seed=N on every rank\n";
+    std::cerr << "error: a rank started with RANK and WORLD_SIZE, or on one of --nnodes "
+                 "machines, needs `seed` in the manifest (every rank must draw the same weights, "
+                 "split and order): add seed: N, or --set seed=N on every rank\n";
     return kExitUsage;
   }
   if (!m.seed) m.seed = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff);
@@ -596,7 +631,9 @@ int RunTrain(TrainArgs a) {
                    "train the file rather than stdin\n";
       return kExitUsage;
     }
-    return LaunchRanks(RankArgs(a, m, dir), static_cast<int>(world), gpus, 30);
+    Topology t;
+    if (const int rc = TopologyOf(a, world, &t); rc != kExitOk) return rc;
+    return LaunchRanks(RankArgs(a, m, dir), t, gpus, 30);
   }
   if (*ranks && (*ranks)->world_size != world) {
     std::cerr << "error: WORLD_SIZE is " << (*ranks)->world_size
@@ -638,6 +675,12 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--job-id", args->job_id, "The entrenard job this run is (with --report)");
   cmd->add_option("--base-dir", args->base_dir,
                   "Resolve relative data paths here (default: the manifest's folder)");
+  cmd->add_option("--nnodes", args->nnodes,
+                  "Machines in a data-parallel run (each starts its ranks with the same command "
+                  "and its own --node-rank)");
+  cmd->add_option("--node-rank", args->node_rank, "This machine's place among --nnodes (0 first)");
+  cmd->add_option("--master", args->master,
+                  "Node 0's HOST:PORT, where the ranks meet (with --nnodes)");
   cmd->add_option("--devices", args->devices,
                   "Train data-parallel, one process per device: GPU indices (0,1,2,3) or CPU "
                   "ranks (cpu:2); sets training.distributed.world_size");
