@@ -464,14 +464,39 @@ TEST_CASE("data-parallel ranks started by hand with different manifests refuse t
   const std::vector<std::string> env = {"WORLD_SIZE=2", "MASTER_PORT=" + std::to_string(port),
                                         "ENTRENAR_RENDEZVOUS_TIMEOUT=20",
                                         "ENTRENAR_COLLECTIVE_TIMEOUT=20"};
+  // What rank 0 alone writes may differ (output.dir's `{{ timestamp }}` renders when each rank
+  // loads the manifest): such ranks train.
+  ProcessResult outputs;
+  std::thread differ([&] {
+    std::vector<std::string> e = env;
+    e.push_back("RANK=1");
+    outputs = TrainAsRank(e, {m, "--devices", "cpu:2", "--set", "output.dir=elsewhere", "--set",
+                              "training.max_steps=5", "--output", dir.path + "/ok"});
+  });
+  std::vector<std::string> zero = env;
+  zero.push_back("RANK=0");
+  ProcessResult leader = TrainAsRank(zero, {m, "--devices", "cpu:2", "--set",
+                                            "training.max_steps=5", "--output", dir.path + "/ok"});
+  differ.join();
+  INFO(leader.err + outputs.err);
+  CHECK(leader.exit_code == 0);
+  CHECK(outputs.exit_code == 0);
+  CHECK(fs::exists(dir.path + "/ok/model.safetensors"));
+  {
+    HeldPort free_port;  // a fresh port: the first run's may linger in TIME_WAIT
+    port = free_port.port();
+  }
+  const std::vector<std::string> env2 = {"WORLD_SIZE=2", "MASTER_PORT=" + std::to_string(port),
+                                         "ENTRENAR_RENDEZVOUS_TIMEOUT=20",
+                                         "ENTRENAR_COLLECTIVE_TIMEOUT=20"};
   ProcessResult rank1;
   std::thread other([&] {
-    std::vector<std::string> e = env;
+    std::vector<std::string> e = env2;
     e.push_back("RANK=1");
     rank1 = TrainAsRank(
         e, {m, "--devices", "cpu:2", "--set", "optimizer.lr=0.5", "--output", dir.path + "/run"});
   });
-  std::vector<std::string> e = env;
+  std::vector<std::string> e = env2;
   e.push_back("RANK=0");
   ProcessResult rank0 = TrainAsRank(e, {m, "--devices", "cpu:2", "--output", dir.path + "/run"});
   other.join();

@@ -107,7 +107,12 @@ class Run {
   // all-reduces its gradients as backward makes them.
   Status JoinRanks() {
     const Splits& s = task->splits();
-    std::string fingerprint = Sha256Hex(manifest::ToYaml(m));
+    // What rank 0 alone does (outputs, tracking) may resolve a template such as `{{ timestamp }}`
+    // at another second on each rank: it is not part of what must agree.
+    Manifest trained = m;
+    trained.output = manifest::OutputConfig{};
+    trained.monitoring.tracking = manifest::TrackingConfig{};
+    std::string fingerprint = Sha256Hex(manifest::ToYaml(trained));
     for (const torch::Tensor* t : {&s.train_x, &s.train_y, &s.val_x, &s.val_y}) {
       const torch::Tensor c = t->contiguous().cpu();
       fingerprint += Sha256Hex(std::string_view(static_cast<const char*>(c.data_ptr()),
