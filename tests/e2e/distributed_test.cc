@@ -462,8 +462,8 @@ TEST_CASE("data-parallel ranks started by hand with different manifests refuse t
     port = free_port.port();
   }
   const std::vector<std::string> env = {"WORLD_SIZE=2", "MASTER_PORT=" + std::to_string(port),
-                                        "ENTRENAR_RENDEZVOUS_TIMEOUT=20",
-                                        "ENTRENAR_COLLECTIVE_TIMEOUT=20"};
+                                        "ENTRENAR_RENDEZVOUS_TIMEOUT=90",
+                                        "ENTRENAR_COLLECTIVE_TIMEOUT=90"};
   // What rank 0 alone writes may differ (output.dir's `{{ timestamp }}` renders when each rank
   // loads the manifest): such ranks train.
   ProcessResult outputs;
@@ -487,8 +487,8 @@ TEST_CASE("data-parallel ranks started by hand with different manifests refuse t
     port = free_port.port();
   }
   const std::vector<std::string> env2 = {"WORLD_SIZE=2", "MASTER_PORT=" + std::to_string(port),
-                                         "ENTRENAR_RENDEZVOUS_TIMEOUT=20",
-                                         "ENTRENAR_COLLECTIVE_TIMEOUT=20"};
+                                         "ENTRENAR_RENDEZVOUS_TIMEOUT=90",
+                                         "ENTRENAR_COLLECTIVE_TIMEOUT=90"};
   ProcessResult rank1;
   std::thread other([&] {
     std::vector<std::string> e = env2;
