@@ -214,21 +214,6 @@ TEST_CASE(
   CHECK(LossByStep(dir.path + "/stopped/metrics.jsonl").size() == static_cast<std::size_t>(steps));
 }
 
-// Children of process `parent`, from /proc.
-std::vector<int> Children(int parent) {
-  std::vector<int> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::istringstream stat(Slurp(e.path().string() + "/stat"));
-    std::string pid, comm, state;
-    int ppid = 0;
-    stat >> pid >> comm >> state >> ppid;
-    if (ppid == parent) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
 TEST_CASE("train --devices cpu:2: a rank that dies or hangs ends the whole run in bounded time",
           "[e2e][ddp]") {
   TempDir dir;
@@ -247,7 +232,7 @@ TEST_CASE("train --devices cpu:2: a rank that dies or hangs ends the whole run i
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // env execs entrenar, which execs entrenar-train: the launcher is p itself.
-    std::vector<int> ranks = Children(p.pid());
+    std::vector<int> ranks = entrenar::testing::ChildrenOf(p.pid());
     REQUIRE(ranks.size() == 2);
     std::sort(ranks.begin(), ranks.end());
     kill(ranks[1], how);  // rank 1: forked second

@@ -172,22 +172,6 @@ TEST_CASE("daemon: a worker killed with SIGKILL fails its job with the signal", 
   CHECK(next.exit_code == 0);
 }
 
-// Children of process `parent`, from /proc.
-std::vector<int> Children(int parent) {
-  std::vector<int> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::istringstream stat(Slurp(e.path().string() + "/stat"));
-    std::string pid, comm, state;
-    int ppid = 0;
-    stat >> pid >> comm >> state >> ppid;
-    if (ppid == parent) out.push_back(std::stoi(name));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 TEST_CASE(
     "daemon: a data-parallel job holds a slot per rank, and a lost rank requeues it to "
     "resume exactly",
@@ -220,7 +204,7 @@ TEST_CASE(
   d.WaitFor(
       id, [&](const json&) { return LossByStep(run).size() >= 120; }, 120);
   const std::string reason = running["reason"];  // "pid N"
-  const std::vector<int> ranks = Children(std::stoi(reason.substr(4)));
+  const std::vector<int> ranks = entrenar::testing::ChildrenOf(std::stoi(reason.substr(4)));
   REQUIRE(ranks.size() == 2);
   REQUIRE(kill(ranks[1], SIGKILL) == 0);
   const json done = d.WaitFor(

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 namespace entrenar::testing {
 
@@ -135,6 +137,21 @@ bool WaitForPath(const std::string& path, int timeout_seconds) {
     poll(nullptr, 0, 20);
   }
   return std::filesystem::exists(path);
+}
+
+std::vector<int> ChildrenOf(int parent) {
+  std::vector<int> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path().string() + "/stat");
+    std::string pid, comm, state;
+    int ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == parent) out.push_back(std::stoi(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace entrenar::testing

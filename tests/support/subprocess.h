@@ -19,6 +19,9 @@ int TimeLimit(int seconds);
 // Waits up to `timeout_seconds` (scaled by TimeLimit) for `path` to exist; whether it does.
 bool WaitForPath(const std::string& path, int timeout_seconds);
 
+// The processes whose parent is `parent`, from /proc, in increasing pid order.
+std::vector<int> ChildrenOf(int parent);
+
 // Runs `argv` (argv[0] is a path), feeding `input` on stdin, with a time limit (scaled by
 // TimeLimit). Returns its exit code and everything it printed.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",

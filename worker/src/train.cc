@@ -392,6 +392,20 @@ int TrainFailed(const Status& s, const std::string& who) {
   }
 }
 
+// How the engine trains `m` into `dir` for this command (stopped by SIGINT/SIGTERM).
+engine::TrainOptions OptionsOf(const TrainArgs& a, const manifest::Manifest& m,
+                               const std::string& dir,
+                               const std::optional<engine::RankOptions>& ranks) {
+  engine::TrainOptions train;
+  train.base_dir = DataDir(a);
+  train.run_dir = dir;
+  train.seed = static_cast<std::uint64_t>(*m.seed);
+  train.stop = &g_stop;
+  train.resume_from = a.resume;
+  train.ranks = ranks;
+  return train;
+}
+
 // Drops a run's events: a rank other than 0 trains as rank 0 does, and rank 0 records the run.
 class DropEvents : public engine::EventSink {
  public:
@@ -409,14 +423,8 @@ int TrainRank(const TrainArgs& a, const manifest::Manifest& m, const std::string
   DropEvents drop;
   Result<manifest::Manifest> local = FetchSources(m, drop);
   if (!local.ok()) return FetchFailed(local.status());
-  engine::TrainOptions train;
-  train.base_dir = DataDir(a);
-  train.run_dir = dir;
-  train.seed = static_cast<std::uint64_t>(*m.seed);
-  train.stop = &g_stop;
-  train.resume_from = a.resume;
-  train.allow_custom_callbacks = false;
-  train.ranks = ranks;
+  engine::TrainOptions train = OptionsOf(a, m, dir, ranks);
+  train.allow_custom_callbacks = false;  // rank 0 runs the callbacks
   Result<engine::TrainSummary> summary = engine::Train(*local, train, drop);
   return summary.ok() ? kExitOk : TrainFailed(summary.status(), who);
 }
@@ -444,13 +452,7 @@ int TrainInto(const TrainArgs& a, const manifest::Manifest& m, const std::string
   record.uplink = uplink.get();
   RunRecorder recorder(record);
   if (!OpenTracking(m, dir, &recorder)) return kExitIo;
-  engine::TrainOptions train;
-  train.base_dir = DataDir(a);
-  train.run_dir = dir;
-  train.seed = static_cast<std::uint64_t>(*m.seed);
-  train.stop = &g_stop;
-  train.resume_from = a.resume;
-  train.ranks = ranks;
+  engine::TrainOptions train = OptionsOf(a, m, dir, ranks);
   const char* custom = std::getenv("ENTRENAR_CUSTOM_CALLBACKS");
   train.allow_custom_callbacks = !(custom && std::string(custom) == "off");
   std::function<void(const std::string&, bool)> status;  // the downloads' line, on a terminal
