@@ -234,7 +234,6 @@ TEST_CASE("train --devices cpu:2: a rank that dies or hangs ends the whole run i
     // env execs entrenar, which execs entrenar-train: the launcher is p itself.
     std::vector<int> ranks = entrenar::testing::ChildrenOf(p.pid());
     REQUIRE(ranks.size() == 2);
-    std::sort(ranks.begin(), ranks.end());
     kill(ranks[1], how);  // rank 1: forked second
     const auto killed = std::chrono::steady_clock::now();
     const std::optional<int> status = p.WaitStatus(60);
