@@ -97,6 +97,8 @@ entrenar::supervisor::Config SupervisorConfig(const entrenar::config::Daemon& fl
   sc.report_target = "unix:" + fs::absolute(flags.socket).string();
   sc.allow_custom_callbacks = flags.allow_custom_callbacks;
   sc.nvml_library = flags.nvml_library;
+  sc.preempt_priority = flags.preemption.priority;
+  sc.preempt_max_running_per_user = flags.preemption.max_running_per_user;
   return sc;
 }
 
@@ -203,6 +205,7 @@ int Run(const entrenar::config::Daemon& flags) {
 struct Options {
   std::string config_path;
   entrenar::config::Daemon flags;
+  std::int64_t preempt_priority = 0;
 };
 
 void AddOptions(CLI::App& app, Options& o) {
@@ -230,6 +233,10 @@ void AddOptions(CLI::App& app, Options& o) {
                  "Unix-socket connections a user who is not an admin may hold open");
   app.add_option("--max-followers-per-user", f.max_followers_per_user,
                  "Event streams (logs --follow) a user who is not an admin may hold open");
+  app.add_option("--preempt-priority", o.preempt_priority,
+                 "Queued jobs of this priority or more may preempt running jobs of lower priority");
+  app.add_option("--preempt-max-running-per-user", f.preemption.max_running_per_user,
+                 "A user with this many running jobs preempts no more (0: no limit)");
   app.add_option("--tcp", f.tcp.address, "Also serve on this TCP address (TLS + tokens)");
   app.add_option("--tls-cert", f.tcp.cert, "PEM certificate for --tcp");
   app.add_option("--tls-key", f.tcp.key, "PEM private key for --tcp");
@@ -262,6 +269,10 @@ entrenar::Status Resolve(const CLI::App& app, const Options& o, entrenar::config
   if (given("--max-priority")) c.max_priority = f.max_priority;
   if (given("--max-connections-per-user")) c.max_connections_per_user = f.max_connections_per_user;
   if (given("--max-followers-per-user")) c.max_followers_per_user = f.max_followers_per_user;
+  if (given("--preempt-priority")) c.preemption.priority = o.preempt_priority;
+  if (given("--preempt-max-running-per-user")) {
+    c.preemption.max_running_per_user = f.preemption.max_running_per_user;
+  }
   if (given("--tcp")) c.tcp.address = f.tcp.address;
   if (given("--tls-cert")) c.tcp.cert = f.tcp.cert;
   if (given("--tls-key")) c.tcp.key = f.tcp.key;

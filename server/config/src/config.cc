@@ -132,6 +132,17 @@ Status LoadFile(const std::string& path, Daemon* c) {
       {"key", text("tcp.key", &c->tcp.key)},
       {"tokens", text("tcp.tokens", &c->tcp.tokens)},
   };
+  std::map<std::string, Setter> preemption = {
+      {"priority",
+       [&path, c](const YAML::Node& n) {
+         std::int64_t p = 0;
+         ENTRENAR_RETURN_IF_ERROR(Read(path, n, "preemption.priority", "an integer", &p));
+         c->preemption.priority = p;
+         return OkStatus();
+       }},
+      {"max_running_per_user",
+       integer("preemption.max_running_per_user", &c->preemption.max_running_per_user)},
+  };
   std::map<std::string, Setter> top = {
       {"socket", text("socket", &c->socket)},
       {"state_dir", text("state_dir", &c->state_dir)},
@@ -185,6 +196,8 @@ Status LoadFile(const std::string& path, Daemon* c) {
          return OkStatus();
        }},
       {"tcp", [&](const YAML::Node& n) { return Apply(path, n, "tcp.", tcp); }},
+      {"preemption",
+       [&](const YAML::Node& n) { return Apply(path, n, "preemption.", preemption); }},
   };
   ENTRENAR_RETURN_IF_ERROR(Apply(path, root, "", top));
   const Status checked = Check(*c);
@@ -206,6 +219,9 @@ Status Check(const Daemon& c) {
   }
   if (c.max_followers_per_user < 1 || c.max_followers_per_user > 100000) {
     return InvalidArgument("max_followers_per_user: expected 1 to 100000");
+  }
+  if (c.preemption.max_running_per_user < 0) {
+    return InvalidArgument("preemption.max_running_per_user: expected 0 (no limit) or more");
   }
   for (const std::string& a : c.admins) {
     if (!ResolveUser(a).ok()) return InvalidArgument("admins: no user `" + a + "`");

@@ -14,11 +14,12 @@
 namespace entrenar::store {
 namespace {
 
-constexpr std::array<std::string_view, 8> kStateNames = {
-    "QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "HALTED", "INTERRUPTED"};
+constexpr std::array<std::string_view, 9> kStateNames = {"QUEUED",    "STARTING",    "RUNNING",
+                                                         "SUCCEEDED", "FAILED",      "CANCELLED",
+                                                         "HALTED",    "INTERRUPTED", "PREEMPTED"};
 
 // Each migration takes the schema from version i to i + 1.
-constexpr std::array<const char*, 7> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,6 +77,10 @@ ALTER TABLE jobs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
     // 7: what a running job's worker says it is doing ("downloading", "running").
     R"sql(
 ALTER TABLE jobs ADD COLUMN activity TEXT NOT NULL DEFAULT '';
+)sql",
+    // 8: the job whose start asked a running job to stop (preemption), until it is queued again.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // SQLite's message, and for a full disk what it means for entrenard: nothing new is stored until
@@ -127,7 +132,7 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned, worker_token, worker_seq, pinned, strict, activity";
+    "device_kind, assigned, worker_token, worker_seq, pinned, strict, activity, preempted_by";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -157,6 +162,7 @@ Job ReadJob(const Stmt& s) {
   j.spec.pinned = s.Text(23);
   j.spec.strict = s.Int(24) != 0;
   j.activity = s.Text(25);
+  j.preempted_by = s.Int(26);
   return j;
 }
 
@@ -175,7 +181,10 @@ std::optional<JobState> StateOfPayload(const std::string& payload) {
   return ParseState(it->get<std::string>());
 }
 
-std::string_view StateName(JobState s) { return kStateNames[static_cast<std::size_t>(s)]; }
+std::string_view StateName(JobState s) {
+  const auto i = static_cast<std::size_t>(s);
+  return i < kStateNames.size() ? kStateNames[i] : "UNKNOWN";
+}
 
 std::optional<JobState> ParseState(std::string_view name) {
   for (std::size_t i = 0; i < kStateNames.size(); ++i) {
@@ -195,10 +204,11 @@ bool CanTransition(JobState from, JobState to) {
     case S::kQueued:
       return to == S::kStarting || to == S::kCancelled || to == S::kFailed;
     case S::kStarting:
-      return to == S::kRunning || IsTerminal(to) || to == S::kInterrupted;
+      return to == S::kRunning || IsTerminal(to) || to == S::kInterrupted || to == S::kPreempted;
     case S::kRunning:
-      return IsTerminal(to) || to == S::kInterrupted;
+      return IsTerminal(to) || to == S::kInterrupted || to == S::kPreempted;
     case S::kInterrupted:
+    case S::kPreempted:
       return to == S::kQueued || to == S::kCancelled || to == S::kFailed;
     default:  // a finished job runs again only through a resume, which queues it
       return IsTerminal(from) && to == S::kQueued;
@@ -409,7 +419,7 @@ Result<std::optional<Job>> Store::ActiveJobIn(const std::string& run_dir) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const std::string sql = std::string("SELECT ") + kJobColumns +
                           " FROM jobs WHERE run_dir = ? AND state IN ('QUEUED', 'STARTING', "
-                          "'RUNNING', 'INTERRUPTED') ORDER BY id LIMIT 1";
+                          "'RUNNING', 'INTERRUPTED', 'PREEMPTED') ORDER BY id LIMIT 1";
   Stmt s(impl_->db, sql.c_str());
   s.Bind(1, run_dir);
   const int rc = s.Step();
@@ -440,10 +450,11 @@ Result<Job> Store::Transition(std::int64_t id, JobState to, const std::string& r
                                 std::string(StateName(job.state)) + " and cannot become " +
                                 std::string(StateName(to)));
     }
-    // Queued again (a resume, a requeue): an earlier cancel request no longer applies.
+    // Queued again (a resume, a requeue): an earlier cancel or preemption no longer applies.
     Stmt s(impl_->db,
            "UPDATE jobs SET state = ?, reason = ?, updated_at = ?, cancel_requested = "
-           "(CASE WHEN ? THEN 0 ELSE cancel_requested END), "
+           "(CASE WHEN ?4 THEN 0 ELSE cancel_requested END), "
+           "preempted_by = (CASE WHEN ?4 THEN 0 ELSE preempted_by END), "
            "activity = (CASE WHEN ? THEN activity ELSE '' END) WHERE id = ?");
     // Becoming RUNNING keeps what the worker said while STARTING (it may report before the
     // daemon marks it running); every other change clears it.
@@ -484,6 +495,14 @@ Status Store::SetResumeFrom(std::int64_t id, const std::string& checkpoint) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Stmt s(impl_->db, "UPDATE jobs SET resume_from = ? WHERE id = ?");
   s.Bind(1, checkpoint).Bind(2, id);
+  if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
+  return OkStatus();
+}
+
+Status Store::RequestPreempt(std::int64_t id, std::int64_t by) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db, "UPDATE jobs SET preempted_by = ? WHERE id = ?");
+  s.Bind(1, by).Bind(2, id);
   if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   return OkStatus();
 }

@@ -53,23 +53,100 @@ std::string Busy(const QueuedJob& job, const std::vector<DeviceUse>& devices,
   return Join(busy, ",");
 }
 
+// "job 12 (alice, priority 5)".
+std::string Who(std::int64_t id, const std::map<std::int64_t, Holder>& holders) {
+  const auto h = holders.find(id);
+  std::string who = "job " + std::to_string(id);
+  if (h != holders.end()) {
+    who += " (" + (h->second.user.empty() ? "" : h->second.user + ", ") + "priority " +
+           std::to_string(h->second.priority) + ")";
+  }
+  return who;
+}
+
+bool Stopping(std::int64_t id, const std::map<std::int64_t, Holder>& holders) {
+  const auto h = holders.find(id);
+  return h != holders.end() && h->second.stopping;
+}
+
 // "job 12 (alice, priority 5) holds 2 until it ends", for every job holding devices of a pool.
 std::string Holding(const Pool& pool, const std::map<std::int64_t, Holder>& holders) {
   std::vector<std::string> parts;
+  bool stopping = false;
   for (const auto& [id, n] : pool.held) {
-    const auto h = holders.find(id);
-    std::string who;
-    if (h != holders.end()) {
-      who = " (" + (h->second.user.empty() ? "" : h->second.user + ", ") + "priority " +
-            std::to_string(h->second.priority) + ")";
-    }
-    parts.push_back("job " + std::to_string(id) + who + " holds " + std::to_string(n));
+    const bool s = Stopping(id, holders);
+    stopping = stopping || s;
+    parts.push_back(Who(id, holders) + " holds " + std::to_string(n) + (s ? " (stopping)" : ""));
   }
   if (parts.empty()) return "";
-  return "; " + Join(parts, ", ") + (parts.size() == 1 ? " until it ends" : " until they end");
+  const std::string until =
+      parts.size() == 1 ? (stopping ? " until it stops" : " until it ends") : " until they end";
+  return "; " + Join(parts, ", ") + until;
+}
+
+// The running jobs to ask to stop so that `job`, first in its pool, can start: see PlanQueue.
+// Empty when none need asking, or when asking all that may be asked would not make room.
+std::vector<std::int64_t> Victims(const QueuedJob& job, const Pool& pool,
+                                  const std::vector<DeviceUse>& devices,
+                                  const std::map<std::int64_t, Holder>& holders) {
+  // The holders in the way: of the busy pinned devices, or of any device of the pool.
+  std::map<std::int64_t, std::int64_t> in_way;
+  if (job.pinned.empty()) {
+    in_way = pool.held;
+  } else {
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+      const DeviceUse& d = devices[i];
+      if (std::find(job.pinned.begin(), job.pinned.end(), d.name) == job.pinned.end()) continue;
+      const bool free = std::find(pool.free.begin(), pool.free.end(), i) != pool.free.end();
+      if (d.job_id == 0 && !free) return {};  // taken in this plan by a job ahead of it
+      if (d.job_id != 0) ++in_way[d.job_id];
+    }
+  }
+  std::int64_t short_by =
+      job.pinned.empty() ? job.devices - static_cast<std::int64_t>(pool.free.size()) : 0;
+  std::vector<std::int64_t> candidates;
+  for (const auto& [id, n] : in_way) {
+    const auto h = holders.find(id);
+    const bool stopping = h != holders.end() && h->second.stopping;
+    const bool lower = h != holders.end() && h->second.priority < job.priority;
+    if (job.pinned.empty()) {
+      if (stopping) short_by -= n;
+      if (!stopping && lower) candidates.push_back(id);
+    } else if (!stopping) {
+      if (!lower) return {};  // a pinned device is held by a job it may not stop
+      candidates.push_back(id), short_by += n;
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(), [&](std::int64_t x, std::int64_t y) {
+    const Holder& hx = holders.at(x);
+    const Holder& hy = holders.at(y);
+    return hx.priority != hy.priority ? hx.priority < hy.priority : hx.started > hy.started;
+  });
+  std::vector<std::int64_t> out;
+  for (std::int64_t id : candidates) {
+    if (short_by <= 0) break;
+    out.push_back(id);
+    short_by -= in_way.at(id);
+  }
+  return short_by <= 0 ? out : std::vector<std::int64_t>();
+}
+
+// "; preempting job 12 (alice, priority 1): it checkpoints and goes back to the queue".
+std::string Preempting(const std::vector<std::int64_t>& victims,
+                       const std::map<std::int64_t, Holder>& holders) {
+  std::vector<std::string> names;
+  for (std::int64_t id : victims) names.push_back(Who(id, holders));
+  return "; preempting " + Join(names, ", ") +
+         (names.size() == 1 ? ": it checkpoints and goes back to the queue"
+                            : ": they checkpoint and go back to the queue");
 }
 
 }  // namespace
+
+bool MayPreempt(std::int64_t priority, std::int64_t running,
+                std::optional<std::int64_t> min_priority, std::int64_t max_running) {
+  return min_priority && priority >= *min_priority && (max_running == 0 || running < max_running);
+}
 
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                                 const std::vector<DeviceUse>& devices,
@@ -114,7 +191,7 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
         d.devices = chosen;
         ++running[job.uid];
         pool.held[job.id] += static_cast<std::int64_t>(chosen.size());
-        holders.emplace(job.id, Holder{job.user, job.priority});
+        holders.emplace(job.id, Holder{job.user, job.priority, false, 0});
         out.push_back(std::move(d));
         continue;
       }
@@ -130,6 +207,10 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
       } else {
         d.why = "behind " + std::to_string(d.position - 1) + " job(s); the first, job " +
                 std::to_string(pool.first_id) + ", " + pool.first_why;
+      }
+      if (d.position == 1 && job.may_preempt && pool.total >= job.devices) {
+        d.preempt = Victims(job, pool, devices, holders);
+        if (!d.preempt.empty()) d.why += Preempting(d.preempt, holders);
       }
       if (d.position == 1) pool.first_why = d.why, pool.first_id = job.id;
       out.push_back(std::move(d));

@@ -117,7 +117,8 @@ bool Alive(std::int64_t pid) {
 // How job `job` ended, from its summary and its worker's wait status (none for an adopted one);
 // `oom`: why a SIGKILL we did not send came, when the out-of-memory killer's counts say.
 std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_status,
-                                       const std::string& oom = "") {
+                                       const std::string& oom = "",
+                                       bool killed_after_grace = false) {
   const bool have_status = wait_status.has_value();
   const int status = wait_status.value_or(0);
   const std::string log_tail = LogTail(job, 3);
@@ -146,6 +147,15 @@ std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_s
                      : std::string("?")) +
                 ")";
     }
+  } else if (job.preempted_by != 0 && !finished) {
+    // Stopped for a job of higher priority (or killed when it did not stop within the grace
+    // period, or ended otherwise meanwhile): it resumes from its newest checkpoint.
+    to = JobState::kPreempted;
+    reason = "preempted by job " + std::to_string(job.preempted_by);
+    if (killed_after_grace) reason += ": killed after the grace period";
+    const std::string cp = LastCheckpoint(job);
+    reason += cp.empty() ? "; no checkpoint yet, so it starts again"
+                         : "; resumes from " + fs::path(cp).filename().string();
   } else if (have_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     to = JobState::kSucceeded;
     reason = Finished(summary);
@@ -217,14 +227,6 @@ std::vector<Slot> Supervisor::SlotStates() {
 }
 
 std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
-  std::vector<QueuedJob> jobs;
-  for (const Job& j : queued) {
-    QueuedJob q{j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind,
-                {},   j.spec.user};
-    std::istringstream names(j.spec.pinned);
-    for (std::string name; std::getline(names, name, ',');) q.pinned.push_back(name);
-    jobs.push_back(std::move(q));
-  }
   std::vector<DeviceUse> uses;
   std::map<std::uint32_t, std::int64_t> running;
   std::map<std::int64_t, Holder> holders;
@@ -235,10 +237,40 @@ std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
     }
     for (const auto& [id, w] : workers_) {
       ++running[w.uid];
-      holders[id] = {w.user, w.priority};
+      holders[id] = {w.user, w.priority, w.term_sent.has_value(), w.started};
     }
   }
+  std::vector<QueuedJob> jobs;
+  for (const Job& j : queued) {
+    QueuedJob q{j.id, j.spec.uid, j.spec.priority, j.spec.devices, j.spec.device_kind,
+                {},   j.spec.user};
+    std::istringstream names(j.spec.pinned);
+    for (std::string name; std::getline(names, name, ',');) q.pinned.push_back(name);
+    q.may_preempt = MayPreempt(j.spec.priority, running[j.spec.uid], config_.preempt_priority,
+                               config_.preempt_max_running_per_user);
+    jobs.push_back(std::move(q));
+  }
   return PlanQueue(jobs, uses, running, holders);
+}
+
+// Asks the running job `id` to checkpoint and stop so that job `by` can start: SIGTERM now,
+// SIGKILL after the grace period (Exited); Finish then queues it again to resume.
+void Supervisor::Preempt(std::int64_t id, const Decision& by) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = workers_.find(id);
+    if (it == workers_.end() || it->second.term_sent) return;
+  }
+  if (!store_.RequestPreempt(id, by.job_id).ok()) return;  // stopped only once it is on record
+  Note(id, "entrenard: preempted by job " + std::to_string(by.job_id) +
+               " of higher priority: checkpointing and stopping within the grace period of " +
+               std::to_string(config_.grace.count()) + " s, then back to the queue");
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = workers_.find(id);
+  if (it == workers_.end() || it->second.term_sent) return;
+  kill(-static_cast<pid_t>(it->second.pid), SIGTERM);
+  it->second.term_sent = clock_.Monotonic();
+  spdlog::info("job {} preempted for job {}", id, by.job_id);
 }
 
 std::vector<Decision> Supervisor::ExplainQueue() {
@@ -291,6 +323,16 @@ void Supervisor::Purge() {
 // Jobs the store says are running: re-adopt live workers, requeue the ones that died while no
 // daemon watched them (they resume from their last checkpoint).
 void Supervisor::Adopt() {
+  // Jobs that an earlier daemon stopped but did not get to queue again.
+  for (JobState state : {JobState::kInterrupted, JobState::kPreempted}) {
+    store::JobFilter f;
+    f.state = state;
+    f.limit = 100000;
+    const Result<std::vector<Job>> jobs = store_.ListJobs(f);
+    for (const Job& job : jobs.ok() ? *jobs : std::vector<Job>()) {
+      (void)store_.Transition(job.id, JobState::kQueued, "requeued to resume");
+    }
+  }
   for (JobState state : {JobState::kStarting, JobState::kRunning}) {
     store::JobFilter f;
     f.state = state;
@@ -305,7 +347,10 @@ void Supervisor::Adopt() {
         w.uid = job.spec.uid;
         w.user = job.spec.user;
         w.priority = job.spec.priority;
+        w.started = ++started_;
         w.child = false;
+        // Preempted by the daemon before: its grace period starts again now.
+        if (job.preempted_by != 0 || job.cancel_requested) w.term_sent = clock_.Monotonic();
         const std::string assigned = "," + job.assigned + ",";
         for (std::size_t i = 0; i < slots_.size(); ++i) {
           if (assigned.find("," + config_.devices[i].name + ",") == std::string::npos) continue;
@@ -324,6 +369,7 @@ void Supervisor::Adopt() {
       const auto [to, reason] = EndOf(job, std::nullopt);
       if (to != JobState::kFailed) {
         if (store_.Transition(job.id, to, reason).ok()) (void)store_.SetWorker(job.id, 0);
+        if (to == JobState::kPreempted) (void)Requeue(job, to);
         continue;
       }
       (void)store_.SetWorker(job.id, 0);
@@ -341,11 +387,13 @@ void Supervisor::Adopt() {
 void Supervisor::ScheduleQueued() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ || std::find(slots_.begin(), slots_.end(), 0) == slots_.end()) return;
+    const bool full = std::find(slots_.begin(), slots_.end(), 0) == slots_.end();
+    if (stop_ || (full && !config_.preempt_priority)) return;
   }
   const Result<std::vector<Job>> queued = store_.NextQueued(1000);
   if (!queued.ok() || queued->empty()) return;
   for (const Decision& d : Plan(*queued)) {
+    for (std::int64_t victim : d.preempt) Preempt(victim, d);
     if (d.devices.empty()) continue;
     const auto job = std::find_if(queued->begin(), queued->end(),
                                   [&](const Job& j) { return j.id == d.job_id; });
@@ -412,6 +460,7 @@ Status Supervisor::Spawn(const Job& job, std::vector<std::size_t> slots) {
     w.uid = job.spec.uid;
     w.user = job.spec.user;
     w.priority = job.spec.priority;
+    w.started = ++started_;
     w.slots = slots;
     w.oom = WatchOom(pid);
     for (std::size_t s : slots) slots_[s] = job.id;
@@ -514,8 +563,10 @@ Supervisor::Imported Supervisor::ImportFile(std::int64_t id) {
 }
 
 void Supervisor::NoteReadError(std::int64_t id, const Status& read) {
-  if (read.ok()) return;
-  const std::string text = "entrenard: " + read.message();
+  if (!read.ok()) Note(id, "entrenard: " + read.message());
+}
+
+void Supervisor::Note(std::int64_t id, const std::string& text) {
   const std::string payload = nlohmann::json{{"kind", "log"}, {"text", text}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
   (void)store_.AppendEvents(id,
@@ -623,13 +674,14 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
     const bool killed =
         w.child && w.ended && WIFSIGNALED(*w.ended) && WTERMSIG(*w.ended) == SIGKILL;
     const std::string oom = killed && !w.kill_sent ? OomReason(w.oom) : "";
-    const auto [to, reason] = EndOf(*job, w.child ? w.ended : std::nullopt, oom);
+    const auto [to, reason] =
+        EndOf(*job, w.child ? w.ended : std::nullopt, oom, w.kill_sent.has_value());
     ENTRENAR_RETURN_IF_ERROR(store_.Transition(id, to, reason).status());
     KillPoint("daemon.finish.stored");
     (void)store_.SetWorker(id, 0);
     spdlog::info("job {} ended: {} ({})", id, std::string(store::StateName(to)), reason);
-    if (to == JobState::kInterrupted) {
-      if (const Status requeued = Requeue(*job); !requeued.ok()) {
+    if (to == JobState::kInterrupted || to == JobState::kPreempted) {
+      if (const Status requeued = Requeue(*job, to); !requeued.ok()) {
         spdlog::warn("job {} was not requeued: {}", id, requeued.message());
       }
     }
@@ -641,9 +693,13 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
   return OkStatus();
 }
 
-// An interrupted job (a rank lost) goes back to the queue to resume from its newest checkpoint,
-// unless it has been started kMaxRankLossAttempts times already: then it fails.
-Status Supervisor::Requeue(const Job& job) {
+// A preempted job goes back to the queue to resume from its newest checkpoint, and so does an
+// interrupted one (a rank lost) unless it has been started kMaxRankLossAttempts times already:
+// then it fails.
+Status Supervisor::Requeue(const Job& job, JobState from) {
+  if (from == JobState::kPreempted) {
+    return store_.Transition(job.id, JobState::kQueued, "requeued after its preemption").status();
+  }
   if (job.attempts >= kMaxRankLossAttempts) {
     return store_
         .Transition(job.id, JobState::kFailed,
@@ -662,7 +718,8 @@ Status Supervisor::Cancel(std::int64_t job_id, bool force, const std::string& by
                               std::string(store::StateName(job.state)) + ")");
   }
   ENTRENAR_RETURN_IF_ERROR(store_.RequestCancel(job_id));
-  if (job.state == JobState::kQueued || job.state == JobState::kInterrupted) {
+  if (job.state == JobState::kQueued || job.state == JobState::kInterrupted ||
+      job.state == JobState::kPreempted) {
     ENTRENAR_RETURN_IF_ERROR(
         store_.Transition(job_id, JobState::kCancelled, "cancelled by " + by).status());
     return OkStatus();

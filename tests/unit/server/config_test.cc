@@ -32,6 +32,9 @@ TEST_CASE("The config file sets every option", "[unit][config]") {
       "worker: /opt/entrenar-train\n"
       "log_level: debug\n"
       "allow_custom_callbacks: true\n"
+      "preemption:\n"
+      "  priority: 50\n"
+      "  max_running_per_user: 2\n"
       "tcp:\n"
       "  address: 127.0.0.1:7443\n"
       "  cert: /etc/c.pem\n"
@@ -51,6 +54,8 @@ TEST_CASE("The config file sets every option", "[unit][config]") {
   CHECK(c.worker == "/opt/entrenar-train");
   CHECK(c.log_level == "debug");
   CHECK(c.allow_custom_callbacks);
+  CHECK(c.preemption.priority == 50);
+  CHECK(c.preemption.max_running_per_user == 2);
   CHECK(c.tcp.address == "127.0.0.1:7443");
   CHECK(c.tcp.tokens == "/etc/tokens");
 }
@@ -79,6 +84,12 @@ TEST_CASE("Config mistakes name the file, line, column and key", "[unit][config]
   c = Defaults(1000);
   s = Load("tcp: {address: 0.0.0.0:1}\n", &c);
   CHECK(s.message().find("tcp.cert, tcp.key and tcp.tokens are required") != std::string::npos);
+  s = Load("preemption:\n  priorty: 5\n", &c);
+  CHECK(s.message().find(":2:3: unknown key `preemption.priorty`; did you mean `priority`?") !=
+        std::string::npos);
+  s = Load("preemption: {max_running_per_user: -1}\n", &c);
+  CHECK(s.message().find("preemption.max_running_per_user: expected 0 (no limit) or more") !=
+        std::string::npos);
   s = Load("socket: [\n", &c);
   CHECK(s.message().find("not valid YAML") != std::string::npos);
   CHECK(LoadFile("/nonexistent/entrenard.yaml", &c).code() == StatusCode::kNotFound);
@@ -91,6 +102,7 @@ TEST_CASE("The example config in deploy/ loads", "[unit][config]") {
   CHECK(s.ok());
   CHECK(c.retention_days == 90);
   CHECK_FALSE(c.allow_custom_callbacks);
+  CHECK_FALSE(c.preemption.priority.has_value());  // off unless an admin turns it on
 }
 
 TEST_CASE("Devices are auto, cpu or a list of GPU indices", "[unit][config]") {

@@ -114,5 +114,91 @@ TEST_CASE("The first waiting job names the jobs holding the devices it needs", "
         "needs 1 GPU; 0 of 2 free; job 7 holds 2 until it ends");
 }
 
+QueuedJob Preempting(std::int64_t id, std::int64_t priority, std::int64_t devices,
+                     const std::string& kind = "gpu") {
+  QueuedJob job = Job(id, priority, devices, kind);
+  job.may_preempt = true;
+  return job;
+}
+
+TEST_CASE("Preemption stops the fewest lower-priority jobs, lowest priority and newest first",
+          "[unit][plan]") {
+  // Four GPUs: job 12 (priority 1, started first) holds 2, job 13 (priority 1, started later)
+  // holds 1, job 14 (priority 3) holds 1.
+  std::vector<DeviceUse> devices = Free(4, 0);
+  devices[0].job_id = devices[1].job_id = 12;
+  devices[2].job_id = 13;
+  devices[3].job_id = 14;
+  const std::map<std::int64_t, Holder> holders = {
+      {12, {"alice", 1, false, 1}}, {13, {"bob", 1, false, 2}}, {14, {"carol", 3, false, 3}}};
+  // One GPU: the newest of the lowest priority.
+  auto plan = PlanQueue({Preempting(20, 5, 1)}, devices, {}, holders);
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].preempt == std::vector<std::int64_t>{13});
+  CHECK(plan[0].why ==
+        "needs 1 GPU; 0 of 4 free; job 12 (alice, priority 1) holds 2, job 13 (bob, priority 1) "
+        "holds 1, job 14 (carol, priority 3) holds 1 until they end; preempting job 13 (bob, "
+        "priority 1): it checkpoints and goes back to the queue");
+  // Three GPUs: both priority-1 jobs; four: all three.
+  CHECK(PlanQueue({Preempting(20, 5, 3)}, devices, {}, holders)[0].preempt ==
+        std::vector<std::int64_t>{13, 12});
+  CHECK(PlanQueue({Preempting(20, 5, 4)}, devices, {}, holders)[0].preempt ==
+        std::vector<std::int64_t>{13, 12, 14});
+  // Only strictly lower priorities: at priority 3, job 14 stays, and four GPUs cannot be had,
+  // so nothing is stopped in vain.
+  CHECK(PlanQueue({Preempting(20, 3, 3)}, devices, {}, holders)[0].preempt ==
+        std::vector<std::int64_t>{13, 12});
+  CHECK(PlanQueue({Preempting(20, 3, 4)}, devices, {}, holders)[0].preempt.empty());
+  // A job the config does not let preempt, or larger than the server, waits.
+  CHECK(PlanQueue({Job(20, 5, 1, "gpu")}, devices, {}, holders)[0].preempt.empty());
+  CHECK(PlanQueue({Preempting(20, 5, 5)}, devices, {}, holders)[0].preempt.empty());
+  // A job that fits starts and stops nothing.
+  CHECK(PlanQueue({Preempting(20, 5, 1)}, Free(1, 0), {})[0].preempt.empty());
+}
+
+TEST_CASE("Who may preempt: the config's priority and per-user limit", "[unit][plan]") {
+  CHECK_FALSE(MayPreempt(100, 0, std::nullopt, 0));  // off
+  CHECK(MayPreempt(50, 0, 50, 0));
+  CHECK_FALSE(MayPreempt(49, 0, 50, 0));
+  CHECK(MayPreempt(50, 1, 50, 2));
+  CHECK_FALSE(MayPreempt(50, 2, 50, 2));  // the owner runs 2 jobs already
+  CHECK(MayPreempt(50, 99, 50, 0));       // 0: no limit
+}
+
+TEST_CASE("Devices of stopping jobs count as coming free: nobody is preempted twice",
+          "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(2, 0);
+  devices[0].job_id = 12;
+  devices[1].job_id = 13;
+  std::map<std::int64_t, Holder> holders = {{12, {"alice", 1, true, 1}},
+                                            {13, {"bob", 1, false, 2}}};
+  // Job 12 is stopping already: one more GPU is asked of job 13 only for a 2-GPU job.
+  auto plan = PlanQueue({Preempting(20, 5, 1)}, devices, {}, holders);
+  CHECK(plan[0].preempt.empty());
+  CHECK(plan[0].why ==
+        "needs 1 GPU; 0 of 2 free; job 12 (alice, priority 1) holds 1 (stopping), job 13 (bob, "
+        "priority 1) holds 1 until they end");
+  CHECK(PlanQueue({Preempting(20, 5, 2)}, devices, {}, holders)[0].preempt ==
+        std::vector<std::int64_t>{13});
+  // Only the first waiting job preempts: the one behind it waits its turn.
+  const auto two = PlanQueue({Job(19, 9, 2, "gpu"), Preempting(20, 5, 1)}, devices, {}, holders);
+  CHECK(two[0].preempt.empty());
+  CHECK(two[1].preempt.empty());
+  CHECK(two[1].position == 2);
+}
+
+TEST_CASE("A pinned job preempts the holders of its devices, or no one", "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(3, 0);
+  devices[0].job_id = 12;
+  devices[1].job_id = 13;
+  const std::map<std::int64_t, Holder> holders = {{12, {"alice", 1, false, 1}},
+                                                  {13, {"bob", 7, false, 2}}};
+  QueuedJob pinned = Preempting(20, 5, 2);
+  pinned.pinned = {"cuda:0", "cuda:2"};
+  CHECK(PlanQueue({pinned}, devices, {}, holders)[0].preempt == std::vector<std::int64_t>{12});
+  pinned.pinned = {"cuda:0", "cuda:1"};  // job 13 outranks it
+  CHECK(PlanQueue({pinned}, devices, {}, holders)[0].preempt.empty());
+}
+
 }  // namespace
 }  // namespace entrenar::supervisor

@@ -167,6 +167,23 @@ TEST_CASE("State changes follow the lifecycle and are recorded as events", "[uni
   CHECK(store->Events(other, 1, 10).value()[0].payload ==
         R"({"state":"CANCELLED","reason":"by \"root\""})");
   CHECK(CanTransition(JobState::kInterrupted, JobState::kQueued));
+  CHECK(CanTransition(JobState::kRunning, JobState::kPreempted));
+  CHECK(CanTransition(JobState::kPreempted, JobState::kQueued));
+  CHECK(CanTransition(JobState::kPreempted, JobState::kCancelled));
+  CHECK_FALSE(CanTransition(JobState::kQueued, JobState::kPreempted));
+  CHECK_FALSE(IsTerminal(JobState::kPreempted));
+  CHECK(ParseState("PREEMPTED") == JobState::kPreempted);
+  CHECK(StateName(static_cast<JobState>(42)) == "UNKNOWN");  // a client's stray enum value
+  // Preemption is on record until the job is queued again.
+  const std::int64_t victim = store->CreateJob(Spec("c")).value();
+  store->Transition(victim, JobState::kStarting, "").status();
+  store->Transition(victim, JobState::kRunning, "").status();
+  REQUIRE(store->RequestPreempt(victim, 7).ok());
+  CHECK(store->GetJob(victim)->preempted_by == 7);
+  CHECK(store->Transition(victim, JobState::kPreempted, "preempted by job 7").ok());
+  CHECK(store->GetJob(victim)->preempted_by == 7);
+  CHECK(store->Transition(victim, JobState::kQueued, "requeued").ok());
+  CHECK(store->GetJob(victim)->preempted_by == 0);
   CHECK(CanTransition(JobState::kFailed, JobState::kQueued));  // resume
   CHECK_FALSE(CanTransition(JobState::kQueued, JobState::kRunning));
   CHECK(ParseState("HALTED") == JobState::kHalted);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,15 @@ struct Tcp {
   std::string cert;     // PEM certificate chain
   std::string key;      // PEM private key
   std::string tokens;   // token file: `USER SHA256-HEX` per line (see docs/operations.md)
+};
+
+// Which queued jobs may stop running ones to start (docs/operations.md, "Preemption"): a job of
+// `priority` or more that cannot start asks running jobs of lower priority to checkpoint and
+// stop; they go back to the queue and resume. Off unless `priority` is set.
+struct Preemption {
+  std::optional<std::int64_t> priority;
+  // A user with this many running jobs preempts no more (0: no limit).
+  std::int64_t max_running_per_user = 0;
 };
 
 // Everything entrenard can be told, from its YAML file or its flags (flags win).
@@ -36,6 +46,7 @@ struct Daemon {
   std::int64_t max_priority = 100;
   std::int64_t max_connections_per_user = 64;
   std::int64_t max_followers_per_user = 16;
+  Preemption preemption;
 };
 
 // The built-in defaults for a daemon run by `uid` (root: the system daemon).

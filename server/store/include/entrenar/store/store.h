@@ -14,7 +14,8 @@
 namespace entrenar::store {
 
 // The job lifecycle (DESIGN.md): QUEUED -> STARTING -> RUNNING -> SUCCEEDED | FAILED | CANCELLED |
-// HALTED, plus INTERRUPTED (lost mid-run; requeued to resume from its last checkpoint).
+// HALTED, plus INTERRUPTED (lost mid-run) and PREEMPTED (stopped for a job of higher priority),
+// both requeued at once to resume from their last checkpoint.
 enum class JobState {
   kQueued,
   kStarting,
@@ -23,7 +24,8 @@ enum class JobState {
   kFailed,
   kCancelled,
   kHalted,
-  kInterrupted
+  kInterrupted,
+  kPreempted
 };
 
 std::string_view StateName(JobState s);  // "QUEUED", ...
@@ -63,6 +65,7 @@ struct Job {
   std::int64_t worker_seq = 0;  // lines of events.jsonl stored (the worker numbers them from 1)
   std::string resume_from;      // the checkpoint the next attempt starts from ("" : the last one)
   std::string activity;  // what the running attempt's worker last said it does ("downloading")
+  std::int64_t preempted_by = 0;  // the queued job it was asked to stop for (0: none)
 };
 
 // One event of a job, numbered 1, 2, ... in the order it was stored.
@@ -134,6 +137,9 @@ class Store {
   Status SetResumeFrom(std::int64_t id, const std::string& checkpoint);
   // Marks that the job's owner asked it to stop.
   Status RequestCancel(std::int64_t id);
+  // Marks that the job was asked to stop so that job `by` can start (preemption); queuing it
+  // again clears the mark.
+  Status RequestPreempt(std::int64_t id, std::int64_t by);
   // Appends events read from the worker's event file (one per line) and the file offset after
   // them, counting the lines in worker_seq, in one transaction, so each line is stored exactly
   // once whichever way it arrives, and the worker's latest `activity` among them when not "" (a

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,12 +17,15 @@ struct QueuedJob {
   std::string kind = "cpu";         // "gpu" or "cpu"
   std::vector<std::string> pinned;  // exactly these devices, by name (empty: any)
   std::string user;                 // its owner's name, for the queue's explanations
+  bool may_preempt = false;  // it may stop running jobs of lower priority (the daemon's config)
 };
 
-// A running job, as the queue's explanations name it.
+// A running job, as the queue's explanations and preemption see it.
 struct Holder {
   std::string user;
   std::int64_t priority = 0;
+  bool stopping = false;     // asked to stop (cancelled or preempted): its devices come free
+  std::int64_t started = 0;  // larger: started later (it has less work to lose)
 };
 
 // A device and the job on it (0: free).
@@ -39,14 +43,25 @@ struct Decision {
   std::string kind;
   std::vector<std::size_t> devices;  // empty: it waits
   std::string why;
-  std::int64_t position = 0;  // waiting jobs: 1 starts next (per kind of device)
+  std::int64_t position = 0;          // waiting jobs: 1 starts next (per kind of device)
+  std::vector<std::int64_t> preempt;  // running jobs to ask to stop so that it can start
 };
+
+// The daemon's preemption rule (config::Preemption): whether a queued job of `priority`, whose
+// owner runs `running` jobs, may preempt: its priority is `min_priority` or more (none: no job
+// may) and its owner runs fewer than `max_running` jobs (0: no limit).
+bool MayPreempt(std::int64_t priority, std::int64_t running,
+                std::optional<std::int64_t> min_priority, std::int64_t max_running);
 
 // The scheduling policy, free of processes and clocks. `queued` is in store order (priority
 // descending, then id). Each kind of device (GPUs, CPU slots) is its own queue: higher priority
 // first; among equal priorities the owner with the fewest running jobs (`running`, by uid), then
 // the oldest. A job that does not fit waits, and so does every job behind it on the same kind of
 // device (no backfill: a big job is never starved by small ones).
+// Preemption: when the first waiting job of a kind `may_preempt`, running jobs of strictly lower
+// priority that are not stopping already are asked to stop (`preempt`) until, with the free
+// devices and those of stopping jobs, it would fit: the lowest priority first, then the most
+// recently started. None is asked when even all of them would not make room.
 // `holders` describes the running jobs of `devices` (by job id).
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                                 const std::vector<DeviceUse>& devices,

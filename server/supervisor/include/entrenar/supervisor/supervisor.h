@@ -31,6 +31,11 @@ struct Config {
   std::string report_target;  // where workers stream their events ("unix:/run/...sock"); "": none
   bool allow_custom_callbacks = false;  // else workers get ENTRENAR_CUSTOM_CALLBACKS=off
   std::string nvml_library;             // workers' ENTRENAR_NVML_LIBRARY, for GPU metrics
+  // Preemption (config::Preemption): queued jobs of this priority or more may stop running jobs
+  // of lower priority (none: no preemption), while their owner runs fewer than this many jobs
+  // (0: no limit).
+  std::optional<std::int64_t> preempt_priority;
+  std::int64_t preempt_max_running_per_user = 0;
 };
 
 // One schedulable device and the job on it (0: free).
@@ -74,8 +79,9 @@ class Supervisor {
                  const std::vector<std::string>& lines, std::int64_t file_offset,
                  std::int64_t* acked, std::int64_t* acked_offset);
 
-  // A QUEUED job is cancelled at once; a running one gets SIGTERM (SIGKILL with `force`, or when
-  // the grace period ends) and becomes CANCELLED when its worker exits.
+  // A QUEUED (or INTERRUPTED, PREEMPTED) job is cancelled at once; a running one gets SIGTERM
+  // (SIGKILL with `force`, or when the grace period ends) and becomes CANCELLED when its worker
+  // exits.
   Status Cancel(std::int64_t job_id, bool force, const std::string& by);
 
  private:
@@ -84,7 +90,8 @@ class Supervisor {
     std::uint32_t uid = 0;  // the job's owner, for fair share
     std::string user;       // and by name, with its priority, for the queue's explanations
     std::int64_t priority = 0;
-    bool child = true;  // false: adopted from an earlier daemon (no exit status)
+    std::int64_t started = 0;  // the order workers were started or adopted in (preemption)
+    bool child = true;         // false: adopted from an earlier daemon (no exit status)
     std::vector<std::size_t> slots;
     // On clock_'s monotonic time: the first SIGTERM, the last SIGKILL after the grace, the last
     // look at its events file.
@@ -109,11 +116,13 @@ class Supervisor {
   void ScheduleQueued();
   // The plan for the queue as it is now (`queued` in store order).
   std::vector<Decision> Plan(const std::vector<store::Job>& queued);
+  void Preempt(std::int64_t id, const Decision& by);
   Status Spawn(const store::Job& job, std::vector<std::size_t> slots);
   // Imports the complete new lines of the job's events.jsonl (as its owner).
   Imported ImportFile(std::int64_t id);
   // Stores `read`'s reason as a log event of job `id` (nothing when it is OK).
   void NoteReadError(std::int64_t id, const Status& read);
+  void Note(std::int64_t id, const std::string& text);  // a log event of job `id`
   void Reap();
   // Whether the worker has ended, with its wait status when it was our child; kills it once the
   // grace period after a cancel has passed.
@@ -121,9 +130,10 @@ class Supervisor {
   // Stores how the ended worker's job ended and frees its slots; the store's error when it could
   // not take it (the worker is kept, and the next pass tries again).
   Status Finish(std::int64_t id, const Worker& w);
-  // A job interrupted by a lost rank back to the queue (it resumes from its newest checkpoint),
-  // or FAILED once it has been started kMaxRankLossAttempts times.
-  Status Requeue(const store::Job& job);
+  // A job preempted, or interrupted by a lost rank, back to the queue (it resumes from its
+  // newest checkpoint); an interrupted one FAILED once it has been started
+  // kMaxRankLossAttempts times.
+  Status Requeue(const store::Job& job, store::JobState from);
   static constexpr std::int64_t kMaxRankLossAttempts = 3;
   void Purge();  // retention
 
@@ -138,6 +148,7 @@ class Supervisor {
   bool stop_ = false;
   bool schedule_due_ = true;  // a submit, a cancel or a finished job: look at the queue
   std::int64_t ticks_ = 0;    // the loop thread's only
+  std::int64_t started_ = 0;  // workers started or adopted (Worker::started); under mu_
   std::optional<std::chrono::steady_clock::time_point> purged_;  // the loop thread's only
   std::thread thread_;
 };
