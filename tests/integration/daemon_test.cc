@@ -260,6 +260,41 @@ TEST_CASE("daemon: queued jobs start by priority, then in order of submission", 
   CHECK(when(b, "SUCCEEDED").get<std::string>() <= when(e, "STARTING").get<std::string>());
 }
 
+TEST_CASE("daemon: the first waiting job gets an estimate of its start from the running job's pace",
+          "[integration]") {
+  Daemon d(1);
+  const std::string run = d.dir.path + "/runs/a";
+  const std::int64_t blocker = d.Submit(kDigits, {"training.epochs=200", "output.dir=" + run,
+                                                  "training.early_stopping.enabled=false"});
+  d.WaitFor(blocker, [&](const json&) { return LossByStep(run).size() >= 100; });
+  const std::int64_t next = d.Submit(kIris, {"output.dir=" + d.dir.path + "/runs/b"});
+  json q;
+  for (int i = 0; i < 500; ++i) {
+    q = json::parse(d.Cli({"queue", "--json"}).out);
+    if (q.size() == 1 && q[0].contains("starts_in_seconds")) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(q.size() == 1);
+  REQUIRE(q[0].contains("starts_in_seconds"));
+  const auto asked = std::chrono::steady_clock::now();
+  const double estimate = q[0]["starts_in_seconds"];
+  CHECK(q[0]["reason"].get<std::string>().find("until it ends; expected to start in about ") !=
+        std::string::npos);
+  CHECK(d.Cli({"show", std::to_string(next)})
+            .out.find("queue:     position 1 of the CPU queue: needs 1 CPU slot; 0 of 1 free") !=
+        std::string::npos);
+  d.WaitFor(
+      next, [](const json& j) { return j["state"] != "QUEUED"; }, 300);
+  // It is an estimate (the blocker's steps to come at its pace so far, its final evaluation
+  // not counted), but of the right size.
+  const double actual =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+  INFO("estimated " << estimate << " s, started after " << actual << " s");
+  CHECK(actual >= estimate / 3 - 1);
+  CHECK(actual <= estimate * 3 + 5);
+  CHECK(d.Show(blocker)["state"] == "SUCCEEDED");  // it ran to its end meanwhile
+}
+
 TEST_CASE("daemon: killed mid-run and restarted, it re-adopts the job and loses no step",
           "[integration]") {
   Daemon d;

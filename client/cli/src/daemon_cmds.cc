@@ -412,6 +412,17 @@ int RunLogs(const JobArgs& a) {
   return Follow(c, a.job, a.since, a.follow, a.json, a.follow ? &state : nullptr);
 }
 
+// "queue:     position 1 of the GPU queue: needs ...; expected to start in about 4 min (...)".
+void PrintQueuePlace(const JobsClient& c, std::int64_t job) {
+  const Result<v1::ClusterStatusResponse> status = c.ClusterStatus();
+  if (!status.ok()) return;
+  for (const v1::Waiting& w : status->waiting()) {
+    if (w.job_id() != job) continue;
+    std::cout << "queue:     position " << w.position() << " of the "
+              << (w.kind() == "gpu" ? "GPU" : "CPU") << " queue: " << w.reason() << "\n";
+  }
+}
+
 int RunShow(const JobArgs& a) {
   const Result<v1::Job> got = JobsClient::Connect(a.socket).GetJob(a.job);
   if (!got.ok()) return Failed(got.status());
@@ -433,6 +444,7 @@ int RunShow(const JobArgs& a) {
             << "run dir:   " << j.run_dir() << "\n"
             << "attempts:  " << j.attempts() << "\n"
             << "submitted: " << j.created_at() << ", updated " << j.updated_at() << "\n";
+  if (j.state() == v1::QUEUED) PrintQueuePlace(JobsClient::Connect(a.socket), j.id());
   return kExitOk;
 }
 
@@ -596,6 +608,7 @@ int RunQueue(const JobArgs& a) {
                    {"priority", j.priority()},
                    {"devices", j.devices()},
                    {"reason", w.reason()}});
+    if (w.has_starts_in_seconds()) out.back()["starts_in_seconds"] = w.starts_in_seconds();
   }
   if (a.json) {
     std::cout << out.dump(2) << "\n";

@@ -423,6 +423,7 @@ grpc::Status JobService::ClusterStatus(grpc::ServerContext*, const v1::ClusterSt
     w->set_position(q.position);
     w->set_kind(q.kind);
     w->set_reason(q.devices.empty() ? q.why : "starting now");
+    if (q.devices.empty() && q.starts_in) w->set_starts_in_seconds(*q.starts_in);
   }
   resp->set_devices_note(config_.devices_note);
   const Result<std::int64_t> queued = store_.CountJobs(store::JobState::kQueued);

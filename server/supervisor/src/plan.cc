@@ -1,6 +1,7 @@
 #include "entrenar/supervisor/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "entrenar/base/strings.h"
@@ -131,6 +132,45 @@ std::vector<std::int64_t> Victims(const QueuedJob& job, const Pool& pool,
   return short_by <= 0 ? out : std::vector<std::int64_t>();
 }
 
+// When `job`, first in its pool, can expect to start: once enough of the devices it needs are
+// free, by the holders' estimates (a stopping holder's devices count as free now).
+std::optional<double> StartsIn(const QueuedJob& job, const Pool& pool,
+                               const std::vector<DeviceUse>& devices,
+                               const std::map<std::int64_t, Holder>& holders) {
+  const auto remaining = [&](std::int64_t id) -> std::optional<double> {
+    const auto h = holders.find(id);
+    if (h == holders.end()) return std::nullopt;
+    return h->second.stopping ? std::optional<double>(0.0) : h->second.remaining;
+  };
+  std::vector<std::pair<std::optional<double>, std::int64_t>> ends;  // (remaining, devices)
+  std::int64_t short_by = job.devices - static_cast<std::int64_t>(pool.free.size());
+  if (job.pinned.empty()) {
+    for (const auto& [id, n] : pool.held) ends.emplace_back(remaining(id), n);
+  } else {
+    short_by = 0;
+    for (const DeviceUse& d : devices) {
+      if (d.job_id == 0 ||
+          std::find(job.pinned.begin(), job.pinned.end(), d.name) == job.pinned.end())
+        continue;
+      ends.emplace_back(remaining(d.job_id), 1);
+      ++short_by;
+    }
+  }
+  // Unknown ends last: needing one of them means no estimate.
+  std::sort(ends.begin(), ends.end(), [](const auto& x, const auto& y) {
+    return x.first.has_value() != y.first.has_value() ? x.first.has_value()
+                                                      : x.first.value_or(0) < y.first.value_or(0);
+  });
+  std::optional<double> at = 0.0;
+  for (const auto& [when, n] : ends) {
+    if (short_by <= 0) break;
+    at = when;
+    short_by -= n;
+    if (!at) return std::nullopt;
+  }
+  return short_by <= 0 ? at : std::nullopt;
+}
+
 // "; preempting job 12 (alice, priority 1): it checkpoints and goes back to the queue".
 std::string Preempting(const std::vector<std::int64_t>& victims,
                        const std::map<std::int64_t, Holder>& holders) {
@@ -142,6 +182,26 @@ std::string Preempting(const std::vector<std::int64_t>& victims,
 }
 
 }  // namespace
+
+std::optional<double> Remaining(const Progress& p, double now) {
+  if (p.time_budget_seconds > 0) {
+    return std::max(0.0, p.time_budget_seconds - p.elapsed_seconds - (now - p.last_at));
+  }
+  const double span = p.last_at - p.first_at;
+  const std::int64_t steps = p.last_step - p.first_step;
+  if (p.total_steps <= 0 || steps <= 0 || span <= 0) return std::nullopt;
+  const double rate = static_cast<double>(steps) / span;
+  const double left = static_cast<double>(std::max<std::int64_t>(0, p.total_steps - p.last_step));
+  return std::max(0.0, left / rate - (now - p.last_at));
+}
+
+std::string About(double seconds) {
+  const auto s = static_cast<std::int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 60) return "about " + std::to_string(s) + " s";
+  const std::int64_t minutes = (s + 30) / 60;
+  if (minutes < 60) return "about " + std::to_string(minutes) + " min";
+  return "about " + std::to_string(minutes / 60) + " h " + std::to_string(minutes % 60) + " min";
+}
 
 bool MayPreempt(std::int64_t priority, std::int64_t running,
                 std::optional<std::int64_t> min_priority, std::int64_t max_running) {
@@ -191,7 +251,7 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
         d.devices = chosen;
         ++running[job.uid];
         pool.held[job.id] += static_cast<std::int64_t>(chosen.size());
-        holders.emplace(job.id, Holder{job.user, job.priority, false, 0});
+        holders.emplace(job.id, Holder{job.user, job.priority, false, 0, std::nullopt});
         out.push_back(std::move(d));
         continue;
       }
@@ -211,6 +271,15 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
       if (d.position == 1 && job.may_preempt && pool.total >= job.devices) {
         d.preempt = Victims(job, pool, devices, holders);
         if (!d.preempt.empty()) d.why += Preempting(d.preempt, holders);
+      }
+      if (d.position == 1 && d.preempt.empty() && pool.total >= job.devices) {
+        d.starts_in = StartsIn(job, pool, devices, holders);
+        if (d.starts_in) {
+          d.why +=
+              "; expected to start " +
+              (*d.starts_in < 1 ? std::string("any moment now") : "in " + About(*d.starts_in)) +
+              " (an estimate from the running jobs' progress)";
+        }
       }
       if (d.position == 1) pool.first_why = d.why, pool.first_id = job.id;
       out.push_back(std::move(d));

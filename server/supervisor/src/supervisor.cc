@@ -235,9 +235,11 @@ std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       uses.push_back({config_.devices[i].kind, config_.devices[i].name, slots_[i]});
     }
+    const double now = std::chrono::duration<double>(clock_.Monotonic().time_since_epoch()).count();
     for (const auto& [id, w] : workers_) {
       ++running[w.uid];
-      holders[id] = {w.user, w.priority, w.term_sent.has_value(), w.started};
+      holders[id] = {w.user, w.priority, w.term_sent.has_value(), w.started,
+                     w.progressed > 0 ? Remaining(w.progress, now) : std::nullopt};
     }
   }
   std::vector<QueuedJob> jobs;
@@ -557,9 +559,38 @@ Supervisor::Imported Supervisor::ImportFile(std::int64_t id) {
     }
     const Result<std::int64_t> seq = store_.ImportEvents(id, events, offset, activity);
     if (!seq.ok()) return {OkStatus(), seq.status()};  // the daemon's trouble, not the run's
+    NoteProgress(id, events);
     KillPoint("daemon.import.stored");
   }
   return {OkStatus(), OkStatus(), true};
+}
+
+void Supervisor::NoteProgress(std::int64_t id, const std::vector<store::Event>& events) {
+  const auto last = std::find_if(events.rbegin(), events.rend(),
+                                 [](const store::Event& e) { return e.kind == "metric"; });
+  if (last == events.rend()) return;
+  const nlohmann::json j = nlohmann::json::parse(last->payload, nullptr, false);
+  const auto values = j.is_object() ? j.find("values") : j.end();
+  if (values == j.end() || !values->is_object()) return;
+  const auto number = [&](const char* key) {
+    const auto it = values->find(key);
+    return it != values->end() && it->is_number() ? it->get<double>() : 0.0;
+  };
+  const double now = std::chrono::duration<double>(clock_.Monotonic().time_since_epoch()).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  Progress& p = it->second.progress;
+  if (it->second.progressed == 0 || last->step < p.last_step) {  // the first (or a restart)
+    p.first_step = last->step;
+    p.first_at = now;
+  }
+  ++it->second.progressed;
+  p.last_step = last->step;
+  p.last_at = now;
+  p.total_steps = static_cast<std::int64_t>(number("total_steps"));
+  p.elapsed_seconds = number("elapsed_seconds");
+  p.time_budget_seconds = number("time_budget_seconds");
 }
 
 void Supervisor::NoteReadError(std::int64_t id, const Status& read) {
@@ -600,6 +631,7 @@ Status Supervisor::Receive(std::int64_t id, const std::string& token, std::int64
     events.push_back(ToStored(first_seq + static_cast<std::int64_t>(i), lines[i], &activity));
   }
   ENTRENAR_RETURN_IF_ERROR(store_.ImportEvents(id, events, file_offset, activity).status());
+  NoteProgress(id, events);
   KillPoint("daemon.receive.stored");  // stored, not acknowledged: the worker sends them again
   *acked = last;
   *acked_offset = file_offset;

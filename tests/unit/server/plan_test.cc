@@ -10,6 +10,11 @@ QueuedJob Job(std::int64_t id, std::int64_t priority = 0, std::int64_t devices =
   return {id, uid, priority, devices, kind, {}, {}};
 }
 
+Holder H(const std::string& user, std::int64_t priority, bool stopping = false,
+         std::int64_t started = 0, std::optional<double> remaining = std::nullopt) {
+  return {user, priority, stopping, started, remaining};
+}
+
 std::vector<DeviceUse> Free(int gpus, int cpus) {
   std::vector<DeviceUse> out;
   for (int i = 0; i < gpus; ++i) out.push_back({"gpu", "cuda:" + std::to_string(i), 0});
@@ -99,7 +104,7 @@ TEST_CASE("The first waiting job names the jobs holding the devices it needs", "
   QueuedJob urgent = Job(19, 9, 1, "gpu");  // takes the free GPU first
   urgent.user = "dave";
   const auto plan = PlanQueue({urgent, Job(20, 0, 3, "gpu")}, devices, {},
-                              {{12, {"alice", 5}}, {13, {"bob", 0}}});
+                              {{12, H("alice", 5)}, {13, H("bob", 0)}});
   REQUIRE(plan.size() == 2);
   CHECK(plan[0].devices == std::vector<std::size_t>{3});
   CHECK(plan[1].why ==
@@ -108,7 +113,7 @@ TEST_CASE("The first waiting job names the jobs holding the devices it needs", "
   // One holder, and one the plan has no name for.
   std::vector<DeviceUse> two = Free(2, 0);
   two[0].job_id = two[1].job_id = 7;
-  CHECK(PlanQueue({Job(8, 0, 1, "gpu")}, two, {}, {{7, {"alice", 5}}})[0].why ==
+  CHECK(PlanQueue({Job(8, 0, 1, "gpu")}, two, {}, {{7, H("alice", 5)}})[0].why ==
         "needs 1 GPU; 0 of 2 free; job 7 (alice, priority 5) holds 2 until it ends");
   CHECK(PlanQueue({Job(8, 0, 1, "gpu")}, two, {})[0].why ==
         "needs 1 GPU; 0 of 2 free; job 7 holds 2 until it ends");
@@ -130,7 +135,7 @@ TEST_CASE("Preemption stops the fewest lower-priority jobs, lowest priority and 
   devices[2].job_id = 13;
   devices[3].job_id = 14;
   const std::map<std::int64_t, Holder> holders = {
-      {12, {"alice", 1, false, 1}}, {13, {"bob", 1, false, 2}}, {14, {"carol", 3, false, 3}}};
+      {12, H("alice", 1, false, 1)}, {13, H("bob", 1, false, 2)}, {14, H("carol", 3, false, 3)}};
   // One GPU: the newest of the lowest priority.
   auto plan = PlanQueue({Preempting(20, 5, 1)}, devices, {}, holders);
   CHECK(plan[0].devices.empty());
@@ -170,14 +175,15 @@ TEST_CASE("Devices of stopping jobs count as coming free: nobody is preempted tw
   std::vector<DeviceUse> devices = Free(2, 0);
   devices[0].job_id = 12;
   devices[1].job_id = 13;
-  std::map<std::int64_t, Holder> holders = {{12, {"alice", 1, true, 1}},
-                                            {13, {"bob", 1, false, 2}}};
+  std::map<std::int64_t, Holder> holders = {{12, H("alice", 1, true, 1)},
+                                            {13, H("bob", 1, false, 2)}};
   // Job 12 is stopping already: one more GPU is asked of job 13 only for a 2-GPU job.
   auto plan = PlanQueue({Preempting(20, 5, 1)}, devices, {}, holders);
   CHECK(plan[0].preempt.empty());
   CHECK(plan[0].why ==
         "needs 1 GPU; 0 of 2 free; job 12 (alice, priority 1) holds 1 (stopping), job 13 (bob, "
-        "priority 1) holds 1 until they end");
+        "priority 1) holds 1 until they end; expected to start any moment now (an estimate from "
+        "the running jobs' progress)");
   CHECK(PlanQueue({Preempting(20, 5, 2)}, devices, {}, holders)[0].preempt ==
         std::vector<std::int64_t>{13});
   // Only the first waiting job preempts: the one behind it waits its turn.
@@ -187,12 +193,63 @@ TEST_CASE("Devices of stopping jobs count as coming free: nobody is preempted tw
   CHECK(two[1].position == 2);
 }
 
+TEST_CASE("A running job's remaining time comes from its rate so far, or its time budget",
+          "[unit][plan]") {
+  Progress p;
+  CHECK_FALSE(Remaining(p, 0).has_value());  // nothing seen yet
+  p.first_step = 10, p.first_at = 100;
+  p.last_step = 10, p.last_at = 100;
+  p.total_steps = 1000;
+  CHECK_FALSE(Remaining(p, 100).has_value());  // one step: no rate
+  p.last_step = 110, p.last_at = 120;          // 100 steps in 20 s: 5 steps/s, 890 left
+  CHECK(*Remaining(p, 120) == Approx(178.0));
+  CHECK(*Remaining(p, 130) == Approx(168.0));  // time passes between events
+  CHECK(*Remaining(p, 1000) == 0.0);           // overdue: any moment now
+  Progress budget;                             // a time budget: what is left of it
+  budget.last_at = 50, budget.elapsed_seconds = 600, budget.time_budget_seconds = 1800;
+  CHECK(*Remaining(budget, 60) == Approx(1190.0));
+  CHECK(About(12.4) == "about 12 s");
+  CHECK(About(150) == "about 3 min");
+  CHECK(About(3 * 3600 + 600) == "about 3 h 10 min");
+}
+
+TEST_CASE("The first waiting job is expected to start when enough holders have ended",
+          "[unit][plan]") {
+  std::vector<DeviceUse> devices = Free(4, 0);
+  devices[0].job_id = devices[1].job_id = 12;
+  devices[2].job_id = 13;
+  std::map<std::int64_t, Holder> holders = {{12, H("alice", 0, false, 1, 600.0)},
+                                            {13, H("bob", 0, false, 2, 60.0)}};
+  // One GPU is free; a second comes with job 13 in a minute, two more with job 12 in ten.
+  auto plan = PlanQueue({Job(20, 0, 2, "gpu"), Job(21, 0, 1, "gpu")}, devices, {}, holders);
+  CHECK(plan[0].devices.empty());
+  REQUIRE(plan[0].starts_in.has_value());
+  CHECK(*plan[0].starts_in == 60.0);
+  CHECK(plan[0].why ==
+        "needs 2 GPUs; 1 of 4 free; job 12 (alice, priority 0) holds 2, job 13 (bob, priority 0) "
+        "holds 1 until they end; expected to start in about 1 min (an estimate from the running "
+        "jobs' progress)");
+  CHECK_FALSE(plan[1].starts_in.has_value());  // behind it: no estimate
+  CHECK(*PlanQueue({Job(20, 0, 4, "gpu")}, devices, {}, holders)[0].starts_in == 600.0);
+  // A holder with no estimate yet, when it is needed: none.
+  holders[12].remaining.reset();
+  CHECK(PlanQueue({Job(20, 0, 2, "gpu")}, devices, {}, holders)[0].starts_in == 60.0);
+  CHECK_FALSE(PlanQueue({Job(20, 0, 3, "gpu")}, devices, {}, holders)[0].starts_in.has_value());
+  // A stopping holder's devices are as good as free.
+  holders[12].stopping = true;
+  CHECK(*PlanQueue({Job(20, 0, 3, "gpu")}, devices, {}, holders)[0].starts_in == 0.0);
+  // Pinned: when the last of its devices' holders ends.
+  QueuedJob pinned = Job(20, 0, 2, "gpu");
+  pinned.pinned = {"cuda:2", "cuda:3"};
+  CHECK(*PlanQueue({pinned}, devices, {}, holders)[0].starts_in == 60.0);
+}
+
 TEST_CASE("A pinned job preempts the holders of its devices, or no one", "[unit][plan]") {
   std::vector<DeviceUse> devices = Free(3, 0);
   devices[0].job_id = 12;
   devices[1].job_id = 13;
-  const std::map<std::int64_t, Holder> holders = {{12, {"alice", 1, false, 1}},
-                                                  {13, {"bob", 7, false, 2}}};
+  const std::map<std::int64_t, Holder> holders = {{12, H("alice", 1, false, 1)},
+                                                  {13, H("bob", 7, false, 2)}};
   QueuedJob pinned = Preempting(20, 5, 2);
   pinned.pinned = {"cuda:0", "cuda:2"};
   CHECK(PlanQueue({pinned}, devices, {}, holders)[0].preempt == std::vector<std::int64_t>{12});

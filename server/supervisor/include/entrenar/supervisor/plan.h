@@ -26,7 +26,27 @@ struct Holder {
   std::int64_t priority = 0;
   bool stopping = false;     // asked to stop (cancelled or preempted): its devices come free
   std::int64_t started = 0;  // larger: started later (it has less work to lose)
+  // Seconds until it ends, estimated from its progress (Remaining); none: no estimate yet.
+  std::optional<double> remaining;
 };
+
+// What the daemon has seen of a running job's progress: its metric events' steps and budgets,
+// and when (its clock, in seconds) the first and latest of this attempt arrived.
+struct Progress {
+  std::int64_t first_step = 0, last_step = 0;
+  double first_at = 0, last_at = 0;
+  std::int64_t total_steps = 0;    // 0: a time budget instead (or not known)
+  double elapsed_seconds = 0;      // under a time budget
+  double time_budget_seconds = 0;  // 0: none
+};
+
+// Seconds until the job ends at `now` (on Progress's clock), from its time budget, or from its
+// steps left at the rate seen so far; none before it has taken two steps' worth of events.
+// Evaluation and saving at the end are not in it: it is an estimate.
+std::optional<double> Remaining(const Progress& p, double now);
+
+// "about 40 s", "about 12 min", "about 3 h 10 min".
+std::string About(double seconds);
 
 // A device and the job on it (0: free).
 struct DeviceUse {
@@ -45,6 +65,9 @@ struct Decision {
   std::string why;
   std::int64_t position = 0;          // waiting jobs: 1 starts next (per kind of device)
   std::vector<std::int64_t> preempt;  // running jobs to ask to stop so that it can start
+  // The first waiting job of a kind: seconds until it is expected to start, from the remaining
+  // time of the jobs whose devices it needs (Holder::remaining); none when one has no estimate.
+  std::optional<double> starts_in;
 };
 
 // The daemon's preemption rule (config::Preemption): whether a queued job of `priority`, whose
@@ -62,6 +85,8 @@ bool MayPreempt(std::int64_t priority, std::int64_t running,
 // priority that are not stopping already are asked to stop (`preempt`) until, with the free
 // devices and those of stopping jobs, it would fit: the lowest priority first, then the most
 // recently started. None is asked when even all of them would not make room.
+// The first waiting job of a kind also gets an estimate of when it starts (`starts_in`, and
+// "expected to start in about 4 min" in `why`).
 // `holders` describes the running jobs of `devices` (by job id).
 std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
                                 const std::vector<DeviceUse>& devices,

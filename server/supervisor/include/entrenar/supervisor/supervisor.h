@@ -101,7 +101,9 @@ class Supervisor {
     // last events or its end yet (a full disk): the next passes try again, slots held till then.
     std::optional<int> ended;
     bool end_deferred = false;
-    OomWatch oom;  // the out-of-memory kill counts when it started
+    OomWatch oom;                 // the out-of-memory kill counts when it started
+    Progress progress;            // its metric events, for the queue's estimates
+    std::int64_t progressed = 0;  // how many batches of them were seen
   };
   // What an import of a job's events file came to.
   struct Imported {
@@ -123,6 +125,8 @@ class Supervisor {
   // Stores `read`'s reason as a log event of job `id` (nothing when it is OK).
   void NoteReadError(std::int64_t id, const Status& read);
   void Note(std::int64_t id, const std::string& text);  // a log event of job `id`
+  // Notes the latest metric event among job `id`'s stored `events` in its worker's progress.
+  void NoteProgress(std::int64_t id, const std::vector<store::Event>& events);
   void Reap();
   // Whether the worker has ended, with its wait status when it was our child; kills it once the
   // grace period after a cancel has passed.
