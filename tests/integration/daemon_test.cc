@@ -585,6 +585,53 @@ TEST_CASE("daemon: GPUs found through NVML go to jobs through CUDA_VISIBLE_DEVIC
   d.WaitFor(cpu_waits, [](const json& j) { return j["state"] == "SUCCEEDED"; });
 }
 
+TEST_CASE("daemon: a job that needs GPU memory waits for a GPU NVML says has it free",
+          "[integration]") {
+  // Fake GPUs of 16 GiB: cuda:0 has 6000 MiB used (10.1 GiB free), cuda:1 12000 MiB (4.3 GiB).
+  Daemon d(1, 30, {"--nvml-library", ENTRENAR_FAKE_NVML},
+           {"/usr/bin/env", "FAKE_NVML_USED_MIB=6000"});
+  // More than any GPU of the server has: refused at once.
+  ProcessResult huge = d.Cli({"submit", kIris, "--gpu-memory", "20GiB"});
+  CHECK(huge.exit_code == 7);
+  CHECK(huge.err.find("the job needs 20.0 GiB of GPU memory but this server's largest GPU has "
+                      "16.0 GiB; it could never start") != std::string::npos);
+  ProcessResult bad = d.Cli({"submit", kIris, "--gpu-memory", "lots"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--gpu-memory: expected a size such as 24GiB or 24000MiB, got `lots`") !=
+        std::string::npos);
+  ProcessResult cpu = d.Cli({"submit", kIris, "--gpu-memory", "1GiB", "--set", "model.device=cpu"});
+  CHECK(cpu.exit_code == 7);
+  CHECK(cpu.err.find("--gpu-memory is for jobs on GPUs") != std::string::npos);
+  // cuda:0 taken; cuda:1 is free but has 4.3 GiB: an 8 GiB job waits, saying so.
+  const std::int64_t holder =
+      d.Submit(kDigits, With(kLongJob, "output.dir=" + d.dir.path + "/h"), {"--devices", "cuda:0"});
+  d.WaitFor(holder, [](const json& j) { return j["state"] == "RUNNING"; });
+  const std::int64_t big =
+      d.Submit(kIris, {"output.dir=" + d.dir.path + "/big"}, {"--gpu-memory", "8GiB"});
+  CHECK(d.Show(big)["gpu_memory_bytes"] == 8LL << 30);
+  CHECK(
+      d.Cli({"show", std::to_string(big)}).out.find("devices:   1 GPU, each with 8.0 GiB free\n") !=
+      std::string::npos);
+  std::this_thread::sleep_for(300ms);  // several scheduling passes
+  CHECK(d.Show(big)["state"] == "QUEUED");
+  const json queue = json::parse(d.Cli({"queue", "--json"}).out);
+  REQUIRE(queue.size() == 1);
+  CHECK(queue[0]["reason"].get<std::string>().rfind(
+            "needs 1 GPU with 8.0 GiB free; 1 of 2 free, with at most 4.3 GiB free (NVML); job " +
+                std::to_string(holder),
+            0) == 0);
+  // Once cuda:0 is free (10.1 GiB), the big job runs there.
+  REQUIRE(d.Cli({"cancel", std::to_string(holder), "--force"}).exit_code == 0);
+  d.WaitFor(big, [](const json& j) { return j["state"] == "SUCCEEDED"; });
+  std::string started_on;
+  for (const json& e : d.Events(big)) {
+    if (e["kind"] == "state" && e["payload"]["state"] == "STARTING") {
+      started_on = e["payload"]["reason"];
+    }
+  }
+  CHECK(started_on == "on cuda:0");
+}
+
 TEST_CASE("daemon: a job submitted for named devices runs on exactly those", "[integration]") {
   Daemon d(1, 30, {"--nvml-library", ENTRENAR_FAKE_NVML});
   const std::int64_t id =

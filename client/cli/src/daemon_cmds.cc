@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -105,7 +107,8 @@ json JobJson(const v1::Job& j) {
           {"device_kind", j.device_kind()},
           {"assigned", j.assigned()},
           {"pinned", j.pinned()},
-          {"strict", j.strict()}};
+          {"strict", j.strict()},
+          {"gpu_memory_bytes", j.gpu_memory_bytes()}};
 }
 
 // One event as a line for people.
@@ -316,7 +319,39 @@ struct SubmitArgs : Common {
   std::string name;
   bool follow = false;
   bool strict = false;
+  std::string gpu_memory;  // "24GiB": free memory the job needs on each GPU
 };
+
+// "24GiB", "24000MiB", "1.5TiB", "80GB", "512" (bytes) -> bytes; nullopt for anything else.
+std::optional<std::int64_t> ParseSize(const std::string& text) {
+  std::size_t end = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &end);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(end);
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  static const std::map<std::string, double> kUnits = {{"", 1.0},
+                                                       {"b", 1.0},
+                                                       {"k", 1024.0},
+                                                       {"kib", 1024.0},
+                                                       {"m", 1048576.0},
+                                                       {"mib", 1048576.0},
+                                                       {"g", 1073741824.0},
+                                                       {"gib", 1073741824.0},
+                                                       {"t", 1099511627776.0},
+                                                       {"tib", 1099511627776.0},
+                                                       {"kb", 1e3},
+                                                       {"mb", 1e6},
+                                                       {"gb", 1e9},
+                                                       {"tb", 1e12}};
+  const auto it = kUnits.find(unit);
+  const double bytes = it == kUnits.end() ? -1 : number * it->second;
+  if (!(bytes > 0) || bytes > 1e18) return std::nullopt;
+  return static_cast<std::int64_t>(bytes);
+}
 
 // The request for `a`: the manifest's text, its overrides, this environment (for `${VAR}`),
 // its folder (relative paths), the priority, the devices and the name.
@@ -345,6 +380,7 @@ v1::SubmitRequest MakeSubmitRequest(const SubmitArgs& a, const std::string& yaml
   }
   req.set_name(a.name);
   req.set_strict(a.strict);
+  if (!a.gpu_memory.empty()) req.set_gpu_memory_bytes(ParseSize(a.gpu_memory).value_or(0));
   return req;
 }
 
@@ -375,6 +411,11 @@ int RunSubmit(const SubmitArgs& a) {
     return text.status().code() == StatusCode::kInvalidArgument ? kExitInvalid : kExitIo;
   }
   if (!CheckBeforeSubmit(a, *text)) return kExitInvalid;
+  if (!a.gpu_memory.empty() && !ParseSize(a.gpu_memory)) {
+    std::cerr << "error: --gpu-memory: expected a size such as 24GiB or 24000MiB, got `"
+              << a.gpu_memory << "`\n";
+    return kExitUsage;
+  }
   const v1::SubmitRequest req = MakeSubmitRequest(a, *text);
   const JobsClient c = JobsClient::Connect(a.socket);
   const Result<v1::SubmitResponse> submitted = c.Submit(req);
@@ -412,6 +453,8 @@ int RunLogs(const JobArgs& a) {
   return Follow(c, a.job, a.since, a.follow, a.json, a.follow ? &state : nullptr);
 }
 
+std::string Gib(std::int64_t bytes);  // "16.0 GiB"
+
 // "queue:     position 1 of the GPU queue: needs ...; expected to start in about 4 min (...)".
 void PrintQueuePlace(const JobsClient& c, std::int64_t job) {
   const Result<v1::ClusterStatusResponse> status = c.ClusterStatus();
@@ -440,7 +483,10 @@ int RunShow(const JobArgs& a) {
             << "devices:   " << j.devices() << " "
             << (j.device_kind() == "gpu" ? "GPU" : "CPU slot") << (j.devices() == 1 ? "" : "s")
             << (j.pinned().empty() ? "" : " (" + j.pinned() + ")")
-            << (j.assigned().empty() ? "" : ", running on " + j.assigned()) << "\n"
+            << (j.assigned().empty() ? "" : ", running on " + j.assigned())
+            << (j.gpu_memory_bytes() > 0 ? ", each with " + Gib(j.gpu_memory_bytes()) + " free"
+                                         : "")
+            << "\n"
             << "run dir:   " << j.run_dir() << "\n"
             << "attempts:  " << j.attempts() << "\n"
             << "submitted: " << j.created_at() << ", updated " << j.updated_at() << "\n";
@@ -638,6 +684,9 @@ void AddDaemonCommands(CLI::App& app, int* exit_code) {
   cmd->add_option("--devices", submit->devices,
                   "How many devices the job needs (default 1), or which: cuda:0,cuda:2");
   cmd->add_option("--name", submit->name, "Job name (default: the manifest's name)");
+  cmd->add_option("--gpu-memory", submit->gpu_memory,
+                  "Free memory the job needs on each of its GPUs (24GiB, 24000MiB): it waits "
+                  "for GPUs that have it");
   cmd->add_flag("--follow,-f", submit->follow,
                 "Follow the job to its end; exit 0 only if it succeeds");
   cmd->add_flag("--strict", submit->strict,

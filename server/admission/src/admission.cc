@@ -87,6 +87,25 @@ Status Placement(const std::string& device, std::int64_t count,
   return OkStatus();
 }
 
+// A job that needs `bytes` free on each GPU: only for GPU jobs, and refused when no GPU of the
+// server has that much memory in all (it could never start).
+Status GpuMemory(std::int64_t bytes, const std::string& kind,
+                 const std::vector<devices::Device>& devices) {
+  if (bytes == 0) return OkStatus();
+  if (bytes < 0) return InvalidArgument("gpu_memory_bytes must be 0 (any) or more");
+  if (kind != "gpu") {
+    return FailedPrecondition("--gpu-memory is for jobs on GPUs, and this job runs on CPU slots");
+  }
+  std::int64_t largest = 0;
+  for (const devices::Device& d : devices) {
+    if (d.kind == "gpu") largest = std::max(largest, d.memory_bytes);
+  }
+  if (largest == 0 || bytes <= largest) return OkStatus();  // 0: NVML did not say
+  return FailedPrecondition("the job needs " + devices::GiB(bytes) +
+                            " of GPU memory but this server's largest GPU has " +
+                            devices::GiB(largest) + "; it could never start");
+}
+
 Status CustomCallbacks(const manifest::Manifest& m, const Policy& policy) {
   for (std::size_t i = 0; i < m.callbacks.size(); ++i) {
     if (m.callbacks[i].type != "custom" || policy.allow_custom_callbacks) continue;
@@ -162,6 +181,7 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
                            std::to_string(ranks) + " or leave --devices out");
   }
   ENTRENAR_RETURN_IF_ERROR(Placement(m.model.device, count, devices, &kind));
+  ENTRENAR_RETURN_IF_ERROR(GpuMemory(req.gpu_memory_bytes, kind, devices));
   ENTRENAR_RETURN_IF_ERROR(Priority(req, policy));
   store::JobSpec spec;
   spec.name = req.name.empty() ? m.name : req.name;
@@ -181,6 +201,7 @@ Result<store::JobSpec> Admit(manifest::Manifest& m, const Request& req, const Po
   spec.device_kind = kind;
   spec.pinned = pinned;
   spec.strict = req.strict;
+  spec.gpu_memory_bytes = req.gpu_memory_bytes;
   spec.priority = req.priority;
   spec.devices = count;
   // The keys the author wrote, resolved: the worker's support check sees what the author asked.

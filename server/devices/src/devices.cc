@@ -1,6 +1,7 @@
 #include "entrenar/devices/devices.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace entrenar::devices {
 namespace {
@@ -45,6 +46,12 @@ Result<Discovery> Discover(const DeviceConfig& config) {
   }
   if (d.devices.empty()) return FailedPrecondition("no devices: no GPU and cpu_slots is 0");
   return d;
+}
+
+std::string GiB(std::int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f GiB", static_cast<double>(bytes) / (1LL << 30));
+  return text;
 }
 
 }  // namespace entrenar::devices

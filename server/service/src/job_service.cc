@@ -47,6 +47,7 @@ void ToProto(const store::Job& j, v1::Job* out) {
   out->set_assigned(j.assigned);
   out->set_pinned(j.spec.pinned);
   out->set_strict(j.spec.strict);
+  out->set_gpu_memory_bytes(j.spec.gpu_memory_bytes);
   if (j.state == store::JobState::kRunning) out->set_activity(j.activity);
 }
 
@@ -172,6 +173,7 @@ grpc::Status JobService::Submit(grpc::ServerContext* ctx, const v1::SubmitReques
   ask.device_names.assign(req->device_names().begin(), req->device_names().end());
   ask.working_dir = src.working_dir();
   ask.strict = req->strict();
+  ask.gpu_memory_bytes = req->gpu_memory_bytes();
   std::vector<devices::Device> devices;
   for (const supervisor::Slot& slot : supervisor_.SlotStates()) devices.push_back(slot.device);
   std::vector<manifest::Diagnostic> unsupported;

@@ -78,9 +78,11 @@ ALTER TABLE jobs ADD COLUMN strict INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE jobs ADD COLUMN activity TEXT NOT NULL DEFAULT '';
 )sql",
-    // 8: the job whose start asked a running job to stop (preemption), until it is queued again.
+    // 8: the job whose start asked a running job to stop (preemption), until it is queued again;
+    // the GPU memory a job needs on each of its GPUs.
     R"sql(
 ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN gpu_memory INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // SQLite's message, and for a full disk what it means for entrenard: nothing new is stored until
@@ -132,7 +134,8 @@ class Stmt {
 constexpr const char* kJobColumns =
     "id, name, uid, user, priority, devices, manifest, base_dir, run_dir, state, reason, "
     "attempts, created_at, updated_at, pid, events_offset, cancel_requested, resume_from, gid, "
-    "device_kind, assigned, worker_token, worker_seq, pinned, strict, activity, preempted_by";
+    "device_kind, assigned, worker_token, worker_seq, pinned, strict, activity, preempted_by, "
+    "gpu_memory";
 
 Job ReadJob(const Stmt& s) {
   Job j;
@@ -163,6 +166,7 @@ Job ReadJob(const Stmt& s) {
   j.spec.strict = s.Int(24) != 0;
   j.activity = s.Text(25);
   j.preempted_by = s.Int(26);
+  j.spec.gpu_memory_bytes = s.Int(27);
   return j;
 }
 
@@ -359,8 +363,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
     const std::string now = impl_->Now();
     Stmt s(impl_->db,
            "INSERT INTO jobs (name, uid, user, priority, devices, manifest, base_dir, run_dir, "
-           "state, created_at, updated_at, gid, device_kind, pinned, strict) VALUES "
-           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "state, created_at, updated_at, gid, device_kind, pinned, strict, gpu_memory) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.Bind(1, spec.name)
         .Bind(2, static_cast<std::int64_t>(spec.uid))
         .Bind(3, spec.user)
@@ -375,7 +379,8 @@ Result<std::int64_t> Store::CreateJob(const JobSpec& spec) {
         .Bind(12, static_cast<std::int64_t>(spec.gid))
         .Bind(13, spec.device_kind)
         .Bind(14, spec.pinned)
-        .Bind(15, std::int64_t{spec.strict ? 1 : 0});
+        .Bind(15, std::int64_t{spec.strict ? 1 : 0})
+        .Bind(16, spec.gpu_memory_bytes);
     if (s.Step() != SQLITE_DONE) return Internal("sqlite: " + s.Error());
     id = sqlite3_last_insert_rowid(impl_->db);
     Event e;
@@ -405,6 +410,16 @@ Result<std::vector<Job>> Store::ListJobs(const JobFilter& f) {
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadJob(s));
   if (rc != SQLITE_DONE) return Internal("sqlite: " + s.Error());
   return out;
+}
+
+Result<std::int64_t> Store::CountStates(std::int64_t id, JobState state) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stmt s(impl_->db,
+         "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = 'state' AND "
+         "json_extract(payload, '$.state') = ?");
+  s.Bind(1, id).Bind(2, std::string(StateName(state)));
+  if (s.Step() != SQLITE_ROW) return Internal("sqlite: " + s.Error());
+  return s.Int(0);
 }
 
 Result<std::int64_t> Store::CountJobs(JobState state) {

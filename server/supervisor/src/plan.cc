@@ -5,6 +5,7 @@
 #include <map>
 
 #include "entrenar/base/strings.h"
+#include "entrenar/devices/devices.h"
 
 namespace entrenar::supervisor {
 namespace {
@@ -25,21 +26,53 @@ struct Pool {
   std::int64_t first_id = 0;
 };
 
-// The free devices the job would take: its pinned ones when all are free, else the first free
-// ones; fewer than it needs when it cannot start.
+// Whether device `d` has the free memory `job` needs (where NVML tells).
+bool Fits(const QueuedJob& job, const DeviceUse& d) {
+  return job.memory <= 0 || !d.free_memory || *d.free_memory >= job.memory;
+}
+
+// The free devices that have the memory `job` needs.
+std::vector<std::size_t> Fitting(const QueuedJob& job, const std::vector<DeviceUse>& devices,
+                                 const std::vector<std::size_t>& free) {
+  std::vector<std::size_t> out;
+  for (std::size_t i : free) {
+    if (Fits(job, devices[i])) out.push_back(i);
+  }
+  return out;
+}
+
+// The free devices the job would take: its pinned ones when all are free (and have the memory
+// it needs), else the first free ones that have it; fewer than it needs when it cannot start.
 std::vector<std::size_t> Choose(const QueuedJob& job, const std::vector<DeviceUse>& devices,
                                 const std::vector<std::size_t>& free) {
+  const std::vector<std::size_t> fit = Fitting(job, devices, free);
   if (job.pinned.empty()) {
-    const std::size_t n = std::min(free.size(), static_cast<std::size_t>(job.devices));
-    return std::vector<std::size_t>(free.begin(), free.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::size_t n = std::min(fit.size(), static_cast<std::size_t>(job.devices));
+    return std::vector<std::size_t>(fit.begin(), fit.begin() + static_cast<std::ptrdiff_t>(n));
   }
   std::vector<std::size_t> out;
   for (const std::string& name : job.pinned) {
-    for (std::size_t i : free) {
+    for (std::size_t i : fit) {
       if (devices[i].name == name) out.push_back(i);
     }
   }
   return out;
+}
+
+// " with 8.0 GiB free" when the job needs memory.
+std::string WithMemory(const QueuedJob& job) {
+  return job.memory > 0 ? " with " + devices::GiB(job.memory) + " free" : "";
+}
+
+// ", with at most 4.3 GiB free (NVML)" when free devices lack the memory the job needs.
+std::string MostFree(const QueuedJob& job, const std::vector<DeviceUse>& devices,
+                     const std::vector<std::size_t>& free) {
+  std::optional<std::int64_t> most;
+  for (std::size_t i : free) {
+    if (Fits(job, devices[i])) continue;
+    most = std::max(most.value_or(0), *devices[i].free_memory);
+  }
+  return most ? ", with at most " + devices::GiB(*most) + " free (NVML)" : "";
 }
 
 // The pinned devices of `job` that are not free.
@@ -47,11 +80,15 @@ std::string Busy(const QueuedJob& job, const std::vector<DeviceUse>& devices,
                  const std::vector<std::size_t>& free) {
   std::vector<std::string> busy;
   for (const std::string& name : job.pinned) {
-    const bool is_free = std::any_of(free.begin(), free.end(),
-                                     [&](std::size_t i) { return devices[i].name == name; });
-    if (!is_free) busy.push_back(name);
+    const auto it = std::find_if(free.begin(), free.end(),
+                                 [&](std::size_t i) { return devices[i].name == name; });
+    if (it == free.end()) {
+      busy.push_back(name + " busy");
+    } else if (!Fits(job, devices[*it])) {
+      busy.push_back(name + " has " + devices::GiB(*devices[*it].free_memory) + " free (NVML)");
+    }
   }
-  return Join(busy, ",");
+  return Join(busy, ", ");
 }
 
 // "job 12 (alice, priority 5)".
@@ -104,7 +141,9 @@ std::vector<std::int64_t> Victims(const QueuedJob& job, const Pool& pool,
     }
   }
   std::int64_t short_by =
-      job.pinned.empty() ? job.devices - static_cast<std::int64_t>(pool.free.size()) : 0;
+      job.pinned.empty()
+          ? job.devices - static_cast<std::int64_t>(Fitting(job, devices, pool.free).size())
+          : 0;
   std::vector<std::int64_t> candidates;
   for (const auto& [id, n] : in_way) {
     const auto h = holders.find(id);
@@ -143,15 +182,16 @@ std::optional<double> StartsIn(const QueuedJob& job, const Pool& pool,
     return h->second.stopping ? std::optional<double>(0.0) : h->second.remaining;
   };
   std::vector<std::pair<std::optional<double>, std::int64_t>> ends;  // (remaining, devices)
-  std::int64_t short_by = job.devices - static_cast<std::int64_t>(pool.free.size());
+  std::int64_t short_by =
+      job.devices - static_cast<std::int64_t>(Fitting(job, devices, pool.free).size());
   if (job.pinned.empty()) {
     for (const auto& [id, n] : pool.held) ends.emplace_back(remaining(id), n);
   } else {
     short_by = 0;
     for (const DeviceUse& d : devices) {
-      if (d.job_id == 0 ||
-          std::find(job.pinned.begin(), job.pinned.end(), d.name) == job.pinned.end())
-        continue;
+      if (std::find(job.pinned.begin(), job.pinned.end(), d.name) == job.pinned.end()) continue;
+      if (d.job_id == 0 && !Fits(job, d)) return std::nullopt;  // free, but without the memory
+      if (d.job_id == 0) continue;
       ends.emplace_back(remaining(d.job_id), 1);
       ++short_by;
     }
@@ -257,13 +297,15 @@ std::vector<Decision> PlanQueue(const std::vector<QueuedJob>& queued,
       }
       d.position = ++pool.waiting;
       if (!job.pinned.empty() && d.position == 1) {
-        d.why = "needs " + Join(job.pinned, ",") + "; " + Busy(job, devices, pool.free) + " busy";
+        d.why = "needs " + Join(job.pinned, ",") + WithMemory(job) + "; " +
+                Busy(job, devices, pool.free);
       } else if (pool.total < job.devices) {
         d.why = "needs " + Unit(job.kind, job.devices) + " but this server has " +
                 std::to_string(pool.total);
       } else if (d.position == 1) {
-        d.why = "needs " + Unit(job.kind, job.devices) + "; " + std::to_string(free) + " of " +
-                std::to_string(pool.total) + " free" + Holding(pool, holders);
+        d.why = "needs " + Unit(job.kind, job.devices) + WithMemory(job) + "; " +
+                std::to_string(free) + " of " + std::to_string(pool.total) + " free" +
+                MostFree(job, devices, pool.free) + Holding(pool, holders);
       } else {
         d.why = "behind " + std::to_string(d.position - 1) + " job(s); the first, job " +
                 std::to_string(pool.first_id) + ", " + pool.first_why;

@@ -182,7 +182,10 @@ std::pair<JobState, std::string> EndOf(const Job& job, std::optional<int> wait_s
 }  // namespace
 
 Supervisor::Supervisor(store::Store& store, Config config, const Clock& clock)
-    : store_(store), config_(std::move(config)), clock_(clock) {
+    : store_(store),
+      config_(std::move(config)),
+      clock_(clock),
+      free_memory_(config_.nvml_library.empty() ? "libnvidia-ml.so.1" : config_.nvml_library) {
   slots_.assign(config_.devices.size(), 0);
 }
 
@@ -250,7 +253,16 @@ std::vector<Decision> Supervisor::Plan(const std::vector<Job>& queued) {
     for (std::string name; std::getline(names, name, ',');) q.pinned.push_back(name);
     q.may_preempt = MayPreempt(j.spec.priority, running[j.spec.uid], config_.preempt_priority,
                                config_.preempt_max_running_per_user);
+    q.memory = j.spec.gpu_memory_bytes;
     jobs.push_back(std::move(q));
+  }
+  // Free GPUs' memory, from NVML, when a job asks for some.
+  if (std::any_of(jobs.begin(), jobs.end(), [](const QueuedJob& q) { return q.memory > 0; })) {
+    for (std::size_t i = 0; i < uses.size(); ++i) {
+      if (uses[i].kind == "gpu" && uses[i].job_id == 0) {
+        uses[i].free_memory = free_memory_.Of(config_.devices[i].index);
+      }
+    }
   }
   return PlanQueue(jobs, uses, running, holders);
 }
@@ -726,17 +738,19 @@ Status Supervisor::Finish(std::int64_t id, const Worker& w) {
 }
 
 // A preempted job goes back to the queue to resume from its newest checkpoint, and so does an
-// interrupted one (a rank lost) unless it has been started kMaxRankLossAttempts times already:
-// then it fails.
+// interrupted one (a rank lost) unless it has been interrupted kMaxInterruptions times: then it
+// fails. Preemptions do not count: they are the daemon's doing, not the job's trouble.
 Status Supervisor::Requeue(const Job& job, JobState from) {
   if (from == JobState::kPreempted) {
     return store_.Transition(job.id, JobState::kQueued, "requeued after its preemption").status();
   }
-  if (job.attempts >= kMaxRankLossAttempts) {
+  ENTRENAR_ASSIGN_OR_RETURN(const std::int64_t interrupted,
+                            store_.CountStates(job.id, JobState::kInterrupted));
+  if (interrupted >= kMaxInterruptions) {
     return store_
         .Transition(job.id, JobState::kFailed,
-                    "not requeued: started " + std::to_string(job.attempts) +
-                        " times and a rank was lost again")
+                    "not requeued: interrupted " + std::to_string(interrupted) +
+                        " times, and a rank was lost again")
         .status();
   }
   return store_.Transition(job.id, JobState::kQueued, "requeued to resume from its checkpoint")

@@ -244,6 +244,38 @@ TEST_CASE("The first waiting job is expected to start when enough holders have e
   CHECK(*PlanQueue({pinned}, devices, {}, holders)[0].starts_in == 60.0);
 }
 
+TEST_CASE("A job that needs GPU memory takes GPUs with that much free, or waits saying so",
+          "[unit][plan]") {
+  constexpr std::int64_t kGiB = 1LL << 30;
+  std::vector<DeviceUse> devices = Free(3, 0);
+  devices[0].job_id = 12;  // busy: NVML is not asked about it
+  devices[1].free_memory = 4 * kGiB + kGiB / 2;
+  devices[2].free_memory = 10 * kGiB;
+  QueuedJob big = Job(20, 0, 1, "gpu");
+  big.memory = 8 * kGiB;
+  // cuda:1 is first among the free ones but has 4.5 GiB: cuda:2 it is.
+  CHECK(PlanQueue({big}, devices, {})[0].devices == std::vector<std::size_t>{2});
+  // Two such GPUs are not there: it waits, and says which memory there is.
+  big.devices = 2;
+  auto plan = PlanQueue({big}, devices, {}, {{12, H("alice", 0)}});
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].why ==
+        "needs 2 GPUs with 8.0 GiB free; 2 of 3 free, with at most 4.5 GiB free (NVML); job 12 "
+        "(alice, priority 0) holds 1 until it ends");
+  // Where NVML does not tell, a GPU counts as having it.
+  devices[1].free_memory.reset();
+  CHECK(PlanQueue({big}, devices, {})[0].devices == std::vector<std::size_t>{1, 2});
+  // Pinned to a GPU without the memory: it waits for that GPU to have it.
+  devices[1].free_memory = 2 * kGiB;
+  big.devices = 1;
+  big.pinned = {"cuda:1"};
+  plan = PlanQueue({big}, devices, {});
+  CHECK(plan[0].devices.empty());
+  CHECK(plan[0].why == "needs cuda:1 with 8.0 GiB free; cuda:1 has 2.0 GiB free (NVML)");
+  // A job that asks for no memory takes any free GPU.
+  CHECK(PlanQueue({Job(21, 0, 1, "gpu")}, devices, {})[0].devices == std::vector<std::size_t>{1});
+}
+
 TEST_CASE("A pinned job preempts the holders of its devices, or no one", "[unit][plan]") {
   std::vector<DeviceUse> devices = Free(3, 0);
   devices[0].job_id = 12;

@@ -184,6 +184,10 @@ TEST_CASE("State changes follow the lifecycle and are recorded as events", "[uni
   CHECK(store->GetJob(victim)->preempted_by == 7);
   CHECK(store->Transition(victim, JobState::kQueued, "requeued").ok());
   CHECK(store->GetJob(victim)->preempted_by == 0);
+  // How often a job entered a state, from its events.
+  CHECK(store->CountStates(victim, JobState::kPreempted).value() == 1);
+  CHECK(store->CountStates(victim, JobState::kQueued).value() == 2);
+  CHECK(store->CountStates(victim, JobState::kInterrupted).value() == 0);
   CHECK(CanTransition(JobState::kFailed, JobState::kQueued));  // resume
   CHECK_FALSE(CanTransition(JobState::kQueued, JobState::kRunning));
   CHECK(ParseState("HALTED") == JobState::kHalted);

@@ -31,6 +31,7 @@ struct Request {
   std::vector<std::string> device_names;  // exactly these
   std::string working_dir;                // absolute: where the manifest's relative paths resolve
   bool strict = false;                    // a lock file whose hashes every attempt checks
+  std::int64_t gpu_memory_bytes = 0;      // free memory needed on each GPU (0: any)
 };
 
 // The job `m` (loaded and valid) becomes on a server with `devices`, or why it cannot be

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,9 @@ struct Device {
   std::string model;  // "NVIDIA H100 80GB HBM3"; "" for CPU slots
   std::int64_t memory_bytes = 0;
 };
+
+// Memory as people read it: "16.0 GiB".
+std::string GiB(std::int64_t bytes);
 
 // A GPU as NVML reports it.
 struct Gpu {
@@ -44,5 +49,22 @@ struct Discovery {
 
 // The devices the daemon schedules on. A listed GPU NVML does not know is an error.
 Result<Discovery> Discover(const DeviceConfig& config);
+
+// Free memory of GPUs now, as NVML reports it (the library loaded on first use, once).
+// Thread-safe.
+class FreeMemory {
+ public:
+  explicit FreeMemory(std::string library = "libnvidia-ml.so.1");
+  ~FreeMemory();
+  FreeMemory(const FreeMemory&) = delete;
+  FreeMemory& operator=(const FreeMemory&) = delete;
+
+  // Bytes free on the GPU of NVML index `index`; nullopt when NVML cannot tell.
+  std::optional<std::int64_t> Of(int index);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace entrenar::devices

@@ -48,6 +48,7 @@ struct JobSpec {
   std::string base_dir;  // where its relative paths resolve (the client's directory)
   std::string run_dir;
   bool strict = false;  // the manifest is a lock file: each attempt checks its hashes first
+  std::int64_t gpu_memory_bytes = 0;  // free memory it needs on each of its GPUs (0: any)
 };
 
 struct Job {
@@ -120,6 +121,8 @@ class Store {
   Result<std::vector<Job>> ListJobs(const JobFilter& filter);
   // How many jobs are in `state`.
   Result<std::int64_t> CountJobs(JobState state);
+  // How many times job `id` has entered `state` (its state events).
+  Result<std::int64_t> CountStates(std::int64_t id, JobState state);
   // The job, not yet ended, whose run directory is `run_dir` (the oldest if several), or nullopt.
   Result<std::optional<Job>> ActiveJobIn(const std::string& run_dir);
   // The first `limit` QUEUED jobs in the order they start: higher priority first, then older.

@@ -18,6 +18,7 @@ struct QueuedJob {
   std::vector<std::string> pinned;  // exactly these devices, by name (empty: any)
   std::string user;                 // its owner's name, for the queue's explanations
   bool may_preempt = false;  // it may stop running jobs of lower priority (the daemon's config)
+  std::int64_t memory = 0;   // free memory it needs on each GPU (0: any)
 };
 
 // A running job, as the queue's explanations and preemption see it.
@@ -53,6 +54,7 @@ struct DeviceUse {
   std::string kind;
   std::string name;
   std::int64_t job_id = 0;
+  std::optional<std::int64_t> free_memory = std::nullopt;  // a GPU's, where NVML tells
 };
 
 // What happens to one queued job now: it starts on `devices` (indices into the device list), or

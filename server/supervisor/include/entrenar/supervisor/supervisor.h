@@ -135,17 +135,18 @@ class Supervisor {
   // not take it (the worker is kept, and the next pass tries again).
   Status Finish(std::int64_t id, const Worker& w);
   // A job preempted, or interrupted by a lost rank, back to the queue (it resumes from its
-  // newest checkpoint); an interrupted one FAILED once it has been started
-  // kMaxRankLossAttempts times.
+  // newest checkpoint); an interrupted one FAILED once it has been interrupted
+  // kMaxInterruptions times (preemptions do not count).
   Status Requeue(const store::Job& job, store::JobState from);
-  static constexpr std::int64_t kMaxRankLossAttempts = 3;
+  static constexpr std::int64_t kMaxInterruptions = 3;
   void Purge();  // retention
 
   store::Store& store_;
   Config config_;
   const Clock& clock_;
-  std::mutex import_mu_;  // one import at a time: from files, or from WorkerService
-  std::mutex mu_;         // guards workers_, slots_, stop_
+  devices::FreeMemory free_memory_;  // GPUs' free memory, for jobs that need some
+  std::mutex import_mu_;             // one import at a time: from files, or from WorkerService
+  std::mutex mu_;                    // guards workers_, slots_, stop_
   std::condition_variable wake_;
   std::map<std::int64_t, Worker> workers_;
   std::vector<std::int64_t> slots_;  // job per device of config_.devices (0: free)
