@@ -434,6 +434,113 @@ TEST_CASE("train --nnodes 2: two machines of one rank each train as one machine 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--node-rank 2 is not a node of --nnodes 2") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.path + "/x"));
+  // An interface for the collectives that this machine does not have: said within seconds.
+  r = RunProcess({"/usr/bin/env", "GLOO_SOCKET_IFNAME=entrenar-no0", EntrenarBinary(), "train", m,
+                  "--devices", "cpu:2", "--output", dir.path + "/y"},
+                 "", 60);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("rank 0: no network device for the collectives "
+                   "(GLOO_SOCKET_IFNAME=entrenar-no0): ") != std::string::npos);
+}
+
+// Two network namespaces joined by a veth pair: two hosts, 10.231.N.1 and 10.231.N.2, that reach
+// each other only over that link (each has its own loopback). Needs root and iproute2; `ok()`
+// says whether they could be made, `why()` why not. Removed (with the link) on destruction.
+class TwoHosts {
+ public:
+  TwoHosts() : tag_(std::to_string(getpid() % 100000)) {
+    if (geteuid() != 0) {
+      why_ = "not root";
+      return;
+    }
+    const std::string net = "10.231." + std::to_string(getpid() % 250);
+    address_[0] = net + ".1";
+    address_[1] = net + ".2";
+    for (int i = 0; i < 2; ++i) {
+      if (!Ip({"netns", "add", Ns(i)})) return;
+      made_[i] = true;
+    }
+    if (!Ip({"link", "add", Veth(0), "type", "veth", "peer", "name", Veth(1)})) return;
+    for (int i = 0; i < 2; ++i) {
+      if (!Ip({"link", "set", Veth(i), "netns", Ns(i)}) ||
+          !Ip({"-n", Ns(i), "addr", "add", address_[i] + "/24", "dev", Veth(i)}) ||
+          !Ip({"-n", Ns(i), "link", "set", Veth(i), "up"}) ||
+          !Ip({"-n", Ns(i), "link", "set", "lo", "up"}))
+        return;
+    }
+    ok_ = true;
+  }
+  ~TwoHosts() {
+    for (int i = 0; i < 2; ++i) {
+      if (made_[i]) RunProcess({"/usr/sbin/ip", "netns", "del", Ns(i)});
+    }
+  }
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+  const std::string& address(int i) const { return address_[i]; }
+  // `argv` run on host `i`.
+  std::vector<std::string> On(int i, std::vector<std::string> argv) const {
+    argv.insert(argv.begin(), {"/usr/sbin/ip", "netns", "exec", Ns(i)});
+    return argv;
+  }
+
+ private:
+  std::string Ns(int i) const { return "entrenar-h" + std::to_string(i) + "-" + tag_; }
+  std::string Veth(int i) const { return "ev" + std::to_string(i) + "-" + tag_; }
+  bool Ip(std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/sbin/ip");
+    const ProcessResult r = RunProcess(args);
+    if (r.exit_code != 0 && why_.empty()) why_ = "`ip " + args[1] + "` failed: " + r.err;
+    return r.exit_code == 0;
+  }
+  std::string tag_, why_;
+  std::string address_[2];
+  bool made_[2] = {false, false};
+  bool ok_ = false;
+};
+
+TEST_CASE("train --nnodes 2 across two hosts (network namespaces) equals one host of two ranks",
+          "[e2e][ddp]") {
+  TwoHosts hosts;
+  if (!hosts.ok()) {
+    WARN("skipped: two hosts need network namespaces (root, iproute2): " << hosts.why());
+    return;
+  }
+  TempDir dir;
+  const std::string m = Digits(dir.path, 512);
+  const std::vector<std::string> common = {"--devices", "cpu:1",
+                                           "--nnodes",  "2",
+                                           "--master",  hosts.address(0) + ":29533",
+                                           "--set",     "data.loader.batch_size=16",
+                                           "--set",     "training.max_steps=40"};
+  auto node = [&](int rank) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "ENTRENAR_RANK_THREADS=1",
+                                     EntrenarBinary(),
+                                     "train",
+                                     m,
+                                     "--node-rank",
+                                     std::to_string(rank),
+                                     "--output",
+                                     dir.path + "/node" + std::to_string(rank)};
+    argv.insert(argv.end(), common.begin(), common.end());
+    return hosts.On(rank, argv);
+  };
+  entrenar::testing::BackgroundProcess second(node(1), dir.path + "/n1.out", dir.path + "/n1.err");
+  ProcessResult first = RunProcess(node(0), "", 240);
+  INFO(first.err);
+  INFO(Slurp(dir.path + "/n1.err"));
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(second.Wait(120) == 0);
+  ProcessResult one =
+      RunProcess({"/usr/bin/env", "ENTRENAR_RANK_THREADS=1", EntrenarBinary(), "train", m,
+                  "--devices", "cpu:2", "--set", "data.loader.batch_size=16", "--set",
+                  "training.max_steps=40", "--output", dir.path + "/one"},
+                 "", 240);
+  REQUIRE(one.exit_code == 0);
+  const auto reference = LossByStep(dir.path + "/one/metrics.jsonl");
+  REQUIRE(reference.size() == 40);
+  CHECK(LossByStep(dir.path + "/node0/metrics.jsonl") == reference);
 }
 
 TEST_CASE("data-parallel ranks started by hand with different manifests refuse to train",

@@ -8,8 +8,14 @@
 
 #include "data_parallel.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <unordered_set>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -134,6 +140,50 @@ bool Loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
 }
 
+// The address of this machine that its route to `host` leaves from, or "" when `host` does not
+// resolve (a UDP socket's connect sends nothing: it only picks the route).
+std::string LocalAddressToward(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), "9", &hints, &found) != 0) return "";
+  std::string out;
+  for (const addrinfo* a = found; a != nullptr && out.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t size = sizeof(local);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &size) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* address =
+          local.ss_family == AF_INET6
+              ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr)
+              : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&local)->sin_addr);
+      if (inet_ntop(local.ss_family, address, text, sizeof(text)) != nullptr) out = text;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return out;
+}
+
+// The network device Gloo's pairs use: GLOO_SOCKET_IFNAME's interface when set (as PyTorch
+// reads it), the loopback for a master on this machine, else the address this machine reaches
+// the master from. Not Gloo's default (the hostname's address): Debian's /etc/hosts maps the
+// hostname to 127.0.1.1, which no other machine can reach.
+std::shared_ptr<::gloo::transport::Device> GlooDevice(const std::string& master) {
+  const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+  if (interface != nullptr && interface[0] != '\0') {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
+  }
+  if (Loopback(master)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  const std::string local = LocalAddressToward(master);
+  return local.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                       : c10d::ProcessGroupGloo::createDeviceForHostname(local);
+}
+
 }  // namespace
 
 DataParallel::DataParallel(RankOptions options)
@@ -172,10 +222,17 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Join(const RankOptions& opti
   }
   auto gloo = c10d::ProcessGroupGloo::Options::create(
       std::chrono::duration_cast<std::chrono::milliseconds>(options.collective_timeout));
-  gloo->devices.push_back(Loopback(options.master_addr)
-                              ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                              : c10d::ProcessGroupGloo::createDefaultDevice());
   gloo->threads = 2;
+  try {
+    gloo->devices.push_back(GlooDevice(options.master_addr));
+  } catch (const std::exception& e) {  // GLOO_SOCKET_IFNAME names no interface, say
+    const std::string what = e.what();
+    return Status(StatusCode::kInvalidArgument,
+                  "rank " + std::to_string(options.rank) +
+                      ": no network device for the collectives (GLOO_SOCKET_IFNAME=" +
+                      (std::getenv("GLOO_SOCKET_IFNAME") ? std::getenv("GLOO_SOCKET_IFNAME") : "") +
+                      "): " + what.substr(0, what.find('\n')));
+  }
   try {
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gloo", links.store);
     links.group = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, options.rank,
