@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -374,6 +375,56 @@ TEST_CASE("data-parallel bad input: a clear error naming the key, flag or variab
         std::string::npos);
 }
 
+// Trains `m` (batch 16, `steps` steps, one thread per rank everywhere so that the two layouts
+// compute alike) as two nodes of one CPU rank meeting at `master`, node R's command run through
+// `on(R, argv)`, into DIR/node0 and DIR/node1; then as one node of two ranks into DIR/one. Node
+// 0's losses must be the one node's.
+void TwoNodesTrainAsOne(
+    const std::string& dir, const std::string& m, const std::string& master, int steps,
+    const std::function<std::vector<std::string>(int, std::vector<std::string>)>& on) {
+  const std::vector<std::string> budget = {"--set", "data.loader.batch_size=16", "--set",
+                                           "training.max_steps=" + std::to_string(steps)};
+  auto node = [&](int rank) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "ENTRENAR_RANK_THREADS=1",
+                                     EntrenarBinary(),
+                                     "train",
+                                     m,
+                                     "--devices",
+                                     "cpu:1",
+                                     "--nnodes",
+                                     "2",
+                                     "--node-rank",
+                                     std::to_string(rank),
+                                     "--master",
+                                     master,
+                                     "--output",
+                                     dir + "/node" + std::to_string(rank)};
+    argv.insert(argv.end(), budget.begin(), budget.end());
+    return on(rank, argv);
+  };
+  entrenar::testing::BackgroundProcess second(node(1), dir + "/n1.out", dir + "/n1.err");
+  ProcessResult first = RunProcess(node(0), "", 240);
+  INFO(first.err);
+  INFO(Slurp(dir + "/n1.err"));
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(second.Wait(120) == 0);
+  std::vector<std::string> one = {"/usr/bin/env",
+                                  "ENTRENAR_RANK_THREADS=1",
+                                  EntrenarBinary(),
+                                  "train",
+                                  m,
+                                  "--devices",
+                                  "cpu:2",
+                                  "--output",
+                                  dir + "/one"};
+  one.insert(one.end(), budget.begin(), budget.end());
+  REQUIRE(RunProcess(one, "", 240).exit_code == 0);
+  const auto reference = LossByStep(dir + "/one/metrics.jsonl");
+  REQUIRE(reference.size() == static_cast<std::size_t>(steps));
+  CHECK(LossByStep(dir + "/node0/metrics.jsonl") == reference);
+}
+
 TEST_CASE("train --nnodes 2: two machines of one rank each train as one machine of two",
           "[e2e][ddp]") {
   TempDir dir;
@@ -383,43 +434,8 @@ TEST_CASE("train --nnodes 2: two machines of one rank each train as one machine 
     HeldPort free_port;
     port = free_port.port();
   }
-  // One thread per rank everywhere, so that the two layouts compute alike.
-  auto node = [&](int rank) {
-    return std::vector<std::string>{"/usr/bin/env",
-                                    "ENTRENAR_RANK_THREADS=1",
-                                    EntrenarBinary(),
-                                    "train",
-                                    m,
-                                    "--devices",
-                                    "cpu:1",
-                                    "--nnodes",
-                                    "2",
-                                    "--node-rank",
-                                    std::to_string(rank),
-                                    "--master",
-                                    "127.0.0.1:" + std::to_string(port),
-                                    "--set",
-                                    "data.loader.batch_size=16",
-                                    "--set",
-                                    "training.max_steps=60",
-                                    "--output",
-                                    dir.path + "/node" + std::to_string(rank)};
-  };
-  entrenar::testing::BackgroundProcess second(node(1), dir.path + "/n1.out", dir.path + "/n1.err");
-  ProcessResult first = RunProcess(node(0), "", 240);
-  INFO(first.err);
-  INFO(Slurp(dir.path + "/n1.err"));
-  REQUIRE(first.exit_code == 0);
-  REQUIRE(second.Wait(120) == 0);
-  ProcessResult one =
-      RunProcess({"/usr/bin/env", "ENTRENAR_RANK_THREADS=1", EntrenarBinary(), "train", m,
-                  "--devices", "cpu:2", "--set", "data.loader.batch_size=16", "--set",
-                  "training.max_steps=60", "--output", dir.path + "/one"},
-                 "", 240);
-  REQUIRE(one.exit_code == 0);
-  const auto reference = LossByStep(dir.path + "/one/metrics.jsonl");
-  REQUIRE(reference.size() == 60);
-  CHECK(LossByStep(dir.path + "/node0/metrics.jsonl") == reference);
+  TwoNodesTrainAsOne(dir.path, m, "127.0.0.1:" + std::to_string(port), 60,
+                     [](int, std::vector<std::string> argv) { return argv; });
   CHECK_FALSE(fs::exists(dir.path + "/node1/metrics.jsonl"));  // node 0's rank 0 writes the run
   // The flags' mistakes, each named.
   ProcessResult r = Train({m, "--devices", "cpu:1", "--nnodes", "2", "--output", dir.path + "/x"});
@@ -507,40 +523,8 @@ TEST_CASE("train --nnodes 2 across two hosts (network namespaces) equals one hos
     return;
   }
   TempDir dir;
-  const std::string m = Digits(dir.path, 512);
-  const std::vector<std::string> common = {"--devices", "cpu:1",
-                                           "--nnodes",  "2",
-                                           "--master",  hosts.address(0) + ":29533",
-                                           "--set",     "data.loader.batch_size=16",
-                                           "--set",     "training.max_steps=40"};
-  auto node = [&](int rank) {
-    std::vector<std::string> argv = {"/usr/bin/env",
-                                     "ENTRENAR_RANK_THREADS=1",
-                                     EntrenarBinary(),
-                                     "train",
-                                     m,
-                                     "--node-rank",
-                                     std::to_string(rank),
-                                     "--output",
-                                     dir.path + "/node" + std::to_string(rank)};
-    argv.insert(argv.end(), common.begin(), common.end());
-    return hosts.On(rank, argv);
-  };
-  entrenar::testing::BackgroundProcess second(node(1), dir.path + "/n1.out", dir.path + "/n1.err");
-  ProcessResult first = RunProcess(node(0), "", 240);
-  INFO(first.err);
-  INFO(Slurp(dir.path + "/n1.err"));
-  REQUIRE(first.exit_code == 0);
-  REQUIRE(second.Wait(120) == 0);
-  ProcessResult one =
-      RunProcess({"/usr/bin/env", "ENTRENAR_RANK_THREADS=1", EntrenarBinary(), "train", m,
-                  "--devices", "cpu:2", "--set", "data.loader.batch_size=16", "--set",
-                  "training.max_steps=40", "--output", dir.path + "/one"},
-                 "", 240);
-  REQUIRE(one.exit_code == 0);
-  const auto reference = LossByStep(dir.path + "/one/metrics.jsonl");
-  REQUIRE(reference.size() == 40);
-  CHECK(LossByStep(dir.path + "/node0/metrics.jsonl") == reference);
+  TwoNodesTrainAsOne(dir.path, Digits(dir.path, 512), hosts.address(0) + ":29533", 40,
+                     [&](int rank, std::vector<std::string> argv) { return hosts.On(rank, argv); });
 }
 
 TEST_CASE("data-parallel ranks started by hand with different manifests refuse to train",
