@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -98,6 +99,27 @@ std::string EncodeEvent(const EventFields& e) {
   if (!e.text.empty()) j["text"] = e.text;
   for (const auto& [k, v] : e.extra) j[k] = v;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<StepProgress> ProgressOf(std::string_view payload) {
+  if (payload.size() > kMaxEventBytes || Depth(payload) > kMaxEventDepth) return std::nullopt;
+  const json j = json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  const auto kind = j.find("kind");
+  const auto values = j.find("values");
+  if (kind == j.end() || *kind != "metric" || values == j.end() || !values->is_object()) {
+    return std::nullopt;
+  }
+  const auto number = [&](const char* key) {
+    const auto it = values->find(key);
+    const double v = it != values->end() && it->is_number() ? it->get<double>() : 0.0;
+    return std::isfinite(v) ? std::clamp(v, 0.0, kMaxProgress) : 0.0;
+  };
+  StepProgress p;
+  p.total_steps = static_cast<std::int64_t>(number("total_steps"));
+  p.elapsed_seconds = number("elapsed_seconds");
+  p.time_budget_seconds = number("time_budget_seconds");
+  return p;
 }
 
 EventRecord MalformedEvent(std::int64_t line_number, const Status& why) {

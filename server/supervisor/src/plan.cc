@@ -236,7 +236,8 @@ std::optional<double> Remaining(const Progress& p, double now) {
 }
 
 std::string About(double seconds) {
-  const auto s = static_cast<std::int64_t>(std::llround(std::max(0.0, seconds)));
+  // Bounded before rounding: a worker's figures are untrusted, and a year is "about 8760 h".
+  const auto s = static_cast<std::int64_t>(std::llround(std::clamp(seconds, 0.0, 1e9)));
   if (s < 60) return "about " + std::to_string(s) + " s";
   const std::int64_t minutes = (s + 30) / 60;
   if (minutes < 60) return "about " + std::to_string(minutes) + " min";

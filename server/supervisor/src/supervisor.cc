@@ -581,13 +581,8 @@ void Supervisor::NoteProgress(std::int64_t id, const std::vector<store::Event>& 
   const auto last = std::find_if(events.rbegin(), events.rend(),
                                  [](const store::Event& e) { return e.kind == "metric"; });
   if (last == events.rend()) return;
-  const nlohmann::json j = nlohmann::json::parse(last->payload, nullptr, false);
-  const auto values = j.is_object() ? j.find("values") : j.end();
-  if (values == j.end() || !values->is_object()) return;
-  const auto number = [&](const char* key) {
-    const auto it = values->find(key);
-    return it != values->end() && it->is_number() ? it->get<double>() : 0.0;
-  };
+  const std::optional<run::StepProgress> said = run::ProgressOf(last->payload);
+  if (!said) return;
   const double now = std::chrono::duration<double>(clock_.Monotonic().time_since_epoch()).count();
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = workers_.find(id);
@@ -600,9 +595,9 @@ void Supervisor::NoteProgress(std::int64_t id, const std::vector<store::Event>& 
   ++it->second.progressed;
   p.last_step = last->step;
   p.last_at = now;
-  p.total_steps = static_cast<std::int64_t>(number("total_steps"));
-  p.elapsed_seconds = number("elapsed_seconds");
-  p.time_budget_seconds = number("time_budget_seconds");
+  p.total_steps = said->total_steps;
+  p.elapsed_seconds = said->elapsed_seconds;
+  p.time_budget_seconds = said->time_budget_seconds;
 }
 
 void Supervisor::NoteReadError(std::int64_t id, const Status& read) {

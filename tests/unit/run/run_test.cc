@@ -74,6 +74,33 @@ TEST_CASE("What the worker encodes, the daemon decodes, with every field", "[uni
   CHECK(line.find('\n') == std::string::npos);
 }
 
+TEST_CASE("A metric event's progress is read within bounds, whatever the worker wrote",
+          "[unit][run]") {
+  EventFields f;
+  f.kind = "metric";
+  f.step = 40;
+  f.values = {{"train_loss", 0.5}, {"total_steps", 300}};
+  const std::optional<StepProgress> p = ProgressOf(EncodeEvent(f));
+  REQUIRE(p.has_value());
+  CHECK(p->total_steps == 300);
+  CHECK(p->time_budget_seconds == 0);
+  f.values = {{"total_steps", 0}, {"elapsed_seconds", 12.5}, {"time_budget_seconds", 60}};
+  CHECK(ProgressOf(EncodeEvent(f))->elapsed_seconds == 12.5);
+  CHECK(ProgressOf(EncodeEvent(f))->time_budget_seconds == 60);
+  // Hostile figures: huge, negative, of the wrong type, or no metric at all.
+  const auto hostile =
+      ProgressOf(R"({"kind":"metric","step":1,"values":{"total_steps":1e300,"elapsed_seconds":-5,)"
+                 R"("time_budget_seconds":"soon"}})");
+  REQUIRE(hostile.has_value());
+  CHECK(hostile->total_steps == static_cast<std::int64_t>(kMaxProgress));
+  CHECK(hostile->elapsed_seconds == 0);
+  CHECK(hostile->time_budget_seconds == 0);
+  f.kind = "log";
+  CHECK_FALSE(ProgressOf(EncodeEvent(f)).has_value());
+  CHECK_FALSE(ProgressOf("not json").has_value());
+  CHECK_FALSE(ProgressOf(std::string(100, '[')).has_value());
+}
+
 TEST_CASE("Malformed event lines are errors saying why, never exceptions", "[unit][run]") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"({"kind": 5, "step": "x"})", "`kind` is not a string"},

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,19 @@ inline constexpr int kMaxEventDepth = 16;
 // line that is too long, not UTF-8, not a JSON object, nested too deeply, of an unknown kind, or
 // whose known fields have the wrong type. Never throws.
 Result<EventRecord> DecodeEvent(std::string_view line);
+
+// What a metric event says of its run's progress (for the queue's estimates): the budget in
+// steps (0: a time budget, or none said) and, under a time budget, the seconds elapsed and the
+// budget. Every figure finite, from 0 to kMaxProgress whatever the line said.
+struct StepProgress {
+  std::int64_t total_steps = 0;
+  double elapsed_seconds = 0, time_budget_seconds = 0;
+};
+inline constexpr double kMaxProgress = 1e12;
+
+// The progress a decoded event's payload tells; nullopt unless it is a metric event with
+// `values` (within DecodeEvent's bounds). Never throws.
+std::optional<StepProgress> ProgressOf(std::string_view payload);
 
 // What entrenard stores in place of a line it could not decode: a `log` event saying which line
 // and why, without the line's bytes.
